@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef EXTCRYPT_CMD_UTILS_H
+#define EXTCRYPT_CMD_UTILS_H
+
+#include "kernel-shared/ctree.h"
+
+/*
+ * Open an image read-only for a command.  On failure prints one "ERROR:"
+ * line and returns the exit code (EXIT_UNREADABLE); returns 0 on success.
+ * mirror: -1 for the primary superblock, else the copy to use.
+ */
+int cmd_open_image(const char *path, int mirror, struct fs_info **fs);
+
+/*
+ * Report a failed engine call: one "ERROR:" line with fs->errmsg (or the
+ * errno text) and the exit code for it: EXIT_UNREADABLE for corruption and
+ * I/O, EXIT_PROBLEMS otherwise.
+ */
+int cmd_engine_error(struct fs_info *fs, int err, const char *what);
+
+#endif

@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * inspect resolve-logical: offline logical address -> (root, inode, file
+ * offset, path) for data, or the owning tree for metadata.  Data references
+ * come from the extent tree's backrefs (inline and keyed, EXTENT_DATA_REF and
+ * SHARED_DATA_REF); each is confirmed against the file extent items that
+ * actually cover the address.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cmds/commands.h"
+#include "cmds/cmd-utils.h"
+#include "common/messages.h"
+#include "common/output.h"
+#include "common/utils.h"
+#include "kernel-shared/fs-walk.h"
+#include "kernel-shared/volumes.h"
+
+const char *const cmd_inspect_resolve_logical_usage[] = {
+	"btrfs-extcrypt inspect resolve-logical [options] <logical> <image>",
+	"Map a logical address to the files (or tree) that use it, without mounting",
+	"",
+	"For data: one line per file position holding the address:",
+	"  root R inode I offset O path P",
+	"For metadata: the tree block, its owner tree and level.",
+	"Exit status 1 when nothing references the address.",
+	"",
+	OPTLINE("--super N", "use superblock copy N (0, 1 or 2)"),
+	OPTLINE("--help", "show this help"),
+	NULL
+};
+
+struct resolve_ctx {
+	struct fs_info *fs;
+	u64 logical;
+	u64 ext_bytenr, ext_len;
+	struct json_object *refs;	/* JSON mode */
+	u64 nr_found;
+};
+
+static void emit_ref(struct resolve_ctx *rc, const struct root_ref *root, u64 ino,
+		     u64 file_offset, bool compressed)
+{
+	char *path = malloc(PATH_MAX * 2);
+
+	if (!path)
+		return;
+	if (inode_path(rc->fs, root, ino, path, PATH_MAX * 2))
+		path[0] = 0;
+	rc->nr_found++;
+	if (rc->refs) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "root", json_u64(root->objectid));
+		json_object_object_add(o, "inode", json_u64(ino));
+		json_object_object_add(o, "offset", json_u64(file_offset));
+		json_object_object_add(o, "compressed", json_object_new_boolean(compressed));
+		json_object_object_add(o, "path", path[0] ? json_object_new_string(path) : NULL);
+		json_object_array_add(rc->refs, o);
+	} else {
+		printf("root %llu inode %llu offset %llu%s path %s\n", root->objectid, ino,
+		       file_offset, compressed ? " compressed" : "", path[0] ? path : "?");
+	}
+	free(path);
+}
+
+/*
+ * Check one EXTENT_DATA item against the address: emit the file offset it
+ * maps to.  For compressed extents the whole item range is reported by its
+ * start, since a stored byte has no single file position.
+ */
+static void match_extent_item(struct resolve_ctx *rc, const struct root_ref *root,
+			      const struct btrfs_key *k, const u8 *ptr, u32 size,
+			      u64 want_backref, bool check_backref)
+{
+	const struct btrfs_file_extent_item *fe = (const void *)ptr;
+	u64 off, num, start;
+
+	if (size < sizeof(*fe) || fe->type == BTRFS_FILE_EXTENT_INLINE)
+		return;
+	if (le64_to_cpu(fe->disk_bytenr) != rc->ext_bytenr)
+		return;
+	off = le64_to_cpu(fe->offset);
+	num = le64_to_cpu(fe->num_bytes);
+	if (check_backref && k->offset - off != want_backref)
+		return;
+	if (fe->compression) {
+		emit_ref(rc, root, k->objectid, k->offset, true);
+		return;
+	}
+	start = rc->ext_bytenr + off;
+	if (rc->logical < start || rc->logical - start >= num)
+		return;
+	emit_ref(rc, root, k->objectid, k->offset + (rc->logical - start), false);
+}
+
+/* EXTENT_DATA_REF (root, ino, backref offset): scan that inode's extents. */
+static int resolve_data_ref(struct resolve_ctx *rc, u64 root_id, u64 ino, u64 backref)
+{
+	struct btrfs_key key = { ino, BTRFS_EXTENT_DATA_KEY, 0 }, k;
+	struct root_ref root;
+	struct btrfs_path p;
+	int ret;
+
+	ret = find_root(rc->fs, root_id, &root);
+	if (ret == -ENOENT)
+		return 0;	/* a ref to a deleted subvolume; nothing to show */
+	if (ret)
+		return ret;
+	ret = search_slot(rc->fs, &root, &key, &p);
+	if (ret < 0)
+		return ret;
+	for (ret = 0; path_item_valid(&p); ) {
+		path_key(&p, &k);
+		if (k.objectid != ino || k.type != BTRFS_EXTENT_DATA_KEY)
+			break;
+		match_extent_item(rc, &root, &k, path_ptr(&p), path_size(&p), backref, true);
+		ret = next_item(rc->fs, &p);
+		if (ret < 0)
+			break;
+		ret = 0;
+	}
+	path_release(rc->fs, &p);
+	return ret;
+}
+
+/* SHARED_DATA_REF: the referencing leaf is named directly. */
+static int resolve_shared_ref(struct resolve_ctx *rc, u64 parent)
+{
+	struct tree_block *b;
+	struct root_ref root = { 0 };
+	int ret;
+
+	ret = read_tree_block(rc->fs, parent, &(struct block_check){ .level = 0 }, &b);
+	if (ret)
+		return ret;
+	root.objectid = tb_owner(b);
+	for (u32 i = 0; i < tb_nritems(b); i++) {
+		struct btrfs_key k;
+
+		tb_item_key(b, i, &k);
+		if (k.type == BTRFS_EXTENT_DATA_KEY) {
+			struct root_ref r;
+
+			if (find_root(rc->fs, root.objectid, &r) == 0)
+				match_extent_item(rc, &r, &k, tb_item_ptr(b, i),
+						  tb_item_size(b, i), 0, false);
+		}
+	}
+	tree_block_put(rc->fs, b);
+	return 0;
+}
+
+static int walk_inline_refs(struct resolve_ctx *rc, const u8 *ptr, u32 size)
+{
+	u32 pos = sizeof(struct btrfs_extent_item);
+	int ret;
+
+	while (pos < size) {
+		const struct btrfs_extent_inline_ref *iref = (const void *)(ptr + pos);
+
+		if (size - pos < 1)
+			break;
+		if (iref->type == BTRFS_EXTENT_DATA_REF_KEY) {
+			const struct btrfs_extent_data_ref *dr = (const void *)(ptr + pos + 1);
+
+			if (size - pos < 1 + sizeof(*dr))
+				return fs_err(rc->fs, -EUCLEAN, "extent %llu: truncated inline ref",
+					      rc->ext_bytenr);
+			ret = resolve_data_ref(rc, le64_to_cpu(dr->root),
+					       le64_to_cpu(dr->objectid), le64_to_cpu(dr->offset));
+			if (ret)
+				return ret;
+			pos += 1 + sizeof(*dr);
+		} else if (iref->type == BTRFS_SHARED_DATA_REF_KEY) {
+			if (size - pos < sizeof(*iref) + sizeof(struct btrfs_shared_data_ref))
+				return fs_err(rc->fs, -EUCLEAN, "extent %llu: truncated inline ref",
+					      rc->ext_bytenr);
+			ret = resolve_shared_ref(rc, le64_to_cpu(iref->offset));
+			if (ret)
+				return ret;
+			pos += sizeof(*iref) + sizeof(struct btrfs_shared_data_ref);
+		} else if (iref->type == BTRFS_EXTENT_OWNER_REF_KEY ||
+			   iref->type == BTRFS_TREE_BLOCK_REF_KEY ||
+			   iref->type == BTRFS_SHARED_BLOCK_REF_KEY) {
+			pos += sizeof(*iref);
+		} else {
+			return fs_err(rc->fs, -EUCLEAN, "extent %llu: unknown inline ref type %u",
+				      rc->ext_bytenr, iref->type);
+		}
+	}
+	return 0;
+}
+
+/*
+ * Find the extent item covering the address.  Returns 0 with the item's key
+ * in *found and path at it, 1 if no extent covers it, or <0.
+ */
+static int find_extent_item(struct resolve_ctx *rc, const struct root_ref *extent_root,
+			    struct btrfs_path *p, struct btrfs_key *found)
+{
+	struct btrfs_key key = { rc->logical, (u8)-1, (u64)-1 };
+	int ret;
+
+	ret = search_slot(rc->fs, extent_root, &key, p);
+	if (ret < 0)
+		return ret;
+	for (;;) {
+		ret = prev_item(rc->fs, p);
+		if (ret)
+			return ret;
+		path_key(p, found);
+		if (found->type == BTRFS_EXTENT_ITEM_KEY || found->type == BTRFS_METADATA_ITEM_KEY) {
+			u64 len = found->type == BTRFS_METADATA_ITEM_KEY ?
+				  rc->fs->nodesize : found->offset;
+
+			if (rc->logical >= found->objectid && rc->logical - found->objectid < len)
+				return 0;
+			return 1;
+		}
+		/* Block group items and keyed refs sort among extents: skip them. */
+	}
+}
+
+static int resolve(struct resolve_ctx *rc, struct json_object *doc)
+{
+	const struct chunk_map *m = find_chunk(rc->fs, rc->logical);
+	struct root_ref extent_root;
+	struct btrfs_path p;
+	struct btrfs_key k;
+	int ret;
+
+	if (!m) {
+		error("logical %llu is not mapped by any chunk", rc->logical);
+		return EXIT_PROBLEMS;
+	}
+	ret = find_root(rc->fs, BTRFS_EXTENT_TREE_OBJECTID, &extent_root);
+	if (ret)
+		return cmd_engine_error(rc->fs, ret, "cannot read the extent tree");
+	ret = find_extent_item(rc, &extent_root, &p, &k);
+	if (ret < 0) {
+		path_release(rc->fs, &p);
+		return cmd_engine_error(rc->fs, ret, "cannot search the extent tree");
+	}
+	if (ret > 0) {
+		path_release(rc->fs, &p);
+		error("logical %llu is not allocated", rc->logical);
+		return EXIT_PROBLEMS;
+	}
+	rc->ext_bytenr = k.objectid;
+	rc->ext_len = k.type == BTRFS_METADATA_ITEM_KEY ? rc->fs->nodesize : k.offset;
+	if (doc) {
+		json_object_object_add(doc, "logical", json_u64(rc->logical));
+		json_object_object_add(doc, "extent-bytenr", json_u64(rc->ext_bytenr));
+		json_object_object_add(doc, "extent-length", json_u64(rc->ext_len));
+	}
+	if (k.type == BTRFS_METADATA_ITEM_KEY ||
+	    (path_size(&p) >= sizeof(struct btrfs_extent_item) &&
+	     (le64_to_cpu(((const struct btrfs_extent_item *)path_ptr(&p))->flags) &
+	      BTRFS_EXTENT_FLAG_TREE_BLOCK))) {
+		struct tree_block *b;
+
+		path_release(rc->fs, &p);
+		ret = read_tree_block_raw(rc->fs, rc->ext_bytenr, &b);
+		if (ret)
+			return cmd_engine_error(rc->fs, ret, "cannot read the tree block");
+		if (doc) {
+			json_object_object_add(doc, "type", json_object_new_string("metadata"));
+			json_object_object_add(doc, "owner", json_u64(tb_owner(b)));
+			json_object_object_add(doc, "level", json_u64(tb_level(b)));
+		} else {
+			printf("tree block %llu owner %llu level %u\n", rc->ext_bytenr,
+			       tb_owner(b), tb_level(b));
+		}
+		tree_block_put(rc->fs, b);
+		return EXIT_OK;
+	}
+	if (doc) {
+		json_object_object_add(doc, "type", json_object_new_string("data"));
+		rc->refs = json_object_new_array();
+		json_object_object_add(doc, "references", rc->refs);
+	}
+	ret = walk_inline_refs(rc, path_ptr(&p), path_size(&p));
+	/* Keyed refs follow the extent item. */
+	while (!ret) {
+		ret = next_item(rc->fs, &p);
+		if (ret)
+			break;
+		path_key(&p, &k);
+		if (k.objectid != rc->ext_bytenr)
+			break;
+		if (k.type == BTRFS_EXTENT_DATA_REF_KEY &&
+		    path_size(&p) >= sizeof(struct btrfs_extent_data_ref)) {
+			const struct btrfs_extent_data_ref *dr = (const void *)path_ptr(&p);
+
+			ret = resolve_data_ref(rc, le64_to_cpu(dr->root), le64_to_cpu(dr->objectid),
+					       le64_to_cpu(dr->offset));
+		} else if (k.type == BTRFS_SHARED_DATA_REF_KEY) {
+			ret = resolve_shared_ref(rc, k.offset);
+		}
+	}
+	path_release(rc->fs, &p);
+	if (ret < 0)
+		return cmd_engine_error(rc->fs, ret, "cannot resolve the references");
+	if (!rc->nr_found) {
+		if (!doc)
+			error("no file references logical %llu", rc->logical);
+		return EXIT_PROBLEMS;
+	}
+	return EXIT_OK;
+}
+
+int cmd_inspect_resolve_logical(const struct cmd_struct *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "super", required_argument, NULL, 's' },
+		GETOPT_HELP_OPTION,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct resolve_ctx rc = { 0 };
+	struct json_object *doc = NULL;
+	u64 mirror = 0;
+	bool have_super = false;
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 's') {
+			if (parse_u64(optarg, &mirror) || mirror > 2)
+				return usage_error(cmd, "invalid superblock copy '%s' (0, 1 or 2)", optarg);
+			have_super = true;
+			continue;
+		}
+		return cmd_help_or_usage(cmd, c);
+	}
+	if ((ret = check_argc_exact(cmd, argc - optind, 2)))
+		return ret;
+	if (parse_u64(argv[optind], &rc.logical))
+		return usage_error(cmd, "invalid logical address '%s'", argv[optind]);
+	ret = cmd_open_image(argv[optind + 1], have_super ? (int)mirror : -1, &rc.fs);
+	if (ret)
+		return ret;
+	if (g_format == FORMAT_JSON)
+		doc = json_doc_new();
+	ret = resolve(&rc, doc);
+	if (doc) {
+		if (ret == EXIT_OK || ret == EXIT_PROBLEMS)
+			json_doc_print(doc);
+		else
+			json_object_put(doc);
+	}
+	close_image(rc.fs);
+	return ret;
+}

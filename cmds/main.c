@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * btrfs-extcrypt: global options, the command table and dispatch with
+ * unambiguous prefixes (design.md section 4).
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cmds/commands.h"
+#include "common/messages.h"
+#include "common/output.h"
+
+static const char *const inspect_group_usage[] = {
+	"btrfs-extcrypt inspect <command> [options] <image>",
+	"Read-only inspection of an image",
+	NULL
+};
+
+static const struct cmd_struct inspect_cmds[] = {
+	{ "dump-super", cmd_inspect_dump_super, cmd_inspect_dump_super_usage, NULL, 0 },
+	{ "dump-tree", cmd_inspect_dump_tree, cmd_inspect_dump_tree_usage, NULL, 0 },
+	{ "resolve-logical", cmd_inspect_resolve_logical, cmd_inspect_resolve_logical_usage, NULL, 0 },
+	{ "file", cmd_inspect_file, cmd_inspect_file_usage, NULL, 0 },
+	{ NULL }
+};
+
+static const struct cmd_group inspect_group = { inspect_group_usage, inspect_cmds };
+
+static const char *const key_group_usage[] = {
+	"btrfs-extcrypt key <command> [options]",
+	"Master key utilities",
+	NULL
+};
+
+static const struct cmd_struct key_cmds[] = {
+	{ "id", cmd_key_id, cmd_key_id_usage, NULL, 0 },
+	{ "generate", cmd_key_generate, cmd_key_generate_usage, NULL, 0 },
+	{ NULL }
+};
+
+static const struct cmd_group key_group = { key_group_usage, key_cmds };
+
+static const char *const top_usage[] = {
+	"btrfs-extcrypt [--format text|json] [-v|-q] <command> [options] <image>",
+	"Offline tools for btrfs images with fscrypt per-extent encryption",
+	"",
+	"Global options:",
+	OPTLINE("--format text|json", "output format (default text)"),
+	OPTLINE("-v, --verbose", "more messages"),
+	OPTLINE("-q, --quiet", "only errors"),
+	OPTLINE("--help", "this help; 'btrfs-extcrypt <command> --help' for a command"),
+	OPTLINE("--version", "print the version"),
+	"",
+	"Exit codes: 0 success, 1 problems found or operation failed, 2 usage error,",
+	"3 image unreadable, 4 key error.",
+	NULL
+};
+
+static const struct cmd_struct top_cmds[] = {
+	{ "inspect", NULL, inspect_group_usage, &inspect_group, 0 },
+	{ "key", NULL, key_group_usage, &key_group, 0 },
+	{ NULL }
+};
+
+static const struct cmd_group top_group = { top_usage, top_cmds };
+
+void usage_print(const char *const *usagestr, bool full, bool to_stderr)
+{
+	FILE *out = to_stderr ? stderr : stdout;
+	int i = 0;
+
+	if (!usagestr || !usagestr[0])
+		return;
+	fprintf(out, "usage: %s\n", usagestr[i++]);
+	/* Further synopsis lines come before the summary line starting with a capital. */
+	while (usagestr[i] && usagestr[i][0] && strncmp(usagestr[i], "btrfs-extcrypt", 14) == 0)
+		fprintf(out, "       %s\n", usagestr[i++]);
+	if (!full)
+		return;
+	for (; usagestr[i]; i++)
+		fprintf(out, "%s%s\n", usagestr[i][0] && usagestr[i][0] != '\t' &&
+			i > 1 ? "    " : "", usagestr[i]);
+}
+
+/* The one-line summary: the first line after the synopsis lines. */
+static const char *usage_summary(const char *const *usagestr)
+{
+	for (int i = 0; usagestr && usagestr[i]; i++)
+		if (strncmp(usagestr[i], "btrfs-extcrypt", 14) != 0)
+			return usagestr[i];
+	return "";
+}
+
+static int cmd_struct_print_list(const struct cmd_group *grp, const char *prefix, FILE *out)
+{
+	for (const struct cmd_struct *c = grp->commands; c->token; c++) {
+		char name[128];
+
+		if (c->flags & CMD_HIDDEN)
+			continue;
+		snprintf(name, sizeof(name), "%s%s%s", prefix, *prefix ? " " : "", c->token);
+		if (c->next)
+			cmd_struct_print_list(c->next, name, out);
+		else
+			fprintf(out, "  %-28s %s\n", name, usage_summary(c->usagestr));
+	}
+	return 0;
+}
+
+int usage_error(const struct cmd_struct *cmd, const char *msg, ...)
+{
+	if (msg) {
+		char line[1024];
+		va_list ap;
+
+		va_start(ap, msg);
+		vsnprintf(line, sizeof(line), msg, ap);
+		va_end(ap);
+		error("%s", line);
+	}
+	if (cmd)
+		usage_print(cmd->usagestr, false, true);
+	return EXIT_USAGE;
+}
+
+int cmd_help_or_usage(const struct cmd_struct *cmd, int c)
+{
+	if (c == GETOPT_VAL_HELP) {
+		usage_print(cmd->usagestr, true, false);
+		return EXIT_OK;
+	}
+	/* getopt already printed what was wrong. */
+	usage_print(cmd->usagestr, false, true);
+	return EXIT_USAGE;
+}
+
+int check_argc_exact(const struct cmd_struct *cmd, int argc, int n)
+{
+	if (argc < n)
+		return usage_error(cmd, "not enough arguments: %d needed", n);
+	if (argc > n)
+		return usage_error(cmd, "too many arguments: %d needed", n);
+	return 0;
+}
+
+/*
+ * Find the command named by token: an exact match or the only command it is
+ * a prefix of.  Returns NULL after printing an error otherwise.
+ */
+static const struct cmd_struct *lookup_cmd(const struct cmd_group *grp, const char *token)
+{
+	const struct cmd_struct *match = NULL;
+	size_t len = strlen(token);
+	int nmatch = 0;
+
+	for (const struct cmd_struct *c = grp->commands; c->token; c++) {
+		if (strcmp(c->token, token) == 0)
+			return c;
+		if (strncmp(c->token, token, len) == 0) {
+			match = c;
+			nmatch++;
+		}
+	}
+	if (nmatch == 1)
+		return match;
+	if (nmatch > 1)
+		error("ambiguous command '%s'", token);
+	else
+		error("unknown command '%s'", token);
+	return NULL;
+}
+
+static void print_group_help(const struct cmd_group *grp, const char *prefix, bool to_stderr)
+{
+	FILE *out = to_stderr ? stderr : stdout;
+
+	usage_print(grp->usagestr, grp == &top_group, to_stderr);
+	fprintf(out, "\nCommands:\n");
+	cmd_struct_print_list(grp, prefix, out);
+}
+
+static int dispatch(const struct cmd_group *grp, const char *prefix, int argc, char **argv)
+{
+	const struct cmd_struct *cmd;
+	char name[128];
+
+	if (argc < 1) {
+		error("no command given");
+		print_group_help(grp, prefix, true);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "help") == 0) {
+		print_group_help(grp, prefix, false);
+		return EXIT_OK;
+	}
+	cmd = lookup_cmd(grp, argv[0]);
+	if (!cmd) {
+		print_group_help(grp, prefix, true);
+		return EXIT_USAGE;
+	}
+	snprintf(name, sizeof(name), "%s%s%s", prefix, *prefix ? " " : "", cmd->token);
+	if (cmd->next)
+		return dispatch(cmd->next, name, argc - 1, argv + 1);
+	argv[0] = name;
+	optind = 0;	/* full getopt reset for the command's own parsing */
+	return cmd->fn(cmd, argc, argv);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option long_opts[] = {
+		{ "format", required_argument, NULL, 'F' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	/* Global options stop at the first non-option: the command name. */
+	while ((c = getopt_long(argc, argv, "+vqh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'F':
+			if (strcmp(optarg, "text") == 0) {
+				g_format = FORMAT_TEXT;
+			} else if (strcmp(optarg, "json") == 0) {
+				g_format = FORMAT_JSON;
+			} else {
+				error("unknown output format '%s' (text or json)", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'v':
+			g_verbose++;
+			break;
+		case 'q':
+			g_verbose = -1;
+			break;
+		case 'h':
+			print_group_help(&top_group, "", false);
+			return EXIT_OK;
+		case 'V':
+			printf("btrfs-extcrypt %s\n", PACKAGE_VERSION);
+			return EXIT_OK;
+		default:
+			usage_print(top_usage, false, true);
+			return EXIT_USAGE;
+		}
+	}
+	return dispatch(&top_group, "", argc - optind, argv + optind);
+}

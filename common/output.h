@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Output formats (design.md section 5).  Text goes to stdout as stable
+ * "Key: value" lines; JSON is one document per run, built with json-c, whose
+ * first member is "__header": {"version": "1"}.
+ */
+#ifndef EXTCRYPT_OUTPUT_H
+#define EXTCRYPT_OUTPUT_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <json-c/json.h>
+
+enum output_format { FORMAT_TEXT = 0, FORMAT_JSON = 1 };
+extern enum output_format g_format;
+
+/* New JSON document with the "__header" member already in place. */
+struct json_object *json_doc_new(void);
+/* Print the document on stdout (pretty, one trailing newline) and free it. */
+void json_doc_print(struct json_object *doc);
+
+/* Helpers that keep numbers numbers: u64 values beyond INT64_MAX are emitted exactly. */
+struct json_object *json_u64(uint64_t v);
+/* Lowercase hex string of a byte buffer. */
+struct json_object *json_hex(const void *buf, size_t len);
+/* Unparsed UUID "xxxxxxxx-xxxx-..." of 16 bytes. */
+struct json_object *json_uuid(const uint8_t *uuid);
+
+/* Lowercase hex into out (2*len+1 bytes). */
+void hex_encode(const void *buf, size_t len, char *out);
+
+#endif

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The read side of the image engine: an open image (struct fs_info), verified
+ * tree blocks, key search and iteration.  No printing happens here: failures
+ * are returned as negative errno values and described in fs_info->errmsg,
+ * which the command layer turns into one "ERROR:" line.
+ */
+#ifndef EXTCRYPT_CTREE_H
+#define EXTCRYPT_CTREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "kernel-shared/ondisk.h"
+
+/* One mapping of the chunk tree; only SINGLE and DUP exist here. */
+struct chunk_map {
+	u64 logical;
+	u64 length;
+	u64 type;
+	u16 num_stripes;
+	u64 physical[2];	/* stripe offsets on the single device */
+};
+
+/*
+ * A verified tree block.  The buffer is owned by the block cache: take a
+ * reference with tree_block_get() (done by read_tree_block()) and drop it
+ * with tree_block_put().  Readers must treat data[] as immutable.
+ */
+struct tree_block {
+	u64 bytenr;
+	u32 len;
+	int refs;
+	u8 *data;
+	/* cache bookkeeping */
+	struct tree_block *hash_next;
+	struct tree_block *lru_prev, *lru_next;
+};
+
+struct block_cache {
+	struct tree_block **buckets;
+	size_t nbuckets;
+	size_t nr_cached;
+	size_t max_cached;	/* blocks kept when unreferenced */
+	struct tree_block *lru_head, *lru_tail;	/* unreferenced, head = newest */
+};
+
+/* A tree root as the root tree (or superblock) describes it. */
+struct root_ref {
+	u64 objectid;
+	u64 bytenr;
+	u64 generation;
+	u8 level;
+};
+
+struct fs_info {
+	int fd;
+	const char *path;
+	u64 image_size;
+	int super_mirror;		/* which copy was used */
+	struct btrfs_super_block super;	/* verified raw copy */
+	u64 generation;
+	u32 nodesize;
+	u32 sectorsize;
+	u16 csum_type;
+	u32 csum_size;
+	u64 incompat;
+	u64 compat_ro;
+	u8 fsid[BTRFS_FSID_SIZE];
+	u8 metadata_uuid[BTRFS_FSID_SIZE];	/* what tree block headers carry */
+	u8 chunk_tree_uuid[BTRFS_UUID_SIZE];
+
+	struct chunk_map *chunks;	/* sorted by logical */
+	size_t nr_chunks;
+
+	struct root_ref chunk_root;
+	struct root_ref tree_root;
+
+	struct block_cache cache;
+
+	/* Last error described in words; valid after a failing call. */
+	char errmsg[512];
+};
+
+/* Options for open_image(). */
+struct open_args {
+	int super_mirror;	/* -1: primary, falling back to none; 0..2 that copy */
+	bool writable;		/* reserved for the write engine */
+	size_t cache_bytes;	/* 0: default (64 MiB) */
+};
+
+/*
+ * Open an image file read-only, verify the chosen superblock, load the system
+ * chunk array and the chunk tree.  Returns 0 or a negative errno; on failure
+ * *out is NULL and errbuf (if not NULL, 512 bytes) holds the reason.
+ */
+int open_image(const char *path, const struct open_args *args,
+	       struct fs_info **out, char *errbuf);
+void close_image(struct fs_info *fs);
+
+/*
+ * Read and verify a superblock copy at the given mirror index into sb.
+ * Returns 0 if valid, -ENOENT if the copy lies beyond the end of the image,
+ * -EUCLEAN (with fs->errmsg set) if it is present but invalid, or -EIO.
+ * Usable before the chunk tree is loaded (fs only needs fd and image_size).
+ */
+int read_super_copy(int fd, u64 image_size, int mirror,
+		    struct btrfs_super_block *sb, char *errbuf, size_t errlen);
+
+/* Map a logical range to an image offset (first stripe).  Returns 0 or -ENOENT. */
+int logical_to_physical(struct fs_info *fs, u64 logical, u64 len, u64 *physical);
+/* Chunk covering a logical address, or NULL. */
+const struct chunk_map *find_chunk(const struct fs_info *fs, u64 logical);
+
+/*
+ * Expectations a parent places on a child block; zero/NULL fields are not
+ * checked.  level == -1 means "any level".
+ */
+struct block_check {
+	int level;
+	u64 generation;
+	const struct btrfs_key *first_key;
+	u64 owner;	/* 0: not checked */
+};
+
+/*
+ * Read the tree block at logical address bytenr and verify it completely:
+ * checksum, bytenr, fsid, level and generation against the parent, first key,
+ * item offsets and sizes inside the block, key order.  Returns 0 or a
+ * negative errno (-EUCLEAN for a corrupt block, -EIO for I/O); on error
+ * fs->errmsg names the block and the reason.
+ */
+int read_tree_block(struct fs_info *fs, u64 bytenr,
+		    const struct block_check *check, struct tree_block **out);
+/* Read a block without parent expectations and without structural checks
+ * beyond the checksum failing: for dump-tree -b.  Returns like read_tree_block. */
+int read_tree_block_raw(struct fs_info *fs, u64 bytenr, struct tree_block **out);
+void tree_block_get(struct tree_block *b);
+void tree_block_put(struct fs_info *fs, struct tree_block *b);
+
+/* Header accessors. */
+static inline const struct btrfs_header *tb_header(const struct tree_block *b)
+{
+	return (const struct btrfs_header *)b->data;
+}
+static inline u32 tb_nritems(const struct tree_block *b)
+{
+	return le32_to_cpu(tb_header(b)->nritems);
+}
+static inline u8 tb_level(const struct tree_block *b)
+{
+	return tb_header(b)->level;
+}
+static inline u64 tb_generation(const struct tree_block *b)
+{
+	return le64_to_cpu(tb_header(b)->generation);
+}
+static inline u64 tb_owner(const struct tree_block *b)
+{
+	return le64_to_cpu(tb_header(b)->owner);
+}
+static inline u64 tb_flags(const struct tree_block *b)
+{
+	return le64_to_cpu(tb_header(b)->flags);
+}
+
+/* Leaf accessors (level 0); slot < nritems is the caller's duty. */
+static inline const struct btrfs_item *tb_item(const struct tree_block *b, u32 slot)
+{
+	return (const struct btrfs_item *)(b->data + sizeof(struct btrfs_header)) + slot;
+}
+static inline void tb_item_key(const struct tree_block *b, u32 slot, struct btrfs_key *k)
+{
+	btrfs_disk_key_to_cpu(k, &tb_item(b, slot)->key);
+}
+static inline u32 tb_item_size(const struct tree_block *b, u32 slot)
+{
+	return le32_to_cpu(tb_item(b, slot)->size);
+}
+static inline u32 tb_item_offset(const struct tree_block *b, u32 slot)
+{
+	return le32_to_cpu(tb_item(b, slot)->offset);
+}
+static inline const u8 *tb_item_ptr(const struct tree_block *b, u32 slot)
+{
+	return b->data + sizeof(struct btrfs_header) + tb_item_offset(b, slot);
+}
+
+/* Node accessors (level > 0). */
+static inline const struct btrfs_key_ptr *tb_ptr(const struct tree_block *b, u32 slot)
+{
+	return (const struct btrfs_key_ptr *)(b->data + sizeof(struct btrfs_header)) + slot;
+}
+static inline void tb_node_key(const struct tree_block *b, u32 slot, struct btrfs_key *k)
+{
+	btrfs_disk_key_to_cpu(k, &tb_ptr(b, slot)->key);
+}
+static inline u64 tb_node_blockptr(const struct tree_block *b, u32 slot)
+{
+	return le64_to_cpu(tb_ptr(b, slot)->blockptr);
+}
+static inline u64 tb_node_gen(const struct tree_block *b, u32 slot)
+{
+	return le64_to_cpu(tb_ptr(b, slot)->generation);
+}
+
+/*
+ * A position in a tree: nodes[0] is the leaf.  Every level holds a reference
+ * on its block; release with path_release().
+ */
+struct btrfs_path {
+	struct tree_block *nodes[BTRFS_MAX_LEVEL];
+	u32 slots[BTRFS_MAX_LEVEL];
+	int root_level;
+	u64 owner;
+};
+
+void path_release(struct fs_info *fs, struct btrfs_path *p);
+
+/*
+ * Position p at the first item >= key in the tree rooted at root.
+ * Returns 0 if an item with exactly this key was found, 1 if p points at the
+ * next larger item (which may be past the end: then path_item_valid() is
+ * false), or a negative errno.
+ */
+int search_slot(struct fs_info *fs, const struct root_ref *root,
+		const struct btrfs_key *key, struct btrfs_path *p);
+/*
+ * Advance to the next item, crossing leaves.  Returns 0 when p points at an
+ * item, 1 at the end of the tree, or a negative errno.
+ */
+int next_item(struct fs_info *fs, struct btrfs_path *p);
+/* Step to the previous item.  Returns 0, 1 at the start of the tree, or <0. */
+int prev_item(struct fs_info *fs, struct btrfs_path *p);
+
+static inline bool path_item_valid(const struct btrfs_path *p)
+{
+	return p->nodes[0] && p->slots[0] < tb_nritems(p->nodes[0]);
+}
+static inline void path_key(const struct btrfs_path *p, struct btrfs_key *k)
+{
+	tb_item_key(p->nodes[0], p->slots[0], k);
+}
+static inline const u8 *path_ptr(const struct btrfs_path *p)
+{
+	return tb_item_ptr(p->nodes[0], p->slots[0]);
+}
+static inline u32 path_size(const struct btrfs_path *p)
+{
+	return tb_item_size(p->nodes[0], p->slots[0]);
+}
+
+/*
+ * Find the root of tree objectid: 1 (root tree) and 3 (chunk tree) come from
+ * the superblock, the rest from the ROOT_ITEM in the root tree (the newest
+ * one, whatever its key offset).  Returns 0, -ENOENT if absent, or <0.
+ */
+int find_root(struct fs_info *fs, u64 objectid, struct root_ref *out);
+
+/* Copy of a ROOT_ITEM body (zero-extended when the item is the old short form). */
+int read_root_item(struct fs_info *fs, u64 objectid, struct btrfs_root_item *ri,
+		   struct btrfs_key *found_key);
+
+/*
+ * Look up one item by exact key.  On success copies up to buflen bytes of the
+ * item into buf, stores the item size in *size and returns 0; returns 1 if
+ * absent, or a negative errno.
+ */
+int lookup_item(struct fs_info *fs, const struct root_ref *root,
+		const struct btrfs_key *key, void *buf, u32 buflen, u32 *size);
+
+/* Data checksum of one buffer with the image's csum type (32-byte output). */
+void fs_csum(const struct fs_info *fs, const void *data, size_t len, u8 *out);
+
+/* Read bytes at a logical address (first mirror), bounds-checked against chunks. */
+int read_logical(struct fs_info *fs, u64 logical, void *buf, u64 len);
+
+#endif

@@ -1,0 +1,624 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Opening an image: superblock copies, the system chunk array, the chunk
+ * tree, and verified tree-block reads through a size-bounded block cache.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <linux/fs.h>
+#include "kernel-shared/ctree.h"
+#include "kernel-shared/volumes.h"
+#include "crypto/csum.h"
+
+#define DEFAULT_CACHE_BYTES (64ULL << 20)
+
+/* Set fs->errmsg and return err; keeps error paths one line long. */
+int fs_err(struct fs_info *fs, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(fs->errmsg, sizeof(fs->errmsg), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+static bool is_power_of_2(u64 v)
+{
+	return v && !(v & (v - 1));
+}
+
+static const char *csum_name_or_unknown(u16 type)
+{
+	const char *n = csum_type_name(type);
+
+	return n ? n : "unknown";
+}
+
+/* Names of incompat bits we refuse, for the error message. */
+static void describe_unsupported(u64 bits, char *out, size_t len)
+{
+	static const char *const names[64] = {
+		[7] = "RAID56", [12] = "ZONED", [13] = "EXTENT_TREE_V2",
+		[14] = "RAID_STRIPE_TREE", [17] = "REMAP_TREE",
+	};
+	size_t pos = 0;
+
+	out[0] = 0;
+	for (int i = 0; i < 64 && pos < len; i++) {
+		if (!(bits & (1ULL << i)))
+			continue;
+		pos += snprintf(out + pos, len - pos, "%s%s", pos ? " " : "",
+				names[i] ? names[i] : "unknown");
+		if (!names[i] && pos < len)
+			pos += snprintf(out + pos, len - pos, "(bit %d)", i);
+	}
+}
+
+int read_super_copy(int fd, u64 image_size, int mirror,
+		    struct btrfs_super_block *sb, char *errbuf, size_t errlen)
+{
+	u64 off = btrfs_sb_offset(mirror);
+	u8 csum[CSUM_MAX_SIZE];
+	ssize_t ret;
+	u16 csum_type;
+	u32 sectorsize, nodesize, sys_size;
+
+#define SB_BAD(...) (snprintf(errbuf, errlen, __VA_ARGS__), -EUCLEAN)
+	if (mirror < 0 || mirror >= BTRFS_SUPER_MIRROR_MAX)
+		return SB_BAD("superblock mirror %d does not exist (0..2)", mirror);
+	if (off + BTRFS_SUPER_INFO_SIZE > image_size) {
+		snprintf(errbuf, errlen,
+			 "superblock copy %d at %llu lies beyond the end of the image (%llu bytes)",
+			 mirror, (unsigned long long)off,
+			 (unsigned long long)image_size);
+		return -ENOENT;
+	}
+	ret = pread(fd, sb, BTRFS_SUPER_INFO_SIZE, off);
+	if (ret != BTRFS_SUPER_INFO_SIZE) {
+		snprintf(errbuf, errlen, "cannot read superblock copy %d at %llu: %s",
+			 mirror, (unsigned long long)off,
+			 ret < 0 ? strerror(errno) : "short read");
+		return -EIO;
+	}
+	if (le64_to_cpu(sb->magic) != BTRFS_MAGIC)
+		return SB_BAD("superblock copy %d at %llu: bad magic (not a btrfs image)",
+			      mirror, (unsigned long long)off);
+	csum_type = le16_to_cpu(sb->csum_type);
+	if (!csum_type_size(csum_type))
+		return SB_BAD("superblock copy %d: unsupported csum type %u",
+			      mirror, csum_type);
+	csum_compute(csum_type, (u8 *)sb + BTRFS_CSUM_SIZE,
+		     BTRFS_SUPER_INFO_SIZE - BTRFS_CSUM_SIZE, csum);
+	if (memcmp(csum, sb->csum, csum_type_size(csum_type)))
+		return SB_BAD("superblock copy %d at %llu: checksum mismatch (%s)",
+			      mirror, (unsigned long long)off,
+			      csum_name_or_unknown(csum_type));
+	if (le64_to_cpu(sb->bytenr) != off)
+		return SB_BAD("superblock copy %d: bytenr %llu does not match its offset %llu",
+			      mirror, (unsigned long long)le64_to_cpu(sb->bytenr),
+			      (unsigned long long)off);
+	sectorsize = le32_to_cpu(sb->sectorsize);
+	nodesize = le32_to_cpu(sb->nodesize);
+	if (!is_power_of_2(sectorsize) || sectorsize < 4096 || sectorsize > 65536)
+		return SB_BAD("superblock copy %d: invalid sectorsize %u", mirror, sectorsize);
+	if (!is_power_of_2(nodesize) || nodesize < sectorsize || nodesize > 65536)
+		return SB_BAD("superblock copy %d: invalid nodesize %u", mirror, nodesize);
+	sys_size = le32_to_cpu(sb->sys_chunk_array_size);
+	if (sys_size > BTRFS_SYSTEM_CHUNK_ARRAY_SIZE ||
+	    sys_size < sizeof(struct btrfs_disk_key) + sizeof(struct btrfs_chunk))
+		return SB_BAD("superblock copy %d: invalid sys_chunk_array_size %u",
+			      mirror, sys_size);
+	if (!le64_to_cpu(sb->root) || le64_to_cpu(sb->root) % sectorsize)
+		return SB_BAD("superblock copy %d: root tree bytenr %llu is not aligned",
+			      mirror, (unsigned long long)le64_to_cpu(sb->root));
+	if (!le64_to_cpu(sb->chunk_root) || le64_to_cpu(sb->chunk_root) % sectorsize)
+		return SB_BAD("superblock copy %d: chunk root bytenr %llu is not aligned",
+			      mirror, (unsigned long long)le64_to_cpu(sb->chunk_root));
+	if (sb->root_level >= BTRFS_MAX_LEVEL || sb->chunk_root_level >= BTRFS_MAX_LEVEL ||
+	    sb->log_root_level >= BTRFS_MAX_LEVEL)
+		return SB_BAD("superblock copy %d: invalid tree level (root %u, chunk %u, log %u)",
+			      mirror, sb->root_level, sb->chunk_root_level, sb->log_root_level);
+	if (!le64_to_cpu(sb->total_bytes))
+		return SB_BAD("superblock copy %d: total_bytes is 0", mirror);
+	if (!le64_to_cpu(sb->generation))
+		return SB_BAD("superblock copy %d: generation is 0", mirror);
+	if (le64_to_cpu(sb->root_dir_objectid) != BTRFS_ROOT_TREE_DIR_OBJECTID)
+		return SB_BAD("superblock copy %d: root_dir_objectid is %llu, expected 6",
+			      mirror, (unsigned long long)le64_to_cpu(sb->root_dir_objectid));
+	{
+		const u8 *meta = (le64_to_cpu(sb->incompat_flags) &
+				  BTRFS_FEATURE_INCOMPAT_METADATA_UUID) ?
+				 sb->metadata_uuid : sb->fsid;
+
+		if (memcmp(sb->dev_item.fsid, meta, BTRFS_FSID_SIZE))
+			return SB_BAD("superblock copy %d: dev_item fsid does not match the filesystem's",
+				      mirror);
+	}
+#undef SB_BAD
+	return 0;
+}
+
+static int get_image_size(int fd, u64 *size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISBLK(st.st_mode)) {
+		u64 bytes;
+
+		if (ioctl(fd, BLKGETSIZE64, &bytes) < 0)
+			return -errno;
+		*size = bytes;
+		return 0;
+	}
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	*size = st.st_size;
+	return 0;
+}
+
+/* ---- block cache ---------------------------------------------------- */
+
+static size_t cache_bucket(const struct block_cache *c, u64 bytenr)
+{
+	return (size_t)((bytenr >> 12) * 0x9E3779B97F4A7C15ULL >> 20) % c->nbuckets;
+}
+
+static int cache_init(struct block_cache *c, size_t max_blocks)
+{
+	c->nbuckets = 4096;
+	while (c->nbuckets < max_blocks)
+		c->nbuckets <<= 1;
+	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
+	if (!c->buckets)
+		return -ENOMEM;
+	c->max_cached = max_blocks;
+	return 0;
+}
+
+static struct tree_block *cache_find(struct block_cache *c, u64 bytenr)
+{
+	for (struct tree_block *b = c->buckets[cache_bucket(c, bytenr)]; b; b = b->hash_next)
+		if (b->bytenr == bytenr)
+			return b;
+	return NULL;
+}
+
+static void lru_unlink(struct block_cache *c, struct tree_block *b)
+{
+	if (b->lru_prev)
+		b->lru_prev->lru_next = b->lru_next;
+	else if (c->lru_head == b)
+		c->lru_head = b->lru_next;
+	if (b->lru_next)
+		b->lru_next->lru_prev = b->lru_prev;
+	else if (c->lru_tail == b)
+		c->lru_tail = b->lru_prev;
+	b->lru_prev = b->lru_next = NULL;
+}
+
+static void cache_remove(struct block_cache *c, struct tree_block *b)
+{
+	struct tree_block **pp = &c->buckets[cache_bucket(c, b->bytenr)];
+
+	while (*pp && *pp != b)
+		pp = &(*pp)->hash_next;
+	if (*pp)
+		*pp = b->hash_next;
+	lru_unlink(c, b);
+	c->nr_cached--;
+	free(b->data);
+	free(b);
+}
+
+static void cache_trim(struct block_cache *c)
+{
+	while (c->nr_cached > c->max_cached && c->lru_tail)
+		cache_remove(c, c->lru_tail);
+}
+
+void tree_block_get(struct tree_block *b)
+{
+	b->refs++;
+}
+
+void tree_block_put(struct fs_info *fs, struct tree_block *b)
+{
+	struct block_cache *c = &fs->cache;
+
+	if (!b || --b->refs > 0)
+		return;
+	/* Unreferenced: keep it cached, newest first. */
+	b->lru_prev = NULL;
+	b->lru_next = c->lru_head;
+	if (c->lru_head)
+		c->lru_head->lru_prev = b;
+	c->lru_head = b;
+	if (!c->lru_tail)
+		c->lru_tail = b;
+	cache_trim(c);
+}
+
+static void cache_free_all(struct block_cache *c)
+{
+	for (size_t i = 0; c->buckets && i < c->nbuckets; i++) {
+		struct tree_block *b = c->buckets[i];
+
+		while (b) {
+			struct tree_block *next = b->hash_next;
+
+			free(b->data);
+			free(b);
+			b = next;
+		}
+	}
+	free(c->buckets);
+	memset(c, 0, sizeof(*c));
+}
+
+/* ---- tree blocks ---------------------------------------------------- */
+
+void fs_csum(const struct fs_info *fs, const void *data, size_t len, u8 *out)
+{
+	csum_compute(fs->csum_type, data, len, out);
+}
+
+int read_logical(struct fs_info *fs, u64 logical, void *buf, u64 len)
+{
+	u8 *p = buf;
+
+	while (len) {
+		const struct chunk_map *m = find_chunk(fs, logical);
+		u64 in_chunk, n, phys;
+		ssize_t ret;
+
+		if (!m)
+			return fs_err(fs, -ENOENT,
+				      "logical %llu is not mapped by any chunk",
+				      (unsigned long long)logical);
+		in_chunk = m->logical + m->length - logical;
+		n = len < in_chunk ? len : in_chunk;
+		phys = m->physical[0] + (logical - m->logical);
+		if (phys + n > fs->image_size)
+			return fs_err(fs, -EIO,
+				      "logical %llu maps to %llu, beyond the end of the image",
+				      (unsigned long long)logical, (unsigned long long)phys);
+		ret = pread(fs->fd, p, n, phys);
+		if (ret != (ssize_t)n)
+			return fs_err(fs, -EIO, "read error at logical %llu: %s",
+				      (unsigned long long)logical,
+				      ret < 0 ? strerror(errno) : "short read");
+		p += n;
+		logical += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static void key_str(const struct btrfs_key *k, char *buf, size_t len)
+{
+	snprintf(buf, len, "(%llu %u %llu)", (unsigned long long)k->objectid,
+		 k->type, (unsigned long long)k->offset);
+}
+
+/* Structural checks of a leaf or node that need nothing but the block. */
+static int check_block_layout(struct fs_info *fs, const struct tree_block *b)
+{
+	u32 nritems = tb_nritems(b);
+	u32 data_size = b->len - sizeof(struct btrfs_header);
+	struct btrfs_key prev, cur;
+	char k1[64], k2[64];
+
+	if (tb_level(b) > 0) {
+		if (nritems == 0 || nritems > data_size / sizeof(struct btrfs_key_ptr))
+			return fs_err(fs, -EUCLEAN,
+				      "tree block %llu: invalid nritems %u for a node",
+				      (unsigned long long)b->bytenr, nritems);
+		for (u32 i = 0; i < nritems; i++) {
+			u64 ptr = tb_node_blockptr(b, i);
+
+			tb_node_key(b, i, &cur);
+			if (!ptr || ptr % fs->sectorsize)
+				return fs_err(fs, -EUCLEAN,
+					      "tree block %llu: slot %u points to invalid block %llu",
+					      (unsigned long long)b->bytenr, i,
+					      (unsigned long long)ptr);
+			if (i && btrfs_comp_keys(&prev, &cur) >= 0) {
+				key_str(&prev, k1, sizeof(k1));
+				key_str(&cur, k2, sizeof(k2));
+				return fs_err(fs, -EUCLEAN,
+					      "tree block %llu: bad key order, slot %u %s >= slot %u %s",
+					      (unsigned long long)b->bytenr, i - 1, k1, i, k2);
+			}
+			prev = cur;
+		}
+		return 0;
+	}
+	if ((u64)nritems * sizeof(struct btrfs_item) > data_size)
+		return fs_err(fs, -EUCLEAN, "tree block %llu: invalid nritems %u for a leaf",
+			      (unsigned long long)b->bytenr, nritems);
+	for (u32 i = 0; i < nritems; i++) {
+		u32 off = tb_item_offset(b, i), size = tb_item_size(b, i);
+		u32 expect_end = i ? tb_item_offset(b, i - 1) : data_size;
+
+		tb_item_key(b, i, &cur);
+		if ((u64)off + size != expect_end)
+			return fs_err(fs, -EUCLEAN,
+				      "tree block %llu: slot %u has data [%u, %llu), expected to end at %u",
+				      (unsigned long long)b->bytenr, i, off,
+				      (unsigned long long)off + size, expect_end);
+		if ((u64)off < (u64)(i + 1) * sizeof(struct btrfs_item))
+			return fs_err(fs, -EUCLEAN,
+				      "tree block %llu: slot %u data overlaps the item headers",
+				      (unsigned long long)b->bytenr, i);
+		if (i && btrfs_comp_keys(&prev, &cur) >= 0) {
+			key_str(&prev, k1, sizeof(k1));
+			key_str(&cur, k2, sizeof(k2));
+			return fs_err(fs, -EUCLEAN,
+				      "tree block %llu: bad key order, slot %u %s >= slot %u %s",
+				      (unsigned long long)b->bytenr, i - 1, k1, i, k2);
+		}
+		prev = cur;
+	}
+	/* The last item's data must not reach into the item headers either. */
+	if (nritems && tb_item_offset(b, nritems - 1) < nritems * sizeof(struct btrfs_item))
+		return fs_err(fs, -EUCLEAN, "tree block %llu: item data overlaps item headers",
+			      (unsigned long long)b->bytenr);
+	return 0;
+}
+
+/* Read and checksum-verify a block; the caller does the semantic checks. */
+static int load_block(struct fs_info *fs, u64 bytenr, struct tree_block **out)
+{
+	const struct chunk_map *m;
+	struct tree_block *b;
+	u8 csum[CSUM_MAX_SIZE];
+	int ret;
+
+	b = cache_find(&fs->cache, bytenr);
+	if (b) {
+		if (b->refs == 0)
+			lru_unlink(&fs->cache, b);
+		b->refs++;
+		*out = b;
+		return 0;
+	}
+	if (bytenr % fs->sectorsize)
+		return fs_err(fs, -EUCLEAN, "tree block %llu: not aligned to sectorsize %u",
+			      (unsigned long long)bytenr, fs->sectorsize);
+	m = find_chunk(fs, bytenr);
+	if (!m || bytenr + fs->nodesize > m->logical + m->length)
+		return fs_err(fs, -EUCLEAN, "tree block %llu: not inside a chunk",
+			      (unsigned long long)bytenr);
+	if (!(m->type & (BTRFS_BLOCK_GROUP_METADATA | BTRFS_BLOCK_GROUP_SYSTEM)))
+		return fs_err(fs, -EUCLEAN, "tree block %llu: lies in a data chunk",
+			      (unsigned long long)bytenr);
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return fs_err(fs, -ENOMEM, "out of memory");
+	b->data = malloc(fs->nodesize);
+	if (!b->data) {
+		free(b);
+		return fs_err(fs, -ENOMEM, "out of memory");
+	}
+	b->bytenr = bytenr;
+	b->len = fs->nodesize;
+	ret = read_logical(fs, bytenr, b->data, fs->nodesize);
+	if (ret)
+		goto fail;
+	fs_csum(fs, b->data + BTRFS_CSUM_SIZE, fs->nodesize - BTRFS_CSUM_SIZE, csum);
+	if (memcmp(csum, tb_header(b)->csum, fs->csum_size)) {
+		ret = fs_err(fs, -EUCLEAN, "tree block %llu: checksum mismatch",
+			     (unsigned long long)bytenr);
+		goto fail;
+	}
+	if (le64_to_cpu(tb_header(b)->bytenr) != bytenr) {
+		ret = fs_err(fs, -EUCLEAN, "tree block %llu: header bytenr is %llu",
+			     (unsigned long long)bytenr,
+			     (unsigned long long)le64_to_cpu(tb_header(b)->bytenr));
+		goto fail;
+	}
+	if (memcmp(tb_header(b)->fsid, fs->metadata_uuid, BTRFS_FSID_SIZE)) {
+		ret = fs_err(fs, -EUCLEAN, "tree block %llu: fsid does not match the filesystem",
+			     (unsigned long long)bytenr);
+		goto fail;
+	}
+	if (tb_level(b) >= BTRFS_MAX_LEVEL) {
+		ret = fs_err(fs, -EUCLEAN, "tree block %llu: invalid level %u",
+			     (unsigned long long)bytenr, tb_level(b));
+		goto fail;
+	}
+	ret = check_block_layout(fs, b);
+	if (ret)
+		goto fail;
+	b->refs = 1;
+	b->hash_next = fs->cache.buckets[cache_bucket(&fs->cache, bytenr)];
+	fs->cache.buckets[cache_bucket(&fs->cache, bytenr)] = b;
+	fs->cache.nr_cached++;
+	*out = b;
+	return 0;
+fail:
+	free(b->data);
+	free(b);
+	return ret;
+}
+
+int read_tree_block(struct fs_info *fs, u64 bytenr,
+		    const struct block_check *check, struct tree_block **out)
+{
+	struct tree_block *b;
+	int ret;
+
+	*out = NULL;
+	ret = load_block(fs, bytenr, &b);
+	if (ret)
+		return ret;
+	if (check && check->level >= 0 && tb_level(b) != check->level) {
+		ret = fs_err(fs, -EUCLEAN, "tree block %llu: level %u, parent expects %d",
+			     (unsigned long long)bytenr, tb_level(b), check->level);
+		goto fail;
+	}
+	if (check && check->generation && tb_generation(b) != check->generation) {
+		ret = fs_err(fs, -EUCLEAN,
+			     "tree block %llu: generation %llu, parent expects %llu",
+			     (unsigned long long)bytenr,
+			     (unsigned long long)tb_generation(b),
+			     (unsigned long long)check->generation);
+		goto fail;
+	}
+	if (check && check->first_key) {
+		struct btrfs_key first;
+		char k1[64], k2[64];
+
+		if (tb_nritems(b) == 0) {
+			ret = fs_err(fs, -EUCLEAN, "tree block %llu: empty, parent expects a first key",
+				     (unsigned long long)bytenr);
+			goto fail;
+		}
+		if (tb_level(b))
+			tb_node_key(b, 0, &first);
+		else
+			tb_item_key(b, 0, &first);
+		if (btrfs_comp_keys(&first, check->first_key)) {
+			key_str(&first, k1, sizeof(k1));
+			key_str(check->first_key, k2, sizeof(k2));
+			ret = fs_err(fs, -EUCLEAN,
+				     "tree block %llu: first key %s, parent expects %s",
+				     (unsigned long long)bytenr, k1, k2);
+			goto fail;
+		}
+	}
+	if (check && check->owner && tb_owner(b) != check->owner) {
+		ret = fs_err(fs, -EUCLEAN, "tree block %llu: owner %llu, expected %llu",
+			     (unsigned long long)bytenr, (unsigned long long)tb_owner(b),
+			     (unsigned long long)check->owner);
+		goto fail;
+	}
+	*out = b;
+	return 0;
+fail:
+	tree_block_put(fs, b);
+	return ret;
+}
+
+int read_tree_block_raw(struct fs_info *fs, u64 bytenr, struct tree_block **out)
+{
+	*out = NULL;
+	return load_block(fs, bytenr, out);
+}
+
+/* ---- open / close ----------------------------------------------------- */
+
+static int setup_from_super(struct fs_info *fs)
+{
+	struct btrfs_super_block *sb = &fs->super;
+	u64 unsupported;
+	char names[256];
+
+	fs->generation = le64_to_cpu(sb->generation);
+	fs->nodesize = le32_to_cpu(sb->nodesize);
+	fs->sectorsize = le32_to_cpu(sb->sectorsize);
+	fs->csum_type = le16_to_cpu(sb->csum_type);
+	fs->csum_size = csum_type_size(fs->csum_type);
+	fs->incompat = le64_to_cpu(sb->incompat_flags);
+	fs->compat_ro = le64_to_cpu(sb->compat_ro_flags);
+	memcpy(fs->fsid, sb->fsid, BTRFS_FSID_SIZE);
+	memcpy(fs->metadata_uuid,
+	       (fs->incompat & BTRFS_FEATURE_INCOMPAT_METADATA_UUID) ? sb->metadata_uuid : sb->fsid,
+	       BTRFS_FSID_SIZE);
+	unsupported = fs->incompat & ~EXTCRYPT_INCOMPAT_SUPPORTED;
+	if (unsupported) {
+		describe_unsupported(unsupported, names, sizeof(names));
+		return fs_err(fs, -EOPNOTSUPP, "unsupported incompat features 0x%llx (%s)",
+			      (unsigned long long)unsupported, names);
+	}
+	if (le64_to_cpu(sb->num_devices) != 1)
+		return fs_err(fs, -EOPNOTSUPP,
+			      "multi-device filesystems are not supported (num_devices %llu)",
+			      (unsigned long long)le64_to_cpu(sb->num_devices));
+	fs->chunk_root.objectid = BTRFS_CHUNK_TREE_OBJECTID;
+	fs->chunk_root.bytenr = le64_to_cpu(sb->chunk_root);
+	fs->chunk_root.level = sb->chunk_root_level;
+	fs->chunk_root.generation = le64_to_cpu(sb->chunk_root_generation);
+	fs->tree_root.objectid = BTRFS_ROOT_TREE_OBJECTID;
+	fs->tree_root.bytenr = le64_to_cpu(sb->root);
+	fs->tree_root.level = sb->root_level;
+	fs->tree_root.generation = fs->generation;
+	return 0;
+}
+
+int open_image(const char *path, const struct open_args *args,
+	       struct fs_info **out, char *errbuf)
+{
+	struct fs_info *fs;
+	size_t cache_bytes = args && args->cache_bytes ? args->cache_bytes : DEFAULT_CACHE_BYTES;
+	int mirror = args && args->super_mirror >= 0 ? args->super_mirror : 0;
+	int ret;
+
+	*out = NULL;
+	fs = calloc(1, sizeof(*fs));
+	if (!fs) {
+		snprintf(errbuf, 512, "out of memory");
+		return -ENOMEM;
+	}
+	fs->path = path;
+	fs->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fs->fd < 0) {
+		ret = -errno;
+		snprintf(errbuf, 512, "cannot open %s: %s", path, strerror(errno));
+		free(fs);
+		return ret;
+	}
+	ret = get_image_size(fs->fd, &fs->image_size);
+	if (ret) {
+		snprintf(errbuf, 512, "%s is not a regular file or block device", path);
+		goto fail_quiet;
+	}
+	fs->super_mirror = mirror;
+	ret = read_super_copy(fs->fd, fs->image_size, mirror, &fs->super,
+			      fs->errmsg, sizeof(fs->errmsg));
+	if (ret == -ENOENT && mirror == 0)
+		snprintf(fs->errmsg, sizeof(fs->errmsg),
+			 "%s is too small to hold a btrfs superblock (%llu bytes)",
+			 path, (unsigned long long)fs->image_size);
+	if (ret)
+		goto fail;
+	ret = setup_from_super(fs);
+	if (ret)
+		goto fail;
+	ret = cache_init(&fs->cache, cache_bytes / fs->nodesize);
+	if (ret) {
+		fs_err(fs, ret, "out of memory");
+		goto fail;
+	}
+	ret = load_chunk_map(fs);
+	if (ret)
+		goto fail;
+	*out = fs;
+	return 0;
+fail:
+	snprintf(errbuf, 512, "%s", fs->errmsg);
+fail_quiet:
+	close_image(fs);
+	return ret < 0 ? ret : -EUCLEAN;
+}
+
+void close_image(struct fs_info *fs)
+{
+	if (!fs)
+		return;
+	cache_free_all(&fs->cache);
+	free(fs->chunks);
+	if (fs->fd >= 0)
+		close(fs->fd);
+	free(fs);
+}
