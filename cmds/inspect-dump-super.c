@@ -137,6 +137,14 @@ static void out_kv_u64(const char *label, u64 v)
 	pt_out_chr('\n');
 }
 
+/* btrfs-progs' names: "blake2", where crypto/csum.h says "blake2b". */
+static const char *csum_name_progs(u16 type)
+{
+	static const char *const names[] = { "crc32c", "xxhash64", "sha256", "blake2" };
+
+	return type < 4 ? names[type] : NULL;
+}
+
 static bool csum_matches(const u8 *raw, u16 type, u32 size)
 {
 	u8 out[CSUM_MAX_SIZE];
@@ -250,7 +258,7 @@ static bool print_super_text(const u8 *raw, bool full)
 {
 	const struct btrfs_super_block *sb = (const void *)raw;
 	u16 csum_type = le16_to_cpu(sb->csum_type);
-	const char *csum_name = csum_type_name(csum_type);
+	const char *csum_name = csum_name_progs(csum_type);
 	u32 csum_size = csum_name ? csum_type_size(csum_type) : BTRFS_CSUM_SIZE;
 	u64 incompat = le64_to_cpu(sb->incompat_flags);
 	bool has_muuid = incompat & BTRFS_FEATURE_INCOMPAT_METADATA_UUID;
@@ -360,7 +368,7 @@ static struct json_object *super_json(const u8 *raw, u64 bytenr, const char *pat
 	struct json_object *o = json_object_new_object();
 	struct json_object *d = json_object_new_object();
 	u16 csum_type = le16_to_cpu(sb->csum_type);
-	const char *csum_name = csum_type_name(csum_type);
+	const char *csum_name = csum_name_progs(csum_type);
 	u32 csum_size = csum_name ? csum_type_size(csum_type) : BTRFS_CSUM_SIZE;
 	const struct btrfs_dev_item *dev = &sb->dev_item;
 	char label[BTRFS_LABEL_SIZE + 1];
@@ -470,7 +478,9 @@ static struct json_object *super_json(const u8 *raw, u64 bytenr, const char *pat
 
 /*
  * Dump the copy at bytenr.  Returns 0 if it was dumped and is valid (or lies
- * beyond the end of the image), 1 if it is damaged, -1 on a read error.
+ * beyond the end of the image), 1 if it was dumped but is damaged, 2 if it
+ * has a bad magic and was not dumped (btrfs-progs then stops), -1 on a read
+ * error.
  */
 static int dump_one(int fd, const char *path, u64 bytenr, bool full, bool force,
 		    struct json_object *arr)
@@ -497,7 +507,7 @@ static int dump_one(int fd, const char *path, u64 bytenr, bool full, bool force,
 		if (le64_to_cpu(sb->magic) != BTRFS_MAGIC && !force) {
 			error("bad magic on superblock on %s at %llu", path,
 			      (unsigned long long)bytenr);
-			return 1;
+			return 2;
 		}
 		json_object_array_add(arr, super_json(raw, bytenr, path, full, &match));
 	} else {
@@ -506,9 +516,9 @@ static int dump_one(int fd, const char *path, u64 bytenr, bool full, bool force,
 		pt_out_str("---------------------------------------------------------\n");
 		if (le64_to_cpu(sb->magic) != BTRFS_MAGIC && !force) {
 			pt_out_flush();
-			error("bad magic on superblock on %s at %llu", path,
-			      (unsigned long long)bytenr);
-			return 1;
+			error("bad magic on superblock on %s at %llu (use --force to dump it anyway)",
+			      path, (unsigned long long)bytenr);
+			return 2;
 		}
 		match = print_super_text(raw, full);
 	}
@@ -619,7 +629,7 @@ int cmd_inspect_dump_super(const struct cmd_struct *cmd, int argc, char **argv)
 
 			if (r)
 				ret = EXIT_UNREADABLE;
-			if (r < 0)
+			if (r < 0 || r == 2)
 				break;
 			if (!arr)
 				pt_out_chr('\n');
@@ -637,9 +647,11 @@ int cmd_inspect_dump_super(const struct cmd_struct *cmd, int argc, char **argv)
 			      (unsigned long long)bytenr, path);
 			ret = EXIT_UNREADABLE;
 		} else {
-			if (dump_one(fd, path, bytenr, full, force, arr))
+			int r = dump_one(fd, path, bytenr, full, force, arr);
+
+			if (r)
 				ret = EXIT_UNREADABLE;
-			if (!arr)
+			if (!arr && r != 2)
 				pt_out_chr('\n');
 		}
 	}

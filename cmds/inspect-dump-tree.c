@@ -502,9 +502,17 @@ static u64 parse_tree_id(const char *str)
 		{ "TREE_RELOC", BTRFS_TREE_RELOC_OBJECTID },
 		{ "DATA_RELOC", BTRFS_DATA_RELOC_TREE_OBJECTID },
 	};
-	const char *p = str;
+	char buf[64];
+	const char *p = buf;
 	size_t i;
 	u64 id = 0;
+
+	/* "free-space" as well as btrfs-progs' "free_space" */
+	if (strlen(str) >= sizeof(buf))
+		return 0;
+	for (i = 0; str[i]; i++)
+		buf[i] = str[i] == '-' ? '_' : str[i];
+	buf[i] = 0;
 
 	if (*p && strspn(p, "0123456789") == strlen(p)) {
 		errno = 0;
