@@ -78,5 +78,7 @@ extern const char *const cmd_inspect_resolve_logical_usage[];
 extern const char *const cmd_inspect_file_usage[];
 extern const char *const cmd_key_id_usage[];
 extern const char *const cmd_key_generate_usage[];
+int cmd_debug_xattrs(const struct cmd_struct *cmd, int argc, char **argv);
+extern const char *const cmd_debug_xattrs_usage[];
 
 #endif

@@ -58,9 +58,23 @@ static const char *const top_usage[] = {
 	NULL
 };
 
+static const char *const debug_group_usage[] = {
+	"btrfs-extcrypt debug <command> [options] <image>",
+	"Developer commands that exercise the write engine (not for users)",
+	NULL
+};
+
+static const struct cmd_struct debug_cmds[] = {
+	{ "xattrs", cmd_debug_xattrs, cmd_debug_xattrs_usage, NULL, 0 },
+	{ NULL }
+};
+
+static const struct cmd_group debug_group = { debug_group_usage, debug_cmds };
+
 static const struct cmd_struct top_cmds[] = {
 	{ "inspect", NULL, inspect_group_usage, &inspect_group, 0 },
 	{ "key", NULL, key_group_usage, &key_group, 0 },
+	{ "debug", NULL, debug_group_usage, &debug_group, CMD_HIDDEN },
 	{ NULL }
 };
 

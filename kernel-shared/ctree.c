@@ -265,13 +265,19 @@ int lookup_item(struct fs_info *fs, const struct root_ref *root,
 int read_root_item(struct fs_info *fs, u64 objectid, struct btrfs_root_item *ri,
 		   struct btrfs_key *found_key)
 {
+	return read_root_item_in(fs, &fs->tree_root, objectid, ri, found_key);
+}
+
+int read_root_item_in(struct fs_info *fs, const struct root_ref *tree_root, u64 objectid,
+		      struct btrfs_root_item *ri, struct btrfs_key *found_key)
+{
 	struct btrfs_key key = { objectid, BTRFS_ROOT_ITEM_KEY, (u64)-1 };
 	struct btrfs_path p;
 	struct btrfs_key k;
 	u32 size;
 	int ret;
 
-	ret = search_slot(fs, &fs->tree_root, &key, &p);
+	ret = search_slot(fs, tree_root, &key, &p);
 	if (ret < 0)
 		return ret;
 	ret = prev_item(fs, &p);

@@ -30,6 +30,7 @@ struct tree_block {
 	u64 bytenr;
 	u32 len;
 	int refs;
+	bool dirty;	/* written in the running transaction; private copy */
 	u8 *data;
 	/* cache bookkeeping */
 	struct tree_block *hash_next;
@@ -76,6 +77,8 @@ struct fs_info {
 	struct root_ref tree_root;
 
 	struct block_cache cache;
+
+	bool writable;			/* opened by open_image_rw() */
 
 	/* Last error described in words; valid after a failing call. */
 	char errmsg[512];
@@ -134,6 +137,14 @@ int read_tree_block(struct fs_info *fs, u64 bytenr,
 /* Read a block without parent expectations and without structural checks
  * beyond the checksum failing: for dump-tree -b.  Returns like read_tree_block. */
 int read_tree_block_raw(struct fs_info *fs, u64 bytenr, struct tree_block **out);
+/*
+ * A new, zeroed block at bytenr for the write engine (refs = 1), replacing
+ * any stale cached copy.  Returns NULL with fs->errmsg set if a reader still
+ * holds a block at that address or memory is exhausted.
+ */
+struct tree_block *cache_new_block(struct fs_info *fs, u64 bytenr);
+/* Forget a cached block at bytenr if nobody holds it (after it is freed). */
+void cache_forget(struct fs_info *fs, u64 bytenr);
 void tree_block_get(struct tree_block *b);
 void tree_block_put(struct fs_info *fs, struct tree_block *b);
 
@@ -259,6 +270,10 @@ int find_root(struct fs_info *fs, u64 objectid, struct root_ref *out);
 /* Copy of a ROOT_ITEM body (zero-extended when the item is the old short form). */
 int read_root_item(struct fs_info *fs, u64 objectid, struct btrfs_root_item *ri,
 		   struct btrfs_key *found_key);
+
+/* read_root_item() in a given root tree (the write engine's current one). */
+int read_root_item_in(struct fs_info *fs, const struct root_ref *tree_root, u64 objectid,
+		      struct btrfs_root_item *ri, struct btrfs_key *found_key);
 
 /*
  * Look up one item by exact key.  On success copies up to buflen bytes of the

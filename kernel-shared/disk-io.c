@@ -265,6 +265,42 @@ static void cache_free_all(struct block_cache *c)
 	memset(c, 0, sizeof(*c));
 }
 
+struct tree_block *cache_new_block(struct fs_info *fs, u64 bytenr)
+{
+	struct block_cache *c = &fs->cache;
+	struct tree_block *b = cache_find(c, bytenr);
+
+	if (b) {
+		if (b->refs) {
+			fs_err(fs, -EBUSY, "tree block %llu is reused while still referenced",
+			       (unsigned long long)bytenr);
+			return NULL;
+		}
+		cache_remove(c, b);
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b || !(b->data = calloc(1, fs->nodesize))) {
+		free(b);
+		fs_err(fs, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	b->bytenr = bytenr;
+	b->len = fs->nodesize;
+	b->refs = 1;
+	b->hash_next = c->buckets[cache_bucket(c, bytenr)];
+	c->buckets[cache_bucket(c, bytenr)] = b;
+	c->nr_cached++;
+	return b;
+}
+
+void cache_forget(struct fs_info *fs, u64 bytenr)
+{
+	struct tree_block *b = cache_find(&fs->cache, bytenr);
+
+	if (b && !b->refs)
+		cache_remove(&fs->cache, b);
+}
+
 /* ---- tree blocks ---------------------------------------------------- */
 
 void fs_csum(const struct fs_info *fs, const void *data, size_t len, u8 *out)
@@ -571,7 +607,7 @@ int open_image(const char *path, const struct open_args *args,
 		return -ENOMEM;
 	}
 	fs->path = path;
-	fs->fd = open(path, O_RDONLY | O_CLOEXEC);
+	fs->fd = open(path, (args && args->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (fs->fd < 0) {
 		ret = -errno;
 		snprintf(errbuf, 512, "cannot open %s: %s", path, strerror(errno));

@@ -178,6 +178,9 @@ int load_chunk_map(struct fs_info *fs)
 	ret = search_slot(fs, &fs->chunk_root, &key, &path);
 	if (ret < 0)
 		goto out;
+	/* Every tree block header repeats this; the write engine copies it. */
+	memcpy(fs->chunk_tree_uuid, tb_header(path.nodes[path.root_level])->chunk_tree_uuid,
+	       BTRFS_UUID_SIZE);
 	while (path_item_valid(&path)) {
 		struct btrfs_key k;
 

@@ -1,0 +1,1285 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Extent allocation and reference counting (format.md 2.8, design.md 3).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kernel-shared/extent-tree.h"
+#include "kernel-shared/free-space-tree.h"
+#include "kernel-shared/file-item.h"
+#include "kernel-shared/volumes.h"
+#include "crypto/csum.h"
+
+/* ---- space maps ------------------------------------------------------- */
+
+struct bg_space {
+	u64 start, length, flags;
+	u8 *bitmap;		/* one bit per sector: set = allocated, pinned or new */
+	u64 cursor;		/* next sector to try */
+	s64 used_delta;		/* change to the BLOCK_GROUP_ITEM used field */
+	bool loaded;
+};
+
+struct pinned_range {
+	u64 start, len;
+};
+
+struct space_map {
+	struct bg_space *bgs;
+	size_t nr;
+	struct pinned_range *pinned;	/* freed in this transaction: never reused by it */
+	size_t nr_pinned, cap_pinned;
+};
+
+struct ref_queue {
+	struct ref_change *v;
+	size_t nr, cap;
+};
+
+void space_map_free(struct space_map *sm)
+{
+	if (!sm)
+		return;
+	for (size_t i = 0; i < sm->nr; i++)
+		free(sm->bgs[i].bitmap);
+	free(sm->bgs);
+	free(sm->pinned);
+	free(sm);
+}
+
+void ref_queue_free(struct ref_queue *q)
+{
+	if (!q)
+		return;
+	free(q->v);
+	free(q);
+}
+
+bool queue_pending(const struct trans *t)
+{
+	return t->refs && t->refs->nr;
+}
+
+static struct root_ref *block_group_root(struct trans *t, struct trans_root **tr)
+{
+	u64 id = (t->fs->compat_ro & BTRFS_FEATURE_COMPAT_RO_BLOCK_GROUP_TREE) ?
+		 BTRFS_BLOCK_GROUP_TREE_OBJECTID : BTRFS_EXTENT_TREE_OBJECTID;
+
+	*tr = trans_get_root(t, id);
+	return *tr ? &(*tr)->ref : NULL;
+}
+
+/* Load the block group list (not yet the bitmaps). */
+static int space_map_init(struct trans *t)
+{
+	struct fs_info *fs = t->fs;
+	struct space_map *sm;
+	struct trans_root *tr;
+	struct root_ref *bgroot;
+	struct btrfs_key key = { 0, BTRFS_BLOCK_GROUP_ITEM_KEY, 0 };
+	struct btrfs_path p;
+	size_t cap = 0;
+	int ret;
+
+	if (t->space)
+		return 0;
+	sm = calloc(1, sizeof(*sm));
+	if (!sm)
+		return fs_err(fs, -ENOMEM, "out of memory");
+	t->space = sm;
+	bgroot = block_group_root(t, &tr);
+	if (!bgroot)
+		return -EIO;
+	ret = search_slot(fs, bgroot, &key, &p);
+	if (ret < 0)
+		return ret;
+	for (ret = 0; path_item_valid(&p); ret = next_item(fs, &p)) {
+		struct btrfs_key k;
+		const struct btrfs_block_group_item *bi;
+		struct bg_space *bg;
+
+		if (ret < 0)
+			break;
+		path_key(&p, &k);
+		if (k.type != BTRFS_BLOCK_GROUP_ITEM_KEY)
+			continue;
+		if (path_size(&p) < sizeof(*bi)) {
+			ret = fs_err(fs, -EUCLEAN, "block group %llu: item too small", k.objectid);
+			break;
+		}
+		bi = (const void *)path_ptr(&p);
+		if (sm->nr == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct bg_space *n = realloc(sm->bgs, ncap * sizeof(*n));
+
+			if (!n) {
+				ret = fs_err(fs, -ENOMEM, "out of memory");
+				break;
+			}
+			sm->bgs = n;
+			cap = ncap;
+		}
+		bg = &sm->bgs[sm->nr++];
+		memset(bg, 0, sizeof(*bg));
+		bg->start = k.objectid;
+		bg->length = k.offset;
+		bg->flags = le64_to_cpu(bi->flags);
+	}
+	path_release(fs, &p);
+	return ret < 0 ? ret : 0;
+}
+
+static struct bg_space *bg_of(struct space_map *sm, u64 bytenr)
+{
+	size_t lo = 0, hi = sm->nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		struct bg_space *bg = &sm->bgs[mid];
+
+		if (bytenr < bg->start)
+			hi = mid;
+		else if (bytenr >= bg->start + bg->length)
+			lo = mid + 1;
+		else
+			return bg;
+	}
+	return NULL;
+}
+
+int block_group_of(struct trans *t, u64 bytenr, u64 *start, u64 *length, u64 *flags)
+{
+	struct bg_space *bg;
+	int ret = space_map_init(t);
+
+	if (ret)
+		return ret;
+	bg = bg_of(t->space, bytenr);
+	if (!bg)
+		return -ENOENT;
+	*start = bg->start;
+	*length = bg->length;
+	*flags = bg->flags;
+	return 0;
+}
+
+static void bitmap_set_range(struct fs_info *fs, struct bg_space *bg, u64 start, u64 len)
+{
+	u64 first, last;
+
+	if (start + len <= bg->start || start >= bg->start + bg->length)
+		return;
+	if (start < bg->start) {
+		len -= bg->start - start;
+		start = bg->start;
+	}
+	if (start + len > bg->start + bg->length)
+		len = bg->start + bg->length - start;
+	first = (start - bg->start) / fs->sectorsize;
+	last = (start + len - bg->start + fs->sectorsize - 1) / fs->sectorsize;
+	for (u64 i = first; i < last; i++)
+		bg->bitmap[i >> 3] |= 1 << (i & 7);
+}
+
+/* Mark everything the extent tree holds in the block group, plus pinned space. */
+static int bg_load(struct trans *t, struct bg_space *bg)
+{
+	struct fs_info *fs = t->fs;
+	struct trans_root *er = trans_get_root(t, BTRFS_EXTENT_TREE_OBJECTID);
+	struct btrfs_key key = { bg->start, 0, 0 };
+	struct btrfs_path p;
+	u64 nbits = bg->length / fs->sectorsize;
+	int ret;
+
+	if (!er)
+		return -EIO;
+	bg->bitmap = calloc((nbits + 7) / 8 + 1, 1);
+	if (!bg->bitmap)
+		return fs_err(fs, -ENOMEM, "out of memory");
+	ret = search_slot(fs, &er->ref, &key, &p);
+	if (ret < 0)
+		return ret;
+	/* An extent starting before the group cannot reach into it: start here. */
+	for (ret = 0; path_item_valid(&p); ret = next_item(fs, &p)) {
+		struct btrfs_key k;
+
+		if (ret < 0)
+			break;
+		path_key(&p, &k);
+		if (k.objectid >= bg->start + bg->length)
+			break;
+		if (k.type == BTRFS_EXTENT_ITEM_KEY)
+			bitmap_set_range(fs, bg, k.objectid, k.offset);
+		else if (k.type == BTRFS_METADATA_ITEM_KEY)
+			bitmap_set_range(fs, bg, k.objectid, fs->nodesize);
+	}
+	path_release(fs, &p);
+	if (ret < 0)
+		return ret;
+	for (size_t i = 0; i < t->space->nr_pinned; i++)
+		bitmap_set_range(fs, bg, t->space->pinned[i].start, t->space->pinned[i].len);
+	/* Never hand out the superblock copies' areas (mixed images). */
+	for (int m = 0; m < BTRFS_SUPER_MIRROR_MAX; m++)
+		bitmap_set_range(fs, bg, btrfs_sb_offset(m), BTRFS_SUPER_INFO_SIZE);
+	bg->loaded = true;
+	return 0;
+}
+
+static bool bit_used(const struct bg_space *bg, u64 i)
+{
+	return bg->bitmap[i >> 3] & (1 << (i & 7));
+}
+
+/*
+ * First fit of len bytes aligned to align within block groups of type
+ * `type`, starting at each group's cursor and wrapping once.
+ */
+static int space_alloc(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
+{
+	struct fs_info *fs = t->fs;
+	u64 sectors = len / fs->sectorsize, step = align / fs->sectorsize;
+	int ret;
+
+	ret = space_map_init(t);
+	if (ret)
+		return ret;
+	for (size_t g = 0; g < t->space->nr; g++) {
+		struct bg_space *bg = &t->space->bgs[g];
+		u64 nbits, first;
+
+		if ((bg->flags & BTRFS_BLOCK_GROUP_TYPE_MASK) != type)
+			continue;
+		if (!bg->loaded && (ret = bg_load(t, bg)))
+			return ret;
+		nbits = bg->length / fs->sectorsize;
+		/* Candidates are aligned to align in absolute logical terms. */
+		first = ((bg->start + align - 1) / align * align - bg->start) / fs->sectorsize;
+		for (int pass = 0; pass < 2; pass++) {
+			u64 i = pass ? first : (bg->cursor > first ? bg->cursor : first);
+			u64 stop = pass ? bg->cursor : nbits;
+
+			if (step > 1 && (i - first) % step)
+				i += step - (i - first) % step;
+			for (; i + sectors <= nbits && (pass == 0 || i < stop); i += step) {
+				u64 j;
+
+				for (j = 0; j < sectors && !bit_used(bg, i + j); j++)
+					;
+				if (j == sectors) {
+					u64 start = bg->start + i * fs->sectorsize;
+
+					bitmap_set_range(fs, bg, start, len);
+					bg->cursor = i + sectors;
+					*out = start;
+					return 0;
+				}
+			}
+		}
+	}
+	return fs_err(fs, -ENOSPC, "no free space for %llu bytes of %s", len,
+		      type & BTRFS_BLOCK_GROUP_DATA ? "data" : "metadata");
+}
+
+int space_free_bytes(struct trans *t, u64 type, u64 *free_bytes)
+{
+	struct fs_info *fs = t->fs;
+	int ret = space_map_init(t);
+
+	if (ret)
+		return ret;
+	*free_bytes = 0;
+	for (size_t g = 0; g < t->space->nr; g++) {
+		struct bg_space *bg = &t->space->bgs[g];
+		u64 nbits;
+
+		if ((bg->flags & BTRFS_BLOCK_GROUP_TYPE_MASK) != type)
+			continue;
+		if (!bg->loaded && (ret = bg_load(t, bg)))
+			return ret;
+		nbits = bg->length / fs->sectorsize;
+		for (u64 i = 0; i < nbits; i++)
+			if (!bit_used(bg, i))
+				*free_bytes += fs->sectorsize;
+	}
+	return 0;
+}
+
+static int pin_range(struct trans *t, u64 start, u64 len)
+{
+	struct space_map *sm = t->space;
+
+	if (sm->nr_pinned == sm->cap_pinned) {
+		size_t ncap = sm->cap_pinned ? sm->cap_pinned * 2 : 64;
+		struct pinned_range *n = realloc(sm->pinned, ncap * sizeof(*n));
+
+		if (!n)
+			return fs_err(t->fs, -ENOMEM, "out of memory");
+		sm->pinned = n;
+		sm->cap_pinned = ncap;
+	}
+	sm->pinned[sm->nr_pinned++] = (struct pinned_range){ start, len };
+	return 0;
+}
+
+/* ---- reference queue -------------------------------------------------- */
+
+int queue_ref(struct trans *t, const struct ref_change *rc)
+{
+	struct ref_queue *q = t->refs;
+
+	if (!q) {
+		q = t->refs = calloc(1, sizeof(*q));
+		if (!q)
+			return fs_err(t->fs, -ENOMEM, "out of memory");
+	}
+	if (q->nr == q->cap) {
+		size_t ncap = q->cap ? q->cap * 2 : 256;
+		struct ref_change *n = realloc(q->v, ncap * sizeof(*n));
+
+		if (!n)
+			return fs_err(t->fs, -ENOMEM, "out of memory");
+		q->v = n;
+		q->cap = ncap;
+	}
+	q->v[q->nr++] = *rc;
+	return 0;
+}
+
+static bool is_metadata_ref(enum ref_kind k)
+{
+	return k == REF_TREE_BLOCK || k == REF_SHARED_BLOCK;
+}
+
+/* Sum of queued deltas and flags for an extent, for lookups before apply. */
+static void pending_for(const struct trans *t, u64 bytenr, s64 *delta, u64 *flags)
+{
+	*delta = 0;
+	*flags = 0;
+	if (!t->refs)
+		return;
+	for (size_t i = 0; i < t->refs->nr; i++) {
+		const struct ref_change *rc = &t->refs->v[i];
+
+		if (rc->bytenr == bytenr) {
+			*delta += rc->delta;
+			*flags |= rc->set_flags;
+		}
+	}
+}
+
+/* ---- extent item lookup --------------------------------------------- */
+
+static bool skinny(const struct fs_info *fs)
+{
+	return fs->incompat & BTRFS_FEATURE_INCOMPAT_SKINNY_METADATA;
+}
+
+/*
+ * Find the extent item of bytenr in the extent tree (read-only path).
+ * Returns 0 with refs/flags, 1 if absent, <0 on error.
+ */
+static int read_extent_info(struct trans *t, u64 bytenr, u64 *refs, u64 *flags)
+{
+	struct fs_info *fs = t->fs;
+	struct trans_root *er = trans_get_root(t, BTRFS_EXTENT_TREE_OBJECTID);
+	struct btrfs_key key = { bytenr, BTRFS_EXTENT_ITEM_KEY, 0 };
+	struct btrfs_path p;
+	int ret;
+
+	if (!er)
+		return -EIO;
+	ret = search_slot(fs, &er->ref, &key, &p);
+	if (ret < 0)
+		return ret;
+	ret = 1;
+	for (; path_item_valid(&p); ) {
+		struct btrfs_key k;
+
+		path_key(&p, &k);
+		if (k.objectid != bytenr || k.type > BTRFS_METADATA_ITEM_KEY)
+			break;
+		if ((k.type == BTRFS_EXTENT_ITEM_KEY || k.type == BTRFS_METADATA_ITEM_KEY) &&
+		    path_size(&p) >= sizeof(struct btrfs_extent_item)) {
+			const struct btrfs_extent_item *ei = (const void *)path_ptr(&p);
+
+			*refs = le64_to_cpu(ei->refs);
+			*flags = le64_to_cpu(ei->flags);
+			ret = 0;
+			break;
+		}
+		if (next_item(fs, &p))
+			break;
+	}
+	path_release(fs, &p);
+	return ret;
+}
+
+/* refs and flags of an extent as they will be after the queued changes. */
+static int lookup_extent_info(struct trans *t, u64 bytenr, u64 *refs, u64 *flags)
+{
+	s64 delta;
+	u64 pflags;
+	int ret = read_extent_info(t, bytenr, refs, flags);
+
+	if (ret < 0)
+		return ret;
+	if (ret > 0) {
+		*refs = 0;
+		*flags = 0;
+	}
+	pending_for(t, bytenr, &delta, &pflags);
+	*refs += delta;
+	*flags |= pflags;
+	return 0;
+}
+
+/* ---- tree blocks --------------------------------------------------------- */
+
+int alloc_tree_block(struct trans *t, struct trans_root *root, int level,
+		     struct tree_block **out)
+{
+	struct fs_info *fs = t->fs;
+	struct tree_block *b;
+	struct btrfs_header *h;
+	struct ref_change rc = { 0 };
+	u64 bytenr;
+	int ret;
+
+	ret = space_alloc(t, BTRFS_BLOCK_GROUP_METADATA, fs->nodesize, fs->nodesize, &bytenr);
+	if (ret)
+		return ret;
+	b = cache_new_block(fs, bytenr);
+	if (!b)
+		return -ENOMEM;
+	h = (struct btrfs_header *)b->data;
+	memcpy(h->fsid, fs->metadata_uuid, BTRFS_FSID_SIZE);
+	memcpy(h->chunk_tree_uuid, fs->chunk_tree_uuid, BTRFS_UUID_SIZE);
+	h->bytenr = cpu_to_le64(bytenr);
+	h->generation = cpu_to_le64(t->transid);
+	h->owner = cpu_to_le64(root->ref.objectid);
+	h->level = level;
+	h->flags = cpu_to_le64((u64)BTRFS_MIXED_BACKREF_REV << BTRFS_BACKREF_REV_SHIFT);
+	ret = trans_add_dirty(t, b);
+	if (ret) {
+		tree_block_put(fs, b);
+		return ret;
+	}
+	rc.bytenr = bytenr;
+	rc.num_bytes = fs->nodesize;
+	rc.kind = REF_TREE_BLOCK;
+	rc.root = root->ref.objectid;
+	rc.delta = 1;
+	rc.level = level;
+	rc.new_extent = true;
+	rc.generation = t->transid;
+	ret = queue_ref(t, &rc);
+	if (ret) {
+		tree_block_put(fs, b);
+		return ret;
+	}
+	*out = b;
+	return 0;
+}
+
+/*
+ * Add (delta > 0) or drop references held by the items or pointers of b: with
+ * full_backref they name b as parent, else b's owner as root.
+ */
+static int mod_child_refs(struct trans *t, const struct tree_block *b, bool full_backref,
+			  int delta)
+{
+	struct fs_info *fs = t->fs;
+	u32 n = tb_nritems(b);
+	int ret;
+
+	for (u32 i = 0; i < n; i++) {
+		struct ref_change rc = { 0 };
+
+		rc.delta = delta;
+		if (tb_level(b) == 0) {
+			struct btrfs_key k;
+			const struct btrfs_file_extent_item *fe;
+
+			tb_item_key(b, i, &k);
+			if (k.type != BTRFS_EXTENT_DATA_KEY || tb_item_size(b, i) < sizeof(*fe))
+				continue;
+			fe = (const void *)tb_item_ptr(b, i);
+			if (fe->type == BTRFS_FILE_EXTENT_INLINE || !fe->disk_bytenr)
+				continue;
+			rc.bytenr = le64_to_cpu(fe->disk_bytenr);
+			rc.num_bytes = le64_to_cpu(fe->disk_num_bytes);
+			if (full_backref) {
+				rc.kind = REF_SHARED_DATA;
+				rc.parent = b->bytenr;
+			} else {
+				rc.kind = REF_DATA;
+				rc.root = tb_owner(b);
+				rc.objectid = k.objectid;
+				rc.offset = k.offset - le64_to_cpu(fe->offset);
+			}
+		} else {
+			rc.bytenr = tb_node_blockptr(b, i);
+			rc.num_bytes = fs->nodesize;
+			rc.level = tb_level(b) - 1;
+			if (full_backref) {
+				rc.kind = REF_SHARED_BLOCK;
+				rc.parent = b->bytenr;
+			} else {
+				rc.kind = REF_TREE_BLOCK;
+				rc.root = tb_owner(b);
+			}
+		}
+		ret = queue_ref(t, &rc);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Blocks of subvolume trees older than the last snapshot may be shared. */
+static bool block_may_be_shared(const struct trans_root *root, const struct tree_block *b,
+				bool is_root)
+{
+	u64 id = root->ref.objectid;
+	bool subvol = id == BTRFS_FS_TREE_OBJECTID ||
+		      (id >= BTRFS_FIRST_FREE_OBJECTID && id <= BTRFS_LAST_FREE_OBJECTID);
+
+	return subvol && !is_root && tb_generation(b) <= root->last_snapshot;
+}
+
+static int drop_tree_block_ref(struct trans *t, struct trans_root *root,
+			       const struct tree_block *b)
+{
+	struct ref_change rc = { 0 };
+
+	rc.bytenr = b->bytenr;
+	rc.num_bytes = t->fs->nodesize;
+	rc.kind = REF_TREE_BLOCK;
+	rc.root = root->ref.objectid;
+	rc.level = tb_level(b);
+	rc.delta = -1;
+	return queue_ref(t, &rc);
+}
+
+int cow_update_refs(struct trans *t, struct trans_root *root,
+		    struct tree_block *old, struct tree_block *cow)
+{
+	bool is_root = old->bytenr == root->ref.bytenr;
+	u64 refs = 1, flags = 0;
+	int ret;
+
+	if (block_may_be_shared(root, old, is_root)) {
+		ret = lookup_extent_info(t, old->bytenr, &refs, &flags);
+		if (ret)
+			return ret;
+		if (refs == 0)
+			return fs_err(t->fs, -EUCLEAN, "tree block %llu has no extent item",
+				      old->bytenr);
+	}
+	if (refs > 1) {
+		if (tb_owner(old) == root->ref.objectid &&
+		    !(flags & BTRFS_BLOCK_FLAG_FULL_BACKREF)) {
+			/* Other sharers keep reaching the children through old. */
+			struct ref_change rc = { 0 };
+
+			ret = mod_child_refs(t, old, true, 1);
+			if (ret)
+				return ret;
+			rc.bytenr = old->bytenr;
+			rc.num_bytes = t->fs->nodesize;
+			rc.kind = REF_TREE_BLOCK;
+			rc.root = root->ref.objectid;
+			rc.level = tb_level(old);
+			rc.delta = 0;
+			rc.set_flags = BTRFS_BLOCK_FLAG_FULL_BACKREF;
+			ret = queue_ref(t, &rc);
+		} else {
+			ret = mod_child_refs(t, cow, false, 1);
+		}
+		if (ret)
+			return ret;
+	} else if (flags & BTRFS_BLOCK_FLAG_FULL_BACKREF) {
+		ret = mod_child_refs(t, cow, false, 1);
+		if (!ret)
+			ret = mod_child_refs(t, old, true, -1);
+		if (ret)
+			return ret;
+	}
+	return drop_tree_block_ref(t, root, old);
+}
+
+int free_tree_block(struct trans *t, struct trans_root *root, struct tree_block *b)
+{
+	if (b->dirty)
+		trans_drop_dirty(t, b);
+	return drop_tree_block_ref(t, root, b);
+}
+
+int alloc_data_extent(struct trans *t, u64 num_bytes, u64 *bytenr)
+{
+	if (num_bytes % t->fs->sectorsize)
+		return fs_err(t->fs, -EINVAL, "data extent of %llu bytes is not sector aligned",
+			      num_bytes);
+	return space_alloc(t, BTRFS_BLOCK_GROUP_DATA, num_bytes, t->fs->sectorsize, bytenr);
+}
+
+/* ---- applying references -------------------------------------------- */
+
+static u8 ref_key_type(enum ref_kind k)
+{
+	switch (k) {
+	case REF_TREE_BLOCK: return BTRFS_TREE_BLOCK_REF_KEY;
+	case REF_SHARED_BLOCK: return BTRFS_SHARED_BLOCK_REF_KEY;
+	case REF_DATA: return BTRFS_EXTENT_DATA_REF_KEY;
+	default: return BTRFS_SHARED_DATA_REF_KEY;
+	}
+}
+
+static u32 inline_ref_size(enum ref_kind k)
+{
+	switch (k) {
+	case REF_DATA:
+		return 1 + sizeof(struct btrfs_extent_data_ref);
+	case REF_SHARED_DATA:
+		return sizeof(struct btrfs_extent_inline_ref) + sizeof(struct btrfs_shared_data_ref);
+	default:
+		return sizeof(struct btrfs_extent_inline_ref);
+	}
+}
+
+/* Size of the inline ref at p, or 0 for an unknown type. */
+static u32 inline_size_at(const u8 *p)
+{
+	switch (*p) {
+	case BTRFS_TREE_BLOCK_REF_KEY: return inline_ref_size(REF_TREE_BLOCK);
+	case BTRFS_SHARED_BLOCK_REF_KEY: return inline_ref_size(REF_SHARED_BLOCK);
+	case BTRFS_EXTENT_DATA_REF_KEY: return inline_ref_size(REF_DATA);
+	case BTRFS_SHARED_DATA_REF_KEY: return inline_ref_size(REF_SHARED_DATA);
+	case BTRFS_EXTENT_OWNER_REF_KEY: return sizeof(struct btrfs_extent_inline_ref);
+	default: return 0;
+	}
+}
+
+/* The ordering value of a ref within its type: inline refs sort descending by it. */
+static u64 ref_order(const struct ref_change *rc)
+{
+	switch (rc->kind) {
+	case REF_DATA: return btrfs_extent_data_ref_hash(rc->root, rc->objectid, rc->offset);
+	case REF_TREE_BLOCK: return rc->root;
+	default: return rc->parent;
+	}
+}
+
+static u64 inline_order(const u8 *p)
+{
+	const struct btrfs_extent_inline_ref *iref = (const void *)p;
+
+	if (*p == BTRFS_EXTENT_DATA_REF_KEY) {
+		const struct btrfs_extent_data_ref *dr = (const void *)(p + 1);
+
+		return btrfs_extent_data_ref_hash(le64_to_cpu(dr->root), le64_to_cpu(dr->objectid),
+						  le64_to_cpu(dr->offset));
+	}
+	return le64_to_cpu(iref->offset);
+}
+
+static bool inline_matches(const u8 *p, const struct ref_change *rc)
+{
+	const struct btrfs_extent_inline_ref *iref = (const void *)p;
+
+	if (*p != ref_key_type(rc->kind))
+		return false;
+	switch (rc->kind) {
+	case REF_DATA: {
+		const struct btrfs_extent_data_ref *dr = (const void *)(p + 1);
+
+		return le64_to_cpu(dr->root) == rc->root &&
+		       le64_to_cpu(dr->objectid) == rc->objectid &&
+		       le64_to_cpu(dr->offset) == rc->offset;
+	}
+	case REF_TREE_BLOCK:
+		return le64_to_cpu(iref->offset) == rc->root;
+	default:
+		return le64_to_cpu(iref->offset) == rc->parent;
+	}
+}
+
+/* Write ref rc (count n) as an inline ref at p. */
+static void write_inline_ref(u8 *p, const struct ref_change *rc, u32 count)
+{
+	struct btrfs_extent_inline_ref *iref = (void *)p;
+
+	*p = ref_key_type(rc->kind);
+	switch (rc->kind) {
+	case REF_DATA: {
+		struct btrfs_extent_data_ref *dr = (void *)(p + 1);
+
+		dr->root = cpu_to_le64(rc->root);
+		dr->objectid = cpu_to_le64(rc->objectid);
+		dr->offset = cpu_to_le64(rc->offset);
+		dr->count = cpu_to_le32(count);
+		break;
+	}
+	case REF_SHARED_DATA: {
+		struct btrfs_shared_data_ref *sr = (void *)(p + sizeof(*iref));
+
+		iref->offset = cpu_to_le64(rc->parent);
+		sr->count = cpu_to_le32(count);
+		break;
+	}
+	case REF_TREE_BLOCK:
+		iref->offset = cpu_to_le64(rc->root);
+		break;
+	case REF_SHARED_BLOCK:
+		iref->offset = cpu_to_le64(rc->parent);
+		break;
+	}
+}
+
+/* Where the count of a data ref lives in an inline ref, or NULL for tree refs. */
+static u8 *inline_count_ptr(u8 *p)
+{
+	if (*p == BTRFS_EXTENT_DATA_REF_KEY)
+		return p + 1 + offsetof(struct btrfs_extent_data_ref, count);
+	if (*p == BTRFS_SHARED_DATA_REF_KEY)
+		return p + sizeof(struct btrfs_extent_inline_ref);
+	return NULL;
+}
+
+/* Unaligned little-endian u32 access: counts sit at odd offsets in items. */
+static u32 get_le32(const u8 *p)
+{
+	__le32 v;
+
+	memcpy(&v, p, sizeof(v));
+	return le32_to_cpu(v);
+}
+
+static void put_le32(u8 *p, u32 x)
+{
+	__le32 v = cpu_to_le32(x);
+
+	memcpy(p, &v, sizeof(v));
+}
+
+static u32 max_extent_item_size(const struct fs_info *fs)
+{
+	return ((fs->nodesize - sizeof(struct btrfs_header)) >> 4) - sizeof(struct btrfs_item);
+}
+
+struct apply_ctx {
+	struct trans *t;
+	struct trans_root *er;
+};
+
+/* Update the block group used counter and the free-space tree for a range. */
+static int account_range(struct trans *t, u64 start, u64 len, bool alloc)
+{
+	struct bg_space *bg;
+	int ret = space_map_init(t);
+
+	if (ret)
+		return ret;
+	bg = bg_of(t->space, start);
+	if (!bg)
+		return fs_err(t->fs, -EUCLEAN, "extent %llu is outside every block group", start);
+	bg->used_delta += alloc ? (s64)len : -(s64)len;
+	t->bytes_used_delta += alloc ? (s64)len : -(s64)len;
+	if (!alloc) {
+		ret = pin_range(t, start, len);
+		if (ret)
+			return ret;
+		if (bg->loaded)
+			bitmap_set_range(t->fs, bg, start, len);
+	}
+	if (t->fs->compat_ro & BTRFS_FEATURE_COMPAT_RO_FREE_SPACE_TREE)
+		return alloc ? fst_remove_range(t, start, len) : fst_add_range(t, start, len);
+	return 0;
+}
+
+/* Create the extent item for a fresh allocation with its first reference. */
+static int insert_extent_item(struct apply_ctx *ac, const struct ref_change *rc)
+{
+	struct trans *t = ac->t;
+	struct fs_info *fs = t->fs;
+	bool meta = is_metadata_ref(rc->kind);
+	struct btrfs_key key = { rc->bytenr, BTRFS_EXTENT_ITEM_KEY, rc->num_bytes };
+	u32 size = sizeof(struct btrfs_extent_item) + inline_ref_size(rc->kind);
+	struct btrfs_extent_item *ei;
+	struct btrfs_path p;
+	u8 *ptr;
+	int ret;
+
+	if (meta && skinny(fs)) {
+		key.type = BTRFS_METADATA_ITEM_KEY;
+		key.offset = rc->level;
+	} else if (meta) {
+		size += sizeof(struct btrfs_tree_block_info);
+	}
+	ret = insert_empty_item(t, ac->er, &p, &key, size);
+	if (ret)
+		return ret == -EEXIST ? fs_err(fs, -EUCLEAN, "extent %llu already exists",
+					       rc->bytenr) : ret;
+	ptr = path_ptr_mut(&p);
+	ei = (void *)ptr;
+	ei->refs = cpu_to_le64(rc->delta);
+	ei->generation = cpu_to_le64(rc->generation ? rc->generation : t->transid);
+	ei->flags = cpu_to_le64((meta ? BTRFS_EXTENT_FLAG_TREE_BLOCK : BTRFS_EXTENT_FLAG_DATA) |
+				rc->set_flags);
+	ptr += sizeof(*ei);
+	if (meta && !skinny(fs)) {
+		struct btrfs_tree_block_info *info = (void *)ptr;
+		struct tree_block *b;
+
+		/* The block is this transaction's: its first key is current now. */
+		ret = read_tree_block_raw(fs, rc->bytenr, &b);
+		if (!ret) {
+			struct btrfs_key first = { 0 };
+
+			if (tb_nritems(b)) {
+				if (tb_level(b))
+					tb_node_key(b, 0, &first);
+				else
+					tb_item_key(b, 0, &first);
+			}
+			btrfs_cpu_key_to_disk(&info->key, &first);
+			info->level = rc->level;
+			tree_block_put(fs, b);
+		}
+		ptr += sizeof(*info);
+		if (ret) {
+			path_release(fs, &p);
+			return ret;
+		}
+	}
+	write_inline_ref(ptr, rc, rc->delta);
+	path_release(fs, &p);
+	return account_range(t, rc->bytenr, rc->num_bytes, true);
+}
+
+/* Key of a keyed ref; EXTENT_DATA_REF starts at its hash (collisions probe +1). */
+static void keyed_ref_key(const struct ref_change *rc, struct btrfs_key *k)
+{
+	k->objectid = rc->bytenr;
+	k->type = ref_key_type(rc->kind);
+	k->offset = rc->kind == REF_DATA ? btrfs_extent_data_ref_hash(rc->root, rc->objectid,
+								       rc->offset)
+		    : rc->kind == REF_TREE_BLOCK ? rc->root : rc->parent;
+}
+
+/*
+ * Find the keyed ref item for rc.  Returns 0 with *key the item's key, 1 if
+ * absent (then *key is the free key to insert at), <0 on error.
+ */
+static int find_keyed_ref(struct apply_ctx *ac, const struct ref_change *rc,
+			  struct btrfs_key *key)
+{
+	struct fs_info *fs = ac->t->fs;
+
+	keyed_ref_key(rc, key);
+	for (int probe = 0; probe < 1024; probe++) {
+		struct btrfs_path p;
+		int ret = search_slot(fs, &ac->er->ref, key, &p);
+
+		if (ret < 0)
+			return ret;
+		if (ret > 0) {
+			path_release(fs, &p);
+			return 1;
+		}
+		if (rc->kind != REF_DATA) {
+			path_release(fs, &p);
+			return 0;
+		}
+		if (path_size(&p) >= sizeof(struct btrfs_extent_data_ref)) {
+			const struct btrfs_extent_data_ref *dr = (const void *)path_ptr(&p);
+
+			if (le64_to_cpu(dr->root) == rc->root &&
+			    le64_to_cpu(dr->objectid) == rc->objectid &&
+			    le64_to_cpu(dr->offset) == rc->offset) {
+				path_release(fs, &p);
+				return 0;
+			}
+		}
+		path_release(fs, &p);
+		key->offset++;
+	}
+	return fs_err(fs, -EUCLEAN, "extent %llu: too many colliding data refs", rc->bytenr);
+}
+
+/* Apply delta to a keyed ref: create, change its count, or delete it. */
+static int apply_keyed_ref(struct apply_ctx *ac, const struct ref_change *rc, s64 delta)
+{
+	struct trans *t = ac->t;
+	struct fs_info *fs = t->fs;
+	struct btrfs_key key;
+	struct btrfs_path p;
+	int ret = find_keyed_ref(ac, rc, &key);
+
+	if (ret < 0)
+		return ret;
+	if (ret > 0) {
+		u32 size = rc->kind == REF_DATA ? sizeof(struct btrfs_extent_data_ref) :
+			   rc->kind == REF_SHARED_DATA ? sizeof(struct btrfs_shared_data_ref) : 0;
+
+		if (delta < 0)
+			return fs_err(fs, -EUCLEAN, "extent %llu: dropping a reference it does not have",
+				      rc->bytenr);
+		if (is_metadata_ref(rc->kind) && delta != 1)
+			return fs_err(fs, -EUCLEAN, "tree block %llu referenced twice by one owner",
+				      rc->bytenr);
+		ret = insert_empty_item(t, ac->er, &p, &key, size);
+		if (ret)
+			return ret;
+		if (rc->kind == REF_DATA) {
+			struct btrfs_extent_data_ref *dr = (void *)path_ptr_mut(&p);
+
+			dr->root = cpu_to_le64(rc->root);
+			dr->objectid = cpu_to_le64(rc->objectid);
+			dr->offset = cpu_to_le64(rc->offset);
+			dr->count = cpu_to_le32((u32)delta);
+		} else if (rc->kind == REF_SHARED_DATA) {
+			((struct btrfs_shared_data_ref *)path_ptr_mut(&p))->count =
+				cpu_to_le32((u32)delta);
+		}
+		path_release(fs, &p);
+		return 0;
+	}
+	ret = search_slot_mod(t, ac->er, &key, &p, -1);
+	if (ret) {
+		path_release(fs, &p);
+		return ret < 0 ? ret : -EUCLEAN;
+	}
+	if (rc->kind == REF_DATA || rc->kind == REF_SHARED_DATA) {
+		u8 *ptr = path_ptr_mut(&p);
+		u8 *cnt = rc->kind == REF_DATA ?
+			  ptr + offsetof(struct btrfs_extent_data_ref, count) : ptr;
+		s64 n = (s64)get_le32(cnt) + delta;
+
+		if (n < 0) {
+			path_release(fs, &p);
+			return fs_err(fs, -EUCLEAN, "extent %llu: reference count below zero",
+				      rc->bytenr);
+		}
+		if (n > 0) {
+			put_le32(cnt, (u32)n);
+			path_release(fs, &p);
+			return 0;
+		}
+	} else if (delta > 0) {
+		path_release(fs, &p);
+		return fs_err(fs, -EUCLEAN, "tree block %llu referenced twice by one owner",
+			      rc->bytenr);
+	}
+	ret = del_items(t, ac->er, &p, 1);
+	path_release(fs, &p);
+	return ret;
+}
+
+/* Delete every keyed backref item of an extent (after its last reference). */
+static int del_keyed_refs(struct apply_ctx *ac, u64 bytenr)
+{
+	struct trans *t = ac->t;
+
+	for (;;) {
+		struct btrfs_key key = { bytenr, BTRFS_TREE_BLOCK_REF_KEY, 0 }, k;
+		struct btrfs_path p;
+		int ret = search_slot(t->fs, &ac->er->ref, &key, &p);
+
+		if (ret < 0)
+			return ret;
+		if (!path_item_valid(&p)) {
+			path_release(t->fs, &p);
+			return 0;
+		}
+		path_key(&p, &k);
+		path_release(t->fs, &p);
+		if (k.objectid != bytenr || k.type > BTRFS_SHARED_DATA_REF_KEY)
+			return 0;
+		ret = search_slot_mod(t, ac->er, &k, &p, -1);
+		if (!ret)
+			ret = del_items(t, ac->er, &p, 1);
+		path_release(t->fs, &p);
+		if (ret)
+			return ret < 0 ? ret : -EUCLEAN;
+	}
+}
+
+/* Delete the extent item and release the space: its last reference is gone. */
+static int free_extent(struct apply_ctx *ac, const struct ref_change *rc,
+		       const struct btrfs_key *ikey)
+{
+	struct trans *t = ac->t;
+	struct btrfs_path p;
+	int ret;
+
+	ret = search_slot_mod(t, ac->er, ikey, &p, -1);
+	if (ret) {
+		path_release(t->fs, &p);
+		return ret < 0 ? ret : -EUCLEAN;
+	}
+	ret = del_items(t, ac->er, &p, 1);
+	path_release(t->fs, &p);
+	if (ret)
+		return ret;
+	ret = del_keyed_refs(ac, rc->bytenr);
+	if (ret)
+		return ret;
+	ret = account_range(t, rc->bytenr, rc->num_bytes, false);
+	if (ret)
+		return ret;
+	if (is_metadata_ref(rc->kind))
+		cache_forget(t->fs, rc->bytenr);
+	else
+		ret = csum_delete_range(t, rc->bytenr, rc->num_bytes);
+	return ret;
+}
+
+/* Apply one aggregated change to an existing extent item. */
+static int apply_existing(struct apply_ctx *ac, const struct ref_change *rc)
+{
+	struct trans *t = ac->t;
+	struct fs_info *fs = t->fs;
+	struct btrfs_path p;
+	struct btrfs_key ikey;
+	struct btrfs_extent_item *ei;
+	u8 *base, *ptr, *end, *ins = NULL;
+	u32 size, hdr;
+	u64 refs;
+	int ret;
+	bool meta = is_metadata_ref(rc->kind);
+
+	ikey.objectid = rc->bytenr;
+	ikey.type = meta && skinny(fs) ? BTRFS_METADATA_ITEM_KEY : BTRFS_EXTENT_ITEM_KEY;
+	ikey.offset = meta && skinny(fs) ? (u64)rc->level : rc->num_bytes;
+	/* Room for one more inline ref, in case we add it inline. */
+	ret = search_slot_mod(t, ac->er, &ikey, &p, inline_ref_size(rc->kind));
+	if (ret) {
+		path_release(fs, &p);
+		if (ret > 0 && meta && skinny(fs))
+			return fs_err(fs, -EUCLEAN, "tree block %llu: no METADATA_ITEM of level %d",
+				      rc->bytenr, rc->level);
+		return ret < 0 ? ret : 1;
+	}
+	base = path_ptr_mut(&p);
+	size = path_size(&p);
+	hdr = sizeof(struct btrfs_extent_item) +
+	      (meta && !skinny(fs) ? sizeof(struct btrfs_tree_block_info) : 0);
+	if (size < hdr) {
+		path_release(fs, &p);
+		return fs_err(fs, -EUCLEAN, "extent %llu: item too small", rc->bytenr);
+	}
+	ei = (void *)base;
+	ei->flags = cpu_to_le64(le64_to_cpu(ei->flags) | rc->set_flags);
+	if (rc->delta == 0) {
+		path_release(fs, &p);
+		return 0;
+	}
+	refs = le64_to_cpu(ei->refs);
+	if ((s64)refs + rc->delta < 0) {
+		path_release(fs, &p);
+		return fs_err(fs, -EUCLEAN, "extent %llu: reference count below zero", rc->bytenr);
+	}
+	refs += rc->delta;
+	ei->refs = cpu_to_le64(refs);
+	if (refs == 0) {
+		path_release(fs, &p);
+		return free_extent(ac, rc, &ikey);
+	}
+	/* Look for the ref inline, noting where a new one would go. */
+	ptr = base + hdr;
+	end = base + size;
+	while (ptr < end) {
+		u32 isz = inline_size_at(ptr);
+
+		if (!isz || ptr + isz > end) {
+			path_release(fs, &p);
+			return fs_err(fs, -EUCLEAN, "extent %llu: bad inline ref", rc->bytenr);
+		}
+		if (inline_matches(ptr, rc))
+			break;
+		if (!ins && (*ptr > ref_key_type(rc->kind) ||
+			     (*ptr == ref_key_type(rc->kind) && inline_order(ptr) < ref_order(rc))))
+			ins = ptr;
+		ptr += isz;
+	}
+	if (ptr < end) {
+		u8 *cnt = inline_count_ptr(ptr);
+		s64 n = cnt ? (s64)get_le32(cnt) + rc->delta : 1 + rc->delta;
+
+		if (n < 0 || (!cnt && n > 1)) {
+			path_release(fs, &p);
+			return fs_err(fs, -EUCLEAN, "extent %llu: bad reference change", rc->bytenr);
+		}
+		if (n > 0) {
+			put_le32(cnt, (u32)n);
+			path_release(fs, &p);
+			return 0;
+		}
+		/* Remove this inline ref: shift the rest down, shrink the item. */
+		{
+			u32 isz = inline_size_at(ptr);
+
+			memmove(ptr, ptr + isz, end - ptr - isz);
+			ret = resize_item(t, ac->er, &p, size - isz);
+			path_release(fs, &p);
+			return ret;
+		}
+	}
+	if (rc->delta > 0 && size + inline_ref_size(rc->kind) < max_extent_item_size(fs)) {
+		/* Add inline, keeping the order of format.md 2.8. */
+		u32 off = (ins ? ins : end) - base;
+
+		ret = resize_item(t, ac->er, &p, size + inline_ref_size(rc->kind));
+		if (!ret) {
+			base = path_ptr_mut(&p);
+			memmove(base + off + inline_ref_size(rc->kind), base + off, size - off);
+			write_inline_ref(base + off, rc, (u32)rc->delta);
+		}
+		path_release(fs, &p);
+		return ret;
+	}
+	path_release(fs, &p);
+	return apply_keyed_ref(ac, rc, rc->delta);
+}
+
+static int cmp_ref(const void *a, const void *b)
+{
+	const struct ref_change *x = a, *y = b;
+
+#define CMP(f) do { if (x->f != y->f) return x->f < y->f ? -1 : 1; } while (0)
+	CMP(bytenr);
+	CMP(kind);
+	CMP(root);
+	CMP(parent);
+	CMP(objectid);
+	CMP(offset);
+#undef CMP
+	return 0;
+}
+
+/* Within one extent, the change that creates its item goes first. */
+static int cmp_apply_order(const void *a, const void *b)
+{
+	const struct ref_change *x = a, *y = b;
+
+	if (x->bytenr != y->bytenr)
+		return x->bytenr < y->bytenr ? -1 : 1;
+	if (x->new_extent != y->new_extent)
+		return x->new_extent ? -1 : 1;
+	return cmp_ref(a, b);
+}
+
+/* Apply one batch: identical refs aggregate, then apply extent by extent. */
+static int apply_batch(struct apply_ctx *ac, struct ref_change *v, size_t nr)
+{
+	size_t n = 0;
+
+	qsort(v, nr, sizeof(*v), cmp_ref);
+	for (size_t i = 0; i < nr; ) {
+		struct ref_change agg = v[i];
+		size_t j = i + 1;
+
+		while (j < nr && cmp_ref(&v[j], &agg) == 0) {
+			agg.delta += v[j].delta;
+			agg.new_extent |= v[j].new_extent;
+			agg.set_flags |= v[j].set_flags;
+			if (v[j].new_extent) {
+				agg.level = v[j].level;
+				agg.generation = v[j].generation;
+			}
+			j++;
+		}
+		i = j;
+		if (agg.new_extent && agg.delta == 0)
+			continue;	/* allocated and freed in this transaction */
+		if (!agg.new_extent && agg.delta == 0 && !agg.set_flags)
+			continue;
+		v[n++] = agg;
+	}
+	qsort(v, n, sizeof(*v), cmp_apply_order);
+	for (size_t i = 0; i < n; i++) {
+		int ret;
+
+		if (v[i].new_extent) {
+			ret = insert_extent_item(ac, &v[i]);
+		} else {
+			ret = apply_existing(ac, &v[i]);
+			if (ret > 0)
+				ret = fs_err(ac->t->fs, -EUCLEAN, "extent %llu has no extent item",
+					     v[i].bytenr);
+		}
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Write the used counters of block groups that changed. */
+static int update_block_groups(struct trans *t)
+{
+	struct trans_root *tr;
+	int ret;
+
+	if (!t->space || !block_group_root(t, &tr))
+		return t->space ? -EIO : 0;
+	for (size_t i = 0; i < t->space->nr; i++) {
+		struct bg_space *bg = &t->space->bgs[i];
+		struct btrfs_key key = { bg->start, BTRFS_BLOCK_GROUP_ITEM_KEY, bg->length };
+		struct btrfs_block_group_item *bi;
+		struct btrfs_path p;
+
+		if (!bg->used_delta)
+			continue;
+		ret = search_slot_mod(t, tr, &key, &p, 0);
+		if (ret) {
+			path_release(t->fs, &p);
+			return ret < 0 ? ret : fs_err(t->fs, -EUCLEAN, "block group %llu vanished",
+						      bg->start);
+		}
+		bi = (void *)path_ptr_mut(&p);
+		bi->used = cpu_to_le64(le64_to_cpu(bi->used) + bg->used_delta);
+		bg->used_delta = 0;
+		path_release(t->fs, &p);
+	}
+	return 0;
+}
+
+int apply_ref_queue(struct trans *t)
+{
+	struct apply_ctx ac = { .t = t };
+	int rounds = 0, ret;
+
+	ac.er = trans_get_root(t, BTRFS_EXTENT_TREE_OBJECTID);
+	if (!ac.er)
+		return -EIO;
+	for (;;) {
+		struct ref_queue *q = t->refs;
+		struct ref_change *v;
+		size_t nr;
+		bool bg_dirty = false;
+
+		if (++rounds > 1000)
+			return fs_err(t->fs, -EUCLEAN, "extent reference updates do not converge");
+		if (t->space)
+			for (size_t i = 0; i < t->space->nr; i++)
+				bg_dirty |= t->space->bgs[i].used_delta != 0;
+		if ((!q || !q->nr) && !bg_dirty)
+			return 0;
+		if (q && q->nr) {
+			/* Take the batch; changes it causes queue up anew. */
+			v = q->v;
+			nr = q->nr;
+			q->v = NULL;
+			q->nr = q->cap = 0;
+			ret = apply_batch(&ac, v, nr);
+			free(v);
+			if (ret)
+				return ret;
+		}
+		ret = update_block_groups(t);
+		if (ret)
+			return ret;
+	}
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef EXTCRYPT_FILE_ITEM_H
+#define EXTCRYPT_FILE_ITEM_H
+
+#include "kernel-shared/transaction.h"
+
+/*
+ * Remove the data checksums of logical range [start, start + len) from the
+ * csum tree: whole items are deleted, items reaching into the range are cut
+ * at either end or split in two.  Returns 0 or a negative errno.
+ */
+int csum_delete_range(struct trans *t, u64 start, u64 len);
+
+/*
+ * Insert the csums of nsectors consecutive sectors starting at logical
+ * `start` (csums packed, fs->csum_size bytes each), replacing any csums the
+ * range had.  Returns 0 or a negative errno.
+ */
+int csum_insert(struct trans *t, u64 start, const u8 *csums, u64 nsectors);
+
+#endif

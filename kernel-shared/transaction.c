@@ -1,0 +1,556 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Transactions: opening for write, the root table, dirty blocks, commit.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include "kernel-shared/transaction.h"
+#include "kernel-shared/extent-tree.h"
+#include "kernel-shared/volumes.h"
+#include "crypto/csum.h"
+
+/* ---- writes and fault injection -------------------------------------- */
+
+#ifdef EXTCRYPT_FAULT_INJECTION
+static unsigned long long write_count;
+
+/* EXTCRYPT_FAIL_AT=N: the Nth image write is not done and the process exits. */
+static void fault_point(void)
+{
+	static long long fail_at = -1;
+
+	if (fail_at < 0) {
+		const char *s = getenv("EXTCRYPT_FAIL_AT");
+
+		fail_at = s ? atoll(s) : 0;
+	}
+	write_count++;
+	if (fail_at > 0 && write_count == (unsigned long long)fail_at) {
+		fprintf(stderr, "ERROR: fault injection: write %llu failed\n", write_count);
+		_exit(1);
+	}
+}
+#else
+static inline void fault_point(void) { }
+#endif
+
+int image_pwrite(struct fs_info *fs, const void *buf, size_t len, u64 offset)
+{
+	const u8 *p = buf;
+
+	if (!fs->writable)
+		return fs_err(fs, -EROFS, "image is open read-only");
+	fault_point();
+	while (len) {
+		ssize_t n = pwrite(fs->fd, p, len, offset);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return fs_err(fs, -errno, "write error at offset %llu: %s", offset,
+				      strerror(errno));
+		}
+		p += n;
+		len -= n;
+		offset += n;
+	}
+	return 0;
+}
+
+int write_logical(struct fs_info *fs, u64 logical, const void *buf, u64 len)
+{
+	const u8 *p = buf;
+
+	while (len) {
+		const struct chunk_map *m = find_chunk(fs, logical);
+		u64 n;
+		int ret;
+
+		if (!m)
+			return fs_err(fs, -ENOENT, "logical %llu is not mapped by any chunk", logical);
+		n = m->logical + m->length - logical;
+		if (n > len)
+			n = len;
+		for (u16 s = 0; s < m->num_stripes && s < 2; s++) {
+			ret = image_pwrite(fs, p, n, m->physical[s] + (logical - m->logical));
+			if (ret)
+				return ret;
+		}
+		p += n;
+		logical += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* ---- opening for write ------------------------------------------------ */
+
+/* Is the device major:minor mounted according to /proc/self/mountinfo? */
+static bool dev_is_mounted(unsigned int maj, unsigned int min)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned int a, b;
+
+		if (sscanf(line, "%*u %*u %u:%u", &a, &b) == 2 && a == maj && b == min)
+			found = true;
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * Refuse an image the kernel is using: a block device that is mounted, or a
+ * file backing a loop device that is mounted.  Returns 0 or -EBUSY with why.
+ */
+static int check_not_mounted(int fd, const char *path, char *why, size_t len)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *de;
+	int ret = 0;
+
+	if (fstat(fd, &st) < 0)
+		return 0;
+	if (S_ISBLK(st.st_mode)) {
+		if (dev_is_mounted(major(st.st_rdev), minor(st.st_rdev))) {
+			snprintf(why, len, "%s is mounted", path);
+			return -EBUSY;
+		}
+		return 0;
+	}
+	d = opendir("/sys/block");
+	if (!d)
+		return 0;
+	while (!ret && (de = readdir(d))) {
+		char p[PATH_MAX], backing[PATH_MAX];
+		struct stat bst;
+		unsigned int maj, min;
+		FILE *f;
+
+		if (strncmp(de->d_name, "loop", 4))
+			continue;
+		snprintf(p, sizeof(p), "/sys/block/%s/loop/backing_file", de->d_name);
+		f = fopen(p, "re");
+		if (!f)
+			continue;
+		if (!fgets(backing, sizeof(backing), f)) {
+			fclose(f);
+			continue;
+		}
+		fclose(f);
+		backing[strcspn(backing, "\n")] = 0;
+		if (stat(backing, &bst) || bst.st_dev != st.st_dev || bst.st_ino != st.st_ino)
+			continue;
+		snprintf(p, sizeof(p), "/sys/block/%s/dev", de->d_name);
+		f = fopen(p, "re");
+		if (f && fscanf(f, "%u:%u", &maj, &min) == 2 && dev_is_mounted(maj, min)) {
+			snprintf(why, len, "%s is mounted through /dev/%s", path, de->d_name);
+			ret = -EBUSY;
+		}
+		if (f)
+			fclose(f);
+	}
+	closedir(d);
+	return ret;
+}
+
+int open_image_rw(const char *path, struct fs_info **out, char *errbuf)
+{
+	struct open_args args = { .super_mirror = -1, .writable = true };
+	struct fs_info *fs;
+	int ret;
+
+	ret = open_image(path, &args, &fs, errbuf);
+	if (ret)
+		return ret;
+	if (flock(fs->fd, LOCK_EX | LOCK_NB) < 0) {
+		snprintf(errbuf, 512, "%s is locked by another process", path);
+		close_image(fs);
+		return -EBUSY;
+	}
+	ret = check_not_mounted(fs->fd, path, errbuf, 512);
+	if (ret) {
+		close_image(fs);
+		return ret;
+	}
+	if (le64_to_cpu(fs->super.log_root)) {
+		snprintf(errbuf, 512,
+			 "%s has an unreplayed log tree; mount it once or run 'btrfs rescue zero-log'",
+			 path);
+		close_image(fs);
+		return -EBUSY;
+	}
+	fs->writable = true;
+	*out = fs;
+	return 0;
+}
+
+/* ---- roots ----------------------------------------------------------- */
+
+struct trans_root *trans_get_root(struct trans *t, u64 objectid)
+{
+	struct fs_info *fs = t->fs;
+	struct trans_root *r;
+
+	for (size_t i = 0; i < t->nr_roots; i++)
+		if (t->roots[i].ref.objectid == objectid)
+			return &t->roots[i];
+	if (t->nr_roots == t->cap_roots) {
+		/* Pointers into roots[] are handed out: the array never moves. */
+		fs_err(fs, -ENOSPC, "too many trees in one transaction");
+		return NULL;
+	}
+	r = &t->roots[t->nr_roots];
+	memset(r, 0, sizeof(*r));
+	if (objectid == BTRFS_ROOT_TREE_OBJECTID) {
+		r->ref = fs->tree_root;
+	} else if (objectid == BTRFS_CHUNK_TREE_OBJECTID) {
+		r->ref = fs->chunk_root;
+	} else {
+		struct trans_root *rt = trans_get_root(t, BTRFS_ROOT_TREE_OBJECTID);
+		struct btrfs_root_item ri;
+		int ret;
+
+		if (!rt)
+			return NULL;
+		r = &t->roots[t->nr_roots];
+		memset(r, 0, sizeof(*r));
+		ret = read_root_item_in(fs, &rt->ref, objectid, &ri, NULL);
+		if (ret) {
+			if (ret == -ENOENT)
+				fs_err(fs, ret, "tree %llu does not exist", objectid);
+			return NULL;
+		}
+		r->ref.objectid = objectid;
+		r->ref.bytenr = le64_to_cpu(ri.bytenr);
+		r->ref.generation = le64_to_cpu(ri.generation);
+		r->ref.level = ri.level;
+		r->last_snapshot = le64_to_cpu(ri.last_snapshot);
+	}
+	t->nr_roots++;
+	return r;
+}
+
+/* Write the ROOT_ITEM of every dirty tree other than the root and chunk trees. */
+static int update_root_items(struct trans *t, bool *changed)
+{
+	struct fs_info *fs = t->fs;
+
+	*changed = false;
+	for (size_t i = 0; i < t->nr_roots; i++) {
+		struct trans_root *r = &t->roots[i];
+		struct trans_root *rt;
+		struct btrfs_root_item *ri;
+		struct btrfs_key key;
+		struct btrfs_path p;
+		struct btrfs_root_item cur;
+		int ret;
+
+		if (!r->dirty || r->ref.objectid == BTRFS_ROOT_TREE_OBJECTID ||
+		    r->ref.objectid == BTRFS_CHUNK_TREE_OBJECTID)
+			continue;
+		rt = trans_get_root(t, BTRFS_ROOT_TREE_OBJECTID);
+		if (!rt)
+			return -EIO;
+		ret = read_root_item_in(fs, &rt->ref, r->ref.objectid, &cur, &key);
+		if (ret)
+			return ret;
+		ret = search_slot_mod(t, rt, &key, &p, 0);
+		if (ret) {
+			path_release(fs, &p);
+			return ret < 0 ? ret : fs_err(fs, -EUCLEAN, "root item of tree %llu vanished",
+						      r->ref.objectid);
+		}
+		ri = (struct btrfs_root_item *)path_ptr_mut(&p);
+		ri->bytenr = cpu_to_le64(r->ref.bytenr);
+		ri->level = r->ref.level;
+		ri->generation = cpu_to_le64(t->transid);
+		if (path_size(&p) >= sizeof(*ri))
+			ri->generation_v2 = cpu_to_le64(t->transid);
+		path_release(fs, &p);
+		/* The root block itself carries this transaction's generation. */
+		r->ref.generation = t->transid;
+		r->dirty = false;
+		*changed = true;
+	}
+	return 0;
+}
+
+/* ---- dirty blocks --------------------------------------------------- */
+
+int trans_add_dirty(struct trans *t, struct tree_block *b)
+{
+	if (t->nr_dirty == t->cap_dirty) {
+		size_t ncap = t->cap_dirty ? t->cap_dirty * 2 : 256;
+		struct tree_block **n = realloc(t->dirty, ncap * sizeof(*n));
+
+		if (!n)
+			return fs_err(t->fs, -ENOMEM, "out of memory");
+		t->dirty = n;
+		t->cap_dirty = ncap;
+	}
+	tree_block_get(b);
+	b->dirty = true;
+	t->dirty[t->nr_dirty++] = b;
+	return 0;
+}
+
+/* Forget a dirty block that was freed before commit. */
+void trans_drop_dirty(struct trans *t, struct tree_block *b)
+{
+	for (size_t i = 0; i < t->nr_dirty; i++) {
+		if (t->dirty[i] == b) {
+			t->dirty[i] = t->dirty[--t->nr_dirty];
+			b->dirty = false;
+			tree_block_put(t->fs, b);
+			return;
+		}
+	}
+}
+
+static int cmp_block(const void *a, const void *b)
+{
+	const struct tree_block *x = *(struct tree_block *const *)a;
+	const struct tree_block *y = *(struct tree_block *const *)b;
+
+	return x->bytenr < y->bytenr ? -1 : x->bytenr > y->bytenr;
+}
+
+static int write_dirty_blocks(struct trans *t)
+{
+	struct fs_info *fs = t->fs;
+
+	/* In address order: sequential writes, and reproducible write indexes. */
+	qsort(t->dirty, t->nr_dirty, sizeof(*t->dirty), cmp_block);
+	for (size_t i = 0; i < t->nr_dirty; i++) {
+		struct tree_block *b = t->dirty[i];
+		struct btrfs_header *h = (struct btrfs_header *)b->data;
+		int ret;
+
+		h->flags = cpu_to_le64(BTRFS_HEADER_FLAG_WRITTEN |
+				       ((u64)BTRFS_MIXED_BACKREF_REV << BTRFS_BACKREF_REV_SHIFT));
+		fs_csum(fs, b->data + BTRFS_CSUM_SIZE, fs->nodesize - BTRFS_CSUM_SIZE, h->csum);
+		ret = write_logical(fs, b->bytenr, b->data, fs->nodesize);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* ---- superblock ------------------------------------------------------ */
+
+static void fill_backup_root(struct trans *t, struct btrfs_root_backup *br)
+{
+	struct fs_info *fs = t->fs;
+	static const struct {
+		u64 id;
+		size_t off_root, off_gen, off_level;
+	} map[] = {
+		{ BTRFS_EXTENT_TREE_OBJECTID, offsetof(struct btrfs_root_backup, extent_root),
+		  offsetof(struct btrfs_root_backup, extent_root_gen),
+		  offsetof(struct btrfs_root_backup, extent_root_level) },
+		{ BTRFS_FS_TREE_OBJECTID, offsetof(struct btrfs_root_backup, fs_root),
+		  offsetof(struct btrfs_root_backup, fs_root_gen),
+		  offsetof(struct btrfs_root_backup, fs_root_level) },
+		{ BTRFS_DEV_TREE_OBJECTID, offsetof(struct btrfs_root_backup, dev_root),
+		  offsetof(struct btrfs_root_backup, dev_root_gen),
+		  offsetof(struct btrfs_root_backup, dev_root_level) },
+		{ BTRFS_CSUM_TREE_OBJECTID, offsetof(struct btrfs_root_backup, csum_root),
+		  offsetof(struct btrfs_root_backup, csum_root_gen),
+		  offsetof(struct btrfs_root_backup, csum_root_level) },
+	};
+
+	memset(br, 0, sizeof(*br));
+	br->tree_root = cpu_to_le64(fs->tree_root.bytenr);
+	br->tree_root_gen = cpu_to_le64(t->transid);
+	br->tree_root_level = fs->tree_root.level;
+	br->chunk_root = fs->super.chunk_root;
+	br->chunk_root_gen = fs->super.chunk_root_generation;
+	br->chunk_root_level = fs->super.chunk_root_level;
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		struct root_ref r;
+		u8 *base = (u8 *)br;
+		__le64 v;
+
+		if (find_root(fs, map[i].id, &r))
+			continue;
+		v = cpu_to_le64(r.bytenr);
+		memcpy(base + map[i].off_root, &v, 8);
+		v = cpu_to_le64(r.generation);
+		memcpy(base + map[i].off_gen, &v, 8);
+		base[map[i].off_level] = r.level;
+	}
+	br->total_bytes = fs->super.total_bytes;
+	br->bytes_used = fs->super.bytes_used;
+	br->num_devices = fs->super.num_devices;
+}
+
+/* Index of the backup slot the last commit filled (the newest), or -1. */
+static int newest_backup(const struct btrfs_super_block *sb)
+{
+	int best = -1;
+	u64 gen = 0;
+
+	for (int i = 0; i < BTRFS_NUM_BACKUP_ROOTS; i++) {
+		u64 g = le64_to_cpu(sb->super_roots[i].tree_root_gen);
+
+		if (g > gen) {
+			gen = g;
+			best = i;
+		}
+	}
+	return best;
+}
+
+static int write_supers(struct trans *t)
+{
+	struct fs_info *fs = t->fs;
+	struct btrfs_super_block *sb = &fs->super;
+	int slot, ret;
+
+	sb->generation = cpu_to_le64(t->transid);
+	sb->root = cpu_to_le64(fs->tree_root.bytenr);
+	sb->root_level = fs->tree_root.level;
+	sb->bytes_used = cpu_to_le64(le64_to_cpu(sb->bytes_used) + t->bytes_used_delta);
+	if (!(fs->compat_ro & BTRFS_FEATURE_COMPAT_RO_FREE_SPACE_TREE) &&
+	    le64_to_cpu(sb->cache_generation))
+		sb->cache_generation = cpu_to_le64((u64)-1);	/* v1 space cache: invalidate */
+	slot = (newest_backup(sb) + 1) % BTRFS_NUM_BACKUP_ROOTS;
+	fill_backup_root(t, &sb->super_roots[slot]);
+	for (int mirror = 0; mirror < BTRFS_SUPER_MIRROR_MAX; mirror++) {
+		struct btrfs_super_block copy;
+		u64 off = btrfs_sb_offset(mirror);
+
+		if (off + BTRFS_SUPER_INFO_SIZE > fs->image_size)
+			break;
+		memcpy(&copy, sb, sizeof(copy));
+		copy.bytenr = cpu_to_le64(off);
+		fs_csum(fs, (u8 *)&copy + BTRFS_CSUM_SIZE, BTRFS_SUPER_INFO_SIZE - BTRFS_CSUM_SIZE,
+			copy.csum);
+		ret = image_pwrite(fs, &copy, BTRFS_SUPER_INFO_SIZE, off);
+		if (ret)
+			return ret;
+		/* The primary goes first and is on disk before any mirror. */
+		if (mirror == 0 && fdatasync(fs->fd) < 0)
+			return fs_err(fs, -errno, "fdatasync failed: %s", strerror(errno));
+	}
+	if (fdatasync(fs->fd) < 0)
+		return fs_err(fs, -errno, "fdatasync failed: %s", strerror(errno));
+	fs->generation = t->transid;
+	return 0;
+}
+
+/* ---- begin / commit / abort ------------------------------------------ */
+
+#define MAX_TRANS_ROOTS 4096
+
+int trans_begin(struct fs_info *fs, struct trans **out)
+{
+	struct trans *t;
+
+	if (!fs->writable)
+		return fs_err(fs, -EROFS, "image is open read-only");
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return fs_err(fs, -ENOMEM, "out of memory");
+	t->roots = calloc(MAX_TRANS_ROOTS, sizeof(*t->roots));
+	if (!t->roots) {
+		free(t);
+		return fs_err(fs, -ENOMEM, "out of memory");
+	}
+	t->cap_roots = MAX_TRANS_ROOTS;
+	t->fs = fs;
+	t->transid = fs->generation + 1;
+	*out = t;
+	return 0;
+}
+
+static void trans_free(struct trans *t)
+{
+	for (size_t i = 0; i < t->nr_dirty; i++) {
+		t->dirty[i]->dirty = false;
+		tree_block_put(t->fs, t->dirty[i]);
+	}
+	free(t->dirty);
+	space_map_free(t->space);
+	ref_queue_free(t->refs);
+	free(t->roots);
+	free(t);
+}
+
+void trans_abort(struct trans *t)
+{
+	struct fs_info *fs = t->fs;
+
+	/* Blocks built in memory must not be served to later readers. */
+	for (size_t i = 0; i < t->nr_dirty; i++) {
+		struct tree_block *b = t->dirty[i];
+
+		b->dirty = false;
+		tree_block_put(fs, b);
+		cache_forget(fs, b->bytenr);
+	}
+	t->nr_dirty = 0;
+	fs->tree_root.bytenr = le64_to_cpu(fs->super.root);
+	fs->tree_root.level = fs->super.root_level;
+	fs->tree_root.generation = fs->generation;
+	trans_free(t);
+}
+
+int trans_commit(struct trans *t)
+{
+	struct fs_info *fs = t->fs;
+	struct trans_root *rt;
+	int ret, rounds = 0;
+	bool changed;
+
+	do {
+		if (++rounds > 64) {
+			ret = fs_err(fs, -EUCLEAN, "commit did not converge");
+			goto fail;
+		}
+		ret = apply_ref_queue(t);
+		if (ret)
+			goto fail;
+		ret = update_root_items(t, &changed);
+		if (ret)
+			goto fail;
+	} while (changed || (t->refs && queue_pending(t)));
+	rt = trans_get_root(t, BTRFS_ROOT_TREE_OBJECTID);
+	if (!rt) {
+		ret = -EIO;
+		goto fail;
+	}
+	fs->tree_root = rt->ref;
+	fs->tree_root.generation = t->transid;
+	ret = write_dirty_blocks(t);
+	if (ret)
+		goto fail;
+	if (fdatasync(fs->fd) < 0) {
+		ret = fs_err(fs, -errno, "fdatasync failed: %s", strerror(errno));
+		goto fail;
+	}
+	ret = write_supers(t);
+	if (ret)
+		goto fail;
+	trans_free(t);
+	return 0;
+fail:
+	trans_abort(t);
+	return ret;
+}

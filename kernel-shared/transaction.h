@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The write side of the image engine (design.md section 3).
+ *
+ * A transaction collects every change in memory: tree blocks are copied on
+ * write into newly allocated locations, extent reference changes are queued,
+ * and nothing the committed superblock can reach is ever overwritten.  Only
+ * data written through the pipeline goes to the image before commit, and it
+ * goes to space that is free in the committed generation.  trans_commit()
+ * applies the queued reference changes to the extent, free-space and csum
+ * trees, writes every dirty block (both DUP copies), flushes, then writes
+ * the superblocks with generation + 1 — so a crash at any write leaves the
+ * previous generation intact.
+ */
+#ifndef EXTCRYPT_TRANSACTION_H
+#define EXTCRYPT_TRANSACTION_H
+
+#include "kernel-shared/ctree.h"
+
+struct space_map;
+struct ref_queue;
+
+/* A tree this transaction has changed or may change. */
+struct trans_root {
+	struct root_ref ref;	/* current root; updated by COW / split / collapse */
+	u64 last_snapshot;	/* from its ROOT_ITEM: blocks older may be shared */
+	bool dirty;		/* ROOT_ITEM (or superblock pointer) needs updating */
+};
+
+struct trans {
+	struct fs_info *fs;
+	u64 transid;
+
+	struct trans_root *roots;
+	size_t nr_roots, cap_roots;
+
+	struct tree_block **dirty;	/* blocks written at commit, each holding a ref */
+	size_t nr_dirty, cap_dirty;
+
+	struct ref_queue *refs;		/* extent reference changes not yet applied */
+	struct space_map *space;	/* per block-group allocation bitmaps */
+
+	s64 bytes_used_delta;		/* superblock bytes_used */
+	bool aborted;
+};
+
+/*
+ * Open an image for writing: O_RDWR, an exclusive flock, refuse an image the
+ * running kernel has mounted (directly or through a loop device) and one with
+ * an unreplayed log.  Returns 0 or a negative errno with errbuf (512 bytes)
+ * describing the reason; -EBUSY for locked or mounted images.
+ */
+int open_image_rw(const char *path, struct fs_info **out, char *errbuf);
+
+/* Start a transaction on an image opened with open_image_rw(). */
+int trans_begin(struct fs_info *fs, struct trans **out);
+
+/*
+ * Commit: apply queued refs, write dirty blocks, fdatasync, write every
+ * superblock copy.  Frees the transaction whether it succeeds or not.
+ * Returns 0 or a negative errno (fs->errmsg set); on failure the image still
+ * holds the previous generation unless the superblock writes themselves
+ * failed part way (then the copies that were written are valid and newer).
+ */
+int trans_commit(struct trans *t);
+
+/* Drop all changes; nothing was written to the committed trees. */
+void trans_abort(struct trans *t);
+
+/*
+ * The current root of tree objectid inside the transaction, loaded on first
+ * use.  The pointer stays valid until commit/abort.  Returns NULL with
+ * fs->errmsg set if the tree does not exist or cannot be read.
+ */
+struct trans_root *trans_get_root(struct trans *t, u64 objectid);
+
+/* Mark a freshly allocated or COWed block dirty (the transaction takes a ref). */
+int trans_add_dirty(struct trans *t, struct tree_block *b);
+
+/* Forget a dirty block freed before commit (drops the transaction's ref). */
+void trans_drop_dirty(struct trans *t, struct tree_block *b);
+
+/* Image writes go through here so fault injection can cut any of them. */
+int image_pwrite(struct fs_info *fs, const void *buf, size_t len, u64 offset);
+/* Write len bytes at a logical address, to every stripe (DUP: both copies). */
+int write_logical(struct fs_info *fs, u64 logical, const void *buf, u64 len);
+
+/* ---- tree modification (ctree-mod.c) -------------------------------- */
+
+/*
+ * Search for key in root for modification: every block on the path is
+ * copied on write.  ins_len > 0 makes room for an item of ins_len bytes
+ * (header included) in the leaf, splitting nodes and leaves on the way;
+ * ins_len < 0 prepares for a deletion.  Returns like search_slot(); unlike
+ * it, a miss leaves p at the insertion slot of the leaf (slot may equal
+ * nritems) so that insert_empty_item() can be called directly.
+ */
+int search_slot_mod(struct trans *t, struct trans_root *root,
+		    const struct btrfs_key *key, struct btrfs_path *p, int ins_len);
+
+/*
+ * Insert an item of data_size bytes with key (which must not exist) and
+ * return its data pointer through *ptr, zero-filled.  Returns 0, -EEXIST, or
+ * another negative errno.  The path is released.
+ */
+int insert_item(struct trans *t, struct trans_root *root, const struct btrfs_key *key,
+		const void *data, u32 data_size);
+/* Like insert_item but leaves p at the new item for the caller to fill. */
+int insert_empty_item(struct trans *t, struct trans_root *root, struct btrfs_path *p,
+		      const struct btrfs_key *key, u32 data_size);
+
+/* Delete nr items starting at p's slot (from a search_slot_mod(..., -1)). */
+int del_items(struct trans *t, struct trans_root *root, struct btrfs_path *p, u32 nr);
+
+/* Grow or shrink the item at p's slot to new_size bytes (data kept; growth zeroed). */
+int resize_item(struct trans *t, struct trans_root *root, struct btrfs_path *p,
+		u32 new_size);
+
+/* Change the key of the item at p's slot; order with neighbours must hold. */
+int set_item_key(struct trans *t, struct btrfs_path *p, const struct btrfs_key *key);
+
+/* Writable pointer to the item at p's slot (the leaf is dirty after search_slot_mod). */
+u8 *path_ptr_mut(struct btrfs_path *p);
+
+/* Free bytes in a leaf (for items and their headers). */
+u32 leaf_free_space(const struct fs_info *fs, const struct tree_block *b);
+/* Max bytes of item data in one leaf (nodesize - header - one item header). */
+static inline u32 max_item_size(const struct fs_info *fs)
+{
+	return fs->nodesize - sizeof(struct btrfs_header) - sizeof(struct btrfs_item);
+}
+
+#endif
