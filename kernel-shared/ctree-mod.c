@@ -355,46 +355,6 @@ static int split_leaf(struct trans *t, struct trans_root *root, struct btrfs_pat
 	return 0;
 }
 
-static u32 leaf_lower_bound_mod(const struct tree_block *b, const struct btrfs_key *key,
-				bool *exact)
-{
-	u32 lo = 0, hi = tb_nritems(b);
-
-	*exact = false;
-	while (lo < hi) {
-		u32 mid = lo + (hi - lo) / 2;
-		struct btrfs_key k;
-		int c;
-
-		tb_item_key(b, mid, &k);
-		c = btrfs_comp_keys(&k, key);
-		if (c < 0) {
-			lo = mid + 1;
-		} else {
-			*exact = c == 0;
-			hi = mid;
-		}
-	}
-	return lo;
-}
-
-static u32 node_slot_mod(const struct tree_block *b, const struct btrfs_key *key)
-{
-	u32 lo = 0, hi = tb_nritems(b);
-
-	while (lo < hi) {
-		u32 mid = lo + (hi - lo) / 2;
-		struct btrfs_key k;
-
-		tb_node_key(b, mid, &k);
-		if (btrfs_comp_keys(&k, key) <= 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo ? lo - 1 : 0;
-}
-
 int search_slot_mod(struct trans *t, struct trans_root *root,
 		    const struct btrfs_key *key, struct btrfs_path *p, int ins_len)
 {
@@ -425,14 +385,14 @@ again:
 		struct tree_block *b = p->nodes[level], *child;
 
 		if (ins_len > 0 && tb_nritems(b) >= node_max_ptrs(fs) - 3) {
-			p->slots[level] = node_slot_mod(b, key);
+			p->slots[level] = node_slot(b, key);
 			ret = split_node(t, root, p, level);
 			if (ret)
 				goto fail;
 			path_release(fs, p);
 			goto again;
 		}
-		p->slots[level] = node_slot_mod(b, key);
+		p->slots[level] = node_slot(b, key);
 		ret = read_child_mod(t, p, level, &child);
 		if (ret)
 			goto fail;
@@ -445,7 +405,7 @@ again:
 		bool exact;
 		struct tree_block *leaf = p->nodes[0];
 
-		p->slots[0] = leaf_lower_bound_mod(leaf, key, &exact);
+		p->slots[0] = leaf_lower_bound(leaf, key, &exact);
 		if (ins_len > 0 && leaf_free_space(fs, leaf) < (u32)ins_len) {
 			ret = split_leaf(t, root, p, key, ins_len, exact);
 			if (ret)

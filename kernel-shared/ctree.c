@@ -20,8 +20,7 @@ void path_release(struct fs_info *fs, struct btrfs_path *p)
 	}
 }
 
-/* Index of the first key >= key in a leaf (may be nritems). */
-static u32 leaf_lower_bound(const struct tree_block *b, const struct btrfs_key *key,
+u32 leaf_lower_bound(const struct tree_block *b, const struct btrfs_key *key,
 			    bool *exact)
 {
 	u32 lo = 0, hi = tb_nritems(b);
@@ -45,8 +44,7 @@ static u32 leaf_lower_bound(const struct tree_block *b, const struct btrfs_key *
 	return lo;
 }
 
-/* Slot of the last pointer whose key <= key (0 if key precedes them all). */
-static u32 node_slot(const struct tree_block *b, const struct btrfs_key *key)
+u32 node_slot(const struct tree_block *b, const struct btrfs_key *key)
 {
 	u32 lo = 0, hi = tb_nritems(b);
 

@@ -227,6 +227,11 @@ struct btrfs_path {
 
 void path_release(struct fs_info *fs, struct btrfs_path *p);
 
+/* Index of the first key >= key in a leaf (may be nritems); *exact if equal. */
+u32 leaf_lower_bound(const struct tree_block *b, const struct btrfs_key *key, bool *exact);
+/* Slot of the last pointer whose key <= key (0 if key precedes them all). */
+u32 node_slot(const struct tree_block *b, const struct btrfs_key *key);
+
 /*
  * Position p at the first item >= key in the tree rooted at root.
  * Returns 0 if an item with exactly this key was found, 1 if p points at the
