@@ -151,8 +151,8 @@ static void print_inode_ctx(const u8 *data, u32 size, struct json_object *doc)
 		struct json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "version", json_u64(c->version));
-		json_object_object_add(o, "contents-mode", json_u64(c->contents_encryption_mode));
-		json_object_object_add(o, "filenames-mode", json_u64(c->filenames_encryption_mode));
+		json_object_object_add(o, "contents-mode", json_u64(c->contents_mode));
+		json_object_object_add(o, "filenames-mode", json_u64(c->filenames_mode));
 		json_object_object_add(o, "flags", json_u64(c->flags));
 		json_object_object_add(o, "log2-data-unit-size", json_u64(c->log2_data_unit_size));
 		json_object_object_add(o, "key-id", json_object_new_string(id));
@@ -161,7 +161,7 @@ static void print_inode_ctx(const u8 *data, u32 size, struct json_object *doc)
 		return;
 	}
 	printf("context: version %u contents-mode %u filenames-mode %u flags 0x%02x key-id %s nonce %s\n",
-	       c->version, c->contents_encryption_mode, c->filenames_encryption_mode,
+	       c->version, c->contents_mode, c->filenames_mode,
 	       c->flags, id, nonce);
 }
 

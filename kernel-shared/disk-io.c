@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <linux/fs.h>
+#include <sys/mount.h>	/* BLKGETSIZE64; linux/fs.h would clash with fscrypt names */
 #include "kernel-shared/ctree.h"
 #include "kernel-shared/volumes.h"
 #include "crypto/csum.h"

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include <linux/types.h>
+#include "crypto/fscrypt-keys.h"
 
 /* The kernel's fixed-size types: u64 is unsigned long long, so %llu fits. */
 typedef __u8 u8;
@@ -242,14 +243,9 @@ typedef __s64 s64;
 /* free space info flags */
 #define BTRFS_FREE_SPACE_USING_BITMAPS (1U << 0)
 
-/* fscrypt (format.md section 3 and 5) */
-#define FSCRYPT_CONTEXT_V2 2
-#define FSCRYPT_EXTENT_CONTEXT_V1 1
-#define FSCRYPT_KEY_IDENTIFIER_SIZE 16
-#define FSCRYPT_FILE_NONCE_SIZE 16
-#define FSCRYPT_CONTEXT_V2_SIZE 40
-#define FSCRYPT_EXTENT_CONTEXT_SIZE 34
-#define FSCRYPT_MAX_EXTENT_CONTEXT_SIZE 40
+/* fscrypt contexts (items 41 and 42) are defined with the crypto code. */
+#define FSCRYPT_FILE_NONCE_SIZE FSCRYPT_NONCE_SIZE
+#define FSCRYPT_MAX_EXTENT_CONTEXT_SIZE FSCRYPT_EXTENT_CONTEXT_MAX_SIZE
 
 struct btrfs_disk_key {
 	__le64 objectid;
@@ -620,25 +616,6 @@ struct btrfs_verity_descriptor_item {
 	__le64 size;
 	__le64 reserved[2];
 	u8 encryption;
-} __attribute__((packed));
-
-/* fscrypt contexts, raw item 41 and item 42 bodies */
-struct fscrypt_context_v2 {
-	u8 version;
-	u8 contents_encryption_mode;
-	u8 filenames_encryption_mode;
-	u8 flags;
-	u8 log2_data_unit_size;
-	u8 reserved[3];
-	u8 master_key_identifier[FSCRYPT_KEY_IDENTIFIER_SIZE];
-	u8 nonce[FSCRYPT_FILE_NONCE_SIZE];
-} __attribute__((packed));
-
-struct fscrypt_extent_context {
-	u8 version;
-	u8 encryption_mode;
-	u8 master_key_identifier[FSCRYPT_KEY_IDENTIFIER_SIZE];
-	u8 nonce[FSCRYPT_FILE_NONCE_SIZE];
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct btrfs_super_block) == 4096, "superblock size");
