@@ -565,24 +565,34 @@ static const char *time_str(u64 sec)
 	static struct {
 		u64 sec;
 		bool valid;
+		struct tm tm;
 		char s[64];
 	} cache[8];
+	/*
+	 * btrfs-progs formats into an uninitialised struct tm on the stack,
+	 * which in practice still holds the previous call's result.  On
+	 * overflow glibc sets only some fields (and returns NULL), so the
+	 * rest shows through; keep the previous tm to print the same.
+	 */
+	static struct tm last;
 	static unsigned int next;
 	unsigned int i;
-	struct tm tm;
 	time_t t = (time_t)sec;
+	bool ok;
 
-	for (i = 0; i < 8; i++)
-		if (cache[i].valid && cache[i].sec == sec)
+	for (i = 0; i < 8; i++) {
+		if (cache[i].valid && cache[i].sec == sec) {
+			last = cache[i].tm;
 			return cache[i].s;
+		}
+	}
 	i = next++ & 7;
-	memset(&tm, 0, sizeof(tm));
-	if (!localtime_r(&t, &tm))
-		memset(&tm, 0, sizeof(tm));
-	if (!strftime(cache[i].s, sizeof(cache[i].s), "%Y-%m-%d %H:%M:%S", &tm))
+	ok = localtime_r(&t, &last) != NULL;
+	if (!strftime(cache[i].s, sizeof(cache[i].s), "%Y-%m-%d %H:%M:%S", &last))
 		cache[i].s[0] = 0;
+	cache[i].tm = last;
 	cache[i].sec = sec;
-	cache[i].valid = true;
+	cache[i].valid = ok;	/* a failed conversion depends on the previous one */
 	return cache[i].s;
 }
 
