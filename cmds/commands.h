@@ -71,6 +71,7 @@ int cmd_inspect_resolve_logical(const struct cmd_struct *cmd, int argc, char **a
 int cmd_inspect_file(const struct cmd_struct *cmd, int argc, char **argv);
 int cmd_key_id(const struct cmd_struct *cmd, int argc, char **argv);
 int cmd_key_generate(const struct cmd_struct *cmd, int argc, char **argv);
+int cmd_check(const struct cmd_struct *cmd, int argc, char **argv);
 
 extern const char *const cmd_inspect_dump_super_usage[];
 extern const char *const cmd_inspect_dump_tree_usage[];
@@ -78,6 +79,9 @@ extern const char *const cmd_inspect_resolve_logical_usage[];
 extern const char *const cmd_inspect_file_usage[];
 extern const char *const cmd_key_id_usage[];
 extern const char *const cmd_key_generate_usage[];
+extern const char *const cmd_check_usage[];
+int cmd_reflink(const struct cmd_struct *cmd, int argc, char **argv);
+extern const char *const cmd_reflink_usage[];
 int cmd_debug_xattrs(const struct cmd_struct *cmd, int argc, char **argv);
 extern const char *const cmd_debug_xattrs_usage[];
 

@@ -170,19 +170,13 @@ out:
 	return ret;
 }
 
-int path_lookup(struct fs_info *fs, const char *path, struct root_ref *root_out,
-		u64 *ino_out)
+int path_lookup_from(struct fs_info *fs, const struct root_ref *start, u64 dir,
+		     const char *path, struct root_ref *root_out, u64 *ino_out)
 {
-	struct root_ref root;
-	u64 ino;
+	struct root_ref root = *start;
+	u64 ino = dir;
 	int ret;
 
-	ret = find_root(fs, BTRFS_FS_TREE_OBJECTID, &root);
-	if (ret)
-		return ret;
-	ret = subvol_root_dir(fs, root.objectid, &ino);
-	if (ret)
-		return ret < 0 ? ret : fs_err(fs, -EUCLEAN, "FS tree has no root item");
 	while (*path) {
 		const char *end;
 		struct btrfs_key loc;
@@ -213,4 +207,20 @@ int path_lookup(struct fs_info *fs, const char *path, struct root_ref *root_out,
 	*root_out = root;
 	*ino_out = ino;
 	return 0;
+}
+
+int path_lookup(struct fs_info *fs, const char *path, struct root_ref *root_out,
+		u64 *ino_out)
+{
+	struct root_ref root;
+	u64 dir;
+	int ret;
+
+	ret = find_root(fs, BTRFS_FS_TREE_OBJECTID, &root);
+	if (ret)
+		return ret;
+	ret = subvol_root_dir(fs, root.objectid, &dir);
+	if (ret)
+		return ret < 0 ? ret : fs_err(fs, -EUCLEAN, "FS tree has no root item");
+	return path_lookup_from(fs, &root, dir, path, root_out, ino_out);
 }

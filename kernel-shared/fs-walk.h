@@ -29,6 +29,10 @@ int inode_path(struct fs_info *fs, const struct root_ref *root, u64 ino,
 int path_lookup(struct fs_info *fs, const char *path, struct root_ref *root_out,
 		u64 *ino_out);
 
+/* Like path_lookup(), starting at directory dir of tree start. */
+int path_lookup_from(struct fs_info *fs, const struct root_ref *start, u64 dir,
+		     const char *path, struct root_ref *root_out, u64 *ino_out);
+
 /*
  * Find name in directory dir: returns 0 and fills *location (the dir item's
  * location key) and *type, 1 if absent.

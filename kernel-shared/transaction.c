@@ -17,6 +17,7 @@
 #include "kernel-shared/extent-tree.h"
 #include "kernel-shared/volumes.h"
 #include "crypto/csum.h"
+#include "kernel-shared/data-write.h"
 
 /* ---- writes and fault injection -------------------------------------- */
 
@@ -42,6 +43,12 @@ static void fault_point(void)
 #else
 static inline void fault_point(void) { }
 #endif
+
+ssize_t fault_pwrite(int fd, const void *buf, size_t count, off_t offset)
+{
+	fault_point();
+	return pwrite(fd, buf, count, offset);
+}
 
 int image_pwrite(struct fs_info *fs, const void *buf, size_t len, u64 offset)
 {

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kernel-shared/data-write.h"
+#include "kernel-shared/extent-tree.h"
+#include "kernel-shared/file-item.h"
+#include "kernel-shared/inode.h"
+#include "kernel-shared/volumes.h"
+#include "crypto/extent-io.h"
+
+int data_insert_hole(struct trans *t, struct trans_root *root, u64 ino, u64 off, u64 len)
+{
+	struct btrfs_key key = { ino, BTRFS_EXTENT_DATA_KEY, off };
+	struct btrfs_file_extent_item fe = { 0 };
+
+	fe.generation = cpu_to_le64(t->transid);
+	fe.ram_bytes = cpu_to_le64(len);
+	fe.type = BTRFS_FILE_EXTENT_REG;
+	fe.num_bytes = cpu_to_le64(len);
+	return insert_item(t, root, &key, &fe, sizeof(fe));
+}
+
+int data_write_new_extent(struct trans *t, struct trans_root *root, u64 ino, u64 off,
+			  const u8 *data, u64 len)
+{
+	struct fs_info *fs = t->fs;
+	u64 alen = (len + fs->sectorsize - 1) / fs->sectorsize * fs->sectorsize;
+	u64 nsec = alen / fs->sectorsize, bytenr;
+	struct btrfs_inode_item ii;
+	struct extent_io_params params = { 0 };
+	struct extent_io_csums csums = { 0 };
+	struct extent_io_job jobs[2];
+	struct extent_io *io = NULL;
+	const struct chunk_map *m;
+	struct btrfs_key key = { ino, BTRFS_EXTENT_DATA_KEY, off };
+	struct btrfs_file_extent_item fe = { 0 };
+	struct ref_change rc = { 0 };
+	bool datasum;
+	u8 *buf = NULL, *sums = NULL;
+	int ret;
+
+	ret = trans_inode_read(t, root, ino, &ii);
+	if (ret)
+		return ret < 0 ? ret : -ENOENT;
+	datasum = !(le64_to_cpu(ii.flags) & BTRFS_INODE_NODATASUM);
+	ret = alloc_data_extent(t, alen, &bytenr);
+	if (ret)
+		return ret;
+	m = find_chunk(fs, bytenr);
+	buf = calloc(1, alen);
+	sums = calloc(nsec, fs->csum_size);
+	if (!m || !buf || !sums) {
+		ret = m ? fs_err(fs, -ENOMEM, "out of memory") : -EUCLEAN;
+		goto out;
+	}
+	memcpy(buf, data, len);
+	csums.type = fs->csum_type;
+	csums.logical = bytenr;
+	csums.count = nsec;
+	csums.out = sums;
+	params.fd = fs->fd;
+	params.dst_fd = -1;
+	params.unit_size = fs->sectorsize;
+	params.threads = 1;
+	params.process = datasum ? extent_io_csum_process : NULL;
+	params.pwrite_fn = fault_pwrite;
+	ret = extent_io_new(&io, &params);
+	if (ret) {
+		fs_err(fs, ret, "cannot start the data pipeline");
+		goto out;
+	}
+	/* One job per stripe (DUP data has two copies). */
+	for (u16 s = 0; s < m->num_stripes && s < 2; s++) {
+		memset(&jobs[s], 0, sizeof(jobs[s]));
+		jobs[s].len = alen;
+		jobs[s].flags = EXTENT_IO_WRITE;
+		jobs[s].dst.physical = m->physical[s] + (bytenr - m->logical);
+		jobs[s].dst.logical = bytenr;
+		jobs[s].dst.priv = &csums;
+		jobs[s].mem = buf;
+	}
+	ret = extent_io_run(io, jobs, m->num_stripes < 2 ? m->num_stripes : 2);
+	if (ret) {
+		fs_err(fs, ret, "writing data at %llu failed: %s", bytenr, strerror(-ret));
+		goto out;
+	}
+	if (datasum && (ret = csum_insert(t, bytenr, sums, nsec)))
+		goto out;
+	fe.generation = cpu_to_le64(t->transid);
+	fe.ram_bytes = cpu_to_le64(alen);
+	fe.type = BTRFS_FILE_EXTENT_REG;
+	fe.disk_bytenr = cpu_to_le64(bytenr);
+	fe.disk_num_bytes = cpu_to_le64(alen);
+	fe.num_bytes = cpu_to_le64(alen);
+	ret = insert_item(t, root, &key, &fe, sizeof(fe));
+	if (ret)
+		goto out;
+	rc.bytenr = bytenr;
+	rc.num_bytes = alen;
+	rc.kind = REF_DATA;
+	rc.root = root->ref.objectid;
+	rc.objectid = ino;
+	rc.offset = off;
+	rc.delta = 1;
+	rc.new_extent = true;
+	rc.generation = t->transid;
+	ret = queue_ref(t, &rc);
+out:
+	extent_io_free(io);
+	free(buf);
+	free(sums);
+	return ret;
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* New file data and holes, written through the data pipeline (crypto/extent-io). */
+#ifndef EXTCRYPT_DATA_WRITE_H
+#define EXTCRYPT_DATA_WRITE_H
+
+#include <sys/types.h>
+#include "kernel-shared/transaction.h"
+
+/* Insert a hole item for [off, off + len) of ino (images without NO_HOLES). */
+int data_insert_hole(struct trans *t, struct trans_root *root, u64 ino, u64 off, u64 len);
+
+/*
+ * Write len bytes of plaintext as a new regular extent of ino at file offset
+ * off (zero-padded to whole sectors): allocate it, write it through the
+ * pipeline (computing csums unless the inode is NODATASUM), insert the csums,
+ * the file extent item and its reference.  The range must hold no extent.
+ */
+int data_write_new_extent(struct trans *t, struct trans_root *root, u64 ino, u64 off,
+			  const u8 *data, u64 len);
+
+/* pwrite(2) with the fault-injection hook of image_pwrite(), for the pipeline. */
+ssize_t fault_pwrite(int fd, const void *buf, size_t count, off_t offset);
+
+#endif
