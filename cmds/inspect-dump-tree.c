@@ -65,12 +65,23 @@ struct dump_ctx {
 	struct json_object *blocks;	/* JSON: "blocks" array of the current tree */
 	struct json_object *trees;	/* JSON: "trees" array */
 	int err;			/* set once an ERROR line was printed */
+	bool dropping;			/* printing a tree whose root has refs 0 */
 };
 
 /* Report an engine failure: one ERROR line, remembered for the exit code. */
 static int dump_fail(struct dump_ctx *ctx, int ret)
 {
 	pt_out_flush();
+	if (ctx->dropping) {
+		/*
+		 * A deleted subvolume being dropped: the blocks left of its
+		 * drop_progress are already freed, so an unreadable block is
+		 * expected.  btrfs-progs stops printing that tree; so do we.
+		 */
+		warning("%s (tree partially dropped, rest of it skipped)",
+			ctx->fs->errmsg[0] ? ctx->fs->errmsg : strerror(ret < 0 ? -ret : EIO));
+		return ret < 0 ? ret : -EIO;
+	}
 	if (ctx->fs && ctx->fs->errmsg[0])
 		error("%s", ctx->fs->errmsg);
 	else
@@ -176,6 +187,8 @@ static int print_dfs(struct dump_ctx *ctx, struct tree_block *tb)
 		struct tree_block *child;
 
 		ret = read_child(ctx, tb, i, &child);
+		if (ret && ctx->dropping)
+			continue;	/* as btrfs-progs: skip the freed child */
 		if (ret)
 			return ret;
 		ret = print_dfs(ctx, child);
@@ -307,6 +320,8 @@ static int print_extents(struct dump_ctx *ctx, struct tree_block *tb)
 		struct tree_block *child;
 
 		ret = read_child(ctx, tb, i, &child);
+		if (ret && ctx->dropping)
+			continue;
 		if (ret)
 			return ret;
 		ret = print_extents(ctx, child);
@@ -317,6 +332,9 @@ static int print_extents(struct dump_ctx *ctx, struct tree_block *tb)
 	return 0;
 }
 
+static int dump_root_tree(struct dump_ctx *ctx, const struct dump_args *a,
+			  const struct btrfs_key *key, struct tree_block *tb);
+
 /* One ROOT_ITEM of the root (or log root) tree. */
 static int dump_root_item(struct dump_ctx *ctx, const struct dump_args *a,
 			  const struct btrfs_key *key, const u8 *item, u32 size)
@@ -324,7 +342,6 @@ static int dump_root_item(struct dump_ctx *ctx, const struct dump_args *a,
 	struct root_ref ref;
 	struct tree_block *tb;
 	bool skip = a->extent_only || a->device_only || a->uuid_only;
-	const char *title;
 	int ret;
 
 	if (a->tree_id && key->objectid != a->tree_id)
@@ -356,6 +373,21 @@ static int dump_root_item(struct dump_ctx *ctx, const struct dump_args *a,
 	ret = read_root_block(ctx, &ref, &tb);
 	if (ret)
 		return ret;
+	ctx->dropping = pt_get_le(item, size, 216, 4) == 0 &&
+			key->objectid >= BTRFS_FIRST_FREE_OBJECTID;
+	ret = dump_root_tree(ctx, a, key, tb);
+	tree_block_put(ctx->fs, tb);
+	if (ctx->dropping && ret && !ctx->err)
+		ret = 0;
+	ctx->dropping = false;
+	return ret;
+}
+
+static int dump_root_tree(struct dump_ctx *ctx, const struct dump_args *a,
+			  const struct btrfs_key *key, struct tree_block *tb)
+{
+	const char *title;
+	int ret;
 
 	title = tree_title(key->objectid);
 	if (ctx->json) {
@@ -375,7 +407,6 @@ static int dump_root_item(struct dump_ctx *ctx, const struct dump_args *a,
 		} else {
 			ret = print_tree_from(ctx, tb, true);
 		}
-		tree_block_put(ctx->fs, tb);
 		return ret;
 	}
 
@@ -394,7 +425,6 @@ static int dump_root_item(struct dump_ctx *ctx, const struct dump_args *a,
 		pt_out_str(" \n");
 		ret = print_tree_from(ctx, tb, true);
 	}
-	tree_block_put(ctx->fs, tb);
 	return ret;
 }
 

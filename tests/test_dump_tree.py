@@ -376,3 +376,76 @@ def test_usage_errors(bin, make_mkfs_image):
     assert ours(bin).returncode == 2
     res = ours(bin, "/nonexistent/image")
     assert res.returncode == 3 and res.stderr.startswith(b"ERROR:")
+
+
+# ---------------------------------------------------------------------------
+# btrfs-progs' own fsck test images (../shared/corpus): never crash or hang;
+# a full dump equal to btrfs-progs', or exit 3 with one ERROR line.
+
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / \
+    "btrfs-progs-fsck-tests"
+
+
+def _restore(src, dst):
+    """Raw image from a corpus file (metadump, xz, or raw); None if unusable."""
+    data_path = src
+    if src.name.endswith(".xz"):
+        data_path = dst.with_suffix(".unxz")
+        with open(data_path, "wb") as out:
+            if subprocess.run(["xz", "-dc", str(src)], stdout=out).returncode:
+                return None
+    res = subprocess.run(["btrfs-image", "-r", str(data_path), str(dst)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if res.returncode == 0 and dst.exists() and dst.stat().st_size > 65536 + 4096:
+        return dst
+    if data_path.stat().st_size > 65536 + 4096:
+        return data_path
+    return None
+
+
+@pytest.fixture(scope="session")
+def dt_corpus_images(tmp_path_factory):
+    if not CORPUS.is_dir():
+        pytest.skip("no corpus at %s" % CORPUS)
+    if shutil.which("btrfs-image") is None or shutil.which("xz") is None:
+        pytest.skip("btrfs-image or xz missing")
+    out = tmp_path_factory.mktemp("dt-corpus")
+    images = []
+    for src in sorted(CORPUS.glob("*/*")):
+        name = "%s--%s" % (src.parent.name, src.name)
+        if src.name.endswith(".tar.xz"):
+            d = out / (name + ".d")
+            d.mkdir()
+            if subprocess.run(["tar", "-xJf", str(src), "-C", str(d)]).returncode:
+                continue
+            members = [p for p in sorted(d.rglob("*")) if p.is_file()]
+        else:
+            members = [src]
+        for i, m in enumerate(members):
+            img = _restore(m, out / ("%s-%d.raw" % (name, i)))
+            if img:
+                images.append(img)
+    if not images:
+        pytest.skip("no usable corpus image")
+    return images
+
+
+def test_corpus_images(bin, dt_corpus_images):
+    compared = 0
+    for img in dt_corpus_images:
+        for args in ((), ("-t", "fs", "--csum-items"), ("-e",), ("--dfs", "--hide-names")):
+            res = ours(bin, *args, img, timeout=120)
+            errors = [l for l in res.stderr.split(b"\n") if l.startswith(b"ERROR:")]
+            if res.returncode == 3:
+                assert len(errors) == 1, (img, args, res.stderr[-2000:])
+                continue
+            assert res.returncode == 0 and not errors, (img, args, res.returncode,
+                                                        res.stderr[-2000:])
+            p = subprocess.run(["btrfs", "inspect-internal", "dump-tree", *args, str(img)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+            if p.returncode == 0 and p.stdout.count(b"\n") > 1:
+                got = normalise(res.stdout)
+                assert got == p.stdout, "%s %s: %s" % (img.name, args,
+                                                       first_difference(got, p.stdout))
+                compared += 1
+    assert compared >= 40, compared
