@@ -659,5 +659,9 @@ int cmd_inspect_dump_super(const struct cmd_struct *cmd, int argc, char **argv)
 	if (doc)
 		json_doc_print(doc);
 	pt_out_flush();
+	if (ferror(stdout)) {
+		error("cannot write to stdout");
+		return ret ? ret : EXIT_PROBLEMS;
+	}
 	return ret;
 }

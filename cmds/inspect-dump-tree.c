@@ -875,5 +875,9 @@ int cmd_inspect_dump_tree(const struct cmd_struct *cmd, int argc, char **argv)
 	free(blocks);
 	if (ctx.err || ret)
 		return EXIT_UNREADABLE;
+	if (ferror(stdout)) {
+		error("cannot write the dump to stdout");
+		return EXIT_PROBLEMS;
+	}
 	return EXIT_OK;
 }

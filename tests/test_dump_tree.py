@@ -231,6 +231,9 @@ def test_extra_image(bin, dt_extra_image):
         assert_same_as_progs(bin, img, "-t", t)
     for i in subvolume_ids(img):
         assert_same_as_progs(bin, img, "-t", str(i))
+    for opts in (("--hide-names",), ("--csum-items", "--csum-headers"), ("--dfs",), ("-R",),
+                 ("-e",), ("-d",), ("-u",)):
+        assert_same_as_progs(bin, img, *opts)
     text = progs(img)
     for needle in (b"QGROUP_LIMIT", b"QGROUP_RELATION", b"QGROUP_STATUS", b"ORPHAN_ITEM",
                    b"DEV_STATS PERSISTENT_ITEM", b"name: new\nline", b"\xff\xfe"):
