@@ -745,7 +745,8 @@ int cmd_inspect_dump_tree(const struct cmd_struct *cmd, int argc, char **argv)
 	};
 	struct dump_ctx ctx;
 	struct dump_args a;
-	struct open_args oa = { .super_mirror = -1 };
+	/* the walk holds its path; a small cache is enough and keeps RSS low */
+	struct open_args oa = { .super_mirror = -1, .cache_bytes = 8 << 20 };
 	char errbuf[512] = "";
 	u64 *blocks = NULL;
 	size_t nblocks = 0;
