@@ -74,6 +74,8 @@ static const struct cmd_group debug_group = { debug_group_usage, debug_cmds };
 static const struct cmd_struct top_cmds[] = {
 	{ "inspect", NULL, inspect_group_usage, &inspect_group, 0 },
 	{ "key", NULL, key_group_usage, &key_group, 0 },
+	{ "encrypt", cmd_encrypt, cmd_encrypt_usage, NULL, 0 },
+	{ "decrypt", cmd_decrypt, cmd_decrypt_usage, NULL, 0 },
 	{ "reflink", cmd_reflink, cmd_reflink_usage, NULL, 0 },
 	{ "check", cmd_check, cmd_check_usage, NULL, 0 },
 	{ "debug", NULL, debug_group_usage, &debug_group, CMD_HIDDEN },

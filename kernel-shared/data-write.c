@@ -9,6 +9,12 @@
 #include "kernel-shared/volumes.h"
 #include "crypto/extent-io.h"
 
+int data_csum_process(struct extent_io *io, const uint8_t *buf, uint64_t logical, uint32_t len,
+		      void *priv)
+{
+	return priv ? extent_io_csum_process(io, buf, logical, len, priv) : 0;
+}
+
 int data_insert_hole(struct trans *t, struct trans_root *root, u64 ino, u64 off, u64 len)
 {
 	struct btrfs_key key = { ino, BTRFS_EXTENT_DATA_KEY, off };
@@ -23,6 +29,13 @@ int data_insert_hole(struct trans *t, struct trans_root *root, u64 ino, u64 off,
 
 int data_write_new_extent(struct trans *t, struct trans_root *root, u64 ino, u64 off,
 			  const u8 *data, u64 len)
+{
+	return data_write_extent(t, NULL, root, ino, off, data, len, NULL);
+}
+
+int data_write_extent(struct trans *t, struct extent_io *caller_io, struct trans_root *root,
+		      u64 ino, u64 off, const u8 *data, u64 len,
+		      const struct fscrypt_extent_context *ectx)
 {
 	struct fs_info *fs = t->fs;
 	u64 alen = (len + fs->sectorsize - 1) / fs->sectorsize * fs->sectorsize;
@@ -63,10 +76,11 @@ int data_write_new_extent(struct trans *t, struct trans_root *root, u64 ino, u64
 	params.dst_fd = -1;
 	params.unit_size = fs->sectorsize;
 	params.threads = 1;
-	params.process = datasum ? extent_io_csum_process : NULL;
+	params.process = data_csum_process;
 	params.pwrite_fn = fault_pwrite;
-	ret = extent_io_new(&io, &params);
-	if (ret) {
+	if (caller_io) {
+		io = caller_io;
+	} else if ((ret = extent_io_new(&io, &params))) {
 		fs_err(fs, ret, "cannot start the data pipeline");
 		goto out;
 	}
@@ -77,7 +91,8 @@ int data_write_new_extent(struct trans *t, struct trans_root *root, u64 ino, u64
 		jobs[s].flags = EXTENT_IO_WRITE;
 		jobs[s].dst.physical = m->physical[s] + (bytenr - m->logical);
 		jobs[s].dst.logical = bytenr;
-		jobs[s].dst.priv = &csums;
+		jobs[s].dst.priv = datasum ? &csums : NULL;
+		jobs[s].dst.nonce = ectx ? ectx->nonce : NULL;
 		jobs[s].mem = buf;
 	}
 	ret = extent_io_run(io, jobs, m->num_stripes < 2 ? m->num_stripes : 2);
@@ -90,10 +105,16 @@ int data_write_new_extent(struct trans *t, struct trans_root *root, u64 ino, u64
 	fe.generation = cpu_to_le64(t->transid);
 	fe.ram_bytes = cpu_to_le64(alen);
 	fe.type = BTRFS_FILE_EXTENT_REG;
+	fe.encryption = ectx ? BTRFS_ENCRYPTION_FSCRYPT : BTRFS_ENCRYPTION_NONE;
 	fe.disk_bytenr = cpu_to_le64(bytenr);
 	fe.disk_num_bytes = cpu_to_le64(alen);
 	fe.num_bytes = cpu_to_le64(alen);
 	ret = insert_item(t, root, &key, &fe, sizeof(fe));
+	if (!ret && ectx) {
+		struct btrfs_key ck = { ino, BTRFS_FSCRYPT_CTX_KEY, off };
+
+		ret = insert_item(t, root, &ck, ectx, sizeof(*ectx));
+	}
 	if (ret)
 		goto out;
 	rc.bytenr = bytenr;
@@ -107,7 +128,8 @@ int data_write_new_extent(struct trans *t, struct trans_root *root, u64 ino, u64
 	rc.generation = t->transid;
 	ret = queue_ref(t, &rc);
 out:
-	extent_io_free(io);
+	if (io != caller_io)
+		extent_io_free(io);
 	free(buf);
 	free(sums);
 	return ret;

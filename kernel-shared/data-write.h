@@ -6,6 +6,9 @@
 #include <sys/types.h>
 #include "kernel-shared/transaction.h"
 
+struct extent_io;
+struct fscrypt_extent_context;
+
 /* Insert a hole item for [off, off + len) of ino (images without NO_HOLES). */
 int data_insert_hole(struct trans *t, struct trans_root *root, u64 ino, u64 off, u64 len);
 
@@ -17,6 +20,19 @@ int data_insert_hole(struct trans *t, struct trans_root *root, u64 ino, u64 off,
  */
 int data_write_new_extent(struct trans *t, struct trans_root *root, u64 ino, u64 off,
 			  const u8 *data, u64 len);
+
+/*
+ * The same through a caller's pipeline (io, which holds the master key),
+ * encrypting with ectx's nonce when ectx is not NULL: the item then has
+ * encryption 1 and ectx is stored as its context item.
+ */
+int data_write_extent(struct trans *t, struct extent_io *io, struct trans_root *root,
+		      u64 ino, u64 off, const u8 *data, u64 len,
+		      const struct fscrypt_extent_context *ectx);
+
+/* extent_io_csum_process() that lets jobs without csums (priv NULL) pass. */
+int data_csum_process(struct extent_io *io, const uint8_t *buf, uint64_t logical, uint32_t len,
+		      void *priv);
 
 /* pwrite(2) with the fault-injection hook of image_pwrite(), for the pipeline. */
 ssize_t fault_pwrite(int fd, const void *buf, size_t count, off_t offset);

@@ -787,6 +787,8 @@ static int account_range(struct trans *t, u64 start, u64 len, bool alloc)
 	bg->used_delta += alloc ? (s64)len : -(s64)len;
 	t->bytes_used_delta += alloc ? (s64)len : -(s64)len;
 	if (!alloc) {
+		if (t->on_free)
+			t->on_free(start, len, t->on_free_arg);
 		ret = pin_range(t, start, len);
 		if (ret)
 			return ret;

@@ -117,3 +117,48 @@ int csum_insert(struct trans *t, u64 start, const u8 *csums, u64 nsectors)
 	}
 	return ret;
 }
+
+long csum_lookup_range(struct fs_info *fs, const struct root_ref *csum_root, u64 start,
+		       u64 nsectors, u8 *out)
+{
+	struct btrfs_key key = { BTRFS_EXTENT_CSUM_OBJECTID, BTRFS_EXTENT_CSUM_KEY, start };
+	u64 end = start + nsectors * fs->sectorsize;
+	struct btrfs_path p;
+	long found = 0;
+	int ret = search_slot(fs, csum_root, &key, &p);
+
+	if (ret < 0)
+		return ret;
+	/* The item before may cover the start. */
+	if (ret == 1 && prev_item(fs, &p) < 0) {
+		path_release(fs, &p);
+		return -EIO;
+	}
+	for (ret = 0; path_item_valid(&p); ) {
+		struct btrfs_key k;
+		u64 istart, iend;
+
+		path_key(&p, &k);
+		if (k.objectid != BTRFS_EXTENT_CSUM_OBJECTID || k.type != BTRFS_EXTENT_CSUM_KEY) {
+			if (k.objectid > BTRFS_EXTENT_CSUM_OBJECTID)
+				break;
+		} else {
+			istart = k.offset;
+			iend = istart + (u64)(path_size(&p) / fs->csum_size) * fs->sectorsize;
+			if (istart >= end)
+				break;
+			for (u64 a = istart > start ? istart : start; a < iend && a < end;
+			     a += fs->sectorsize) {
+				memcpy(out + (a - start) / fs->sectorsize * fs->csum_size,
+				       path_ptr(&p) + (a - istart) / fs->sectorsize * fs->csum_size,
+				       fs->csum_size);
+				found++;
+			}
+		}
+		ret = next_item(fs, &p);
+		if (ret)
+			break;
+	}
+	path_release(fs, &p);
+	return ret < 0 ? ret : found;
+}

@@ -338,6 +338,28 @@ static int cmp_block(const void *a, const void *b)
 	return x->bytenr < y->bytenr ? -1 : x->bytenr > y->bytenr;
 }
 
+/*
+ * Zero the unused middle of a block: copy-on-write and item moves leave
+ * stale bytes there (old names, inline data), which must not reach disk
+ * once encrypt has replaced them.
+ */
+static void zero_unused(const struct fs_info *fs, struct tree_block *b)
+{
+	u32 n = tb_nritems(b), hdr = sizeof(struct btrfs_header);
+
+	if (tb_level(b)) {
+		u32 used = hdr + n * sizeof(struct btrfs_key_ptr);
+
+		memset(b->data + used, 0, fs->nodesize - used);
+	} else {
+		u32 start = hdr + n * sizeof(struct btrfs_item);
+		u32 end = hdr + (n ? tb_item_offset(b, n - 1) : fs->nodesize - hdr);
+
+		if (end > start)
+			memset(b->data + start, 0, end - start);
+	}
+}
+
 static int write_dirty_blocks(struct trans *t)
 {
 	struct fs_info *fs = t->fs;
@@ -349,6 +371,7 @@ static int write_dirty_blocks(struct trans *t)
 		struct btrfs_header *h = (struct btrfs_header *)b->data;
 		int ret;
 
+		zero_unused(fs, b);
 		h->flags = cpu_to_le64(BTRFS_HEADER_FLAG_WRITTEN |
 				       ((u64)BTRFS_MIXED_BACKREF_REV << BTRFS_BACKREF_REV_SHIFT));
 		fs_csum(fs, b->data + BTRFS_CSUM_SIZE, fs->nodesize - BTRFS_CSUM_SIZE, h->csum);
@@ -361,9 +384,8 @@ static int write_dirty_blocks(struct trans *t)
 
 /* ---- superblock ------------------------------------------------------ */
 
-static void fill_backup_root(struct trans *t, struct btrfs_root_backup *br)
+static void fill_backup_root(struct fs_info *fs, u64 gen, struct btrfs_root_backup *br)
 {
-	struct fs_info *fs = t->fs;
 	static const struct {
 		u64 id;
 		size_t off_root, off_gen, off_level;
@@ -384,7 +406,7 @@ static void fill_backup_root(struct trans *t, struct btrfs_root_backup *br)
 
 	memset(br, 0, sizeof(*br));
 	br->tree_root = cpu_to_le64(fs->tree_root.bytenr);
-	br->tree_root_gen = cpu_to_le64(t->transid);
+	br->tree_root_gen = cpu_to_le64(gen);
 	br->tree_root_level = fs->tree_root.level;
 	br->chunk_root = fs->super.chunk_root;
 	br->chunk_root_gen = fs->super.chunk_root_generation;
@@ -424,6 +446,8 @@ static int newest_backup(const struct btrfs_super_block *sb)
 	return best;
 }
 
+static int write_super_copies(struct fs_info *fs);
+
 static int write_supers(struct trans *t)
 {
 	struct fs_info *fs = t->fs;
@@ -438,7 +462,19 @@ static int write_supers(struct trans *t)
 	    le64_to_cpu(sb->cache_generation))
 		sb->cache_generation = cpu_to_le64((u64)-1);	/* v1 space cache: invalidate */
 	slot = (newest_backup(sb) + 1) % BTRFS_NUM_BACKUP_ROOTS;
-	fill_backup_root(t, &sb->super_roots[slot]);
+	fill_backup_root(fs, t->transid, &sb->super_roots[slot]);
+	ret = write_super_copies(fs);
+	if (!ret)
+		fs->generation = t->transid;
+	return ret;
+}
+
+/* Write every superblock copy that fits, primary first and flushed first. */
+static int write_super_copies(struct fs_info *fs)
+{
+	struct btrfs_super_block *sb = &fs->super;
+	int ret;
+
 	for (int mirror = 0; mirror < BTRFS_SUPER_MIRROR_MAX; mirror++) {
 		struct btrfs_super_block copy;
 		u64 off = btrfs_sb_offset(mirror);
@@ -458,8 +494,14 @@ static int write_supers(struct trans *t)
 	}
 	if (fdatasync(fs->fd) < 0)
 		return fs_err(fs, -errno, "fdatasync failed: %s", strerror(errno));
-	fs->generation = t->transid;
 	return 0;
+}
+
+int reset_backup_roots(struct fs_info *fs)
+{
+	for (int i = 0; i < BTRFS_NUM_BACKUP_ROOTS; i++)
+		fill_backup_root(fs, fs->generation, &fs->super.super_roots[i]);
+	return write_super_copies(fs);
 }
 
 /* ---- begin / commit / abort ------------------------------------------ */
@@ -526,6 +568,25 @@ int trans_commit(struct trans *t)
 	int ret, rounds = 0;
 	bool changed;
 
+	/*
+	 * The superblock names the root tree's root with this generation: even a
+	 * commit that changed nothing else copies that block, so its header
+	 * generation matches.
+	 */
+	rt = trans_get_root(t, BTRFS_ROOT_TREE_OBJECTID);
+	if (!rt) {
+		ret = -EIO;
+		goto fail;
+	}
+	if (rt->ref.generation != t->transid) {
+		struct btrfs_key key = { 0, 0, 0 };
+		struct btrfs_path p;
+
+		ret = search_slot_mod(t, rt, &key, &p, 0);
+		path_release(fs, &p);
+		if (ret < 0)
+			goto fail;
+	}
 	do {
 		if (++rounds > 64) {
 			ret = fs_err(fs, -EUCLEAN, "commit did not converge");

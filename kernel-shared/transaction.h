@@ -41,6 +41,9 @@ struct trans {
 	struct space_map *space;	/* per block-group allocation bitmaps */
 
 	s64 bytes_used_delta;		/* superblock bytes_used */
+	/* Told about every extent freed at commit (blocks to wipe later); optional. */
+	void (*on_free)(u64 start, u64 len, void *arg);
+	void *on_free_arg;
 	bool aborted;
 };
 
@@ -63,6 +66,13 @@ int trans_begin(struct fs_info *fs, struct trans **out);
  * failed part way (then the copies that were written are valid and newer).
  */
 int trans_commit(struct trans *t);
+
+/*
+ * Point every backup root slot at the current trees and rewrite the
+ * superblocks (same generation): after encrypt wiped the old trees, no
+ * backup may lead to blocks that held plaintext.
+ */
+int reset_backup_roots(struct fs_info *fs);
 
 /* Drop all changes; nothing was written to the committed trees. */
 void trans_abort(struct trans *t);

@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: GPL-2.0
+/* encrypt and decrypt: whole subvolumes in place, crash-safe and resumable. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include "cmds/commands.h"
+#include "common/key-input.h"
+#include "common/messages.h"
+#include "common/output.h"
+#include "common/utils.h"
+#include "kernel-shared/convert.h"
+#include "kernel-shared/fs-walk.h"
+#include "kernel-shared/volumes.h"
+
+#define COMMON_LINES(verb)							\
+	OPTLINE("--subvol ID|PATH", "only this subvolume (repeatable); default: every subvolume"), \
+	OPTLINE("--dry-run", "check the key, policy and free space, and say what would be " verb ", changing nothing"), \
+	OPTLINE("--threads N", "crypto worker threads (default: online CPUs)"),	\
+	KEY_INPUT_OPTLINES(OPTLINE),						\
+	OPTLINE("--help", "show this help")
+
+const char *const cmd_encrypt_usage[] = {
+	"btrfs-extcrypt encrypt --key-file K [options] <image>",
+	"Encrypt subvolumes of a plain image in place, as the btrfs fscrypt kernel would",
+	"",
+	"Every directory, regular file and symlink gets an fscrypt v2 context and the",
+	"ENCRYPT flag; names and symlink targets are encrypted with AES-256-CTS; the",
+	"data of every extent is copied to a new extent encrypted with AES-256-XTS",
+	"under a fresh per-extent nonce, with checksums of the ciphertext.  Work is",
+	"committed file by file in batches: an interrupted run leaves a consistent",
+	"image, and running the command again finishes it.",
+	"",
+	"Security caveat: encryption in place cannot reach copies of the plaintext",
+	"outside the image's trees: snapshots not selected, other copies of the image",
+	"file, and blocks the storage device remapped.  Freed blocks that held",
+	"plaintext are overwritten with zeros unless --no-wipe is given.",
+	"",
+	OPTLINE("--policy C:F", "contents and filenames modes (default AES-256-XTS:AES-256-CTS)"),
+	OPTLINE("--padding 4|8|16|32", "filename padding in bytes (default 32)"),
+	OPTLINE("--no-wipe", "do not overwrite freed blocks that held plaintext"),
+	COMMON_LINES("encrypted"),
+	"",
+	"Exit status: 0 done, 1 refused or failed, 2 usage error, 3 image unreadable,",
+	"4 key error (bad key input, or the image is encrypted with another key).",
+	NULL
+};
+
+const char *const cmd_decrypt_usage[] = {
+	"btrfs-extcrypt decrypt --key-file K [options] <image>",
+	"Decrypt an encrypted image in place, back to a plain btrfs image",
+	"",
+	"The exact reverse of encrypt.  Once nothing encrypted remains, the ENCRYPT",
+	"incompat bit is cleared and the image is a plain btrfs image again.",
+	"",
+	COMMON_LINES("decrypted"),
+	"",
+	"Exit status: 0 done, 1 refused or failed, 2 usage error, 3 image unreadable,",
+	"4 key error (bad key input, or a context with another key identifier).",
+	NULL
+};
+
+/* "AES-256-XTS:AES-256-CTS" or "1:4" -> modes. */
+static int parse_policy(const char *s, u8 *contents, u8 *filenames)
+{
+	static const struct { const char *name; int mode; } modes[] = {
+		{ "AES-256-XTS", 1 }, { "AES-256-CTS", 4 }, { "AES-128-CBC", 5 },
+		{ "AES-128-CTS", 6 }, { "SM4-XTS", 7 }, { "SM4-CTS", 8 }, { "Adiantum", 9 },
+		{ "AES-256-HCTR2", 10 },
+	};
+	char buf[64], *colon;
+	int m[2] = { -1, -1 };
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	colon = strchr(buf, ':');
+	if (!colon)
+		return -EINVAL;
+	*colon = 0;
+	for (int side = 0; side < 2; side++) {
+		const char *tok = side ? colon + 1 : buf;
+		unsigned long long v;
+
+		if (!parse_u64(tok, &v) && v < 256)
+			m[side] = (int)v;
+		for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+			if (!strcasecmp(tok, modes[i].name))
+				m[side] = modes[i].mode;
+		if (m[side] < 0)
+			return -EINVAL;
+	}
+	*contents = m[0];
+	*filenames = m[1];
+	return 0;
+}
+
+static void progress(u64 done, u64 total, void *arg)
+{
+	struct timespec *start = arg, now;
+	double secs;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	secs = (now.tv_sec - start->tv_sec) + (now.tv_nsec - start->tv_nsec) / 1e9;
+	fprintf(stderr, "\r%llu / %llu MiB  %.0f MiB/s   ", done >> 20, total >> 20,
+		secs > 0 ? (done >> 20) / secs : 0.0);
+}
+
+/* --subvol ID or PATH (a path must name a subvolume's top directory). */
+static int resolve_subvol(struct fs_info *fs, const char *arg, u64 *id)
+{
+	unsigned long long v;
+	struct root_ref root;
+	u64 ino, top;
+	int ret;
+
+	if (!parse_u64(arg, &v)) {
+		*id = v;
+		return 0;
+	}
+	ret = path_lookup(fs, arg, &root, &ino);
+	if (ret)
+		return ret < 0 ? ret : fs_err(fs, -ENOENT, "no such path in the image: %s", arg);
+	ret = subvol_root_dir(fs, root.objectid, &top);
+	if (ret || ino != top)
+		return fs_err(fs, -EINVAL, "%s is not a subvolume", arg);
+	*id = root.objectid;
+	return 0;
+}
+
+static int run_convert(const struct cmd_struct *cmd, int argc, char **argv, bool decrypt)
+{
+	enum { OPT_POLICY = 0x2000, OPT_PADDING, OPT_SUBVOL, OPT_PATH, OPT_DRY, OPT_NOWIPE,
+	       OPT_THREADS };
+	static const struct option opts[] = {
+		{ "policy", required_argument, NULL, OPT_POLICY },
+		{ "padding", required_argument, NULL, OPT_PADDING },
+		{ "subvol", required_argument, NULL, OPT_SUBVOL },
+		{ "path", required_argument, NULL, OPT_PATH },
+		{ "dry-run", no_argument, NULL, OPT_DRY },
+		{ "no-wipe", no_argument, NULL, OPT_NOWIPE },
+		{ "threads", required_argument, NULL, OPT_THREADS },
+		KEY_INPUT_LONG_OPTIONS,
+		GETOPT_HELP_OPTION,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct convert_opts o = { .decrypt = decrypt, .contents_mode = 1, .filenames_mode = 4,
+				  .policy_flags = FSCRYPT_POLICY_FLAGS_PAD_32, .wipe = true };
+	struct convert_stats st = { 0 };
+	struct key_input ki;
+	struct key_buf *kb = NULL;
+	struct fscrypt_master_key *mk = NULL;
+	const char *subvol_args[64];
+	u64 subvols[64];
+	size_t nr_subvols = 0;
+	struct fs_info *fs = NULL;
+	struct timespec t0, t1;
+	char errbuf[512], reason[FSCRYPT_REASON_SIZE];
+	int c, ret;
+
+	key_input_init(&ki);
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		unsigned long long v;
+
+		ret = key_input_parse_opt(&ki, c, optarg);
+		if (ret < 0)
+			return EXIT_USAGE;
+		if (ret > 0)
+			continue;
+		switch (c) {
+		case OPT_POLICY:
+			if (decrypt || parse_policy(optarg, &o.contents_mode, &o.filenames_mode))
+				return usage_error(cmd, "invalid policy '%s' (CONTENTS:FILENAMES)", optarg);
+			break;
+		case OPT_PADDING:
+			if (decrypt || parse_u64(optarg, &v) || (v != 4 && v != 8 && v != 16 && v != 32))
+				return usage_error(cmd, "padding must be 4, 8, 16 or 32");
+			o.policy_flags = v == 4 ? 0 : v == 8 ? 1 : v == 16 ? 2 : 3;
+			break;
+		case OPT_SUBVOL:
+			if (nr_subvols == 64)
+				return usage_error(cmd, "at most 64 --subvol options");
+			subvol_args[nr_subvols++] = optarg;
+			break;
+		case OPT_PATH:
+			error("--path is not supported yet: select whole subvolumes with --subvol");
+			return EXIT_PROBLEMS;
+		case OPT_DRY:
+			o.dry_run = true;
+			break;
+		case OPT_NOWIPE:
+			if (decrypt)
+				return usage_error(cmd, "--no-wipe is an encrypt option");
+			o.wipe = false;
+			break;
+		case OPT_THREADS:
+			if (parse_u64(optarg, &v) || !v || v > 256)
+				return usage_error(cmd, "invalid thread count '%s'", optarg);
+			o.threads = v;
+			break;
+		default:
+			return cmd_help_or_usage(cmd, c);
+		}
+	}
+	if ((ret = check_argc_exact(cmd, argc - optind, 1)))
+		return ret;
+	if (!key_input_given(&ki))
+		return usage_error(cmd, "a key is needed: --key-file PATH or --key-fd N");
+	if (!decrypt) {
+		struct fscrypt_context_v2 probe;
+
+		fscrypt_context_init(&probe, o.contents_mode, o.filenames_mode, o.policy_flags,
+				     (const u8 *)"0123456789abcdef", (const u8 *)"0123456789abcdef");
+		if (fscrypt_context_parse(&probe, sizeof(probe), NULL, reason, sizeof(reason)) ||
+		    fscrypt_policy_supported(&probe, reason, sizeof(reason))) {
+			error("%s", reason);
+			return EXIT_PROBLEMS;
+		}
+	}
+	/* The key first: a bad key is exit 4 before the image is touched. */
+	if (key_input_read(&ki, &kb))
+		return EXIT_KEY;
+	mk = secret_alloc(sizeof(*mk));
+	if (!mk || fscrypt_master_key_init(mk, kb->data, kb->len)) {
+		error("cannot load the master key");
+		ret = EXIT_KEY;
+		goto out;
+	}
+	key_buf_free(kb);
+	kb = NULL;
+	o.mk = mk;
+	ret = open_image_rw(argv[optind], &fs, errbuf);
+	if (ret) {
+		error("%s", errbuf);
+		ret = ret == -EBUSY || ret == -EOPNOTSUPP ? EXIT_PROBLEMS : EXIT_UNREADABLE;
+		fs = NULL;
+		goto out;
+	}
+	for (size_t i = 0; i < nr_subvols; i++) {
+		ret = resolve_subvol(fs, subvol_args[i], &subvols[i]);
+		if (ret) {
+			error("--subvol %s: %s", subvol_args[i], fs->errmsg);
+			ret = EXIT_PROBLEMS;
+			goto out;
+		}
+	}
+	o.subvols = subvols;
+	o.nr_subvols = nr_subvols;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (isatty(STDERR_FILENO) && g_verbose >= 0) {
+		o.progress = progress;
+		o.progress_arg = &t0;
+	}
+	ret = convert_image(fs, &o, &st);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (o.progress)
+		fputc('\n', stderr);
+	if (ret) {
+		error("%s", fs->errmsg[0] ? fs->errmsg : strerror(-ret));
+		ret = ret == -EKEYREJECTED ? EXIT_KEY :
+		      (ret == -EUCLEAN || ret == -EIO) ? EXIT_UNREADABLE : EXIT_PROBLEMS;
+		goto out;
+	}
+	{
+		double secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+
+		if (g_format == FORMAT_JSON) {
+			struct json_object *doc = json_doc_new(), *arr = json_object_new_array();
+
+			json_object_object_add(doc, "operation",
+					       json_object_new_string(decrypt ? "decrypt" : "encrypt"));
+			json_object_object_add(doc, "dry-run", json_object_new_boolean(o.dry_run));
+			json_object_object_add(doc, "inodes", json_u64(st.inodes));
+			json_object_object_add(doc, "extents", json_u64(st.extents));
+			json_object_object_add(doc, "bytes", json_u64(st.bytes));
+			json_object_object_add(doc, "commits", json_u64(st.commits));
+			json_object_object_add(doc, "wiped-bytes", json_u64(st.wiped_bytes));
+			json_object_object_add(doc, "seconds", json_object_new_double(secs));
+			for (size_t i = 0; i < st.nr_subvols; i++) {
+				struct convert_subvol_stats *s = &st.subvols[i];
+				struct json_object *o2 = json_object_new_object();
+
+				json_object_object_add(o2, "subvolume", json_u64(s->tree));
+				json_object_object_add(o2, "inodes", json_u64(s->inodes));
+				json_object_object_add(o2, "directories", json_u64(s->dirs));
+				json_object_object_add(o2, "files", json_u64(s->files));
+				json_object_object_add(o2, "symlinks", json_u64(s->symlinks));
+				json_object_object_add(o2, "names", json_u64(s->names));
+				json_object_object_add(o2, "extents", json_u64(s->extents));
+				json_object_object_add(o2, "bytes", json_u64(s->bytes));
+				json_object_array_add(arr, o2);
+			}
+			json_object_object_add(doc, "subvolumes", arr);
+			json_doc_print(doc);
+		} else {
+			note("%s%s %llu inodes, %llu extents, %llu bytes in %zu subvolume(s), %llu commits, %.2f s",
+			     o.dry_run ? "Dry run: would have " : "",
+			     decrypt ? (o.dry_run ? "decrypted" : "Decrypted")
+				     : (o.dry_run ? "encrypted" : "Encrypted"),
+			     st.inodes, st.extents, st.bytes, st.nr_subvols, st.commits, secs);
+		}
+	}
+	ret = EXIT_OK;
+out:
+	convert_stats_free(&st);
+	if (mk) {
+		fscrypt_master_key_wipe(mk);
+		secret_free(mk, sizeof(*mk));
+	}
+	key_buf_free(kb);
+	close_image(fs);
+	return ret;
+}
+
+int cmd_encrypt(const struct cmd_struct *cmd, int argc, char **argv)
+{
+	return run_convert(cmd, argc, argv, false);
+}
+
+int cmd_decrypt(const struct cmd_struct *cmd, int argc, char **argv)
+{
+	return run_convert(cmd, argc, argv, true);
+}

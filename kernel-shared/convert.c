@@ -1,0 +1,1469 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * encrypt / decrypt in place.  See convert.h for the ordering that keeps
+ * every commit valid.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "kernel-shared/convert.h"
+#include "kernel-shared/data-write.h"
+#include "kernel-shared/extent-tree.h"
+#include "kernel-shared/file-item.h"
+#include "kernel-shared/fs-walk.h"
+#include "kernel-shared/inode.h"
+#include "kernel-shared/reflink.h"
+#include "kernel-shared/volumes.h"
+#include "crypto/csum.h"
+#include "crypto/extent-io.h"
+#include "crypto/fname.h"
+
+#define DEFAULT_BATCH (256ULL << 20)
+
+struct inode_info {
+	u64 ino;
+	u32 mode;
+	u64 flags;
+	u64 parent;	/* directories: the parent directory */
+	u32 depth;
+};
+
+/* Old disk extent -> its converted copy, shared by every referencing item. */
+struct extent_map_entry {
+	u64 old, new_bytenr;
+	u64 owner_ino;		/* 0: shared by all sharers; else private to this inode */
+	u8 nonce[FSCRYPT_NONCE_SIZE];
+};
+
+struct range {
+	u64 start, len;
+};
+
+struct conv {
+	struct fs_info *fs;
+	const struct convert_opts *o;
+	struct convert_stats *st;
+	struct convert_subvol_stats *sv;
+	struct trans *t;
+	struct extent_io *io;
+	u64 batch, since_commit;
+	bool all_subvols;
+	struct extent_map_entry *map;
+	size_t nr_map, cap_map;
+	struct range *freed;
+	size_t nr_freed, cap_freed;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static int random_bytes(struct fs_info *fs, u8 *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = getrandom(buf, len, 0);
+
+		if (n < 0)
+			return fs_err(fs, -errno, "getrandom failed");
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static void on_free(u64 start, u64 len, void *arg)
+{
+	struct conv *c = arg;
+
+	if (c->nr_freed == c->cap_freed) {
+		size_t ncap = c->cap_freed ? c->cap_freed * 2 : 256;
+		struct range *n = realloc(c->freed, ncap * sizeof(*n));
+
+		if (!n)
+			return;	/* wiping is best effort; the image is consistent either way */
+		c->freed = n;
+		c->cap_freed = ncap;
+	}
+	c->freed[c->nr_freed++] = (struct range){ start, len };
+}
+
+static int begin(struct conv *c)
+{
+	int ret;
+
+	if (c->t)
+		return 0;
+	ret = trans_begin(c->fs, &c->t);
+	if (ret)
+		return ret;
+	c->t->on_free = on_free;
+	c->t->on_free_arg = c;
+	return 0;
+}
+
+static int commit(struct conv *c)
+{
+	int ret;
+
+	if (!c->t)
+		return 0;
+	if (c->o->dry_run) {
+		trans_abort(c->t);
+		c->t = NULL;
+		return 0;
+	}
+	ret = trans_commit(c->t);
+	c->t = NULL;
+	c->since_commit = 0;
+	c->st->commits++;
+	return ret;
+}
+
+static struct extent_map_entry *map_find(struct conv *c, u64 old, u64 ino)
+{
+	for (size_t i = c->nr_map; i-- > 0; )
+		if (c->map[i].old == old && (!c->map[i].owner_ino || c->map[i].owner_ino == ino))
+			return &c->map[i];
+	return NULL;
+}
+
+static struct extent_map_entry *map_add(struct conv *c)
+{
+	if (c->nr_map == c->cap_map) {
+		size_t ncap = c->cap_map ? c->cap_map * 2 : 256;
+		struct extent_map_entry *n = realloc(c->map, ncap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		c->map = n;
+		c->cap_map = ncap;
+	}
+	memset(&c->map[c->nr_map], 0, sizeof(c->map[0]));
+	return &c->map[c->nr_map++];
+}
+
+/* ---- inventory ------------------------------------------------------------ */
+
+static int list_inodes(struct fs_info *fs, const struct root_ref *root,
+		       struct inode_info **out, size_t *nr)
+{
+	struct btrfs_key key = { BTRFS_FIRST_FREE_OBJECTID, BTRFS_INODE_ITEM_KEY, 0 }, k;
+	struct btrfs_path p;
+	size_t cap = 0;
+	int ret = search_slot(fs, root, &key, &p);
+
+	*out = NULL;
+	*nr = 0;
+	if (ret < 0)
+		return ret;
+	for (ret = 0; path_item_valid(&p); ret = next_item(fs, &p)) {
+		if (ret < 0)
+			break;
+		path_key(&p, &k);
+		if (k.objectid > BTRFS_LAST_FREE_OBJECTID)
+			break;
+		if (k.type == BTRFS_INODE_ITEM_KEY && path_size(&p) >= sizeof(struct btrfs_inode_item)) {
+			const struct btrfs_inode_item *ii = (const void *)path_ptr(&p);
+
+			if (*nr == cap) {
+				size_t ncap = cap ? cap * 2 : 1024;
+				struct inode_info *n = realloc(*out, ncap * sizeof(*n));
+
+				if (!n) {
+					ret = fs_err(fs, -ENOMEM, "out of memory");
+					break;
+				}
+				*out = n;
+				cap = ncap;
+			}
+			(*out)[(*nr)++] = (struct inode_info){ k.objectid, le32_to_cpu(ii->mode),
+							       le64_to_cpu(ii->flags), 0, 0 };
+		} else if (k.type == BTRFS_INODE_REF_KEY && *nr &&
+			   (*out)[*nr - 1].ino == k.objectid) {
+			(*out)[*nr - 1].parent = k.offset;
+		}
+	}
+	path_release(fs, &p);
+	return ret < 0 ? ret : 0;
+}
+
+static struct inode_info *find_inode(struct inode_info *v, size_t nr, u64 ino)
+{
+	size_t lo = 0, hi = nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v[mid].ino < ino)
+			lo = mid + 1;
+		else if (v[mid].ino > ino)
+			hi = mid;
+		else
+			return &v[mid];
+	}
+	return NULL;
+}
+
+/* Depth of every directory below the subvolume root (bounded: no loops). */
+static void compute_depths(struct inode_info *v, size_t nr)
+{
+	for (size_t i = 0; i < nr; i++) {
+		u32 d = 0;
+		struct inode_info *cur = &v[i];
+
+		while (cur && cur->parent && cur->parent != cur->ino && d < 4096) {
+			cur = find_inode(v, nr, cur->parent);
+			d++;
+		}
+		v[i].depth = d;
+	}
+}
+
+static int list_subvols(struct fs_info *fs, u64 **out, size_t *nr)
+{
+	struct btrfs_key key = { BTRFS_FIRST_FREE_OBJECTID, BTRFS_ROOT_ITEM_KEY, 0 }, k;
+	struct btrfs_path p;
+	size_t cap = 16;
+	int ret;
+
+	*out = malloc(cap * sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	(*out)[0] = BTRFS_FS_TREE_OBJECTID;
+	*nr = 1;
+	ret = search_slot(fs, &fs->tree_root, &key, &p);
+	if (ret < 0)
+		return ret;
+	for (ret = 0; path_item_valid(&p); ret = next_item(fs, &p)) {
+		if (ret < 0)
+			break;
+		path_key(&p, &k);
+		if (k.objectid > BTRFS_LAST_FREE_OBJECTID)
+			break;
+		if (k.type != BTRFS_ROOT_ITEM_KEY || path_size(&p) < BTRFS_ROOT_ITEM_V0_SIZE ||
+		    !le32_to_cpu(((const struct btrfs_root_item *)path_ptr(&p))->refs))
+			continue;
+		if (*nr == cap) {
+			u64 *n = realloc(*out, (cap *= 2) * sizeof(**out));
+
+			if (!n) {
+				ret = -ENOMEM;
+				break;
+			}
+			*out = n;
+		}
+		(*out)[(*nr)++] = k.objectid;
+	}
+	path_release(fs, &p);
+	return ret < 0 ? ret : 0;
+}
+
+/* ---- inode contexts --------------------------------------------------------- */
+
+static int read_inode_ctx(struct conv *c, struct trans_root *root, u64 ino,
+			  struct fscrypt_context_v2 *ctx)
+{
+	struct btrfs_key key = { ino, BTRFS_FSCRYPT_INODE_CTX_KEY, 0 };
+	u32 size;
+	int ret = trans_lookup(c->t, root, &key, ctx, sizeof(*ctx), &size);
+
+	if (ret > 0 || (!ret && size < sizeof(*ctx)))
+		return fs_err(c->fs, -EUCLEAN, "encrypted inode %llu has no valid context item", ino);
+	if (!ret && memcmp(ctx->master_key_identifier, c->o->mk->identifier,
+			   FSCRYPT_KEY_IDENTIFIER_SIZE))
+		return fs_err(c->fs, -EKEYREJECTED,
+			      "inode %llu in tree %llu is encrypted with another master key", ino,
+			      root->ref.objectid);
+	return ret;
+}
+
+/* Give ino a fresh inode context and the ENCRYPT flag (or take them away). */
+static int set_inode_encrypted(struct conv *c, struct trans_root *root, u64 ino, bool on,
+			       struct fscrypt_context_v2 *ctx)
+{
+	struct btrfs_inode_item ii;
+	struct btrfs_key key = { ino, BTRFS_FSCRYPT_INODE_CTX_KEY, 0 };
+	int ret;
+
+	if (on) {
+		u8 nonce[FSCRYPT_NONCE_SIZE];
+
+		ret = random_bytes(c->fs, nonce, sizeof(nonce));
+		if (ret)
+			return ret;
+		fscrypt_context_init(ctx, c->o->contents_mode, c->o->filenames_mode,
+				     c->o->policy_flags, c->o->mk->identifier, nonce);
+		ret = insert_item(c->t, root, &key, ctx, sizeof(*ctx));
+	} else {
+		ret = trans_delete_item(c->t, root, &key);
+	}
+	if (ret)
+		return ret > 0 ? -EUCLEAN : ret;
+	ret = trans_inode_read(c->t, root, ino, &ii);
+	if (ret)
+		return ret > 0 ? -EUCLEAN : ret;
+	if (on)
+		ii.flags = cpu_to_le64(le64_to_cpu(ii.flags) | BTRFS_INODE_ENCRYPT);
+	else
+		ii.flags = cpu_to_le64(le64_to_cpu(ii.flags) & ~(u64)BTRFS_INODE_ENCRYPT);
+	ii.transid = cpu_to_le64(c->t->transid);
+	return trans_inode_write(c->t, root, ino, &ii);
+}
+
+static int encrypt_new_extent(struct conv *c, struct trans_root *root, u64 ino, u64 off,
+			      const u8 *data, u64 len);
+
+/* ---- data ---------------------------------------------------------------- */
+
+struct copy_job {
+	u64 old, new_bytenr, len;
+	const u8 *old_nonce, *new_nonce;
+	bool verify, sum;
+	u8 *old_sums, *new_sums;
+	struct extent_io_csums vin, vout;
+};
+
+/*
+ * Copy one disk extent to a newly allocated one through the pipeline:
+ * verify the stored bytes' csums, decrypt (old nonce) and/or encrypt (new
+ * nonce), compute the new csums, write.
+ */
+static int copy_extent(struct conv *c, u64 old, u64 len, bool datasum, const u8 *old_nonce,
+		       const u8 *new_nonce, u64 *new_out)
+{
+	struct fs_info *fs = c->fs;
+	struct trans_root *cr = trans_get_root(c->t, BTRFS_CSUM_TREE_OBJECTID);
+	u64 nsec = len / fs->sectorsize, new_bytenr;
+	const struct chunk_map *om = find_chunk(fs, old), *nm;
+	struct extent_io_job job = { 0 };
+	struct extent_io_csums vin = { 0 }, vout = { 0 };
+	u8 *old_sums = NULL, *new_sums = NULL;
+	int ret;
+
+	if (!cr || !om)
+		return fs_err(fs, -EUCLEAN, "extent %llu is not mapped", old);
+	ret = alloc_data_extent(c->t, len, &new_bytenr);
+	if (ret)
+		return ret;
+	nm = find_chunk(fs, new_bytenr);
+	if (!nm || nm->num_stripes > 1 || om->num_stripes > 1)
+		return fs_err(fs, -EOPNOTSUPP, "data in DUP block groups is not supported");
+	if (datasum) {
+		long found;
+
+		old_sums = malloc(nsec * fs->csum_size);
+		new_sums = malloc(nsec * fs->csum_size);
+		if (!old_sums || !new_sums) {
+			ret = fs_err(fs, -ENOMEM, "out of memory");
+			goto out;
+		}
+		found = csum_lookup_range(fs, &cr->ref, old, nsec, old_sums);
+		if (found < 0) {
+			ret = found;
+			goto out;
+		}
+		if ((u64)found != nsec) {
+			ret = fs_err(fs, -EUCLEAN, "extent %llu: %llu of %llu sectors have no csum",
+				     old, nsec - found, nsec);
+			goto out;
+		}
+		vin = (struct extent_io_csums){ .type = fs->csum_type, .logical = old,
+						.count = nsec, .expected = old_sums };
+		vout = (struct extent_io_csums){ .type = fs->csum_type, .logical = new_bytenr,
+						 .count = nsec, .out = new_sums };
+	}
+	job.len = len;
+	job.flags = EXTENT_IO_READ | EXTENT_IO_WRITE;
+	job.src = (struct extent_io_loc){ om->physical[0] + (old - om->logical), old, 0, old_nonce,
+					  datasum ? &vin : NULL };
+	job.dst = (struct extent_io_loc){ nm->physical[0] + (new_bytenr - nm->logical), new_bytenr,
+					  0, new_nonce, datasum ? &vout : NULL };
+	ret = extent_io_run(c->io, &job, 1);
+	if (ret == -EBADMSG)
+		ret = fs_err(fs, -EUCLEAN, "extent %llu: data checksum mismatch; not converting it", old);
+	else if (ret)
+		ret = fs_err(fs, ret, "extent %llu: data copy failed: %s", old, strerror(-ret));
+	if (!ret && datasum)
+		ret = csum_insert(c->t, new_bytenr, new_sums, nsec);
+	if (!ret) {
+		*new_out = new_bytenr;
+		c->since_commit += len;
+		c->sv->bytes += len;
+		c->st->bytes += len;
+	}
+out:
+	free(old_sums);
+	free(new_sums);
+	return ret;
+}
+
+/* Every reference of an extent is from a tree being converted (share the copy). */
+static int all_refs_in_target(struct conv *c, u64 bytenr, bool *all)
+{
+	struct trans_root *er = trans_get_root(c->t, BTRFS_EXTENT_TREE_OBJECTID);
+	struct btrfs_key key = { bytenr, BTRFS_EXTENT_ITEM_KEY, 0 }, k;
+	struct btrfs_path p;
+	int ret;
+
+	*all = c->all_subvols;
+	if (*all || !er)
+		return er ? 0 : -EIO;
+	*all = true;
+	ret = search_slot(c->fs, &er->ref, &key, &p);
+	if (ret < 0)
+		return ret;
+	for (ret = 0; path_item_valid(&p) && *all; ret = next_item(c->fs, &p)) {
+		const u8 *ptr, *end;
+
+		if (ret < 0)
+			break;
+		path_key(&p, &k);
+		if (k.objectid != bytenr)
+			break;
+		ptr = path_ptr(&p);
+		end = ptr + path_size(&p);
+		if (k.type == BTRFS_EXTENT_ITEM_KEY) {
+			for (ptr += sizeof(struct btrfs_extent_item); ptr < end; ) {
+				if (*ptr == BTRFS_EXTENT_DATA_REF_KEY &&
+				    ptr + 1 + sizeof(struct btrfs_extent_data_ref) <= end) {
+					const struct btrfs_extent_data_ref *dr = (const void *)(ptr + 1);
+					bool in = false;
+
+					for (size_t i = 0; i < c->o->nr_subvols; i++)
+						in |= c->o->subvols[i] == le64_to_cpu(dr->root);
+					*all &= in;
+					ptr += 1 + sizeof(*dr);
+				} else {
+					*all = false;	/* shared leaf refs: sharers unknown */
+					break;
+				}
+			}
+		} else if (k.type == BTRFS_SHARED_DATA_REF_KEY) {
+			*all = false;
+		} else if (k.type == BTRFS_EXTENT_DATA_REF_KEY &&
+			   path_size(&p) >= sizeof(struct btrfs_extent_data_ref)) {
+			const struct btrfs_extent_data_ref *dr = (const void *)ptr;
+			bool in = false;
+
+			for (size_t i = 0; i < c->o->nr_subvols; i++)
+				in |= c->o->subvols[i] == le64_to_cpu(dr->root);
+			*all &= in;
+		}
+	}
+	path_release(c->fs, &p);
+	return ret < 0 ? ret : 0;
+}
+
+struct file_item {
+	struct btrfs_key key;
+	u32 size;
+	u8 data[sizeof(struct btrfs_file_extent_item)];
+	u8 *inline_data;	/* inline extents: their bytes */
+	u32 inline_len;
+};
+
+static int collect_file_items(struct conv *c, struct trans_root *root, u64 ino,
+			      struct file_item **out, size_t *nr)
+{
+	struct btrfs_key key = { ino, BTRFS_EXTENT_DATA_KEY, 0 }, k;
+	struct btrfs_path p;
+	size_t cap = 0;
+	int ret = search_slot(c->fs, &root->ref, &key, &p);
+
+	*out = NULL;
+	*nr = 0;
+	if (ret < 0)
+		return ret;
+	for (ret = 0; path_item_valid(&p); ret = next_item(c->fs, &p)) {
+		struct file_item *fi;
+		const struct btrfs_file_extent_item *fe = (const void *)path_ptr(&p);
+
+		if (ret < 0)
+			break;
+		path_key(&p, &k);
+		if (k.objectid != ino || k.type != BTRFS_EXTENT_DATA_KEY)
+			break;
+		if (path_size(&p) < BTRFS_FILE_EXTENT_INLINE_DATA_START ||
+		    (fe->type != BTRFS_FILE_EXTENT_INLINE && path_size(&p) < sizeof(*fe))) {
+			ret = fs_err(c->fs, -EUCLEAN, "inode %llu: bad file extent at %llu", ino,
+				     k.offset);
+			break;
+		}
+		if (*nr == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct file_item *n = realloc(*out, ncap * sizeof(*n));
+
+			if (!n) {
+				ret = -ENOMEM;
+				break;
+			}
+			*out = n;
+			cap = ncap;
+		}
+		fi = &(*out)[(*nr)++];
+		memset(fi, 0, sizeof(*fi));
+		fi->key = k;
+		fi->size = path_size(&p);
+		memcpy(fi->data, fe, fi->size < sizeof(fi->data) ? fi->size : sizeof(fi->data));
+		if (fe->type == BTRFS_FILE_EXTENT_INLINE) {
+			fi->inline_len = fi->size - BTRFS_FILE_EXTENT_INLINE_DATA_START;
+			fi->inline_data = malloc(fi->inline_len + 1);
+			if (!fi->inline_data) {
+				ret = -ENOMEM;
+				break;
+			}
+			memcpy(fi->inline_data, path_ptr(&p) + BTRFS_FILE_EXTENT_INLINE_DATA_START,
+			       fi->inline_len);
+		}
+	}
+	path_release(c->fs, &p);
+	return ret < 0 ? ret : 0;
+}
+
+static void free_file_items(struct file_item *v, size_t nr)
+{
+	for (size_t i = 0; i < nr; i++)
+		free(v[i].inline_data);
+	free(v);
+}
+
+/* Rewrite one EXTENT_DATA item to point at a converted extent. */
+static int repoint_item(struct conv *c, struct trans_root *root, const struct file_item *fi,
+			u64 new_bytenr, bool new_extent, const u8 *nonce)
+{
+	const struct btrfs_file_extent_item *fe = (const void *)fi->data;
+	u64 ino = fi->key.objectid, backref = fi->key.offset - le64_to_cpu(fe->offset);
+	struct btrfs_path p;
+	struct ref_change rc = { 0 };
+	int ret = search_slot_mod(c->t, root, &fi->key, &p, 0);
+
+	if (ret) {
+		path_release(c->fs, &p);
+		return ret < 0 ? ret : -EUCLEAN;
+	}
+	{
+		struct btrfs_file_extent_item *mf = (void *)path_ptr_mut(&p);
+
+		mf->disk_bytenr = cpu_to_le64(new_bytenr);
+		mf->encryption = c->o->decrypt ? BTRFS_ENCRYPTION_NONE : BTRFS_ENCRYPTION_FSCRYPT;
+		mf->generation = cpu_to_le64(c->t->transid);
+	}
+	path_release(c->fs, &p);
+	rc.num_bytes = le64_to_cpu(fe->disk_num_bytes);
+	rc.kind = REF_DATA;
+	rc.root = root->ref.objectid;
+	rc.objectid = ino;
+	rc.offset = backref;
+	rc.bytenr = le64_to_cpu(fe->disk_bytenr);
+	rc.delta = -1;
+	ret = queue_ref(c->t, &rc);
+	if (ret)
+		return ret;
+	rc.bytenr = new_bytenr;
+	rc.delta = 1;
+	rc.new_extent = new_extent;
+	rc.generation = c->t->transid;
+	ret = queue_ref(c->t, &rc);
+	if (ret)
+		return ret;
+	if (c->o->decrypt) {
+		struct btrfs_key ck = { ino, BTRFS_FSCRYPT_CTX_KEY, fi->key.offset };
+
+		ret = trans_delete_item(c->t, root, &ck);
+		return ret > 0 ? 0 : ret;
+	} else {
+		struct fscrypt_extent_context ectx;
+		struct btrfs_key ck = { ino, BTRFS_FSCRYPT_CTX_KEY, fi->key.offset };
+
+		fscrypt_extent_context_init(&ectx, c->o->contents_mode, c->o->mk->identifier, nonce);
+		return insert_item(c->t, root, &ck, &ectx, sizeof(ectx));
+	}
+}
+
+/* The extent context of an encrypted item (decrypt needs its nonce). */
+static int item_nonce(struct conv *c, struct trans_root *root, const struct file_item *fi,
+		      u8 *nonce)
+{
+	struct btrfs_key ck = { fi->key.objectid, BTRFS_FSCRYPT_CTX_KEY, fi->key.offset };
+	struct fscrypt_extent_context ectx;
+	u32 size;
+	int ret = trans_lookup(c->t, root, &ck, &ectx, sizeof(ectx), &size);
+
+	if (ret > 0 || (!ret && size < sizeof(ectx)))
+		return fs_err(c->fs, -EUCLEAN, "inode %llu: encrypted extent at %llu has no context",
+			      fi->key.objectid, fi->key.offset);
+	if (!ret && memcmp(ectx.master_key_identifier, c->o->mk->identifier,
+			   FSCRYPT_KEY_IDENTIFIER_SIZE))
+		return fs_err(c->fs, -EKEYREJECTED, "inode %llu: extent at %llu uses another key",
+			      fi->key.objectid, fi->key.offset);
+	if (!ret)
+		memcpy(nonce, ectx.nonce, FSCRYPT_NONCE_SIZE);
+	return ret;
+}
+
+static int convert_file_data(struct conv *c, struct trans_root *root, u64 ino, bool datasum)
+{
+	struct file_item *items;
+	size_t nr;
+	int ret = collect_file_items(c, root, ino, &items, &nr);
+
+	for (size_t i = 0; !ret && i < nr; i++) {
+		struct file_item *fi = &items[i];
+		const struct btrfs_file_extent_item *fe = (const void *)fi->data;
+		u64 old = le64_to_cpu(fe->disk_bytenr), len = le64_to_cpu(fe->disk_num_bytes);
+		struct extent_map_entry *m;
+		u8 old_nonce[FSCRYPT_NONCE_SIZE];
+		bool fresh = false;
+
+		if (fe->type == BTRFS_FILE_EXTENT_INLINE) {
+			if (c->o->decrypt)
+				continue;	/* encrypted files have none */
+			if (fe->compression) {
+				ret = fs_err(c->fs, -EOPNOTSUPP,
+					     "inode %llu: compressed inline extents are not supported yet",
+					     ino);
+				break;
+			}
+			/* Inline data becomes a regular encrypted extent (format.md 5.3). */
+			ret = trans_delete_item(c->t, root, &fi->key);
+			if (!ret)
+				ret = encrypt_new_extent(c, root, ino, fi->key.offset, fi->inline_data,
+							 le64_to_cpu(fe->ram_bytes) < fi->inline_len ?
+							 le64_to_cpu(fe->ram_bytes) : fi->inline_len);
+			continue;
+		}
+		if (!old)
+			continue;	/* holes stay holes */
+		if (c->o->decrypt && fe->encryption) {
+			ret = item_nonce(c, root, fi, old_nonce);
+			if (ret)
+				break;
+		} else if (c->o->decrypt || fe->encryption) {
+			continue;	/* already in the wanted state */
+		}
+		m = map_find(c, old, ino);
+		if (!m) {
+			bool all;
+
+			ret = all_refs_in_target(c, old, &all);
+			if (ret)
+				break;
+			m = map_add(c);
+			if (!m) {
+				ret = -ENOMEM;
+				break;
+			}
+			m->old = old;
+			m->owner_ino = all ? 0 : ino;
+			if (!c->o->decrypt && (ret = random_bytes(c->fs, m->nonce, sizeof(m->nonce))))
+				break;
+			if (fe->type == BTRFS_FILE_EXTENT_PREALLOC) {
+				/* Prealloc: contexts only, no data to convert (reads as zeros). */
+				ret = alloc_data_extent(c->t, len, &m->new_bytenr);
+			} else {
+				ret = copy_extent(c, old, len, datasum && fe->type == BTRFS_FILE_EXTENT_REG,
+						  c->o->decrypt ? old_nonce : NULL,
+						  c->o->decrypt ? NULL : m->nonce, &m->new_bytenr);
+			}
+			if (ret)
+				break;
+			fresh = true;
+			c->sv->extents++;
+			c->st->extents++;
+		}
+		ret = repoint_item(c, root, fi, m->new_bytenr, fresh, m->nonce);
+	}
+	free_file_items(items, nr);
+	return ret;
+}
+
+/* ---- per inode ------------------------------------------------------------- */
+
+static int fix_nbytes(struct conv *c, struct trans_root *root, u64 ino, u64 size_override,
+		      bool set_size)
+{
+	struct btrfs_inode_item ii;
+	u64 nbytes;
+	int ret = inode_count_nbytes(c->fs, &root->ref, ino, &nbytes);
+
+	if (!ret)
+		ret = trans_inode_read(c->t, root, ino, &ii);
+	if (ret)
+		return ret > 0 ? -EUCLEAN : ret;
+	ii.nbytes = cpu_to_le64(nbytes);
+	if (set_size)
+		ii.size = cpu_to_le64(size_override);
+	ii.transid = cpu_to_le64(c->t->transid);
+	return trans_inode_write(c->t, root, ino, &ii);
+}
+
+static int convert_symlink(struct conv *c, struct trans_root *root, u64 ino,
+			   const struct fscrypt_context_v2 *ctx)
+{
+	struct fs_info *fs = c->fs;
+	struct file_item *items;
+	size_t nr;
+	u8 key[FSCRYPT_MAX_MODE_KEY_SIZE], out[4096 + 64];
+	u8 item[BTRFS_FILE_EXTENT_INLINE_DATA_START + sizeof(out)];
+	struct btrfs_file_extent_item *fe = (void *)item;
+	struct btrfs_inode_item ii;
+	u32 max_data = fs->sectorsize - 1;
+	int len, ret;
+
+	if (max_data > max_item_size(fs) - BTRFS_FILE_EXTENT_INLINE_DATA_START)
+		max_data = max_item_size(fs) - BTRFS_FILE_EXTENT_INLINE_DATA_START;
+	ret = trans_inode_read(c->t, root, ino, &ii);
+	if (ret)
+		return ret > 0 ? -EUCLEAN : ret;
+	ret = collect_file_items(c, root, ino, &items, &nr);
+	if (ret)
+		return ret;
+	if (nr != 1 || items[0].key.offset != 0 ||
+	    ((struct btrfs_file_extent_item *)items[0].data)->type != BTRFS_FILE_EXTENT_INLINE ||
+	    ((struct btrfs_file_extent_item *)items[0].data)->compression) {
+		free_file_items(items, nr);
+		return fs_err(fs, -EOPNOTSUPP, "symlink %llu does not keep its target inline", ino);
+	}
+	ret = fscrypt_derive_file_key(c->o->mk, ctx->nonce, ctx->filenames_mode, key, NULL);
+	if (!ret && !c->o->decrypt) {
+		u64 tlen = le64_to_cpu(ii.size);
+
+		/* mkfs 6.2 stores the target with a trailing NUL: the target is i_size bytes. */
+		if (tlen > items[0].inline_len)
+			tlen = items[0].inline_len;
+		len = fscrypt_symlink_encrypt(ctx->filenames_mode, key, ctx->flags,
+					      items[0].inline_data, tlen, max_data, out, sizeof(out));
+	} else if (!ret) {
+		len = fscrypt_symlink_decrypt(ctx->filenames_mode, key, items[0].inline_data,
+					      items[0].inline_len, out, sizeof(out));
+	}
+	explicit_bzero(key, sizeof(key));
+	if (!ret && len < 0)
+		ret = len == -EBADMSG ? fs_err(fs, -EKEYREJECTED, "symlink %llu does not decrypt", ino)
+				      : fs_err(fs, len, "symlink %llu: target cannot be converted", ino);
+	if (!ret) {
+		memset(item, 0, BTRFS_FILE_EXTENT_INLINE_DATA_START);
+		memcpy(fe, items[0].data, BTRFS_FILE_EXTENT_INLINE_DATA_START);
+		fe->ram_bytes = cpu_to_le64(len);
+		fe->encryption = 0;
+		fe->generation = cpu_to_le64(c->t->transid);
+		memcpy(item + BTRFS_FILE_EXTENT_INLINE_DATA_START, out, len);
+		ret = trans_delete_item(c->t, root, &items[0].key);
+		if (!ret)
+			ret = insert_item(c->t, root, &items[0].key, item,
+					  BTRFS_FILE_EXTENT_INLINE_DATA_START + len);
+		if (!ret)
+			ret = fix_nbytes(c, root, ino, len, true);
+	}
+	free_file_items(items, nr);
+	return ret;
+}
+
+static int convert_nondir(struct conv *c, struct trans_root *root, const struct inode_info *ii)
+{
+	struct fscrypt_context_v2 ctx;
+	bool is_link = S_ISLNK(ii->mode);
+	int ret;
+
+	if (!S_ISREG(ii->mode) && !is_link)
+		return 0;
+	if (!!(ii->flags & BTRFS_INODE_ENCRYPT) != c->o->decrypt) {
+		/* Already in the wanted state: verify the key (resume). */
+		if (ii->flags & BTRFS_INODE_ENCRYPT) {
+			ret = begin(c);
+			return ret ? ret : read_inode_ctx(c, root, ii->ino, &ctx);
+		}
+		return 0;
+	}
+	ret = begin(c);
+	if (ret)
+		return ret;
+	if (c->o->decrypt) {
+		ret = read_inode_ctx(c, root, ii->ino, &ctx);
+		if (ret)
+			return ret;
+		if (is_link)
+			ret = convert_symlink(c, root, ii->ino, &ctx);
+		else
+			ret = convert_file_data(c, root, ii->ino, !(ii->flags & BTRFS_INODE_NODATASUM));
+		if (!ret)
+			ret = set_inode_encrypted(c, root, ii->ino, false, &ctx);
+	} else {
+		ret = set_inode_encrypted(c, root, ii->ino, true, &ctx);
+		if (!ret && is_link)
+			ret = convert_symlink(c, root, ii->ino, &ctx);
+		else if (!ret)
+			ret = convert_file_data(c, root, ii->ino, !(ii->flags & BTRFS_INODE_NODATASUM));
+	}
+	if (!ret && !is_link)
+		ret = fix_nbytes(c, root, ii->ino, 0, false);
+	if (ret)
+		return ret;
+	c->sv->inodes++;
+	c->st->inodes++;
+	if (c->o->progress)
+		c->o->progress(c->st->bytes, c->st->bytes_total, c->o->progress_arg);
+	if (is_link)
+		c->sv->symlinks++;
+	else
+		c->sv->files++;
+	if (c->since_commit >= c->batch)
+		return commit(c);
+	return 0;
+}
+
+/* Inline data of a file becomes a regular encrypted extent. */
+static int encrypt_new_extent(struct conv *c, struct trans_root *root, u64 ino, u64 off,
+			      const u8 *data, u64 len)
+{
+	struct fscrypt_extent_context ectx;
+	u8 nonce[FSCRYPT_NONCE_SIZE];
+	int ret = random_bytes(c->fs, nonce, sizeof(nonce));
+
+	if (ret)
+		return ret;
+	fscrypt_extent_context_init(&ectx, c->o->contents_mode, c->o->mk->identifier, nonce);
+	ret = data_write_extent(c->t, c->io, root, ino, off, data, len, &ectx);
+	if (!ret) {
+		c->sv->extents++;
+		c->st->extents++;
+		c->since_commit += c->fs->sectorsize;
+	}
+	return ret;
+}
+
+/* ---- directories ------------------------------------------------------------ */
+
+struct dir_entry {
+	u64 index;
+	struct btrfs_dir_item di;	/* location, transid, data_len, name_len, type */
+	u8 name[BTRFS_NAME_LEN];
+	u8 new_name[FNAME_MAX_LEN];
+	u32 new_len;
+};
+
+static int collect_entries(struct conv *c, struct trans_root *root, u64 dir,
+			   struct dir_entry **out, size_t *nr)
+{
+	struct btrfs_key key = { dir, BTRFS_DIR_INDEX_KEY, 0 }, k;
+	struct btrfs_path p;
+	size_t cap = 0;
+	int ret = search_slot(c->fs, &root->ref, &key, &p);
+
+	*out = NULL;
+	*nr = 0;
+	if (ret < 0)
+		return ret;
+	for (ret = 0; path_item_valid(&p); ret = next_item(c->fs, &p)) {
+		const struct btrfs_dir_item *di = (const void *)path_ptr(&p);
+		struct dir_entry *e;
+		u32 nl;
+
+		if (ret < 0)
+			break;
+		path_key(&p, &k);
+		if (k.objectid != dir || k.type != BTRFS_DIR_INDEX_KEY)
+			break;
+		nl = path_size(&p) >= sizeof(*di) ? le16_to_cpu(di->name_len) : 0;
+		if (!nl || nl > BTRFS_NAME_LEN || sizeof(*di) + nl > path_size(&p)) {
+			ret = fs_err(c->fs, -EUCLEAN, "dir %llu: bad dir index %llu", dir, k.offset);
+			break;
+		}
+		if (*nr == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct dir_entry *n = realloc(*out, ncap * sizeof(*n));
+
+			if (!n) {
+				ret = -ENOMEM;
+				break;
+			}
+			*out = n;
+			cap = ncap;
+		}
+		e = &(*out)[(*nr)++];
+		e->index = k.offset;
+		memcpy(&e->di, di, sizeof(*di));
+		memcpy(e->name, di + 1, nl);
+	}
+	path_release(c->fs, &p);
+	return ret < 0 ? ret : 0;
+}
+
+/* Remove the entry named name from the (possibly shared) DIR_ITEM at key. */
+static int remove_dir_item_entry(struct conv *c, struct trans_root *root,
+				 const struct btrfs_key *key, const u8 *name, u32 nl)
+{
+	struct btrfs_path p;
+	int ret = search_slot_mod(c->t, root, key, &p, -1);
+	u8 *ptr;
+	u32 size, pos = 0;
+
+	if (ret) {
+		path_release(c->fs, &p);
+		return ret < 0 ? ret : fs_err(c->fs, -EUCLEAN, "dir %llu: missing dir item for an entry",
+					      key->objectid);
+	}
+	ptr = path_ptr_mut(&p);
+	size = path_size(&p);
+	while (pos + sizeof(struct btrfs_dir_item) <= size) {
+		struct btrfs_dir_item *di = (void *)(ptr + pos);
+		u32 len = sizeof(*di) + le16_to_cpu(di->name_len) + le16_to_cpu(di->data_len);
+
+		if (pos + len > size)
+			break;
+		if (le16_to_cpu(di->name_len) == nl && !memcmp(di + 1, name, nl)) {
+			if (len == size) {
+				ret = del_items(c->t, root, &p, 1);
+			} else {
+				memmove(ptr + pos, ptr + pos + len, size - pos - len);
+				ret = resize_item(c->t, root, &p, size - len);
+			}
+			path_release(c->fs, &p);
+			return ret;
+		}
+		pos += len;
+	}
+	path_release(c->fs, &p);
+	return fs_err(c->fs, -EUCLEAN, "dir %llu: dir item does not hold an entry of its index",
+		      key->objectid);
+}
+
+static int add_dir_item_entry(struct conv *c, struct trans_root *root, const struct btrfs_key *key,
+			      const u8 *entry, u32 len)
+{
+	struct btrfs_path p;
+	int ret = insert_item(c->t, root, key, entry, len);
+
+	if (ret != -EEXIST)
+		return ret;
+	ret = search_slot_mod(c->t, root, key, &p, len);
+	if (!ret) {
+		u32 old = path_size(&p);
+
+		ret = resize_item(c->t, root, &p, old + len);
+		if (!ret)
+			memcpy(path_ptr_mut(&p) + old, entry, len);
+	}
+	path_release(c->fs, &p);
+	return ret > 0 ? -EUCLEAN : ret;
+}
+
+/* Replace the name of the back reference with this index (INODE_REF / EXTREF / ROOT refs). */
+static int rename_backref(struct conv *c, struct trans_root *root, u64 dir,
+			  const struct dir_entry *e)
+{
+	struct btrfs_key loc, key;
+	struct btrfs_path p;
+	u32 old_nl = le16_to_cpu(e->di.name_len);
+	int ret;
+
+	btrfs_disk_key_to_cpu(&loc, &e->di.location);
+	if (loc.type == BTRFS_ROOT_ITEM_KEY) {
+		/* A subvolume entry: ROOT_REF and ROOT_BACKREF in the root tree hold the name. */
+		struct trans_root *rt = trans_get_root(c->t, BTRFS_ROOT_TREE_OBJECTID);
+		struct btrfs_key keys[2] = {
+			{ root->ref.objectid, BTRFS_ROOT_REF_KEY, loc.objectid },
+			{ loc.objectid, BTRFS_ROOT_BACKREF_KEY, root->ref.objectid },
+		};
+
+		for (int i = 0; i < 2; i++) {
+			u8 buf[sizeof(struct btrfs_root_ref) + BTRFS_NAME_LEN];
+			struct btrfs_root_ref *rr = (void *)buf;
+			u32 size;
+
+			ret = trans_lookup(c->t, rt, &keys[i], buf, sizeof(buf), &size);
+			if (ret)
+				return ret > 0 ? fs_err(c->fs, -EUCLEAN, "subvolume %llu: missing root ref",
+							loc.objectid) : ret;
+			rr->name_len = cpu_to_le16(e->new_len);
+			memcpy(rr + 1, e->new_name, e->new_len);
+			ret = trans_delete_item(c->t, rt, &keys[i]);
+			if (!ret)
+				ret = insert_item(c->t, rt, &keys[i], buf, sizeof(*rr) + e->new_len);
+			if (ret)
+				return ret > 0 ? -EUCLEAN : ret;
+		}
+		return 0;
+	}
+	key = (struct btrfs_key){ loc.objectid, BTRFS_INODE_REF_KEY, dir };
+	ret = search_slot_mod(c->t, root, &key, &p, e->new_len > old_nl ? e->new_len - old_nl : 0);
+	if (ret == 0) {
+		u8 *ptr = path_ptr_mut(&p);
+		u32 size = path_size(&p), pos = 0;
+
+		while (pos + sizeof(struct btrfs_inode_ref) <= size) {
+			struct btrfs_inode_ref *r = (void *)(ptr + pos);
+			u32 nl = le16_to_cpu(r->name_len), len = sizeof(*r) + nl;
+
+			if (pos + len > size)
+				break;
+			if (le64_to_cpu(r->index) == e->index) {
+				u32 nsize = size - nl + e->new_len;
+
+				if (nsize > size) {
+					ret = resize_item(c->t, root, &p, nsize);
+					ptr = path_ptr_mut(&p);
+					r = (void *)(ptr + pos);
+				}
+				if (ret)
+					break;
+				memmove(ptr + pos + sizeof(*r) + e->new_len, ptr + pos + len,
+					size - pos - len);
+				memcpy(r + 1, e->new_name, e->new_len);
+				r->name_len = cpu_to_le16(e->new_len);
+				if (nsize < size)
+					ret = resize_item(c->t, root, &p, nsize);
+				path_release(c->fs, &p);
+				return ret;
+			}
+			pos += len;
+		}
+	}
+	path_release(c->fs, &p);
+	if (ret < 0)
+		return ret;
+	/* Not in the INODE_REF: an INODE_EXTREF keyed by the name's hash. */
+	{
+		u64 d = cpu_to_le64(dir);
+		struct btrfs_key ek = { loc.objectid, BTRFS_INODE_EXTREF_KEY,
+					crc32c_raw((u32)d, e->name, old_nl) };
+		u8 buf[sizeof(struct btrfs_inode_extref) + BTRFS_NAME_LEN];
+		struct btrfs_inode_extref *x = (void *)buf;
+
+		ret = trans_delete_item(c->t, root, &ek);
+		if (ret)
+			return ret > 0 ? fs_err(c->fs, -EUCLEAN, "inode %llu: no ref for index %llu",
+						loc.objectid, e->index) : ret;
+		x->parent_objectid = cpu_to_le64(dir);
+		x->index = cpu_to_le64(e->index);
+		x->name_len = cpu_to_le16(e->new_len);
+		memcpy(x + 1, e->new_name, e->new_len);
+		ek.offset = crc32c_raw((u32)d, e->new_name, e->new_len);
+		return insert_item(c->t, root, &ek, buf, sizeof(*x) + e->new_len);
+	}
+}
+
+static int convert_dir(struct conv *c, struct trans_root *root, const struct inode_info *ii)
+{
+	struct fs_info *fs = c->fs;
+	struct fscrypt_context_v2 ctx;
+	struct dir_entry *ents = NULL;
+	size_t nr = 0;
+	u8 key[FSCRYPT_MAX_MODE_KEY_SIZE];
+	u64 dsize = 0;
+	int ret;
+
+	if (!!(ii->flags & BTRFS_INODE_ENCRYPT) != c->o->decrypt) {
+		if (ii->flags & BTRFS_INODE_ENCRYPT) {
+			ret = begin(c);
+			return ret ? ret : read_inode_ctx(c, root, ii->ino, &ctx);
+		}
+		return 0;
+	}
+	ret = begin(c);
+	if (ret)
+		return ret;
+	if (c->o->decrypt)
+		ret = read_inode_ctx(c, root, ii->ino, &ctx);
+	else
+		ret = set_inode_encrypted(c, root, ii->ino, true, &ctx);
+	if (!ret)
+		ret = fscrypt_derive_file_key(c->o->mk, ctx.nonce, ctx.filenames_mode, key, NULL);
+	if (!ret)
+		ret = collect_entries(c, root, ii->ino, &ents, &nr);
+	for (size_t i = 0; !ret && i < nr; i++) {
+		struct dir_entry *e = &ents[i];
+		u32 nl = le16_to_cpu(e->di.name_len);
+		int n;
+
+		if (c->o->decrypt)
+			n = fname_decrypt(ctx.filenames_mode, key, e->name, nl, e->new_name);
+		else
+			n = fname_encrypt(ctx.filenames_mode, key, ctx.flags, e->name, nl, e->new_name);
+		if (n < 0) {
+			ret = n == -EBADMSG ? fs_err(fs, -EKEYREJECTED,
+						     "dir %llu: entry %llu does not decrypt to a valid name",
+						     ii->ino, e->index)
+					    : fs_err(fs, n, "dir %llu: cannot convert entry %llu", ii->ino,
+						     e->index);
+			break;
+		}
+		e->new_len = n;
+		dsize += 2 * (u64)n;
+	}
+	explicit_bzero(key, sizeof(key));
+	for (size_t i = 0; !ret && i < nr; i++) {
+		struct dir_entry *e = &ents[i];
+		u32 nl = le16_to_cpu(e->di.name_len);
+		u8 entry[sizeof(struct btrfs_dir_item) + FNAME_MAX_LEN];
+		struct btrfs_dir_item *di = (void *)entry;
+		struct btrfs_key k = { ii->ino, BTRFS_DIR_ITEM_KEY, btrfs_name_hash(e->name, nl) };
+
+		memcpy(di, &e->di, sizeof(*di));
+		di->name_len = cpu_to_le16(e->new_len);
+		di->data_len = 0;
+		di->type = c->o->decrypt ? (u8)(e->di.type & ~BTRFS_FT_ENCRYPTED)
+					 : (u8)(e->di.type | BTRFS_FT_ENCRYPTED);
+		memcpy(di + 1, e->new_name, e->new_len);
+		ret = remove_dir_item_entry(c, root, &k, e->name, nl);
+		k.offset = btrfs_name_hash(e->new_name, e->new_len);
+		if (!ret)
+			ret = add_dir_item_entry(c, root, &k, entry, sizeof(*di) + e->new_len);
+		k = (struct btrfs_key){ ii->ino, BTRFS_DIR_INDEX_KEY, e->index };
+		if (!ret)
+			ret = trans_delete_item(c->t, root, &k);
+		if (!ret)
+			ret = insert_item(c->t, root, &k, entry, sizeof(*di) + e->new_len);
+		if (!ret)
+			ret = rename_backref(c, root, ii->ino, e);
+		c->sv->names++;
+	}
+	if (!ret && c->o->decrypt)
+		ret = set_inode_encrypted(c, root, ii->ino, false, &ctx);
+	if (!ret) {
+		struct btrfs_inode_item di;
+
+		ret = trans_inode_read(c->t, root, ii->ino, &di);
+		if (!ret) {
+			di.size = cpu_to_le64(dsize);
+			di.transid = cpu_to_le64(c->t->transid);
+			ret = trans_inode_write(c->t, root, ii->ino, &di);
+		}
+	}
+	free(ents);
+	if (ret)
+		return ret > 0 ? -EUCLEAN : ret;
+	c->sv->inodes++;
+	c->sv->dirs++;
+	c->st->inodes++;
+	/* Directory work is metadata only: commit every few thousand names. */
+	c->since_commit += 4096 * (nr + 1);
+	if (c->since_commit >= c->batch)
+		return commit(c);
+	return 0;
+}
+
+/* ---- driver -------------------------------------------------------------- */
+
+static int cmp_depth_desc(const void *a, const void *b)
+{
+	const struct inode_info *x = *(struct inode_info *const *)a;
+	const struct inode_info *y = *(struct inode_info *const *)b;
+
+	if (x->depth != y->depth)
+		return x->depth > y->depth ? -1 : 1;
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static int convert_subvol(struct conv *c, u64 tree)
+{
+	struct fs_info *fs = c->fs;
+	struct inode_info *inodes = NULL, **dirs = NULL;
+	struct root_ref rr;
+	size_t nr, nr_dirs = 0;
+	int ret;
+
+	/* The inventory comes from the committed tree: commit what is pending first. */
+	ret = commit(c);
+	if (!ret)
+		ret = find_root(fs, tree, &rr);
+	if (!ret)
+		ret = list_inodes(fs, &rr, &inodes, &nr);
+	if (ret)
+		return ret;
+	compute_depths(inodes, nr);
+	dirs = malloc((nr + 1) * sizeof(*dirs));
+	if (!dirs) {
+		free(inodes);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nr; i++)
+		if (S_ISDIR(inodes[i].mode))
+			dirs[nr_dirs++] = &inodes[i];
+	qsort(dirs, nr_dirs, sizeof(*dirs), cmp_depth_desc);
+	/* encrypt: files, then directories deepest first; decrypt: the reverse. */
+	for (int phase = 0; !ret && phase < 2; phase++) {
+		bool do_dirs = c->o->decrypt ? phase == 0 : phase == 1;
+
+		if (do_dirs) {
+			for (size_t j = 0; !ret && j < nr_dirs; j++) {
+				size_t i = c->o->decrypt ? nr_dirs - 1 - j : j;
+				struct trans_root *root;
+
+				ret = begin(c);
+				root = ret ? NULL : trans_get_root(c->t, tree);
+				if (!ret && !root)
+					ret = -EIO;
+				if (!ret)
+					ret = convert_dir(c, root, dirs[i]);
+			}
+		} else {
+			for (size_t i = 0; !ret && i < nr; i++) {
+				struct trans_root *root;
+
+				if (S_ISDIR(inodes[i].mode))
+					continue;
+				ret = begin(c);
+				root = ret ? NULL : trans_get_root(c->t, tree);
+				if (!ret && !root)
+					ret = -EIO;
+				if (!ret)
+					ret = convert_nondir(c, root, &inodes[i]);
+			}
+		}
+	}
+	free(dirs);
+	free(inodes);
+	return ret;
+}
+
+/* Any item 41 left in any subvolume? (decides the incompat bit after decrypt) */
+static int anything_encrypted(struct fs_info *fs, const u64 *trees, size_t nr, bool *any)
+{
+	*any = false;
+	for (size_t i = 0; i < nr && !*any; i++) {
+		struct root_ref rr;
+		struct inode_info *inodes;
+		size_t n;
+		int ret = find_root(fs, trees[i], &rr);
+
+		if (!ret)
+			ret = list_inodes(fs, &rr, &inodes, &n);
+		if (ret)
+			return ret;
+		for (size_t j = 0; j < n; j++)
+			*any |= !!(inodes[j].flags & BTRFS_INODE_ENCRYPT);
+		free(inodes);
+	}
+	return 0;
+}
+
+/* Zero freed extents that no committed tree uses any more. */
+static int wipe_freed(struct conv *c)
+{
+	struct fs_info *fs = c->fs;
+	struct root_ref er;
+	u8 *zero;
+	int ret = find_root(fs, BTRFS_EXTENT_TREE_OBJECTID, &er);
+
+	if (ret)
+		return ret;
+	zero = calloc(1, 1 << 20);
+	if (!zero)
+		return -ENOMEM;
+	for (size_t i = 0; !ret && i < c->nr_freed; i++) {
+		struct range *r = &c->freed[i];
+		struct btrfs_key key = { r->start + r->len, 0, 0 }, k;
+		struct btrfs_path p;
+		bool used = false;
+
+		/* Is anything allocated over [start, start + len) now? */
+		ret = search_slot(fs, &er, &key, &p);
+		if (ret < 0)
+			break;
+		for (ret = prev_item(fs, &p); ret == 0; ret = prev_item(fs, &p)) {
+			u64 end;
+
+			path_key(&p, &k);
+			if (k.type != BTRFS_EXTENT_ITEM_KEY && k.type != BTRFS_METADATA_ITEM_KEY)
+				continue;
+			end = k.objectid + (k.type == BTRFS_METADATA_ITEM_KEY ? fs->nodesize : k.offset);
+			used = end > r->start;
+			break;
+		}
+		path_release(fs, &p);
+		if (ret < 0)
+			break;
+		ret = 0;
+		if (used)
+			continue;
+		for (u64 off = 0; !ret && off < r->len; off += 1 << 20) {
+			u64 n = r->len - off < (1 << 20) ? r->len - off : (1 << 20);
+
+			ret = write_logical(fs, r->start + off, zero, n);
+		}
+		if (!ret)
+			c->st->wiped_bytes += r->len;
+	}
+	free(zero);
+	if (!ret && fdatasync(fs->fd) < 0)
+		ret = fs_err(fs, -errno, "fdatasync failed");
+	return ret;
+}
+
+/*
+ * Before any write: every context in the targets carries our key, and the
+ * image has room for a batch of copies plus its largest file.
+ */
+static int preflight(struct conv *c, const u64 *trees, size_t nr_trees)
+{
+	struct fs_info *fs = c->fs;
+	u64 total = 0, largest = 0, free_data = 0, free_meta = 0, need_data, need_meta;
+	struct trans *t;
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < nr_trees; i++) {
+		struct btrfs_key key = { BTRFS_FIRST_FREE_OBJECTID, 0, 0 }, k;
+		struct btrfs_path p;
+		struct root_ref rr;
+		u64 cur_ino = 0, cur_bytes = 0;
+
+		ret = find_root(fs, trees[i], &rr);
+		if (ret == -ENOENT)
+			return fs_err(fs, -ENOENT, "no subvolume with id %llu", trees[i]);
+		if (!ret)
+			ret = search_slot(fs, &rr, &key, &p);
+		if (ret < 0)
+			return ret;
+		for (ret = 0; path_item_valid(&p); ret = next_item(fs, &p)) {
+			if (ret < 0)
+				break;
+			path_key(&p, &k);
+			if (k.objectid != cur_ino) {
+				largest = cur_bytes > largest ? cur_bytes : largest;
+				cur_ino = k.objectid;
+				cur_bytes = 0;
+			}
+			if (k.type == BTRFS_FSCRYPT_INODE_CTX_KEY &&
+			    path_size(&p) >= sizeof(struct fscrypt_context_v2) &&
+			    memcmp(((const struct fscrypt_context_v2 *)path_ptr(&p))->master_key_identifier,
+				   c->o->mk->identifier, FSCRYPT_KEY_IDENTIFIER_SIZE)) {
+				ret = fs_err(fs, -EKEYREJECTED,
+					     "inode %llu in tree %llu is encrypted with another master key (wrong key?)",
+					     k.objectid, trees[i]);
+				break;
+			}
+			if (k.type == BTRFS_EXTENT_DATA_KEY && path_size(&p) >= sizeof(struct btrfs_file_extent_item)) {
+				const struct btrfs_file_extent_item *fe = (const void *)path_ptr(&p);
+
+				if (fe->type == BTRFS_FILE_EXTENT_REG && fe->disk_bytenr &&
+				    !!fe->encryption == c->o->decrypt) {
+					cur_bytes += le64_to_cpu(fe->disk_num_bytes);
+					total += le64_to_cpu(fe->disk_num_bytes);
+				}
+			}
+		}
+		largest = cur_bytes > largest ? cur_bytes : largest;
+		path_release(fs, &p);
+		if (ret > 0)
+			ret = 0;	/* the end of the tree */
+	}
+	if (ret)
+		return ret;
+	ret = trans_begin(fs, &t);
+	if (ret)
+		return ret;
+	ret = space_free_bytes(t, BTRFS_BLOCK_GROUP_DATA, &free_data);
+	if (!ret)
+		ret = space_free_bytes(t, BTRFS_BLOCK_GROUP_METADATA, &free_meta);
+	trans_abort(t);
+	if (ret)
+		return ret;
+	/* Old extents are freed at each commit: a batch plus one file must fit. */
+	need_data = total < c->batch + largest ? total : c->batch + largest;
+	need_meta = 64ULL * fs->nodesize;
+	if (free_data < need_data)
+		return fs_err(fs, -ENOSPC,
+			      "not enough free data space: need %llu bytes, %llu are free", need_data,
+			      free_data);
+	if (free_meta < need_meta)
+		return fs_err(fs, -ENOSPC,
+			      "not enough free metadata space: need %llu bytes, %llu are free",
+			      need_meta, free_meta);
+	c->st->bytes_total = total;
+	return 0;
+}
+
+int convert_image(struct fs_info *fs, const struct convert_opts *o, struct convert_stats *st)
+{
+	struct conv c = { .fs = fs, .o = o, .st = st };
+	struct extent_io_params params = { 0 };
+	u64 *all = NULL;
+	size_t nr_all;
+	const u64 *trees;
+	size_t nr_trees;
+	int ret;
+
+	memset(st, 0, sizeof(*st));
+	c.batch = o->batch_bytes ? o->batch_bytes : DEFAULT_BATCH;
+	ret = list_subvols(fs, &all, &nr_all);
+	if (ret)
+		goto out;
+	c.all_subvols = !o->nr_subvols;
+	trees = o->nr_subvols ? o->subvols : all;
+	nr_trees = o->nr_subvols ? o->nr_subvols : nr_all;
+	st->subvols = calloc(nr_trees, sizeof(*st->subvols));
+	if (!st->subvols) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	st->nr_subvols = nr_trees;
+	ret = preflight(&c, trees, nr_trees);
+	if (ret)
+		goto out;
+	params.fd = fs->fd;
+	params.dst_fd = -1;
+	params.unit_size = fs->sectorsize;
+	params.threads = o->threads;
+	params.key = o->mk;
+	params.profile = FSCRYPT_PROFILE_V7;
+	params.contents_mode = o->contents_mode;
+	params.process = data_csum_process;
+	params.pwrite_fn = fault_pwrite;
+	ret = extent_io_new(&c.io, &params);
+	if (ret) {
+		fs_err(fs, ret, "cannot start the data pipeline");
+		goto out;
+	}
+	/* The incompat bit goes to disk with the first commit, before any encrypted item. */
+	if (!o->decrypt && !(fs->incompat & BTRFS_FEATURE_INCOMPAT_ENCRYPT)) {
+		fs->incompat |= BTRFS_FEATURE_INCOMPAT_ENCRYPT;
+		fs->super.incompat_flags = cpu_to_le64(fs->incompat);
+		st->incompat_changed = true;
+	}
+	for (size_t i = 0; !ret && i < nr_trees; i++) {
+		c.sv = &st->subvols[i];
+		c.sv->tree = trees[i];
+		ret = convert_subvol(&c, trees[i]);
+	}
+	if (!ret)
+		ret = commit(&c);
+	if (!ret && o->decrypt && !o->dry_run) {
+		bool any;
+
+		ret = anything_encrypted(fs, all, nr_all, &any);
+		if (!ret && !any && (fs->incompat & BTRFS_FEATURE_INCOMPAT_ENCRYPT)) {
+			/* A commit with no changes writes the superblock without the bit. */
+			fs->incompat &= ~BTRFS_FEATURE_INCOMPAT_ENCRYPT;
+			fs->super.incompat_flags = cpu_to_le64(fs->incompat);
+			st->incompat_changed = true;
+			ret = begin(&c);
+			if (!ret)
+				ret = commit(&c);
+		}
+	}
+	if (!ret && !o->decrypt && o->wipe && !o->dry_run) {
+		ret = wipe_freed(&c);
+		if (!ret)
+			ret = reset_backup_roots(fs);
+	}
+out:
+	if (c.t)
+		trans_abort(c.t);
+	if (ret && st->incompat_changed && !o->decrypt && !st->commits) {
+		fs->incompat &= ~BTRFS_FEATURE_INCOMPAT_ENCRYPT;
+		fs->super.incompat_flags = cpu_to_le64(fs->incompat);
+	}
+	extent_io_free(c.io);
+	free(c.map);
+	free(c.freed);
+	free(all);
+	return ret;
+}
+
+void convert_stats_free(struct convert_stats *st)
+{
+	free(st->subvols);
+	st->subvols = NULL;
+}
