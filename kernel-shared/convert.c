@@ -20,6 +20,7 @@
 #include "crypto/csum.h"
 #include "crypto/extent-io.h"
 #include "crypto/fname.h"
+#include "kernel-shared/compression.h"
 
 #define DEFAULT_BATCH (256ULL << 20)
 
@@ -313,6 +314,9 @@ static int set_inode_encrypted(struct conv *c, struct trans_root *root, u64 ino,
 
 static int encrypt_new_extent(struct conv *c, struct trans_root *root, u64 ino, u64 off,
 			      const u8 *data, u64 len);
+struct file_item;
+static int encrypt_inline(struct conv *c, struct trans_root *root, u64 ino,
+			  const struct file_item *fi);
 
 /* ---- data ---------------------------------------------------------------- */
 
@@ -619,18 +623,10 @@ static int convert_file_data(struct conv *c, struct trans_root *root, u64 ino, b
 		if (fe->type == BTRFS_FILE_EXTENT_INLINE) {
 			if (c->o->decrypt)
 				continue;	/* encrypted files have none */
-			if (fe->compression) {
-				ret = fs_err(c->fs, -EOPNOTSUPP,
-					     "inode %llu: compressed inline extents are not supported yet",
-					     ino);
-				break;
-			}
 			/* Inline data becomes a regular encrypted extent (format.md 5.3). */
 			ret = trans_delete_item(c->t, root, &fi->key);
 			if (!ret)
-				ret = encrypt_new_extent(c, root, ino, fi->key.offset, fi->inline_data,
-							 le64_to_cpu(fe->ram_bytes) < fi->inline_len ?
-							 le64_to_cpu(fe->ram_bytes) : fi->inline_len);
+				ret = encrypt_inline(c, root, ino, fi);
 			continue;
 		}
 		if (!old)
@@ -675,6 +671,35 @@ static int convert_file_data(struct conv *c, struct trans_root *root, u64 ino, b
 		ret = repoint_item(c, root, fi, m->new_bytenr, fresh, m->nonce);
 	}
 	free_file_items(items, nr);
+	return ret;
+}
+
+/* An inline extent's plaintext (decompressed) as a new encrypted regular extent. */
+static int encrypt_inline(struct conv *c, struct trans_root *root, u64 ino,
+			  const struct file_item *fi)
+{
+	const struct btrfs_file_extent_item *fe = (const void *)fi->data;
+	u64 ram = le64_to_cpu(fe->ram_bytes);
+	u8 *plain;
+	long n;
+	int ret;
+
+	if (!fe->compression)
+		return encrypt_new_extent(c, root, ino, fi->key.offset, fi->inline_data,
+					  ram < fi->inline_len ? ram : fi->inline_len);
+	if (ram > c->fs->sectorsize * 4ULL)
+		return fs_err(c->fs, -EUCLEAN, "inode %llu: inline extent of %llu bytes", ino, ram);
+	plain = calloc(1, ram + 1);
+	if (!plain)
+		return -ENOMEM;
+	n = btrfs_decompress(fe->compression, fi->inline_data, fi->inline_len, plain, ram,
+			     c->fs->sectorsize);
+	if (n < 0)
+		ret = fs_err(c->fs, -EUCLEAN, "inode %llu: compressed inline extent does not decompress",
+			     ino);
+	else
+		ret = encrypt_new_extent(c, root, ino, fi->key.offset, plain, ram);
+	free(plain);
 	return ret;
 }
 
