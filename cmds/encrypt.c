@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "cmds/commands.h"
 #include "common/key-input.h"
 #include "common/messages.h"
@@ -19,6 +20,7 @@
 
 #define COMMON_LINES(verb)							\
 	OPTLINE("--subvol ID|PATH", "only this subvolume (repeatable); default: every subvolume"), \
+	OPTLINE("--path DIR", "only this directory and everything below it (repeatable)"), \
 	OPTLINE("--dry-run", "check the key, policy and free space, and say what would be " verb ", changing nothing"), \
 	OPTLINE("--threads N", "crypto worker threads (default: online CPUs)"),	\
 	KEY_INPUT_OPTLINES(OPTLINE),						\
@@ -154,7 +156,9 @@ static int run_convert(const struct cmd_struct *cmd, int argc, char **argv, bool
 	struct key_input ki;
 	struct key_buf *kb = NULL;
 	struct fscrypt_master_key *mk = NULL;
-	const char *subvol_args[64];
+	const char *subvol_args[64], *path_args[64];
+	struct convert_path paths[64];
+	size_t nr_paths = 0;
 	u64 subvols[64];
 	size_t nr_subvols = 0;
 	struct fs_info *fs = NULL;
@@ -187,8 +191,10 @@ static int run_convert(const struct cmd_struct *cmd, int argc, char **argv, bool
 			subvol_args[nr_subvols++] = optarg;
 			break;
 		case OPT_PATH:
-			error("--path is not supported yet: select whole subvolumes with --subvol");
-			return EXIT_PROBLEMS;
+			if (nr_paths == 64)
+				return usage_error(cmd, "at most 64 --path options");
+			path_args[nr_paths++] = optarg;
+			break;
 		case OPT_DRY:
 			o.dry_run = true;
 			break;
@@ -248,8 +254,28 @@ static int run_convert(const struct cmd_struct *cmd, int argc, char **argv, bool
 			goto out;
 		}
 	}
+	for (size_t i = 0; i < nr_paths; i++) {
+		struct root_ref root;
+		struct btrfs_inode_item ii;
+
+		ret = path_lookup(fs, path_args[i], &root, &paths[i].dir);
+		if (ret > 0)
+			fs_err(fs, -ENOENT, "no such directory in the image");
+		if (!ret)
+			ret = inode_lookup(fs, &root, paths[i].dir, &ii);
+		if (!ret && !S_ISDIR(le32_to_cpu(ii.mode)))
+			ret = fs_err(fs, -ENOTDIR, "not a directory");
+		if (ret) {
+			error("--path %s: %s", path_args[i], fs->errmsg);
+			ret = EXIT_PROBLEMS;
+			goto out;
+		}
+		paths[i].tree = root.objectid;
+	}
 	o.subvols = subvols;
 	o.nr_subvols = nr_subvols;
+	o.paths = paths;
+	o.nr_paths = nr_paths;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (isatty(STDERR_FILENO) && g_verbose >= 0) {
 		o.progress = progress;

@@ -30,6 +30,7 @@ struct inode_info {
 	u64 flags;
 	u64 parent;	/* directories: the parent directory */
 	u32 depth;
+	bool selected;	/* inside a --path selection (or the whole tree) */
 };
 
 /* Old disk extent -> its converted copy, shared by every referencing item. */
@@ -221,6 +222,81 @@ static void compute_depths(struct inode_info *v, size_t nr)
 	}
 }
 
+/*
+ * Mark what lies inside the selected directories: directories below one
+ * (or one itself), and files or symlinks with any link in such a directory
+ * (an encrypted directory may not hold a plain entry).
+ */
+static int mark_selected(struct fs_info *fs, const struct root_ref *root, struct inode_info *v,
+			 size_t nr, const u64 *sel, size_t nsel)
+{
+	struct btrfs_key key = { BTRFS_FIRST_FREE_OBJECTID, BTRFS_INODE_REF_KEY, 0 }, k;
+	struct btrfs_path p;
+	int ret;
+
+	for (size_t i = 0; i < nr; i++) {
+		struct inode_info *cur = &v[i];
+		int guard = 0;
+
+		if (!S_ISDIR(v[i].mode))
+			continue;
+		while (cur && !v[i].selected && guard++ < 4096) {
+			for (size_t j = 0; j < nsel; j++)
+				v[i].selected |= cur->ino == sel[j];
+			if (!cur->parent || cur->parent == cur->ino)
+				break;
+			cur = find_inode(v, nr, cur->parent);
+		}
+	}
+	ret = search_slot(fs, root, &key, &p);
+	if (ret < 0)
+		return ret;
+	for (ret = 0; path_item_valid(&p); ret = next_item(fs, &p)) {
+		struct inode_info *child, *parent = NULL;
+
+		if (ret < 0)
+			break;
+		path_key(&p, &k);
+		if (k.objectid > BTRFS_LAST_FREE_OBJECTID)
+			break;
+		if (k.type == BTRFS_INODE_REF_KEY)
+			parent = find_inode(v, nr, k.offset);
+		else if (k.type == BTRFS_INODE_EXTREF_KEY &&
+			 path_size(&p) >= sizeof(struct btrfs_inode_extref))
+			parent = find_inode(v, nr, le64_to_cpu(((const struct btrfs_inode_extref *)
+								path_ptr(&p))->parent_objectid));
+		child = parent ? find_inode(v, nr, k.objectid) : NULL;
+		if (child && !S_ISDIR(child->mode) && parent->selected)
+			child->selected = true;
+	}
+	path_release(fs, &p);
+	return ret < 0 ? ret : 0;
+}
+
+/* Nesting depth of a subvolume (ROOT_BACKREF chain up to the FS tree). */
+static u32 subvol_depth(struct fs_info *fs, u64 id)
+{
+	u32 d = 0;
+
+	while (id != BTRFS_FS_TREE_OBJECTID && d < 1024) {
+		struct btrfs_key key = { id, BTRFS_ROOT_BACKREF_KEY, 0 }, k;
+		struct btrfs_path p;
+		int ret = search_slot(fs, &fs->tree_root, &key, &p);
+
+		if (ret < 0 || !path_item_valid(&p)) {
+			path_release(fs, &p);
+			break;
+		}
+		path_key(&p, &k);
+		path_release(fs, &p);
+		if (k.objectid != id || k.type != BTRFS_ROOT_BACKREF_KEY)
+			break;
+		id = k.offset;
+		d++;
+	}
+	return d;
+}
+
 static int list_subvols(struct fs_info *fs, u64 **out, size_t *nr)
 {
 	struct btrfs_key key = { BTRFS_FIRST_FREE_OBJECTID, BTRFS_ROOT_ITEM_KEY, 0 }, k;
@@ -410,9 +486,11 @@ static int all_refs_in_target(struct conv *c, u64 bytenr, bool *all)
 	struct btrfs_path p;
 	int ret;
 
-	*all = c->all_subvols;
-	if (*all || !er)
+	*all = c->all_subvols && !c->o->nr_paths;
+	if (*all || !er || c->o->nr_paths)
 		return er ? 0 : -EIO;
+	if (c->o->nr_paths)
+		return 0;	/* inode-level selections: always a private copy */
 	*all = true;
 	ret = search_slot(c->fs, &er->ref, &key, &p);
 	if (ret < 0)
@@ -1069,6 +1147,37 @@ static int rename_backref(struct conv *c, struct trans_root *root, u64 dir,
 	}
 }
 
+/*
+ * An encrypted directory may only name an encrypted subvolume root, and a
+ * plain one only a plain root: nested subvolumes are converted first on
+ * encrypt and last on decrypt, so this holds unless the selection split them.
+ */
+static int check_subvol_entry(struct conv *c, const struct dir_entry *e)
+{
+	struct btrfs_key loc;
+	struct trans_root *sub;
+	struct btrfs_inode_item ii;
+	u64 top;
+	int ret;
+
+	btrfs_disk_key_to_cpu(&loc, &e->di.location);
+	if (loc.type != BTRFS_ROOT_ITEM_KEY || c->o->decrypt)
+		return 0;
+	sub = trans_get_root(c->t, loc.objectid);
+	if (!sub)
+		return 0;	/* a dangling entry: nothing to protect */
+	ret = subvol_root_dir(c->fs, loc.objectid, &top);
+	if (!ret)
+		ret = trans_inode_read(c->t, sub, top, &ii);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	if (!(le64_to_cpu(ii.flags) & BTRFS_INODE_ENCRYPT))
+		return fs_err(c->fs, -EOPNOTSUPP,
+			      "a selected directory contains subvolume %llu, which is not being encrypted; select it too (--subvol %llu)",
+			      loc.objectid, loc.objectid);
+	return 0;
+}
+
 static int convert_dir(struct conv *c, struct trans_root *root, const struct inode_info *ii)
 {
 	struct fs_info *fs = c->fs;
@@ -1116,6 +1225,7 @@ static int convert_dir(struct conv *c, struct trans_root *root, const struct ino
 		}
 		e->new_len = n;
 		dsize += 2 * (u64)n;
+		ret = check_subvol_entry(c, e);
 	}
 	explicit_bzero(key, sizeof(key));
 	for (size_t i = 0; !ret && i < nr; i++) {
@@ -1181,7 +1291,7 @@ static int cmp_depth_desc(const void *a, const void *b)
 	return x->ino < y->ino ? -1 : x->ino > y->ino;
 }
 
-static int convert_subvol(struct conv *c, u64 tree)
+static int convert_subvol(struct conv *c, u64 tree, const u64 *sel, size_t nsel)
 {
 	struct fs_info *fs = c->fs;
 	struct inode_info *inodes = NULL, **dirs = NULL;
@@ -1198,13 +1308,19 @@ static int convert_subvol(struct conv *c, u64 tree)
 	if (ret)
 		return ret;
 	compute_depths(inodes, nr);
+	for (size_t i = 0; i < nr; i++)
+		inodes[i].selected = !nsel;
+	if (nsel && (ret = mark_selected(fs, &rr, inodes, nr, sel, nsel))) {
+		free(inodes);
+		return ret;
+	}
 	dirs = malloc((nr + 1) * sizeof(*dirs));
 	if (!dirs) {
 		free(inodes);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < nr; i++)
-		if (S_ISDIR(inodes[i].mode))
+		if (S_ISDIR(inodes[i].mode) && inodes[i].selected)
 			dirs[nr_dirs++] = &inodes[i];
 	qsort(dirs, nr_dirs, sizeof(*dirs), cmp_depth_desc);
 	/* encrypt: files, then directories deepest first; decrypt: the reverse. */
@@ -1227,7 +1343,7 @@ static int convert_subvol(struct conv *c, u64 tree)
 			for (size_t i = 0; !ret && i < nr; i++) {
 				struct trans_root *root;
 
-				if (S_ISDIR(inodes[i].mode))
+				if (S_ISDIR(inodes[i].mode) || !inodes[i].selected)
 					continue;
 				ret = begin(c);
 				root = ret ? NULL : trans_get_root(c->t, tree);
@@ -1400,31 +1516,102 @@ static int preflight(struct conv *c, const u64 *trees, size_t nr_trees)
 	return 0;
 }
 
+struct tree_job {
+	u64 tree;
+	u64 *sel;	/* selected directories; NULL: the whole tree */
+	size_t nsel;
+	u32 depth;
+	bool decrypt;
+};
+
+static int cmp_job(const void *a, const void *b)
+{
+	const struct tree_job *x = a, *y = b;
+
+	/* encrypt: nested subvolumes first (their roots must be encrypted before
+	 * the directory naming them); decrypt: the reverse. */
+	if (x->depth != y->depth)
+		return (x->depth > y->depth) != x->decrypt ? -1 : 1;
+	return x->tree < y->tree ? -1 : x->tree > y->tree;
+}
+
+/* Trees to convert: whole ones (--subvol, or all), and --path selections. */
+static int plan_jobs(struct fs_info *fs, const struct convert_opts *o, const u64 *all,
+		     size_t nr_all, struct tree_job **out, size_t *nr)
+{
+	struct tree_job *jobs = calloc(nr_all + o->nr_subvols + o->nr_paths + 1, sizeof(*jobs));
+	size_t n = 0;
+
+	if (!jobs)
+		return -ENOMEM;
+	if (!o->nr_subvols && !o->nr_paths) {
+		for (size_t i = 0; i < nr_all; i++)
+			jobs[n++].tree = all[i];
+	}
+	for (size_t i = 0; i < o->nr_subvols; i++) {
+		bool dup = false;
+
+		for (size_t j = 0; j < n; j++)
+			dup |= jobs[j].tree == o->subvols[i];
+		if (!dup)
+			jobs[n++].tree = o->subvols[i];
+	}
+	for (size_t i = 0; i < o->nr_paths; i++) {
+		struct tree_job *j = NULL;
+
+		for (size_t k = 0; k < n; k++)
+			if (jobs[k].tree == o->paths[i].tree)
+				j = &jobs[k];
+		if (j && !j->sel)
+			continue;	/* the whole tree is converted anyway */
+		if (!j) {
+			j = &jobs[n++];
+			j->tree = o->paths[i].tree;
+			j->sel = calloc(o->nr_paths, sizeof(u64));
+			if (!j->sel)
+				return -ENOMEM;
+		}
+		if (j->sel)
+			j->sel[j->nsel++] = o->paths[i].dir;
+	}
+	for (size_t i = 0; i < n; i++) {
+		jobs[i].depth = subvol_depth(fs, jobs[i].tree);
+		jobs[i].decrypt = o->decrypt;
+	}
+	qsort(jobs, n, sizeof(*jobs), cmp_job);
+	*out = jobs;
+	*nr = n;
+	return 0;
+}
+
 int convert_image(struct fs_info *fs, const struct convert_opts *o, struct convert_stats *st)
 {
 	struct conv c = { .fs = fs, .o = o, .st = st };
 	struct extent_io_params params = { 0 };
-	u64 *all = NULL;
+	struct tree_job *jobs = NULL;
+	size_t nr_jobs = 0;
+	u64 *all = NULL, *trees = NULL;
 	size_t nr_all;
-	const u64 *trees;
-	size_t nr_trees;
 	int ret;
 
 	memset(st, 0, sizeof(*st));
 	c.batch = o->batch_bytes ? o->batch_bytes : DEFAULT_BATCH;
 	ret = list_subvols(fs, &all, &nr_all);
+	if (!ret)
+		ret = plan_jobs(fs, o, all, nr_all, &jobs, &nr_jobs);
 	if (ret)
 		goto out;
-	c.all_subvols = !o->nr_subvols;
-	trees = o->nr_subvols ? o->subvols : all;
-	nr_trees = o->nr_subvols ? o->nr_subvols : nr_all;
-	st->subvols = calloc(nr_trees, sizeof(*st->subvols));
-	if (!st->subvols) {
+	c.all_subvols = !o->nr_subvols && !o->nr_paths;
+	trees = calloc(nr_jobs + 1, sizeof(*trees));
+	st->subvols = calloc(nr_jobs + 1, sizeof(*st->subvols));
+	if (!trees || !st->subvols) {
 		ret = -ENOMEM;
 		goto out;
 	}
-	st->nr_subvols = nr_trees;
-	ret = preflight(&c, trees, nr_trees);
+	for (size_t i = 0; i < nr_jobs; i++)
+		trees[i] = jobs[i].tree;
+	st->nr_subvols = nr_jobs;
+	ret = preflight(&c, trees, nr_jobs);
 	if (ret)
 		goto out;
 	params.fd = fs->fd;
@@ -1447,10 +1634,10 @@ int convert_image(struct fs_info *fs, const struct convert_opts *o, struct conve
 		fs->super.incompat_flags = cpu_to_le64(fs->incompat);
 		st->incompat_changed = true;
 	}
-	for (size_t i = 0; !ret && i < nr_trees; i++) {
+	for (size_t i = 0; !ret && i < nr_jobs; i++) {
 		c.sv = &st->subvols[i];
-		c.sv->tree = trees[i];
-		ret = convert_subvol(&c, trees[i]);
+		c.sv->tree = jobs[i].tree;
+		ret = convert_subvol(&c, jobs[i].tree, jobs[i].sel, jobs[i].nsel);
 	}
 	if (!ret)
 		ret = commit(&c);
@@ -1483,6 +1670,10 @@ out:
 	extent_io_free(c.io);
 	free(c.map);
 	free(c.freed);
+	for (size_t i = 0; i < nr_jobs; i++)
+		free(jobs[i].sel);
+	free(jobs);
+	free(trees);
 	free(all);
 	return ret;
 }

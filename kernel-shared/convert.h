@@ -16,6 +16,12 @@
 #include "kernel-shared/transaction.h"
 #include "crypto/fscrypt-keys.h"
 
+/* A directory subtree to convert: the directory and everything below it. */
+struct convert_path {
+	u64 tree;
+	u64 dir;
+};
+
 struct convert_opts {
 	bool decrypt;
 	const struct fscrypt_master_key *mk;
@@ -24,6 +30,8 @@ struct convert_opts {
 	u8 policy_flags;	/* padding */
 	const u64 *subvols;	/* trees to convert; NULL/0: every subvolume */
 	size_t nr_subvols;
+	const struct convert_path *paths;	/* --path selections (with or without subvols) */
+	size_t nr_paths;
 	bool dry_run;
 	bool wipe;		/* zero freed blocks that held plaintext (encrypt) */
 	u64 batch_bytes;	/* commit after this much data (0: 256 MiB) */
