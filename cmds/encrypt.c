@@ -239,6 +239,18 @@ static int run_convert(const struct cmd_struct *cmd, int argc, char **argv, bool
 	key_buf_free(kb);
 	kb = NULL;
 	o.mk = mk;
+	if (!decrypt) {
+		struct fscrypt_context_v2 probe;
+
+		/* The kernel refuses a master key weaker than the policy's modes. */
+		fscrypt_context_init(&probe, o.contents_mode, o.filenames_mode, o.policy_flags,
+				     mk->identifier, mk->identifier);
+		if (fscrypt_master_key_fits_policy(mk, &probe, reason, sizeof(reason))) {
+			error("%s", reason);
+			ret = EXIT_KEY;
+			goto out;
+		}
+	}
 	ret = open_image_rw(argv[optind], &fs, errbuf);
 	if (ret) {
 		error("%s", errbuf);

@@ -1,0 +1,557 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Worker pool: the workers live as long as the extent_io and pick chunks
+ * from a shared cursor over the job list under one mutex; everything else a
+ * worker touches (its buffer, its key cache) is its own.  With one thread
+ * the caller's thread does the work and no thread is started.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "crypto/csum.h"
+#include "crypto/extent-io.h"
+#include "crypto/xts.h"
+
+struct key_slot {
+	uint8_t nonce[FSCRYPT_NONCE_SIZE];
+	struct xts_ctx *xts;	/* NULL: empty slot */
+	uint64_t last_use;
+};
+
+struct worker {
+	struct extent_io *io;
+	pthread_t thread;
+	bool started;
+	uint8_t *buf;		/* chunk_size bytes */
+	struct key_slot *slots;
+	uint64_t tick;
+	uint64_t seen_gen;
+	struct extent_io_stats st;
+};
+
+struct extent_io {
+	struct extent_io_params p;
+	size_t chunk;
+	unsigned int nworkers;
+	struct worker *workers;
+
+	pthread_mutex_t lock;
+	pthread_cond_t work_cv;		/* a run starts, or shutdown */
+	pthread_cond_t done_cv;		/* a worker finished its part of a run */
+	pthread_mutex_t report_lock;	/* serialises mismatch reports */
+	bool shutdown;
+
+	/* The current run, under lock. */
+	uint64_t gen;
+	const struct extent_io_job *jobs;
+	size_t njobs;
+	size_t next_job;
+	uint64_t next_off;
+	unsigned int busy;		/* workers still in this run */
+	int error;
+	uint64_t done_bytes;
+	uint64_t total_bytes;
+
+	struct extent_io_stats st;	/* folded in from the workers after each run */
+};
+
+static double now_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int pread_full(int fd, uint8_t *buf, size_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t r = pread(fd, buf, len, (off_t)off);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno ? -errno : -EIO;
+		}
+		if (r == 0)
+			return -EIO;	/* the image ends inside the extent */
+		buf += r;
+		len -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+static int pwrite_full(struct extent_io *io, int fd, const uint8_t *buf, size_t len,
+		       uint64_t off)
+{
+	ssize_t (*wr)(int, const void *, size_t, off_t) = io->p.pwrite_fn ? io->p.pwrite_fn : pwrite;
+
+	while (len) {
+		ssize_t r = wr(fd, buf, len, (off_t)off);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno ? -errno : -EIO;
+		}
+		if (r == 0)
+			return -EIO;
+		buf += r;
+		len -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+/* The worker's XTS context for an extent nonce, deriving it on a miss. */
+static int get_xts(struct worker *w, const uint8_t *nonce, struct xts_ctx **out)
+{
+	struct extent_io *io = w->io;
+	unsigned int n = io->p.key_cache;
+	struct key_slot *victim = &w->slots[0];
+	uint8_t key[FSCRYPT_MAX_MODE_KEY_SIZE];
+	unsigned int key_size;
+	int ret;
+
+	w->tick++;
+	for (unsigned int i = 0; i < n; i++) {
+		struct key_slot *s = &w->slots[i];
+
+		if (s->xts && memcmp(s->nonce, nonce, FSCRYPT_NONCE_SIZE) == 0) {
+			s->last_use = w->tick;
+			*out = s->xts;
+			return 0;
+		}
+		if (!s->xts || (victim->xts && s->last_use < victim->last_use))
+			victim = s;
+	}
+
+	ret = fscrypt_derive_extent_key(io->p.key, io->p.profile, io->p.contents_mode,
+					nonce, key, &key_size);
+	if (!ret) {
+		if (victim->xts)
+			ret = xts_ctx_set_key(victim->xts, key, key_size);
+		else
+			ret = xts_ctx_new(&victim->xts, key, key_size);
+	}
+	explicit_bzero(key, sizeof(key));
+	if (ret) {
+		/* A failed rekey leaves the slot unusable: drop it. */
+		xts_ctx_free(victim->xts);
+		victim->xts = NULL;
+		return ret;
+	}
+	memcpy(victim->nonce, nonce, FSCRYPT_NONCE_SIZE);
+	victim->last_use = w->tick;
+	w->st.keys_derived++;
+	*out = victim->xts;
+	return 0;
+}
+
+static int crypt_chunk(struct worker *w, const struct extent_io_loc *loc, uint64_t off,
+		       uint32_t len, bool enc)
+{
+	uint32_t unit = w->io->p.unit_size;
+	struct xts_ctx *xts;
+	int ret;
+
+	ret = get_xts(w, loc->nonce, &xts);
+	if (ret)
+		return ret;
+	if (enc) {
+		ret = xts_encrypt(xts, loc->dun + off / unit, w->buf, w->buf, unit, len / unit);
+		w->st.bytes_encrypted += len;
+	} else {
+		ret = xts_decrypt(xts, loc->dun + off / unit, w->buf, w->buf, unit, len / unit);
+		w->st.bytes_decrypted += len;
+	}
+	return ret;
+}
+
+/* One chunk of one job: returns 0 or a negative errno. */
+static int do_chunk(struct worker *w, const struct extent_io_job *job, uint64_t off,
+		    uint32_t len)
+{
+	struct extent_io *io = w->io;
+	const struct extent_io_params *p = &io->p;
+	bool rd = job->flags & EXTENT_IO_READ, wr = job->flags & EXTENT_IO_WRITE;
+	bool want_plain = wr || job->mem || p->consume;
+	int ret;
+
+	if (rd) {
+		ret = pread_full(p->fd, w->buf, len, job->src.physical + off);
+		if (ret)
+			return ret;
+		w->st.bytes_read += len;
+		if (p->process) {
+			ret = p->process(io, w->buf, job->src.logical + off, len, job->src.priv);
+			if (ret < 0)
+				return ret;
+			if (ret > 0) {
+				w->st.chunks_dropped++;
+				return 0;
+			}
+		}
+		if (job->src.nonce && want_plain) {
+			ret = crypt_chunk(w, &job->src, off, len, false);
+			if (ret)
+				return ret;
+		}
+	} else if (job->mem) {
+		memcpy(w->buf, job->mem + off, len);
+	} else {
+		ret = p->produce(io, job, off, w->buf, len, job->priv);
+		if (ret)
+			return ret;
+	}
+
+	if (wr) {
+		if (job->dst.nonce) {
+			ret = crypt_chunk(w, &job->dst, off, len, true);
+			if (ret)
+				return ret;
+		}
+		if (p->process) {
+			ret = p->process(io, w->buf, job->dst.logical + off, len, job->dst.priv);
+			if (ret < 0)
+				return ret;
+			if (ret > 0) {
+				w->st.chunks_dropped++;
+				return 0;
+			}
+		}
+		ret = pwrite_full(io, p->dst_fd >= 0 ? p->dst_fd : p->fd, w->buf, len,
+				  job->dst.physical + off);
+		if (ret)
+			return ret;
+		w->st.bytes_written += len;
+	} else if (job->mem) {
+		memcpy(job->mem + off, w->buf, len);
+	} else if (p->consume) {
+		ret = p->consume(io, job, off, w->buf, len, job->priv);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Take the next chunk of the current run; false when none is left. Under lock. */
+static bool next_chunk(struct extent_io *io, const struct extent_io_job **job,
+		       uint64_t *off, uint32_t *len)
+{
+	while (io->next_job < io->njobs && !io->error) {
+		const struct extent_io_job *j = &io->jobs[io->next_job];
+		uint64_t left = j->len - io->next_off;
+
+		if (!left) {
+			io->next_job++;
+			io->next_off = 0;
+			continue;
+		}
+		*job = j;
+		*off = io->next_off;
+		*len = (uint32_t)(left < io->chunk ? left : io->chunk);
+		io->next_off += *len;
+		return true;
+	}
+	return false;
+}
+
+/* Process chunks of the current run until none is left; the lock is held on entry and exit. */
+static void work_run(struct worker *w, double *last_progress)
+{
+	struct extent_io *io = w->io;
+	const struct extent_io_job *job;
+	uint64_t off;
+	uint32_t len;
+
+	while (next_chunk(io, &job, &off, &len)) {
+		int ret;
+
+		pthread_mutex_unlock(&io->lock);
+		ret = do_chunk(w, job, off, len);
+		pthread_mutex_lock(&io->lock);
+		if (ret && !io->error)
+			io->error = ret;
+		io->done_bytes += len;
+		/* Inline mode: the caller's thread is the worker, report from here. */
+		if (last_progress && io->p.progress && now_sec() - *last_progress >= 0.25) {
+			*last_progress = now_sec();
+			io->p.progress(io->done_bytes, io->total_bytes, io->p.progress_arg);
+		}
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct extent_io *io = w->io;
+
+	pthread_mutex_lock(&io->lock);
+	for (;;) {
+		while (!io->shutdown && w->seen_gen == io->gen)
+			pthread_cond_wait(&io->work_cv, &io->lock);
+		if (io->shutdown)
+			break;
+		w->seen_gen = io->gen;
+		work_run(w, NULL);
+		if (--io->busy == 0)
+			pthread_cond_signal(&io->done_cv);
+	}
+	pthread_mutex_unlock(&io->lock);
+	return NULL;
+}
+
+static int validate_job(const struct extent_io *io, const struct extent_io_job *j)
+{
+	const struct extent_io_params *p = &io->p;
+	bool rd = j->flags & EXTENT_IO_READ, wr = j->flags & EXTENT_IO_WRITE;
+
+	if (!j->len || j->len % p->unit_size || !(rd || wr) ||
+	    (j->flags & ~(EXTENT_IO_READ | EXTENT_IO_WRITE)))
+		return -EINVAL;
+	if (!rd && !j->mem && !p->produce)
+		return -EINVAL;
+	if ((rd && j->src.nonce) || (wr && j->dst.nonce)) {
+		if (!p->key)
+			return -EINVAL;
+	}
+	/* DUN arithmetic must not wrap. */
+	if ((rd && j->src.dun > UINT64_MAX - j->len / p->unit_size) ||
+	    (wr && j->dst.dun > UINT64_MAX - j->len / p->unit_size))
+		return -EINVAL;
+	return 0;
+}
+
+static void fold_stats(struct extent_io_stats *to, struct extent_io_stats *from)
+{
+	to->bytes_read += from->bytes_read;
+	to->bytes_written += from->bytes_written;
+	to->bytes_decrypted += from->bytes_decrypted;
+	to->bytes_encrypted += from->bytes_encrypted;
+	to->chunks_dropped += from->chunks_dropped;
+	to->keys_derived += from->keys_derived;
+	memset(from, 0, sizeof(*from));
+}
+
+int extent_io_run(struct extent_io *io, const struct extent_io_job *jobs, size_t njobs)
+{
+	double last = now_sec();
+	uint64_t total = 0;
+	int ret;
+
+	for (size_t i = 0; i < njobs; i++) {
+		ret = validate_job(io, &jobs[i]);
+		if (ret)
+			return ret;
+		total += jobs[i].len;
+	}
+
+	pthread_mutex_lock(&io->lock);
+	io->jobs = jobs;
+	io->njobs = njobs;
+	io->next_job = 0;
+	io->next_off = 0;
+	io->error = 0;
+	io->done_bytes = 0;
+	io->total_bytes = total;
+
+	if (io->nworkers == 1 && !io->workers[0].started) {
+		work_run(&io->workers[0], &last);
+	} else {
+		io->busy = io->nworkers;
+		io->gen++;
+		pthread_cond_broadcast(&io->work_cv);
+		while (io->busy) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 250000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&io->done_cv, &io->lock, &ts);
+			if (io->busy && io->p.progress && now_sec() - last >= 0.25) {
+				last = now_sec();
+				io->p.progress(io->done_bytes, total, io->p.progress_arg);
+			}
+		}
+	}
+	ret = io->error;
+	for (unsigned int i = 0; i < io->nworkers; i++)
+		fold_stats(&io->st, &io->workers[i].st);
+	io->jobs = NULL;
+	io->njobs = 0;
+	if (io->p.progress)
+		io->p.progress(io->done_bytes, total, io->p.progress_arg);
+	pthread_mutex_unlock(&io->lock);
+	return ret;
+}
+
+static void worker_release(struct extent_io *io, struct worker *w)
+{
+	if (w->slots) {
+		for (unsigned int i = 0; i < io->p.key_cache; i++)
+			xts_ctx_free(w->slots[i].xts);
+		explicit_bzero(w->slots, io->p.key_cache * sizeof(*w->slots));
+		free(w->slots);
+	}
+	if (w->buf) {
+		explicit_bzero(w->buf, io->chunk);	/* plaintext passed through it */
+		free(w->buf);
+	}
+}
+
+void extent_io_free(struct extent_io *io)
+{
+	if (!io)
+		return;
+	pthread_mutex_lock(&io->lock);
+	io->shutdown = true;
+	pthread_cond_broadcast(&io->work_cv);
+	pthread_mutex_unlock(&io->lock);
+	for (unsigned int i = 0; i < io->nworkers; i++)
+		if (io->workers[i].started)
+			pthread_join(io->workers[i].thread, NULL);
+	for (unsigned int i = 0; i < io->nworkers; i++)
+		worker_release(io, &io->workers[i]);
+	free(io->workers);
+	pthread_mutex_destroy(&io->lock);
+	pthread_mutex_destroy(&io->report_lock);
+	pthread_cond_destroy(&io->work_cv);
+	pthread_cond_destroy(&io->done_cv);
+	free(io);
+}
+
+int extent_io_new(struct extent_io **out, const struct extent_io_params *params)
+{
+	struct extent_io *io;
+	long cpus;
+	int ret;
+
+	*out = NULL;
+	if (params->unit_size < 16 || params->unit_size > (64U << 10) ||
+	    (params->unit_size & (params->unit_size - 1)) || params->fd < 0)
+		return -EINVAL;
+	if (params->key && (params->contents_mode != FSCRYPT_MODE_AES_256_XTS ||
+			    !fscrypt_profile_info(params->profile)))
+		return -EINVAL;
+
+	io = calloc(1, sizeof(*io));
+	if (!io)
+		return -ENOMEM;
+	io->p = *params;
+	if (!io->p.key_cache)
+		io->p.key_cache = EXTENT_IO_DEFAULT_KEY_CACHE;
+	io->chunk = io->p.chunk_size ? io->p.chunk_size : EXTENT_IO_DEFAULT_CHUNK;
+	io->chunk -= io->chunk % io->p.unit_size;
+	if (io->chunk > (1U << 30))
+		io->chunk = (1U << 30) - (1U << 30) % io->p.unit_size;
+	if (!io->chunk) {
+		free(io);
+		return -EINVAL;
+	}
+	io->nworkers = io->p.threads;
+	if (!io->nworkers) {
+		cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		io->nworkers = cpus > 0 ? (unsigned int)cpus : 1;
+	}
+	if (io->nworkers > 1024)
+		io->nworkers = 1024;
+	io->p.threads = io->nworkers;
+	pthread_mutex_init(&io->lock, NULL);
+	pthread_mutex_init(&io->report_lock, NULL);
+	pthread_cond_init(&io->work_cv, NULL);
+	pthread_cond_init(&io->done_cv, NULL);
+
+	io->workers = calloc(io->nworkers, sizeof(*io->workers));
+	if (!io->workers) {
+		extent_io_free(io);
+		return -ENOMEM;
+	}
+	for (unsigned int i = 0; i < io->nworkers; i++) {
+		struct worker *w = &io->workers[i];
+
+		w->io = io;
+		w->slots = calloc(io->p.key_cache, sizeof(*w->slots));
+		if (!w->slots || posix_memalign((void **)&w->buf, 4096, io->chunk)) {
+			w->buf = NULL;
+			extent_io_free(io);
+			return -ENOMEM;
+		}
+	}
+	if (io->nworkers > 1) {
+		for (unsigned int i = 0; i < io->nworkers; i++) {
+			struct worker *w = &io->workers[i];
+
+			ret = pthread_create(&w->thread, NULL, worker_main, w);
+			if (ret) {
+				extent_io_free(io);
+				return -ret;
+			}
+			w->started = true;
+		}
+	}
+	*out = io;
+	return 0;
+}
+
+void extent_io_get_stats(struct extent_io *io, struct extent_io_stats *st)
+{
+	pthread_mutex_lock(&io->lock);
+	*st = io->st;
+	pthread_mutex_unlock(&io->lock);
+}
+
+uint32_t extent_io_unit_size(const struct extent_io *io)
+{
+	return io->p.unit_size;
+}
+
+unsigned int extent_io_threads(const struct extent_io *io)
+{
+	return io->nworkers;
+}
+
+int extent_io_csum_process(struct extent_io *io, const uint8_t *buf, uint64_t logical,
+			   uint32_t len, void *priv)
+{
+	struct extent_io_csums *c = priv;
+	uint32_t unit = io->p.unit_size;
+	unsigned int size = c ? csum_type_size(c->type) : 0;
+	uint64_t first, n = len / unit;
+	int bad = 0;
+
+	if (!c || !size || (!c->expected && !c->out) || logical < c->logical || (logical - c->logical) % unit)
+		return -ERANGE;
+	first = (logical - c->logical) / unit;
+	if (first > c->count || n > c->count - first)
+		return -ERANGE;
+
+	if (!c->expected) {
+		csum_batch(c->type, buf, unit, n, c->out + first * size);
+		return 0;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		uint8_t found[CSUM_MAX_SIZE];
+		const uint8_t *want = c->expected + (first + i) * size;
+
+		csum_compute(c->type, buf + i * unit, unit, found);
+		if (memcmp(found, want, size) == 0)
+			continue;
+		if (!c->mismatch)
+			return -EBADMSG;
+		pthread_mutex_lock(&io->report_lock);
+		bad = c->mismatch(io, c->logical + (first + i) * unit, found, want, c->arg);
+		pthread_mutex_unlock(&io->report_lock);
+		if (bad < 0)
+			return bad;
+		bad = 1;
+	}
+	return bad;
+}
