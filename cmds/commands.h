@@ -84,6 +84,8 @@ int cmd_encrypt(const struct cmd_struct *cmd, int argc, char **argv);
 int cmd_decrypt(const struct cmd_struct *cmd, int argc, char **argv);
 extern const char *const cmd_encrypt_usage[];
 extern const char *const cmd_decrypt_usage[];
+int cmd_restore(const struct cmd_struct *cmd, int argc, char **argv);
+extern const char *const cmd_restore_usage[];
 int cmd_reflink(const struct cmd_struct *cmd, int argc, char **argv);
 extern const char *const cmd_reflink_usage[];
 int cmd_debug_xattrs(const struct cmd_struct *cmd, int argc, char **argv);

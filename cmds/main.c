@@ -77,6 +77,7 @@ static const struct cmd_struct top_cmds[] = {
 	{ "encrypt", cmd_encrypt, cmd_encrypt_usage, NULL, 0 },
 	{ "decrypt", cmd_decrypt, cmd_decrypt_usage, NULL, 0 },
 	{ "reflink", cmd_reflink, cmd_reflink_usage, NULL, 0 },
+	{ "restore", cmd_restore, cmd_restore_usage, NULL, 0 },
 	{ "check", cmd_check, cmd_check_usage, NULL, 0 },
 	{ "debug", NULL, debug_group_usage, &debug_group, CMD_HIDDEN },
 	{ NULL }
