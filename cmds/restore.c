@@ -57,8 +57,9 @@ const char *const cmd_restore_usage[] = {
 	NULL
 };
 
+/* Inode numbers repeat across subvolumes (snapshots): links key on both. */
 struct hardlink {
-	u64 ino;
+	u64 root, ino;
 	char *path;
 };
 
@@ -183,7 +184,7 @@ static int read_extent_range(struct restore *r, u64 disk, u64 start, u64 len, bo
 		expected = malloc(nsec * fs->csum_size);
 		if (!expected)
 			return -ENOMEM;
-		found = csum_lookup_range(fs, &cr, disk + start, nsec, expected);
+		found = csum_lookup_range(fs, &cr, disk + start, nsec, expected, NULL);
 		if (found < 0 || (u64)found != nsec) {
 			free(expected);
 			return found < 0 ? found : fs_err(fs, -EUCLEAN,
@@ -378,7 +379,9 @@ static void restore_xattrs(struct restore *r, u64 ino, const char *path)
 				break;
 			memcpy(name, di + 1, nl);
 			name[nl] = 0;
+			/* btrfs.* are btrfs properties: they exist on btrfs only. */
 			if (!r->dry_run && lsetxattr(path, name, (const u8 *)(di + 1) + nl, dl, 0) &&
+			    strncmp(name, "btrfs.", 6) &&
 			    (r->as_root || strncmp(name, "user.", 5) == 0))
 				warning("cannot set xattr %s on %s: %m", name, path);
 			pos += sizeof(*di) + nl + dl;
@@ -407,7 +410,7 @@ static void restore_meta(struct restore *r, const struct btrfs_inode_item *ii, c
 static const char *link_of(struct restore *r, u64 ino)
 {
 	for (size_t i = 0; i < r->nr_links; i++)
-		if (r->links[i].ino == ino)
+		if (r->links[i].ino == ino && r->links[i].root == r->root.objectid)
 			return r->links[i].path;
 	return NULL;
 }
@@ -424,6 +427,7 @@ static void remember_link(struct restore *r, u64 ino, const char *path)
 		r->cap_links = ncap;
 	}
 	r->links[r->nr_links].ino = ino;
+	r->links[r->nr_links].root = r->root.objectid;
 	r->links[r->nr_links].path = strdup(path);
 	if (r->links[r->nr_links].path)
 		r->nr_links++;
@@ -539,14 +543,24 @@ static int restore_entry(struct restore *r, u64 ino, const char *path, int depth
 	} else {
 		r->specials++;
 		if (!r->dry_run && mknod(path, mode, makedev(major(le64_to_cpu(ii.rdev)),
-							  minor(le64_to_cpu(ii.rdev)))))
+							  minor(le64_to_cpu(ii.rdev))))) {
 			warning("cannot create %s: %m", path);
+			ret = 1;
+		}
 	}
-	if (!ret && (S_ISDIR(mode) || S_ISREG(mode) || S_ISLNK(mode))) {
+	if (!ret) {
 		restore_xattrs(r, ino, path);
 		restore_meta(r, &ii, path, S_ISLNK(mode));
 	}
 	return ret > 0 ? 0 : ret;	/* 1: skipped or linked, nothing more to set */
+}
+
+/* Whether this tree holds the ROOT_REF of subvolume id (its entry is real here). */
+static bool subvol_linked_here(struct restore *r, u64 id)
+{
+	struct btrfs_key key = { r->root.objectid, BTRFS_ROOT_REF_KEY, id };
+
+	return lookup_item(r->fs, &r->fs->tree_root, &key, NULL, 0, NULL) == 0;
 }
 
 static int restore_dir(struct restore *r, u64 dir, const char *path, int depth)
@@ -629,7 +643,25 @@ static int restore_dir(struct restore *r, u64 dir, const char *path, int depth)
 			continue;
 		}
 		btrfs_disk_key_to_cpu(&loc, &di.location);
-		if (loc.type == BTRFS_ROOT_ITEM_KEY) {
+		if (loc.type == BTRFS_ROOT_ITEM_KEY && !subvol_linked_here(r, loc.objectid)) {
+			/*
+			 * A subvolume entry copied into a snapshot: the kernel shows
+			 * an empty directory there, since the subvolume's ROOT_REF
+			 * belongs to the original parent.
+			 */
+			r->dirs++;
+			if (!r->dry_run && mkdir(child, 0755) && errno != EEXIST) {
+				ret = fs_err(fs, -errno, "cannot create %s: %s", child, strerror(errno));
+			} else if (!r->dry_run) {
+				/* The kernel gives the placeholder its parent's times. */
+				struct timespec ts[2] = {
+					{ le64_to_cpu(dii.atime.sec), le32_to_cpu(dii.atime.nsec) },
+					{ le64_to_cpu(dii.mtime.sec), le32_to_cpu(dii.mtime.nsec) },
+				};
+
+				utimensat(AT_FDCWD, child, ts, AT_SYMLINK_NOFOLLOW);
+			}
+		} else if (loc.type == BTRFS_ROOT_ITEM_KEY) {
 			/* A subvolume: restored as a directory holding its tree. */
 			struct root_ref saved = r->root;
 			u64 top;

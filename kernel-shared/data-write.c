@@ -8,6 +8,34 @@
 #include "kernel-shared/inode.h"
 #include "kernel-shared/volumes.h"
 #include "crypto/extent-io.h"
+#include "crypto/csum.h"
+
+int sector_sums_process(struct extent_io *io, const uint8_t *buf, uint64_t logical,
+			uint32_t len, void *priv)
+{
+	struct sector_sums *s = priv;
+	u8 digest[CSUM_MAX_SIZE];
+
+	if (!s)
+		return 0;
+	for (u32 off = 0; off < len; off += s->unit) {
+		u64 idx = (logical + off - s->logical) / s->unit;
+
+		if (idx >= s->count)
+			return -ERANGE;
+		if (!s->present[idx])
+			continue;
+		if (s->verify) {
+			csum_compute(s->type, buf + off, s->unit, digest);
+			if (memcmp(digest, s->sums + idx * s->csum_size, s->csum_size))
+				return -EBADMSG;
+		} else {
+			csum_compute(s->type, buf + off, s->unit, digest);
+			memcpy(s->sums + idx * s->csum_size, digest, s->csum_size);
+		}
+	}
+	return 0;
+}
 
 int data_csum_process(struct extent_io *io, const uint8_t *buf, uint64_t logical, uint32_t len,
 		      void *priv)
@@ -42,7 +70,8 @@ int data_write_extent(struct trans *t, struct extent_io *caller_io, struct trans
 	u64 nsec = alen / fs->sectorsize, bytenr;
 	struct btrfs_inode_item ii;
 	struct extent_io_params params = { 0 };
-	struct extent_io_csums csums = { 0 };
+	struct sector_sums csums = { 0 };
+	u8 *present = NULL;
 	struct extent_io_job jobs[2];
 	struct extent_io *io = NULL;
 	const struct chunk_map *m;
@@ -63,20 +92,20 @@ int data_write_extent(struct trans *t, struct extent_io *caller_io, struct trans
 	m = find_chunk(fs, bytenr);
 	buf = calloc(1, alen);
 	sums = calloc(nsec, fs->csum_size);
-	if (!m || !buf || !sums) {
+	present = malloc(nsec);
+	if (!m || !buf || !sums || !present) {
 		ret = m ? fs_err(fs, -ENOMEM, "out of memory") : -EUCLEAN;
 		goto out;
 	}
 	memcpy(buf, data, len);
-	csums.type = fs->csum_type;
-	csums.logical = bytenr;
-	csums.count = nsec;
-	csums.out = sums;
+	memset(present, 1, nsec);
+	csums = (struct sector_sums){ fs->csum_type, fs->csum_size, fs->sectorsize, bytenr, nsec,
+				      sums, present, false };
 	params.fd = fs->fd;
 	params.dst_fd = -1;
 	params.unit_size = fs->sectorsize;
 	params.threads = 1;
-	params.process = data_csum_process;
+	params.process = sector_sums_process;
 	params.pwrite_fn = fault_pwrite;
 	if (caller_io) {
 		io = caller_io;
@@ -132,5 +161,6 @@ out:
 		extent_io_free(io);
 	free(buf);
 	free(sums);
+	free(present);
 	return ret;
 }

@@ -30,6 +30,25 @@ int data_write_extent(struct trans *t, struct extent_io *io, struct trans_root *
 		      u64 ino, u64 off, const u8 *data, u64 len,
 		      const struct fscrypt_extent_context *ectx);
 
+/*
+ * Csums of data going through the pipeline, sector by sector: only sectors
+ * marked present are verified on read and computed on write.  A partly
+ * written prealloc extent has csums for its written part only (format.md
+ * 2.9, 6).  sector_sums_process() is the process callback for it (priv may
+ * be NULL: nothing to do).
+ */
+struct sector_sums {
+	int type;
+	uint32_t csum_size, unit;
+	uint64_t logical, count;
+	uint8_t *sums;		/* verify: expected; compute: output */
+	const uint8_t *present;	/* one byte per sector */
+	bool verify;
+};
+
+int sector_sums_process(struct extent_io *io, const uint8_t *buf, uint64_t logical,
+			uint32_t len, void *priv);
+
 /* extent_io_csum_process() that lets jobs without csums (priv NULL) pass. */
 int data_csum_process(struct extent_io *io, const uint8_t *buf, uint64_t logical, uint32_t len,
 		      void *priv);

@@ -1161,7 +1161,11 @@ static int cmp_ref(const void *a, const void *b)
 	return 0;
 }
 
-/* Within one extent, the change that creates its item goes first. */
+/*
+ * Within one extent: the change that creates its item first, then
+ * additions, then drops, so the count never passes through zero (which
+ * would free the extent) while references remain to be added.
+ */
 static int cmp_apply_order(const void *a, const void *b)
 {
 	const struct ref_change *x = a, *y = b;
@@ -1170,6 +1174,8 @@ static int cmp_apply_order(const void *a, const void *b)
 		return x->bytenr < y->bytenr ? -1 : 1;
 	if (x->new_extent != y->new_extent)
 		return x->new_extent ? -1 : 1;
+	if ((x->delta > 0) != (y->delta > 0))
+		return x->delta > 0 ? -1 : 1;
 	return cmp_ref(a, b);
 }
 

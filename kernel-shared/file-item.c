@@ -119,13 +119,16 @@ int csum_insert(struct trans *t, u64 start, const u8 *csums, u64 nsectors)
 }
 
 long csum_lookup_range(struct fs_info *fs, const struct root_ref *csum_root, u64 start,
-		       u64 nsectors, u8 *out)
+		       u64 nsectors, u8 *out, u8 *present)
 {
 	struct btrfs_key key = { BTRFS_EXTENT_CSUM_OBJECTID, BTRFS_EXTENT_CSUM_KEY, start };
 	u64 end = start + nsectors * fs->sectorsize;
 	struct btrfs_path p;
 	long found = 0;
 	int ret = search_slot(fs, csum_root, &key, &p);
+
+	if (present)
+		memset(present, 0, nsectors);
 
 	if (ret < 0)
 		return ret;
@@ -152,6 +155,8 @@ long csum_lookup_range(struct fs_info *fs, const struct root_ref *csum_root, u64
 				memcpy(out + (a - start) / fs->sectorsize * fs->csum_size,
 				       path_ptr(&p) + (a - istart) / fs->sectorsize * fs->csum_size,
 				       fs->csum_size);
+				if (present)
+					present[(a - start) / fs->sectorsize] = 1;
 				found++;
 			}
 		}

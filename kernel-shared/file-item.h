@@ -20,10 +20,11 @@ int csum_insert(struct trans *t, u64 start, const u8 *csums, u64 nsectors);
 
 /*
  * Read the stored csums of nsectors sectors from logical start into out
- * (fs->csum_size bytes each).  Returns the number of sectors that had a
- * csum (all of them for a fully summed extent), or a negative errno.
+ * (fs->csum_size bytes each); present (optional, one byte per sector) says
+ * which sectors had one.  Returns the number of sectors that had a csum (all
+ * of them for a fully summed extent), or a negative errno.
  */
 long csum_lookup_range(struct fs_info *fs, const struct root_ref *csum_root, u64 start,
-		       u64 nsectors, u8 *out);
+		       u64 nsectors, u8 *out, u8 *present);
 
 #endif

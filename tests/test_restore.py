@@ -1,0 +1,212 @@
+"""restore: the extracted tree equals the original.
+
+The oracle is the running kernel: a read-only loop mount of the ORIGINAL
+image gives the manifest (content hash, size, mode, owner, link target,
+xattrs, hard-link groups, and for files with holes the allocated blocks);
+restore of the image (plain, or encrypted with the key) must reproduce it.
+Without root, the sample tree that mkfs copied serves as the oracle for
+contents, modes, links and xattrs.  btrfs-progs' own `btrfs restore -m -S -x`
+is compared where it is faithful (file contents and symlink targets).
+"""
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import fixtures
+from conftest import root_skip_reason
+
+
+def manifest(top):
+    """path -> description of everything under top (top itself excluded)."""
+    out = {}
+    inode_groups = {}
+    for dirpath, dirs, files in os.walk(top):
+        for name in dirs + files:
+            p = os.path.join(dirpath, name)
+            rel = os.path.relpath(p, top)
+            st = os.lstat(p)
+            # btrfs.* xattrs are btrfs properties: no other filesystem has them.
+            xattrs = tuple(sorted((k, os.getxattr(p, k, follow_symlinks=False))
+                                  for k in os.listxattr(p, follow_symlinks=False)
+                                  if not k.startswith("btrfs.")))
+            d = {"mode": st.st_mode, "xattrs": xattrs, "mtime": st.st_mtime_ns}
+            if stat.S_ISDIR(st.st_mode) and st.st_ino == 2:
+                # The kernel's placeholder for a subvolume inside a snapshot
+                # (BTRFS_EMPTY_SUBVOL_DIR_OBJECTID) is stamped at lookup time.
+                del d["mtime"]
+            if stat.S_ISREG(st.st_mode):
+                h = hashlib.sha256()
+                with open(p, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        h.update(block)
+                d.update(size=st.st_size, sha=h.hexdigest(), nlink=st.st_nlink)
+                inode_groups.setdefault((st.st_dev, st.st_ino), []).append(rel)
+                # Holes: a file whose allocation is less than its size has some.
+                d["sparse"] = st.st_blocks * 512 < st.st_size
+            elif stat.S_ISLNK(st.st_mode):
+                d["target"] = os.readlink(p)
+                del d["xattrs"]
+            out[rel] = d
+    groups = sorted(sorted(g) for g in inode_groups.values() if len(g) > 1)
+    return out, groups
+
+
+def compare(want, got, ignore=()):
+    wm, wg = want
+    gm, gg = got
+    assert sorted(wm) == sorted(gm), "different entries: %s" % (
+        sorted(set(wm) ^ set(gm))[:10])
+    bad = []
+    for path, d in wm.items():
+        g = gm[path]
+        for k, v in d.items():
+            if k in ignore:
+                continue
+            if k == "mtime" and "mtime" not in d:
+                continue
+            if k == "sparse" and v is False:
+                continue  # a prealloc range may come back as a hole
+            if g.get(k) != v:
+                bad.append((path, k, v, g.get(k)))
+    assert not bad, bad[:10]
+    assert wg == gg, "hard-link groups differ"
+
+
+def kernel_manifest(image, tmp_path, name):
+    mnt = tmp_path / ("mnt-" + name)
+    mnt.mkdir()
+    with fixtures.loop_mount(image, mnt, ro=True):
+        return manifest(mnt)
+
+
+def restore(run, image, out, *args, key=None, rc=0):
+    cmd = ["--format", "json", "restore"] + list(args)
+    if key:
+        cmd += ["--key-file", str(key)]
+    res = run(*cmd, str(image), str(out))
+    assert res.returncode == rc, res.stderr
+    return json.loads(res.stdout) if res.stdout.strip() else None
+
+
+@pytest.fixture(scope="module")
+def key(tmp_path_factory):
+    p = tmp_path_factory.mktemp("restore-key") / "key"
+    p.write_bytes(os.urandom(64))
+    return p
+
+
+def test_restore_plain_mkfs_images(mkfs_image, run, tmp_path):
+    out = tmp_path / "out"
+    doc = restore(run, mkfs_image.path, out)
+    assert doc["failed"] == 0 and doc["skipped"] == 0
+    if root_skip_reason() is None:
+        want = kernel_manifest(mkfs_image.path, tmp_path, "orig")
+    else:
+        want = manifest(mkfs_image.tree)
+    # mtime of directories: restore sets them; the host tree's may differ.
+    compare(want, manifest(out), ignore=() if root_skip_reason() is None else ("mtime",))
+
+
+def test_restore_encrypted_equals_plain(mkfs_image, run, tmp_path, copy_image, key):
+    img = copy_image(mkfs_image.path)
+    r = run("encrypt", "--key-file", str(key), str(img))
+    assert r.returncode == 0, r.stderr
+    plain, enc = tmp_path / "plain", tmp_path / "enc"
+    restore(run, mkfs_image.path, plain)
+    doc = restore(run, img, enc, key=key)
+    assert doc["failed"] == 0 and doc["skipped"] == 0
+    compare(manifest(plain), manifest(enc))
+
+
+def test_restore_encrypted_without_key(make_mkfs_image, run, tmp_path, copy_image, key):
+    img = copy_image(make_mkfs_image("crc32c", 16384).path)
+    assert run("encrypt", "--key-file", str(key), str(img)).returncode == 0
+    out = tmp_path / "nokey"
+    doc = restore(run, img, out)
+    assert doc["files"] == 0 and doc["skipped"] > 0
+    names = [p.name for p in out.iterdir()]
+    # fscrypt no-key names: base64url, no plaintext names of the sample tree
+    assert names and all(set(n) <= set(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") for n in names)
+    raw = tmp_path / "raw"
+    doc = restore(run, img, raw, "--raw")
+    assert doc["files"] > 0 and doc["skipped"] == 0
+
+
+def test_restore_kernel_images(kernel_image, run, tmp_path, copy_image, key):
+    """Holes, prealloc, compressed (incl. inline), reflinks, snapshots."""
+    want = kernel_manifest(kernel_image.path, tmp_path, "orig")
+    out = tmp_path / "out"
+    doc = restore(run, kernel_image.path, out)
+    assert doc["failed"] == 0
+    compare(want, manifest(out))
+    img = copy_image(kernel_image.path)
+    r = run("encrypt", "--key-file", str(key), str(img))
+    assert r.returncode == 0, r.stderr
+    enc = tmp_path / "enc"
+    doc = restore(run, img, enc, key=key)
+    assert doc["failed"] == 0 and doc["skipped"] == 0
+    compare(want, manifest(enc))
+
+
+def test_restore_matches_btrfs_restore(make_mkfs_image, run, tmp_path):
+    """Where btrfs restore is faithful: file contents and symlink targets."""
+    img = make_mkfs_image("xxhash", 16384).path
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    restore(run, img, ours)
+    theirs.mkdir()
+    res = subprocess.run(["btrfs", "restore", "-m", "-S", "-x", str(img), str(theirs)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert res.returncode == 0, res.stderr
+    om, _ = manifest(ours)
+    tm, _ = manifest(theirs)
+    # btrfs restore leaves out special files (the FIFO); everything it has, we have.
+    assert set(tm) <= set(om)
+    assert {p for p, d in om.items() if "sha" in d or "target" in d} == \
+        {p for p, d in tm.items() if "sha" in d or "target" in d}
+    for path, d in tm.items():
+        for k in ("sha", "size", "target"):
+            if k in d:
+                assert om[path].get(k) == d[k], (path, k)
+
+
+def test_restore_corrupt_data_is_reported(make_mkfs_image, run, tmp_path, copy_image):
+    """A flipped data byte: that file fails its csum, the others are restored."""
+    img = copy_image(make_mkfs_image("crc32c", 16384).path)
+    r = run("--format", "json", "inspect", "file", "/data/random-big.bin", str(img))
+    assert r.returncode == 0, r.stderr
+    ext = [e for e in json.loads(r.stdout)["extents"] if e["type"] == "regular"][0]
+    # logical == physical offset in the data chunk of a fresh mkfs image? map it via progs
+    m = subprocess.run(["btrfs-map-logical", "-l", str(ext["disk-bytenr"]), str(img)],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    phys = int(m.stdout.split("physical")[1].split()[0])
+    with open(img, "r+b") as f:
+        f.seek(phys + 100)
+        b = f.read(1)
+        f.seek(phys + 100)
+        f.write(bytes([b[0] ^ 0xff]))
+    out = tmp_path / "out"
+    res = run("restore", str(img), str(out))
+    assert res.returncode == 1
+    errs = [l for l in res.stderr.splitlines() if l.startswith("ERROR: ")]
+    assert len(errs) == 1 and "random-big.bin" in errs[0] and "checksum" in errs[0]
+    assert not (out / "data" / "random-big.bin").exists()
+    assert (out / "data").is_dir() and any((out / "data").iterdir())
+
+
+def test_restore_usage_and_dry_run(make_mkfs_image, run, tmp_path):
+    img = make_mkfs_image("crc32c", 16384).path
+    assert run("restore", str(img)).returncode == 2
+    assert run("restore", "--bogus", str(img), str(tmp_path / "x")).returncode == 2
+    out = tmp_path / "dry"
+    doc = restore(run, img, out, "--dry-run")
+    assert doc["dry-run"] is True and doc["files"] > 0
+    assert not out.exists()
+    res = run("restore", "--root", "999", str(img), str(tmp_path / "y"))
+    assert res.returncode == 1
