@@ -1,0 +1,356 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Csum tree of `check`: items well formed and not overlapping, every
+ * sector of every checksummed data extent covered, no csum outside a data
+ * extent; and the --check-data-csum scrub of the stored bytes.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cmds/check.h"
+#include "cmds/check-scrub.h"
+#include "kernel-shared/fs-walk.h"
+#include "common/messages.h"
+
+void csum_tree_leaf(struct check_ctx *c, const struct tree_block *leaf)
+{
+	u32 cs = c->fs->csum_size, ss = c->fs->sectorsize;
+
+	for (u32 i = 0; i < tb_nritems(leaf); i++) {
+		struct btrfs_key k;
+		u32 size = tb_item_size(leaf, i);
+		struct csum_range *r;
+
+		tb_item_key(leaf, i, &k);
+		if (k.objectid != BTRFS_EXTENT_CSUM_OBJECTID || k.type != BTRFS_EXTENT_CSUM_KEY)
+			continue;
+		c->cnt.csum_items++;
+		if (!size || size % cs || k.offset % ss) {
+			check_report(c, PR_CSUM_ITEM_BAD, LOC_BLOCK(BTRFS_CSUM_TREE_OBJECTID, leaf->bytenr),
+				     k.objectid, k.type, k.offset,
+				     k.offset % ss ? "start not sector aligned" :
+				     "size not a multiple of the csum size");
+			continue;
+		}
+		r = vec_push(&c->csums);
+		r->start = k.offset;
+		r->nsectors = size / cs;
+		r->leaf = leaf->bytenr;
+		r->data_off = (u64)-1;
+		c->cnt.csum_bytes_covered += r->nsectors * ss;
+		if (c->check_data_csum) {
+			if (c->csum_data_len + size > c->csum_data_cap) {
+				size_t ncap = c->csum_data_cap ? c->csum_data_cap * 2 : (1 << 20);
+				u8 *n;
+
+				while (ncap < c->csum_data_len + size)
+					ncap *= 2;
+				n = realloc(c->csum_data, ncap);
+				if (!n) {
+					error("out of memory");
+					exit(EXIT_UNREADABLE);
+				}
+				c->csum_data = n;
+				c->csum_data_cap = ncap;
+			}
+			memcpy(c->csum_data + c->csum_data_len, tb_item_ptr(leaf, i), size);
+			r->data_off = c->csum_data_len;
+			c->csum_data_len += size;
+		}
+	}
+}
+
+/* Bytes of [start, end) covered by csum items (items sorted, overlaps ignored). */
+static u64 covered_bytes(const struct check_ctx *c, u64 start, u64 end)
+{
+	const struct csum_range *v = c->csums.data;
+	size_t lo = 0, hi = c->csums.nr;
+	u64 ss = c->fs->sectorsize, total = 0, cur = start;
+
+	/* First item whose end is past start. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v[mid].start + v[mid].nsectors * ss <= start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < c->csums.nr && v[i].start < end; i++) {
+		u64 s = v[i].start > cur ? v[i].start : cur;
+		u64 e = v[i].start + v[i].nsectors * ss;
+
+		if (e > end)
+			e = end;
+		if (e > s) {
+			total += e - s;
+			cur = e;
+		}
+	}
+	return total;
+}
+
+static void check_overlaps(struct check_ctx *c)
+{
+	const struct csum_range *v = c->csums.data;
+	u64 ss = c->fs->sectorsize, prev_end = 0;
+
+	for (size_t i = 0; i < c->csums.nr; i++) {
+		if (i && v[i].start < prev_end)
+			check_report(c, PR_CSUM_OVERLAP, LOC_BLOCK(BTRFS_CSUM_TREE_OBJECTID, v[i].leaf),
+				     v[i].start, prev_end);
+		if (v[i].start + v[i].nsectors * ss > prev_end)
+			prev_end = v[i].start + v[i].nsectors * ss;
+	}
+}
+
+static void check_coverage(struct check_ctx *c)
+{
+	for (size_t i = 0; i < c->file_exts.nr; i++) {
+		const struct file_extent_rec *f = &VEC_AT(&c->file_exts, struct file_extent_rec, i);
+		u64 start, len, have;
+
+		if (f->type != BTRFS_FILE_EXTENT_REG || f->root == BTRFS_DATA_RELOC_TREE_OBJECTID)
+			continue;
+		if (f->compression) {
+			start = f->disk_bytenr;
+			len = f->disk_num_bytes;
+		} else {
+			start = f->disk_bytenr + f->extent_offset;
+			len = f->num_bytes;
+		}
+		have = covered_bytes(c, start, start + len);
+		if (!f->nodatasum && have < len)
+			check_report(c, PR_CSUM_MISSING, LOC(f->root, f->ino, f->file_offset, f->disk_bytenr),
+				     len - have, len, f->disk_bytenr);
+		else if (f->nodatasum && have)
+			check_report(c, PR_CSUM_NODATASUM, LOC(f->root, f->ino, f->file_offset, f->disk_bytenr),
+				     have, f->disk_bytenr);
+	}
+}
+
+/* Csums must lie inside data extent items. */
+static void check_orphans(struct check_ctx *c)
+{
+	const struct csum_range *v = c->csums.data;
+	const struct ext_rec *e = c->ext_recs.data;
+	size_t ne = c->ext_recs.nr, k = 0;
+	u64 ss = c->fs->sectorsize;
+	int budget = 64;
+
+	for (size_t i = 0; i < c->csums.nr && budget > 0; i++) {
+		u64 cur = v[i].start, end = v[i].start + v[i].nsectors * ss;
+
+		while (k > 0 && e[k - 1].bytenr + e[k - 1].len > cur)
+			k--;
+		while (cur < end) {
+			while (k < ne && (e[k].metadata || e[k].bytenr + e[k].len <= cur))
+				k++;
+			if (k >= ne || e[k].bytenr >= end) {
+				check_report(c, PR_CSUM_ORPHAN, LOC_BLOCK(BTRFS_CSUM_TREE_OBJECTID, v[i].leaf),
+					     cur, end);
+				budget--;
+				break;
+			}
+			if (e[k].bytenr > cur) {
+				check_report(c, PR_CSUM_ORPHAN, LOC_BLOCK(BTRFS_CSUM_TREE_OBJECTID, v[i].leaf),
+					     cur, e[k].bytenr);
+				budget--;
+			}
+			cur = e[k].bytenr + e[k].len;
+		}
+	}
+}
+
+void check_csums(struct check_ctx *c)
+{
+	if (!c->csum_tree_ok)
+		return;
+	check_overlaps(c);
+	check_coverage(c);
+	/* An unreplayed log may hold the only references to csummed data. */
+	if (c->extent_tree_ok && !le64_to_cpu(c->fs->super.log_root))
+		check_orphans(c);
+}
+
+/* ---- scrub ------------------------------------------------------------------- */
+
+struct bad_sector {
+	u64 logical;
+	int mirror;
+	u8 found[32], expected[32];
+};
+
+struct bad_list {
+	pthread_mutex_t lock;
+	struct vec v;
+	u32 csum_size;
+};
+
+static void on_bad(void *arg, uint64_t logical, int mirror, const uint8_t *found,
+		   const uint8_t *expected)
+{
+	struct bad_list *bl = arg;
+	struct bad_sector *b;
+
+	pthread_mutex_lock(&bl->lock);
+	b = vec_push(&bl->v);
+	b->logical = logical;
+	b->mirror = mirror;
+	memcpy(b->found, found, bl->csum_size);
+	memcpy(b->expected, expected, bl->csum_size);
+	pthread_mutex_unlock(&bl->lock);
+}
+
+static int cmp_bad(const void *x, const void *y)
+{
+	const struct bad_sector *a = x, *b = y;
+	int r = cmp_u64(a->logical, b->logical);
+
+	return r ? r : a->mirror - b->mirror;
+}
+
+/* The first file extent whose disk extent holds logical (file_exts sorted). */
+static const struct file_extent_rec *owner_of(const struct check_ctx *c, u64 logical, u64 *file_off)
+{
+	const struct file_extent_rec *v = c->file_exts.data;
+	const struct file_extent_rec *any = NULL;
+	size_t lo = 0, hi = c->file_exts.nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v[mid].disk_bytenr <= logical)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* Walk back over extents starting at or before logical. */
+	for (size_t i = lo; i-- > 0;) {
+		const struct file_extent_rec *f = &v[i];
+
+		if (f->disk_bytenr + f->disk_num_bytes <= logical) {
+			if (logical - f->disk_bytenr > (256ULL << 20))
+				break;
+			continue;
+		}
+		if (f->compression) {
+			*file_off = f->file_offset;
+			return f;
+		}
+		if (logical >= f->disk_bytenr + f->extent_offset &&
+		    logical < f->disk_bytenr + f->extent_offset + f->num_bytes) {
+			*file_off = f->file_offset + (logical - f->disk_bytenr - f->extent_offset);
+			return f;
+		}
+		if (!any) {
+			any = f;
+			*file_off = NOLOC;
+		}
+	}
+	return any;
+}
+
+static void report_bad(struct check_ctx *c, const struct bad_sector *b)
+{
+	char found[65], expected[65], path[4096] = "";
+	u64 off = NOLOC;
+	const struct file_extent_rec *f = owner_of(c, b->logical, &off);
+	struct check_loc loc = LOC(NOLOC, NOLOC, NOLOC, b->logical);
+
+	for (u32 i = 0; i < c->fs->csum_size; i++) {
+		snprintf(found + 2 * i, 3, "%02x", b->found[i]);
+		snprintf(expected + 2 * i, 3, "%02x", b->expected[i]);
+	}
+	if (f) {
+		struct root_ref rr;
+
+		loc.root = f->root;
+		loc.ino = f->ino;
+		loc.offset = off;
+		if (find_root(c->fs, f->root, &rr) || inode_path(c->fs, &rr, f->ino, path, sizeof(path)))
+			path[0] = 0;
+	}
+	check_report(c, PR_DATA_CSUM_MISMATCH, loc, (unsigned long long)b->logical, b->mirror,
+		     path[0] ? " path " : "", path, found, expected);
+}
+
+int check_scrub(struct check_ctx *c)
+{
+	const struct csum_range *v = c->csums.data;
+	struct vec ranges;
+	struct bad_list bl = { .csum_size = c->fs->csum_size };
+	struct scrub_params p = {
+		.fd = c->fs->fd,
+		.csum_type = c->fs->csum_type,
+		.unit = c->fs->sectorsize,
+		.threads = c->threads,
+		.bad = on_bad,
+		.arg = &bl,
+	};
+	u64 ss = c->fs->sectorsize;
+	uint64_t bytes = 0;
+	char err[256];
+	int ret;
+
+	if (!c->csum_data)
+		return 0;
+	vec_init(&ranges, sizeof(struct scrub_range));
+	vec_init(&bl.v, sizeof(struct bad_sector));
+	pthread_mutex_init(&bl.lock, NULL);
+	for (size_t i = 0; i < c->csums.nr;) {
+		/* Merge items that continue each other on disk and in csum_data. */
+		u64 start = v[i].start, end = start + v[i].nsectors * ss;
+		u64 data_off = v[i].data_off;
+		size_t j = i + 1;
+
+		while (j < c->csums.nr && v[j].start == end &&
+		       v[j].data_off == data_off + (end - start) / ss * c->fs->csum_size) {
+			end += v[j].nsectors * ss;
+			j++;
+		}
+		/* Split at chunk boundaries, one range per mirror. */
+		for (u64 cur = start; cur < end;) {
+			const struct chunk_map *m = find_chunk(c->fs, cur);
+			u64 n;
+
+			if (!m) {
+				check_report(c, PR_DATA_READ_ERROR, LOC_BLOCK(NOLOC, cur),
+					     "csummed data lies outside every chunk");
+				break;
+			}
+			n = m->logical + m->length - cur;
+			if (n > end - cur)
+				n = end - cur;
+			for (int s = 0; s < m->num_stripes && s < 2; s++) {
+				struct scrub_range *r = vec_push(&ranges);
+
+				r->logical = cur;
+				r->physical = m->physical[s] + (cur - m->logical);
+				r->len = n;
+				r->csums = c->csum_data + data_off + (cur - start) / ss * c->fs->csum_size;
+				r->mirror = s + 1;
+				if (r->physical + n > c->fs->image_size) {
+					check_report(c, PR_DATA_READ_ERROR, LOC_BLOCK(NOLOC, cur),
+						     "data lies beyond the end of the image");
+					ranges.nr--;
+				}
+			}
+			cur += n;
+		}
+		i = j;
+	}
+	ret = scrub_run(&p, ranges.data, ranges.nr, &bytes, err, sizeof(err));
+	if (ret)
+		check_report(c, PR_DATA_READ_ERROR, LOC_NONE, err);
+	c->cnt.data_bytes_checked = bytes;
+	c->cnt.csums_checked = bytes / ss;
+	check_qsort(bl.v.data, bl.v.nr, sizeof(struct bad_sector), cmp_bad);
+	for (size_t i = 0; i < bl.v.nr; i++)
+		report_bad(c, &VEC_AT(&bl.v, struct bad_sector, i));
+	pthread_mutex_destroy(&bl.lock);
+	vec_free(&bl.v);
+	vec_free(&ranges);
+	return 0;
+}

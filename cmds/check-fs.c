@@ -1,0 +1,1147 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Inodes, names, file extents and the encryption rules of `check`.
+ *
+ * Items of one inode are contiguous and come in key order (INODE_ITEM,
+ * refs, xattrs, item 41, items 42, dir entries, EXTENT_DATA), so each inode
+ * is checked as a stream: its state builds up item by item and is judged
+ * when the next inode starts.  What links inodes to each other (directory
+ * entries against inode refs, link counts, encrypted directories holding
+ * plain inodes) is kept per tree and matched when the tree ends.
+ *
+ * Rules mirror btrfs-progs check's original mode where it has one (nbytes
+ * sums num_bytes of REG/PREALLOC items with a disk extent and ram_bytes of
+ * inline ones; directory size sums name lengths of DIR_ITEM and DIR_INDEX;
+ * the link count equals the number of DIR_ITEMs naming the inode; orphans
+ * with nlink 0 skip the size checks) and format.md section 11 for
+ * encryption.  C14: dir and xattr `transid` are never looked at.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "cmds/check.h"
+#include "crypto/csum.h"
+#include "common/messages.h"
+
+#define MAX_NAME 255
+
+struct ctx42 {
+	u64 offset;
+	u32 size;
+	bool matched;
+	u8 data[FSCRYPT_MAX_EXTENT_CONTEXT_SIZE];
+};
+
+struct inode_cur {
+	u64 ino;
+	bool active, have_item, any_item;
+	u32 mode, nlink;
+	u64 size, nbytes, flags, generation, transid;
+	u64 found_size;
+	bool found_extent, found_dir_entry;
+	u64 extent_start, extent_end, first_gap;
+	bool reported_overlap;
+	/* encryption */
+	bool has_ctx41, ctx41_valid;
+	u32 ctx41_size;
+	u8 ctx41[FSCRYPT_CONTEXT_V2_SIZE];
+	struct ctx42 *c42;
+	size_t n42, cap42;
+	bool symlink_inline_seen;
+};
+
+struct ino_sum {
+	u64 ino;
+	u32 mode, nlink;
+	bool have_item, encrypted;
+	u32 links;		/* DIR_ITEMs naming it */
+};
+
+enum { SRC_REF = 0, SRC_ITEM = 1, SRC_INDEX = 2 };
+
+struct dent {
+	u64 dir;
+	u64 child;
+	u64 index;		/* DIR_INDEX key offset / inode ref index */
+	u32 name_off;
+	u16 name_len;
+	u8 src;
+	u8 loc_type;
+	u8 ftype;
+	bool dir_encrypted;
+};
+
+struct fs_tree_state {
+	const struct root_desc *root;
+	struct inode_cur cur;
+	struct vec inodes;	/* struct ino_sum */
+	struct vec ents;	/* struct dent */
+	struct vec orphans;	/* u64 */
+	char *names;
+	size_t names_len, names_cap;
+	bool no_holes;
+};
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static const char *name_str(const u8 *name, size_t len, char *buf, size_t buflen)
+{
+	size_t pos = 0;
+
+	for (size_t i = 0; i < len && pos + 5 < buflen; i++) {
+		if (name[i] >= 0x20 && name[i] < 0x7f && name[i] != '\\')
+			buf[pos++] = name[i];
+		else
+			pos += snprintf(buf + pos, buflen - pos, "\\x%02x", name[i]);
+	}
+	buf[pos] = 0;
+	return buf;
+}
+
+static u32 add_name(struct fs_tree_state *st, const u8 *name, u16 len)
+{
+	u32 off;
+
+	if (st->names_len + len > st->names_cap) {
+		size_t ncap = st->names_cap ? st->names_cap * 2 : 65536;
+		char *n;
+
+		while (ncap < st->names_len + len)
+			ncap *= 2;
+		n = realloc(st->names, ncap);
+		if (!n) {
+			error("out of memory");
+			exit(EXIT_UNREADABLE);
+		}
+		st->names = n;
+		st->names_cap = ncap;
+	}
+	off = st->names_len;
+	memcpy(st->names + off, name, len);
+	st->names_len += len;
+	return off;
+}
+
+static bool valid_mode_pair(u8 contents, u8 filenames)
+{
+	return (contents == 1 && (filenames == 4 || filenames == 10)) ||
+	       (contents == 5 && filenames == 6) || (contents == 7 && filenames == 8) ||
+	       (contents == 9 && filenames == 9);
+}
+
+/* format.md 3.2: why an inode context is invalid, or NULL. */
+static const char *ctx41_problem(const u8 *p, u32 size)
+{
+	const struct fscrypt_context_v2 *x = (const void *)p;
+
+	if (size != FSCRYPT_CONTEXT_V2_SIZE)
+		return size < FSCRYPT_CONTEXT_V2_SIZE ? "item shorter than 40 bytes" :
+		       "item longer than 40 bytes";
+	if (x->version != FSCRYPT_CONTEXT_V2)
+		return "version is not 2";
+	if (x->flags & ~0x03)
+		return "flags other than filename padding (DIRECT_KEY / IV_INO_LBLK are not allowed)";
+	if (x->log2_data_unit_size)
+		return "log2_data_unit_size is not 0";
+	if (x->reserved[0] || x->reserved[1] || x->reserved[2])
+		return "reserved bytes are not 0";
+	if (!valid_mode_pair(x->contents_mode, x->filenames_mode))
+		return "not an allowed (contents, filenames) mode pair";
+	return NULL;
+}
+
+static bool cur_encrypted(const struct inode_cur *cur)
+{
+	return cur->have_item && (cur->flags & BTRFS_INODE_ENCRYPT);
+}
+
+static void note_encrypted(struct check_ctx *c, const struct fs_tree_state *st, u64 ino)
+{
+	if (c->saw_encrypted_items)
+		return;
+	c->saw_encrypted_items = true;
+	c->first_encrypted_root = st->root->objectid;
+	c->first_encrypted_ino = ino;
+}
+
+static void push_nonce(struct check_ctx *c, const u8 *nonce, u64 root, u64 ino, u64 offset,
+		       u64 bytenr, bool inode)
+{
+	struct nonce_rec *n = vec_push(&c->nonces);
+
+	memcpy(n->nonce, nonce, 16);
+	n->root = root;
+	n->ino = ino;
+	n->offset = offset;
+	n->bytenr = bytenr;
+	n->inode = inode;
+}
+
+/* ---- per inode ----------------------------------------------------------------- */
+
+static void finish_inode(struct check_ctx *c, struct fs_tree_state *st)
+{
+	struct inode_cur *cur = &st->cur;
+	u64 root = st->root->objectid;
+	struct ino_sum *s;
+
+	if (!cur->active)
+		return;
+	cur->active = false;
+	if (!cur->have_item) {
+		if (cur->any_item)
+			check_report(c, PR_INODE_ITEM_MISSING, LOC_INODE(root, cur->ino), "items");
+		goto out;
+	}
+	s = vec_push(&st->inodes);
+	s->ino = cur->ino;
+	s->mode = cur->mode;
+	s->nlink = cur->nlink;
+	s->have_item = true;
+	s->encrypted = cur->flags & BTRFS_INODE_ENCRYPT;
+	c->cnt.inodes++;
+
+	if (S_ISDIR(cur->mode)) {
+		c->cnt.dirs++;
+		if (cur->nlink > 0 && cur->found_size != cur->size)
+			check_report(c, PR_INODE_SIZE, LOC_INODE(root, cur->ino), "directory",
+				     cur->size, cur->found_size);
+		if (cur->found_extent)
+			check_report(c, PR_FILE_EXTENT_BAD, LOC_INODE(root, cur->ino),
+				     "a directory has file extent items");
+	} else if (S_ISREG(cur->mode) || S_ISLNK(cur->mode)) {
+		if (cur->found_dir_entry)
+			check_report(c, PR_DIR_ITEM_BAD, LOC_INODE(root, cur->ino), "directory",
+				     "entries inside a file or symlink");
+		if (cur->nlink > 0 && cur->found_size != cur->nbytes)
+			check_report(c, PR_INODE_NBYTES, LOC_INODE(root, cur->ino), cur->nbytes,
+				     cur->found_size);
+		if (cur->nlink > 0 && !st->no_holes && cur->size) {
+			u64 gap_start = NOLOC, gap_end = 0;
+
+			if (!cur->found_extent || cur->extent_start != 0) {
+				gap_start = 0;
+				gap_end = cur->found_extent ? cur->extent_start : cur->size;
+			} else if (cur->first_gap != NOLOC && cur->first_gap < cur->size) {
+				gap_start = cur->first_gap;
+				gap_end = cur->size;
+			} else if (cur->extent_end < cur->size) {
+				gap_start = cur->extent_end;
+				gap_end = cur->size;
+			}
+			if (gap_start != NOLOC)
+				check_report(c, PR_FILE_EXTENT_GAP, LOC_INODE(root, cur->ino),
+					     gap_start, gap_end);
+		}
+	}
+
+	/* C2 */
+	if ((cur->flags & BTRFS_INODE_ENCRYPT) && !cur->has_ctx41)
+		check_report(c, PR_INODE_CTX_MISSING, LOC_INODE(root, cur->ino));
+	if (!(cur->flags & BTRFS_INODE_ENCRYPT) && cur->has_ctx41)
+		check_report(c, PR_INODE_CTX_ORPHAN, LOC_INODE(root, cur->ino));
+	if (cur->has_ctx41 && !S_ISREG(cur->mode) && !S_ISDIR(cur->mode) && !S_ISLNK(cur->mode))
+		check_report(c, PR_INODE_CTX_WRONG_TYPE, LOC_INODE(root, cur->ino), cur->mode);
+	if (cur->flags & BTRFS_INODE_ENCRYPT)
+		c->cnt.encrypted_inodes++;
+	if (c->key && cur->has_ctx41 && cur->ctx41_valid)
+		check_key_collect(c, KR_CTX, root, cur->ino, 0, 0, cur->mode, cur->ctx41,
+				  FSCRYPT_CONTEXT_V2_SIZE);
+	if (cur_encrypted(cur) && S_ISLNK(cur->mode) && !cur->symlink_inline_seen && cur->size)
+		check_report(c, PR_SYMLINK_DATA_BAD, LOC_INODE(root, cur->ino),
+			     "no inline extent holds the target");
+out:
+	/* C6: context items that no encrypted extent claimed. */
+	for (size_t i = 0; i < cur->n42; i++)
+		if (!cur->c42[i].matched)
+			check_report(c, PR_EXTENT_CTX_STALE,
+				     LOC(root, cur->ino, cur->c42[i].offset, NOLOC));
+	cur->n42 = 0;
+}
+
+static void start_inode(struct fs_tree_state *st, u64 ino)
+{
+	struct inode_cur *cur = &st->cur;
+	struct ctx42 *keep = cur->c42;
+	size_t cap = cur->cap42;
+
+	memset(cur, 0, sizeof(*cur));
+	cur->c42 = keep;
+	cur->cap42 = cap;
+	cur->ino = ino;
+	cur->active = true;
+	cur->extent_start = NOLOC;
+	cur->first_gap = NOLOC;
+}
+
+static void inode_item(struct check_ctx *c, struct fs_tree_state *st,
+		       const struct tree_block *leaf, u32 slot)
+{
+	struct inode_cur *cur = &st->cur;
+	const struct btrfs_inode_item *ii = (const void *)tb_item_ptr(leaf, slot);
+	u64 root = st->root->objectid, gen_limit = c->fs->generation + 1;
+	u32 fmt;
+
+	if (tb_item_size(leaf, slot) < sizeof(*ii)) {
+		check_report(c, PR_INODE_ITEM_BAD, LOC_INODE(root, cur->ino), "item too small");
+		return;
+	}
+	if (cur->have_item) {
+		check_report(c, PR_INODE_ITEM_BAD, LOC_INODE(root, cur->ino), "duplicate inode item");
+		return;
+	}
+	cur->have_item = true;
+	cur->mode = le32_to_cpu(ii->mode);
+	cur->nlink = le32_to_cpu(ii->nlink);
+	cur->size = le64_to_cpu(ii->size);
+	cur->nbytes = le64_to_cpu(ii->nbytes);
+	cur->flags = le64_to_cpu(ii->flags);
+	cur->generation = le64_to_cpu(ii->generation);
+	cur->transid = le64_to_cpu(ii->transid);
+	fmt = cur->mode & S_IFMT;
+	if (fmt != S_IFREG && fmt != S_IFDIR && fmt != S_IFLNK && fmt != S_IFCHR &&
+	    fmt != S_IFBLK && fmt != S_IFIFO && fmt != S_IFSOCK)
+		check_report(c, PR_INODE_MODE, LOC_INODE(root, cur->ino), cur->mode);
+	if (cur->generation > gen_limit || cur->transid > gen_limit)
+		check_report(c, PR_INODE_GENERATION, LOC_INODE(root, cur->ino), cur->generation,
+			     cur->transid, c->fs->generation);
+	if (S_ISLNK(cur->mode) && (cur->flags & (BTRFS_INODE_IMMUTABLE | BTRFS_INODE_APPEND)))
+		check_report(c, PR_INODE_FLAGS, LOC_INODE(root, cur->ino),
+			     (unsigned long long)cur->flags, "immutable or append-only symlink");
+	if (S_ISDIR(cur->mode) && cur->nlink >= 2)
+		check_report(c, PR_INODE_NLINK, LOC_INODE(root, cur->ino), cur->nlink, 1U);
+	if (cur->flags & BTRFS_INODE_ENCRYPT)
+		note_encrypted(c, st, cur->ino);
+}
+
+static void inode_refs(struct check_ctx *c, struct fs_tree_state *st,
+		       const struct tree_block *leaf, u32 slot, const struct btrfs_key *k)
+{
+	const u8 *p = tb_item_ptr(leaf, slot);
+	u32 size = tb_item_size(leaf, slot), pos = 0;
+	bool ext = k->type == BTRFS_INODE_EXTREF_KEY;
+	u32 hdr = ext ? sizeof(struct btrfs_inode_extref) : sizeof(struct btrfs_inode_ref);
+
+	while (pos < size) {
+		u64 parent, index;
+		u16 len;
+		struct dent *d;
+
+		if (pos + hdr > size)
+			goto bad;
+		if (ext) {
+			const struct btrfs_inode_extref *r = (const void *)(p + pos);
+
+			parent = le64_to_cpu(r->parent_objectid);
+			index = le64_to_cpu(r->index);
+			len = le16_to_cpu(r->name_len);
+		} else {
+			const struct btrfs_inode_ref *r = (const void *)(p + pos);
+
+			parent = k->offset;
+			index = le64_to_cpu(r->index);
+			len = le16_to_cpu(r->name_len);
+		}
+		if (pos + hdr + len > size || len == 0 || len > MAX_NAME)
+			goto bad;
+		d = vec_push(&st->ents);
+		d->dir = parent;
+		d->child = k->objectid;
+		d->index = index;
+		d->src = SRC_REF;
+		d->name_len = len;
+		d->name_off = add_name(st, p + pos + hdr, len);
+		pos += hdr + len;
+	}
+	return;
+bad:
+	check_report(c, PR_DIR_ITEM_BAD, LOC_INODE(st->root->objectid, k->objectid),
+		     ext ? "inode extref" : "inode ref", "name overruns the item or has a bad length");
+}
+
+static void dir_entries(struct check_ctx *c, struct fs_tree_state *st,
+			const struct tree_block *leaf, u32 slot, const struct btrfs_key *k)
+{
+	struct inode_cur *cur = &st->cur;
+	const u8 *p = tb_item_ptr(leaf, slot);
+	u32 size = tb_item_size(leaf, slot), pos = 0;
+	u64 root = st->root->objectid;
+	bool enc_dir = cur_encrypted(cur);
+	const char *what = k->type == BTRFS_DIR_ITEM_KEY ? "DIR_ITEM" :
+			   k->type == BTRFS_DIR_INDEX_KEY ? "DIR_INDEX" : "XATTR";
+	unsigned int pad = 4;
+	char nb[4 * MAX_NAME + 8];
+
+	if (enc_dir && cur->ctx41_valid)
+		pad = 4U << (((const struct fscrypt_context_v2 *)cur->ctx41)->flags & 3);
+	while (pos < size) {
+		const struct btrfs_dir_item *di = (const void *)(p + pos);
+		u16 nlen, dlen;
+		const u8 *name;
+		struct btrfs_key loc;
+		struct dent *d;
+		u8 type;
+
+		if (pos + sizeof(*di) > size)
+			goto bad;
+		nlen = le16_to_cpu(di->name_len);
+		dlen = le16_to_cpu(di->data_len);
+		if (pos + sizeof(*di) + nlen + dlen > size)
+			goto bad;
+		name = p + pos + sizeof(*di);
+		pos += sizeof(*di) + nlen + dlen;
+		if (k->type == BTRFS_XATTR_ITEM_KEY)
+			continue;
+		type = di->type;
+		btrfs_disk_key_to_cpu(&loc, &di->location);
+		if (nlen == 0 || nlen > MAX_NAME) {
+			check_report(c, PR_DIR_ITEM_BAD, LOC(root, k->objectid, k->offset, NOLOC), what,
+				     "name length out of range");
+			continue;
+		}
+		if ((type & ~BTRFS_FT_ENCRYPTED) == BTRFS_FT_UNKNOWN ||
+		    (type & ~BTRFS_FT_ENCRYPTED) >= BTRFS_FT_XATTR ||
+		    (loc.type != BTRFS_INODE_ITEM_KEY && loc.type != BTRFS_ROOT_ITEM_KEY)) {
+			check_report(c, PR_DIR_ITEM_BAD, LOC(root, k->objectid, k->offset, NOLOC), what,
+				     "invalid file type or location key");
+			continue;
+		}
+		if (dlen)
+			check_report(c, PR_DIR_ITEM_BAD, LOC(root, k->objectid, k->offset, NOLOC), what,
+				     "directory entry with xattr data");
+		cur->found_size += nlen;
+		cur->found_dir_entry = true;
+		if (k->type == BTRFS_DIR_ITEM_KEY) {
+			u64 h = btrfs_name_hash(name, nlen);
+
+			if (h != k->offset) {
+				if (enc_dir)
+					check_report(c, PR_ENCRYPTED_NAME_HASH,
+						     LOC(root, k->objectid, k->offset, NOLOC), h, k->offset);
+				else
+					check_report(c, PR_DIR_ITEM_HASH,
+						     LOC(root, k->objectid, k->offset, NOLOC),
+						     name_str(name, nlen, nb, sizeof(nb)), h, k->offset);
+			}
+		}
+		/* C9: the type bit follows the directory's state. */
+		if (enc_dir != !!(type & BTRFS_FT_ENCRYPTED))
+			check_report(c, PR_DIR_ENTRY_FT_ENCRYPTED, LOC(root, k->objectid, k->offset, NOLOC),
+				     what, name_str(name, nlen, nb, sizeof(nb)),
+				     enc_dir ? "n encrypted" : " plain",
+				     enc_dir ? "lacks" : "has", type);
+		/* C10 */
+		if (enc_dir) {
+			const char *why = NULL;
+
+			if (nlen < 16)
+				why = "shorter than 16";
+			else if (nlen < MAX_NAME && nlen % pad)
+				why = "not a multiple of the policy padding";
+			if (why)
+				check_report(c, PR_ENCRYPTED_NAME_LENGTH,
+					     LOC(root, k->objectid, k->offset, NOLOC), nlen, what, why);
+		}
+		if (enc_dir && c->key)
+			check_key_collect(c, KR_NAME, root, k->objectid, k->offset, k->type, 0,
+					  name, nlen);
+		d = vec_push(&st->ents);
+		d->dir = k->objectid;
+		d->child = loc.objectid;
+		d->index = k->offset;
+		d->src = k->type == BTRFS_DIR_ITEM_KEY ? SRC_ITEM : SRC_INDEX;
+		d->loc_type = loc.type;
+		d->ftype = type;
+		d->dir_encrypted = enc_dir;
+		d->name_len = nlen;
+		d->name_off = add_name(st, name, nlen);
+		if (k->type == BTRFS_DIR_INDEX_KEY)
+			break;	/* one entry per index */
+	}
+	return;
+bad:
+	check_report(c, PR_DIR_ITEM_BAD, LOC(root, k->objectid, k->offset, NOLOC), what,
+		     "entry overruns the item");
+}
+
+static void inode_ctx(struct check_ctx *c, struct fs_tree_state *st,
+		      const struct tree_block *leaf, u32 slot, bool first_visit)
+{
+	struct inode_cur *cur = &st->cur;
+	u32 size = tb_item_size(leaf, slot);
+	const u8 *p = tb_item_ptr(leaf, slot);
+	const char *why;
+
+	note_encrypted(c, st, cur->ino);
+	cur->has_ctx41 = true;
+	cur->ctx41_size = size;
+	memset(cur->ctx41, 0, sizeof(cur->ctx41));
+	memcpy(cur->ctx41, p, size < sizeof(cur->ctx41) ? size : sizeof(cur->ctx41));
+	why = ctx41_problem(p, size);
+	cur->ctx41_valid = !why;
+	if (why)
+		check_report(c, PR_INODE_CTX_INVALID, LOC_INODE(st->root->objectid, cur->ino), why);
+	if (first_visit && size >= FSCRYPT_CONTEXT_V2_SIZE)
+		push_nonce(c, p + 24, st->root->objectid, cur->ino, NOLOC, NOLOC, true);
+}
+
+static void extent_ctx(struct check_ctx *c, struct fs_tree_state *st,
+		       const struct tree_block *leaf, u32 slot, const struct btrfs_key *k)
+{
+	struct inode_cur *cur = &st->cur;
+	u32 size = tb_item_size(leaf, slot);
+	const u8 *p = tb_item_ptr(leaf, slot);
+	struct check_loc loc = LOC(st->root->objectid, cur->ino, k->offset, NOLOC);
+	struct ctx42 *x;
+
+	note_encrypted(c, st, cur->ino);
+	if (cur->n42 == cur->cap42) {
+		size_t ncap = cur->cap42 ? cur->cap42 * 2 : 16;
+		void *n = realloc(cur->c42, ncap * sizeof(*cur->c42));
+
+		if (!n) {
+			error("out of memory");
+			exit(EXIT_UNREADABLE);
+		}
+		cur->c42 = n;
+		cur->cap42 = ncap;
+	}
+	x = &cur->c42[cur->n42++];
+	memset(x, 0, sizeof(*x));
+	x->offset = k->offset;
+	x->size = size;
+	memcpy(x->data, p, size < sizeof(x->data) ? size : sizeof(x->data));
+
+	if (k->offset % c->fs->sectorsize) {
+		check_report(c, PR_EXTENT_CTX_INVALID, loc, "key offset not sectorsize aligned");
+		return;
+	}
+	if (size < FSCRYPT_EXTENT_CONTEXT_SIZE || size > FSCRYPT_MAX_EXTENT_CONTEXT_SIZE) {
+		check_report(c, PR_EXTENT_CTX_INVALID, loc, size < FSCRYPT_EXTENT_CONTEXT_SIZE ?
+			     "item shorter than 34 bytes" : "item longer than 40 bytes");
+		return;
+	}
+	if (size != FSCRYPT_EXTENT_CONTEXT_SIZE)
+		check_report(c, PR_EXTENT_CTX_SIZE, loc, size);
+	if (p[0] != FSCRYPT_EXTENT_CONTEXT_V1) {
+		check_report(c, PR_EXTENT_CTX_INVALID, loc, "version is not 1");
+		return;
+	}
+	if (cur->has_ctx41 && cur->ctx41_size >= FSCRYPT_CONTEXT_V2_SIZE) {
+		const struct fscrypt_context_v2 *ic = (const void *)cur->ctx41;
+
+		if (memcmp(p + 2, ic->master_key_identifier, 16)) {
+			char a[33], b[33];
+
+			for (int i = 0; i < 16; i++) {
+				snprintf(a + 2 * i, 3, "%02x", p[2 + i]);
+				snprintf(b + 2 * i, 3, "%02x", ic->master_key_identifier[i]);
+			}
+			check_report(c, PR_EXTENT_CTX_KEY_MISMATCH, loc, a, b);
+		}
+		if (p[1] != ic->contents_mode)
+			check_report(c, PR_EXTENT_CTX_MODE_MISMATCH, loc, p[1],
+				     ic->contents_mode);
+	}
+}
+
+static struct ctx42 *find_ctx42(struct inode_cur *cur, u64 offset)
+{
+	size_t lo = 0, hi = cur->n42;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cur->c42[mid].offset == offset)
+			return &cur->c42[mid];
+		if (cur->c42[mid].offset < offset)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static void symlink_data(struct check_ctx *c, struct fs_tree_state *st, const u8 *data,
+			 u32 len, u64 ram)
+{
+	struct inode_cur *cur = &st->cur;
+	struct check_loc loc = LOC(st->root->objectid, cur->ino, 0, NOLOC);
+	u32 n;
+
+	cur->symlink_inline_seen = true;
+	if (c->key)
+		check_key_collect(c, KR_SYMLINK, st->root->objectid, cur->ino, 0, 0, 0, data, len);
+	if (len < 2) {
+		check_report(c, PR_SYMLINK_DATA_BAD, loc, "shorter than its 2-byte length field");
+		return;
+	}
+	n = data[0] | (u32)data[1] << 8;
+	if (2 + n != len)
+		check_report(c, PR_SYMLINK_DATA_BAD, loc, "length field disagrees with the item size");
+	else if (2 + n != ram)
+		check_report(c, PR_SYMLINK_DATA_BAD, loc, "length field disagrees with ram_bytes");
+	else if (n < 16)
+		check_report(c, PR_SYMLINK_DATA_BAD, loc, "ciphertext shorter than 16 bytes");
+	if (2 + n > c->fs->sectorsize - 1)
+		check_report(c, PR_SYMLINK_DATA_LONG, loc, 2 + n, c->fs->sectorsize - 1);
+}
+
+/* Encryption rules C3, C4, C5 for one file extent. */
+static void extent_encryption(struct check_ctx *c, struct fs_tree_state *st,
+			      const struct btrfs_key *k, const struct btrfs_file_extent_item *fi,
+			      u32 size, struct ctx42 **ctx_out)
+{
+	struct inode_cur *cur = &st->cur;
+	struct check_loc loc = LOC(st->root->objectid, cur->ino, k->offset, NOLOC);
+	bool enc_inode = cur_encrypted(cur), reg = S_ISREG(cur->mode), lnk = S_ISLNK(cur->mode);
+	u8 type = fi->type, enc = fi->encryption;
+	bool hole = type != BTRFS_FILE_EXTENT_INLINE && !le64_to_cpu(fi->disk_bytenr);
+	struct ctx42 *x;
+
+	*ctx_out = NULL;
+	if (enc >= 2) {
+		check_report(c, PR_EXTENT_ENCRYPTION_INVALID, loc, enc);
+		return;
+	}
+	if (enc_inode && reg && type == BTRFS_FILE_EXTENT_INLINE)
+		check_report(c, PR_INLINE_IN_ENCRYPTED_FILE, loc,
+			     (unsigned long long)le64_to_cpu(fi->ram_bytes));
+	if (enc == 1) {
+		note_encrypted(c, st, cur->ino);
+		if (type == BTRFS_FILE_EXTENT_INLINE) {
+			if (!(enc_inode && lnk))
+				check_report(c, PR_EXTENT_ENCRYPTION_UNEXPECTED, loc,
+					     "an inline extent that is not an encrypted symlink's");
+			return;
+		}
+		if (hole)
+			check_report(c, PR_EXTENT_ENCRYPTION_UNEXPECTED, loc, "a hole");
+		else if (!enc_inode || !reg)
+			check_report(c, PR_EXTENT_ENCRYPTION_UNEXPECTED, loc,
+				     !enc_inode ? "an extent of an unencrypted inode" :
+				     "an extent of a non-regular file");
+		if (size != sizeof(*fi)) {
+			check_report(c, PR_LEGACY_EXTENT_CTX, loc, size);
+			return;
+		}
+		c->cnt.encrypted_extents++;
+		x = find_ctx42(cur, k->offset);
+		if (!x) {
+			check_report(c, PR_EXTENT_CTX_MISSING, loc,
+				     (unsigned long long)le64_to_cpu(fi->disk_bytenr));
+			return;
+		}
+		x->matched = true;
+		*ctx_out = x;
+		return;
+	}
+	if (enc_inode && reg && !hole && type != BTRFS_FILE_EXTENT_INLINE)
+		check_report(c, PR_EXTENT_PLAINTEXT, loc,
+			     type == BTRFS_FILE_EXTENT_PREALLOC ? "prealloc" : "regular");
+}
+
+static void file_extent(struct check_ctx *c, struct fs_tree_state *st,
+			const struct tree_block *leaf, u32 slot, const struct btrfs_key *k,
+			bool first_visit)
+{
+	struct inode_cur *cur = &st->cur;
+	const struct btrfs_file_extent_item *fi = (const void *)tb_item_ptr(leaf, slot);
+	u32 size = tb_item_size(leaf, slot), ss = c->fs->sectorsize;
+	struct check_loc loc = LOC(st->root->objectid, cur->ino, k->offset, NOLOC);
+	u32 max_inline = c->fs->nodesize - sizeof(struct btrfs_header) - sizeof(struct btrfs_item) -
+			 BTRFS_FILE_EXTENT_INLINE_DATA_START;
+	u64 num = 0, disk_bytenr = 0;
+	struct ctx42 *x = NULL;
+	bool nodatasum = cur->flags & BTRFS_INODE_NODATASUM;
+
+	if (max_inline > ss - 1)
+		max_inline = ss - 1;
+	c->cnt.file_extents++;
+	if (size < BTRFS_FILE_EXTENT_INLINE_DATA_START) {
+		check_report(c, PR_FILE_EXTENT_BAD, loc, "item too small");
+		return;
+	}
+	if (cur->extent_start == NOLOC)
+		cur->extent_start = cur->extent_end = k->offset;
+	cur->found_extent = true;
+	if (cur->extent_end > k->offset) {
+		check_report(c, PR_FILE_EXTENT_OVERLAP, loc, cur->extent_end);
+	} else if (cur->extent_end < k->offset && cur->first_gap == NOLOC) {
+		cur->first_gap = cur->extent_end;
+	}
+	if (fi->compression > BTRFS_COMPRESS_ZSTD)
+		check_report(c, PR_FILE_EXTENT_BAD, loc, "unknown compression type");
+	if (fi->type == BTRFS_FILE_EXTENT_INLINE) {
+		u64 ram = le64_to_cpu(fi->ram_bytes);
+		u32 inline_len = size - BTRFS_FILE_EXTENT_INLINE_DATA_START;
+		bool enc_link = cur_encrypted(cur) && S_ISLNK(cur->mode);
+
+		if (ram == 0)
+			check_report(c, PR_FILE_EXTENT_BAD, loc, "inline extent with ram_bytes 0");
+		if (enc_link) {
+			symlink_data(c, st, (const u8 *)fi + BTRFS_FILE_EXTENT_INLINE_DATA_START,
+				     inline_len, ram);
+		} else if (fi->compression) {
+			if (inline_len > max_inline || ram > ss)
+				check_report(c, PR_INLINE_EXTENT_BAD, loc, "compressed inline extent too large");
+		} else {
+			if (ram > max_inline)
+				check_report(c, PR_INLINE_EXTENT_BAD, loc, "inline extent too large");
+			if (inline_len != ram)
+				check_report(c, PR_INLINE_EXTENT_BAD, loc,
+					     "ram_bytes differs from the stored length");
+		}
+		cur->found_size += ram;
+		num = (ram + ss - 1) / ss * ss;
+	} else if (fi->type == BTRFS_FILE_EXTENT_REG || fi->type == BTRFS_FILE_EXTENT_PREALLOC) {
+		if (size < sizeof(*fi)) {
+			check_report(c, PR_FILE_EXTENT_BAD, loc, "item too small");
+			return;
+		}
+		num = le64_to_cpu(fi->num_bytes);
+		disk_bytenr = le64_to_cpu(fi->disk_bytenr);
+		if (size != sizeof(*fi) && fi->encryption != 1)
+			check_report(c, PR_FILE_EXTENT_BAD, loc, "item size is not 53");
+		if (num == 0 || num % ss)
+			check_report(c, PR_FILE_EXTENT_BAD, loc, "num_bytes zero or not sector aligned");
+		if (num + le64_to_cpu(fi->offset) > le64_to_cpu(fi->ram_bytes))
+			check_report(c, PR_FILE_EXTENT_BAD, loc, "offset + num_bytes beyond ram_bytes");
+		if (fi->type == BTRFS_FILE_EXTENT_PREALLOC &&
+		    (fi->compression || le16_to_cpu(fi->other_encoding)))
+			check_report(c, PR_FILE_EXTENT_BAD, loc, "compressed or encoded prealloc extent");
+		if (fi->compression && nodatasum)
+			check_report(c, PR_FILE_EXTENT_BAD, loc, "compressed extent in a NODATASUM inode");
+		if (k->offset + num < k->offset)
+			check_report(c, PR_FILE_EXTENT_BAD, loc, "extent end overflows");
+		if (disk_bytenr)
+			cur->found_size += num;
+	} else {
+		check_report(c, PR_FILE_EXTENT_BAD, loc, "unknown extent type");
+	}
+	cur->extent_end = k->offset + num;
+	extent_encryption(c, st, k, fi, size, &x);
+
+	if (first_visit && disk_bytenr && size >= sizeof(*fi)) {
+		struct file_extent_rec *r = vec_push(&c->file_exts);
+
+		r->disk_bytenr = disk_bytenr;
+		r->disk_num_bytes = le64_to_cpu(fi->disk_num_bytes);
+		r->root = st->root->objectid;
+		r->ino = cur->ino;
+		r->file_offset = k->offset;
+		r->extent_offset = le64_to_cpu(fi->offset);
+		r->num_bytes = num;
+		r->type = fi->type;
+		r->compression = fi->compression;
+		r->encryption = fi->encryption;
+		r->nodatasum = nodatasum || st->root->objectid == BTRFS_DATA_RELOC_TREE_OBJECTID;
+		if (x && x->size >= FSCRYPT_EXTENT_CONTEXT_SIZE) {
+			r->has_ctx = true;
+			memcpy(r->ctx, x->data, FSCRYPT_EXTENT_CONTEXT_SIZE);
+			push_nonce(c, x->data + 18, st->root->objectid, cur->ino, k->offset,
+				   disk_bytenr, false);
+		}
+	}
+}
+
+/* ---- tree level ------------------------------------------------------------------ */
+
+struct fs_tree_state *fs_tree_begin(struct check_ctx *c, const struct root_desc *root)
+{
+	struct fs_tree_state *st = calloc(1, sizeof(*st));
+
+	if (!st) {
+		error("out of memory");
+		exit(EXIT_UNREADABLE);
+	}
+	st->root = root;
+	vec_init(&st->inodes, sizeof(struct ino_sum));
+	vec_init(&st->ents, sizeof(struct dent));
+	vec_init(&st->orphans, sizeof(u64));
+	st->no_holes = c->fs->incompat & BTRFS_FEATURE_INCOMPAT_NO_HOLES;
+	return st;
+}
+
+void fs_tree_leaf(struct check_ctx *c, struct fs_tree_state *st, const struct tree_block *leaf,
+		  bool first_visit)
+{
+	for (u32 i = 0; i < tb_nritems(leaf); i++) {
+		struct btrfs_key k;
+
+		tb_item_key(leaf, i, &k);
+		if (k.objectid == BTRFS_ORPHAN_OBJECTID && k.type == BTRFS_ORPHAN_ITEM_KEY) {
+			*(u64 *)vec_push(&st->orphans) = k.offset;
+			continue;
+		}
+		if (k.objectid < BTRFS_FIRST_FREE_OBJECTID || k.objectid > BTRFS_LAST_FREE_OBJECTID)
+			continue;
+		if (!st->cur.active || st->cur.ino != k.objectid) {
+			finish_inode(c, st);
+			start_inode(st, k.objectid);
+		}
+		if (k.type != BTRFS_INODE_ITEM_KEY)
+			st->cur.any_item = true;
+		switch (k.type) {
+		case BTRFS_INODE_ITEM_KEY:
+			inode_item(c, st, leaf, i);
+			break;
+		case BTRFS_INODE_REF_KEY:
+		case BTRFS_INODE_EXTREF_KEY:
+			inode_refs(c, st, leaf, i, &k);
+			break;
+		case BTRFS_XATTR_ITEM_KEY:
+		case BTRFS_DIR_ITEM_KEY:
+		case BTRFS_DIR_INDEX_KEY:
+			dir_entries(c, st, leaf, i, &k);
+			break;
+		case BTRFS_FSCRYPT_INODE_CTX_KEY:
+			inode_ctx(c, st, leaf, i, first_visit);
+			break;
+		case BTRFS_FSCRYPT_CTX_KEY:
+			extent_ctx(c, st, leaf, i, &k);
+			break;
+		case BTRFS_EXTENT_DATA_KEY:
+			file_extent(c, st, leaf, i, &k, first_visit);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* Sort orders for matching entries. */
+static const struct fs_tree_state *g_sort_st;
+
+static int name_cmp(const struct dent *a, const struct dent *b)
+{
+	size_t n = a->name_len < b->name_len ? a->name_len : b->name_len;
+	int r = memcmp(g_sort_st->names + a->name_off, g_sort_st->names + b->name_off, n);
+
+	if (r)
+		return r;
+	return a->name_len < b->name_len ? -1 : a->name_len > b->name_len;
+}
+
+/* By (src, dir, name); refs additionally by child. */
+static int cmp_dent_name(const void *x, const void *y)
+{
+	const struct dent *a = x, *b = y;
+	int r;
+
+	if (a->src != b->src)
+		return a->src < b->src ? -1 : 1;
+	if ((r = cmp_u64(a->dir, b->dir)))
+		return r;
+	if ((r = name_cmp(a, b)))
+		return r;
+	return cmp_u64(a->child, b->child);
+}
+
+static const struct dent *find_dent(const struct dent *v, size_t n, u8 src, u64 dir,
+				    const struct dent *name_of, bool match_child)
+{
+	size_t lo = 0, hi = n;
+	struct dent key = *name_of;
+
+	key.src = src;
+	key.dir = dir;
+	key.child = match_child ? name_of->child : 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cmp_dent_name(&v[mid], &key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < n && v[lo].src == src && v[lo].dir == dir && name_cmp(&v[lo], name_of) == 0 &&
+	    (!match_child || v[lo].child == name_of->child))
+		return &v[lo];
+	return NULL;
+}
+
+static int cmp_ino_sum(const void *x, const void *y)
+{
+	return cmp_u64(((const struct ino_sum *)x)->ino, ((const struct ino_sum *)y)->ino);
+}
+
+static struct ino_sum *find_ino(struct fs_tree_state *st, u64 ino)
+{
+	struct ino_sum key = { .ino = ino };
+
+	if (!st->inodes.nr)
+		return NULL;
+	return bsearch(&key, st->inodes.data, st->inodes.nr, sizeof(key), cmp_ino_sum);
+}
+
+static bool has_orphan(const struct fs_tree_state *st, u64 ino)
+{
+	for (size_t i = 0; i < st->orphans.nr; i++)
+		if (VEC_AT(&st->orphans, u64, i) == ino)
+			return true;
+	return false;
+}
+
+static u8 mode_to_ftype(u32 mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG: return BTRFS_FT_REG_FILE;
+	case S_IFDIR: return BTRFS_FT_DIR;
+	case S_IFCHR: return BTRFS_FT_CHRDEV;
+	case S_IFBLK: return BTRFS_FT_BLKDEV;
+	case S_IFIFO: return BTRFS_FT_FIFO;
+	case S_IFSOCK: return BTRFS_FT_SOCK;
+	case S_IFLNK: return BTRFS_FT_SYMLINK;
+	default: return BTRFS_FT_UNKNOWN;
+	}
+}
+
+static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
+{
+	struct dent *v = st->ents.data;
+	size_t n = st->ents.nr;
+	u64 root = st->root->objectid, rootdir = st->root->root_dirid;
+	char nb[4 * MAX_NAME + 8], msg[160];
+
+	g_sort_st = st;
+	check_qsort(v, n, sizeof(*v), cmp_dent_name);
+	for (size_t i = 0; i < n; i++) {
+		const struct dent *d = &v[i];
+		const char *nm = name_str((const u8 *)st->names + d->name_off, d->name_len, nb, sizeof(nb));
+
+		if (d->src == SRC_REF) {
+			const struct dent *idx, *item;
+
+			if (d->child == rootdir && d->dir == rootdir)
+				continue;	/* the root directory's ".." */
+			item = find_dent(v, n, SRC_ITEM, d->dir, d, true);
+			idx = find_dent(v, n, SRC_INDEX, d->dir, d, true);
+			if (!idx || idx->index != d->index)
+				check_report(c, PR_DIR_INDEX_MISSING, LOC_INODE(root, d->child), nm,
+					     d->dir, d->child);
+			if (!item)
+				check_report(c, PR_DIR_ITEM_MISSING, LOC_INODE(root, d->child), nm,
+					     d->dir, d->child);
+			continue;
+		}
+		if (d->loc_type != BTRFS_INODE_ITEM_KEY)
+			continue;	/* subvolume entries have ROOT_REFs, not inode refs */
+		{
+			struct ino_sum *dir = find_ino(st, d->dir);
+
+			if (dir && dir->nlink == 0)
+				continue;	/* a deleted directory awaiting its orphan cleanup */
+		}
+		if (d->src == SRC_INDEX) {
+			const struct dent *ref = find_dent(v, n, SRC_REF, d->dir, d, true);
+			const struct dent *item = find_dent(v, n, SRC_ITEM, d->dir, d, true);
+			struct ino_sum *s = find_ino(st, d->child);
+
+			if (!item)
+				item = find_dent(v, n, SRC_ITEM, d->dir, d, false);
+
+			if (!ref) {
+				check_report(c, PR_INODE_REF_MISSING, LOC(root, d->dir, d->index, NOLOC),
+					     nm, d->dir, d->index, d->child);
+				if (!item)
+					check_report(c, PR_DIR_ITEM_MISSING, LOC_INODE(root, d->child),
+						     nm, d->dir, d->child);
+			}
+			if (item && (item->child != d->child || item->ftype != d->ftype)) {
+				snprintf(msg, sizeof(msg),
+					 "DIR_ITEM points to inode %llu type %u, DIR_INDEX to inode %llu type %u",
+					 item->child, item->ftype, d->child, d->ftype);
+				check_report(c, PR_DIR_ENTRY_MISMATCH, LOC(root, d->dir, d->index, NOLOC),
+					     nm, d->dir, msg);
+			}
+			if (!s) {
+				check_report(c, PR_INODE_ITEM_MISSING, LOC_INODE(root, d->child),
+					     "a directory entry");
+				continue;
+			}
+			if (mode_to_ftype(s->mode) != (d->ftype & ~BTRFS_FT_ENCRYPTED)) {
+				snprintf(msg, sizeof(msg), "file type %u but inode %llu has mode 0%o",
+					 d->ftype & ~BTRFS_FT_ENCRYPTED, d->child, s->mode);
+				check_report(c, PR_DIR_ENTRY_MISMATCH, LOC(root, d->dir, d->index, NOLOC),
+					     nm, d->dir, msg);
+			}
+			if (d->dir_encrypted && !s->encrypted &&
+			    (S_ISREG(s->mode) || S_ISDIR(s->mode) || S_ISLNK(s->mode)))
+				check_report(c, PR_PLAIN_INODE_IN_ENCRYPTED_DIR,
+					     LOC(root, d->dir, d->index, NOLOC), nm, d->dir, d->child,
+					     s->mode);
+			continue;
+		}
+		/* DIR_ITEM */
+		{
+			struct ino_sum *s = find_ino(st, d->child);
+
+			if (s)
+				s->links++;
+			if (!find_dent(v, n, SRC_INDEX, d->dir, d, true) &&
+			    !find_dent(v, n, SRC_REF, d->dir, d, true))
+				check_report(c, PR_DIR_INDEX_MISSING, LOC_INODE(root, d->child), nm,
+					     d->dir, d->child);
+		}
+	}
+}
+
+static void check_links(struct check_ctx *c, struct fs_tree_state *st)
+{
+	u64 root = st->root->objectid, rootdir = st->root->root_dirid;
+	bool rootdir_seen = false;
+
+	for (size_t i = 0; i < st->inodes.nr; i++) {
+		struct ino_sum *s = &VEC_AT(&st->inodes, struct ino_sum, i);
+
+		if (s->ino == rootdir) {
+			rootdir_seen = true;
+			if (s->nlink != 1 || s->links != 0)
+				check_report(c, PR_ROOT_DIR_BAD, LOC_INODE(root, s->ino),
+					     "link count is not 1 or it has directory entries");
+			continue;
+		}
+		if (s->nlink == 0) {
+			if (!has_orphan(st, s->ino))
+				check_report(c, PR_INODE_NO_ORPHAN_ITEM, LOC_INODE(root, s->ino));
+			if (s->links)
+				check_report(c, PR_INODE_NLINK, LOC_INODE(root, s->ino), s->nlink, s->links);
+			continue;
+		}
+		if (s->nlink != s->links && !S_ISDIR(s->mode))
+			check_report(c, PR_INODE_NLINK, LOC_INODE(root, s->ino), s->nlink, s->links);
+		else if (S_ISDIR(s->mode) && s->links != 1 && s->nlink < 2)
+			check_report(c, PR_INODE_NLINK, LOC_INODE(root, s->ino), s->nlink, s->links);
+	}
+	if (!rootdir_seen && rootdir)
+		check_report(c, PR_ROOT_DIR_BAD, LOC_INODE(root, rootdir), "no inode item");
+}
+
+void fs_tree_end(struct check_ctx *c, struct fs_tree_state *st)
+{
+	finish_inode(c, st);
+	check_qsort(st->inodes.data, st->inodes.nr, sizeof(struct ino_sum), cmp_ino_sum);
+	match_entries(c, st);
+	check_links(c, st);
+	vec_free(&st->inodes);
+	vec_free(&st->ents);
+	vec_free(&st->orphans);
+	free(st->cur.c42);
+	free(st->names);
+	free(st);
+}
+
+/* ---- whole filesystem ------------------------------------------------------------- */
+
+static int cmp_file_ext(const void *x, const void *y)
+{
+	const struct file_extent_rec *a = x, *b = y;
+	int r;
+
+	if ((r = cmp_u64(a->disk_bytenr, b->disk_bytenr)))
+		return r;
+	if ((r = cmp_u64(a->root, b->root)))
+		return r;
+	if ((r = cmp_u64(a->ino, b->ino)))
+		return r;
+	return cmp_u64(a->file_offset, b->file_offset);
+}
+
+static int cmp_nonce(const void *x, const void *y)
+{
+	const struct nonce_rec *a = x, *b = y;
+	int r = memcmp(a->nonce, b->nonce, 16);
+
+	if (r)
+		return r;
+	if (a->inode != b->inode)
+		return a->inode ? -1 : 1;
+	if ((r = cmp_u64(a->bytenr, b->bytenr)))
+		return r;
+	return cmp_u64(a->ino, b->ino);
+}
+
+static void describe_nonce_user(const struct nonce_rec *n, char *buf, size_t len)
+{
+	char rn[32];
+
+	if (n->inode)
+		snprintf(buf, len, "inode %llu of root %s", n->ino,
+			 check_root_name(n->root, rn, sizeof(rn)));
+	else
+		snprintf(buf, len, "the disk extent at %llu", n->bytenr);
+}
+
+/* A nonce may repeat only for the same disk extent or the same inode. */
+static void check_nonces(struct check_ctx *c)
+{
+	struct nonce_rec *v = c->nonces.data;
+	size_t n = c->nonces.nr;
+
+	check_qsort(v, n, sizeof(*v), cmp_nonce);
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+
+		while (j < n && !memcmp(v[j].nonce, v[i].nonce, 16))
+			j++;
+		for (size_t k = i + 1; k < j; k++) {
+			bool same = v[k].inode == v[i].inode &&
+				    (v[k].inode ? v[k].ino == v[i].ino : v[k].bytenr == v[i].bytenr);
+
+			if (!same) {
+				char hex[33], a[96], b[96];
+
+				for (int q = 0; q < 16; q++)
+					snprintf(hex + 2 * q, 3, "%02x", v[i].nonce[q]);
+				describe_nonce_user(&v[i], a, sizeof(a));
+				describe_nonce_user(&v[k], b, sizeof(b));
+				check_report(c, PR_NONCE_REUSE, LOC(v[k].root, v[k].ino, v[k].offset,
+								   v[k].bytenr), hex, a, b);
+				break;
+			}
+		}
+		i = j;
+	}
+}
+
+void fs_check_global(struct check_ctx *c)
+{
+	struct file_extent_rec *v = c->file_exts.data;
+	size_t n = c->file_exts.nr;
+
+	/* C1 */
+	if (c->saw_encrypted_items && !(c->fs->incompat & BTRFS_FEATURE_INCOMPAT_ENCRYPT)) {
+		char what[96], rn[32];
+
+		snprintf(what, sizeof(what), "root %s inode %llu",
+			 check_root_name(c->first_encrypted_root, rn, sizeof(rn)),
+			 c->first_encrypted_ino);
+		check_report(c, PR_ENCRYPT_INCOMPAT_MISSING, LOC_NONE, what);
+	}
+	/* C8: all references to one disk extent agree. */
+	check_qsort(v, n, sizeof(*v), cmp_file_ext);
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+
+		while (j < n && v[j].disk_bytenr == v[i].disk_bytenr)
+			j++;
+		for (size_t k = i + 1; k < j; k++) {
+			const char *why = NULL;
+
+			if (v[k].encryption != v[i].encryption)
+				why = "one is encrypted, the other not";
+			else if (v[k].has_ctx && v[i].has_ctx && memcmp(v[k].ctx, v[i].ctx, 34))
+				why = "different encryption contexts";
+			if (why) {
+				check_report(c, PR_SHARED_EXTENT_MISMATCH,
+					     LOC(v[k].root, v[k].ino, v[k].file_offset, v[k].disk_bytenr),
+					     v[k].disk_bytenr, why, v[i].root, v[i].ino, v[i].file_offset);
+				break;
+			}
+		}
+		i = j;
+	}
+	check_nonces(c);
+}

@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The checks of `check` that need the master key (format.md 11, C12).
+ *
+ * While the trees are walked, the fs checker hands over (only when a key
+ * was given) the contexts of encrypted inodes, the stored names of entries
+ * in encrypted directories and the data of encrypted symlinks.  Here the key
+ * identifier is compared with the contexts first: a key that matches none
+ * of them is a wrong key (exit 4); contexts of other keys are counted and
+ * noted.  Then every name under a matching directory policy must decrypt to
+ * a valid name (non-empty, no NUL or '/', zero padding only), and every
+ * symlink target must decrypt.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cmds/check.h"
+#include "common/key-input.h"
+#include "common/messages.h"
+#include "crypto/fname.h"
+#include "crypto/fscrypt-keys.h"
+
+struct check_key {
+	struct fscrypt_master_key *mk;	/* in secret memory */
+};
+
+int check_key_load(struct check_ctx *c, const char *key_file, int key_fd, const char *format)
+{
+	struct key_input ki;
+	struct key_buf *kb = NULL;
+	int ret;
+
+	key_input_init(&ki);
+	ki.path = key_file;
+	ki.fd = key_fd;
+	ki.format = strcmp(format, "hex") ? KEY_FORMAT_RAW : KEY_FORMAT_HEX;
+	if (key_input_read(&ki, &kb))
+		return EXIT_KEY;
+	c->key = calloc(1, sizeof(*c->key));
+	if (c->key)
+		c->key->mk = secret_alloc(sizeof(*c->key->mk));
+	if (!c->key || !c->key->mk) {
+		key_buf_free(kb);
+		check_key_free(c);
+		error("out of memory for the key");
+		return EXIT_KEY;
+	}
+	ret = fscrypt_master_key_init(c->key->mk, kb->data, kb->len);
+	key_buf_free(kb);
+	if (ret) {
+		check_key_free(c);
+		error("cannot use the master key: %s", strerror(-ret));
+		return EXIT_KEY;
+	}
+	return 0;
+}
+
+void check_key_free(struct check_ctx *c)
+{
+	if (!c->key)
+		return;
+	if (c->key->mk) {
+		fscrypt_master_key_wipe(c->key->mk);
+		secret_free(c->key->mk, sizeof(*c->key->mk));
+	}
+	free(c->key);
+	c->key = NULL;
+}
+
+void check_key_collect(struct check_ctx *c, u8 kind, u64 root, u64 ino, u64 key_offset,
+		       u8 key_type, u32 mode, const u8 *data, u32 len)
+{
+	struct key_rec *r = vec_push(&c->key_recs);
+
+	r->kind = kind;
+	r->root = root;
+	r->ino = ino;
+	r->key_offset = key_offset;
+	r->key_type = key_type;
+	r->mode = mode;
+	if (kind == KR_CTX) {
+		memcpy(r->ctx, data, len < sizeof(r->ctx) ? len : sizeof(r->ctx));
+		return;
+	}
+	if (c->key_arena_len + len > c->key_arena_cap) {
+		size_t ncap = c->key_arena_cap ? c->key_arena_cap * 2 : 65536;
+		u8 *n;
+
+		while (ncap < c->key_arena_len + len)
+			ncap *= 2;
+		n = realloc(c->key_arena, ncap);
+		if (!n) {
+			error("out of memory");
+			exit(EXIT_UNREADABLE);
+		}
+		c->key_arena = n;
+		c->key_arena_cap = ncap;
+	}
+	memcpy(c->key_arena + c->key_arena_len, data, len);
+	r->data_off = c->key_arena_len;
+	r->data_len = len;
+	c->key_arena_len += len;
+}
+
+static int cmp_rec(const void *x, const void *y)
+{
+	const struct key_rec *a = x, *b = y;
+	int r;
+
+	if ((r = cmp_u64(a->root, b->root)))
+		return r;
+	if ((r = cmp_u64(a->ino, b->ino)))
+		return r;
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	return cmp_u64(a->key_offset, b->key_offset);
+}
+
+static const char *decrypt_error(int ret)
+{
+	switch (ret) {
+	case -EBADMSG:
+		return "the plaintext is not a valid name (bad padding, NUL or '/')";
+	case -EINVAL:
+		return "invalid ciphertext length or unsupported mode";
+	default:
+		return strerror(-ret);
+	}
+}
+
+/* Names and symlink data of one inode whose context uses our key. */
+static void check_inode_with_key(struct check_ctx *c, const struct key_rec *ctxr,
+				 const struct key_rec *recs, size_t n)
+{
+	const struct fscrypt_context_v2 *ctx = (const void *)ctxr->ctx;
+	u8 key[FSCRYPT_MAX_MODE_KEY_SIZE], out[FNAME_MAX_LEN + 1];
+	u8 target[4096];
+	unsigned int ksize;
+	int ret;
+
+	ret = fscrypt_derive_file_key(c->key->mk, ctx->nonce, ctx->filenames_mode, key, &ksize);
+	if (ret) {
+		check_report(c, PR_NAME_DECRYPT_BAD, LOC_INODE(ctxr->root, ctxr->ino), "any", 0U,
+			     ctxr->ino, "cannot derive the directory key");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct key_rec *r = &recs[i];
+		const u8 *data = c->key_arena + r->data_off;
+
+		if (r->kind == KR_NAME) {
+			ret = fname_decrypt(ctx->filenames_mode, key, data, r->data_len, out);
+			c->cnt.names_decrypted++;
+			if (ret < 0)
+				check_report(c, PR_NAME_DECRYPT_BAD,
+					     LOC(r->root, r->ino, r->key_offset, NOLOC),
+					     r->key_type == BTRFS_DIR_ITEM_KEY ? "DIR_ITEM" : "DIR_INDEX",
+					     r->data_len, r->ino, decrypt_error(ret));
+		} else if (r->kind == KR_SYMLINK) {
+			ret = fscrypt_symlink_decrypt(ctx->filenames_mode, key, data, r->data_len,
+						      target, sizeof(target));
+			if (ret < 0)
+				check_report(c, PR_SYMLINK_DECRYPT_BAD, LOC_INODE(r->root, r->ino),
+					     decrypt_error(ret));
+		}
+	}
+	explicit_bzero(key, sizeof(key));
+	explicit_bzero(out, sizeof(out));
+	explicit_bzero(target, sizeof(target));
+}
+
+int check_with_key(struct check_ctx *c)
+{
+	struct key_rec *v = c->key_recs.data;
+	size_t n = c->key_recs.nr, ours = 0, others = 0;
+	char other_id[33] = "";
+
+	check_qsort(v, n, sizeof(*v), cmp_rec);
+	for (size_t i = 0; i < n; i++) {
+		const struct fscrypt_context_v2 *ctx = (const void *)v[i].ctx;
+
+		if (v[i].kind != KR_CTX)
+			continue;
+		if (!memcmp(ctx->master_key_identifier, c->key->mk->identifier, 16)) {
+			ours++;
+		} else if (!others++) {
+			for (int q = 0; q < 16; q++)
+				snprintf(other_id + 2 * q, 3, "%02x", ctx->master_key_identifier[q]);
+		}
+	}
+	if (!ours && others) {
+		char id[33];
+
+		for (int q = 0; q < 16; q++)
+			snprintf(id + 2 * q, 3, "%02x", c->key->mk->identifier[q]);
+		error("wrong key: its identifier %s matches none of the %zu encryption contexts (for example %s)",
+		      id, others, other_id);
+		return EXIT_KEY;
+	}
+	if (others)
+		check_report(c, PR_KEY_NOT_USED, LOC_NONE, (unsigned long long)others, other_id);
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+
+		while (j < n && v[j].root == v[i].root && v[j].ino == v[i].ino)
+			j++;
+		if (v[i].kind == KR_CTX &&
+		    !memcmp(((const struct fscrypt_context_v2 *)v[i].ctx)->master_key_identifier,
+			    c->key->mk->identifier, 16))
+			check_inode_with_key(c, &v[i], v + i + 1, j - i - 1);
+		i = j;
+	}
+	return 0;
+}

@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The problem table of `check`: one row per finding the checker can make,
+ * in the manner of e2fsck's problem.c.  Each row is
+ *
+ *   code       a stable identifier, printed in brackets in text output and
+ *              as "code" in JSON; scripts and tests match on it, so a code
+ *              is never renamed or reused for another meaning
+ *   severity   error (makes the exit code 1), warning or note (exit 0)
+ *   rule       the format.md section 11 rule (C1..C14) a finding breaks, or
+ *              a structural category: tree, extent, space, csum, inode, dir,
+ *              data, security, key
+ *   template   printf format of the message, filled from the arguments the
+ *              reporting site passes; the same text goes to both outputs
+ *
+ * Locations (root, inode, offset, bytenr) are separate fields, not part of
+ * the template, so the text line is
+ *   ERROR: [CODE] root R inode I offset O bytenr B: message
+ * with the fields that do not apply left out.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+#include "cmds/check.h"
+#include "common/messages.h"
+#include "common/output.h"
+
+#define E SEV_ERROR
+#define W SEV_WARNING
+#define N SEV_NOTE
+
+const struct check_problem_def check_problems[PR_MAX] = {
+	/* tree structure */
+	[PR_TREE_BLOCK_BAD] = { "TREE_BLOCK_BAD", E, "tree",
+		"tree %s: unreadable tree block: %s" },
+	[PR_TREE_ROOT_BAD] = { "TREE_ROOT_BAD", E, "tree",
+		"root item of tree %s is invalid: %s" },
+	[PR_TREE_BLOCK_SHARED] = { "TREE_BLOCK_SHARED", E, "tree",
+		"tree block at level %u is referenced twice inside tree %s" },
+	[PR_LOG_TREE_IGNORED] = { "LOG_TREE_IGNORED", N, "tree",
+		"the image has an unreplayed log tree at %llu; it is not checked" },
+	/* extent tree */
+	[PR_EXTENT_ITEM_MISSING] = { "EXTENT_ITEM_MISSING", E, "extent",
+		"%s extent of %llu bytes is in use (%llu references) but has no extent item" },
+	[PR_EXTENT_ITEM_UNUSED] = { "EXTENT_ITEM_UNUSED", E, "extent",
+		"extent item of %llu bytes has %llu refs but nothing references it" },
+	[PR_EXTENT_ITEM_BAD] = { "EXTENT_ITEM_BAD", E, "extent",
+		"malformed extent tree item (%llu %u %llu): %s" },
+	[PR_EXTENT_ITEM_OVERLAP] = { "EXTENT_ITEM_OVERLAP", E, "extent",
+		"extent [%llu, %llu) overlaps the extent at %llu" },
+	[PR_EXTENT_REFS_MISMATCH] = { "EXTENT_REFS_MISMATCH", E, "extent",
+		"extent item says %llu refs, its backrefs count %llu, references found %llu" },
+	[PR_EXTENT_BACKREF_MISSING] = { "EXTENT_BACKREF_MISSING", E, "extent",
+		"no backref for %s (count %u found)" },
+	[PR_EXTENT_BACKREF_UNUSED] = { "EXTENT_BACKREF_UNUSED", E, "extent",
+		"backref %s (count %u) matches no reference" },
+	[PR_EXTENT_BACKREF_COUNT] = { "EXTENT_BACKREF_COUNT", E, "extent",
+		"backref %s has count %u, references found %u" },
+	[PR_EXTENT_SIZE_MISMATCH] = { "EXTENT_SIZE_MISMATCH", E, "extent",
+		"file extent says the disk extent has %llu bytes, the extent item %llu" },
+	[PR_EXTENT_CHUNK_TYPE] = { "EXTENT_CHUNK_TYPE", E, "extent",
+		"%s extent [%llu, %llu) lies in a chunk of type 0x%llx" },
+	[PR_EXTENT_GENERATION] = { "EXTENT_GENERATION", E, "extent",
+		"extent item generation %llu is beyond the filesystem generation %llu" },
+	[PR_BLOCK_GROUP_USED] = { "BLOCK_GROUP_USED", E, "extent",
+		"block group [%llu, %llu) says used %llu, its extent items add up to %llu" },
+	[PR_BLOCK_GROUP_CHUNK] = { "BLOCK_GROUP_CHUNK", E, "extent",
+		"%s" },
+	[PR_SUPER_BYTES_USED] = { "SUPER_BYTES_USED", E, "extent",
+		"superblock bytes_used %llu, extent items add up to %llu" },
+	/* free space tree */
+	[PR_FREE_SPACE_MISMATCH] = { "FREE_SPACE_MISMATCH", E, "space",
+		"block group [%llu, %llu): free space tree %s [%llu, %llu) %s" },
+	[PR_FREE_SPACE_COUNT] = { "FREE_SPACE_COUNT", E, "space",
+		"block group [%llu, %llu): free space info extent_count %u, the tree holds %llu free extents" },
+	[PR_FREE_SPACE_INFO_MISSING] = { "FREE_SPACE_INFO_MISSING", E, "space",
+		"block group [%llu, %llu) has no free space info item" },
+	[PR_FREE_SPACE_ORPHAN] = { "FREE_SPACE_ORPHAN", E, "space",
+		"free space tree item (%llu %u %llu) belongs to no block group" },
+	[PR_FREE_SPACE_LEFTOVER] = { "FREE_SPACE_LEFTOVER", W, "space",
+		"free space tree item (%llu %u %llu) lies before the first block group (left over by mkfs); harmless" },
+	[PR_FREE_SPACE_ITEM_BAD] = { "FREE_SPACE_ITEM_BAD", E, "space",
+		"malformed free space tree item (%llu %u %llu): %s" },
+	/* csums */
+	[PR_CSUM_MISSING] = { "CSUM_MISSING", E, "csum",
+		"%llu of %llu bytes of the data extent at %llu have no csum" },
+	[PR_CSUM_ORPHAN] = { "CSUM_ORPHAN", E, "csum",
+		"csums for [%llu, %llu) cover no data extent" },
+	[PR_CSUM_OVERLAP] = { "CSUM_OVERLAP", E, "csum",
+		"csum item at %llu overlaps the previous item ending at %llu" },
+	[PR_CSUM_ITEM_BAD] = { "CSUM_ITEM_BAD", E, "csum",
+		"malformed csum item (%llu %u %llu): %s" },
+	[PR_CSUM_NODATASUM] = { "CSUM_NODATASUM", W, "csum",
+		"the inode is NODATASUM but %llu bytes of its extent at %llu have csums" },
+	[PR_DATA_CSUM_MISMATCH] = { "DATA_CSUM_MISMATCH", E, "C13",
+		"data csum mismatch at logical %llu mirror %u%s%s: have %s expected %s" },
+	[PR_DATA_READ_ERROR] = { "DATA_READ_ERROR", E, "data",
+		"cannot read data: %s" },
+	/* inodes and names */
+	[PR_INODE_ITEM_MISSING] = { "INODE_ITEM_MISSING", E, "inode",
+		"inode has %s but no inode item" },
+	[PR_INODE_ITEM_BAD] = { "INODE_ITEM_BAD", E, "inode",
+		"malformed inode item: %s" },
+	[PR_INODE_NBYTES] = { "INODE_NBYTES", E, "inode",
+		"nbytes is %llu, its extents add up to %llu" },
+	[PR_INODE_SIZE] = { "INODE_SIZE", E, "inode",
+		"%s size is %llu, expected %llu" },
+	[PR_INODE_NLINK] = { "INODE_NLINK", E, "inode",
+		"link count is %u, %u directory entries point to it" },
+	[PR_INODE_NO_ORPHAN_ITEM] = { "INODE_NO_ORPHAN_ITEM", E, "inode",
+		"link count is 0 but there is no orphan item" },
+	[PR_INODE_FLAGS] = { "INODE_FLAGS", E, "inode",
+		"odd inode flags 0x%llx: %s" },
+	[PR_INODE_MODE] = { "INODE_MODE", E, "inode",
+		"invalid inode mode 0%o" },
+	[PR_INODE_GENERATION] = { "INODE_GENERATION", E, "inode",
+		"inode generation %llu / transid %llu beyond the filesystem generation %llu" },
+	[PR_FILE_EXTENT_BAD] = { "FILE_EXTENT_BAD", E, "inode",
+		"invalid file extent item: %s" },
+	[PR_FILE_EXTENT_OVERLAP] = { "FILE_EXTENT_OVERLAP", E, "inode",
+		"file extent overlaps the previous one ending at %llu" },
+	[PR_FILE_EXTENT_GAP] = { "FILE_EXTENT_GAP", E, "inode",
+		"file extents leave [%llu, %llu) uncovered without the NO_HOLES feature" },
+	[PR_INLINE_EXTENT_BAD] = { "INLINE_EXTENT_BAD", E, "inode",
+		"inline extent: %s" },
+	[PR_DIR_INDEX_MISSING] = { "DIR_INDEX_MISSING", E, "dir",
+		"entry '%s' of directory %llu (to inode %llu) has no DIR_INDEX" },
+	[PR_DIR_ITEM_MISSING] = { "DIR_ITEM_MISSING", E, "dir",
+		"entry '%s' of directory %llu (to inode %llu) has no DIR_ITEM" },
+	[PR_INODE_REF_MISSING] = { "INODE_REF_MISSING", E, "dir",
+		"entry '%s' of directory %llu index %llu has no inode ref in inode %llu" },
+	[PR_DIR_ENTRY_MISMATCH] = { "DIR_ENTRY_MISMATCH", E, "dir",
+		"entry '%s' of directory %llu: %s" },
+	[PR_DIR_ITEM_HASH] = { "DIR_ITEM_HASH", E, "dir",
+		"DIR_ITEM name '%s' hashes to 0x%llx, key offset is 0x%llx" },
+	[PR_DIR_ITEM_BAD] = { "DIR_ITEM_BAD", E, "dir",
+		"malformed %s item: %s" },
+	[PR_ROOT_DIR_BAD] = { "ROOT_DIR_BAD", E, "dir",
+		"subvolume root directory: %s" },
+	[PR_ROOT_GENERATION] = { "ROOT_GENERATION", E, "tree",
+		"root item generation %llu is beyond the filesystem generation %llu" },
+	/* encryption */
+	[PR_ENCRYPT_INCOMPAT_MISSING] = { "ENCRYPT_INCOMPAT_MISSING", E, "C1",
+		"encrypted items exist (first: %s) but incompat bit 15 (ENCRYPT) is clear" },
+	[PR_INODE_CTX_MISSING] = { "INODE_CTX_MISSING", E, "C2",
+		"inode has the ENCRYPT flag but no FSCRYPT_INODE_CTX item" },
+	[PR_INODE_CTX_ORPHAN] = { "INODE_CTX_ORPHAN", E, "C2",
+		"FSCRYPT_INODE_CTX item on an inode without the ENCRYPT flag" },
+	[PR_INODE_CTX_INVALID] = { "INODE_CTX_INVALID", E, "C2",
+		"invalid inode encryption context: %s" },
+	[PR_INODE_CTX_WRONG_TYPE] = { "INODE_CTX_WRONG_TYPE", E, "C2",
+		"encryption context on an inode of mode 0%o (only files, directories and symlinks)" },
+	[PR_EXTENT_ENCRYPTION_INVALID] = { "EXTENT_ENCRYPTION_INVALID", E, "C3",
+		"file extent encryption %u is not 0 or 1" },
+	[PR_EXTENT_ENCRYPTION_UNEXPECTED] = { "EXTENT_ENCRYPTION_UNEXPECTED", E, "C3",
+		"encryption 1 on %s" },
+	[PR_EXTENT_PLAINTEXT] = { "EXTENT_PLAINTEXT", E, "C4",
+		"%s extent of an encrypted file has encryption 0" },
+	[PR_INLINE_IN_ENCRYPTED_FILE] = { "INLINE_IN_ENCRYPTED_FILE", E, "C4",
+		"inline extent of %llu bytes in an encrypted regular file" },
+	[PR_EXTENT_CTX_MISSING] = { "EXTENT_CTX_MISSING", E, "C5",
+		"encrypted file extent (disk bytenr %llu) has no FSCRYPT_CTX item at its offset" },
+	[PR_EXTENT_CTX_STALE] = { "EXTENT_CTX_STALE", E, "C6",
+		"FSCRYPT_CTX item has no encrypted file extent at its offset" },
+	[PR_EXTENT_CTX_INVALID] = { "EXTENT_CTX_INVALID", E, "C7",
+		"invalid extent encryption context: %s" },
+	[PR_EXTENT_CTX_SIZE] = { "EXTENT_CTX_SIZE", W, "C7",
+		"extent encryption context is %u bytes (34 expected; the rest is ignored)" },
+	[PR_EXTENT_CTX_KEY_MISMATCH] = { "EXTENT_CTX_KEY_MISMATCH", E, "C7",
+		"extent context key identifier %s differs from the inode's %s" },
+	[PR_EXTENT_CTX_MODE_MISMATCH] = { "EXTENT_CTX_MODE_MISMATCH", E, "C7",
+		"extent context mode %u differs from the inode's contents mode %u" },
+	[PR_SHARED_EXTENT_MISMATCH] = { "SHARED_EXTENT_MISMATCH", E, "C8",
+		"references to the disk extent at %llu disagree: %s (other: root %llu inode %llu offset %llu)" },
+	[PR_DIR_ENTRY_FT_ENCRYPTED] = { "DIR_ENTRY_FT_ENCRYPTED", E, "C9",
+		"%s entry '%s' of a%s directory %s the FT_ENCRYPTED bit (type 0x%x)" },
+	[PR_PLAIN_INODE_IN_ENCRYPTED_DIR] = { "PLAIN_INODE_IN_ENCRYPTED_DIR", E, "C9",
+		"entry '%s' of encrypted directory %llu points to unencrypted inode %llu (mode 0%o)" },
+	[PR_ENCRYPTED_NAME_HASH] = { "ENCRYPTED_NAME_HASH", E, "C9",
+		"DIR_ITEM of an encrypted directory: stored name hashes to 0x%llx, key offset is 0x%llx" },
+	[PR_ENCRYPTED_NAME_LENGTH] = { "ENCRYPTED_NAME_LENGTH", W, "C10",
+		"encrypted name of %u bytes in a %s item: %s" },
+	[PR_SYMLINK_DATA_BAD] = { "SYMLINK_DATA_BAD", E, "C11",
+		"encrypted symlink data: %s" },
+	[PR_SYMLINK_DATA_LONG] = { "SYMLINK_DATA_LONG", W, "C11",
+		"encrypted symlink data of %u bytes exceeds sectorsize - 1 (%u)" },
+	[PR_NONCE_REUSE] = { "NONCE_REUSE", E, "security",
+		"nonce %s is used by %s and by %s" },
+	[PR_LEGACY_EXTENT_CTX] = { "LEGACY_EXTENT_CTX", E, "C3",
+		"encrypted file extent item of %u bytes (legacy v5 layout or corrupt; v7 uses 53)" },
+	/* with a key */
+	[PR_KEY_NOT_USED] = { "KEY_NOT_USED", N, "C12",
+		"%llu encryption contexts use other master keys (for example %s); their inodes were not decrypted" },
+	[PR_NAME_DECRYPT_BAD] = { "NAME_DECRYPT_BAD", E, "C12",
+		"%s name of %u bytes in directory %llu does not decrypt to a valid name: %s" },
+	[PR_SYMLINK_DECRYPT_BAD] = { "SYMLINK_DECRYPT_BAD", E, "C12",
+		"symlink target does not decrypt: %s" },
+	[PR_COMPRESSED_DECODE_BAD] = { "COMPRESSED_DECODE_BAD", E, "C12",
+		"compressed encrypted extent at %llu does not decompress: %s" },
+};
+
+#undef E
+#undef W
+#undef N
+
+static const char *const sev_names[] = { "error", "warning", "note" };
+
+/* Most problems ever kept: past this only the counts go on. */
+#define MAX_PROBLEMS 200000
+
+void check_report(struct check_ctx *c, enum check_problem code, struct check_loc loc, ...)
+{
+	struct check_problem_rec *p;
+	va_list ap;
+	char *msg = NULL;
+	int n;
+
+	c->nr_by_sev[check_problems[code].severity]++;
+	if (c->nr_problems >= MAX_PROBLEMS)
+		return;
+	if (c->nr_problems == c->cap_problems) {
+		size_t ncap = c->cap_problems ? c->cap_problems * 2 : 64;
+		void *np = realloc(c->problems, ncap * sizeof(*c->problems));
+
+		if (!np)
+			return;
+		c->problems = np;
+		c->cap_problems = ncap;
+	}
+	va_start(ap, loc);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	n = vasprintf(&msg, check_problems[code].fmt, ap);
+#pragma GCC diagnostic pop
+	va_end(ap);
+	if (n < 0)
+		msg = NULL;
+	p = &c->problems[c->nr_problems++];
+	p->code = code;
+	p->loc = loc;
+	p->message = msg;
+	if (c->print_now)
+		check_print_problem(c, p);
+}
+
+void check_format_problem(const struct check_problem_rec *p, char *buf, size_t len)
+{
+	size_t pos = 0;
+	char name[32];
+
+	pos += snprintf(buf + pos, len - pos, "[%s]", check_problems[p->code].code);
+	if (p->loc.root != NOLOC && pos < len)
+		pos += snprintf(buf + pos, len - pos, " root %s",
+				check_root_name(p->loc.root, name, sizeof(name)));
+	if (p->loc.ino != NOLOC && pos < len)
+		pos += snprintf(buf + pos, len - pos, " inode %llu", p->loc.ino);
+	if (p->loc.offset != NOLOC && pos < len)
+		pos += snprintf(buf + pos, len - pos, " offset %llu", p->loc.offset);
+	if (p->loc.bytenr != NOLOC && pos < len)
+		pos += snprintf(buf + pos, len - pos, " bytenr %llu", p->loc.bytenr);
+	if (pos < len)
+		snprintf(buf + pos, len - pos, ": %s", p->message ? p->message : "(no memory)");
+}
+
+void check_print_problem(const struct check_ctx *c, const struct check_problem_rec *p)
+{
+	char line[2048];
+
+	check_format_problem(p, line, sizeof(line));
+	switch (check_problems[p->code].severity) {
+	case SEV_ERROR:
+		error("%s", line);
+		break;
+	case SEV_WARNING:
+		warning("%s", line);
+		break;
+	default:
+		note("%s", line);
+		break;
+	}
+}
+
+static void json_add_loc(struct json_object *o, const char *name, u64 v)
+{
+	json_object_object_add(o, name, v == NOLOC ? NULL : json_u64(v));
+}
+
+struct json_object *check_problems_json(const struct check_ctx *c)
+{
+	struct json_object *arr = json_object_new_array();
+
+	for (size_t i = 0; i < c->nr_problems; i++) {
+		const struct check_problem_rec *p = &c->problems[i];
+		const struct check_problem_def *d = &check_problems[p->code];
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "code", json_object_new_string(d->code));
+		json_object_object_add(o, "severity",
+				       json_object_new_string(sev_names[d->severity]));
+		json_object_object_add(o, "rule", json_object_new_string(d->rule));
+		json_add_loc(o, "root", p->loc.root);
+		json_add_loc(o, "ino", p->loc.ino);
+		json_add_loc(o, "offset", p->loc.offset);
+		json_add_loc(o, "bytenr", p->loc.bytenr);
+		json_object_object_add(o, "message",
+				       json_object_new_string(p->message ? p->message : ""));
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
+/* ---- small shared helpers ---------------------------------------------- */
+
+void vec_init(struct vec *v, size_t esize)
+{
+	memset(v, 0, sizeof(*v));
+	v->esize = esize;
+}
+
+void *vec_push(struct vec *v)
+{
+	void *p;
+
+	if (v->nr == v->cap) {
+		size_t ncap = v->cap ? v->cap * 2 : 64;
+		void *nd = realloc(v->data, ncap * v->esize);
+
+		if (!nd) {
+			error("out of memory");
+			exit(EXIT_UNREADABLE);
+		}
+		v->data = nd;
+		v->cap = ncap;
+	}
+	p = (char *)v->data + v->nr * v->esize;
+	memset(p, 0, v->esize);
+	v->nr++;
+	return p;
+}
+
+void vec_free(struct vec *v)
+{
+	free(v->data);
+	v->data = NULL;
+	v->nr = v->cap = 0;
+}
+
+int cmp_u64(u64 a, u64 b)
+{
+	return a < b ? -1 : a > b;
+}
+
+const char *check_root_name(u64 objectid, char *buf, size_t len)
+{
+	switch (objectid) {
+	case BTRFS_TREE_RELOC_OBJECTID:
+		return "TREE_RELOC";
+	case BTRFS_DATA_RELOC_TREE_OBJECTID:
+		return "DATA_RELOC";
+	case BTRFS_TREE_LOG_OBJECTID:
+		return "TREE_LOG";
+	default:
+		snprintf(buf, len, "%llu", objectid);
+		return buf;
+	}
+}

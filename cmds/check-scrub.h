@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The offline scrub of `check --check-data-csum`: verifies data csums over
+ * the stored bytes (ciphertext for encrypted extents, format.md section 7)
+ * through the crypto/extent-io pipeline, on all worker threads.
+ *
+ * Kept free of btrfs headers: crypto/ headers and kernel-shared/ondisk.h
+ * both define the fscrypt context structs, so this file sees only the
+ * pipeline and plain integers.
+ */
+#ifndef EXTCRYPT_CHECK_SCRUB_H
+#define EXTCRYPT_CHECK_SCRUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One contiguous run of csummed sectors on one mirror. */
+struct scrub_range {
+	uint64_t logical;
+	uint64_t physical;	/* image offset of logical on this mirror */
+	uint64_t len;		/* bytes, a multiple of the unit */
+	const uint8_t *csums;	/* len / unit packed digests */
+	int mirror;		/* 1-based, as btrfs numbers mirrors */
+};
+
+/* Called once per bad sector, serialised; found/expected are csum_size bytes. */
+typedef void (*scrub_bad_fn)(void *arg, uint64_t logical, int mirror,
+			     const uint8_t *found, const uint8_t *expected);
+
+struct scrub_params {
+	int fd;
+	int csum_type;
+	uint32_t unit;		/* sectorsize */
+	unsigned int threads;	/* 0: online CPUs */
+	scrub_bad_fn bad;
+	void *arg;
+};
+
+/*
+ * Verify all ranges.  Returns 0 (bad sectors went to bad()), or a negative
+ * errno for an I/O error or a pipeline failure, with a reason in err.
+ * *bytes (optional) receives the number of bytes read.
+ */
+int scrub_run(const struct scrub_params *p, const struct scrub_range *r, size_t n,
+	      uint64_t *bytes, char *err, size_t errlen);
+
+#endif

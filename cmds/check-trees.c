@@ -1,0 +1,421 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Pass 1 of `check`: walk every tree of the image, verify every block
+ * against what its parent expects, record the references each block makes
+ * (child pointers, data extents of leaves) and hand leaves to the
+ * collectors of the other passes.
+ *
+ * Each block is verified and its references recorded once, however many
+ * trees share it (snapshots).  Leaves of fs trees are still handed to the
+ * per-inode checker once per tree that reaches them, because an inode is
+ * checked in every subvolume it appears in.  A block that fails
+ * verification is reported once and its subtree skipped; the walk goes on
+ * with the next pointer, so one bad block never hides the rest.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cmds/check.h"
+#include "common/messages.h"
+
+/* ---- visited blocks: open-addressing set of bytenr ---------------------- */
+
+enum { BLK_OK = 1, BLK_BAD = 2 };
+
+struct block_ent {
+	u64 bytenr;		/* 0: empty slot (no block lives at 0) */
+	u64 tree;		/* first tree that reached it */
+	u8 state;
+};
+
+struct block_set {
+	struct block_ent *tab;
+	size_t cap, nr;
+};
+
+static size_t bs_hash(u64 v, size_t cap)
+{
+	return (size_t)((v >> 12) * 0x9E3779B97F4A7C15ULL >> 17) & (cap - 1);
+}
+
+static struct block_ent *bs_find(struct block_set *s, u64 bytenr, bool insert)
+{
+	size_t i;
+
+	if (insert && (s->nr + 1) * 4 > s->cap * 3) {
+		size_t ncap = s->cap ? s->cap * 2 : 4096;
+		struct block_ent *nt = calloc(ncap, sizeof(*nt));
+
+		if (!nt) {
+			error("out of memory");
+			exit(EXIT_UNREADABLE);
+		}
+		for (size_t j = 0; j < s->cap; j++) {
+			if (!s->tab[j].bytenr)
+				continue;
+			i = bs_hash(s->tab[j].bytenr, ncap);
+			while (nt[i].bytenr)
+				i = (i + 1) & (ncap - 1);
+			nt[i] = s->tab[j];
+		}
+		free(s->tab);
+		s->tab = nt;
+		s->cap = ncap;
+	}
+	if (!s->cap)
+		return NULL;
+	i = bs_hash(bytenr, s->cap);
+	while (s->tab[i].bytenr) {
+		if (s->tab[i].bytenr == bytenr)
+			return &s->tab[i];
+		i = (i + 1) & (s->cap - 1);
+	}
+	if (!insert)
+		return NULL;
+	s->tab[i].bytenr = bytenr;
+	s->nr++;
+	return &s->tab[i];
+}
+
+bool block_set_contains(const struct check_ctx *c, u64 bytenr)
+{
+	struct block_ent *e = bs_find(c->blocks, bytenr, false);
+
+	return e && e->state == BLK_OK;
+}
+
+void block_set_free(struct check_ctx *c)
+{
+	if (!c->blocks)
+		return;
+	free(c->blocks->tab);
+	free(c->blocks);
+	c->blocks = NULL;
+}
+
+/* ---- the walk ----------------------------------------------------------- */
+
+enum walk_kind { WK_ROOT, WK_CHUNK, WK_EXTENT, WK_CSUM, WK_FST, WK_BG, WK_FS, WK_OTHER };
+
+struct walk {
+	struct check_ctx *c;
+	const struct root_desc *root;
+	enum walk_kind kind;
+	struct fs_tree_state *fs;	/* WK_FS with inode checks */
+	bool dropping;			/* drop_progress set: skip dropped subtrees */
+	int depth;
+};
+
+static void collect_root_items(struct check_ctx *c, const struct tree_block *leaf)
+{
+	for (u32 i = 0; i < tb_nritems(leaf); i++) {
+		struct btrfs_key k;
+		struct btrfs_root_item ri;
+		struct root_desc *r;
+		u32 size = tb_item_size(leaf, i);
+
+		tb_item_key(leaf, i, &k);
+		if (k.type != BTRFS_ROOT_ITEM_KEY)
+			continue;
+		if (size < BTRFS_ROOT_ITEM_V0_SIZE) {
+			check_report(c, PR_TREE_ROOT_BAD, LOC_BLOCK(k.objectid, leaf->bytenr),
+				     "?", "root item too small");
+			continue;
+		}
+		memset(&ri, 0, sizeof(ri));
+		memcpy(&ri, tb_item_ptr(leaf, i), size < sizeof(ri) ? size : sizeof(ri));
+		r = vec_push(&c->roots);
+		r->objectid = k.objectid;
+		r->offset = k.offset;
+		r->bytenr = le64_to_cpu(ri.bytenr);
+		r->generation = le64_to_cpu(ri.generation);
+		r->root_dirid = le64_to_cpu(ri.root_dirid);
+		r->flags = le64_to_cpu(ri.flags);
+		r->refs = le32_to_cpu(ri.refs);
+		r->level = ri.level;
+		r->drop_level = ri.drop_level;
+		btrfs_disk_key_to_cpu(&r->drop_progress, &ri.drop_progress);
+	}
+}
+
+/* References every leaf makes to data extents (all trees but the extent tree). */
+static void record_data_refs(struct check_ctx *c, const struct tree_block *leaf)
+{
+	for (u32 i = 0; i < tb_nritems(leaf); i++) {
+		const struct btrfs_file_extent_item *fi;
+		struct found_data_ref *r;
+		struct btrfs_key k;
+
+		tb_item_key(leaf, i, &k);
+		if (k.type != BTRFS_EXTENT_DATA_KEY ||
+		    tb_item_size(leaf, i) < sizeof(*fi))
+			continue;
+		fi = (const void *)tb_item_ptr(leaf, i);
+		if (fi->type != BTRFS_FILE_EXTENT_REG && fi->type != BTRFS_FILE_EXTENT_PREALLOC)
+			continue;
+		if (!le64_to_cpu(fi->disk_bytenr))
+			continue;
+		r = vec_push(&c->data_refs);
+		r->bytenr = le64_to_cpu(fi->disk_bytenr);
+		r->num_bytes = le64_to_cpu(fi->disk_num_bytes);
+		r->leaf = leaf->bytenr;
+		r->root = tb_owner(leaf);
+		r->ino = k.objectid;
+		r->offset = k.offset - le64_to_cpu(fi->offset);
+	}
+}
+
+static void leaf_first_visit(struct walk *w, const struct tree_block *leaf)
+{
+	struct check_ctx *c = w->c;
+
+	c->cnt.leaves++;
+	c->cnt.items += tb_nritems(leaf);
+	switch (w->kind) {
+	case WK_ROOT:
+		collect_root_items(c, leaf);
+		break;
+	case WK_EXTENT:
+		extent_tree_leaf(c, leaf);
+		return;
+	case WK_BG:
+		bg_tree_leaf(c, leaf);
+		return;
+	case WK_CSUM:
+		csum_tree_leaf(c, leaf);
+		return;
+	case WK_FST:
+		fst_leaf(c, leaf);
+		return;
+	case WK_CHUNK:
+		return;
+	default:
+		break;
+	}
+	record_data_refs(c, leaf);
+}
+
+static void record_tree_ref(struct walk *w, u64 bytenr, u64 parent, u64 parent_owner, int level)
+{
+	struct found_tree_ref *r = vec_push(&w->c->tree_refs);
+
+	r->bytenr = bytenr;
+	r->parent = parent;
+	r->root = parent ? parent_owner : w->root->objectid;
+	r->level = level;
+}
+
+/* Whether the child at slot of a node lies wholly before drop_progress. */
+static bool child_dropped(const struct walk *w, const struct tree_block *node, u32 slot)
+{
+	struct btrfs_key next;
+
+	if (!w->dropping || slot + 1 >= tb_nritems(node))
+		return false;
+	tb_node_key(node, slot + 1, &next);
+	return btrfs_comp_keys(&next, &w->root->drop_progress) <= 0;
+}
+
+static void walk_block(struct walk *w, u64 bytenr, const struct block_check *chk,
+		       u64 parent, u64 parent_owner, bool record);
+
+static void walk_children(struct walk *w, const struct tree_block *b, bool record)
+{
+	for (u32 i = 0; i < tb_nritems(b); i++) {
+		struct btrfs_key first;
+		struct block_check chk = {
+			.level = tb_level(b) - 1,
+			.generation = tb_node_gen(b, i),
+			.first_key = &first,
+		};
+
+		if (child_dropped(w, b, i))
+			continue;
+		tb_node_key(b, i, &first);
+		walk_block(w, tb_node_blockptr(b, i), &chk, b->bytenr, tb_owner(b), record);
+	}
+}
+
+static void walk_block(struct walk *w, u64 bytenr, const struct block_check *chk,
+		       u64 parent, u64 parent_owner, bool record)
+{
+	struct check_ctx *c = w->c;
+	struct block_ent *e;
+	struct tree_block *b;
+	bool first;
+	char name[32];
+	int ret;
+
+	if (record)
+		record_tree_ref(w, bytenr, parent, parent_owner, chk->level);
+	e = bs_find(c->blocks, bytenr, true);
+	first = e->state == 0;
+	if (e->state == BLK_BAD)
+		return;
+	if (!first && !w->fs)
+		return;
+	if (!first && e->tree == w->root->objectid && w->root->objectid != BTRFS_TREE_RELOC_OBJECTID) {
+		check_report(c, PR_TREE_BLOCK_SHARED, LOC_BLOCK(w->root->objectid, bytenr),
+			     chk->level, check_root_name(w->root->objectid, name, sizeof(name)));
+		return;
+	}
+	if (++w->depth > BTRFS_MAX_LEVEL + 1) {
+		w->depth--;
+		return;
+	}
+	ret = read_tree_block(c->fs, bytenr, chk, &b);
+	if (ret) {
+		if (first) {
+			e->state = BLK_BAD;
+			e->tree = w->root->objectid;
+			check_report(c, PR_TREE_BLOCK_BAD, LOC_BLOCK(w->root->objectid, bytenr),
+				     check_root_name(w->root->objectid, name, sizeof(name)),
+				     c->fs->errmsg);
+		}
+		w->depth--;
+		return;
+	}
+	if (first) {
+		e->state = BLK_OK;
+		e->tree = w->root->objectid;
+		c->cnt.tree_blocks++;
+		c->cnt.tree_bytes += b->len;
+	}
+	if (tb_level(b) == 0) {
+		if (first)
+			leaf_first_visit(w, b);
+		if (w->fs)
+			fs_tree_leaf(c, w->fs, b, first);
+	} else {
+		walk_children(w, b, first);
+	}
+	tree_block_put(c->fs, b);
+	w->depth--;
+}
+
+static void walk_tree(struct check_ctx *c, const struct root_desc *root, enum walk_kind kind)
+{
+	struct walk w = { .c = c, .root = root, .kind = kind };
+	struct block_check chk = {
+		.level = root->level,
+		.generation = root->generation,
+	};
+
+	c->cnt.trees++;
+	if (kind == WK_FS && root->refs > 0 && root->objectid != BTRFS_TREE_RELOC_OBJECTID)
+		w.fs = fs_tree_begin(c, root);
+	w.dropping = root->drop_progress.objectid != 0 || root->drop_progress.type != 0 ||
+		     root->drop_progress.offset != 0;
+	walk_block(&w, root->bytenr, &chk, 0, 0, true);
+	if (w.fs)
+		fs_tree_end(c, w.fs);
+}
+
+static bool is_fs_tree(u64 id)
+{
+	return id == BTRFS_FS_TREE_OBJECTID || id == BTRFS_DATA_RELOC_TREE_OBJECTID ||
+	       id == BTRFS_TREE_RELOC_OBJECTID ||
+	       (id >= BTRFS_FIRST_FREE_OBJECTID && id <= BTRFS_LAST_FREE_OBJECTID);
+}
+
+static const struct root_desc *find_root_desc(const struct check_ctx *c, u64 id)
+{
+	for (size_t i = 0; i < c->roots.nr; i++)
+		if (VEC_AT(&c->roots, struct root_desc, i).objectid == id)
+			return &VEC_AT(&c->roots, struct root_desc, i);
+	return NULL;
+}
+
+static bool root_desc_valid(struct check_ctx *c, const struct root_desc *r)
+{
+	char name[32];
+	const char *why = NULL;
+
+	if (r->level >= BTRFS_MAX_LEVEL)
+		why = "level out of range";
+	else if (!r->bytenr || r->bytenr % c->fs->sectorsize)
+		why = "bytenr not aligned";
+	if (why) {
+		check_report(c, PR_TREE_ROOT_BAD, LOC_BLOCK(r->objectid, r->bytenr),
+			     check_root_name(r->objectid, name, sizeof(name)), why);
+		return false;
+	}
+	if (r->generation > c->fs->generation)
+		check_report(c, PR_ROOT_GENERATION, LOC_BLOCK(r->objectid, r->bytenr),
+			     r->generation, c->fs->generation);
+	return true;
+}
+
+int check_trees(struct check_ctx *c)
+{
+	struct root_desc root_tree = {
+		.objectid = BTRFS_ROOT_TREE_OBJECTID,
+		.bytenr = c->fs->tree_root.bytenr,
+		.generation = c->fs->tree_root.generation,
+		.level = c->fs->tree_root.level,
+		.refs = 1,
+	};
+	struct root_desc chunk_tree = {
+		.objectid = BTRFS_CHUNK_TREE_OBJECTID,
+		.bytenr = c->fs->chunk_root.bytenr,
+		.generation = c->fs->chunk_root.generation,
+		.level = c->fs->chunk_root.level,
+		.refs = 1,
+	};
+	static const struct { u64 id; enum walk_kind kind; } first_trees[] = {
+		{ BTRFS_EXTENT_TREE_OBJECTID, WK_EXTENT },
+		{ BTRFS_BLOCK_GROUP_TREE_OBJECTID, WK_BG },
+		{ BTRFS_CSUM_TREE_OBJECTID, WK_CSUM },
+		{ BTRFS_FREE_SPACE_TREE_OBJECTID, WK_FST },
+	};
+	size_t nr_before;
+
+	c->blocks = calloc(1, sizeof(*c->blocks));
+	if (!c->blocks)
+		return -ENOMEM;
+	walk_tree(c, &root_tree, WK_ROOT);
+	walk_tree(c, &chunk_tree, WK_CHUNK);
+
+	for (size_t t = 0; t < sizeof(first_trees) / sizeof(first_trees[0]); t++) {
+		const struct root_desc *r = find_root_desc(c, first_trees[t].id);
+
+		if (!r) {
+			if (first_trees[t].id == BTRFS_EXTENT_TREE_OBJECTID) {
+				check_report(c, PR_TREE_ROOT_BAD, LOC_NONE, "2", "no root item");
+			}
+			continue;
+		}
+		if (!root_desc_valid(c, r))
+			continue;
+		nr_before = c->nr_by_sev[SEV_ERROR];
+		walk_tree(c, r, first_trees[t].kind);
+		if (first_trees[t].id == BTRFS_EXTENT_TREE_OBJECTID)
+			c->extent_tree_ok = c->nr_by_sev[SEV_ERROR] == nr_before;
+		else if (first_trees[t].id == BTRFS_CSUM_TREE_OBJECTID)
+			c->csum_tree_ok = c->nr_by_sev[SEV_ERROR] == nr_before;
+		else if (first_trees[t].id == BTRFS_FREE_SPACE_TREE_OBJECTID) {
+			c->have_fst = true;
+			c->fst_ok = c->nr_by_sev[SEV_ERROR] == nr_before;
+		}
+	}
+	if (!find_root_desc(c, BTRFS_CSUM_TREE_OBJECTID))
+		c->csum_tree_ok = true;	/* empty filesystems may lack one */
+
+	/* Everything else the root tree lists, in its order. */
+	for (size_t i = 0; i < c->roots.nr; i++) {
+		const struct root_desc *r = &VEC_AT(&c->roots, struct root_desc, i);
+		bool done = false;
+
+		for (size_t t = 0; t < sizeof(first_trees) / sizeof(first_trees[0]); t++)
+			if (r->objectid == first_trees[t].id)
+				done = true;
+		if (done || !root_desc_valid(c, r))
+			continue;
+		walk_tree(c, r, is_fs_tree(r->objectid) ? WK_FS : WK_OTHER);
+		/* c->roots may grow only while walking the root tree. */
+	}
+	if (le64_to_cpu(c->fs->super.log_root))
+		check_report(c, PR_LOG_TREE_IGNORED, LOC_NONE,
+			     (unsigned long long)le64_to_cpu(c->fs->super.log_root));
+	return 0;
+}
