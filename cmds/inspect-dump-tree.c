@@ -107,6 +107,39 @@ static int emit_block(struct dump_ctx *ctx, struct tree_block *tb)
 	return 0;
 }
 
+/* Last key of a block (it has items). */
+static void block_last_key(const struct tree_block *b, struct btrfs_key *k)
+{
+	if (tb_level(b))
+		tb_node_key(b, tb_nritems(b) - 1, k);
+	else
+		tb_item_key(b, tb_nritems(b) - 1, k);
+}
+
+/*
+ * The child's keys must stay below the next key in its ancestors: a pointer
+ * to a block that belongs further right (a duplicated or misplaced pointer)
+ * would otherwise print keys going backwards.
+ */
+static int check_upper_bound(struct dump_ctx *ctx, const struct tree_block *child,
+			     const struct btrfs_key *upper)
+{
+	struct btrfs_key last;
+
+	if (!upper || !tb_nritems(child))
+		return 0;
+	block_last_key(child, &last);
+	if (btrfs_comp_keys(&last, upper) < 0)
+		return 0;
+	pt_out_flush();
+	error("tree block %llu: key (%llu %u %llu) is not below the parent's next key (%llu %u %llu)",
+	      (unsigned long long)child->bytenr, (unsigned long long)last.objectid, last.type,
+	      (unsigned long long)last.offset, (unsigned long long)upper->objectid, upper->type,
+	      (unsigned long long)upper->offset);
+	ctx->err = 1;
+	return -EUCLEAN;
+}
+
 /* Read the child at slot of a verified node, checked against the pointer. */
 static int read_child(struct dump_ctx *ctx, struct tree_block *parent, u32 slot,
 		      struct tree_block **out)
@@ -150,7 +183,19 @@ static int print_level(struct dump_ctx *ctx, struct tree_block *root, int level)
 			goto out;
 	}
 	while (1) {
-		ret = emit_block(ctx, nodes[level]);
+		struct btrfs_key upper;
+		bool bounded = false;
+
+		/* The nearest next key among the ancestors bounds this block. */
+		for (i = level + 1; i <= top && !bounded; i++) {
+			if (slots[i] + 1 < tb_nritems(nodes[i])) {
+				tb_node_key(nodes[i], slots[i] + 1, &upper);
+				bounded = true;
+			}
+		}
+		ret = check_upper_bound(ctx, nodes[level], bounded ? &upper : NULL);
+		if (!ret)
+			ret = emit_block(ctx, nodes[level]);
 		if (ret)
 			goto out;
 		for (i = level + 1; i <= top; i++)
@@ -175,23 +220,28 @@ out:
 	return ret;
 }
 
-static int print_dfs(struct dump_ctx *ctx, struct tree_block *tb)
+static int print_dfs(struct dump_ctx *ctx, struct tree_block *tb, const struct btrfs_key *upper)
 {
 	u32 i, nr = tb_nritems(tb);
 	int ret;
 
-	ret = emit_block(ctx, tb);
+	ret = check_upper_bound(ctx, tb, upper);
+	if (!ret)
+		ret = emit_block(ctx, tb);
 	if (ret || tb_level(tb) == 0)
 		return ret;
 	for (i = 0; i < nr; i++) {
 		struct tree_block *child;
+		struct btrfs_key next;
 
 		ret = read_child(ctx, tb, i, &child);
 		if (ret && ctx->dropping)
 			continue;	/* as btrfs-progs: skip the freed child */
 		if (ret)
 			return ret;
-		ret = print_dfs(ctx, child);
+		if (i + 1 < nr)
+			tb_node_key(tb, i + 1, &next);
+		ret = print_dfs(ctx, child, i + 1 < nr ? &next : upper);
 		tree_block_put(ctx->fs, child);
 		if (ret)
 			return ret;
@@ -207,7 +257,7 @@ static int print_tree_from(struct dump_ctx *ctx, struct tree_block *tb, bool fol
 	if (!follow || tb_level(tb) == 0)
 		return emit_block(ctx, tb);
 	if (ctx->traverse == TRAVERSE_DFS)
-		return print_dfs(ctx, tb);
+		return print_dfs(ctx, tb, NULL);
 	ret = emit_block(ctx, tb);
 	for (level = tb_level(tb) - 1; !ret && level >= 0; level--)
 		ret = print_level(ctx, tb, level);

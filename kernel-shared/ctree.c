@@ -93,6 +93,12 @@ static int read_root_block(struct fs_info *fs, const struct root_ref *root,
 		.generation = root->generation,
 	};
 
+	/*
+	 * The root block of a tree that is never shared names that tree as its
+	 * owner; subvolume roots may be owned by the tree they were copied from.
+	 */
+	if (root->objectid < BTRFS_FIRST_FREE_OBJECTID && root->objectid != BTRFS_FS_TREE_OBJECTID)
+		check.owner = root->objectid;
 	return read_tree_block(fs, root->bytenr, &check, out);
 }
 

@@ -217,6 +217,8 @@ int path_lookup(struct fs_info *fs, const char *path, struct root_ref *root_out,
 	int ret;
 
 	ret = find_root(fs, BTRFS_FS_TREE_OBJECTID, &root);
+	if (ret == -ENOENT)
+		return fs_err(fs, -EUCLEAN, "the root tree has no FS tree root item");
 	if (ret)
 		return ret;
 	ret = subvol_root_dir(fs, root.objectid, &dir);
