@@ -157,6 +157,10 @@ int cmd_reflink(const struct cmd_struct *cmd, int argc, char **argv)
 		/* Create it in its parent directory, with the source's owner and mode. */
 		char *copy = strdup(dst.path), *copy2 = strdup(dst.path);
 		struct file_spec parent = { .path = copy ? dirname(copy) : "/" };
+
+		/* "name" alone lives at the top of the subvolume: dirname says ".". */
+		if (!strcmp(parent.path, "."))
+			parent.path = "/";
 		struct btrfs_inode_item si;
 		struct trans_root *tr;
 		u64 pdir;

@@ -469,7 +469,8 @@ int insert_item(struct trans *t, struct trans_root *root, const struct btrfs_key
 
 	if (ret)
 		return ret;
-	memcpy(path_ptr_mut(&p), data, data_size);
+	if (data_size)
+		memcpy(path_ptr_mut(&p), data, data_size);
 	path_release(t->fs, &p);
 	return 0;
 }

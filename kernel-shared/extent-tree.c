@@ -277,8 +277,14 @@ static int space_alloc(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
 			}
 		}
 	}
-	return fs_err(fs, -ENOSPC, "no free space for %llu bytes of %s", len,
-		      type & BTRFS_BLOCK_GROUP_DATA ? "data" : "metadata");
+	{
+		u64 free_bytes = 0;
+
+		space_free_bytes(t, type, &free_bytes);
+		return fs_err(fs, -ENOSPC,
+			      "not enough free %s space: need %llu more bytes, %llu are free in the existing block groups (the tool does not allocate new chunks)",
+			      type & BTRFS_BLOCK_GROUP_DATA ? "data" : "metadata", len, free_bytes);
+	}
 }
 
 int space_free_bytes(struct trans *t, u64 type, u64 *free_bytes)
@@ -1038,6 +1044,25 @@ static int free_extent(struct apply_ctx *ac, const struct ref_change *rc,
 	return ret;
 }
 
+/*
+ * Whether any keyed backref item exists for the extent.  Like the kernel, a
+ * new reference then goes to a keyed item too: an inline ref may never
+ * duplicate a keyed one.
+ */
+static bool has_keyed_refs(struct apply_ctx *ac, u64 bytenr)
+{
+	struct btrfs_key key = { bytenr, BTRFS_METADATA_ITEM_KEY + 1, 0 }, k;
+	struct btrfs_path p;
+	bool found = false;
+
+	if (search_slot(ac->t->fs, &ac->er->ref, &key, &p) >= 0 && path_item_valid(&p)) {
+		path_key(&p, &k);
+		found = k.objectid == bytenr && k.type < BTRFS_BLOCK_GROUP_ITEM_KEY;
+	}
+	path_release(ac->t->fs, &p);
+	return found;
+}
+
 /* Apply one aggregated change to an existing extent item. */
 static int apply_existing(struct apply_ctx *ac, const struct ref_change *rc)
 {
@@ -1129,7 +1154,8 @@ static int apply_existing(struct apply_ctx *ac, const struct ref_change *rc)
 			return ret;
 		}
 	}
-	if (rc->delta > 0 && size + inline_ref_size(rc->kind) < max_extent_item_size(fs)) {
+	if (rc->delta > 0 && size + inline_ref_size(rc->kind) < max_extent_item_size(fs) &&
+	    !has_keyed_refs(ac, rc->bytenr)) {
 		/* Add inline, keeping the order of format.md 2.8. */
 		u32 off = (ins ? ins : end) - base;
 

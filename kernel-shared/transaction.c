@@ -101,8 +101,12 @@ int write_logical(struct fs_info *fs, u64 logical, const void *buf, u64 len)
 
 /* ---- opening for write ------------------------------------------------ */
 
-/* Is the device major:minor mounted according to /proc/self/mountinfo? */
-static bool dev_is_mounted(unsigned int maj, unsigned int min)
+/*
+ * Is the device mounted according to /proc/self/mountinfo?  btrfs reports
+ * an anonymous device number there, so the mount source (after " - fstype ")
+ * is compared too.
+ */
+static bool dev_is_mounted(unsigned int maj, unsigned int min, const char *devpath)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char line[4096];
@@ -112,8 +116,12 @@ static bool dev_is_mounted(unsigned int maj, unsigned int min)
 		return false;
 	while (!found && fgets(line, sizeof(line), f)) {
 		unsigned int a, b;
+		char *sep = strstr(line, " - "), fstype[64], source[PATH_MAX];
 
 		if (sscanf(line, "%*u %*u %u:%u", &a, &b) == 2 && a == maj && b == min)
+			found = true;
+		if (!found && sep && devpath &&
+		    sscanf(sep + 3, "%63s %4095s", fstype, source) == 2 && !strcmp(source, devpath))
 			found = true;
 	}
 	fclose(f);
@@ -134,7 +142,10 @@ static int check_not_mounted(int fd, const char *path, char *why, size_t len)
 	if (fstat(fd, &st) < 0)
 		return 0;
 	if (S_ISBLK(st.st_mode)) {
-		if (dev_is_mounted(major(st.st_rdev), minor(st.st_rdev))) {
+		char real[PATH_MAX];
+
+		if (dev_is_mounted(major(st.st_rdev), minor(st.st_rdev),
+				   realpath(path, real) ? real : path)) {
 			snprintf(why, len, "%s is mounted", path);
 			return -EBUSY;
 		}
@@ -165,7 +176,8 @@ static int check_not_mounted(int fd, const char *path, char *why, size_t len)
 			continue;
 		snprintf(p, sizeof(p), "/sys/block/%s/dev", de->d_name);
 		f = fopen(p, "re");
-		if (f && fscanf(f, "%u:%u", &maj, &min) == 2 && dev_is_mounted(maj, min)) {
+		snprintf(backing, sizeof(backing), "/dev/%s", de->d_name);
+		if (f && fscanf(f, "%u:%u", &maj, &min) == 2 && dev_is_mounted(maj, min, backing)) {
 			snprintf(why, len, "%s is mounted through /dev/%s", path, de->d_name);
 			ret = -EBUSY;
 		}
