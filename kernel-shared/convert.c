@@ -105,13 +105,14 @@ static int begin(struct conv *c)
 	return 0;
 }
 
-static int commit(struct conv *c)
+static int commit_tx(struct conv *c, bool force)
 {
 	int ret;
 
 	if (!c->t)
 		return 0;
-	if (c->o->dry_run) {
+	/* Nothing changed: no new generation (re-running a finished job is a no-op). */
+	if (c->o->dry_run || (!force && trans_is_empty(c->t))) {
 		trans_abort(c->t);
 		c->t = NULL;
 		return 0;
@@ -121,6 +122,11 @@ static int commit(struct conv *c)
 	c->since_commit = 0;
 	c->st->commits++;
 	return ret;
+}
+
+static int commit(struct conv *c)
+{
+	return commit_tx(c, false);
 }
 
 static struct extent_map_entry *map_find(struct conv *c, u64 old, u64 ino)
@@ -811,10 +817,11 @@ static int convert_file_data(struct conv *c, struct trans_root *root, u64 ino, b
 			if (ret)
 				break;
 			fresh = true;
-			c->sv->extents++;
-			c->st->extents++;
 		}
 		ret = repoint_item(c, root, fi, m->new_bytenr, fresh, m->nonce);
+		/* Counted per file extent item, as the dry run counts them. */
+		c->sv->extents++;
+		c->st->extents++;
 	}
 	free_file_items(items, nr);
 	return ret;
@@ -1120,6 +1127,78 @@ static int add_dir_item_entry(struct conv *c, struct trans_root *root, const str
 	return ret > 0 ? -EUCLEAN : ret;
 }
 
+/*
+ * INODE_EXTREF (ino, 13, crc32c_raw(parent, name)): items with colliding
+ * hashes hold several {parent, index, name_len, name} entries.
+ */
+static int del_extref(struct conv *c, struct trans_root *root, u64 ino, u64 dir,
+		      const u8 *name, u32 nl)
+{
+	struct btrfs_key key = { ino, BTRFS_INODE_EXTREF_KEY, crc32c_raw((u32)dir, name, nl) };
+	struct btrfs_path p;
+	int ret = search_slot_mod(c->t, root, &key, &p, -1);
+	u8 *ptr;
+	u32 size, pos = 0;
+
+	if (ret) {
+		path_release(c->fs, &p);
+		return ret;
+	}
+	ptr = path_ptr_mut(&p);
+	size = path_size(&p);
+	while (pos + sizeof(struct btrfs_inode_extref) <= size) {
+		struct btrfs_inode_extref *x = (void *)(ptr + pos);
+		u32 len = sizeof(*x) + le16_to_cpu(x->name_len);
+
+		if (pos + len > size)
+			break;
+		if (le64_to_cpu(x->parent_objectid) == dir && le16_to_cpu(x->name_len) == nl &&
+		    !memcmp(x + 1, name, nl)) {
+			if (len == size) {
+				ret = del_items(c->t, root, &p, 1);
+			} else {
+				memmove(ptr + pos, ptr + pos + len, size - pos - len);
+				ret = resize_item(c->t, root, &p, size - len);
+			}
+			path_release(c->fs, &p);
+			return ret;
+		}
+		pos += len;
+	}
+	path_release(c->fs, &p);
+	return 1;
+}
+
+static int add_extref(struct conv *c, struct trans_root *root, u64 ino, u64 dir,
+		      const struct dir_entry *e)
+{
+	struct btrfs_key key = { ino, BTRFS_INODE_EXTREF_KEY,
+				 crc32c_raw((u32)dir, e->new_name, e->new_len) };
+	u8 buf[sizeof(struct btrfs_inode_extref) + FNAME_MAX_LEN];
+	struct btrfs_inode_extref *x = (void *)buf;
+	u32 len = sizeof(*x) + e->new_len;
+	struct btrfs_path p;
+	int ret;
+
+	x->parent_objectid = cpu_to_le64(dir);
+	x->index = cpu_to_le64(e->index);
+	x->name_len = cpu_to_le16(e->new_len);
+	memcpy(x + 1, e->new_name, e->new_len);
+	ret = insert_item(c->t, root, &key, buf, len);
+	if (ret != -EEXIST)
+		return ret;
+	ret = search_slot_mod(c->t, root, &key, &p, len);
+	if (!ret) {
+		u32 old = path_size(&p);
+
+		ret = resize_item(c->t, root, &p, old + len);
+		if (!ret)
+			memcpy(path_ptr_mut(&p) + old, buf, len);
+	}
+	path_release(c->fs, &p);
+	return ret > 0 ? -EUCLEAN : ret;
+}
+
 /* Replace the name of the back reference with this index (INODE_REF / EXTREF / ROOT refs). */
 static int rename_backref(struct conv *c, struct trans_root *root, u64 dir,
 			  const struct dir_entry *e)
@@ -1179,6 +1258,20 @@ static int rename_backref(struct conv *c, struct trans_root *root, u64 dir,
 			if (le64_to_cpu(r->index) == e->index) {
 				u32 nsize = size - nl + e->new_len;
 
+				if (nsize > size && nsize + sizeof(struct btrfs_item) >
+						    leaf_free_space(c->fs, p.nodes[0]) + size &&
+				    (c->fs->incompat & BTRFS_FEATURE_INCOMPAT_EXTENDED_IREF) &&
+				    size > len) {
+					/*
+					 * The renamed ref would not fit with its siblings:
+					 * move it to an INODE_EXTREF, as the kernel does
+					 * when an INODE_REF item is full.
+					 */
+					memmove(ptr + pos, ptr + pos + len, size - pos - len);
+					ret = resize_item(c->t, root, &p, size - len);
+					path_release(c->fs, &p);
+					return ret ? ret : add_extref(c, root, loc.objectid, dir, e);
+				}
 				if (nsize > size) {
 					ret = resize_item(c->t, root, &p, nsize);
 					ptr = path_ptr_mut(&p);
@@ -1202,24 +1295,11 @@ static int rename_backref(struct conv *c, struct trans_root *root, u64 dir,
 	if (ret < 0)
 		return ret;
 	/* Not in the INODE_REF: an INODE_EXTREF keyed by the name's hash. */
-	{
-		u64 d = cpu_to_le64(dir);
-		struct btrfs_key ek = { loc.objectid, BTRFS_INODE_EXTREF_KEY,
-					crc32c_raw((u32)d, e->name, old_nl) };
-		u8 buf[sizeof(struct btrfs_inode_extref) + BTRFS_NAME_LEN];
-		struct btrfs_inode_extref *x = (void *)buf;
-
-		ret = trans_delete_item(c->t, root, &ek);
-		if (ret)
-			return ret > 0 ? fs_err(c->fs, -EUCLEAN, "inode %llu: no ref for index %llu",
-						loc.objectid, e->index) : ret;
-		x->parent_objectid = cpu_to_le64(dir);
-		x->index = cpu_to_le64(e->index);
-		x->name_len = cpu_to_le16(e->new_len);
-		memcpy(x + 1, e->new_name, e->new_len);
-		ek.offset = crc32c_raw((u32)d, e->new_name, e->new_len);
-		return insert_item(c->t, root, &ek, buf, sizeof(*x) + e->new_len);
-	}
+	ret = del_extref(c, root, loc.objectid, dir, e->name, old_nl);
+	if (ret)
+		return ret > 0 ? fs_err(c->fs, -EUCLEAN, "inode %llu: no ref for index %llu",
+					loc.objectid, e->index) : ret;
+	return add_extref(c, root, loc.objectid, dir, e);
 }
 
 /*
@@ -1462,54 +1542,43 @@ static int anything_encrypted(struct fs_info *fs, const u64 *trees, size_t nr, b
 	return 0;
 }
 
-/* Zero freed extents that no committed tree uses any more. */
+static int wipe_range(u64 start, u64 len, void *arg)
+{
+	struct conv *c = arg;
+	int ret = wipe_logical(c->fs, start, len);
+
+	if (!ret)
+		c->st->wiped_bytes += len;
+	return ret;
+}
+
+/*
+ * After encrypt: make every free byte of the metadata and system block
+ * groups read as zeros (old tree blocks held plaintext names and inline
+ * data, including blocks freed before this run), and the data extents this
+ * run freed that nothing uses now.  A crash in here leaves zeros in free
+ * space only: harmless.
+ */
 static int wipe_freed(struct conv *c)
 {
 	struct fs_info *fs = c->fs;
-	struct root_ref er;
-	u8 *zero;
-	int ret = find_root(fs, BTRFS_EXTENT_TREE_OBJECTID, &er);
+	struct trans *t;
+	int ret = trans_begin(fs, &t);
 
 	if (ret)
 		return ret;
-	zero = calloc(1, 1 << 20);
-	if (!zero)
-		return -ENOMEM;
+	ret = space_for_each_free(t, BTRFS_BLOCK_GROUP_METADATA | BTRFS_BLOCK_GROUP_SYSTEM,
+				  wipe_range, c);
+	/* Freed data: whatever part of each range is still free. */
 	for (size_t i = 0; !ret && i < c->nr_freed; i++) {
-		struct range *r = &c->freed[i];
-		struct btrfs_key key = { r->start + r->len, 0, 0 }, k;
-		struct btrfs_path p;
-		bool used = false;
+		u64 start, len, flags;
 
-		/* Is anything allocated over [start, start + len) now? */
-		ret = search_slot(fs, &er, &key, &p);
-		if (ret < 0)
-			break;
-		for (ret = prev_item(fs, &p); ret == 0; ret = prev_item(fs, &p)) {
-			u64 end;
-
-			path_key(&p, &k);
-			if (k.type != BTRFS_EXTENT_ITEM_KEY && k.type != BTRFS_METADATA_ITEM_KEY)
-				continue;
-			end = k.objectid + (k.type == BTRFS_METADATA_ITEM_KEY ? fs->nodesize : k.offset);
-			used = end > r->start;
-			break;
-		}
-		path_release(fs, &p);
-		if (ret < 0)
-			break;
-		ret = 0;
-		if (used)
+		if (block_group_of(t, c->freed[i].start, &start, &len, &flags) ||
+		    !(flags & BTRFS_BLOCK_GROUP_DATA) || (flags & BTRFS_BLOCK_GROUP_METADATA))
 			continue;
-		for (u64 off = 0; !ret && off < r->len; off += 1 << 20) {
-			u64 n = r->len - off < (1 << 20) ? r->len - off : (1 << 20);
-
-			ret = write_logical(fs, r->start + off, zero, n);
-		}
-		if (!ret)
-			c->st->wiped_bytes += r->len;
+		ret = space_free_subranges(t, c->freed[i].start, c->freed[i].len, wipe_range, c);
 	}
-	free(zero);
+	trans_abort(t);
 	if (!ret && fdatasync(fs->fd) < 0)
 		ret = fs_err(fs, -errno, "fdatasync failed");
 	return ret;
@@ -1531,6 +1600,7 @@ static int preflight(struct conv *c, const u64 *trees, size_t nr_trees)
 		struct btrfs_path p;
 		struct root_ref rr;
 		u64 cur_ino = 0, cur_bytes = 0;
+		u32 cur_mode = 0;
 
 		ret = find_root(fs, trees[i], &rr);
 		if (ret == -ENOENT)
@@ -1557,14 +1627,35 @@ static int preflight(struct conv *c, const u64 *trees, size_t nr_trees)
 					     k.objectid, trees[i]);
 				break;
 			}
-			if (k.type == BTRFS_EXTENT_DATA_KEY && path_size(&p) >= sizeof(struct btrfs_file_extent_item)) {
+			if (k.type == BTRFS_EXTENT_DATA_KEY &&
+			    path_size(&p) >= BTRFS_FILE_EXTENT_INLINE_DATA_START) {
 				const struct btrfs_file_extent_item *fe = (const void *)path_ptr(&p);
+				bool full = path_size(&p) >= sizeof(*fe);
 
-				if (fe->type == BTRFS_FILE_EXTENT_REG && fe->disk_bytenr &&
+				if (!full && fe->type != BTRFS_FILE_EXTENT_INLINE)
+					continue;
+				if (fe->type == BTRFS_FILE_EXTENT_PREALLOC && fe->disk_bytenr &&
+				    !!fe->encryption == c->o->decrypt) {
+					c->st->extents++;
+				} else if (fe->type == BTRFS_FILE_EXTENT_REG && fe->disk_bytenr &&
 				    !!fe->encryption == c->o->decrypt) {
 					cur_bytes += le64_to_cpu(fe->disk_num_bytes);
 					total += le64_to_cpu(fe->disk_num_bytes);
+					c->st->extents++;	/* what a dry run reports */
+				} else if (fe->type == BTRFS_FILE_EXTENT_INLINE && S_ISREG(cur_mode) &&
+					   !c->o->decrypt) {
+					c->st->extents++;	/* becomes a regular encrypted extent */
 				}
+			}
+			if (k.type == BTRFS_INODE_ITEM_KEY &&
+			    path_size(&p) >= sizeof(struct btrfs_inode_item)) {
+				const struct btrfs_inode_item *ii = (const void *)path_ptr(&p);
+				u32 mode = le32_to_cpu(ii->mode);
+
+				cur_mode = mode;
+				if ((S_ISREG(mode) || S_ISDIR(mode) || S_ISLNK(mode)) &&
+				    !!(le64_to_cpu(ii->flags) & BTRFS_INODE_ENCRYPT) == c->o->decrypt)
+					c->st->inodes++;
 			}
 		}
 		largest = cur_bytes > largest ? cur_bytes : largest;
@@ -1700,8 +1791,13 @@ int convert_image(struct fs_info *fs, const struct convert_opts *o, struct conve
 		trees[i] = jobs[i].tree;
 	st->nr_subvols = nr_jobs;
 	ret = preflight(&c, trees, nr_jobs);
-	if (ret)
+	if (ret || o->dry_run) {
+		/* A dry run stops here: key, policy and space checked, work counted. */
+		if (!ret)
+			st->bytes = st->bytes_total;
 		goto out;
+	}
+	st->inodes = st->extents = 0;
 	params.fd = fs->fd;
 	params.dst_fd = -1;
 	params.unit_size = fs->sectorsize;
@@ -1741,7 +1837,7 @@ int convert_image(struct fs_info *fs, const struct convert_opts *o, struct conve
 			st->incompat_changed = true;
 			ret = begin(&c);
 			if (!ret)
-				ret = commit(&c);
+				ret = commit_tx(&c, true);	/* the superblock alone changes */
 		}
 	}
 	if (!ret && !o->decrypt && o->wipe && !o->dry_run) {

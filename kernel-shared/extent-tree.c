@@ -311,6 +311,69 @@ int space_free_bytes(struct trans *t, u64 type, u64 *free_bytes)
 	return 0;
 }
 
+int space_for_each_free(struct trans *t, u64 type,
+			int (*fn)(u64 start, u64 len, void *arg), void *arg)
+{
+	struct fs_info *fs = t->fs;
+	int ret = space_map_init(t);
+
+	for (size_t g = 0; !ret && g < t->space->nr; g++) {
+		struct bg_space *bg = &t->space->bgs[g];
+		u64 nbits;
+
+		if (!(bg->flags & type))
+			continue;
+		if (!bg->loaded && (ret = bg_load(t, bg)))
+			return ret;
+		nbits = bg->length / fs->sectorsize;
+		for (u64 i = 0; !ret && i < nbits; ) {
+			u64 j = i;
+
+			if (bit_used(bg, i)) {
+				i++;
+				continue;
+			}
+			while (j < nbits && !bit_used(bg, j))
+				j++;
+			ret = fn(bg->start + i * fs->sectorsize, (j - i) * fs->sectorsize, arg);
+			i = j;
+		}
+	}
+	return ret;
+}
+
+int space_free_subranges(struct trans *t, u64 start, u64 len,
+			 int (*fn)(u64 start, u64 len, void *arg), void *arg)
+{
+	struct fs_info *fs = t->fs;
+	struct bg_space *bg;
+	int ret = space_map_init(t);
+
+	if (ret)
+		return ret;
+	bg = bg_of(t->space, start);
+	if (!bg)
+		return 0;
+	if (!bg->loaded && (ret = bg_load(t, bg)))
+		return ret;
+	if (start + len > bg->start + bg->length)
+		len = bg->start + bg->length - start;
+	for (u64 i = (start - bg->start) / fs->sectorsize,
+	     end = (start + len - bg->start) / fs->sectorsize; !ret && i < end; ) {
+		u64 j = i;
+
+		if (bit_used(bg, i)) {
+			i++;
+			continue;
+		}
+		while (j < end && !bit_used(bg, j))
+			j++;
+		ret = fn(bg->start + i * fs->sectorsize, (j - i) * fs->sectorsize, arg);
+		i = j;
+	}
+	return ret;
+}
+
 static int pin_range(struct trans *t, u64 start, u64 len)
 {
 	struct space_map *sm = t->space;

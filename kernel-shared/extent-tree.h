@@ -81,6 +81,18 @@ int apply_ref_queue(struct trans *t);
 /* Free bytes in metadata / data block groups, for ENOSPC checks up front. */
 int space_free_bytes(struct trans *t, u64 type_flag, u64 *free_bytes);
 
+/*
+ * Call fn for every free range (as of the committed trees plus this
+ * transaction) of the block groups with any of the type bits.  Stops at
+ * fn's first non-zero return and returns it.
+ */
+int space_for_each_free(struct trans *t, u64 type,
+			int (*fn)(u64 start, u64 len, void *arg), void *arg);
+
+/* space_for_each_free() restricted to [start, start + len) of one block group. */
+int space_free_subranges(struct trans *t, u64 start, u64 len,
+			 int (*fn)(u64 start, u64 len, void *arg), void *arg);
+
 /* True while reference changes wait to be applied. */
 bool queue_pending(const struct trans *t);
 

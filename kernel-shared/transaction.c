@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,40 @@ int write_logical(struct fs_info *fs, u64 logical, const void *buf, u64 len)
 				return ret;
 		}
 		p += n;
+		logical += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int wipe_logical(struct fs_info *fs, u64 logical, u64 len)
+{
+	static const u8 zero[65536];
+
+	while (len) {
+		const struct chunk_map *m = find_chunk(fs, logical);
+		u64 n;
+
+		if (!m)
+			return fs_err(fs, -ENOENT, "logical %llu is not mapped by any chunk", logical);
+		n = m->logical + m->length - logical;
+		if (n > len)
+			n = len;
+		for (u16 s = 0; s < m->num_stripes && s < 2; s++) {
+			u64 phys = m->physical[s] + (logical - m->logical);
+
+			fault_point();
+			if (fallocate(fs->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, phys, n) == 0)
+				continue;
+			/* A device or a filesystem without hole punching: write zeros. */
+			for (u64 off = 0; off < n; off += sizeof(zero)) {
+				u64 w = n - off < sizeof(zero) ? n - off : sizeof(zero);
+
+				if (pwrite(fs->fd, zero, w, phys + off) != (ssize_t)w)
+					return fs_err(fs, -errno, "wiping %llu failed: %s", phys + off,
+						      strerror(errno));
+			}
+		}
 		logical += n;
 		len -= n;
 	}
@@ -552,6 +587,14 @@ static void trans_free(struct trans *t)
 	ref_queue_free(t->refs);
 	free(t->roots);
 	free(t);
+}
+
+bool trans_is_empty(const struct trans *t)
+{
+	for (size_t i = 0; i < t->nr_roots; i++)
+		if (t->roots[i].dirty)
+			return false;
+	return t->nr_dirty == 0 && !queue_pending(t);
 }
 
 void trans_abort(struct trans *t)

@@ -74,6 +74,9 @@ int trans_commit(struct trans *t);
  */
 int reset_backup_roots(struct fs_info *fs);
 
+/* True while the transaction has changed nothing. */
+bool trans_is_empty(const struct trans *t);
+
 /* Drop all changes; nothing was written to the committed trees. */
 void trans_abort(struct trans *t);
 
@@ -92,6 +95,12 @@ void trans_drop_dirty(struct trans *t, struct tree_block *b);
 
 /* Image writes go through here so fault injection can cut any of them. */
 int image_pwrite(struct fs_info *fs, const void *buf, size_t len, u64 offset);
+/*
+ * Make a logical range read as zeros on every stripe: punch a hole in an
+ * image file (it stays sparse), or write zeros to a device.  Returns 0 or <0.
+ */
+int wipe_logical(struct fs_info *fs, u64 logical, u64 len);
+
 /* Write len bytes at a logical address, to every stripe (DUP: both copies). */
 int write_logical(struct fs_info *fs, u64 logical, const void *buf, u64 len);
 
