@@ -16,7 +16,7 @@ PACKAGES=(
 	libb2-dev libisal-dev libjson-c-dev
 	btrfs-progs e2fsprogs xfsprogs util-linux xz-utils time
 	python3 python3-pytest python3-cryptography python3-xxhash python3-crcmod
-	python3-docutils
+	python3-docutils man-db
 )
 
 install_missing() {
