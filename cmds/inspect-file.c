@@ -101,7 +101,12 @@ static void print_inode(u64 root, u64 ino, const char *path,
 	if (doc) {
 		json_object_object_add(doc, "root", json_u64(root));
 		json_object_object_add(doc, "inode", json_u64(ino));
-		json_object_object_add(doc, "path", path ? json_object_new_string(path) : NULL);
+		/* Encrypted names are bytes, not text: hex when not valid UTF-8. */
+		if (path && utf8_valid(path, strlen(path)))
+			json_object_object_add(doc, "path", json_object_new_string(path));
+		else
+			json_object_object_add(doc, "path-hex",
+					       path ? json_hex(path, strlen(path)) : NULL);
 		json_object_object_add(doc, "type", json_object_new_string(mode_type_name(mode)));
 		json_object_object_add(doc, "mode", json_u64(mode));
 		json_object_object_add(doc, "size", json_u64(le64_to_cpu(ii->size)));

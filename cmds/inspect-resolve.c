@@ -59,7 +59,10 @@ static void emit_ref(struct resolve_ctx *rc, const struct root_ref *root, u64 in
 		json_object_object_add(o, "inode", json_u64(ino));
 		json_object_object_add(o, "offset", json_u64(file_offset));
 		json_object_object_add(o, "compressed", json_object_new_boolean(compressed));
-		json_object_object_add(o, "path", path[0] ? json_object_new_string(path) : NULL);
+		if (path[0] && utf8_valid(path, strlen(path)))
+			json_object_object_add(o, "path", json_object_new_string(path));
+		else
+			json_object_object_add(o, "path-hex", path[0] ? json_hex(path, strlen(path)) : NULL);
 		json_object_array_add(rc->refs, o);
 	} else {
 		printf("root %llu inode %llu offset %llu%s path %s\n", root->objectid, ino,

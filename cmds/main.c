@@ -98,9 +98,10 @@ void usage_print(const char *const *usagestr, bool full, bool to_stderr)
 		fprintf(out, "       %s\n", usagestr[i++]);
 	if (!full)
 		return;
+	/* Summary and description indented by 4; option lines carry their tabs. */
 	for (; usagestr[i]; i++)
-		fprintf(out, "%s%s\n", usagestr[i][0] && usagestr[i][0] != '\t' &&
-			i > 1 ? "    " : "", usagestr[i]);
+		fprintf(out, "%s%s\n", usagestr[i][0] && usagestr[i][0] != '\t' ? "    " : "",
+			usagestr[i]);
 }
 
 /* The one-line summary: the first line after the synopsis lines. */

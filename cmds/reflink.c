@@ -218,13 +218,13 @@ int cmd_reflink(const struct cmd_struct *cmd, int argc, char **argv)
 		json_object_object_add(doc, "dst-root", json_u64(a.dst_root));
 		json_object_object_add(doc, "dst-inode", json_u64(a.dst_ino));
 		json_object_object_add(doc, "dst-offset", json_u64(a.dst_off));
-		json_object_object_add(doc, "length", json_u64(a.len));
+		json_object_object_add(doc, "length", json_u64(a.cloned));
 		json_object_object_add(doc, "dry-run", json_object_new_boolean(dry_run));
 		json_doc_print(doc);
 	} else {
 		note("%s: root %llu inode %llu offset %llu -> root %llu inode %llu offset %llu, length %llu%s",
 		     dry_run ? "Would reflink" : "Reflinked", a.src_root, a.src_ino, a.src_off,
-		     a.dst_root, a.dst_ino, a.dst_off, a.len,
+		     a.dst_root, a.dst_ino, a.dst_off, a.cloned,
 		     a.len ? "" : " (to the end of the source)");
 	}
 	ret = EXIT_OK;

@@ -10,4 +10,10 @@
  */
 int parse_u64(const char *s, unsigned long long *out);
 
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Whether buf holds valid UTF-8 (encrypted names usually do not). */
+bool utf8_valid(const void *buf, size_t len);
+
 #endif

@@ -526,7 +526,7 @@ static int clone_items(struct trans *t, struct trans_root *droot, const struct c
 	return 0;
 }
 
-int clone_range(struct trans *t, const struct clone_args *a)
+int clone_range(struct trans *t, struct clone_args *a)
 {
 	struct fs_info *fs = t->fs;
 	struct trans_root *sroot = trans_get_root(t, a->src_root);
@@ -551,6 +551,7 @@ int clone_range(struct trans *t, const struct clone_args *a)
 	if (ret)
 		return ret;
 	ret = validate(t, a, sroot, droot, &si, &di, &plan);
+	a->cloned = plan.count;
 	if (ret || plan.count == 0)
 		return ret;
 	dsize = le64_to_cpu(di.size);

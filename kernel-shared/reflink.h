@@ -13,6 +13,7 @@ struct clone_args {
 	u64 len;		/* 0: to the end of the source */
 	u64 dst_root, dst_ino, dst_off;
 	u64 now_sec;		/* time stamp for the destination's mtime/ctime */
+	u64 cloned;		/* out: bytes cloned (len, or to the source's EOF) */
 	u32 now_nsec;
 };
 
@@ -31,7 +32,7 @@ struct clone_args {
  * data references, and updates the destination inode.  Returns 0 or a
  * negative errno with fs->errmsg set.
  */
-int clone_range(struct trans *t, const struct clone_args *a);
+int clone_range(struct trans *t, struct clone_args *a);
 
 /* Recompute an inode's nbytes from its extents, as btrfs check counts them. */
 int inode_count_nbytes(struct fs_info *fs, const struct root_ref *root, u64 ino, u64 *nbytes);
