@@ -287,6 +287,142 @@ static u32 items_used(const struct tree_block *b, u32 from, u32 to)
 }
 
 /*
+ * Read the sibling at slot sslot of the (dirty) parent at level + 1 and copy
+ * it on write, the parent's pointer updated.  The caller owns a reference.
+ */
+static int cow_sibling(struct trans *t, struct trans_root *root, struct tree_block *parent,
+		       int level, u32 sslot, struct tree_block **out)
+{
+	struct btrfs_path sp = { 0 };
+	int ret;
+
+	sp.root_level = level + 1;
+	sp.nodes[level + 1] = parent;
+	sp.slots[level + 1] = sslot;
+	ret = read_child_mod(t, &sp, level + 1, out);
+	if (ret)
+		return ret;
+	sp.nodes[level] = *out;
+	ret = cow_block(t, root, &sp, level);
+	*out = sp.nodes[level];
+	if (ret) {
+		tree_block_put(t->fs, *out);
+		*out = NULL;
+	}
+	return ret;
+}
+
+/* Move the first k items of leaf src to the end of leaf dst (dst has room). */
+static void leaf_move_head(const struct fs_info *fs, struct tree_block *dst, struct tree_block *src,
+			   u32 k)
+{
+	u32 dn = tb_nritems(dst), sn = tb_nritems(src);
+	u32 dend = leaf_data_end(fs, dst);
+	u32 kstart = tb_item_offset(src, k - 1);	/* data of items [0, k) */
+	u32 kbytes = leaf_data_size(fs) - kstart;
+	u32 rest_end = leaf_data_end(fs, src);
+
+	/* Append: the data lands just below dst's, offsets shift accordingly. */
+	memcpy(leaf_data(dst) + dend - kbytes, leaf_data(src) + kstart, kbytes);
+	memcpy(item_mut(dst, dn), item_mut(src, 0), k * sizeof(struct btrfs_item));
+	for (u32 i = 0; i < k; i++)
+		set_item_offset(dst, dn + i, tb_item_offset(dst, dn + i) - (leaf_data_size(fs) - dend));
+	set_nritems(dst, dn + k);
+	/* The rest of src slides to the end of its data area and to slot 0. */
+	memmove(leaf_data(src) + rest_end + kbytes, leaf_data(src) + rest_end, kstart - rest_end);
+	memmove(item_mut(src, 0), item_mut(src, k), (sn - k) * sizeof(struct btrfs_item));
+	for (u32 i = 0; i < sn - k; i++)
+		set_item_offset(src, i, tb_item_offset(src, i) + kbytes);
+	set_nritems(src, sn - k);
+}
+
+/* Move the last k items of leaf src to the front of leaf dst (dst has room). */
+static void leaf_move_tail(const struct fs_info *fs, struct tree_block *dst, struct tree_block *src,
+			   u32 k)
+{
+	u32 dn = tb_nritems(dst), sn = tb_nritems(src), m = sn - k;
+	u32 dend = leaf_data_end(fs, dst), send = leaf_data_end(fs, src);
+	u32 mend = m ? tb_item_offset(src, m - 1) : leaf_data_size(fs);	/* data of [m, sn) */
+	u32 kbytes = mend - send;
+	u32 dbytes = leaf_data_size(fs) - dend;
+
+	/* Make room at the front of dst: its data moves down by kbytes. */
+	memmove(leaf_data(dst) + dend - kbytes, leaf_data(dst) + dend, dbytes);
+	memmove(item_mut(dst, k), item_mut(dst, 0), dn * sizeof(struct btrfs_item));
+	for (u32 i = k; i < dn + k; i++)
+		set_item_offset(dst, i, tb_item_offset(dst, i) - kbytes);
+	/* The moved items' data goes to the top of dst's data area. */
+	memcpy(leaf_data(dst) + leaf_data_size(fs) - kbytes, leaf_data(src) + send, kbytes);
+	memcpy(item_mut(dst, 0), item_mut(src, m), k * sizeof(struct btrfs_item));
+	for (u32 i = 0; i < k; i++)
+		set_item_offset(dst, i, tb_item_offset(dst, i) + (leaf_data_size(fs) - mend));
+	set_nritems(dst, dn + k);
+	set_nritems(src, m);
+}
+
+/*
+ * Before splitting a full leaf, push items into a sibling under the same
+ * parent that has room, as btrfs does: items before the insertion slot go
+ * left (at least one stays, so the new key still sorts into this leaf),
+ * items from the slot on go right (an item that grows stays).  Returns 1
+ * if the leaf now has room for ins_len, 0 if not (nothing moved), <0.
+ */
+static int push_to_siblings(struct trans *t, struct trans_root *root, struct btrfs_path *p,
+			    u32 ins_len, bool exact)
+{
+	struct fs_info *fs = t->fs;
+	struct tree_block *b = p->nodes[0], *parent = p->nodes[1], *sib;
+	u32 pslot = p->slots[1], slot = p->slots[0], n = tb_nritems(b);
+	u32 need = ins_len - leaf_free_space(fs, b);
+	int ret;
+
+	if (!parent)
+		return 0;
+	for (int dir = -1; dir <= 1; dir += 2) {
+		u32 k = 0, moved = 0, limit;
+
+		if (dir < 0 ? pslot == 0 : pslot + 1 >= tb_nritems(parent))
+			continue;
+		limit = dir < 0 ? (slot ? slot - 1 : 0) : (exact ? n - slot - 1 : n - slot);
+		if (!limit)
+			continue;
+		/* How many items to move: enough for ins_len, within the sibling's room. */
+		ret = cow_sibling(t, root, parent, 0, dir < 0 ? pslot - 1 : pslot + 1, &sib);
+		if (ret)
+			return ret;
+		while (k < limit && moved < need) {
+			u32 idx = dir < 0 ? k : n - 1 - k;
+			u32 sz = tb_item_size(b, idx) + sizeof(struct btrfs_item);
+
+			if (moved + sz > leaf_free_space(fs, sib))
+				break;
+			moved += sz;
+			k++;
+		}
+		if (moved < need) {
+			tree_block_put(fs, sib);
+			continue;
+		}
+		if (dir < 0) {
+			struct btrfs_key first;
+
+			leaf_move_head(fs, sib, b, k);
+			tb_item_key(b, 0, &first);
+			fixup_low_keys(p, 0, &first);
+		} else {
+			struct btrfs_key first;
+
+			leaf_move_tail(fs, sib, b, k);
+			tb_item_key(sib, 0, &first);
+			btrfs_cpu_key_to_disk(&ptr_mut(parent, pslot + 1)->key, &first);
+		}
+		tree_block_put(fs, sib);
+		return 1;
+	}
+	return 0;
+}
+
+/*
  * Make room for an item of ins_len bytes (header included) at slots[0].
  * Splits in one of three ways, then the caller searches again:
  *   at the end or start: a new empty leaf beside b, keyed by the new key;
@@ -407,8 +543,11 @@ again:
 
 		p->slots[0] = leaf_lower_bound(leaf, key, &exact);
 		if (ins_len > 0 && leaf_free_space(fs, leaf) < (u32)ins_len) {
-			ret = split_leaf(t, root, p, key, ins_len, exact);
-			if (ret)
+			/* 1: a sibling took items; 0: nothing to push, split instead. */
+			ret = push_to_siblings(t, root, p, ins_len, exact);
+			if (ret == 0)
+				ret = split_leaf(t, root, p, key, ins_len, exact);
+			if (ret < 0)
 				goto fail;
 			path_release(fs, p);
 			goto again;
@@ -624,24 +763,9 @@ static int try_merge(struct trans *t, struct trans_root *root, struct btrfs_path
 	left = pslot > 0;
 	if (!left && pslot + 1 >= tb_nritems(parent))
 		return 0;
-	/* Read and COW the sibling through a scratch path sharing the parent. */
-	{
-		struct btrfs_path sp = { 0 };
-
-		sp.root_level = level + 1;
-		sp.nodes[level + 1] = parent;
-		sp.slots[level + 1] = left ? pslot - 1 : pslot + 1;
-		ret = read_child_mod(t, &sp, level + 1, &sib);
-		if (ret)
-			return ret;
-		sp.nodes[level] = sib;
-		ret = cow_block(t, root, &sp, level);
-		sib = sp.nodes[level];
-		if (ret) {
-			tree_block_put(fs, sib);
-			return ret;
-		}
-	}
+	ret = cow_sibling(t, root, parent, level, left ? pslot - 1 : pslot + 1, &sib);
+	if (ret)
+		return ret;
 	if (level == 0) {
 		struct tree_block *dst = left ? sib : b, *src = left ? b : sib;
 
