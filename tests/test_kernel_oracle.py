@@ -72,7 +72,10 @@ def dir_entries(img, ino):
 
 def random_name(rnd, length):
     alphabet = bytes(b for b in range(0x21, 0x7F) if b != 0x2F) + bytes(range(0x80, 0x100))
-    return bytes(rnd.choice(alphabet) for _ in range(length))
+    while True:
+        name = bytes(rnd.choice(alphabet) for _ in range(length))
+        if name not in (b".", b".."):  # names a directory entry cannot have
+            return name
 
 
 @pytest.mark.needs_root
