@@ -75,6 +75,7 @@ static struct json_object *counters_json(const struct check_counters *n)
 	add_counter(o, "encrypted-inodes", n->encrypted_inodes);
 	add_counter(o, "encrypted-extents", n->encrypted_extents);
 	add_counter(o, "names-decrypted", n->names_decrypted);
+	add_counter(o, "compressed-extents-decoded", n->compressed_decoded);
 	return o;
 }
 
@@ -100,8 +101,10 @@ static void print_text_summary(const struct check_ctx *c)
 		printf("Data bytes checked: %llu\n", n->data_bytes_checked);
 		printf("Csums checked: %llu\n", n->csums_checked);
 	}
-	if (c->key)
+	if (c->key) {
 		printf("Names decrypted: %llu\n", n->names_decrypted);
+		printf("Compressed extents decoded: %llu\n", n->compressed_decoded);
+	}
 	printf("Errors: %zu\n", c->nr_by_sev[SEV_ERROR]);
 	printf("Warnings: %zu\n", c->nr_by_sev[SEV_WARNING]);
 	printf("Notes: %zu\n", c->nr_by_sev[SEV_NOTE]);

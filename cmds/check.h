@@ -170,6 +170,7 @@ struct check_counters {
 	u64 encrypted_inodes;
 	u64 encrypted_extents;
 	u64 names_decrypted;
+	u64 compressed_decoded;	/* compressed encrypted extents decrypted and decompressed */
 };
 
 /* An extent item of the extent tree (data or tree block). */
