@@ -905,11 +905,12 @@ static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 	u64 root = st->root->objectid, rootdir = st->root->root_dirid;
 	char nb[4 * MAX_NAME + 8], msg[160];
 
+	/* Formatted only for a report: most entries never need it. */
+#define NAME_OF(d) name_str((const u8 *)st->names + (d)->name_off, (d)->name_len, nb, sizeof(nb))
 	g_sort_st = st;
 	check_qsort(v, n, sizeof(*v), cmp_dent_name);
 	for (size_t i = 0; i < n; i++) {
 		const struct dent *d = &v[i];
-		const char *nm = name_str((const u8 *)st->names + d->name_off, d->name_len, nb, sizeof(nb));
 
 		if (d->src == SRC_REF) {
 			const struct dent *idx, *item;
@@ -919,10 +920,10 @@ static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 			item = find_dent(v, n, SRC_ITEM, d->dir, d, true);
 			idx = find_dent(v, n, SRC_INDEX, d->dir, d, true);
 			if (!idx || idx->index != d->index)
-				check_report(c, PR_DIR_INDEX_MISSING, LOC_INODE(root, d->child), nm,
+				check_report(c, PR_DIR_INDEX_MISSING, LOC_INODE(root, d->child), NAME_OF(d),
 					     d->dir, d->child);
 			if (!item)
-				check_report(c, PR_DIR_ITEM_MISSING, LOC_INODE(root, d->child), nm,
+				check_report(c, PR_DIR_ITEM_MISSING, LOC_INODE(root, d->child), NAME_OF(d),
 					     d->dir, d->child);
 			continue;
 		}
@@ -944,17 +945,17 @@ static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 
 			if (!ref) {
 				check_report(c, PR_INODE_REF_MISSING, LOC(root, d->dir, d->index, NOLOC),
-					     nm, d->dir, d->index, d->child);
+					     NAME_OF(d), d->dir, d->index, d->child);
 				if (!item)
 					check_report(c, PR_DIR_ITEM_MISSING, LOC_INODE(root, d->child),
-						     nm, d->dir, d->child);
+						     NAME_OF(d), d->dir, d->child);
 			}
 			if (item && (item->child != d->child || item->ftype != d->ftype)) {
 				snprintf(msg, sizeof(msg),
 					 "DIR_ITEM points to inode %llu type %u, DIR_INDEX to inode %llu type %u",
 					 item->child, item->ftype, d->child, d->ftype);
 				check_report(c, PR_DIR_ENTRY_MISMATCH, LOC(root, d->dir, d->index, NOLOC),
-					     nm, d->dir, msg);
+					     NAME_OF(d), d->dir, msg);
 			}
 			if (!s) {
 				check_report(c, PR_INODE_ITEM_MISSING, LOC_INODE(root, d->child),
@@ -965,12 +966,12 @@ static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 				snprintf(msg, sizeof(msg), "file type %u but inode %llu has mode 0%o",
 					 d->ftype & ~BTRFS_FT_ENCRYPTED, d->child, s->mode);
 				check_report(c, PR_DIR_ENTRY_MISMATCH, LOC(root, d->dir, d->index, NOLOC),
-					     nm, d->dir, msg);
+					     NAME_OF(d), d->dir, msg);
 			}
 			if (d->dir_encrypted && !s->encrypted &&
 			    (S_ISREG(s->mode) || S_ISDIR(s->mode) || S_ISLNK(s->mode)))
 				check_report(c, PR_PLAIN_INODE_IN_ENCRYPTED_DIR,
-					     LOC(root, d->dir, d->index, NOLOC), nm, d->dir, d->child,
+					     LOC(root, d->dir, d->index, NOLOC), NAME_OF(d), d->dir, d->child,
 					     s->mode);
 			continue;
 		}
@@ -982,10 +983,11 @@ static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 				s->links++;
 			if (!find_dent(v, n, SRC_INDEX, d->dir, d, true) &&
 			    !find_dent(v, n, SRC_REF, d->dir, d, true))
-				check_report(c, PR_DIR_INDEX_MISSING, LOC_INODE(root, d->child), nm,
+				check_report(c, PR_DIR_INDEX_MISSING, LOC_INODE(root, d->child), NAME_OF(d),
 					     d->dir, d->child);
 		}
 	}
+#undef NAME_OF
 }
 
 static void check_links(struct check_ctx *c, struct fs_tree_state *st)
