@@ -1244,7 +1244,17 @@ static int rename_backref(struct conv *c, struct trans_root *root, u64 dir,
 		return 0;
 	}
 	key = (struct btrfs_key){ loc.objectid, BTRFS_INODE_REF_KEY, dir };
-	ret = search_slot_mod(c->t, root, &key, &p, e->new_len > old_nl ? e->new_len - old_nl : 0);
+	{
+		u32 cur = 0;
+
+		/* If the grown item could not fit any leaf, do not ask for room: spill. */
+		if (trans_lookup(c->t, root, &key, NULL, 0, &cur) == 0 &&
+		    cur - old_nl + e->new_len > max_item_size(c->fs))
+			ret = search_slot_mod(c->t, root, &key, &p, 0);
+		else
+			ret = search_slot_mod(c->t, root, &key, &p,
+					      e->new_len > old_nl ? e->new_len - old_nl : 0);
+	}
 	if (ret == 0) {
 		u8 *ptr = path_ptr_mut(&p);
 		u32 size = path_size(&p), pos = 0;
@@ -1258,14 +1268,13 @@ static int rename_backref(struct conv *c, struct trans_root *root, u64 dir,
 			if (le64_to_cpu(r->index) == e->index) {
 				u32 nsize = size - nl + e->new_len;
 
-				if (nsize > size && nsize + sizeof(struct btrfs_item) >
-						    leaf_free_space(c->fs, p.nodes[0]) + size &&
+				if (nsize > max_item_size(c->fs) &&
 				    (c->fs->incompat & BTRFS_FEATURE_INCOMPAT_EXTENDED_IREF) &&
 				    size > len) {
 					/*
-					 * The renamed ref would not fit with its siblings:
-					 * move it to an INODE_EXTREF, as the kernel does
-					 * when an INODE_REF item is full.
+					 * The renamed ref would make the item larger than
+					 * any leaf holds: move it to an INODE_EXTREF, as the
+					 * kernel does when an INODE_REF cannot grow.
 					 */
 					memmove(ptr + pos, ptr + pos + len, size - pos - len);
 					ret = resize_item(c->t, root, &p, size - len);
@@ -1552,6 +1561,13 @@ static int wipe_range(u64 start, u64 len, void *arg)
 	return ret;
 }
 
+static bool image_is_file(struct fs_info *fs)
+{
+	struct stat st;
+
+	return fstat(fs->fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 /*
  * After encrypt: make every free byte of the metadata and system block
  * groups read as zeros (old tree blocks held plaintext names and inline
@@ -1567,7 +1583,14 @@ static int wipe_freed(struct conv *c)
 
 	if (ret)
 		return ret;
-	ret = space_for_each_free(t, BTRFS_BLOCK_GROUP_METADATA | BTRFS_BLOCK_GROUP_SYSTEM,
+	/*
+	 * An image file gets holes punched over all its free space, data too:
+	 * cheap, and it also clears plaintext freed by an earlier, interrupted
+	 * run.  On a device, writing zeros over all free data would take long:
+	 * only what this run freed is zeroed there.
+	 */
+	ret = space_for_each_free(t, BTRFS_BLOCK_GROUP_METADATA | BTRFS_BLOCK_GROUP_SYSTEM |
+				  (image_is_file(fs) ? BTRFS_BLOCK_GROUP_DATA : 0),
 				  wipe_range, c);
 	/* Freed data: whatever part of each range is still free. */
 	for (size_t i = 0; !ret && i < c->nr_freed; i++) {
@@ -1592,6 +1615,7 @@ static int preflight(struct conv *c, const u64 *trees, size_t nr_trees)
 {
 	struct fs_info *fs = c->fs;
 	u64 total = 0, largest = 0, free_data = 0, free_meta = 0, need_data, need_meta;
+	u64 inline_bytes = 0;
 	struct trans *t;
 	int ret = 0;
 
@@ -1645,6 +1669,7 @@ static int preflight(struct conv *c, const u64 *trees, size_t nr_trees)
 				} else if (fe->type == BTRFS_FILE_EXTENT_INLINE && S_ISREG(cur_mode) &&
 					   !c->o->decrypt) {
 					c->st->extents++;	/* becomes a regular encrypted extent */
+					inline_bytes += fs->sectorsize;	/* new space, nothing freed */
 				}
 			}
 			if (k.type == BTRFS_INODE_ITEM_KEY &&
@@ -1679,9 +1704,12 @@ static int preflight(struct conv *c, const u64 *trees, size_t nr_trees)
 	 * batch plus the largest file must fit: shrink the batch to the room
 	 * there is (an inode never splits across commits).
 	 */
-	if (total > free_data && free_data > largest + (2ULL << 20))
-		c->batch = (free_data - largest) / 2 < c->batch ? (free_data - largest) / 2 : c->batch;
+	if (total + inline_bytes > free_data && free_data > largest + inline_bytes + (2ULL << 20))
+		c->batch = (free_data - largest - inline_bytes) / 2 < c->batch ?
+			   (free_data - largest - inline_bytes) / 2 : c->batch;
 	need_data = total < c->batch + largest ? total : c->batch + largest;
+	/* Inline files become sector-sized extents: space taken, none given back. */
+	need_data += inline_bytes;
 	need_meta = 64ULL * fs->nodesize;
 	if (free_data < need_data)
 		return fs_err(fs, -ENOSPC,

@@ -79,6 +79,7 @@ struct fs_info {
 	struct block_cache cache;
 
 	bool writable;			/* opened by open_image_rw() */
+	u64 alloc_hint[3];		/* where to look first: data, metadata, system */
 
 	/* Last error described in words; valid after a failing call. */
 	char errmsg[512];

@@ -16,7 +16,6 @@
 struct bg_space {
 	u64 start, length, flags;
 	u8 *bitmap;		/* one bit per sector: set = allocated, pinned or new */
-	u64 cursor;		/* next sector to try */
 	s64 used_delta;		/* change to the BLOCK_GROUP_ITEM used field */
 	bool loaded;
 };
@@ -219,9 +218,26 @@ static int bg_load(struct trans *t, struct bg_space *bg)
 		return ret;
 	for (size_t i = 0; i < t->space->nr_pinned; i++)
 		bitmap_set_range(fs, bg, t->space->pinned[i].start, t->space->pinned[i].len);
-	/* Never hand out the superblock copies' areas (mixed images). */
-	for (int m = 0; m < BTRFS_SUPER_MIRROR_MAX; m++)
-		bitmap_set_range(fs, bg, btrfs_sb_offset(m), BTRFS_SUPER_INFO_SIZE);
+	/*
+	 * Never hand out space whose stripe covers a superblock copy: the
+	 * copies sit at fixed *physical* offsets (64 MiB is usually inside the
+	 * first metadata chunk), and the next commit writes them.
+	 */
+	{
+		const struct chunk_map *cm = find_chunk(fs, bg->start);
+
+		for (int m = 0; cm && m < BTRFS_SUPER_MIRROR_MAX; m++) {
+			u64 sb = btrfs_sb_offset(m);
+
+			for (u16 st = 0; st < cm->num_stripes && st < 2; st++) {
+				if (sb + BTRFS_SUPER_INFO_SIZE <= cm->physical[st] ||
+				    sb >= cm->physical[st] + cm->length)
+					continue;
+				bitmap_set_range(fs, bg, cm->logical + (sb - cm->physical[st]),
+						 BTRFS_SUPER_INFO_SIZE);
+			}
+		}
+	}
 	bg->loaded = true;
 	return 0;
 }
@@ -231,49 +247,88 @@ static bool bit_used(const struct bg_space *bg, u64 i)
 	return bg->bitmap[i >> 3] & (1 << (i & 7));
 }
 
+/* First free bit at or after i (nbits when none): whole used bytes are skipped. */
+static u64 next_free_bit(const struct bg_space *bg, u64 i, u64 nbits)
+{
+	while (i < nbits) {
+		if ((i & 7) == 0 && bg->bitmap[i >> 3] == 0xff) {
+			i += 8;
+			continue;
+		}
+		if (!bit_used(bg, i))
+			return i;
+		i++;
+	}
+	return nbits;
+}
+
+/*
+ * First fit of len bytes aligned to align within one block group, from
+ * sector `from` up to `stop`.  Returns the start sector or nbits.
+ */
+static u64 bg_find(const struct bg_space *bg, u64 first, u64 from, u64 stop, u64 sectors,
+		   u64 step, u64 nbits)
+{
+	u64 i = from < first ? first : from;
+
+	while (i + sectors <= nbits && i < stop) {
+		u64 j;
+
+		i = next_free_bit(bg, i, nbits);
+		if (step > 1 && (i - first) % step)
+			i += step - (i - first) % step;
+		if (i + sectors > nbits || i >= stop)
+			break;
+		for (j = 0; j < sectors && !bit_used(bg, i + j); j++)
+			;
+		if (j == sectors)
+			return i;
+		i += j + 1;	/* past the used sector that ended this run */
+	}
+	return nbits;
+}
+
 /*
  * First fit of len bytes aligned to align within block groups of type
- * `type`, starting at each group's cursor and wrapping once.
+ * `type`, starting where the last allocation of that type ended (a hint
+ * kept in fs_info across transactions) and wrapping once.
  */
 static int space_alloc(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
 {
 	struct fs_info *fs = t->fs;
 	u64 sectors = len / fs->sectorsize, step = align / fs->sectorsize;
+	int hint_idx = type & BTRFS_BLOCK_GROUP_DATA ? 0 : type & BTRFS_BLOCK_GROUP_SYSTEM ? 2 : 1;
+	u64 hint = fs->alloc_hint[hint_idx];
 	int ret;
 
 	ret = space_map_init(t);
 	if (ret)
 		return ret;
-	for (size_t g = 0; g < t->space->nr; g++) {
-		struct bg_space *bg = &t->space->bgs[g];
-		u64 nbits, first;
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t g = 0; g < t->space->nr; g++) {
+			struct bg_space *bg = &t->space->bgs[g];
+			u64 nbits, first, from, stop, i;
 
-		if ((bg->flags & BTRFS_BLOCK_GROUP_TYPE_MASK) != type)
-			continue;
-		if (!bg->loaded && (ret = bg_load(t, bg)))
-			return ret;
-		nbits = bg->length / fs->sectorsize;
-		/* Candidates are aligned to align in absolute logical terms. */
-		first = ((bg->start + align - 1) / align * align - bg->start) / fs->sectorsize;
-		for (int pass = 0; pass < 2; pass++) {
-			u64 i = pass ? first : (bg->cursor > first ? bg->cursor : first);
-			u64 stop = pass ? bg->cursor : nbits;
+			if ((bg->flags & BTRFS_BLOCK_GROUP_TYPE_MASK) != type)
+				continue;
+			/* Pass 0: from the hint onwards; pass 1: everything before it. */
+			if (pass == 0 && hint >= bg->start + bg->length)
+				continue;
+			if (!bg->loaded && (ret = bg_load(t, bg)))
+				return ret;
+			nbits = bg->length / fs->sectorsize;
+			first = ((bg->start + align - 1) / align * align - bg->start) / fs->sectorsize;
+			from = pass == 0 && hint > bg->start ? (hint - bg->start) / fs->sectorsize : 0;
+			stop = pass == 1 && hint > bg->start && hint < bg->start + bg->length ?
+			       (hint - bg->start) / fs->sectorsize : nbits;
+			i = bg_find(bg, first, from, stop, sectors, step, nbits);
+			if (i < nbits) {
+				u64 start = bg->start + i * fs->sectorsize;
 
-			if (step > 1 && (i - first) % step)
-				i += step - (i - first) % step;
-			for (; i + sectors <= nbits && (pass == 0 || i < stop); i += step) {
-				u64 j;
-
-				for (j = 0; j < sectors && !bit_used(bg, i + j); j++)
-					;
-				if (j == sectors) {
-					u64 start = bg->start + i * fs->sectorsize;
-
-					bitmap_set_range(fs, bg, start, len);
-					bg->cursor = i + sectors;
-					*out = start;
-					return 0;
-				}
+				bitmap_set_range(fs, bg, start, len);
+				fs->alloc_hint[hint_idx] = start + len;
+				*out = start;
+				return 0;
 			}
 		}
 	}
