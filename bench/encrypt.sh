@@ -1,0 +1,151 @@
+#!/bin/sh
+# `btrfs-extcrypt encrypt` and `decrypt` against `cp` of the same image, in the
+# same run (issue 5 "Must hold", design.md section 7).
+#
+# For each size (default ~1 GiB and ~4 GiB of data) a mixed tree (skewed file
+# sizes, 40 files per MiB: many small files, a few big ones; tests/fixtures.py
+# bench-tree) is put into an image with mkfs.btrfs --rootdir, once, and kept
+# in BENCH_DIR.  The image is then read once (page cache warm: dropping caches
+# is not allowed here, so every number below is WARM for the source image).
+# Each round:
+#   cp     cp --sparse=always PLAIN WORK          (the reference)
+#   sync   sync -f WORK, timed separately: cp leaves its data dirty in the page
+#          cache while encrypt/decrypt fdatasync, so "cp+sync" is also shown
+#   enc    btrfs-extcrypt encrypt --threads T WORK  (in place, on the copy)
+#   dec    btrfs-extcrypt decrypt --threads T WORK
+# The best wall time of BENCH_ROUNDS rounds is kept (load only slows a round
+# down); peak RSS (/usr/bin/time -f %M, KiB) is the maximum over the rounds.
+# Printed per size: times, ratios enc/cp (goal <= 1.5) and dec/cp, the same
+# against cp+sync, data throughput, and peak RSS (goal <= 256 MiB); at the end
+# the RSS of the largest size over the smallest (goal: independent of size).
+# Not timed: after every encrypt `btrfs-extcrypt check` must be clean, and
+# after every decrypt `btrfs check --check-data-csum`; a failing command or
+# check is reported (FAILED), the remaining runs go on, and the script exits 1.
+#
+# usage: bench/encrypt.sh [BINARY]
+#   env: EXTCRYPT_BIN (default build/btrfs-extcrypt), BENCH_SIZES_MIB (default
+#        "1024 4096"), BENCH_DIR (default /tmp/extcrypt-bench-encrypt, images
+#        kept between runs), BENCH_ROUNDS (default 2), BENCH_THREADS (default nproc),
+#        BENCH_MKFS_ARGS (extra mkfs.btrfs options, default none; e.g. "-m single"
+#        gives a layout where every chunk has logical == physical),
+#        BENCH_FILES_PER_MIB (default 40: the check bench's mix; fewer files
+#        mean fewer, bigger extents and less metadata)
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${1:-${EXTCRYPT_BIN:-$top/build/btrfs-extcrypt}}
+SIZES=${BENCH_SIZES_MIB:-"1024 4096"}
+WORK=${BENCH_DIR:-/tmp/extcrypt-bench-encrypt}
+ROUNDS=${BENCH_ROUNDS:-2}
+THREADS=${BENCH_THREADS:-$(nproc)}
+PY=/usr/bin/python3
+MKFS_ARGS=${BENCH_MKFS_ARGS:-}
+FPM=${BENCH_FILES_PER_MIB:-40}
+tag=$(printf '%s' "$MKFS_ARGS" | tr -c 'a-zA-Z0-9' '_')
+[ "$FPM" = 40 ] || tag="$tag-fpm$FPM"
+
+[ -x "$BIN" ] || { echo "bench/encrypt.sh: binary '$BIN' not found" >&2; exit 2; }
+"$BIN" encrypt --help >/dev/null 2>&1 || { echo "bench/encrypt.sh: no encrypt command in $BIN" >&2; exit 2; }
+command -v mkfs.btrfs >/dev/null || [ -x /usr/sbin/mkfs.btrfs ] ||
+	{ echo "bench/encrypt.sh: mkfs.btrfs not installed" >&2; exit 2; }
+[ -x /usr/bin/time ] || { echo "bench/encrypt.sh: /usr/bin/time not installed" >&2; exit 2; }
+mkdir -p "$WORK"
+$PY -c "import sys; sys.stdout.buffer.write(bytes(range(64)))" >"$WORK/key.bin"
+
+# run_timed LABEL CMD...: appends "wall rss" of one run to $WORK/LABEL.times;
+# returns the command's exit status (a failure is reported, and the bench
+# exits 1 at the end)
+failed=0
+run_timed() {
+	label=$1
+	shift
+	rc=0
+	/usr/bin/time -f "%e %M" -o "$WORK/$label.one" "$@" >"$WORK/$label.out" 2>"$WORK/$label.err" || rc=$?
+	if [ "$rc" = 0 ]; then
+		tail -1 "$WORK/$label.one" >>"$WORK/$label.times"
+		return 0
+	fi
+	echo "bench/encrypt.sh: FAILED ($rc): $*" >&2
+	grep -v "^Command exited" "$WORK/$label.err" | tail -3 >&2
+	failed=1
+	return $rc
+}
+
+# the image after encrypt must be clean (not timed); a broken image is reported
+check_image() {
+	"$BIN" check "$1" >"$WORK/check.out" 2>"$WORK/check.err" || {
+		echo "bench/encrypt.sh: FAILED: btrfs-extcrypt check after $2 (exit $?):" \
+			"$(grep -c '^ERROR' "$WORK/check.err") errors, first:" >&2
+		grep '^ERROR' "$WORK/check.err" | head -2 | cut -c1-200 >&2
+		failed=1
+	}
+}
+
+best_t() { sort -n "$1" | head -1 | cut -d' ' -f1; }
+max_rss() { sort -n -k2 "$1" | tail -1 | cut -d' ' -f2; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+
+echo "bench/encrypt.sh: $BIN, threads $THREADS, $ROUNDS rounds, $(nproc) CPUs, host $(uname -r)"
+echo "cache: WARM (source image read before the rounds; drop_caches not used); mkfs options: ${MKFS_ARGS:-default}, $FPM files per MiB"
+first_rss=""
+for mib in $SIZES; do
+	tree=$WORK/tree-$mib
+	img=$WORK/plain-$mib$tag.img
+	if [ ! -f "$img" ]; then
+		files=$((mib * FPM))
+		echo "generating $mib MiB tree ($files files) and image..." >&2
+		rm -rf "$tree"
+		$PY "$top/tests/fixtures.py" bench-tree "$tree" --files "$files" --mib "$mib"
+		rm -f "$img.tmp"
+		truncate -s $((mib * 13 / 10 + 512))M "$img.tmp"
+		# shellcheck disable=SC2086
+		mkfs.btrfs -q -f $MKFS_ARGS --rootdir "$tree" "$img.tmp" >/dev/null
+		mv "$img.tmp" "$img"
+		rm -rf "$tree"
+	fi
+	work=$WORK/work-$mib$tag.img
+	cat "$img" >/dev/null
+	rm -f "$WORK"/cp.times "$WORK"/sync.times "$WORK"/enc.times "$WORK"/dec.times
+	i=0
+	while [ "$i" -lt "$ROUNDS" ]; do
+		rm -f "$work"
+		sync
+		run_timed cp cp --sparse=always "$img" "$work"
+		run_timed sync sync -f "$work"
+		run_timed enc "$BIN" --format json encrypt --threads "$THREADS" --key-file "$WORK/key.bin" "$work" ||
+			break
+		bytes=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['bytes'])" "$WORK/enc.out")
+		commits=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['commits'])" "$WORK/enc.out")
+		check_image "$work" "encrypt (${mib} MiB, round $i)"
+		run_timed dec "$BIN" --format json decrypt --threads "$THREADS" --key-file "$WORK/key.bin" "$work" ||
+			{ i=$((i + 1)); continue; }
+		btrfs check --check-data-csum "$work" >/dev/null 2>&1 ||
+			{ echo "bench/encrypt.sh: FAILED: btrfs check of the decrypted $mib MiB image" >&2; failed=1; }
+		i=$((i + 1))
+	done
+	[ -s "$WORK/enc.times" ] || { echo "size ${mib}MiB: no successful encrypt"; continue; }
+	[ -s "$WORK/dec.times" ] || echo "0 0" >"$WORK/dec.times"
+	cp_t=$(best_t "$WORK/cp.times")
+	sync_t=$(best_t "$WORK/sync.times")
+	cps_t=$(awk -v a="$cp_t" -v b="$sync_t" 'BEGIN { printf "%.2f", a + b }')
+	enc_t=$(best_t "$WORK/enc.times")
+	dec_t=$(best_t "$WORK/dec.times")
+	enc_rss=$(max_rss "$WORK/enc.times")
+	dec_rss=$(max_rss "$WORK/dec.times")
+	imgsz=$(du -k --apparent-size "$img" | cut -f1)
+	used=$(du -k "$img" | cut -f1)
+	data_mib=$(awk -v b="$bytes" 'BEGIN { printf "%.0f", b / 1048576 }')
+	echo "size ${mib}MiB (image $((imgsz / 1024)) MiB, $((used / 1024)) MiB allocated; ${data_mib} MiB of data extents encrypted, ${commits} commits):"
+	echo "  cp ${cp_t}s, sync ${sync_t}s (cp+sync ${cps_t}s)"
+	echo "  encrypt ${enc_t}s ($(awk -v b="$bytes" -v t="$enc_t" 'BEGIN { printf "%.0f", (t > 0 ? b / 1048576 / t : 0) }') MiB/s), ratio to cp $(ratio "$enc_t" "$cp_t") (goal <= 1.5), to cp+sync $(ratio "$enc_t" "$cps_t"); peak RSS ${enc_rss} KiB (goal <= 262144)"
+	echo "  decrypt ${dec_t}s ($(awk -v b="$bytes" -v t="$dec_t" 'BEGIN { printf "%.0f", (t > 0 ? b / 1048576 / t : 0) }') MiB/s), ratio to cp $(ratio "$dec_t" "$cp_t"), to cp+sync $(ratio "$dec_t" "$cps_t"); peak RSS ${dec_rss} KiB"
+	[ -n "$first_rss" ] || { first_rss=$enc_rss; first_mib=$mib; first_drss=$dec_rss; }
+	last_rss=$enc_rss
+	last_drss=$dec_rss
+	last_mib=$mib
+	rm -f "$work"
+done
+if [ -n "$first_rss" ] && [ "$first_mib" != "$last_mib" ]; then
+	echo "peak RSS ${last_mib}MiB / ${first_mib}MiB: encrypt $(ratio "$last_rss" "$first_rss"), decrypt $(ratio "$last_drss" "$first_drss") (goal: ~1, independent of image size)"
+fi
+[ "$failed" = 0 ] || { echo "bench/encrypt.sh: some runs FAILED (see above); numbers of failed runs are left out"; exit 1; }
