@@ -106,10 +106,14 @@ static void progress(u64 done, u64 total, void *arg)
 	struct timespec *start = arg, now;
 	double secs;
 
+	double rate, eta;
+
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	secs = (now.tv_sec - start->tv_sec) + (now.tv_nsec - start->tv_nsec) / 1e9;
-	fprintf(stderr, "\r%llu / %llu MiB  %.0f MiB/s   ", done >> 20, total >> 20,
-		secs > 0 ? (done >> 20) / secs : 0.0);
+	rate = secs > 0 ? done / secs : 0;
+	eta = rate > 0 && total > done ? (total - done) / rate : 0;
+	fprintf(stderr, "\r%llu / %llu MiB  %.0f MiB/s  ETA %.0f s   ", done >> 20, total >> 20,
+		rate / (1 << 20), eta);
 }
 
 /* --subvol ID or PATH (a path must name a subvolume's top directory). */
