@@ -3,6 +3,8 @@
 #include <string.h>
 #include "cmds/cmd-utils.h"
 #include "common/messages.h"
+#include "common/key-input.h"
+#include "crypto/fscrypt-keys.h"
 
 int cmd_open_image(const char *path, int mirror, struct fs_info **fs)
 {
@@ -29,4 +31,32 @@ int cmd_engine_error(struct fs_info *fs, int err, const char *what)
 	if (err == -ENOENT)
 		return EXIT_PROBLEMS;
 	return EXIT_UNREADABLE;
+}
+
+int cmd_load_master_key(const struct key_input *ki, struct fscrypt_master_key **mk)
+{
+	struct key_buf *kb = NULL;
+	int ret;
+
+	*mk = NULL;
+	if (key_input_read(ki, &kb))
+		return EXIT_KEY;
+	*mk = secret_alloc(sizeof(**mk));
+	ret = *mk ? fscrypt_master_key_init(*mk, kb->data, kb->len) : -ENOMEM;
+	key_buf_free(kb);
+	if (ret) {
+		error("cannot load the master key");
+		cmd_free_master_key(*mk);
+		*mk = NULL;
+		return EXIT_KEY;
+	}
+	return 0;
+}
+
+void cmd_free_master_key(struct fscrypt_master_key *mk)
+{
+	if (!mk)
+		return;
+	fscrypt_master_key_wipe(mk);
+	secret_free(mk, sizeof(*mk));
 }

@@ -18,4 +18,15 @@ int cmd_open_image(const char *path, int mirror, struct fs_info **fs);
  */
 int cmd_engine_error(struct fs_info *fs, int err, const char *what);
 
+struct key_input;
+struct fscrypt_master_key;
+
+/*
+ * Read the key chosen by the key options and load it as a master key in
+ * secret memory.  Returns 0, or prints one ERROR line and returns EXIT_KEY.
+ * Free *mk with cmd_free_master_key().
+ */
+int cmd_load_master_key(const struct key_input *ki, struct fscrypt_master_key **mk);
+void cmd_free_master_key(struct fscrypt_master_key *mk);
+
 #endif

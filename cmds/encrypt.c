@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include "cmds/commands.h"
+#include "cmds/cmd-utils.h"
 #include "common/key-input.h"
 #include "common/messages.h"
 #include "common/output.h"
@@ -158,7 +159,6 @@ static int run_convert(const struct cmd_struct *cmd, int argc, char **argv, bool
 				  .policy_flags = FSCRYPT_POLICY_FLAGS_PAD_32, .wipe = true };
 	struct convert_stats st = { 0 };
 	struct key_input ki;
-	struct key_buf *kb = NULL;
 	struct fscrypt_master_key *mk = NULL;
 	const char *subvol_args[64], *path_args[64];
 	struct convert_path paths[64];
@@ -232,16 +232,9 @@ static int run_convert(const struct cmd_struct *cmd, int argc, char **argv, bool
 		}
 	}
 	/* The key first: a bad key is exit 4 before the image is touched. */
-	if (key_input_read(&ki, &kb))
-		return EXIT_KEY;
-	mk = secret_alloc(sizeof(*mk));
-	if (!mk || fscrypt_master_key_init(mk, kb->data, kb->len)) {
-		error("cannot load the master key");
-		ret = EXIT_KEY;
-		goto out;
-	}
-	key_buf_free(kb);
-	kb = NULL;
+	ret = cmd_load_master_key(&ki, &mk);
+	if (ret)
+		return ret;
 	o.mk = mk;
 	if (!decrypt) {
 		struct fscrypt_context_v2 probe;
@@ -349,11 +342,7 @@ static int run_convert(const struct cmd_struct *cmd, int argc, char **argv, bool
 	ret = EXIT_OK;
 out:
 	convert_stats_free(&st);
-	if (mk) {
-		fscrypt_master_key_wipe(mk);
-		secret_free(mk, sizeof(*mk));
-	}
-	key_buf_free(kb);
+	cmd_free_master_key(mk);
 	close_image(fs);
 	return ret;
 }

@@ -702,7 +702,6 @@ int cmd_restore(const struct cmd_struct *cmd, int argc, char **argv)
 	};
 	struct restore r = { 0 };
 	struct key_input ki;
-	struct key_buf *kb = NULL;
 	struct extent_io_params params = { 0 };
 	unsigned long long root_id = BTRFS_FS_TREE_OBJECTID, threads = 0;
 	const char *sel = NULL, *outdir;
@@ -741,18 +740,8 @@ int cmd_restore(const struct cmd_struct *cmd, int argc, char **argv)
 	if ((ret = check_argc_exact(cmd, argc - optind, 2)))
 		return ret;
 	outdir = argv[optind + 1];
-	if (key_input_given(&ki)) {
-		if (key_input_read(&ki, &kb))
-			return EXIT_KEY;
-		r.mk = secret_alloc(sizeof(*r.mk));
-		if (!r.mk || fscrypt_master_key_init(r.mk, kb->data, kb->len)) {
-			error("cannot load the master key");
-			key_buf_free(kb);
-			secret_free(r.mk, sizeof(*r.mk));
-			return EXIT_KEY;
-		}
-		key_buf_free(kb);
-	}
+	if (key_input_given(&ki) && (ret = cmd_load_master_key(&ki, &r.mk)))
+		return ret;
 	ret = cmd_open_image(argv[optind], -1, &r.fs);
 	if (ret)
 		goto out_key;
@@ -836,9 +825,6 @@ out:
 	free(r.links);
 	close_image(r.fs);
 out_key:
-	if (r.mk) {
-		fscrypt_master_key_wipe(r.mk);
-		secret_free(r.mk, sizeof(*r.mk));
-	}
+	cmd_free_master_key(r.mk);
 	return ret;
 }

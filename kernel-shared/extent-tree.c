@@ -366,6 +366,27 @@ int space_free_bytes(struct trans *t, u64 type, u64 *free_bytes)
 	return 0;
 }
 
+/* Call fn for each run of free sectors in [from, end) of a loaded group. */
+static int bg_for_each_free_run(struct fs_info *fs, const struct bg_space *bg, u64 from, u64 end,
+				int (*fn)(u64 start, u64 len, void *arg), void *arg)
+{
+	int ret = 0;
+
+	for (u64 i = from; !ret && i < end; ) {
+		u64 j = i;
+
+		if (bit_used(bg, i)) {
+			i++;
+			continue;
+		}
+		while (j < end && !bit_used(bg, j))
+			j++;
+		ret = fn(bg->start + i * fs->sectorsize, (j - i) * fs->sectorsize, arg);
+		i = j;
+	}
+	return ret;
+}
+
 int space_for_each_free(struct trans *t, u64 type,
 			int (*fn)(u64 start, u64 len, void *arg), void *arg)
 {
@@ -374,25 +395,12 @@ int space_for_each_free(struct trans *t, u64 type,
 
 	for (size_t g = 0; !ret && g < t->space->nr; g++) {
 		struct bg_space *bg = &t->space->bgs[g];
-		u64 nbits;
 
 		if (!(bg->flags & type))
 			continue;
 		if (!bg->loaded && (ret = bg_load(t, bg)))
 			return ret;
-		nbits = bg->length / fs->sectorsize;
-		for (u64 i = 0; !ret && i < nbits; ) {
-			u64 j = i;
-
-			if (bit_used(bg, i)) {
-				i++;
-				continue;
-			}
-			while (j < nbits && !bit_used(bg, j))
-				j++;
-			ret = fn(bg->start + i * fs->sectorsize, (j - i) * fs->sectorsize, arg);
-			i = j;
-		}
+		ret = bg_for_each_free_run(fs, bg, 0, bg->length / fs->sectorsize, fn, arg);
 	}
 	return ret;
 }
@@ -413,20 +421,8 @@ int space_free_subranges(struct trans *t, u64 start, u64 len,
 		return ret;
 	if (start + len > bg->start + bg->length)
 		len = bg->start + bg->length - start;
-	for (u64 i = (start - bg->start) / fs->sectorsize,
-	     end = (start + len - bg->start) / fs->sectorsize; !ret && i < end; ) {
-		u64 j = i;
-
-		if (bit_used(bg, i)) {
-			i++;
-			continue;
-		}
-		while (j < end && !bit_used(bg, j))
-			j++;
-		ret = fn(bg->start + i * fs->sectorsize, (j - i) * fs->sectorsize, arg);
-		i = j;
-	}
-	return ret;
+	return bg_for_each_free_run(fs, bg, (start - bg->start) / fs->sectorsize,
+				    (start + len - bg->start) / fs->sectorsize, fn, arg);
 }
 
 static int pin_range(struct trans *t, u64 start, u64 len)
