@@ -360,7 +360,13 @@ int extent_io_run(struct extent_io *io, const struct extent_io_job *jobs, size_t
 	io->done_bytes = 0;
 	io->total_bytes = total;
 
-	if (io->nworkers == 1 && !io->workers[0].started) {
+	/*
+	 * A run of at most one chunk has no parallelism to gain: the caller
+	 * runs it as worker 0 instead of waking the pool (whose threads wait
+	 * for a new generation, so worker 0's thread stays parked).  Small
+	 * files are most of what encrypt and restore see.
+	 */
+	if ((io->nworkers == 1 && !io->workers[0].started) || total <= io->chunk) {
 		work_run(&io->workers[0], &last);
 	} else {
 		io->busy = io->nworkers;
