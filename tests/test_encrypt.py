@@ -65,6 +65,7 @@ import pytest
 import encrypt_ref as R
 import fixtures
 from conftest import root_skip_reason
+from reflink_lib import dmesg_btrfs_problems as dmesg_problems, dmesg_mark
 from runner import error_lines
 
 MiB = 1024 * 1024
@@ -272,33 +273,6 @@ def compare_plain(orig, dec, allow_nbytes=True):
 
 # ---------------------------------------------------------------------------
 # Kernel side (root).
-
-def dmesg_lines():
-    res = sh("dmesg", check=False)
-    return res.stdout.splitlines() if res.returncode == 0 else []
-
-
-_TS_RE = re.compile(r"^\[\s*(\d+\.\d+)\]")
-
-
-def dmesg_mark():
-    for line in reversed(dmesg_lines()):
-        m = _TS_RE.match(line)
-        if m:
-            return float(m.group(1))
-    return 0.0
-
-
-def dmesg_problems(since, device):
-    dev = os.path.basename(device)
-    pat = re.compile(r"BTRFS (critical|error|warning) \(device %s\b" % re.escape(dev))
-    out = []
-    for line in dmesg_lines():
-        m = _TS_RE.match(line)
-        if m and float(m.group(1)) > since and pat.search(line):
-            out.append(line)
-    return out
-
 
 @contextlib.contextmanager
 def ro_mount(image, mountpoint):
