@@ -242,14 +242,12 @@ static int add_ctx(struct file_report *r, const struct btrfs_key *key, const u8 
 {
 	struct ctx_item *c;
 
-	if (r->nr_ctx == r->cap_ctx) {
-		size_t ncap = r->cap_ctx ? r->cap_ctx * 2 : 64;
-		struct ctx_item *n = realloc(r->ctx, ncap * sizeof(*n));
+	{
+		struct ctx_item *n = array_grow(r->ctx, &r->cap_ctx, r->nr_ctx, sizeof(*n));
 
 		if (!n)
 			return -ENOMEM;
 		r->ctx = n;
-		r->cap_ctx = ncap;
 	}
 	c = &r->ctx[r->nr_ctx++];
 	c->offset = key->offset;

@@ -417,14 +417,12 @@ static const char *link_of(struct restore *r, u64 ino)
 
 static void remember_link(struct restore *r, u64 ino, const char *path)
 {
-	if (r->nr_links == r->cap_links) {
-		size_t ncap = r->cap_links ? r->cap_links * 2 : 64;
-		struct hardlink *n = realloc(r->links, ncap * sizeof(*n));
+	{
+		struct hardlink *n = array_grow(r->links, &r->cap_links, r->nr_links, sizeof(*n));
 
 		if (!n)
 			return;
 		r->links = n;
-		r->cap_links = ncap;
 	}
 	r->links[r->nr_links].ino = ino;
 	r->links[r->nr_links].root = r->root.objectid;

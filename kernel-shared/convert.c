@@ -21,6 +21,7 @@
 #include "crypto/extent-io.h"
 #include "crypto/fname.h"
 #include "kernel-shared/compression.h"
+#include "common/utils.h"
 
 #define DEFAULT_BATCH (256ULL << 20)
 
@@ -100,14 +101,12 @@ static void on_free(u64 start, u64 len, void *arg)
 {
 	struct conv *c = arg;
 
-	if (c->nr_freed == c->cap_freed) {
-		size_t ncap = c->cap_freed ? c->cap_freed * 2 : 256;
-		struct range *n = realloc(c->freed, ncap * sizeof(*n));
+	{
+		struct range *n = array_grow(c->freed, &c->cap_freed, c->nr_freed, sizeof(*n));
 
 		if (!n)
 			return;	/* wiping is best effort; the image is consistent either way */
 		c->freed = n;
-		c->cap_freed = ncap;
 	}
 	c->freed[c->nr_freed++] = (struct range){ start, len };
 }
@@ -160,14 +159,12 @@ static struct extent_map_entry *map_find(struct conv *c, u64 old, u64 ino)
 
 static struct extent_map_entry *map_add(struct conv *c)
 {
-	if (c->nr_map == c->cap_map) {
-		size_t ncap = c->cap_map ? c->cap_map * 2 : 256;
-		struct extent_map_entry *n = realloc(c->map, ncap * sizeof(*n));
+	{
+		struct extent_map_entry *n = array_grow(c->map, &c->cap_map, c->nr_map, sizeof(*n));
 
 		if (!n)
 			return NULL;
 		c->map = n;
-		c->cap_map = ncap;
 	}
 	memset(&c->map[c->nr_map], 0, sizeof(c->map[0]));
 	return &c->map[c->nr_map++];
@@ -196,16 +193,14 @@ static int list_inodes(struct fs_info *fs, const struct root_ref *root,
 		if (k.type == BTRFS_INODE_ITEM_KEY && path_size(&p) >= sizeof(struct btrfs_inode_item)) {
 			const struct btrfs_inode_item *ii = (const void *)path_ptr(&p);
 
-			if (*nr == cap) {
-				size_t ncap = cap ? cap * 2 : 1024;
-				struct inode_info *n = realloc(*out, ncap * sizeof(*n));
+			{
+				struct inode_info *n = array_grow(*out, &cap, *nr, sizeof(*n));
 
 				if (!n) {
 					ret = fs_err(fs, -ENOMEM, "out of memory");
 					break;
 				}
 				*out = n;
-				cap = ncap;
 			}
 			(*out)[(*nr)++] = (struct inode_info){ k.objectid, le32_to_cpu(ii->mode),
 							       le64_to_cpu(ii->flags), 0, 0 };
@@ -349,8 +344,8 @@ static int list_subvols(struct fs_info *fs, u64 **out, size_t *nr)
 		if (k.type != BTRFS_ROOT_ITEM_KEY || path_size(&p) < BTRFS_ROOT_ITEM_V0_SIZE ||
 		    !le32_to_cpu(((const struct btrfs_root_item *)path_ptr(&p))->refs))
 			continue;
-		if (*nr == cap) {
-			u64 *n = realloc(*out, (cap *= 2) * sizeof(**out));
+		{
+			u64 *n = array_grow(*out, &cap, *nr, sizeof(*n));
 
 			if (!n) {
 				ret = -ENOMEM;
@@ -625,16 +620,14 @@ static int collect_file_items(struct conv *c, struct trans_root *root, u64 ino,
 				     k.offset);
 			break;
 		}
-		if (*nr == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			struct file_item *n = realloc(*out, ncap * sizeof(*n));
+		{
+			struct file_item *n = array_grow(*out, &cap, *nr, sizeof(*n));
 
 			if (!n) {
 				ret = -ENOMEM;
 				break;
 			}
 			*out = n;
-			cap = ncap;
 		}
 		fi = &(*out)[(*nr)++];
 		memset(fi, 0, sizeof(*fi));
@@ -1069,16 +1062,14 @@ static int collect_entries(struct conv *c, struct trans_root *root, u64 dir,
 			ret = fs_err(c->fs, -EUCLEAN, "dir %llu: bad dir index %llu", dir, k.offset);
 			break;
 		}
-		if (*nr == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			struct dir_entry *n = realloc(*out, ncap * sizeof(*n));
+		{
+			struct dir_entry *n = array_grow(*out, &cap, *nr, sizeof(*n));
 
 			if (!n) {
 				ret = -ENOMEM;
 				break;
 			}
 			*out = n;
-			cap = ncap;
 		}
 		e = &(*out)[(*nr)++];
 		e->index = k.offset;

@@ -10,6 +10,7 @@
 #include "kernel-shared/file-item.h"
 #include "kernel-shared/volumes.h"
 #include "crypto/csum.h"
+#include "common/utils.h"
 
 /* ---- space maps ------------------------------------------------------- */
 
@@ -108,16 +109,14 @@ static int space_map_init(struct trans *t)
 			break;
 		}
 		bi = (const void *)path_ptr(&p);
-		if (sm->nr == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			struct bg_space *n = realloc(sm->bgs, ncap * sizeof(*n));
+		{
+			struct bg_space *n = array_grow(sm->bgs, &cap, sm->nr, sizeof(*n));
 
 			if (!n) {
 				ret = fs_err(fs, -ENOMEM, "out of memory");
 				break;
 			}
 			sm->bgs = n;
-			cap = ncap;
 		}
 		bg = &sm->bgs[sm->nr++];
 		memset(bg, 0, sizeof(*bg));
@@ -429,14 +428,12 @@ static int pin_range(struct trans *t, u64 start, u64 len)
 {
 	struct space_map *sm = t->space;
 
-	if (sm->nr_pinned == sm->cap_pinned) {
-		size_t ncap = sm->cap_pinned ? sm->cap_pinned * 2 : 64;
-		struct pinned_range *n = realloc(sm->pinned, ncap * sizeof(*n));
+	{
+		struct pinned_range *n = array_grow(sm->pinned, &sm->cap_pinned, sm->nr_pinned, sizeof(*n));
 
 		if (!n)
 			return fs_err(t->fs, -ENOMEM, "out of memory");
 		sm->pinned = n;
-		sm->cap_pinned = ncap;
 	}
 	sm->pinned[sm->nr_pinned++] = (struct pinned_range){ start, len };
 	return 0;
@@ -453,14 +450,12 @@ int queue_ref(struct trans *t, const struct ref_change *rc)
 		if (!q)
 			return fs_err(t->fs, -ENOMEM, "out of memory");
 	}
-	if (q->nr == q->cap) {
-		size_t ncap = q->cap ? q->cap * 2 : 256;
-		struct ref_change *n = realloc(q->v, ncap * sizeof(*n));
+	{
+		struct ref_change *n = array_grow(q->v, &q->cap, q->nr, sizeof(*n));
 
 		if (!n)
 			return fs_err(t->fs, -ENOMEM, "out of memory");
 		q->v = n;
-		q->cap = ncap;
 	}
 	q->v[q->nr++] = *rc;
 	return 0;

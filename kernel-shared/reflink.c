@@ -19,6 +19,7 @@
 #include "kernel-shared/inode.h"
 #include "kernel-shared/data-write.h"
 #include "kernel-shared/volumes.h"
+#include "common/utils.h"
 
 struct src_item {
 	struct btrfs_key key;
@@ -139,14 +140,12 @@ static int collect_source(struct trans *t, struct trans_root *root, u64 ino, u64
 
 		if (ret)
 			return ret > 0 ? 0 : ret;
-		if (out->nr == out->cap) {
-			size_t ncap = out->cap ? out->cap * 2 : 16;
-			struct src_item *n = realloc(out->v, ncap * sizeof(*n));
+		{
+			struct src_item *n = array_grow(out->v, &out->cap, out->nr, sizeof(*n));
 
 			if (!n)
 				return fs_err(fs, -ENOMEM, "out of memory");
 			out->v = n;
-			out->cap = ncap;
 		}
 		it = &out->v[out->nr];
 		memset(it, 0, sizeof(*it));

@@ -19,6 +19,7 @@
 #include "kernel-shared/volumes.h"
 #include "crypto/csum.h"
 #include "kernel-shared/data-write.h"
+#include "common/utils.h"
 
 /* ---- writes and fault injection -------------------------------------- */
 
@@ -349,14 +350,12 @@ static int update_root_items(struct trans *t, bool *changed)
 
 int trans_add_dirty(struct trans *t, struct tree_block *b)
 {
-	if (t->nr_dirty == t->cap_dirty) {
-		size_t ncap = t->cap_dirty ? t->cap_dirty * 2 : 256;
-		struct tree_block **n = realloc(t->dirty, ncap * sizeof(*n));
+	{
+		struct tree_block * *n = array_grow(t->dirty, &t->cap_dirty, t->nr_dirty, sizeof(*n));
 
 		if (!n)
 			return fs_err(t->fs, -ENOMEM, "out of memory");
 		t->dirty = n;
-		t->cap_dirty = ncap;
 	}
 	tree_block_get(b);
 	b->dirty = true;

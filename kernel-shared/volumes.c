@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kernel-shared/volumes.h"
+#include "common/utils.h"
 
 const char *profile_name(u64 flags)
 {
@@ -108,14 +109,12 @@ static int add_chunk(struct fs_info *fs, u64 logical, const struct btrfs_chunk *
 				      (unsigned long long)m.logical,
 				      (unsigned long long)o->logical);
 	}
-	if (fs->nr_chunks == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
-		struct chunk_map *n = realloc(fs->chunks, ncap * sizeof(*n));
+	{
+		struct chunk_map *n = array_grow(fs->chunks, cap, fs->nr_chunks, sizeof(*n));
 
 		if (!n)
 			return fs_err(fs, -ENOMEM, "out of memory");
 		fs->chunks = n;
-		*cap = ncap;
 	}
 	fs->chunks[fs->nr_chunks++] = m;
 	qsort(fs->chunks, fs->nr_chunks, sizeof(*fs->chunks), cmp_chunk);
