@@ -270,7 +270,7 @@ static void walk_block(struct walk *w, u64 bytenr, const struct block_check *chk
 			e->tree = w->root->objectid;
 			check_report(c, PR_TREE_BLOCK_BAD, LOC_BLOCK(w->root->objectid, bytenr),
 				     check_root_name(w->root->objectid, name, sizeof(name)),
-				     c->fs->errmsg);
+				     fs_errmsg(c->fs));
 		}
 		w->depth--;
 		return;

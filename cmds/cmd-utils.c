@@ -24,8 +24,8 @@ int cmd_open_image(const char *path, int mirror, struct fs_info **fs)
 
 int cmd_engine_error(struct fs_info *fs, int err, const char *what)
 {
-	if (fs && fs->errmsg[0])
-		error("%s: %s", what, fs->errmsg);
+	if (fs && fs_errmsg(fs)[0])
+		error("%s: %s", what, fs_errmsg(fs));
 	else
 		error("%s: %s", what, strerror(-err));
 	if (err == -ENOENT)

@@ -12,7 +12,7 @@
 int cmd_open_image(const char *path, int mirror, struct fs_info **fs);
 
 /*
- * Report a failed engine call: one "ERROR:" line with fs->errmsg (or the
+ * Report a failed engine call: one "ERROR:" line with fs_errmsg(fs) (or the
  * errno text) and the exit code for it: EXIT_UNREADABLE for corruption and
  * I/O, EXIT_PROBLEMS otherwise.
  */

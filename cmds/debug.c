@@ -134,10 +134,10 @@ int cmd_debug_xattrs(const struct cmd_struct *cmd, int argc, char **argv)
 			ret = trans_commit(t);
 	}
 	if (ret) {
-		if (ret == -ENOENT && !fs->errmsg[0])
+		if (ret == -ENOENT && !fs_errmsg(fs)[0])
 			error("no such xattr or tree");
 		else
-			error("%s", fs->errmsg[0] ? fs->errmsg : strerror(-ret));
+			error("%s", fs_errmsg(fs)[0] ? fs_errmsg(fs) : strerror(-ret));
 		close_image(fs);
 		return EXIT_PROBLEMS;
 	}

@@ -258,7 +258,7 @@ static int run_convert(const struct cmd_struct *cmd, int argc, char **argv, bool
 	for (size_t i = 0; i < nr_subvols; i++) {
 		ret = resolve_subvol(fs, subvol_args[i], &subvols[i]);
 		if (ret) {
-			error("--subvol %s: %s", subvol_args[i], fs->errmsg);
+			error("--subvol %s: %s", subvol_args[i], fs_errmsg(fs));
 			ret = EXIT_PROBLEMS;
 			goto out;
 		}
@@ -275,7 +275,7 @@ static int run_convert(const struct cmd_struct *cmd, int argc, char **argv, bool
 		if (!ret && !S_ISDIR(le32_to_cpu(ii.mode)))
 			ret = fs_err(fs, -ENOTDIR, "not a directory");
 		if (ret) {
-			error("--path %s: %s", path_args[i], fs->errmsg);
+			error("--path %s: %s", path_args[i], fs_errmsg(fs));
 			ret = EXIT_PROBLEMS;
 			goto out;
 		}
@@ -295,7 +295,7 @@ static int run_convert(const struct cmd_struct *cmd, int argc, char **argv, bool
 	if (o.progress)
 		fputc('\n', stderr);
 	if (ret) {
-		error("%s", fs->errmsg[0] ? fs->errmsg : strerror(-ret));
+		error("%s", fs_errmsg(fs)[0] ? fs_errmsg(fs) : strerror(-ret));
 		ret = ret == -EKEYREJECTED ? EXIT_KEY :
 		      (ret == -EUCLEAN || ret == -EIO) ? EXIT_UNREADABLE : EXIT_PROBLEMS;
 		goto out;

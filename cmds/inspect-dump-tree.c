@@ -79,11 +79,11 @@ static int dump_fail(struct dump_ctx *ctx, int ret)
 		 * expected.  btrfs-progs stops printing that tree; so do we.
 		 */
 		warning("%s (tree partially dropped, rest of it skipped)",
-			ctx->fs->errmsg[0] ? ctx->fs->errmsg : strerror(ret < 0 ? -ret : EIO));
+			fs_errmsg(ctx->fs)[0] ? fs_errmsg(ctx->fs) : strerror(ret < 0 ? -ret : EIO));
 		return ret < 0 ? ret : -EIO;
 	}
-	if (ctx->fs && ctx->fs->errmsg[0])
-		error("%s", ctx->fs->errmsg);
+	if (ctx->fs && fs_errmsg(ctx->fs)[0])
+		error("%s", fs_errmsg(ctx->fs));
 	else
 		error("cannot read tree block: %s", strerror(ret < 0 ? -ret : EIO));
 	ctx->err = 1;

@@ -49,7 +49,7 @@ const char *const cmd_reflink_usage[] = {
 /* Map an engine error to an exit code: corruption and I/O are 3, refusals 1. */
 static int fail(struct fs_info *fs, int err, const char *what)
 {
-	error("%s: %s", what, fs->errmsg[0] ? fs->errmsg : strerror(-err));
+	error("%s: %s", what, fs_errmsg(fs)[0] ? fs_errmsg(fs) : strerror(-err));
 	return (err == -EUCLEAN || err == -EIO) ? EXIT_UNREADABLE : EXIT_PROBLEMS;
 }
 
@@ -165,7 +165,7 @@ int cmd_reflink(const struct cmd_struct *cmd, int argc, char **argv)
 		struct trans_root *tr;
 		u64 pdir;
 
-		fs->errmsg[0] = 0;
+		fs_errmsg(fs)[0] = 0;
 		ret = resolve(fs, root_id, &parent, &droot, &pdir);
 		tr = ret ? NULL : trans_get_root(t, droot.objectid);
 		if (!ret && !tr)

@@ -53,7 +53,7 @@ struct convert_stats {
 };
 
 /*
- * Run the conversion.  Returns 0, or a negative errno with fs->errmsg set:
+ * Run the conversion.  Returns 0, or a negative errno with fs_errmsg(fs) set:
  * -EKEYREJECTED when an inode is encrypted with another key, -ENOSPC when
  * the image lacks room (checked before the first write), -EOPNOTSUPP for
  * content the tool refuses, -EUCLEAN for corruption.

@@ -2,12 +2,17 @@
 /*
  * The read side of the image engine: an open image (struct fs_info), verified
  * tree blocks, key search and iteration.  No printing happens here: failures
- * are returned as negative errno values and described in fs_info->errmsg,
+ * are returned as negative errno values and described in fs_errmsg(fs),
  * which the command layer turns into one "ERROR:" line.
+ *
+ * Readers may share one fs_info between threads: the block cache has its
+ * own lock and the error text is per thread.  The write engine is not
+ * thread-safe: one thread only while a transaction runs.
  */
 #ifndef EXTCRYPT_CTREE_H
 #define EXTCRYPT_CTREE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include "kernel-shared/ondisk.h"
@@ -24,7 +29,8 @@ struct chunk_map {
 /*
  * A verified tree block.  The buffer is owned by the block cache: take a
  * reference with tree_block_get() (done by read_tree_block()) and drop it
- * with tree_block_put().  Readers must treat data[] as immutable.
+ * with tree_block_put().  Readers must treat data[] as immutable.  refs is
+ * accessed atomically (see disk-io.c).
  */
 struct tree_block {
 	u64 bytenr;
@@ -38,11 +44,15 @@ struct tree_block {
 };
 
 struct block_cache {
+	pthread_mutex_t lock;	/* everything below and the blocks' LRU links */
+	bool threaded;		/* lock taken: readers on several threads */
 	struct tree_block **buckets;
 	size_t nbuckets;
 	size_t nr_cached;
 	size_t max_cached;	/* blocks kept when unreferenced */
 	struct tree_block *lru_head, *lru_tail;	/* unreferenced, head = newest */
+	struct tree_block *spares;	/* evicted, for reuse; linked by hash_next */
+	size_t nr_spares;
 };
 
 /* A tree root as the root tree (or superblock) describes it. */
@@ -80,10 +90,16 @@ struct fs_info {
 
 	bool writable;			/* opened by open_image_rw() */
 	u64 alloc_hint[3];		/* where to look first: data, metadata, system */
-
-	/* Last error described in words; valid after a failing call. */
-	char errmsg[512];
 };
+
+#define FS_ERRMSG_SIZE 512
+
+/*
+ * The last error described in words, FS_ERRMSG_SIZE bytes, valid after a
+ * failing call made by the same thread (each thread has its own text;
+ * open_image() clears it for its thread).
+ */
+char *fs_errmsg(const struct fs_info *fs);
 
 /* Options for open_image(). */
 struct open_args {
@@ -104,7 +120,7 @@ void close_image(struct fs_info *fs);
 /*
  * Read and verify a superblock copy at the given mirror index into sb.
  * Returns 0 if valid, -ENOENT if the copy lies beyond the end of the image,
- * -EUCLEAN (with fs->errmsg set) if it is present but invalid, or -EIO.
+ * -EUCLEAN (with errbuf set) if it is present but invalid, or -EIO.
  * Usable before the chunk tree is loaded (fs only needs fd and image_size).
  */
 int read_super_copy(int fd, u64 image_size, int mirror,
@@ -131,7 +147,7 @@ struct block_check {
  * checksum, bytenr, fsid, level and generation against the parent, first key,
  * item offsets and sizes inside the block, key order.  Returns 0 or a
  * negative errno (-EUCLEAN for a corrupt block, -EIO for I/O); on error
- * fs->errmsg names the block and the reason.
+ * fs_errmsg(fs) names the block and the reason.
  */
 int read_tree_block(struct fs_info *fs, u64 bytenr,
 		    const struct block_check *check, struct tree_block **out);
@@ -140,12 +156,19 @@ int read_tree_block(struct fs_info *fs, u64 bytenr,
 int read_tree_block_raw(struct fs_info *fs, u64 bytenr, struct tree_block **out);
 /*
  * A new, zeroed block at bytenr for the write engine (refs = 1), replacing
- * any stale cached copy.  Returns NULL with fs->errmsg set if a reader still
+ * any stale cached copy.  Returns NULL with fs_errmsg(fs) set if a reader still
  * holds a block at that address or memory is exhausted.
  */
 struct tree_block *cache_new_block(struct fs_info *fs, u64 bytenr);
 /* Forget a cached block at bytenr if nobody holds it (after it is freed). */
 void cache_forget(struct fs_info *fs, u64 bytenr);
+/*
+ * Readers are about to run on several threads: from now on the cache takes
+ * its lock (without this call it is for one thread only).  Call before
+ * starting them; it is never undone.
+ */
+void cache_set_threaded(struct fs_info *fs);
+/* Another reference on a block the caller already holds one on. */
 void tree_block_get(struct tree_block *b);
 void tree_block_put(struct fs_info *fs, struct tree_block *b);
 

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,14 +19,29 @@
 #include "crypto/csum.h"
 
 #define DEFAULT_CACHE_BYTES (64ULL << 20)
+/*
+ * Evicted blocks kept for the next misses.  Reusing them keeps tree blocks
+ * out of malloc, whose per-thread arenas would otherwise each hold on to
+ * the blocks their thread freed: with several readers the footprint grew
+ * by half the cache.
+ */
+#define CACHE_SPARES 64
 
-/* Set fs->errmsg and return err; keeps error paths one line long. */
+/* One error text per thread, so that readers on several threads keep theirs apart. */
+static __thread char errmsg_buf[FS_ERRMSG_SIZE];
+
+char *fs_errmsg(const struct fs_info *fs)
+{
+	return errmsg_buf;
+}
+
+/* Set fs_errmsg(fs) and return err; keeps error paths one line long. */
 int fs_err(struct fs_info *fs, int err, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(fs->errmsg, sizeof(fs->errmsg), fmt, ap);
+	vsnprintf(errmsg_buf, sizeof(errmsg_buf), fmt, ap);
 	va_end(ap);
 	return err;
 }
@@ -173,6 +189,28 @@ static size_t cache_bucket(const struct block_cache *c, u64 bytenr)
 	return (size_t)((bytenr >> 12) * 0x9E3779B97F4A7C15ULL >> 20) % c->nbuckets;
 }
 
+/*
+ * The cache lock is taken only once readers on several threads were
+ * announced (cache_set_threaded()): the write engine and most commands run
+ * on one thread and need not pay for it on every block reference.
+ */
+static inline void cache_lock(struct block_cache *c)
+{
+	if (c->threaded)
+		pthread_mutex_lock(&c->lock);
+}
+
+static inline void cache_unlock(struct block_cache *c)
+{
+	if (c->threaded)
+		pthread_mutex_unlock(&c->lock);
+}
+
+void cache_set_threaded(struct fs_info *fs)
+{
+	fs->cache.threaded = true;
+}
+
 static int cache_init(struct block_cache *c, size_t max_blocks)
 {
 	c->nbuckets = 4096;
@@ -182,6 +220,7 @@ static int cache_init(struct block_cache *c, size_t max_blocks)
 	if (!c->buckets)
 		return -ENOMEM;
 	c->max_cached = max_blocks;
+	pthread_mutex_init(&c->lock, NULL);
 	return 0;
 }
 
@@ -206,7 +245,7 @@ static void lru_unlink(struct block_cache *c, struct tree_block *b)
 	b->lru_prev = b->lru_next = NULL;
 }
 
-static void cache_remove(struct block_cache *c, struct tree_block *b)
+static void cache_unhash(struct block_cache *c, struct tree_block *b)
 {
 	struct tree_block **pp = &c->buckets[cache_bucket(c, b->bytenr)];
 
@@ -216,36 +255,79 @@ static void cache_remove(struct block_cache *c, struct tree_block *b)
 		*pp = b->hash_next;
 	lru_unlink(c, b);
 	c->nr_cached--;
+}
+
+/* Keep a block no longer cached as a spare, or free it. */
+static void cache_spare(struct block_cache *c, struct tree_block *b)
+{
+	if (c->nr_spares < CACHE_SPARES) {
+		b->hash_next = c->spares;
+		c->spares = b;
+		c->nr_spares++;
+		return;
+	}
+	free(b->data);
+	free(b);
+}
+
+static void cache_remove(struct block_cache *c, struct tree_block *b)
+{
+	cache_unhash(c, b);
 	free(b->data);
 	free(b);
 }
 
 static void cache_trim(struct block_cache *c)
 {
-	while (c->nr_cached > c->max_cached && c->lru_tail)
-		cache_remove(c, c->lru_tail);
+	while (c->nr_cached > c->max_cached && c->lru_tail) {
+		struct tree_block *b = c->lru_tail;
+
+		cache_unhash(c, b);
+		cache_spare(c, b);
+	}
+}
+
+/*
+ * refs changes under the cache lock, except in tree_block_get(), which only
+ * adds to a count its caller keeps above zero: so it is atomic, and the
+ * 0 <-> 1 transitions (LRU membership) all happen under the lock.
+ */
+static int refs_of(const struct tree_block *b)
+{
+	return __atomic_load_n(&b->refs, __ATOMIC_RELAXED);
+}
+
+/* Take a reference on a cached block; the lock is held. */
+static void cache_grab(struct block_cache *c, struct tree_block *b)
+{
+	if (__atomic_fetch_add(&b->refs, 1, __ATOMIC_RELAXED) == 0)
+		lru_unlink(c, b);
 }
 
 void tree_block_get(struct tree_block *b)
 {
-	b->refs++;
+	__atomic_fetch_add(&b->refs, 1, __ATOMIC_RELAXED);
 }
 
 void tree_block_put(struct fs_info *fs, struct tree_block *b)
 {
 	struct block_cache *c = &fs->cache;
 
-	if (!b || --b->refs > 0)
+	if (!b)
 		return;
-	/* Unreferenced: keep it cached, newest first. */
-	b->lru_prev = NULL;
-	b->lru_next = c->lru_head;
-	if (c->lru_head)
-		c->lru_head->lru_prev = b;
-	c->lru_head = b;
-	if (!c->lru_tail)
-		c->lru_tail = b;
-	cache_trim(c);
+	cache_lock(c);
+	if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_RELAXED) == 0) {
+		/* Unreferenced: keep it cached, newest first. */
+		b->lru_prev = NULL;
+		b->lru_next = c->lru_head;
+		if (c->lru_head)
+			c->lru_head->lru_prev = b;
+		c->lru_head = b;
+		if (!c->lru_tail)
+			c->lru_tail = b;
+		cache_trim(c);
+	}
+	cache_unlock(c);
 }
 
 static void cache_free_all(struct block_cache *c)
@@ -261,17 +343,38 @@ static void cache_free_all(struct block_cache *c)
 			b = next;
 		}
 	}
+	while (c->spares) {
+		struct tree_block *b = c->spares;
+
+		c->spares = b->hash_next;
+		free(b->data);
+		free(b);
+	}
+	if (c->buckets)
+		pthread_mutex_destroy(&c->lock);
 	free(c->buckets);
 	memset(c, 0, sizeof(*c));
+}
+
+/* Hash a block in with one reference; the lock is held. */
+static void cache_insert(struct block_cache *c, struct tree_block *b)
+{
+	__atomic_store_n(&b->refs, 1, __ATOMIC_RELAXED);
+	b->hash_next = c->buckets[cache_bucket(c, b->bytenr)];
+	c->buckets[cache_bucket(c, b->bytenr)] = b;
+	c->nr_cached++;
 }
 
 struct tree_block *cache_new_block(struct fs_info *fs, u64 bytenr)
 {
 	struct block_cache *c = &fs->cache;
-	struct tree_block *b = cache_find(c, bytenr);
+	struct tree_block *b;
 
+	cache_lock(c);
+	b = cache_find(c, bytenr);
 	if (b) {
-		if (b->refs) {
+		if (refs_of(b)) {
+			cache_unlock(c);
 			fs_err(fs, -EBUSY, "tree block %llu is reused while still referenced",
 			       (unsigned long long)bytenr);
 			return NULL;
@@ -280,25 +383,27 @@ struct tree_block *cache_new_block(struct fs_info *fs, u64 bytenr)
 	}
 	b = calloc(1, sizeof(*b));
 	if (!b || !(b->data = calloc(1, fs->nodesize))) {
+		cache_unlock(c);
 		free(b);
 		fs_err(fs, -ENOMEM, "out of memory");
 		return NULL;
 	}
 	b->bytenr = bytenr;
 	b->len = fs->nodesize;
-	b->refs = 1;
-	b->hash_next = c->buckets[cache_bucket(c, bytenr)];
-	c->buckets[cache_bucket(c, bytenr)] = b;
-	c->nr_cached++;
+	cache_insert(c, b);
+	cache_unlock(c);
 	return b;
 }
 
 void cache_forget(struct fs_info *fs, u64 bytenr)
 {
-	struct tree_block *b = cache_find(&fs->cache, bytenr);
+	struct tree_block *b;
 
-	if (b && !b->refs)
+	cache_lock(&fs->cache);
+	b = cache_find(&fs->cache, bytenr);
+	if (b && !refs_of(b))
 		cache_remove(&fs->cache, b);
+	cache_unlock(&fs->cache);
 }
 
 /* ---- tree blocks ---------------------------------------------------- */
@@ -412,39 +517,64 @@ static int check_block_layout(struct fs_info *fs, const struct tree_block *b)
 	return 0;
 }
 
-/* Read and checksum-verify a block; the caller does the semantic checks. */
+/*
+ * Read and checksum-verify a block; the caller does the semantic checks.
+ * A miss is read and verified outside the cache lock; if another thread
+ * cached the same block meanwhile, its copy wins and ours is dropped.
+ */
 static int load_block(struct fs_info *fs, u64 bytenr, struct tree_block **out)
 {
+	struct block_cache *c = &fs->cache;
 	const struct chunk_map *m;
-	struct tree_block *b;
+	struct tree_block *b, *other;
 	u8 csum[CSUM_MAX_SIZE];
 	int ret;
 
-	b = cache_find(&fs->cache, bytenr);
+	cache_lock(c);
+	b = cache_find(c, bytenr);
 	if (b) {
-		if (b->refs == 0)
-			lru_unlink(&fs->cache, b);
-		b->refs++;
+		cache_grab(c, b);
+		cache_unlock(c);
 		*out = b;
 		return 0;
 	}
-	if (bytenr % fs->sectorsize)
-		return fs_err(fs, -EUCLEAN, "tree block %llu: not aligned to sectorsize %u",
-			      (unsigned long long)bytenr, fs->sectorsize);
+	b = c->spares;
+	if (b) {
+		c->spares = b->hash_next;
+		c->nr_spares--;
+	}
+	cache_unlock(c);
+	if (b) {
+		u8 *data = b->data;
+
+		memset(b, 0, sizeof(*b));
+		b->data = data;
+	}
+	if (bytenr % fs->sectorsize) {
+		ret = fs_err(fs, -EUCLEAN, "tree block %llu: not aligned to sectorsize %u",
+			     (unsigned long long)bytenr, fs->sectorsize);
+		goto fail;
+	}
 	m = find_chunk(fs, bytenr);
-	if (!m || bytenr + fs->nodesize > m->logical + m->length)
-		return fs_err(fs, -EUCLEAN, "tree block %llu: not inside a chunk",
-			      (unsigned long long)bytenr);
-	if (!(m->type & (BTRFS_BLOCK_GROUP_METADATA | BTRFS_BLOCK_GROUP_SYSTEM)))
-		return fs_err(fs, -EUCLEAN, "tree block %llu: lies in a data chunk",
-			      (unsigned long long)bytenr);
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return fs_err(fs, -ENOMEM, "out of memory");
-	b->data = malloc(fs->nodesize);
-	if (!b->data) {
-		free(b);
-		return fs_err(fs, -ENOMEM, "out of memory");
+	if (!m || bytenr + fs->nodesize > m->logical + m->length) {
+		ret = fs_err(fs, -EUCLEAN, "tree block %llu: not inside a chunk",
+			     (unsigned long long)bytenr);
+		goto fail;
+	}
+	if (!(m->type & (BTRFS_BLOCK_GROUP_METADATA | BTRFS_BLOCK_GROUP_SYSTEM))) {
+		ret = fs_err(fs, -EUCLEAN, "tree block %llu: lies in a data chunk",
+			     (unsigned long long)bytenr);
+		goto fail;
+	}
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b)
+			return fs_err(fs, -ENOMEM, "out of memory");
+		b->data = malloc(fs->nodesize);
+		if (!b->data) {
+			free(b);
+			return fs_err(fs, -ENOMEM, "out of memory");
+		}
 	}
 	b->bytenr = bytenr;
 	b->len = fs->nodesize;
@@ -476,15 +606,25 @@ static int load_block(struct fs_info *fs, u64 bytenr, struct tree_block **out)
 	ret = check_block_layout(fs, b);
 	if (ret)
 		goto fail;
-	b->refs = 1;
-	b->hash_next = fs->cache.buckets[cache_bucket(&fs->cache, bytenr)];
-	fs->cache.buckets[cache_bucket(&fs->cache, bytenr)] = b;
-	fs->cache.nr_cached++;
+	cache_lock(c);
+	other = cache_find(c, bytenr);
+	if (other) {
+		cache_grab(c, other);
+		cache_spare(c, b);
+		cache_unlock(c);
+		*out = other;
+		return 0;
+	}
+	cache_insert(c, b);
+	cache_unlock(c);
 	*out = b;
 	return 0;
 fail:
-	free(b->data);
-	free(b);
+	if (b) {
+		cache_lock(c);
+		cache_spare(c, b);
+		cache_unlock(c);
+	}
 	return ret;
 }
 
@@ -601,6 +741,7 @@ int open_image(const char *path, const struct open_args *args,
 	int ret;
 
 	*out = NULL;
+	errmsg_buf[0] = 0;	/* a new image starts without an error text */
 	fs = calloc(1, sizeof(*fs));
 	if (!fs) {
 		snprintf(errbuf, 512, "out of memory");
@@ -621,9 +762,9 @@ int open_image(const char *path, const struct open_args *args,
 	}
 	fs->super_mirror = mirror;
 	ret = read_super_copy(fs->fd, fs->image_size, mirror, &fs->super,
-			      fs->errmsg, sizeof(fs->errmsg));
+			      errmsg_buf, sizeof(errmsg_buf));
 	if (ret == -ENOENT && mirror == 0)
-		snprintf(fs->errmsg, sizeof(fs->errmsg),
+		snprintf(errmsg_buf, sizeof(errmsg_buf),
 			 "%s is too small to hold a btrfs superblock (%llu bytes)",
 			 path, (unsigned long long)fs->image_size);
 	if (ret)
@@ -642,7 +783,7 @@ int open_image(const char *path, const struct open_args *args,
 	*out = fs;
 	return 0;
 fail:
-	snprintf(errbuf, 512, "%s", fs->errmsg);
+	snprintf(errbuf, 512, "%s", errmsg_buf);
 fail_quiet:
 	close_image(fs);
 	return ret < 0 ? ret : -EUCLEAN;

@@ -66,7 +66,7 @@ int free_tree_block(struct trans *t, struct trans_root *root, struct tree_block 
 
 /*
  * Reserve num_bytes in a data block group.  Returns 0 with *bytenr set,
- * -ENOSPC (fs->errmsg says how much is free), or another negative errno.
+ * -ENOSPC (fs_errmsg(fs) says how much is free), or another negative errno.
  * The caller queues the references (REF_DATA with new_extent on the first).
  */
 int alloc_data_extent(struct trans *t, u64 num_bytes, u64 *bytenr);

@@ -2,7 +2,7 @@
 /*
  * Filesystem-level lookups on top of the tree search: inodes, names, paths.
  * All return 0 on success, 1 if the thing looked for does not exist, or a
- * negative errno (fs->errmsg set) on corruption or I/O errors.
+ * negative errno (fs_errmsg(fs) set) on corruption or I/O errors.
  */
 #ifndef EXTCRYPT_FS_WALK_H
 #define EXTCRYPT_FS_WALK_H

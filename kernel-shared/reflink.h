@@ -20,7 +20,7 @@ struct clone_args {
 /*
  * Why a clone is refused; the error is EXIT_PROBLEMS material, not
  * corruption.  clone_range() returns -EINVAL / -EOPNOTSUPP / -EXDEV / -EROFS
- * with fs->errmsg set to one of these reasons.
+ * with fs_errmsg(fs) set to one of these reasons.
  */
 
 /*
@@ -30,7 +30,7 @@ struct clone_args {
  * read-only destination subvolume), then drops the destination range,
  * inserts the clipped source items with their extent context items and
  * data references, and updates the destination inode.  Returns 0 or a
- * negative errno with fs->errmsg set.
+ * negative errno with fs_errmsg(fs) set.
  */
 int clone_range(struct trans *t, struct clone_args *a);
 

@@ -61,7 +61,7 @@ int trans_begin(struct fs_info *fs, struct trans **out);
 /*
  * Commit: apply queued refs, write dirty blocks, fdatasync, write every
  * superblock copy.  Frees the transaction whether it succeeds or not.
- * Returns 0 or a negative errno (fs->errmsg set); on failure the image still
+ * Returns 0 or a negative errno (fs_errmsg(fs) set); on failure the image still
  * holds the previous generation unless the superblock writes themselves
  * failed part way (then the copies that were written are valid and newer).
  */
@@ -83,7 +83,7 @@ void trans_abort(struct trans *t);
 /*
  * The current root of tree objectid inside the transaction, loaded on first
  * use.  The pointer stays valid until commit/abort.  Returns NULL with
- * fs->errmsg set if the tree does not exist or cannot be read.
+ * fs_errmsg(fs) set if the tree does not exist or cannot be read.
  */
 struct trans_root *trans_get_root(struct trans *t, u64 objectid);
 

@@ -12,6 +12,7 @@ is compared where it is faithful (file contents and symlink targets).
 import hashlib
 import json
 import os
+import random
 import stat
 import subprocess
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 
 import fixtures
 from conftest import root_skip_reason
+from fixtures import MiB
 
 
 def manifest(top):
@@ -210,3 +212,117 @@ def test_restore_usage_and_dry_run(make_mkfs_image, run, tmp_path):
     assert not out.exists()
     res = run("restore", "--root", "999", str(img), str(tmp_path / "y"))
     assert res.returncode == 1
+
+
+def _threads_tree(top, as_root):
+    """Nested directories, a directory wider than one restore job (128
+    entries), hard links across directories (one of them a file bigger than
+    a pipeline chunk), a read-only directory, symlinks, xattrs, varied modes,
+    owners (as root) and distinct times on every file and directory."""
+    rng = random.Random(23)
+    dirs = [top / "wide", top / "ro"]
+    for b in range(3):
+        d = top / "nest" / ("b%d" % b)
+        for depth in range(5):
+            d = d / ("l%d" % depth)
+            dirs.append(d)
+    for d in dirs:
+        d.mkdir(parents=True, exist_ok=True)
+    dirs = sorted({p for d in dirs for p in [d, *d.parents] if top in p.parents})
+    files = []
+    for d in dirs:
+        for i in range(300 if d.name == "wide" else 6):
+            p = d / ("f%03d" % i)
+            p.write_bytes(rng.randbytes(rng.choice((0, 1, 100, 3000, 5000, 70000))))
+            os.chmod(p, rng.choice((0o644, 0o600, 0o755, 0o444, 0o640)))
+            files.append(p)
+    big = top / "nest" / "big.bin"
+    big.write_bytes(rng.randbytes(9 * MiB + 12345))
+    files.append(big)
+    links = []
+    for g, first in enumerate([big] + rng.sample(files, 40)):
+        for k in range(rng.randint(1, 3)):
+            p = rng.choice(dirs) / ("hl-%d-%d" % (g, k))
+            os.link(first, p)
+            links.append(p)
+    syms = []
+    for i in range(5):
+        syms.append(rng.choice(dirs) / ("sym%d" % i))
+        os.symlink("../" * i + "some/target-%d" % i, syms[-1])
+    for p in rng.sample(files, 20) + rng.sample(dirs, 4):
+        os.setxattr(p, "user.restore-test", rng.randbytes(rng.randint(1, 40)))
+    if as_root:
+        for i, p in enumerate(rng.sample(files, 30) + rng.sample(dirs, 4)):
+            os.chown(p, 1000 + i, 2000 + i)
+    # Times last, directories deepest first, so nothing changes them
+    # afterwards; whole seconds, as mkfs.btrfs --rootdir drops nanoseconds.
+    t0 = 1_500_000_000
+    for i, p in enumerate(files + syms):
+        os.utime(p, (t0 + i * 7, t0 + i * 3), follow_symlinks=False)
+    os.chmod(top / "ro", 0o555)
+    for i, d in enumerate(sorted(dirs, key=lambda p: -len(p.parts))):
+        os.utime(d, (t0 - i * 5, t0 - i * 11))
+    return len(files) + len(links)
+
+
+def _full_manifest(top):
+    """path -> lstat facts (all taken before any content is read, so atimes
+    are as restored), content hashes, and the hard-link groups."""
+    facts, groups = {}, {}
+    for dirpath, dirs, names in os.walk(top):
+        for name in dirs + names:
+            p = os.path.join(dirpath, name)
+            rel = os.path.relpath(p, top)
+            st = os.lstat(p)
+            d = {"mode": st.st_mode, "uid": st.st_uid, "gid": st.st_gid,
+                 "mtime": st.st_mtime_ns, "atime": st.st_atime_ns}
+            if stat.S_ISLNK(st.st_mode):
+                # os.walk resolves symlinks to sort out directories: that
+                # reads them, so their atime is the walk's, not restore's.
+                del d["atime"]
+                d["target"] = os.readlink(p)
+            else:
+                d["xattrs"] = sorted((k, os.getxattr(p, k)) for k in os.listxattr(p)
+                                     if not k.startswith("btrfs."))
+            if stat.S_ISREG(st.st_mode):
+                d.update(size=st.st_size, nlink=st.st_nlink)
+                groups.setdefault(st.st_ino, []).append(rel)
+            facts[rel] = d
+    for rel, d in facts.items():
+        if "size" in d:
+            with open(os.path.join(top, rel), "rb") as f:
+                d["sha"] = hashlib.sha256(f.read()).hexdigest()
+    return facts, sorted(sorted(g) for g in groups.values() if len(g) > 1)
+
+
+def test_restore_threads_identical(run, tmp_path, is_root):
+    """--threads 1 and several threads give the same tree, equal to the source:
+    contents, modes, owners, times of files and directories, xattrs, symlinks
+    and hard-link groups across directories."""
+    src = tmp_path / "src"
+    src.mkdir()
+    nfiles = _threads_tree(src, is_root)
+    want, want_groups = _full_manifest(src)
+    img = fixtures.mkfs(tmp_path / "threads.img", rootdir=src)
+    outs = {}
+    for threads in (1, 4, 16):
+        out = tmp_path / ("t%d" % threads)
+        doc = restore(run, img, out, "--threads", str(threads))
+        assert doc["failed"] == 0 and doc["skipped"] == 0
+        assert doc["files"] + doc["hard-links"] + doc["symlinks"] == nfiles + 5
+        outs[threads] = (doc, _full_manifest(out))
+    (doc1, (m1, g1)) = outs[1]
+    for threads in (4, 16):
+        doc, (m, g) = outs[threads]
+        assert doc == doc1
+        assert sorted(m) == sorted(m1)
+        bad = [(p, k, v, m[p].get(k)) for p, d in m1.items() for k, v in d.items()
+               if m[p].get(k) != v]
+        assert not bad, (threads, bad[:10])
+        assert g == g1
+    assert g1 == want_groups and len(g1) == 41
+    assert sorted(m1) == sorted(want)
+    ignore = {"atime"} | (set() if is_root else {"uid", "gid"})
+    bad = [(p, k, v, m1[p].get(k)) for p, d in want.items() for k, v in d.items()
+           if k not in ignore and m1[p].get(k) != v]
+    assert not bad, bad[:10]
