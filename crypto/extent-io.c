@@ -6,6 +6,7 @@
  * the caller's thread does the work and no thread is started.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ struct extent_io {
 	size_t next_job;
 	uint64_t next_off;
 	unsigned int busy;		/* workers still in this run */
+	bool running;			/* a run is set up and not yet finished (caller's thread only) */
 	int error;
 	uint64_t done_bytes;
 	uint64_t total_bytes;
@@ -153,7 +155,7 @@ static int get_xts(struct worker *w, const uint8_t *nonce, struct xts_ctx **out)
 }
 
 static int crypt_chunk(struct worker *w, const struct extent_io_loc *loc, uint64_t off,
-		       uint32_t len, bool enc)
+		       uint8_t *buf, uint32_t len, bool enc)
 {
 	uint32_t unit = w->io->p.unit_size;
 	struct xts_ctx *xts;
@@ -163,86 +165,173 @@ static int crypt_chunk(struct worker *w, const struct extent_io_loc *loc, uint64
 	if (ret)
 		return ret;
 	if (enc) {
-		ret = xts_encrypt(xts, loc->dun + off / unit, w->buf, w->buf, unit, len / unit);
+		ret = xts_encrypt(xts, loc->dun + off / unit, buf, buf, unit, len / unit);
 		w->st.bytes_encrypted += len;
 	} else {
-		ret = xts_decrypt(xts, loc->dun + off / unit, w->buf, w->buf, unit, len / unit);
+		ret = xts_decrypt(xts, loc->dun + off / unit, buf, buf, unit, len / unit);
 		w->st.bytes_decrypted += len;
 	}
 	return ret;
 }
 
-/* One chunk of one job: returns 0 or a negative errno. */
-static int do_chunk(struct worker *w, const struct extent_io_job *job, uint64_t off,
-		    uint32_t len)
+/*
+ * A chunk: one piece of a job, or several whole small jobs that follow each
+ * other on disk (destinations contiguous when writing, else sources), read
+ * with one system call per contiguous run and written with one.  Small files are
+ * most of an image: ganging them saves calls and lock round trips, and
+ * leaves large page-cache folios behind.  Crypto and csums stay per job.
+ */
+#define GANG_MAX 256
+
+struct piece {
+	const struct extent_io_job *job;
+	uint64_t off;		/* in the job */
+	uint32_t len;
+	uint32_t pos;		/* in the worker's buffer */
+	bool dropped;		/* process said to skip it */
+};
+
+/* The middle of a piece, between the read and the write; 0 or a negative errno. */
+static int do_piece(struct worker *w, struct piece *pc)
 {
 	struct extent_io *io = w->io;
 	const struct extent_io_params *p = &io->p;
+	const struct extent_io_job *job = pc->job;
 	bool rd = job->flags & EXTENT_IO_READ, wr = job->flags & EXTENT_IO_WRITE;
 	bool want_plain = wr || job->mem || p->consume;
+	uint8_t *buf = w->buf + pc->pos;
 	int ret;
 
 	if (rd) {
-		ret = pread_full(p->fd, w->buf, len, job->src.physical + off);
-		if (ret)
-			return ret;
-		w->st.bytes_read += len;
 		if (p->process) {
-			ret = p->process(io, w->buf, job->src.logical + off, len, job->src.priv);
+			ret = p->process(io, buf, job->src.logical + pc->off, pc->len, job->src.priv);
 			if (ret < 0)
 				return ret;
 			if (ret > 0) {
 				w->st.chunks_dropped++;
+				pc->dropped = true;
 				return 0;
 			}
 		}
 		if (job->src.nonce && want_plain) {
-			ret = crypt_chunk(w, &job->src, off, len, false);
+			ret = crypt_chunk(w, &job->src, pc->off, buf, pc->len, false);
 			if (ret)
 				return ret;
 		}
 	} else if (job->mem) {
-		memcpy(w->buf, job->mem + off, len);
+		memcpy(buf, job->mem + pc->off, pc->len);
 	} else {
-		ret = p->produce(io, job, off, w->buf, len, job->priv);
+		ret = p->produce(io, job, pc->off, buf, pc->len, job->priv);
 		if (ret)
 			return ret;
 	}
-
 	if (wr) {
 		if (job->dst.nonce) {
-			ret = crypt_chunk(w, &job->dst, off, len, true);
+			ret = crypt_chunk(w, &job->dst, pc->off, buf, pc->len, true);
 			if (ret)
 				return ret;
 		}
 		if (p->process) {
-			ret = p->process(io, w->buf, job->dst.logical + off, len, job->dst.priv);
+			ret = p->process(io, buf, job->dst.logical + pc->off, pc->len, job->dst.priv);
 			if (ret < 0)
 				return ret;
 			if (ret > 0) {
 				w->st.chunks_dropped++;
-				return 0;
+				pc->dropped = true;
 			}
 		}
-		ret = pwrite_full(io, p->dst_fd >= 0 ? p->dst_fd : p->fd, w->buf, len,
-				  job->dst.physical + off);
-		if (ret)
-			return ret;
-		w->st.bytes_written += len;
 	} else if (job->mem) {
-		memcpy(job->mem + off, w->buf, len);
+		memcpy(job->mem + pc->off, buf, pc->len);
 	} else if (p->consume) {
-		ret = p->consume(io, job, off, w->buf, len, job->priv);
+		ret = p->consume(io, job, pc->off, buf, pc->len, job->priv);
 		if (ret)
 			return ret;
 	}
 	return 0;
 }
 
-/* Take the next chunk of the current run; false when none is left. Under lock. */
-static bool next_chunk(struct extent_io *io, const struct extent_io_job **job,
-		       uint64_t *off, uint32_t *len)
+/* One chunk of n pieces: returns 0 or a negative errno. */
+static int do_chunk(struct worker *w, struct piece *pcs, unsigned int n)
 {
+	struct extent_io *io = w->io;
+	const struct extent_io_params *p = &io->p;
+	int ret;
+
+	/* Read each run of reading pieces whose sources follow each other. */
+	for (unsigned int i = 0; i < n;) {
+		unsigned int j = i;
+		uint32_t len;
+
+		if (!(pcs[i].job->flags & EXTENT_IO_READ)) {
+			i++;
+			continue;
+		}
+		while (j + 1 < n && (pcs[j + 1].job->flags & EXTENT_IO_READ) &&
+		       pcs[j].job->src.physical + pcs[j].off + pcs[j].len ==
+		       pcs[j + 1].job->src.physical + pcs[j + 1].off)
+			j++;
+		len = pcs[j].pos + pcs[j].len - pcs[i].pos;
+		ret = pread_full(p->fd, w->buf + pcs[i].pos, len,
+				 pcs[i].job->src.physical + pcs[i].off);
+		if (ret)
+			return ret;
+		w->st.bytes_read += len;
+		i = j + 1;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		ret = do_piece(w, &pcs[i]);
+		if (ret)
+			return ret;
+	}
+	if (!(pcs[0].job->flags & EXTENT_IO_WRITE))
+		return 0;	/* a gang writes all or nothing (gang_with) */
+	/* Write each run of pieces that were not dropped. */
+	for (unsigned int i = 0; i < n;) {
+		unsigned int j = i;
+
+		if (pcs[i].dropped) {
+			i++;
+			continue;
+		}
+		while (j + 1 < n && !pcs[j + 1].dropped)
+			j++;
+		ret = pwrite_full(io, p->dst_fd >= 0 ? p->dst_fd : p->fd, w->buf + pcs[i].pos,
+				  pcs[j].pos + pcs[j].len - pcs[i].pos,
+				  pcs[i].job->dst.physical + pcs[i].off);
+		if (ret)
+			return ret;
+		if (p->start_writeback)
+			sync_file_range(p->dst_fd >= 0 ? p->dst_fd : p->fd,
+					(off_t)(pcs[i].job->dst.physical + pcs[i].off),
+					(off_t)(pcs[j].pos + pcs[j].len - pcs[i].pos),
+					SYNC_FILE_RANGE_WRITE);
+		w->st.bytes_written += pcs[j].pos + pcs[j].len - pcs[i].pos;
+		i = j + 1;
+	}
+	return 0;
+}
+
+/*
+ * Whether whole job b can follow a piece ending at the end of job a in one
+ * chunk: writing jobs whose destinations follow each other (what they read,
+ * if anything, may lie anywhere: reads go run by run), or reading-only jobs
+ * whose sources do.
+ */
+static bool gang_with(const struct extent_io_job *a, const struct extent_io_job *b)
+{
+	if ((a->flags & EXTENT_IO_WRITE) != (b->flags & EXTENT_IO_WRITE))
+		return false;
+	if (a->flags & EXTENT_IO_WRITE)
+		return a->dst.physical + a->len == b->dst.physical;
+	return a->src.physical + a->len == b->src.physical;
+}
+
+/* Take the next chunk of the current run into pcs; 0 pieces when none is left. Under lock. */
+static unsigned int next_chunk(struct extent_io *io, struct piece *pcs)
+{
+	unsigned int n = 0;
+	uint32_t total = 0;
+
 	while (io->next_job < io->njobs && !io->error) {
 		const struct extent_io_job *j = &io->jobs[io->next_job];
 		uint64_t left = j->len - io->next_off;
@@ -252,28 +341,37 @@ static bool next_chunk(struct extent_io *io, const struct extent_io_job **job,
 			io->next_off = 0;
 			continue;
 		}
-		*job = j;
-		*off = io->next_off;
-		*len = (uint32_t)(left < io->chunk ? left : io->chunk);
-		io->next_off += *len;
-		return true;
+		if (n) {
+			/* Only whole jobs join, right behind the previous piece on disk. */
+			if (n == GANG_MAX || io->next_off || left > io->chunk - total ||
+			    !gang_with(pcs[n - 1].job, j))
+				break;
+		}
+		pcs[n] = (struct piece){ j, io->next_off,
+					 (uint32_t)(left < io->chunk - total ? left : io->chunk - total),
+					 total, false };
+		io->next_off += pcs[n].len;
+		total += pcs[n].len;
+		n++;
+		if (io->next_off < j->len)
+			break;	/* the chunk is full */
 	}
-	return false;
+	return n;
 }
 
 /* Process chunks of the current run until none is left; the lock is held on entry and exit. */
 static void work_run(struct worker *w, double *last_progress)
 {
 	struct extent_io *io = w->io;
-	const struct extent_io_job *job;
-	uint64_t off;
-	uint32_t len;
+	struct piece pcs[GANG_MAX];
+	unsigned int n;
 
-	while (next_chunk(io, &job, &off, &len)) {
+	while ((n = next_chunk(io, pcs))) {
+		uint32_t len = pcs[n - 1].pos + pcs[n - 1].len;
 		int ret;
 
 		pthread_mutex_unlock(&io->lock);
-		ret = do_chunk(w, job, off, len);
+		ret = do_chunk(w, pcs, n);
 		pthread_mutex_lock(&io->lock);
 		if (ret && !io->error)
 			io->error = ret;
@@ -338,19 +436,18 @@ static void fold_stats(struct extent_io_stats *to, struct extent_io_stats *from)
 	memset(from, 0, sizeof(*from));
 }
 
-int extent_io_run(struct extent_io *io, const struct extent_io_job *jobs, size_t njobs)
+/* Validate and set up a run under the lock; *total gets its bytes. */
+static int run_setup(struct extent_io *io, const struct extent_io_job *jobs, size_t njobs,
+		     uint64_t *total)
 {
-	double last = now_sec();
-	uint64_t total = 0;
-	int ret;
-
+	*total = 0;
 	for (size_t i = 0; i < njobs; i++) {
-		ret = validate_job(io, &jobs[i]);
+		int ret = validate_job(io, &jobs[i]);
+
 		if (ret)
 			return ret;
-		total += jobs[i].len;
+		*total += jobs[i].len;
 	}
-
 	pthread_mutex_lock(&io->lock);
 	io->jobs = jobs;
 	io->njobs = njobs;
@@ -358,34 +455,29 @@ int extent_io_run(struct extent_io *io, const struct extent_io_job *jobs, size_t
 	io->next_off = 0;
 	io->error = 0;
 	io->done_bytes = 0;
-	io->total_bytes = total;
+	io->total_bytes = *total;
+	io->running = true;
+	return 0;
+}
 
-	/*
-	 * A run of at most one chunk has no parallelism to gain: the caller
-	 * runs it as worker 0 instead of waking the pool (whose threads wait
-	 * for a new generation, so worker 0's thread stays parked).  Small
-	 * files are most of what encrypt and restore see.
-	 */
-	if ((io->nworkers == 1 && !io->workers[0].started) || total <= io->chunk) {
-		work_run(&io->workers[0], &last);
-	} else {
-		io->busy = io->nworkers;
-		io->gen++;
-		pthread_cond_broadcast(&io->work_cv);
-		while (io->busy) {
-			struct timespec ts;
+/* Wait for the workers of a started run (lock held), fold stats, end the run. */
+static int run_finish(struct extent_io *io, double last)
+{
+	int ret;
 
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 250000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&io->done_cv, &io->lock, &ts);
-			if (io->busy && io->p.progress && now_sec() - last >= 0.25) {
-				last = now_sec();
-				io->p.progress(io->done_bytes, total, io->p.progress_arg);
-			}
+	while (io->busy) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 250000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&io->done_cv, &io->lock, &ts);
+		if (io->busy && io->p.progress && now_sec() - last >= 0.25) {
+			last = now_sec();
+			io->p.progress(io->done_bytes, io->total_bytes, io->p.progress_arg);
 		}
 	}
 	ret = io->error;
@@ -393,10 +485,70 @@ int extent_io_run(struct extent_io *io, const struct extent_io_job *jobs, size_t
 		fold_stats(&io->st, &io->workers[i].st);
 	io->jobs = NULL;
 	io->njobs = 0;
+	io->running = false;
 	if (io->p.progress)
-		io->p.progress(io->done_bytes, total, io->p.progress_arg);
+		io->p.progress(io->done_bytes, io->total_bytes, io->p.progress_arg);
 	pthread_mutex_unlock(&io->lock);
 	return ret;
+}
+
+static void wake_workers(struct extent_io *io)
+{
+	io->busy = io->nworkers;
+	io->gen++;
+	pthread_cond_broadcast(&io->work_cv);
+}
+
+/*
+ * Set up a run and get it going: on the caller's thread when there is no
+ * pool, or (small_inline) when it is at most one chunk, which has no
+ * parallelism to gain: the caller runs it as worker 0 instead of waking the
+ * pool (whose threads wait for a new generation, so worker 0's thread stays
+ * parked); small files are most of what encrypt and restore see.  Otherwise
+ * the workers are woken.  Returns with the lock held on success.
+ */
+static int run_begin(struct extent_io *io, const struct extent_io_job *jobs, size_t njobs,
+		     bool small_inline, double *last)
+{
+	uint64_t total;
+	int ret;
+
+	if (io->running)
+		return -EBUSY;
+	ret = run_setup(io, jobs, njobs, &total);
+	if (ret)
+		return ret;
+	if ((io->nworkers == 1 && !io->workers[0].started) || (small_inline && total <= io->chunk))
+		work_run(&io->workers[0], last);
+	else
+		wake_workers(io);
+	return 0;
+}
+
+int extent_io_run(struct extent_io *io, const struct extent_io_job *jobs, size_t njobs)
+{
+	double last = now_sec();
+	int ret = run_begin(io, jobs, njobs, true, &last);
+
+	return ret ? ret : run_finish(io, last);
+}
+
+int extent_io_start(struct extent_io *io, const struct extent_io_job *jobs, size_t njobs)
+{
+	double last = now_sec();
+	int ret = run_begin(io, jobs, njobs, false, &last);
+
+	if (!ret)
+		pthread_mutex_unlock(&io->lock);
+	return ret;
+}
+
+int extent_io_wait(struct extent_io *io)
+{
+	if (!io->running)
+		return 0;
+	pthread_mutex_lock(&io->lock);
+	return run_finish(io, now_sec());
 }
 
 static void worker_release(struct extent_io *io, struct worker *w)
@@ -417,6 +569,7 @@ void extent_io_free(struct extent_io *io)
 {
 	if (!io)
 		return;
+	extent_io_wait(io);	/* a started run finishes first */
 	pthread_mutex_lock(&io->lock);
 	io->shutdown = true;
 	pthread_cond_broadcast(&io->work_cv);

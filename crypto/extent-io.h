@@ -19,9 +19,12 @@
  * process and its per-side priv.  extent_io_csum_process() is a ready-made
  * process callback for both directions.
  *
- * Work is cut into chunks of at most chunk_size bytes (never crossing a
- * job), each read and written with one pread/pwrite, and shared between
- * worker threads.  Memory is bounded: one chunk buffer per worker, whatever
+ * Work is cut into chunks of at most chunk_size bytes, shared between
+ * worker threads.  A chunk is a piece of one job, or several whole jobs that
+ * follow each other in the jobs array and on disk (destinations contiguous
+ * for writes, else sources); it is written with one pwrite and read with one
+ * pread per contiguous run of sources.  Callbacks still see one job's range
+ * at a time.  Memory is bounded: one chunk buffer per worker, whatever
  * the amount of data.  Each worker caches the expanded XTS contexts of the
  * last extents it used (nonce -> key schedule), so a key is derived once per
  * extent per worker, not per chunk.
@@ -116,9 +119,16 @@ struct extent_io_params {
 	void *progress_arg;
 	/* Write function (fault-injection hook); NULL: pwrite(2). */
 	ssize_t (*pwrite_fn)(int fd, const void *buf, size_t count, off_t offset);
+	/*
+	 * After each write, start writing it back to the disk without waiting
+	 * (sync_file_range(SYNC_FILE_RANGE_WRITE)): the workers pay for the
+	 * writeback while the caller goes on, and its later fdatasync() finds
+	 * little left to do.  A hint only: durability stays the caller's.
+	 */
+	bool start_writeback;
 };
 
-#define EXTENT_IO_DEFAULT_CHUNK		(4U << 20)
+#define EXTENT_IO_DEFAULT_CHUNK		(1U << 20)
 #define EXTENT_IO_DEFAULT_KEY_CACHE	16
 
 struct extent_io_stats {
@@ -150,6 +160,18 @@ void extent_io_free(struct extent_io *io);
  * writes may have been done.
  */
 int extent_io_run(struct extent_io *io, const struct extent_io_job *jobs, size_t njobs);
+
+/*
+ * The same in two halves: extent_io_start() hands the jobs to the workers
+ * and returns at once (with a single-thread pipeline it does the work
+ * itself); extent_io_wait() waits for them and returns what extent_io_run()
+ * would have.  jobs, and everything they point to, must stay valid until
+ * then.  Between the two the caller's thread is free, but must not start
+ * another run on this extent_io (-EBUSY).  Waiting with no run started
+ * returns 0.
+ */
+int extent_io_start(struct extent_io *io, const struct extent_io_job *jobs, size_t njobs);
+int extent_io_wait(struct extent_io *io);
 
 /* Accumulated statistics since extent_io_new(). */
 void extent_io_get_stats(struct extent_io *io, struct extent_io_stats *st);

@@ -4,6 +4,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <limits.h>
@@ -25,20 +26,29 @@
 
 #ifdef EXTCRYPT_FAULT_INJECTION
 static unsigned long long write_count;
+static long long fail_at;
 
-/* EXTCRYPT_FAIL_AT=N: the Nth image write is not done and the process exits. */
+static void read_fail_at(void)
+{
+	const char *s = getenv("EXTCRYPT_FAIL_AT");
+
+	fail_at = s ? atoll(s) : 0;
+}
+
+
+/*
+ * EXTCRYPT_FAIL_AT=N: the Nth image write is not done and the process exits.
+ * Pipeline workers write too: the counter is atomic, the variable read once.
+ */
 static void fault_point(void)
 {
-	static long long fail_at = -1;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	unsigned long long n;
 
-	if (fail_at < 0) {
-		const char *s = getenv("EXTCRYPT_FAIL_AT");
-
-		fail_at = s ? atoll(s) : 0;
-	}
-	write_count++;
-	if (fail_at > 0 && write_count == (unsigned long long)fail_at) {
-		fprintf(stderr, "ERROR: fault injection: write %llu failed\n", write_count);
+	pthread_once(&once, read_fail_at);
+	n = __atomic_add_fetch(&write_count, 1, __ATOMIC_SEQ_CST);
+	if (fail_at > 0 && n == (unsigned long long)fail_at) {
+		fprintf(stderr, "ERROR: fault injection: write %llu failed\n", n);
 		_exit(1);
 	}
 }

@@ -1081,6 +1081,119 @@ UNIT_TEST(extent_io_three_threads)
 	extent_io_small(3);
 }
 
+/*
+ * Small jobs share chunks ("gangs"): copies whose destinations follow each
+ * other go out in one write even when their sources are scattered; one bad
+ * source csum drops only its own job; start/wait run in the background.
+ */
+static void extent_io_gangs(unsigned int threads)
+{
+	enum { N = 24 };
+	const size_t area = 64 * EIO_UNIT;	/* sources in [0, area), copies after */
+	struct fscrypt_master_key mk;
+	uint8_t *plain, *raw, nonce[N][16], key[64], want[4];
+	uint8_t src_sums[N * 2 * 4], dst_sums[N * 2 * 4];
+	struct extent_io_csums vin[N], vout[N];
+	struct extent_io_params p = { .unit_size = EIO_UNIT, .threads = threads,
+				      .chunk_size = 8 * EIO_UNIT, .key = &mk,
+				      .profile = FSCRYPT_PROFILE_V7,
+				      .contents_mode = FSCRYPT_MODE_AES_256_XTS,
+				      .process = extent_io_csum_process, .dst_fd = -1 };
+	struct extent_io_job jobs[N];
+	struct mismatch_log log = { .n = 0 };
+	struct extent_io *io = NULL;
+	uint64_t src_off[N], dst = area, units[N];
+	int fd = temp_fd();
+
+	test_master(&mk);
+	plain = malloc(area);
+	raw = malloc(2 * EIO_UNIT);
+	CHECK(fd >= 0 && plain && raw);
+	if (fd < 0 || !plain || !raw)
+		goto out;
+	for (size_t i = 0; i < area; i++)
+		plain[i] = (uint8_t)(i * 40503U >> 7);
+	CHECK_EQ_INT(pwrite(fd, plain, area, 0), (ssize_t)area);
+	p.fd = fd;
+	CHECK_EQ_INT(extent_io_new(&io, &p), 0);
+	if (!io)
+		goto out;
+	memset(jobs, 0, sizeof(jobs));
+	for (int j = 0; j < N; j++) {
+		/* 1 or 2 units each, sources in reverse order with gaps, copies packed */
+		units[j] = 1 + (j % 3 == 0);
+		src_off[j] = (uint64_t)(N - 1 - j) * 2 * EIO_UNIT;
+		csum_batch(CSUM_CRC32C, plain + src_off[j], EIO_UNIT, units[j], src_sums + j * 8);
+		seq_bytes(nonce[j], 16, (uint8_t)(7 * j + 3));
+		vin[j] = (struct extent_io_csums){ .type = CSUM_CRC32C,
+						   .logical = EIO_BASE_LOGICAL + src_off[j],
+						   .count = units[j], .expected = src_sums + j * 8,
+						   .mismatch = log_mismatch, .arg = &log };
+		vout[j] = (struct extent_io_csums){ .type = CSUM_CRC32C,
+						    .logical = EIO_BASE_LOGICAL + dst,
+						    .count = units[j], .out = dst_sums + j * 8 };
+		jobs[j].len = units[j] * EIO_UNIT;
+		jobs[j].flags = EXTENT_IO_READ | EXTENT_IO_WRITE;
+		jobs[j].src = (struct extent_io_loc){ src_off[j], EIO_BASE_LOGICAL + src_off[j], 0,
+						      NULL, &vin[j] };
+		jobs[j].dst = (struct extent_io_loc){ dst, EIO_BASE_LOGICAL + dst, 0, nonce[j],
+						      &vout[j] };
+		dst += jobs[j].len;
+	}
+	/* Job 5's source is corrupt on disk: its copy is not written, the others are. */
+	src_sums[5 * 8] ^= 1;
+	CHECK_EQ_INT(extent_io_start(io, jobs, N), 0);
+	CHECK_EQ_INT(extent_io_run(io, jobs, 1), -EBUSY);
+	CHECK_EQ_INT(extent_io_wait(io), 0);
+	CHECK_EQ_INT(extent_io_wait(io), 0);	/* nothing running: nothing to wait for */
+	CHECK_EQ_INT(log.n, 1);
+	CHECK_EQ_INT(log.logical[0], EIO_BASE_LOGICAL + src_off[5]);
+	for (int j = 0; j < N; j++) {
+		struct xts_ctx *x;
+		size_t len = jobs[j].len;
+		ssize_t got = pread(fd, raw, len, (off_t)jobs[j].dst.physical);
+
+		if (j == 5) {
+			/* never written: the file is still a hole (or ends) there */
+			for (ssize_t i = 0; i < got; i++)
+				CHECK(raw[i] == 0);
+			continue;
+		}
+		CHECK_EQ_INT(got, (ssize_t)len);
+		CHECK_EQ_INT(fscrypt_derive_extent_key(&mk, FSCRYPT_PROFILE_V7, 1, nonce[j], key,
+						       NULL), 0);
+		CHECK_EQ_INT(xts_ctx_new(&x, key, 64), 0);
+		if (x) {
+			uint8_t ct[2 * EIO_UNIT];
+
+			CHECK_EQ_INT(xts_encrypt(x, 0, plain + src_off[j], ct, EIO_UNIT, units[j]), 0);
+			CHECK(memcmp(raw, ct, len) == 0);
+			xts_ctx_free(x);
+		}
+		for (uint64_t u = 0; u < units[j]; u++) {
+			csum_batch(CSUM_CRC32C, raw + u * EIO_UNIT, EIO_UNIT, 1, want);
+			CHECK(memcmp(dst_sums + j * 8 + u * 4, want, 4) == 0);
+		}
+	}
+out:
+	extent_io_free(io);
+	fscrypt_master_key_wipe(&mk);
+	free(plain);
+	free(raw);
+	if (fd >= 0)
+		close(fd);
+}
+
+UNIT_TEST(extent_io_gangs_one_thread)
+{
+	extent_io_gangs(1);
+}
+
+UNIT_TEST(extent_io_gangs_two_threads)
+{
+	extent_io_gangs(2);
+}
+
 UNIT_TEST(extent_io_bad_params)
 {
 	struct extent_io_params p = { .fd = 0, .unit_size = 4000, .dst_fd = -1 };
