@@ -24,6 +24,9 @@
 #include "common/utils.h"
 
 #define DEFAULT_BATCH (256ULL << 20)
+/* Queued copies run when they reach this much data or this many extents. */
+#define FLUSH_BYTES (32ULL << 20)
+#define FLUSH_COPIES 8192
 
 struct inode_info {
 	u64 ino;
@@ -34,11 +37,32 @@ struct inode_info {
 	bool selected;	/* inside a --path selection (or the whole tree) */
 };
 
-/* Old disk extent -> its converted copy, shared by every referencing item. */
+/*
+ * Old disk extent -> its converted copy, shared by every referencing item.
+ * An open-addressing hash on old (0 marks a free slot: disk_bytenr 0 is a
+ * hole).  Only extents that other items may still reference stay in it once
+ * their file is done, so it grows with the shared extents, not the image.
+ */
 struct extent_map_entry {
 	u64 old, new_bytenr;
 	u64 owner_ino;		/* 0: shared by all sharers; else private to this inode */
 	u8 nonce[FSCRYPT_NONCE_SIZE];
+	u32 visits;		/* items of the current file that use it */
+	bool shared_leaf;	/* another tree may see one of them */
+};
+
+/*
+ * A copy queued for the pipeline, run in batches before the commit: an old
+ * extent to a new one, or (mem set) plaintext from memory to a new extent.
+ */
+struct pending_copy {
+	u8 *mem;		/* owned; NULL: read from old */
+	u64 old, new_bytenr, len;
+	u64 src_phys, dst_phys;
+	bool datasum, has_old_nonce, has_new_nonce;
+	u8 old_nonce[FSCRYPT_NONCE_SIZE], new_nonce[FSCRYPT_NONCE_SIZE];
+	u8 *old_sums, *new_sums, *present;
+	struct sector_sums vin, vout;
 };
 
 struct range {
@@ -55,11 +79,21 @@ struct conv {
 	u64 batch, since_commit;
 	bool all_subvols;
 	struct extent_map_entry *map;
-	size_t nr_map, cap_map;
+	size_t map_slots, map_used;	/* slots: 0 or a power of two */
+	struct pending_copy *pend;	/* queued */
+	size_t nr_pend, cap_pend;
+	u64 pend_bytes;
+	struct pending_copy *fly;	/* with the workers */
+	size_t nr_fly, cap_fly;
+	struct extent_io_job *fly_jobs;
+	size_t cap_jobs;
 	struct range *freed;
 	size_t nr_freed, cap_freed;
 	u64 cur_tree;		/* the tree being converted */
+	bool image_file;	/* wipe punches all free space: no list of freed ranges */
 };
+
+static int flush_copies(struct conv *c);
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -111,6 +145,13 @@ static void on_free(u64 start, u64 len, void *arg)
 	c->freed[c->nr_freed++] = (struct range){ start, len };
 }
 
+static bool image_is_file(struct fs_info *fs)
+{
+	struct stat st;
+
+	return fstat(fs->fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 static int begin(struct conv *c)
 {
 	int ret;
@@ -120,8 +161,10 @@ static int begin(struct conv *c)
 	ret = trans_begin(c->fs, &c->t);
 	if (ret)
 		return ret;
-	c->t->on_free = on_free;
-	c->t->on_free_arg = c;
+	if (!c->image_file) {
+		c->t->on_free = on_free;
+		c->t->on_free_arg = c;
+	}
 	return 0;
 }
 
@@ -131,6 +174,9 @@ static int commit_tx(struct conv *c, bool force)
 
 	if (!c->t)
 		return 0;
+	ret = c->o->dry_run ? 0 : flush_copies(c);
+	if (ret)
+		return ret;
 	/* Nothing changed: no new generation (re-running a finished job is a no-op). */
 	if (c->o->dry_run || (!force && trans_is_empty(c->t))) {
 		trans_abort(c->t);
@@ -149,25 +195,80 @@ static int commit(struct conv *c)
 	return commit_tx(c, false);
 }
 
+static size_t map_home(const struct conv *c, u64 old)
+{
+	return (size_t)((old >> 12) * 0x9E3779B97F4A7C15ULL >> 20) & (c->map_slots - 1);
+}
+
+/* The entry for old usable by ino: shared by all, or private to ino. */
 static struct extent_map_entry *map_find(struct conv *c, u64 old, u64 ino)
 {
-	for (size_t i = c->nr_map; i-- > 0; )
+	if (!c->map_slots)
+		return NULL;
+	for (size_t i = map_home(c, old); c->map[i].old; i = (i + 1) & (c->map_slots - 1))
 		if (c->map[i].old == old && (!c->map[i].owner_ino || c->map[i].owner_ino == ino))
 			return &c->map[i];
 	return NULL;
 }
 
-static struct extent_map_entry *map_add(struct conv *c)
+static struct extent_map_entry *map_slot_for(struct conv *c, u64 old)
 {
-	{
-		struct extent_map_entry *n = array_grow(c->map, &c->cap_map, c->nr_map, sizeof(*n));
+	size_t i = map_home(c, old);
 
-		if (!n)
+	while (c->map[i].old)
+		i = (i + 1) & (c->map_slots - 1);
+	return &c->map[i];
+}
+
+/* A new zeroed entry for old (pointers into the map die at the next map_add). */
+static struct extent_map_entry *map_add(struct conv *c, u64 old)
+{
+	struct extent_map_entry *m;
+
+	if ((c->map_used + 1) * 2 > c->map_slots) {
+		size_t n = c->map_slots ? c->map_slots * 2 : 1024;
+		struct extent_map_entry *prev = c->map;
+		size_t prev_slots = c->map_slots;
+
+		c->map = calloc(n, sizeof(*c->map));
+		if (!c->map) {
+			c->map = prev;
 			return NULL;
-		c->map = n;
+		}
+		c->map_slots = n;
+		for (size_t i = 0; i < prev_slots; i++)
+			if (prev[i].old)
+				*map_slot_for(c, prev[i].old) = prev[i];
+		free(prev);
 	}
-	memset(&c->map[c->nr_map], 0, sizeof(c->map[0]));
-	return &c->map[c->nr_map++];
+	m = map_slot_for(c, old);
+	memset(m, 0, sizeof(*m));
+	m->old = old;
+	c->map_used++;
+	return m;
+}
+
+/* Remove an entry; later entries of its probe run move back (no tombstones). */
+static void map_remove(struct conv *c, struct extent_map_entry *m)
+{
+	size_t mask = c->map_slots - 1, hole = m - c->map, j = hole;
+
+	m->old = 0;
+	c->map_used--;
+	for (;;) {
+		size_t home;
+
+		j = (j + 1) & mask;
+		if (!c->map[j].old)
+			return;
+		home = map_home(c, c->map[j].old);
+		/* Movable unless its home lies cyclically in (hole, j]. */
+		if (((j - home) & mask) >= ((j - hole) & mask)) {
+			c->map[hole] = c->map[j];
+			c->map[j].old = 0;
+			hole = j;
+		}
+	}
 }
 
 /* ---- inventory ------------------------------------------------------------ */
@@ -428,11 +529,6 @@ struct copy_job {
 	struct extent_io_csums vin, vout;
 };
 
-/*
- * Copy one disk extent to a newly allocated one through the pipeline:
- * verify the stored bytes' csums, decrypt (old nonce) and/or encrypt (new
- * nonce), compute the new csums, write.
- */
 /* Insert the csums of the present sectors, run by run. */
 static int insert_present_csums(struct conv *c, u64 start, const u8 *sums, const u8 *present,
 				u64 nsec)
@@ -455,78 +551,225 @@ static int insert_present_csums(struct conv *c, u64 start, const u8 *sums, const
 	return ret;
 }
 
+static void pending_free(struct pending_copy *pc)
+{
+	free(pc->mem);
+	free(pc->old_sums);
+	free(pc->new_sums);
+	free(pc->present);
+}
+
+static void drop_pending(struct conv *c)
+{
+	for (size_t i = 0; i < c->nr_pend; i++)
+		pending_free(&c->pend[i]);
+	c->nr_pend = 0;
+	c->pend_bytes = 0;
+}
+
+static void pending_job(struct pending_copy *pc, struct extent_io_job *job)
+{
+	memset(job, 0, sizeof(*job));
+	job->len = pc->len;
+	job->flags = pc->mem ? EXTENT_IO_WRITE : EXTENT_IO_READ | EXTENT_IO_WRITE;
+	job->mem = pc->mem;
+	job->src = (struct extent_io_loc){ pc->src_phys, pc->old, 0,
+					   pc->has_old_nonce ? pc->old_nonce : NULL,
+					   pc->datasum ? &pc->vin : NULL };
+	job->dst = (struct extent_io_loc){ pc->dst_phys, pc->new_bytenr, 0,
+					   pc->has_new_nonce ? pc->new_nonce : NULL,
+					   pc->datasum ? &pc->vout : NULL };
+}
+
 /*
- * Copy one disk extent to a newly allocated one through the pipeline:
- * verify the stored bytes' csums, decrypt (old nonce) and/or encrypt (new
- * nonce), compute the new csums, write.
+ * Queued copies go to the pipeline a batch at a time: while the workers
+ * copy one batch, this thread goes on with the trees and queues the next.
+ * The items already point at the copies; every batch is done, and its
+ * csums inserted, before the commit (flush_copies()).
  */
-static int copy_extent(struct conv *c, u64 old, u64 len, bool datasum, const u8 *old_nonce,
-		       const u8 *new_nonce, u64 *new_out)
+
+/* Wait for the batch in flight, then insert the csums of its copies. */
+static int finish_flight(struct conv *c)
+{
+	struct fs_info *fs = c->fs;
+	int ret;
+
+	if (!c->nr_fly)
+		return 0;
+	ret = extent_io_wait(c->io);
+	if (ret == -EBADMSG) {
+		/* Name the extent: run the copies one by one up to the bad one. */
+		for (size_t i = 0; i < c->nr_fly; i++) {
+			if (extent_io_run(c->io, &c->fly_jobs[i], 1) == -EBADMSG) {
+				ret = fs_err(fs, -EUCLEAN, "extent %llu: data checksum mismatch; "
+					     "not converting it", c->fly[i].old);
+				break;
+			}
+		}
+		if (ret == -EBADMSG)
+			ret = fs_err(fs, -EUCLEAN, "data checksum mismatch; not converting");
+	} else if (ret) {
+		ret = fs_err(fs, ret, "data copy failed: %s", strerror(-ret));
+	}
+	for (size_t i = 0; !ret && i < c->nr_fly; i++) {
+		struct pending_copy *pc = &c->fly[i];
+
+		if (pc->datasum)
+			ret = insert_present_csums(c, pc->new_bytenr, pc->new_sums, pc->present,
+						   pc->len / fs->sectorsize);
+	}
+	for (size_t i = 0; i < c->nr_fly; i++)
+		pending_free(&c->fly[i]);
+	c->nr_fly = 0;
+	return ret;
+}
+
+/* Send the queued copies to the workers (after the previous batch is done). */
+static int start_flight(struct conv *c)
+{
+	struct pending_copy *swap = c->fly;
+	size_t cap = c->cap_fly;
+	int ret = finish_flight(c);
+
+	if (ret || !c->nr_pend)
+		return ret;
+	if (c->nr_pend > c->cap_jobs) {
+		struct extent_io_job *n = realloc(c->fly_jobs, c->nr_pend * sizeof(*n));
+
+		if (!n)
+			return fs_err(c->fs, -ENOMEM, "out of memory");
+		c->fly_jobs = n;
+		c->cap_jobs = c->nr_pend;
+	}
+	c->fly = c->pend;
+	c->cap_fly = c->cap_pend;
+	c->nr_fly = c->nr_pend;
+	c->pend = swap;
+	c->cap_pend = cap;
+	c->nr_pend = 0;
+	c->pend_bytes = 0;
+	for (size_t i = 0; i < c->nr_fly; i++)
+		pending_job(&c->fly[i], &c->fly_jobs[i]);
+	ret = extent_io_start(c->io, c->fly_jobs, c->nr_fly);
+	if (ret) {
+		for (size_t i = 0; i < c->nr_fly; i++)
+			pending_free(&c->fly[i]);
+		c->nr_fly = 0;
+		return fs_err(c->fs, ret, "cannot start the data copies: %s", strerror(-ret));
+	}
+	return 0;
+}
+
+/* Every queued copy done and its csums inserted. */
+static int flush_copies(struct conv *c)
+{
+	int ret = start_flight(c);
+
+	return ret ? ret : finish_flight(c);
+}
+
+/* On the way out after an error: let the workers finish, forget the copies. */
+static void drop_copies(struct conv *c)
+{
+	extent_io_wait(c->io);
+	for (size_t i = 0; i < c->nr_fly; i++)
+		pending_free(&c->fly[i]);
+	c->nr_fly = 0;
+	drop_pending(c);
+}
+
+/*
+ * Copy one disk extent (or mem: len bytes of plaintext, taken over) to a
+ * newly allocated one through the pipeline: verify the stored bytes' csums,
+ * decrypt (old nonce) and/or encrypt (new nonce), compute the new csums,
+ * write.  The copy is queued: the new address is known at once, the data
+ * moves at a later start_flight().
+ */
+static int queue_copy(struct conv *c, u64 old, u8 *mem, u64 len, bool datasum,
+		      const u8 *old_nonce, const u8 *new_nonce, u64 *new_out)
 {
 	struct fs_info *fs = c->fs;
 	struct trans_root *cr = trans_get_root(c->t, BTRFS_CSUM_TREE_OBJECTID);
 	u64 nsec = len / fs->sectorsize, new_bytenr;
-	const struct chunk_map *om = find_chunk(fs, old), *nm;
-	struct extent_io_job job = { 0 };
-	struct sector_sums vin = { 0 }, vout = { 0 };
-	u8 *old_sums = NULL, *new_sums = NULL, *present = NULL;
+	const struct chunk_map *om = mem ? NULL : find_chunk(fs, old), *nm;
+	struct pending_copy *pc;
 	int ret;
 
-	if (!cr || !om)
+	if (!cr || (!mem && !om)) {
+		free(mem);
 		return fs_err(fs, -EUCLEAN, "extent %llu is not mapped", old);
-	ret = alloc_data_extent(c->t, len, &new_bytenr);
-	if (ret)
-		return ret;
-	nm = find_chunk(fs, new_bytenr);
-	if (!nm || nm->num_stripes > 1 || om->num_stripes > 1)
-		return fs_err(fs, -EOPNOTSUPP, "data in DUP block groups is not supported");
-	if (datasum) {
-		long found;
-
-		old_sums = malloc(nsec * fs->csum_size);
-		new_sums = malloc(nsec * fs->csum_size);
-		present = malloc(nsec);
-		if (!old_sums || !new_sums || !present) {
-			ret = fs_err(fs, -ENOMEM, "out of memory");
-			goto out;
-		}
-		found = csum_lookup_range(fs, &cr->ref, old, nsec, old_sums, present);
-		if (found < 0) {
-			ret = found;
-			goto out;
-		}
-		vin = (struct sector_sums){ fs->csum_type, fs->csum_size, fs->sectorsize, old, nsec,
-					    old_sums, present, true };
-		vout = (struct sector_sums){ fs->csum_type, fs->csum_size, fs->sectorsize, new_bytenr,
-					     nsec, new_sums, present, false };
 	}
-	job.len = len;
-	job.flags = EXTENT_IO_READ | EXTENT_IO_WRITE;
-	job.src = (struct extent_io_loc){ om->physical[0] + (old - om->logical), old, 0, old_nonce,
-					  datasum ? &vin : NULL };
-	job.dst = (struct extent_io_loc){ nm->physical[0] + (new_bytenr - nm->logical), new_bytenr,
-					  0, new_nonce, datasum ? &vout : NULL };
-	ret = extent_io_run(c->io, &job, 1);
-	if (ret == -EBADMSG)
-		ret = fs_err(fs, -EUCLEAN, "extent %llu: data checksum mismatch; not converting it", old);
-	else if (ret)
-		ret = fs_err(fs, ret, "extent %llu: data copy failed: %s", old, strerror(-ret));
-	if (!ret && datasum)
-		ret = insert_present_csums(c, new_bytenr, new_sums, present, nsec);
+	ret = alloc_data_extent(c->t, len, &new_bytenr);
+	nm = ret ? NULL : find_chunk(fs, new_bytenr);
+	if (!ret && (!nm || nm->num_stripes > 1 || (om && om->num_stripes > 1)))
+		ret = fs_err(fs, -EOPNOTSUPP, "data in DUP block groups is not supported");
+	pc = ret ? NULL : array_grow(c->pend, &c->cap_pend, c->nr_pend, sizeof(*pc));
+	if (!pc) {
+		free(mem);
+		return ret ? ret : fs_err(fs, -ENOMEM, "out of memory");
+	}
+	c->pend = pc;
+	pc = &c->pend[c->nr_pend];
+	memset(pc, 0, sizeof(*pc));
+	pc->mem = mem;
+	pc->old = old;
+	pc->new_bytenr = new_bytenr;
+	pc->len = len;
+	pc->src_phys = om ? om->physical[0] + (old - om->logical) : 0;
+	pc->dst_phys = nm->physical[0] + (new_bytenr - nm->logical);
+	pc->datasum = datasum;
+	if (old_nonce) {
+		memcpy(pc->old_nonce, old_nonce, sizeof(pc->old_nonce));
+		pc->has_old_nonce = true;
+	}
+	if (new_nonce) {
+		memcpy(pc->new_nonce, new_nonce, sizeof(pc->new_nonce));
+		pc->has_new_nonce = true;
+	}
+	if (datasum) {
+		long found = nsec;
+
+		pc->old_sums = malloc(nsec * fs->csum_size);
+		pc->new_sums = malloc(nsec * fs->csum_size);
+		pc->present = malloc(nsec);
+		if (!pc->old_sums || !pc->new_sums || !pc->present) {
+			pending_free(pc);
+			return fs_err(fs, -ENOMEM, "out of memory");
+		}
+		if (mem)
+			memset(pc->present, 1, nsec);	/* new data: every sector gets a csum */
+		else
+			found = csum_lookup_range(fs, &cr->ref, old, nsec, pc->old_sums, pc->present);
+		if (found < 0) {
+			pending_free(pc);
+			return found;
+		}
+		pc->vin = (struct sector_sums){ fs->csum_type, fs->csum_size, fs->sectorsize, old,
+						nsec, pc->old_sums, pc->present, true };
+		pc->vout = (struct sector_sums){ fs->csum_type, fs->csum_size, fs->sectorsize,
+						 new_bytenr, nsec, pc->new_sums, pc->present, false };
+	}
+	c->nr_pend++;
+	c->pend_bytes += len;
+	*new_out = new_bytenr;
+	if (c->pend_bytes >= FLUSH_BYTES || c->nr_pend >= FLUSH_COPIES)
+		return start_flight(c);
+	return 0;
+}
+
+static int copy_extent(struct conv *c, u64 old, u64 len, bool datasum, const u8 *old_nonce,
+		       const u8 *new_nonce, u64 *new_out)
+{
+	int ret = queue_copy(c, old, NULL, len, datasum, old_nonce, new_nonce, new_out);
+
 	if (!ret) {
-		*new_out = new_bytenr;
 		c->since_commit += len;
 		c->sv->bytes += len;
 		c->st->bytes += len;
 	}
-out:
-	free(old_sums);
-	free(new_sums);
-	free(present);
 	return ret;
 }
 
-/* Every reference of an extent is from a tree being converted (share the copy). */
 static int all_refs_in_target(struct conv *c, u64 bytenr, bool *all)
 {
 	struct trans_root *er = trans_get_root(c->t, BTRFS_EXTENT_TREE_OBJECTID);
@@ -591,6 +834,7 @@ struct file_item {
 	u8 data[sizeof(struct btrfs_file_extent_item)];
 	u8 *inline_data;	/* inline extents: their bytes */
 	u32 inline_len;
+	bool shared_leaf;	/* another tree may see this item too */
 };
 
 static int collect_file_items(struct conv *c, struct trans_root *root, u64 ino,
@@ -633,6 +877,15 @@ static int collect_file_items(struct conv *c, struct trans_root *root, u64 ino,
 		memset(fi, 0, sizeof(*fi));
 		fi->key = k;
 		fi->size = path_size(&p);
+		/*
+		 * Another tree may reach this item if the tree was ever
+		 * snapshotted, or the leaf is not its own.  (A leaf's generation
+		 * says nothing here: one COWed earlier in this transaction may
+		 * come from a shared leaf whose new references are not in the
+		 * extent tree before the commit.)
+		 */
+		fi->shared_leaf = root->last_snapshot ||
+				  tb_owner(p.nodes[0]) != root->ref.objectid;
 		memcpy(fi->data, fe, fi->size < sizeof(fi->data) ? fi->size : sizeof(fi->data));
 		if (fe->type == BTRFS_FILE_EXTENT_INLINE) {
 			fi->inline_len = fi->size - BTRFS_FILE_EXTENT_INLINE_DATA_START;
@@ -771,12 +1024,33 @@ static bool prealloc_only(struct conv *c, const struct file_item *items, size_t 
 	return extent_refs(c, bytenr) == mine;
 }
 
+/*
+ * After a file: forget the extents no later item can reach.  Private copies
+ * and extents whose every reference is an item of this file, all in leaves
+ * no snapshot shares, are done; the others stay for their other sharers.
+ */
+static void map_forget_file(struct conv *c, u64 ino, const u64 *created, size_t nr)
+{
+	for (size_t i = 0; i < nr; i++) {
+		struct extent_map_entry *m = map_find(c, created[i], ino);
+
+		if (!m || m->shared_leaf)
+			continue;
+		if (!m->owner_ino && extent_refs(c, m->old) != m->visits)
+			continue;
+		map_remove(c, m);
+	}
+}
+
 static int convert_file_data(struct conv *c, struct trans_root *root, u64 ino, bool datasum)
 {
 	struct file_item *items;
-	size_t nr;
+	u64 *created = NULL;
+	size_t nr, nr_created = 0;
 	int ret = collect_file_items(c, root, ino, &items, &nr);
 
+	if (!ret && nr && !(created = malloc(nr * sizeof(*created))))
+		ret = -ENOMEM;
 	for (size_t i = 0; !ret && i < nr; i++) {
 		struct file_item *fi = &items[i];
 		const struct btrfs_file_extent_item *fe = (const void *)fi->data;
@@ -810,13 +1084,13 @@ static int convert_file_data(struct conv *c, struct trans_root *root, u64 ino, b
 			ret = all_refs_in_target(c, old, &all);
 			if (ret)
 				break;
-			m = map_add(c);
+			m = map_add(c, old);
 			if (!m) {
 				ret = -ENOMEM;
 				break;
 			}
-			m->old = old;
 			m->owner_ino = all ? 0 : ino;
+			created[nr_created++] = old;
 			if (!c->o->decrypt && (ret = random_bytes(c->fs, m->nonce, sizeof(m->nonce))))
 				break;
 			if (fe->type == BTRFS_FILE_EXTENT_PREALLOC &&
@@ -832,11 +1106,16 @@ static int convert_file_data(struct conv *c, struct trans_root *root, u64 ino, b
 				break;
 			fresh = true;
 		}
+		m->visits++;
+		m->shared_leaf |= fi->shared_leaf;
 		ret = repoint_item(c, root, fi, m->new_bytenr, fresh, m->nonce);
 		/* Counted per file extent item, as the dry run counts them. */
 		c->sv->extents++;
 		c->st->extents++;
 	}
+	if (!ret)
+		map_forget_file(c, ino, created, nr_created);
+	free(created);
 	free_file_items(items, nr);
 	return ret;
 }
@@ -1009,18 +1288,31 @@ static int convert_nondir(struct conv *c, struct trans_root *root, const struct 
 static int encrypt_new_extent(struct conv *c, struct trans_root *root, u64 ino, u64 off,
 			      const u8 *data, u64 len)
 {
+	struct fs_info *fs = c->fs;
 	struct fscrypt_extent_context ectx;
-	u8 nonce[FSCRYPT_NONCE_SIZE];
-	int ret = random_bytes(c->fs, nonce, sizeof(nonce));
+	struct btrfs_inode_item ii;
+	u8 nonce[FSCRYPT_NONCE_SIZE], *buf;
+	u64 alen = (len + fs->sectorsize - 1) / fs->sectorsize * fs->sectorsize, bytenr;
+	int ret = random_bytes(fs, nonce, sizeof(nonce));
 
+	if (!ret)
+		ret = trans_inode_read(c->t, root, ino, &ii);
+	if (ret)
+		return ret < 0 ? ret : -ENOENT;
+	buf = calloc(1, alen);
+	if (!buf)
+		return fs_err(fs, -ENOMEM, "out of memory");
+	memcpy(buf, data, len);
+	ret = queue_copy(c, 0, buf, alen, !(le64_to_cpu(ii.flags) & BTRFS_INODE_NODATASUM), NULL,
+			 nonce, &bytenr);
 	if (ret)
 		return ret;
 	fscrypt_extent_context_init(&ectx, c->o->contents_mode, c->o->mk->identifier, nonce);
-	ret = data_write_extent(c->t, c->io, root, ino, off, data, len, &ectx);
+	ret = data_extent_insert(c->t, root, ino, off, bytenr, alen, &ectx);
 	if (!ret) {
 		c->sv->extents++;
 		c->st->extents++;
-		c->since_commit += c->fs->sectorsize;
+		c->since_commit += alen;
 	}
 	return ret;
 }
@@ -1573,13 +1865,6 @@ static int wipe_range(u64 start, u64 len, void *arg)
 	return ret;
 }
 
-static bool image_is_file(struct fs_info *fs)
-{
-	struct stat st;
-
-	return fstat(fs->fd, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 /*
  * After encrypt: make every free byte of the metadata and system block
  * groups read as zeros (old tree blocks held plaintext names and inline
@@ -1602,9 +1887,8 @@ static int wipe_freed(struct conv *c)
 	 * only what this run freed is zeroed there.
 	 */
 	ret = space_for_each_free(t, BTRFS_BLOCK_GROUP_METADATA | BTRFS_BLOCK_GROUP_SYSTEM |
-				  (image_is_file(fs) ? BTRFS_BLOCK_GROUP_DATA : 0),
-				  wipe_range, c);
-	/* Freed data: whatever part of each range is still free. */
+				  (c->image_file ? BTRFS_BLOCK_GROUP_DATA : 0), wipe_range, c);
+	/* Freed data (a file had all of it above): whatever part of each range is still free. */
 	for (size_t i = 0; !ret && i < c->nr_freed; i++) {
 		u64 start, len, flags;
 
@@ -1821,6 +2105,7 @@ int convert_image(struct fs_info *fs, const struct convert_opts *o, struct conve
 	if (ret)
 		goto out;
 	c.all_subvols = !o->nr_subvols && !o->nr_paths;
+	c.image_file = image_is_file(fs);
 	trees = calloc(nr_jobs + 1, sizeof(*trees));
 	st->subvols = calloc(nr_jobs + 1, sizeof(*st->subvols));
 	if (!trees || !st->subvols) {
@@ -1847,6 +2132,7 @@ int convert_image(struct fs_info *fs, const struct convert_opts *o, struct conve
 	params.contents_mode = o->contents_mode;
 	params.process = sector_sums_process;
 	params.pwrite_fn = fault_pwrite;
+	params.start_writeback = true;	/* copies reach the disk while the trees are worked on */
 	ret = extent_io_new(&c.io, &params);
 	if (ret) {
 		fs_err(fs, ret, "cannot start the data pipeline");
@@ -1892,6 +2178,11 @@ out:
 		fs->incompat &= ~BTRFS_FEATURE_INCOMPAT_ENCRYPT;
 		fs->super.incompat_flags = cpu_to_le64(fs->incompat);
 	}
+	if (c.io)
+		drop_copies(&c);
+	free(c.pend);
+	free(c.fly);
+	free(c.fly_jobs);
 	extent_io_free(c.io);
 	free(c.map);
 	free(c.freed);

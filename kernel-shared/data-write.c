@@ -61,6 +61,41 @@ int data_write_new_extent(struct trans *t, struct trans_root *root, u64 ino, u64
 	return data_write_extent(t, NULL, root, ino, off, data, len, NULL);
 }
 
+int data_extent_insert(struct trans *t, struct trans_root *root, u64 ino, u64 off, u64 bytenr,
+		       u64 len, const struct fscrypt_extent_context *ectx)
+{
+	struct btrfs_key key = { ino, BTRFS_EXTENT_DATA_KEY, off };
+	struct btrfs_file_extent_item fe = { 0 };
+	struct ref_change rc = { 0 };
+	int ret;
+
+	fe.generation = cpu_to_le64(t->transid);
+	fe.ram_bytes = cpu_to_le64(len);
+	fe.type = BTRFS_FILE_EXTENT_REG;
+	fe.encryption = ectx ? BTRFS_ENCRYPTION_FSCRYPT : BTRFS_ENCRYPTION_NONE;
+	fe.disk_bytenr = cpu_to_le64(bytenr);
+	fe.disk_num_bytes = cpu_to_le64(len);
+	fe.num_bytes = cpu_to_le64(len);
+	ret = insert_item(t, root, &key, &fe, sizeof(fe));
+	if (!ret && ectx) {
+		struct btrfs_key ck = { ino, BTRFS_FSCRYPT_CTX_KEY, off };
+
+		ret = insert_item(t, root, &ck, ectx, sizeof(*ectx));
+	}
+	if (ret)
+		return ret;
+	rc.bytenr = bytenr;
+	rc.num_bytes = len;
+	rc.kind = REF_DATA;
+	rc.root = root->ref.objectid;
+	rc.objectid = ino;
+	rc.offset = off;
+	rc.delta = 1;
+	rc.new_extent = true;
+	rc.generation = t->transid;
+	return queue_ref(t, &rc);
+}
+
 int data_write_extent(struct trans *t, struct extent_io *caller_io, struct trans_root *root,
 		      u64 ino, u64 off, const u8 *data, u64 len,
 		      const struct fscrypt_extent_context *ectx)
@@ -75,9 +110,6 @@ int data_write_extent(struct trans *t, struct extent_io *caller_io, struct trans
 	struct extent_io_job jobs[2];
 	struct extent_io *io = NULL;
 	const struct chunk_map *m;
-	struct btrfs_key key = { ino, BTRFS_EXTENT_DATA_KEY, off };
-	struct btrfs_file_extent_item fe = { 0 };
-	struct ref_change rc = { 0 };
 	bool datasum;
 	u8 *buf = NULL, *sums = NULL;
 	int ret;
@@ -131,31 +163,7 @@ int data_write_extent(struct trans *t, struct extent_io *caller_io, struct trans
 	}
 	if (datasum && (ret = csum_insert(t, bytenr, sums, nsec)))
 		goto out;
-	fe.generation = cpu_to_le64(t->transid);
-	fe.ram_bytes = cpu_to_le64(alen);
-	fe.type = BTRFS_FILE_EXTENT_REG;
-	fe.encryption = ectx ? BTRFS_ENCRYPTION_FSCRYPT : BTRFS_ENCRYPTION_NONE;
-	fe.disk_bytenr = cpu_to_le64(bytenr);
-	fe.disk_num_bytes = cpu_to_le64(alen);
-	fe.num_bytes = cpu_to_le64(alen);
-	ret = insert_item(t, root, &key, &fe, sizeof(fe));
-	if (!ret && ectx) {
-		struct btrfs_key ck = { ino, BTRFS_FSCRYPT_CTX_KEY, off };
-
-		ret = insert_item(t, root, &ck, ectx, sizeof(*ectx));
-	}
-	if (ret)
-		goto out;
-	rc.bytenr = bytenr;
-	rc.num_bytes = alen;
-	rc.kind = REF_DATA;
-	rc.root = root->ref.objectid;
-	rc.objectid = ino;
-	rc.offset = off;
-	rc.delta = 1;
-	rc.new_extent = true;
-	rc.generation = t->transid;
-	ret = queue_ref(t, &rc);
+	ret = data_extent_insert(t, root, ino, off, bytenr, alen, ectx);
 out:
 	if (io != caller_io)
 		extent_io_free(io);

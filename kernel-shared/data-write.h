@@ -22,6 +22,14 @@ int data_write_new_extent(struct trans *t, struct trans_root *root, u64 ino, u64
 			  const u8 *data, u64 len);
 
 /*
+ * The items of a new extent whose data is (or will be) at bytenr: the file
+ * extent item of ino at off (len bytes, encrypted when ectx is given, with
+ * ectx as its context item) and the reference.  Csums are the caller's.
+ */
+int data_extent_insert(struct trans *t, struct trans_root *root, u64 ino, u64 off, u64 bytenr,
+		       u64 len, const struct fscrypt_extent_context *ectx);
+
+/*
  * The same through a caller's pipeline (io, which holds the master key),
  * encrypting with ectx's nonce when ectx is not NULL: the item then has
  * encryption 1 and ectx is stored as its context item.

@@ -95,17 +95,66 @@ int csum_delete_range(struct trans *t, u64 start, u64 len)
 	}
 }
 
+/*
+ * Grow the csum item that ends exactly at start, as the kernel does for
+ * data written right after csummed data: as many of the csums as its leaf
+ * has room for, up to per_item sectors in the item.  Returns the number of
+ * sectors taken (0: no such item, or no room), or a negative errno.
+ */
+static long csum_extend_prev(struct trans *t, struct trans_root *cr, u64 start, const u8 *csums,
+			     u64 nsectors, u64 per_item)
+{
+	struct fs_info *fs = t->fs;
+	struct btrfs_key key = { BTRFS_EXTENT_CSUM_OBJECTID, BTRFS_EXTENT_CSUM_KEY, start }, k;
+	struct btrfs_path p;
+	u64 have, n = 0;
+	u32 size;
+	int ret = search_slot_mod(t, cr, &key, &p, 0);
+
+	if (ret < 0 || p.slots[0] == 0)
+		goto out;
+	p.slots[0]--;
+	path_key(&p, &k);
+	size = path_size(&p);
+	have = size / fs->csum_size;
+	if (k.objectid != BTRFS_EXTENT_CSUM_OBJECTID || k.type != BTRFS_EXTENT_CSUM_KEY ||
+	    size % fs->csum_size || k.offset + have * fs->sectorsize != start || have >= per_item)
+		goto out;
+	n = leaf_free_space(fs, p.nodes[0]) / fs->csum_size;
+	if (n > nsectors)
+		n = nsectors;
+	if (n > per_item - have)
+		n = per_item - have;
+	if (n) {
+		ret = resize_item(t, cr, &p, size + n * fs->csum_size);
+		if (!ret)
+			memcpy(path_ptr_mut(&p) + size, csums, n * fs->csum_size);
+	}
+out:
+	path_release(fs, &p);
+	return ret < 0 ? ret : (long)n;
+}
+
 int csum_insert(struct trans *t, u64 start, const u8 *csums, u64 nsectors)
 {
 	struct fs_info *fs = t->fs;
 	struct trans_root *cr = trans_get_root(t, BTRFS_CSUM_TREE_OBJECTID);
 	/* Items of at most this many sectors keep well inside one leaf. */
 	u64 per_item = (max_item_size(fs) / 2) / fs->csum_size;
+	long took;
 	int ret;
 
 	if (!cr)
 		return -EIO;
 	ret = csum_delete_range(t, start, nsectors * fs->sectorsize);
+	if (ret)
+		return ret;
+	took = csum_extend_prev(t, cr, start, csums, nsectors, per_item);
+	if (took < 0)
+		return took;
+	csums += took * fs->csum_size;
+	start += took * fs->sectorsize;
+	nsectors -= took;
 	while (!ret && nsectors) {
 		u64 n = nsectors < per_item ? nsectors : per_item;
 		struct btrfs_key key = { BTRFS_EXTENT_CSUM_OBJECTID, BTRFS_EXTENT_CSUM_KEY, start };

@@ -841,6 +841,25 @@ def verify_encrypted(orig_path, enc_path, master, content, chunks=None, flags=3,
                 _verify_symlink(P, st, t, ino, ot, et, ei, oi, keys, parse_inode_ctx(ctx), flags, sym_cap)
             if kind == "reg":
                 _collect_file(P, st, t, ino, ot, et, ei, oi, keys, disk)
+    # sharing: with every subvolume encrypted (no selection), the items that
+    # shared one disk extent share one copy, and only they do (issue 5 item 1)
+    if trees is None and only is None:
+        before = {}
+        for t in sorted(sel & set(o_ids)):
+            for ino in OT[t].inodes():
+                for k, fe in OT[t].extents(ino):
+                    if fe.type != 0 and fe.disk_bytenr:
+                        before.setdefault(fe.disk_bytenr, set()).add((t, ino, k))
+        want = {frozenset(v) for v in before.values()}
+        known = set().union(*want) if want else set()
+        # items of inline extents turned regular are new, not shared
+        got = {frozenset((r[0], r[1], r[2]) for r in d["refs"]) for d in disk.values()}
+        got = {g for g in got if not (len(g) == 1 and not g <= known)}
+        for g in sorted(want - got, key=sorted)[:3]:
+            P.add("items %r shared an extent; after encrypt they do not" % sorted(g)[:4])
+        for g in sorted(got - want, key=sorted)[:3]:
+            P.add("items %r share an extent they did not share" % sorted(g)[:4])
+        st["sharing_groups"] = len(got)
     # subvolume names in the root tree
     _verify_root_refs(P, st, O, E, dir_keys, flags, sel)
     # data: recompute every encrypted disk extent

@@ -54,6 +54,14 @@ def crash_setup(tmp_path_factory, bin):
                                                                          70000, 300000])))
     for i in range(8):
         (tree / "sub" / ("s%d.txt" % i)).write_bytes(rng.randbytes(rng.choice([100, 4096, 9000])))
+    # More directories and names: more tree blocks, so more cut points (the
+    # pipeline writes runs of small extents in one go, tree blocks one by one).
+    for d in range(6):
+        sub = tree / ("dir%d" % d)
+        sub.mkdir()
+        for i in range(25):
+            (sub / ("name-%02d-%s" % (i, "x" * rng.randrange(1, 60)))).write_bytes(
+                rng.randbytes(rng.choice([0, 300, 2500, 4096, 12000])))
     (tree / "sub" / "deeper" / "big.bin").write_bytes(rng.randbytes(1300000))
     (tree / "emptydir").mkdir()
     (tree / "empty").write_bytes(b"")
