@@ -276,29 +276,46 @@ static void report_bad(struct check_ctx *c, const struct bad_sector *b)
 		     path[0] ? " path " : "", path, found, expected);
 }
 
-int check_scrub(struct check_ctx *c)
+/* A scrub running in the background while the other checks go on. */
+struct check_scrub {
+	struct scrub_params p;
+	struct bad_list bl;
+	struct vec ranges;
+	struct scrub_job *job;
+};
+
+/*
+ * Hand every csummed range to the pipeline's workers and return: called as
+ * soon as the csum tree is read, so the data is read and verified while the
+ * other trees are walked and checked.  check_scrub_finish() collects.
+ */
+void check_scrub_start(struct check_ctx *c)
 {
 	const struct csum_range *v = c->csums.data;
-	struct vec ranges;
-	struct bad_list bl = { .csum_size = c->fs->csum_size };
-	struct scrub_params p = {
+	struct check_scrub *s;
+	u64 ss = c->fs->sectorsize;
+	char err[256];
+
+	if (!c->check_data_csum || !c->csum_data || c->scrub)
+		return;
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		check_report(c, PR_DATA_READ_ERROR, LOC_NONE, "out of memory");
+		return;
+	}
+	s->bl.csum_size = c->fs->csum_size;
+	s->p = (struct scrub_params){
 		.fd = c->fs->fd,
 		.csum_type = c->fs->csum_type,
 		.unit = c->fs->sectorsize,
 		.threads = c->threads,
 		.bad = on_bad,
-		.arg = &bl,
+		.arg = &s->bl,
 	};
-	u64 ss = c->fs->sectorsize;
-	uint64_t bytes = 0;
-	char err[256];
-	int ret;
-
-	if (!c->csum_data)
-		return 0;
-	vec_init(&ranges, sizeof(struct scrub_range));
-	vec_init(&bl.v, sizeof(struct bad_sector));
-	pthread_mutex_init(&bl.lock, NULL);
+	vec_init(&s->ranges, sizeof(struct scrub_range));
+	vec_init(&s->bl.v, sizeof(struct bad_sector));
+	pthread_mutex_init(&s->bl.lock, NULL);
+	c->scrub = s;
 	for (size_t i = 0; i < c->csums.nr;) {
 		/* Merge items that continue each other on disk and in csum_data. */
 		u64 start = v[i].start, end = start + v[i].nsectors * ss;
@@ -323,34 +340,61 @@ int check_scrub(struct check_ctx *c)
 			n = m->logical + m->length - cur;
 			if (n > end - cur)
 				n = end - cur;
-			for (int s = 0; s < m->num_stripes && s < 2; s++) {
-				struct scrub_range *r = vec_push(&ranges);
+			for (int st = 0; st < m->num_stripes && st < 2; st++) {
+				struct scrub_range *r = vec_push(&s->ranges);
 
 				r->logical = cur;
-				r->physical = m->physical[s] + (cur - m->logical);
+				r->physical = m->physical[st] + (cur - m->logical);
 				r->len = n;
 				r->csums = c->csum_data + data_off + (cur - start) / ss * c->fs->csum_size;
-				r->mirror = s + 1;
+				r->mirror = st + 1;
 				if (r->physical + n > c->fs->image_size) {
 					check_report(c, PR_DATA_READ_ERROR, LOC_BLOCK(NOLOC, cur),
 						     "data lies beyond the end of the image");
-					ranges.nr--;
+					s->ranges.nr--;
 				}
 			}
 			cur += n;
 		}
 		i = j;
 	}
-	ret = scrub_run(&p, ranges.data, ranges.nr, &bytes, err, sizeof(err));
-	if (ret)
+	if (s->ranges.nr && scrub_start(&s->p, s->ranges.data, s->ranges.nr, &s->job, err,
+					sizeof(err)))
 		check_report(c, PR_DATA_READ_ERROR, LOC_NONE, err);
+}
+
+/* Wait for the scrub, then report each bad sector with its file and path. */
+void check_scrub_finish(struct check_ctx *c)
+{
+	struct check_scrub *s = c->scrub;
+	uint64_t bytes = 0;
+	char err[256];
+
+	if (!s)
+		return;
+	if (scrub_finish(s->job, &bytes, err, sizeof(err)))
+		check_report(c, PR_DATA_READ_ERROR, LOC_NONE, err);
+	s->job = NULL;
 	c->cnt.data_bytes_checked = bytes;
-	c->cnt.csums_checked = bytes / ss;
-	check_qsort(bl.v.data, bl.v.nr, sizeof(struct bad_sector), cmp_bad);
-	for (size_t i = 0; i < bl.v.nr; i++)
-		report_bad(c, &VEC_AT(&bl.v, struct bad_sector, i));
-	pthread_mutex_destroy(&bl.lock);
-	vec_free(&bl.v);
-	vec_free(&ranges);
-	return 0;
+	c->cnt.csums_checked = bytes / c->fs->sectorsize;
+	check_qsort(s->bl.v.data, s->bl.v.nr, sizeof(struct bad_sector), cmp_bad);
+	for (size_t i = 0; i < s->bl.v.nr; i++)
+		report_bad(c, &VEC_AT(&s->bl.v, struct bad_sector, i));
+	check_scrub_free(c);
+}
+
+/* Stop waiting for nothing: let a running scrub end, drop its results. */
+void check_scrub_free(struct check_ctx *c)
+{
+	struct check_scrub *s = c->scrub;
+	char err[256];
+
+	if (!s)
+		return;
+	scrub_finish(s->job, NULL, err, sizeof(err));
+	pthread_mutex_destroy(&s->bl.lock);
+	vec_free(&s->bl.v);
+	vec_free(&s->ranges);
+	free(s);
+	c->scrub = NULL;
 }

@@ -65,6 +65,7 @@ struct dent {
 	u64 child;
 	u64 index;		/* DIR_INDEX key offset / inode ref index */
 	u32 name_off;
+	u32 name_hash;		/* compared before the bytes: sorting touches few names */
 	u16 name_len;
 	u8 src;
 	u8 loc_type;
@@ -351,6 +352,7 @@ static void inode_refs(struct check_ctx *c, struct fs_tree_state *st,
 		d->index = index;
 		d->src = SRC_REF;
 		d->name_len = len;
+		d->name_hash = btrfs_name_hash(p + pos + hdr, len);
 		d->name_off = add_name(st, p + pos + hdr, len);
 		pos += hdr + len;
 	}
@@ -455,6 +457,7 @@ static void dir_entries(struct check_ctx *c, struct fs_tree_state *st,
 		d->ftype = type;
 		d->dir_encrypted = enc_dir;
 		d->name_len = nlen;
+		d->name_hash = btrfs_name_hash(name, nlen);
 		d->name_off = add_name(st, name, nlen);
 		if (k->type == BTRFS_DIR_INDEX_KEY)
 			break;	/* one entry per index */
@@ -814,14 +817,14 @@ void fs_tree_leaf(struct check_ctx *c, struct fs_tree_state *st, const struct tr
 /* Sort orders for matching entries. */
 static const struct fs_tree_state *g_sort_st;
 
+/* Names order by hash, length, then bytes: an order for matching, not for people. */
 static int name_cmp(const struct dent *a, const struct dent *b)
 {
-	size_t n = a->name_len < b->name_len ? a->name_len : b->name_len;
-	int r = memcmp(g_sort_st->names + a->name_off, g_sort_st->names + b->name_off, n);
-
-	if (r)
-		return r;
-	return a->name_len < b->name_len ? -1 : a->name_len > b->name_len;
+	if (a->name_hash != b->name_hash)
+		return a->name_hash < b->name_hash ? -1 : 1;
+	if (a->name_len != b->name_len)
+		return a->name_len < b->name_len ? -1 : 1;
+	return memcmp(g_sort_st->names + a->name_off, g_sort_st->names + b->name_off, a->name_len);
 }
 
 /* By (src, dir, name); refs additionally by child. */
@@ -1051,20 +1054,6 @@ static int cmp_file_ext(const void *x, const void *y)
 	return cmp_u64(a->file_offset, b->file_offset);
 }
 
-static int cmp_nonce(const void *x, const void *y)
-{
-	const struct nonce_rec *a = x, *b = y;
-	int r = memcmp(a->nonce, b->nonce, 16);
-
-	if (r)
-		return r;
-	if (a->inode != b->inode)
-		return a->inode ? -1 : 1;
-	if ((r = cmp_u64(a->bytenr, b->bytenr)))
-		return r;
-	return cmp_u64(a->ino, b->ino);
-}
-
 static void describe_nonce_user(const struct nonce_rec *n, char *buf, size_t len)
 {
 	char rn[32];
@@ -1077,35 +1066,57 @@ static void describe_nonce_user(const struct nonce_rec *n, char *buf, size_t len
 }
 
 /* A nonce may repeat only for the same disk extent or the same inode. */
+/*
+ * Nonce reuse: each nonce's first user goes into an open-addressing table
+ * (random nonces hash themselves); a later user of the same nonce that is
+ * not the same extent or inode is reported, once per nonce.
+ */
 static void check_nonces(struct check_ctx *c)
 {
 	struct nonce_rec *v = c->nonces.data;
-	size_t n = c->nonces.nr;
+	size_t n = c->nonces.nr, slots = 16, mask;
+	struct nonce_slot {
+		size_t first;	/* index + 1 of the nonce's first user; 0: empty */
+		bool reported;
+	} *tab;
 
-	check_qsort(v, n, sizeof(*v), cmp_nonce);
-	for (size_t i = 0; i < n;) {
-		size_t j = i + 1;
+	while (slots < 2 * n)
+		slots *= 2;
+	tab = calloc(slots, sizeof(*tab));
+	if (!tab) {
+		error("out of memory");
+		exit(EXIT_UNREADABLE);
+	}
+	mask = slots - 1;
+	for (size_t k = 0; k < n; k++) {
+		u64 h;
+		size_t s;
 
-		while (j < n && !memcmp(v[j].nonce, v[i].nonce, 16))
-			j++;
-		for (size_t k = i + 1; k < j; k++) {
-			bool same = v[k].inode == v[i].inode &&
-				    (v[k].inode ? v[k].ino == v[i].ino : v[k].bytenr == v[i].bytenr);
+		memcpy(&h, v[k].nonce, sizeof(h));
+		for (s = (size_t)(h ^ (h >> 29)) & mask; tab[s].first; s = (s + 1) & mask)
+			if (!memcmp(v[tab[s].first - 1].nonce, v[k].nonce, 16))
+				break;
+		if (!tab[s].first) {
+			tab[s].first = k + 1;
+		} else if (!tab[s].reported) {
+			const struct nonce_rec *f = &v[tab[s].first - 1];
+			bool same = v[k].inode == f->inode &&
+				    (v[k].inode ? v[k].ino == f->ino : v[k].bytenr == f->bytenr);
 
 			if (!same) {
 				char hex[33], a[96], b[96];
 
 				for (int q = 0; q < 16; q++)
-					snprintf(hex + 2 * q, 3, "%02x", v[i].nonce[q]);
-				describe_nonce_user(&v[i], a, sizeof(a));
+					snprintf(hex + 2 * q, 3, "%02x", f->nonce[q]);
+				describe_nonce_user(f, a, sizeof(a));
 				describe_nonce_user(&v[k], b, sizeof(b));
 				check_report(c, PR_NONCE_REUSE, LOC(v[k].root, v[k].ino, v[k].offset,
 								   v[k].bytenr), hex, a, b);
-				break;
+				tab[s].reported = true;
 			}
 		}
-		i = j;
 	}
+	free(tab);
 }
 
 void fs_check_global(struct check_ctx *c)

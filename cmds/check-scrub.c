@@ -28,8 +28,25 @@ static int on_mismatch(struct extent_io *io, uint64_t logical, const uint8_t *fo
 	return 0;
 }
 
-int scrub_run(const struct scrub_params *p, const struct scrub_range *r, size_t n,
-	      uint64_t *bytes, char *err, size_t errlen)
+struct scrub_job {
+	struct extent_io *io;
+	struct extent_io_job *jobs;
+	struct extent_io_csums *csums;
+	struct range_arg *args;
+	int ret;		/* of extent_io_start() */
+};
+
+static void scrub_free(struct scrub_job *s)
+{
+	extent_io_free(s->io);
+	free(s->jobs);
+	free(s->csums);
+	free(s->args);
+	free(s);
+}
+
+int scrub_start(const struct scrub_params *p, const struct scrub_range *r, size_t n,
+		struct scrub_job **out, char *err, size_t errlen)
 {
 	struct extent_io_params params = {
 		.fd = p->fd,
@@ -38,55 +55,60 @@ int scrub_run(const struct scrub_params *p, const struct scrub_range *r, size_t 
 		.threads = p->threads,
 		.process = extent_io_csum_process,
 	};
-	struct extent_io *io = NULL;
-	struct extent_io_job *jobs;
-	struct extent_io_csums *csums;
-	struct range_arg *args;
+	struct scrub_job *s = calloc(1, sizeof(*s));
+	int ret;
+
+	*out = NULL;
+	if (!s || !(s->jobs = calloc(n + 1, sizeof(*s->jobs))) ||
+	    !(s->csums = calloc(n + 1, sizeof(*s->csums))) ||
+	    !(s->args = calloc(n + 1, sizeof(*s->args)))) {
+		if (s)
+			scrub_free(s);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		s->args[i].p = p;
+		s->args[i].mirror = r[i].mirror;
+		s->csums[i].type = p->csum_type;
+		s->csums[i].logical = r[i].logical;
+		s->csums[i].count = r[i].len / p->unit;
+		s->csums[i].expected = r[i].csums;
+		s->csums[i].mismatch = on_mismatch;
+		s->csums[i].arg = &s->args[i];
+		s->jobs[i].len = r[i].len;
+		s->jobs[i].flags = EXTENT_IO_READ;
+		s->jobs[i].src.physical = r[i].physical;
+		s->jobs[i].src.logical = r[i].logical;
+		s->jobs[i].src.priv = &s->csums[i];
+	}
+	ret = extent_io_new(&s->io, &params);
+	if (ret) {
+		snprintf(err, errlen, "cannot start the data pipeline: %s", strerror(-ret));
+		scrub_free(s);
+		return ret;
+	}
+	if (n)
+		s->ret = extent_io_start(s->io, s->jobs, n);
+	*out = s;
+	return 0;
+}
+
+int scrub_finish(struct scrub_job *s, uint64_t *bytes, char *err, size_t errlen)
+{
 	struct extent_io_stats st;
 	int ret;
 
 	if (bytes)
 		*bytes = 0;
-	if (!n)
+	if (!s)
 		return 0;
-	jobs = calloc(n, sizeof(*jobs));
-	csums = calloc(n, sizeof(*csums));
-	args = calloc(n, sizeof(*args));
-	if (!jobs || !csums || !args) {
-		ret = -ENOMEM;
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		args[i].p = p;
-		args[i].mirror = r[i].mirror;
-		csums[i].type = p->csum_type;
-		csums[i].logical = r[i].logical;
-		csums[i].count = r[i].len / p->unit;
-		csums[i].expected = r[i].csums;
-		csums[i].mismatch = on_mismatch;
-		csums[i].arg = &args[i];
-		jobs[i].len = r[i].len;
-		jobs[i].flags = EXTENT_IO_READ;
-		jobs[i].src.physical = r[i].physical;
-		jobs[i].src.logical = r[i].logical;
-		jobs[i].src.priv = &csums[i];
-	}
-	ret = extent_io_new(&io, &params);
-	if (ret) {
-		snprintf(err, errlen, "cannot start the data pipeline: %s", strerror(-ret));
-		goto out;
-	}
-	ret = extent_io_run(io, jobs, n);
+	ret = s->ret ? s->ret : extent_io_wait(s->io);
 	if (ret)
 		snprintf(err, errlen, "data pipeline: %s", strerror(-ret));
-	extent_io_get_stats(io, &st);
+	extent_io_get_stats(s->io, &st);
 	if (bytes)
 		*bytes = st.bytes_read;
-out:
-	extent_io_free(io);
-	free(jobs);
-	free(csums);
-	free(args);
+	scrub_free(s);
 	return ret;
 }

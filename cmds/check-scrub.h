@@ -37,11 +37,17 @@ struct scrub_params {
 };
 
 /*
- * Verify all ranges.  Returns 0 (bad sectors went to bad()), or a negative
+ * Verify all ranges in the background: scrub_start() hands them to the
+ * workers and returns 0 (or a negative errno with a reason in err, and then
+ * *out is NULL); the caller's thread is free until scrub_finish(), which
+ * waits, frees, and returns 0 (bad sectors went to bad()) or a negative
  * errno for an I/O error or a pipeline failure, with a reason in err.
- * *bytes (optional) receives the number of bytes read.
+ * *bytes (optional) receives the number of bytes read.  p and r must stay
+ * valid until then.  scrub_finish(NULL, ...) returns 0.
  */
-int scrub_run(const struct scrub_params *p, const struct scrub_range *r, size_t n,
-	      uint64_t *bytes, char *err, size_t errlen);
+struct scrub_job;
+int scrub_start(const struct scrub_params *p, const struct scrub_range *r, size_t n,
+		struct scrub_job **out, char *err, size_t errlen);
+int scrub_finish(struct scrub_job *s, uint64_t *bytes, char *err, size_t errlen);
 
 #endif

@@ -400,6 +400,8 @@ int check_trees(struct check_ctx *c)
 	}
 	if (!find_root_desc(c, BTRFS_CSUM_TREE_OBJECTID))
 		c->csum_tree_ok = true;	/* empty filesystems may lack one */
+	/* The data scrub needs only the csums: it runs while the rest is checked. */
+	check_scrub_start(c);
 
 	/* Everything else the root tree lists, in its order. */
 	for (size_t i = 0; i < c->roots.nr; i++) {

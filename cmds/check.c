@@ -258,8 +258,7 @@ int cmd_check(const struct cmd_struct *cmd, int argc, char **argv)
 	check_free_space(c);
 	fs_check_global(c);
 	check_csums(c);
-	if (c->check_data_csum)
-		check_scrub(c);
+	check_scrub_finish(c);
 	ret = 0;
 	if (c->key)
 		ret = check_with_key(c);
@@ -270,6 +269,7 @@ int cmd_check(const struct cmd_struct *cmd, int argc, char **argv)
 	if (!ret)
 		ret = c->nr_by_sev[SEV_ERROR] ? EXIT_PROBLEMS : EXIT_OK;
 out:
+	check_scrub_free(c);
 	check_key_free(c);
 	close_image(c->fs);
 	free_ctx(c);

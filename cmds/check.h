@@ -327,6 +327,7 @@ struct check_ctx {
 	struct vec bgs;			/* struct bg_rec */
 	struct vec csums;		/* struct csum_range */
 	u8 *csum_data;			/* packed csums when scrubbing */
+	struct check_scrub *scrub;	/* the scrub running in the background */
 	size_t csum_data_len, csum_data_cap;
 	struct vec fst_infos;		/* struct fst_info */
 	struct vec fst_ranges;		/* struct fst_range */
@@ -383,7 +384,15 @@ const struct ext_rec *ext_rec_find(const struct check_ctx *c, u64 bytenr);
 /* check-csum.c */
 void csum_tree_leaf(struct check_ctx *c, const struct tree_block *leaf);
 void check_csums(struct check_ctx *c);
-int check_scrub(struct check_ctx *c);
+/*
+ * --check-data-csum: check_scrub_start() starts verifying every csummed
+ * range in the background once the csum tree is read (from check_trees());
+ * check_scrub_finish() waits and reports bad sectors; check_scrub_free()
+ * drops a scrub on the way out (nothing if none runs).
+ */
+void check_scrub_start(struct check_ctx *c);
+void check_scrub_finish(struct check_ctx *c);
+void check_scrub_free(struct check_ctx *c);
 
 /* check-key.c */
 int check_key_load(struct check_ctx *c, const char *key_file, int key_fd, const char *format);
