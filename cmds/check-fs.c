@@ -79,9 +79,17 @@ struct fs_tree_state {
 	struct vec inodes;	/* struct ino_sum */
 	struct vec ents;	/* struct dent */
 	struct vec orphans;	/* u64 */
-	char *names;
+	char *names;		/* each distinct name once (intern_name()) */
 	size_t names_len, names_cap;
+	struct name_slot *name_tab;	/* open addressing on the name hash */
+	size_t name_slots, name_used;
 	bool no_holes;
+};
+
+struct name_slot {
+	u32 off_plus1;		/* 0: free */
+	u32 hash;
+	u16 len;
 };
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -121,6 +129,50 @@ static u32 add_name(struct fs_tree_state *st, const u8 *name, u16 len)
 	off = st->names_len;
 	memcpy(st->names + off, name, len);
 	st->names_len += len;
+	return off;
+}
+
+/*
+ * The offset of this name in st->names, stored once: a DIR_ITEM, its
+ * DIR_INDEX and the INODE_REF carry the same name, and matching them then
+ * compares offsets instead of bytes scattered over megabytes of names
+ * (bytes are compared here, while the new name is still in the cache).
+ */
+static u32 intern_name(struct fs_tree_state *st, const u8 *name, u16 len, u32 hash)
+{
+	size_t i;
+	u32 off;
+
+	if ((st->name_used + 1) * 2 > st->name_slots) {
+		size_t n = st->name_slots ? st->name_slots * 2 : 4096;
+		struct name_slot *tab = calloc(n, sizeof(*tab));
+
+		if (!tab) {
+			error("out of memory");
+			exit(EXIT_UNREADABLE);
+		}
+		for (size_t j = 0; j < st->name_slots; j++) {
+			if (!st->name_tab[j].off_plus1)
+				continue;
+			for (i = st->name_tab[j].hash & (n - 1); tab[i].off_plus1; i = (i + 1) & (n - 1))
+				;
+			tab[i] = st->name_tab[j];
+		}
+		free(st->name_tab);
+		st->name_tab = tab;
+		st->name_slots = n;
+	}
+	for (i = hash & (st->name_slots - 1); st->name_tab[i].off_plus1;
+	     i = (i + 1) & (st->name_slots - 1)) {
+		const struct name_slot *ns = &st->name_tab[i];
+
+		if (ns->hash == hash && ns->len == len &&
+		    !memcmp(st->names + ns->off_plus1 - 1, name, len))
+			return ns->off_plus1 - 1;
+	}
+	off = add_name(st, name, len);
+	st->name_tab[i] = (struct name_slot){ off + 1, hash, len };
+	st->name_used++;
 	return off;
 }
 
@@ -353,7 +405,7 @@ static void inode_refs(struct check_ctx *c, struct fs_tree_state *st,
 		d->src = SRC_REF;
 		d->name_len = len;
 		d->name_hash = btrfs_name_hash(p + pos + hdr, len);
-		d->name_off = add_name(st, p + pos + hdr, len);
+		d->name_off = intern_name(st, p + pos + hdr, len, d->name_hash);
 		pos += hdr + len;
 	}
 	return;
@@ -458,7 +510,7 @@ static void dir_entries(struct check_ctx *c, struct fs_tree_state *st,
 		d->dir_encrypted = enc_dir;
 		d->name_len = nlen;
 		d->name_hash = btrfs_name_hash(name, nlen);
-		d->name_off = add_name(st, name, nlen);
+		d->name_off = intern_name(st, name, nlen, d->name_hash);
 		if (k->type == BTRFS_DIR_INDEX_KEY)
 			break;	/* one entry per index */
 	}
@@ -815,16 +867,18 @@ void fs_tree_leaf(struct check_ctx *c, struct fs_tree_state *st, const struct tr
 }
 
 /* Sort orders for matching entries. */
-static const struct fs_tree_state *g_sort_st;
 
-/* Names order by hash, length, then bytes: an order for matching, not for people. */
+/*
+ * Names order by hash, length, then where their one copy is (equal names
+ * share it, intern_name()): an order for matching, not for people.
+ */
 static int name_cmp(const struct dent *a, const struct dent *b)
 {
 	if (a->name_hash != b->name_hash)
 		return a->name_hash < b->name_hash ? -1 : 1;
 	if (a->name_len != b->name_len)
 		return a->name_len < b->name_len ? -1 : 1;
-	return memcmp(g_sort_st->names + a->name_off, g_sort_st->names + b->name_off, a->name_len);
+	return a->name_off < b->name_off ? -1 : a->name_off > b->name_off;
 }
 
 /* By (src, dir, name); refs additionally by child. */
@@ -842,26 +896,42 @@ static int cmp_dent_name(const void *x, const void *y)
 	return cmp_u64(a->child, b->child);
 }
 
+/* Order of (src, dir, name hash, name length): the sort order without the bytes. */
+static int cmp_dent_key(const struct dent *a, u8 src, u64 dir, u32 hash, u16 len)
+{
+	if (a->src != src)
+		return a->src < src ? -1 : 1;
+	if (a->dir != dir)
+		return a->dir < dir ? -1 : 1;
+	if (a->name_hash != hash)
+		return a->name_hash < hash ? -1 : 1;
+	if (a->name_len != len)
+		return a->name_len < len ? -1 : 1;
+	return 0;
+}
+
+/*
+ * The entry of source src in dir with name_of's name (and child, when
+ * match_child).  The binary search never reads names: only the few entries
+ * with the same hash and length are compared byte by byte.
+ */
 static const struct dent *find_dent(const struct dent *v, size_t n, u8 src, u64 dir,
 				    const struct dent *name_of, bool match_child)
 {
 	size_t lo = 0, hi = n;
-	struct dent key = *name_of;
 
-	key.src = src;
-	key.dir = dir;
-	key.child = match_child ? name_of->child : 0;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (cmp_dent_name(&v[mid], &key) < 0)
+		if (cmp_dent_key(&v[mid], src, dir, name_of->name_hash, name_of->name_len) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo < n && v[lo].src == src && v[lo].dir == dir && name_cmp(&v[lo], name_of) == 0 &&
-	    (!match_child || v[lo].child == name_of->child))
-		return &v[lo];
+	for (; lo < n && !cmp_dent_key(&v[lo], src, dir, name_of->name_hash, name_of->name_len);
+	     lo++)
+		if (name_cmp(&v[lo], name_of) == 0 && (!match_child || v[lo].child == name_of->child))
+			return &v[lo];
 	return NULL;
 }
 
@@ -910,7 +980,6 @@ static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 
 	/* Formatted only for a report: most entries never need it. */
 #define NAME_OF(d) name_str((const u8 *)st->names + (d)->name_off, (d)->name_len, nb, sizeof(nb))
-	g_sort_st = st;
 	check_qsort(v, n, sizeof(*v), cmp_dent_name);
 	for (size_t i = 0; i < n; i++) {
 		const struct dent *d = &v[i];
@@ -1035,6 +1104,7 @@ void fs_tree_end(struct check_ctx *c, struct fs_tree_state *st)
 	vec_free(&st->orphans);
 	free(st->cur.c42);
 	free(st->names);
+	free(st->name_tab);
 	free(st);
 }
 
