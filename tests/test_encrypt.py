@@ -833,6 +833,33 @@ def test_reflinks_stay_shared_without_snapshots(run, keys, tmp_path):
     assert not compare_plain(image, img)
 
 
+def test_copies_in_several_batches(run, keys, tmp_path):
+    """More data than one batch of queued copies (32 MiB): the workers copy
+    one batch while the next is queued, and small files share writes.  The
+    result is the same as ever (ciphertext proof, checks, round trip)."""
+    ka, _ = keys
+    rng = random.Random(44)
+    tree = tmp_path / "tree"
+    for d in range(4):
+        sub = tree / ("d%d" % d)
+        sub.mkdir(parents=True)
+        for i in range(60):
+            size = rng.choice([700, 5000, 30000, 200000, 1500000])
+            (sub / ("f%03d" % i)).write_bytes(rng.randbytes(size))
+    fixtures._set_times(tree)
+    image = fixtures.mkfs(tmp_path / "b.img", tree, size_mib=512)
+    img = tmp_path / "e.img"
+    fixtures.sparse_copy(image, img)
+    res, doc = convert(run, "encrypt", img, ka, "--threads", "2")
+    must(res, "encrypt")
+    assert doc["bytes"] > 80 * MiB, doc
+    our_check(run, img, "--check-data-csum", "--key-file", ka)
+    assert_verified(image, img, tree_content(tree), json_doc=doc)
+    must(convert(run, "decrypt", img, ka, "--threads", "2")[0], "decrypt")
+    progs_check(img)
+    assert not compare_plain(image, img)
+
+
 def test_space_preflight_counts_inline_conversion(run, keys, tmp_path):
     """Inline files become regular 4 KiB extents when encrypted (format.md
     5.3): the free-space preflight must count them.  Either encrypt succeeds,
