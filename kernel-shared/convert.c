@@ -91,6 +91,7 @@ struct conv {
 	size_t nr_freed, cap_freed;
 	u64 cur_tree;		/* the tree being converted */
 	bool image_file;	/* wipe punches all free space: no list of freed ranges */
+	bool nbytes_changed;	/* the file being converted had inline data */
 };
 
 static int flush_copies(struct conv *c);
@@ -1066,6 +1067,7 @@ static int convert_file_data(struct conv *c, struct trans_root *root, u64 ino, b
 			ret = trans_delete_item(c->t, root, &fi->key);
 			if (!ret)
 				ret = encrypt_inline(c, root, ino, fi);
+			c->nbytes_changed = true;
 			continue;
 		}
 		if (!old)
@@ -1250,6 +1252,7 @@ static int convert_nondir(struct conv *c, struct trans_root *root, const struct 
 	ret = begin(c);
 	if (ret)
 		return ret;
+	c->nbytes_changed = false;
 	if (c->o->decrypt) {
 		ret = read_inode_ctx(c, root, ii->ino, &ctx);
 		if (ret)
@@ -1267,7 +1270,8 @@ static int convert_nondir(struct conv *c, struct trans_root *root, const struct 
 		else if (!ret)
 			ret = convert_file_data(c, root, ii->ino, !(ii->flags & BTRFS_INODE_NODATASUM));
 	}
-	if (!ret && !is_link)
+	/* Extents are replaced one for one: only inline data turned regular changes nbytes. */
+	if (!ret && !is_link && c->nbytes_changed)
 		ret = fix_nbytes(c, root, ii->ino, 0, false);
 	if (ret)
 		return ret;
