@@ -39,25 +39,9 @@ void csum_tree_leaf(struct check_ctx *c, const struct tree_block *leaf)
 		r->leaf = leaf->bytenr;
 		r->data_off = (u64)-1;
 		c->cnt.csum_bytes_covered += r->nsectors * ss;
-		if (c->check_data_csum) {
-			if (c->csum_data_len + size > c->csum_data_cap) {
-				size_t ncap = c->csum_data_cap ? c->csum_data_cap * 2 : (1 << 20);
-				u8 *n;
-
-				while (ncap < c->csum_data_len + size)
-					ncap *= 2;
-				n = realloc(c->csum_data, ncap);
-				if (!n) {
-					error("out of memory");
-					exit(EXIT_UNREADABLE);
-				}
-				c->csum_data = n;
-				c->csum_data_cap = ncap;
-			}
-			memcpy(c->csum_data + c->csum_data_len, tb_item_ptr(leaf, i), size);
-			r->data_off = c->csum_data_len;
-			c->csum_data_len += size;
-		}
+		if (c->check_data_csum)
+			r->data_off = bytes_append(&c->csum_data, &c->csum_data_len, &c->csum_data_cap,
+						   tb_item_ptr(leaf, i), size);
 	}
 }
 

@@ -79,7 +79,7 @@ struct fs_tree_state {
 	struct vec inodes;	/* struct ino_sum */
 	struct vec ents;	/* struct dent */
 	struct vec orphans;	/* u64 */
-	char *names;		/* each distinct name once (intern_name()) */
+	u8 *names;		/* each distinct name once (intern_name()) */
 	size_t names_len, names_cap;
 	struct name_slot *name_tab;	/* open addressing on the name hash */
 	size_t name_slots, name_used;
@@ -106,30 +106,6 @@ static const char *name_str(const u8 *name, size_t len, char *buf, size_t buflen
 	}
 	buf[pos] = 0;
 	return buf;
-}
-
-static u32 add_name(struct fs_tree_state *st, const u8 *name, u16 len)
-{
-	u32 off;
-
-	if (st->names_len + len > st->names_cap) {
-		size_t ncap = st->names_cap ? st->names_cap * 2 : 65536;
-		char *n;
-
-		while (ncap < st->names_len + len)
-			ncap *= 2;
-		n = realloc(st->names, ncap);
-		if (!n) {
-			error("out of memory");
-			exit(EXIT_UNREADABLE);
-		}
-		st->names = n;
-		st->names_cap = ncap;
-	}
-	off = st->names_len;
-	memcpy(st->names + off, name, len);
-	st->names_len += len;
-	return off;
 }
 
 /*
@@ -170,7 +146,7 @@ static u32 intern_name(struct fs_tree_state *st, const u8 *name, u16 len, u32 ha
 		    !memcmp(st->names + ns->off_plus1 - 1, name, len))
 			return ns->off_plus1 - 1;
 	}
-	off = add_name(st, name, len);
+	off = bytes_append(&st->names, &st->names_len, &st->names_cap, name, len);
 	st->name_tab[i] = (struct name_slot){ off + 1, hash, len };
 	st->name_used++;
 	return off;
@@ -979,7 +955,7 @@ static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 	char nb[4 * MAX_NAME + 8], msg[160];
 
 	/* Formatted only for a report: most entries never need it. */
-#define NAME_OF(d) name_str((const u8 *)st->names + (d)->name_off, (d)->name_len, nb, sizeof(nb))
+#define NAME_OF(d) name_str(st->names + (d)->name_off, (d)->name_len, nb, sizeof(nb))
 	check_qsort(v, n, sizeof(*v), cmp_dent_name);
 	for (size_t i = 0; i < n; i++) {
 		const struct dent *d = &v[i];

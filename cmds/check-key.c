@@ -86,24 +86,8 @@ void check_key_collect(struct check_ctx *c, u8 kind, u64 root, u64 ino, u64 key_
 		memcpy(r->ctx, data, len < sizeof(r->ctx) ? len : sizeof(r->ctx));
 		return;
 	}
-	if (c->key_arena_len + len > c->key_arena_cap) {
-		size_t ncap = c->key_arena_cap ? c->key_arena_cap * 2 : 65536;
-		u8 *n;
-
-		while (ncap < c->key_arena_len + len)
-			ncap *= 2;
-		n = realloc(c->key_arena, ncap);
-		if (!n) {
-			error("out of memory");
-			exit(EXIT_UNREADABLE);
-		}
-		c->key_arena = n;
-		c->key_arena_cap = ncap;
-	}
-	memcpy(c->key_arena + c->key_arena_len, data, len);
-	r->data_off = c->key_arena_len;
+	r->data_off = bytes_append(&c->key_arena, &c->key_arena_len, &c->key_arena_cap, data, len);
 	r->data_len = len;
-	c->key_arena_len += len;
 }
 
 static int cmp_rec(const void *x, const void *y)

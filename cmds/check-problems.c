@@ -339,6 +339,29 @@ void *vec_push(struct vec *v)
 	return p;
 }
 
+size_t bytes_append(u8 **buf, size_t *len, size_t *cap, const void *data, size_t n)
+{
+	size_t off = *len;
+
+	if (*len + n > *cap) {
+		size_t ncap = *cap ? *cap * 2 : 65536;
+		u8 *nb;
+
+		while (ncap < *len + n)
+			ncap *= 2;
+		nb = realloc(*buf, ncap);
+		if (!nb) {
+			error("out of memory");
+			exit(EXIT_UNREADABLE);
+		}
+		*buf = nb;
+		*cap = ncap;
+	}
+	memcpy(*buf + off, data, n);
+	*len += n;
+	return off;
+}
+
 void vec_free(struct vec *v)
 {
 	free(v->data);

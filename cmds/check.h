@@ -284,6 +284,11 @@ struct vec {
 
 void vec_init(struct vec *v, size_t esize);
 void *vec_push(struct vec *v);		/* zeroed new element; aborts on ENOMEM */
+/*
+ * Append n bytes to the byte buffer *buf (*len used, *cap allocated,
+ * doubling from 64 KiB); returns their offset.  Aborts on ENOMEM.
+ */
+size_t bytes_append(u8 **buf, size_t *len, size_t *cap, const void *data, size_t n);
 void vec_free(struct vec *v);
 #define VEC_AT(v, type, i) (((type *)(v)->data)[i])
 
