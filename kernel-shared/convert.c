@@ -514,21 +514,13 @@ static int set_inode_encrypted(struct conv *c, struct trans_root *root, u64 ino,
 }
 
 static int encrypt_new_extent(struct conv *c, struct trans_root *root, u64 ino, u64 off,
-			      const u8 *data, u64 len);
+			      const u8 *data, u64 len, bool datasum);
 struct file_item;
 static bool prealloc_only(struct conv *c, const struct file_item *items, size_t nr, u64 bytenr);
 static int encrypt_inline(struct conv *c, struct trans_root *root, u64 ino,
-			  const struct file_item *fi);
+			  const struct file_item *fi, bool datasum);
 
 /* ---- data ---------------------------------------------------------------- */
-
-struct copy_job {
-	u64 old, new_bytenr, len;
-	const u8 *old_nonce, *new_nonce;
-	bool verify, sum;
-	u8 *old_sums, *new_sums;
-	struct extent_io_csums vin, vout;
-};
 
 /* Insert the csums of the present sectors, run by run. */
 static int insert_present_csums(struct conv *c, u64 start, const u8 *sums, const u8 *present,
@@ -560,11 +552,17 @@ static void pending_free(struct pending_copy *pc)
 	free(pc->present);
 }
 
+/* Free the buffers of *nr copies of v; *nr becomes 0. */
+static void free_copies(struct pending_copy *v, size_t *nr)
+{
+	for (size_t i = 0; i < *nr; i++)
+		pending_free(&v[i]);
+	*nr = 0;
+}
+
 static void drop_pending(struct conv *c)
 {
-	for (size_t i = 0; i < c->nr_pend; i++)
-		pending_free(&c->pend[i]);
-	c->nr_pend = 0;
+	free_copies(c->pend, &c->nr_pend);
 	c->pend_bytes = 0;
 }
 
@@ -619,9 +617,7 @@ static int finish_flight(struct conv *c)
 			ret = insert_present_csums(c, pc->new_bytenr, pc->new_sums, pc->present,
 						   pc->len / fs->sectorsize);
 	}
-	for (size_t i = 0; i < c->nr_fly; i++)
-		pending_free(&c->fly[i]);
-	c->nr_fly = 0;
+	free_copies(c->fly, &c->nr_fly);
 	return ret;
 }
 
@@ -653,9 +649,7 @@ static int start_flight(struct conv *c)
 		pending_job(&c->fly[i], &c->fly_jobs[i]);
 	ret = extent_io_start(c->io, c->fly_jobs, c->nr_fly);
 	if (ret) {
-		for (size_t i = 0; i < c->nr_fly; i++)
-			pending_free(&c->fly[i]);
-		c->nr_fly = 0;
+		free_copies(c->fly, &c->nr_fly);
 		return fs_err(c->fs, ret, "cannot start the data copies: %s", strerror(-ret));
 	}
 	return 0;
@@ -673,9 +667,7 @@ static int flush_copies(struct conv *c)
 static void drop_copies(struct conv *c)
 {
 	extent_io_wait(c->io);
-	for (size_t i = 0; i < c->nr_fly; i++)
-		pending_free(&c->fly[i]);
-	c->nr_fly = 0;
+	free_copies(c->fly, &c->nr_fly);
 	drop_pending(c);
 }
 
@@ -1066,7 +1058,7 @@ static int convert_file_data(struct conv *c, struct trans_root *root, u64 ino, b
 			/* Inline data becomes a regular encrypted extent (format.md 5.3). */
 			ret = trans_delete_item(c->t, root, &fi->key);
 			if (!ret)
-				ret = encrypt_inline(c, root, ino, fi);
+				ret = encrypt_inline(c, root, ino, fi, datasum);
 			c->nbytes_changed = true;
 			continue;
 		}
@@ -1124,7 +1116,7 @@ static int convert_file_data(struct conv *c, struct trans_root *root, u64 ino, b
 
 /* An inline extent's plaintext (decompressed) as a new encrypted regular extent. */
 static int encrypt_inline(struct conv *c, struct trans_root *root, u64 ino,
-			  const struct file_item *fi)
+			  const struct file_item *fi, bool datasum)
 {
 	const struct btrfs_file_extent_item *fe = (const void *)fi->data;
 	u64 ram = le64_to_cpu(fe->ram_bytes);
@@ -1134,7 +1126,7 @@ static int encrypt_inline(struct conv *c, struct trans_root *root, u64 ino,
 
 	if (!fe->compression)
 		return encrypt_new_extent(c, root, ino, fi->key.offset, fi->inline_data,
-					  ram < fi->inline_len ? ram : fi->inline_len);
+					  ram < fi->inline_len ? ram : fi->inline_len, datasum);
 	if (ram > c->fs->sectorsize * 4ULL)
 		return fs_err(c->fs, -EUCLEAN, "inode %llu: inline extent of %llu bytes", ino, ram);
 	plain = calloc(1, ram + 1);
@@ -1146,7 +1138,7 @@ static int encrypt_inline(struct conv *c, struct trans_root *root, u64 ino,
 		ret = fs_err(c->fs, -EUCLEAN, "inode %llu: compressed inline extent does not decompress",
 			     ino);
 	else
-		ret = encrypt_new_extent(c, root, ino, fi->key.offset, plain, ram);
+		ret = encrypt_new_extent(c, root, ino, fi->key.offset, plain, ram, datasum);
 	free(plain);
 	return ret;
 }
@@ -1290,25 +1282,21 @@ static int convert_nondir(struct conv *c, struct trans_root *root, const struct 
 
 /* Inline data of a file becomes a regular encrypted extent. */
 static int encrypt_new_extent(struct conv *c, struct trans_root *root, u64 ino, u64 off,
-			      const u8 *data, u64 len)
+			      const u8 *data, u64 len, bool datasum)
 {
 	struct fs_info *fs = c->fs;
 	struct fscrypt_extent_context ectx;
-	struct btrfs_inode_item ii;
 	u8 nonce[FSCRYPT_NONCE_SIZE], *buf;
 	u64 alen = (len + fs->sectorsize - 1) / fs->sectorsize * fs->sectorsize, bytenr;
 	int ret = random_bytes(fs, nonce, sizeof(nonce));
 
-	if (!ret)
-		ret = trans_inode_read(c->t, root, ino, &ii);
 	if (ret)
-		return ret < 0 ? ret : -ENOENT;
+		return ret;
 	buf = calloc(1, alen);
 	if (!buf)
 		return fs_err(fs, -ENOMEM, "out of memory");
 	memcpy(buf, data, len);
-	ret = queue_copy(c, 0, buf, alen, !(le64_to_cpu(ii.flags) & BTRFS_INODE_NODATASUM), NULL,
-			 nonce, &bytenr);
+	ret = queue_copy(c, 0, buf, alen, datasum, NULL, nonce, &bytenr);
 	if (ret)
 		return ret;
 	fscrypt_extent_context_init(&ectx, c->o->contents_mode, c->o->mk->identifier, nonce);
