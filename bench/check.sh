@@ -58,6 +58,7 @@ best_of() {
 	sort -n "$1" | head -1
 }
 
+missed=""
 for mib in $SIZES; do
 	tree=$WORK/tree-$mib
 	img=$WORK/plain-$mib.img
@@ -112,6 +113,7 @@ for mib in $SIZES; do
 	progs_t=${progs% *}
 	progs_rss=$(sort -n -k2 "$WORK/progs.times" | tail -1 | cut -d' ' -f2)
 	ratio=$(awk -v a="$ours_t" -v b="$progs_t" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
+	awk -v r="$ratio" 'BEGIN { exit !(r > 0.5) }' && missed="$missed ${mib}MiB:ours/progs"
 	echo "size ${mib}MiB: check --check-data-csum ${ours_t}s (peak RSS ${ours_rss} KiB)," \
 		"btrfs check --check-data-csum ${progs_t}s (peak RSS ${progs_rss} KiB)," \
 		"ratio ${ratio} (goal <= 0.5)"
@@ -120,6 +122,7 @@ for mib in $SIZES; do
 		enc_t=${enc_best% *}
 		enc_rss=$(sort -n -k2 "$WORK/enc.times" | tail -1 | cut -d' ' -f2)
 		eratio=$(awk -v a="$enc_t" -v b="$ours_t" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
+		awk -v r="$eratio" 'BEGIN { exit !(r > 1.1) }' && missed="$missed ${mib}MiB:encrypted/plain"
 		# medians too: the best of a few runs of 0.1 s is noisy
 		med() { sort -n "$1" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 		mratio=$(awk -v a="$(med "$WORK/enc.times")" -v b="$(med "$WORK/ours.times")" \
@@ -131,3 +134,8 @@ for mib in $SIZES; do
 	fi
 	rm -f "$plain"
 done
+# The exit status says whether every goal held.
+if [ -n "$missed" ]; then
+	echo "bench/check.sh: GOAL MISSED:$missed" >&2
+	exit 1
+fi

@@ -76,3 +76,8 @@ awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "ratio ours/btrfs-restore: %.3f 
 diff -r --no-dereference "$out/ours" "$out/theirs" > /dev/null && echo "trees identical" ||
 	echo "trees differ (btrfs restore flattens hard links; see diff -r)"
 rm -rf "$out"
+# The exit status says whether the goal holds.
+if awk -v a="$ours" -v b="$theirs" 'BEGIN { exit !(a > 0.5 * b) }'; then
+	echo "bench/restore.sh: GOAL MISSED (ratio above 0.5)" >&2
+	exit 1
+fi
