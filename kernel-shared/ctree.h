@@ -53,6 +53,7 @@ struct block_cache {
 	struct tree_block *lru_head, *lru_tail;	/* unreferenced, head = newest */
 	struct tree_block *spares;	/* evicted, for reuse; linked by hash_next */
 	size_t nr_spares;
+	size_t max_spares;
 };
 
 /* A tree root as the root tree (or superblock) describes it. */

@@ -220,6 +220,7 @@ static int cache_init(struct block_cache *c, size_t max_blocks)
 	if (!c->buckets)
 		return -ENOMEM;
 	c->max_cached = max_blocks;
+	c->max_spares = CACHE_SPARES;
 	pthread_mutex_init(&c->lock, NULL);
 	return 0;
 }
@@ -260,7 +261,7 @@ static void cache_unhash(struct block_cache *c, struct tree_block *b)
 /* Keep a block no longer cached as a spare, or free it. */
 static void cache_spare(struct block_cache *c, struct tree_block *b)
 {
-	if (c->nr_spares < CACHE_SPARES) {
+	if (c->nr_spares < c->max_spares) {
 		b->hash_next = c->spares;
 		c->spares = b;
 		c->nr_spares++;
@@ -772,11 +773,27 @@ int open_image(const char *path, const struct open_args *args,
 	ret = setup_from_super(fs);
 	if (ret)
 		goto fail;
+#ifdef EXTCRYPT_FAULT_INJECTION
+	/*
+	 * Test builds: EXTCRYPT_CACHE_BYTES sets the cache size, and blocks are
+	 * freed when evicted, never kept as spares.  A cache of a few blocks
+	 * evicts on nearly every put, so a block used after its last put is
+	 * freed memory, which ASan reports (tests/test_tiny_cache.py).
+	 */
+	const char *cache_env = getenv("EXTCRYPT_CACHE_BYTES");
+
+	if (cache_env)
+		cache_bytes = strtoull(cache_env, NULL, 0);
+#endif
 	ret = cache_init(&fs->cache, cache_bytes / fs->nodesize);
 	if (ret) {
 		fs_err(fs, ret, "out of memory");
 		goto fail;
 	}
+#ifdef EXTCRYPT_FAULT_INJECTION
+	if (cache_env)
+		fs->cache.max_spares = 0;
+#endif
 	ret = load_chunk_map(fs);
 	if (ret)
 		goto fail;

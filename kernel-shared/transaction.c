@@ -613,10 +613,11 @@ void trans_abort(struct trans *t)
 	/* Blocks built in memory must not be served to later readers. */
 	for (size_t i = 0; i < t->nr_dirty; i++) {
 		struct tree_block *b = t->dirty[i];
+		u64 bytenr = b->bytenr;	/* the put may evict and free b */
 
 		b->dirty = false;
 		tree_block_put(fs, b);
-		cache_forget(fs, b->bytenr);
+		cache_forget(fs, bytenr);
 	}
 	t->nr_dirty = 0;
 	fs->tree_root.bytenr = le64_to_cpu(fs->super.root);
