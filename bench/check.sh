@@ -8,11 +8,17 @@
 # copy is encrypted with it (test key 00..3f), afresh on every run.  Each
 # round runs btrfs check on the plain image, ours on it, and ours on the
 # encrypted copy, each with the images warm in the page cache (read again
-# before the runs), for BENCH_ROUNDS rounds; the best wall time of each is kept (other load only
-# ever slows a round down).  Printed per size: the wall times, the ratio
-# ours/progs (goal <= 0.5), the ratio encrypted/plain of ours (goal <= 1.1;
-# the ratio of the medians too), and the peak RSS of each (/usr/bin/time -f
-# %M, KiB).
+# before the runs), for BENCH_ROUNDS rounds.  Printed per size: the best
+# wall times (other load only ever slows a round down), the ratio ours/progs
+# of the best times (goal <= 0.5), the ratio encrypted/plain of ours (goal
+# <= 1.1) and the peak RSS of each (/usr/bin/time -f %M, KiB).
+# The encrypted/plain goal is judged on the ratio of the MEDIANS; the ratio
+# of the best times is printed too.  Both runs take about 0.1 s at 1 GiB, and
+# one run in ten or so of either comes out 20% faster than all the others
+# (seen here: 0.082 s among 0.104-0.114 s, on a 2-CPU host where the main
+# thread's tree walk, the critical path, shares the CPUs with the scrub
+# threads), so a single lucky plain run decided a ratio of best times; the
+# median is not moved by one run.
 #
 # usage: bench/check.sh [BINARY]
 #   env: EXTCRYPT_BIN (default build/btrfs-extcrypt), BENCH_SIZES_MIB
@@ -122,13 +128,14 @@ for mib in $SIZES; do
 		enc_t=${enc_best% *}
 		enc_rss=$(sort -n -k2 "$WORK/enc.times" | tail -1 | cut -d' ' -f2)
 		eratio=$(awk -v a="$enc_t" -v b="$ours_t" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
-		awk -v r="$eratio" 'BEGIN { exit !(r > 1.1) }' && missed="$missed ${mib}MiB:encrypted/plain"
-		# medians too: the best of a few runs of 0.1 s is noisy
 		med() { sort -n "$1" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-		mratio=$(awk -v a="$(med "$WORK/enc.times")" -v b="$(med "$WORK/ours.times")" \
-			'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
-		echo "size ${mib}MiB: encrypted image check --check-data-csum ${enc_t}s (peak RSS ${enc_rss} KiB)," \
-			"ratio to the plain image ${eratio} (goal <= 1.1; ratio of medians ${mratio})"
+		enc_med=$(med "$WORK/enc.times")
+		ours_med=$(med "$WORK/ours.times")
+		mratio=$(awk -v a="$enc_med" -v b="$ours_med" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
+		awk -v r="$mratio" 'BEGIN { exit !(r > 1.1) }' && missed="$missed ${mib}MiB:encrypted/plain"
+		echo "size ${mib}MiB: encrypted image check --check-data-csum ${enc_t}s (median ${enc_med}s," \
+			"plain ${ours_med}s; peak RSS ${enc_rss} KiB), ratio to the plain image:" \
+			"of the medians ${mratio} (goal <= 1.1), of the best times ${eratio}"
 	else
 		echo "size ${mib}MiB: encrypted run skipped: no encrypt command in this build"
 	fi

@@ -19,6 +19,9 @@
 #include "common/output.h"
 #include "common/utils.h"
 
+/* Tree block cache of check (see cmd_check) */
+#define CHECK_CACHE_BYTES (4u << 20)
+
 const char *const cmd_check_usage[] = {
 	"btrfs-extcrypt check [options] <image>",
 	"Check the consistency of an image, encryption included (read-only)",
@@ -221,7 +224,13 @@ int cmd_check(const struct cmd_struct *cmd, int argc, char **argv)
 		if (ret)
 			return ret;
 	}
-	ret = cmd_open_image(c->image_path, mirror, &c->fs);
+	/*
+	 * check reads each tree block about once: a small cache whose evicted
+	 * blocks are reused beats keeping the whole metadata (64 MiB default).
+	 * Fresh memory costs a page fault per 4 KiB; on a 1 GiB image that was
+	 * most of what the encrypted image's larger trees cost over the plain.
+	 */
+	ret = cmd_open_image(c->image_path, mirror, CHECK_CACHE_BYTES, &c->fs);
 	if (ret) {
 		check_key_free(c);
 		return ret;

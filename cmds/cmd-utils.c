@@ -6,9 +6,9 @@
 #include "common/key-input.h"
 #include "crypto/fscrypt-keys.h"
 
-int cmd_open_image(const char *path, int mirror, struct fs_info **fs)
+int cmd_open_image(const char *path, int mirror, size_t cache_bytes, struct fs_info **fs)
 {
-	struct open_args args = { .super_mirror = mirror };
+	struct open_args args = { .super_mirror = mirror, .cache_bytes = cache_bytes };
 	char errbuf[512];
 	int ret;
 

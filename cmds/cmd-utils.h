@@ -9,7 +9,8 @@
  * line and returns the exit code (EXIT_UNREADABLE); returns 0 on success.
  * mirror: -1 for the primary superblock, else the copy to use.
  */
-int cmd_open_image(const char *path, int mirror, struct fs_info **fs);
+/* cache_bytes: tree block cache size, 0 for the default (struct open_args) */
+int cmd_open_image(const char *path, int mirror, size_t cache_bytes, struct fs_info **fs);
 
 /*
  * Report a failed engine call: one "ERROR:" line with fs_errmsg(fs) (or the

@@ -366,7 +366,7 @@ int cmd_inspect_file(const struct cmd_struct *cmd, int argc, char **argv)
 		fpath = argv[optind++];
 	}
 	image = argv[optind];
-	ret = cmd_open_image(image, have_super ? (int)mirror : -1, &fs);
+	ret = cmd_open_image(image, have_super ? (int)mirror : -1, 0, &fs);
 	if (ret)
 		return ret;
 	if (fpath) {

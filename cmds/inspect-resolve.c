@@ -343,7 +343,7 @@ int cmd_inspect_resolve_logical(const struct cmd_struct *cmd, int argc, char **a
 		return ret;
 	if (parse_u64(argv[optind], &rc.logical))
 		return usage_error(cmd, "invalid logical address '%s'", argv[optind]);
-	ret = cmd_open_image(argv[optind + 1], have_super ? (int)mirror : -1, &rc.fs);
+	ret = cmd_open_image(argv[optind + 1], have_super ? (int)mirror : -1, 0, &rc.fs);
 	if (ret)
 		return ret;
 	if (g_format == FORMAT_JSON)

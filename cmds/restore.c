@@ -1288,7 +1288,7 @@ int cmd_restore(const struct cmd_struct *cmd, int argc, char **argv)
 	}
 	if (key_input_given(&ki) && (ret = cmd_load_master_key(&ki, &r.mk)))
 		return ret;
-	ret = cmd_open_image(argv[optind], -1, &r.fs);
+	ret = cmd_open_image(argv[optind], -1, 0, &r.fs);
 	if (ret)
 		goto out_key;
 	pthread_mutex_init(&r.lock, NULL);
