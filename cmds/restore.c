@@ -1218,6 +1218,7 @@ static void workers_run(struct restore *r, struct worker *ws, unsigned int n)
 			break;
 		}
 		ws[i].started = true;
+		pthread_setname_np(ws[i].thread, "extcrypt-restore");
 	}
 	worker_main(&ws[0]);
 	for (unsigned int i = 1; i < n; i++)
