@@ -211,7 +211,7 @@ void cache_set_threaded(struct fs_info *fs)
 	fs->cache.threaded = true;
 }
 
-static int cache_init(struct block_cache *c, size_t max_blocks)
+static int cache_init(struct block_cache *c, size_t max_blocks, size_t max_spares)
 {
 	c->nbuckets = 4096;
 	while (c->nbuckets < max_blocks)
@@ -220,7 +220,7 @@ static int cache_init(struct block_cache *c, size_t max_blocks)
 	if (!c->buckets)
 		return -ENOMEM;
 	c->max_cached = max_blocks;
-	c->max_spares = CACHE_SPARES;
+	c->max_spares = max_spares;
 	pthread_mutex_init(&c->lock, NULL);
 	return 0;
 }
@@ -738,6 +738,7 @@ int open_image(const char *path, const struct open_args *args,
 {
 	struct fs_info *fs;
 	size_t cache_bytes = args && args->cache_bytes ? args->cache_bytes : DEFAULT_CACHE_BYTES;
+	size_t spares = CACHE_SPARES;
 	int mirror = args && args->super_mirror >= 0 ? args->super_mirror : 0;
 	int ret;
 
@@ -782,18 +783,16 @@ int open_image(const char *path, const struct open_args *args,
 	 */
 	const char *cache_env = getenv("EXTCRYPT_CACHE_BYTES");
 
-	if (cache_env)
+	if (cache_env) {
 		cache_bytes = strtoull(cache_env, NULL, 0);
+		spares = 0;
+	}
 #endif
-	ret = cache_init(&fs->cache, cache_bytes / fs->nodesize);
+	ret = cache_init(&fs->cache, cache_bytes / fs->nodesize, spares);
 	if (ret) {
 		fs_err(fs, ret, "out of memory");
 		goto fail;
 	}
-#ifdef EXTCRYPT_FAULT_INJECTION
-	if (cache_env)
-		fs->cache.max_spares = 0;
-#endif
 	ret = load_chunk_map(fs);
 	if (ret)
 		goto fail;

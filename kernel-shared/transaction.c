@@ -35,7 +35,6 @@ static void read_fail_at(void)
 	fail_at = s ? atoll(s) : 0;
 }
 
-
 /*
  * EXTCRYPT_FAIL_AT=N: the Nth image write is not done and the process exits.
  * Pipeline workers write too: the counter is atomic, the variable read once.
@@ -360,13 +359,11 @@ static int update_root_items(struct trans *t, bool *changed)
 
 int trans_add_dirty(struct trans *t, struct tree_block *b)
 {
-	{
-		struct tree_block * *n = array_grow(t->dirty, &t->cap_dirty, t->nr_dirty, sizeof(*n));
+	struct tree_block **n = array_grow(t->dirty, &t->cap_dirty, t->nr_dirty, sizeof(*n));
 
-		if (!n)
-			return fs_err(t->fs, -ENOMEM, "out of memory");
-		t->dirty = n;
-	}
+	if (!n)
+		return fs_err(t->fs, -ENOMEM, "out of memory");
+	t->dirty = n;
 	tree_block_get(b);
 	b->dirty = true;
 	t->dirty[t->nr_dirty++] = b;
