@@ -842,11 +842,10 @@ void fs_tree_leaf(struct check_ctx *c, struct fs_tree_state *st, const struct tr
 	}
 }
 
-/* Sort orders for matching entries. */
-
 /*
- * Names order by hash, length, then where their one copy is (equal names
- * share it, intern_name()): an order for matching, not for people.
+ * Sort orders for matching entries.  Names order by hash, length, then where
+ * their one copy is (equal names share it, intern_name()): an order for
+ * matching, not for people.
  */
 static int name_cmp(const struct dent *a, const struct dent *b)
 {
@@ -1111,11 +1110,11 @@ static void describe_nonce_user(const struct nonce_rec *n, char *buf, size_t len
 		snprintf(buf, len, "the disk extent at %llu", n->bytenr);
 }
 
-/* A nonce may repeat only for the same disk extent or the same inode. */
 /*
- * Nonce reuse: each nonce's first user goes into an open-addressing table
- * (random nonces hash themselves); a later user of the same nonce that is
- * not the same extent or inode is reported, once per nonce.
+ * A nonce may repeat only for the same disk extent or the same inode.  Each
+ * nonce's first user goes into an open-addressing table (random nonces hash
+ * themselves); a later user of the same nonce that is not the same extent
+ * or inode is reported, once per nonce.
  */
 static void check_nonces(struct check_ctx *c)
 {

@@ -240,15 +240,11 @@ static void print_extent(const struct btrfs_key *key, const u8 *ptr, u32 size,
 
 static int add_ctx(struct file_report *r, const struct btrfs_key *key, const u8 *ptr, u32 size)
 {
-	struct ctx_item *c;
+	struct ctx_item *c, *n = array_grow(r->ctx, &r->cap_ctx, r->nr_ctx, sizeof(*n));
 
-	{
-		struct ctx_item *n = array_grow(r->ctx, &r->cap_ctx, r->nr_ctx, sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		r->ctx = n;
-	}
+	if (!n)
+		return -ENOMEM;
+	r->ctx = n;
 	c = &r->ctx[r->nr_ctx++];
 	c->offset = key->offset;
 	c->size = size;

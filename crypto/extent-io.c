@@ -287,7 +287,10 @@ static int do_chunk(struct worker *w, struct piece *pcs, unsigned int n)
 		return 0;	/* a gang writes all or nothing (gang_with) */
 	/* Write each run of pieces that were not dropped. */
 	for (unsigned int i = 0; i < n;) {
+		int fd = p->dst_fd >= 0 ? p->dst_fd : p->fd;
 		unsigned int j = i;
+		uint64_t at;
+		uint32_t len;
 
 		if (pcs[i].dropped) {
 			i++;
@@ -295,17 +298,14 @@ static int do_chunk(struct worker *w, struct piece *pcs, unsigned int n)
 		}
 		while (j + 1 < n && !pcs[j + 1].dropped)
 			j++;
-		ret = pwrite_full(io, p->dst_fd >= 0 ? p->dst_fd : p->fd, w->buf + pcs[i].pos,
-				  pcs[j].pos + pcs[j].len - pcs[i].pos,
-				  pcs[i].job->dst.physical + pcs[i].off);
+		at = pcs[i].job->dst.physical + pcs[i].off;
+		len = pcs[j].pos + pcs[j].len - pcs[i].pos;
+		ret = pwrite_full(io, fd, w->buf + pcs[i].pos, len, at);
 		if (ret)
 			return ret;
 		if (p->start_writeback)
-			sync_file_range(p->dst_fd >= 0 ? p->dst_fd : p->fd,
-					(off_t)(pcs[i].job->dst.physical + pcs[i].off),
-					(off_t)(pcs[j].pos + pcs[j].len - pcs[i].pos),
-					SYNC_FILE_RANGE_WRITE);
-		w->st.bytes_written += pcs[j].pos + pcs[j].len - pcs[i].pos;
+			sync_file_range(fd, (off_t)at, (off_t)len, SYNC_FILE_RANGE_WRITE);
+		w->st.bytes_written += len;
 		i = j + 1;
 	}
 	return 0;

@@ -135,14 +135,11 @@ static int random_bytes(struct fs_info *fs, u8 *buf, size_t len)
 static void on_free(u64 start, u64 len, void *arg)
 {
 	struct conv *c = arg;
+	struct range *n = array_grow(c->freed, &c->cap_freed, c->nr_freed, sizeof(*n));
 
-	{
-		struct range *n = array_grow(c->freed, &c->cap_freed, c->nr_freed, sizeof(*n));
-
-		if (!n)
-			return;	/* wiping is best effort; the image is consistent either way */
-		c->freed = n;
-	}
+	if (!n)
+		return;	/* wiping is best effort; the image is consistent either way */
+	c->freed = n;
 	c->freed[c->nr_freed++] = (struct range){ start, len };
 }
 

@@ -427,14 +427,11 @@ int space_free_subranges(struct trans *t, u64 start, u64 len,
 static int pin_range(struct trans *t, u64 start, u64 len)
 {
 	struct space_map *sm = t->space;
+	struct pinned_range *n = array_grow(sm->pinned, &sm->cap_pinned, sm->nr_pinned, sizeof(*n));
 
-	{
-		struct pinned_range *n = array_grow(sm->pinned, &sm->cap_pinned, sm->nr_pinned, sizeof(*n));
-
-		if (!n)
-			return fs_err(t->fs, -ENOMEM, "out of memory");
-		sm->pinned = n;
-	}
+	if (!n)
+		return fs_err(t->fs, -ENOMEM, "out of memory");
+	sm->pinned = n;
 	sm->pinned[sm->nr_pinned++] = (struct pinned_range){ start, len };
 	return 0;
 }
