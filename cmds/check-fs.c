@@ -23,6 +23,7 @@
 #include "cmds/check.h"
 #include "crypto/csum.h"
 #include "common/messages.h"
+#include "common/utils.h"
 
 #define MAX_NAME 255
 
@@ -94,19 +95,6 @@ struct name_slot {
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static const char *name_str(const u8 *name, size_t len, char *buf, size_t buflen)
-{
-	size_t pos = 0;
-
-	for (size_t i = 0; i < len && pos + 5 < buflen; i++) {
-		if (name[i] >= 0x20 && name[i] < 0x7f && name[i] != '\\')
-			buf[pos++] = name[i];
-		else
-			pos += snprintf(buf + pos, buflen - pos, "\\x%02x", name[i]);
-	}
-	buf[pos] = 0;
-	return buf;
-}
 
 /*
  * The offset of this name in st->names, stored once: a DIR_ITEM, its
@@ -452,13 +440,13 @@ static void dir_entries(struct check_ctx *c, struct fs_tree_state *st,
 				else
 					check_report(c, PR_DIR_ITEM_HASH,
 						     LOC(root, k->objectid, k->offset, NOLOC),
-						     name_str(name, nlen, nb, sizeof(nb)), h, k->offset);
+						     bytes_escape(name, nlen, nb, sizeof(nb)), h, k->offset);
 			}
 		}
 		/* C9: the type bit follows the directory's state. */
 		if (enc_dir != !!(type & BTRFS_FT_ENCRYPTED))
 			check_report(c, PR_DIR_ENTRY_FT_ENCRYPTED, LOC(root, k->objectid, k->offset, NOLOC),
-				     what, name_str(name, nlen, nb, sizeof(nb)),
+				     what, bytes_escape(name, nlen, nb, sizeof(nb)),
 				     enc_dir ? "n encrypted" : " plain",
 				     enc_dir ? "lacks" : "has", type);
 		/* C10 */
@@ -954,7 +942,7 @@ static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 	char nb[4 * MAX_NAME + 8], msg[160];
 
 	/* Formatted only for a report: most entries never need it. */
-#define NAME_OF(d) name_str(st->names + (d)->name_off, (d)->name_len, nb, sizeof(nb))
+#define NAME_OF(d) bytes_escape(st->names + (d)->name_off, (d)->name_len, nb, sizeof(nb))
 	check_qsort(v, n, sizeof(*v), cmp_dent_name);
 	for (size_t i = 0; i < n; i++) {
 		const struct dent *d = &v[i];

@@ -20,6 +20,19 @@
  * single-threaded pipeline for small runs; runs of more than one pipeline
  * chunk share one pipeline with all the threads.  Hard links: the first
  * worker to meet an inode creates it, the others wait for it and link.
+ *
+ * Containment: the image is hostile, so nothing it names may reach outside
+ * the output directory.  Every inode is created relative to the fd of its
+ * parent directory, with O_EXCL (files), mkdirat (directories), symlinkat or
+ * mknodat, all of which fail on an existing name instead of following it:
+ * an existing name (a duplicate entry in the image, or something already in
+ * the output directory) is reported and that entry skipped.  Directories are
+ * reopened beneath the output directory with RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS (a component walk with O_NOFOLLOW where openat2 is
+ * missing), and only if they are still the directory this run made (device
+ * and inode number recorded at mkdirat).  A directory inode is restored once:
+ * a second entry for it (a cycle, or a directory with two links) is reported
+ * and skipped.  Metadata is set only on what this run created.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,8 +43,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/openat2.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include "cmds/commands.h"
@@ -112,6 +127,8 @@ struct rdir {
 	struct root_ref root;
 	u64 ino;
 	struct btrfs_inode_item ii;
+	dev_t host_dev;		/* the host directory this run made for it */
+	ino_t host_ino;
 	int depth;
 	bool set_meta;		/* false for outdir itself */
 	bool encrypted, have_key;
@@ -144,6 +161,9 @@ struct restore {
 	struct extent_io *shared_io;
 	pthread_mutex_t shared_io_lock;
 	struct link_table links;
+	struct link_table dirs;	/* every directory inode met, by (root, ino) */
+	int outfd;		/* the output directory; every path is beneath it */
+	size_t outlen;		/* strlen of its path, the prefix of every path */
 
 	pthread_mutex_t lock;	/* the job queue and what follows */
 	pthread_cond_t cv;	/* a job was queued, the run ended or stops */
@@ -173,9 +193,11 @@ struct target {
 	int fd;			/* the inode itself, open; -1: use dirfd and name */
 };
 
+/* Errors of one entry: reported, and the run goes on with the others. */
 static bool recoverable(int err)
 {
-	return err == -EBADMSG || err == -EKEYREJECTED || err == -EUCLEAN;
+	return err == -EBADMSG || err == -EKEYREJECTED || err == -EUCLEAN || err == -EEXIST ||
+	       err == -ELOOP;
 }
 
 static bool stopping(struct restore *r)
@@ -239,6 +261,126 @@ static bool name_ok(const u8 *name, size_t len)
 	return !(len == 1 && name[0] == '.') && !(len == 2 && name[0] == '.' && name[1] == '.');
 }
 
+/* ---- containment ------------------------------------------------------------ */
+
+/* A path of this run relative to the output directory ("." for itself). */
+static const char *rel_path(const struct restore *r, const char *path)
+{
+	const char *rel = path + r->outlen;
+
+	while (*rel == '/')
+		rel++;
+	return *rel ? rel : ".";
+}
+
+/* Without openat2: open rel beneath dirfd one component at a time, following none. */
+static int open_walk(int dirfd, const char *rel, int flags)
+{
+	char buf[PATH_MAX], *c, *save = NULL;
+	int fd = -1, next;
+
+	if (strlen(rel) >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(buf, rel);
+	for (c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		bool last = !save || !*save;
+
+		if (!strcmp(c, "..")) {
+			errno = EXDEV;
+			break;
+		}
+		next = openat(fd < 0 ? dirfd : fd, c,
+			      last ? flags : O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		fd = next;
+		if (fd < 0 || last)
+			return fd;
+	}
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/*
+ * Open path, one of this run's paths, with flags: only beneath the output
+ * directory and through no symlink.  Returns the fd, or -1 with errno set.
+ */
+static int open_beneath(const struct restore *r, const char *path, int flags)
+{
+	struct open_how how = {
+		.flags = (u64)(flags | O_NOFOLLOW | O_CLOEXEC),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	const char *rel = rel_path(r, path);
+	int fd;
+
+#ifdef EXTCRYPT_FAULT_INJECTION
+	/* Test builds: EXTCRYPT_NO_OPENAT2 takes the path of kernels without it. */
+	if (getenv("EXTCRYPT_NO_OPENAT2"))
+		goto walk;
+#endif
+	fd = syscall(SYS_openat2, r->outfd, rel, &how, sizeof(how));
+	if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
+		return fd;
+#ifdef EXTCRYPT_FAULT_INJECTION
+walk:
+#endif
+	if (!strcmp(rel, "."))
+		return openat(r->outfd, ".", flags | O_CLOEXEC);
+	return open_walk(r->outfd, rel, flags | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* Open directory d, if it is still the host directory this run made for it. */
+static int open_rdir(struct restore *r, const struct rdir *d)
+{
+	struct stat st;
+	int fd = open_beneath(r, d->path, O_RDONLY | O_DIRECTORY);
+
+	if (fd < 0)
+		return fs_err(r->fs, -errno, "cannot open %s: %s", d->path, strerror(errno));
+	if (fstat(fd, &st) || st.st_dev != d->host_dev || st.st_ino != d->host_ino) {
+		close(fd);
+		return fs_err(r->fs, -EEXIST, "%s is no longer the directory restore made", d->path);
+	}
+	return fd;
+}
+
+/* The error of a failed mkdirat, openat, symlinkat, mknodat or linkat of path. */
+static int create_err(struct fs_info *fs, const char *path)
+{
+	int err = errno;
+
+	if (err == EEXIST)
+		return fs_err(fs, -EEXIST,
+			      "%s already exists (a duplicate name in the image directory, or a name already in the output directory): skipped",
+			      path);
+	return fs_err(fs, -err, "cannot create %s: %s", path, strerror(err));
+}
+
+/* Link name in dirfd to first, a file this run created (its path). */
+static int link_beneath(struct restore *r, const char *first, int dirfd, const char *name)
+{
+	char parent[PATH_MAX];
+	const char *base = strrchr(first, '/');
+	int pfd, ret;
+
+	if (!base || (size_t)(base - first) >= sizeof(parent)) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(parent, first, base - first);
+	parent[base - first] = 0;
+	pfd = open_beneath(r, parent, O_RDONLY | O_DIRECTORY);
+	if (pfd < 0)
+		return -1;
+	ret = linkat(pfd, base + 1, dirfd, name, 0);
+	close(pfd);
+	return ret;
+}
+
 /* The inode context, if the inode has one (1 if not). */
 static int inode_ctx(struct restore *r, const struct root_ref *root, u64 ino,
 		     struct fscrypt_context_v2 *ctx)
@@ -297,6 +439,43 @@ static void link_table_grow(struct link_table *lt)
 }
 
 /*
+ * The entry of (root, ino) in lt, added in state with path if it is not
+ * there; the lock is held.  Returns 0 when added, 1 when it was there, or
+ * -ENOMEM.
+ */
+static int link_find_or_add(struct link_table *lt, u64 root, u64 ino, const char *path,
+			    int state, struct hardlink **out)
+{
+	struct hardlink *h;
+	size_t len = strlen(path) + 1, b;
+
+	if (lt->count >= lt->nbuckets)
+		link_table_grow(lt);
+	if (!lt->nbuckets)
+		return -ENOMEM;
+	b = link_bucket(lt, root, ino);
+	for (h = lt->buckets[b]; h; h = h->next) {
+		if (h->ino == ino && h->root == root) {
+			*out = h;
+			return 1;
+		}
+	}
+	h = malloc(sizeof(*h) + len);
+	if (!h)
+		return -ENOMEM;
+	h->root = root;
+	h->ino = ino;
+	h->state = state;
+	h->err = 0;
+	memcpy(h->path, path, len);
+	h->next = lt->buckets[b];
+	lt->buckets[b] = h;
+	lt->count++;
+	*out = h;
+	return 0;
+}
+
+/*
  * Claim inode (root, ino) for the file at path.  Returns 0 when the caller
  * is the first and must create the file, then settle *claim; 1 when the
  * file exists: *first is the path to link to; or a negative errno (the
@@ -311,32 +490,11 @@ static int link_claim(struct restore *r, u64 root, u64 ino, const char *path,
 
 	*claim = NULL;
 	pthread_mutex_lock(&lt->lock);
-	if (lt->count >= lt->nbuckets)
-		link_table_grow(lt);
-	if (!lt->nbuckets) {
+	ret = link_find_or_add(lt, root, ino, path, LINK_PENDING, &h);
+	if (ret <= 0) {
 		pthread_mutex_unlock(&lt->lock);
-		return fs_err(r->fs, -ENOMEM, "out of memory");
-	}
-	for (h = lt->buckets[link_bucket(lt, root, ino)]; h; h = h->next)
-		if (h->ino == ino && h->root == root)
-			break;
-	if (!h) {
-		size_t len = strlen(path) + 1, b = link_bucket(lt, root, ino);
-
-		h = malloc(sizeof(*h) + len);
-		if (!h) {
-			pthread_mutex_unlock(&lt->lock);
+		if (ret < 0)
 			return fs_err(r->fs, -ENOMEM, "out of memory");
-		}
-		h->root = root;
-		h->ino = ino;
-		h->state = LINK_PENDING;
-		h->err = 0;
-		memcpy(h->path, path, len);
-		h->next = lt->buckets[b];
-		lt->buckets[b] = h;
-		lt->count++;
-		pthread_mutex_unlock(&lt->lock);
 		*claim = h;
 		return 0;
 	}
@@ -352,6 +510,27 @@ static int link_claim(struct restore *r, u64 root, u64 ino, const char *path,
 		ret = h->err;	/* the run is stopping for it */
 	}
 	pthread_mutex_unlock(&lt->lock);
+	return ret;
+}
+
+/*
+ * Claim directory inode (root, ino), met at path.  A directory has one
+ * entry: a second one is a cycle or a crafted link, refused with -ELOOP.
+ */
+static int dir_claim(struct restore *r, u64 root, u64 ino, const char *path)
+{
+	struct hardlink *h;
+	int ret;
+
+	pthread_mutex_lock(&r->dirs.lock);
+	ret = link_find_or_add(&r->dirs, root, ino, path, LINK_DONE, &h);
+	if (ret > 0)
+		ret = fs_err(r->fs, -ELOOP,
+			     "directory %llu of tree %llu was already restored at %s (a directory cycle or a second link to a directory): skipped",
+			     ino, root, h->path);
+	else if (ret < 0)
+		ret = fs_err(r->fs, -ENOMEM, "out of memory");
+	pthread_mutex_unlock(&r->dirs.lock);
 	return ret;
 }
 
@@ -626,10 +805,17 @@ static void restore_xattrs(struct worker *w, const struct root_ref *root, u64 in
 	struct fs_info *fs = r->fs;
 	struct btrfs_key key = { ino, BTRFS_XATTR_ITEM_KEY, 0 }, k;
 	struct btrfs_path p;
+	char at_path[64 + BTRFS_NAME_LEN * 4];
 	int ret = search_slot(fs, root, &key, &p);
 
 	if (ret < 0)
 		return;
+	/* No fd (symlinks, device nodes): the name in its parent's fd, not the path. */
+	if (t->fd < 0 && (t->dirfd == AT_FDCWD ||
+			  (size_t)snprintf(at_path, sizeof(at_path), "/proc/self/fd/%d/%s", t->dirfd,
+					   t->name) >= sizeof(at_path) ||
+			  access("/proc/self/fd", X_OK)))
+		snprintf(at_path, sizeof(at_path), "%s", t->path);
 	for (ret = 0; path_item_valid(&p) && !ret; ret = next_item(fs, &p)) {
 		const u8 *ptr = path_ptr(&p);
 		u32 size = path_size(&p), pos = 0;
@@ -649,7 +835,7 @@ static void restore_xattrs(struct worker *w, const struct root_ref *root, u64 in
 			memcpy(name, di + 1, nl);
 			name[nl] = 0;
 			err = t->fd >= 0 ? fsetxattr(t->fd, name, val, dl, 0) :
-					   lsetxattr(t->path, name, val, dl, 0);
+					   lsetxattr(at_path, name, val, dl, 0);
 			/* btrfs.* are btrfs properties: they exist on btrfs only. */
 			if (err && strncmp(name, "btrfs.", 6) &&
 			    (r->as_root || strncmp(name, "user.", 5) == 0))
@@ -699,9 +885,10 @@ static int create_file(struct worker *w, const struct root_ref *root, u64 ino,
 	struct target ft = *t;
 	int ret;
 
-	ft.fd = openat(t->dirfd, t->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ft.fd = openat(t->dirfd, t->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		       0600);
 	if (ft.fd < 0)
-		return fs_err(fs, -errno, "cannot create %s: %s", t->path, strerror(errno));
+		return create_err(fs, t->path);
 	ret = restore_data(w, root, ino, ft.fd, !(flags & BTRFS_INODE_NODATASUM),
 			   flags & BTRFS_INODE_ENCRYPT);
 	if (!ret && ftruncate(ft.fd, le64_to_cpu(ii->size)))
@@ -737,9 +924,8 @@ static int restore_file(struct worker *w, const struct root_ref *root, u64 ino,
 			return ret;
 		if (ret > 0) {
 			/* The first link already has the metadata. */
-			if (!r->dry_run && linkat(AT_FDCWD, first, t->dirfd, t->name, 0))
-				return fs_err(r->fs, -errno, "cannot link %s: %s", t->path,
-					      strerror(errno));
+			if (!r->dry_run && link_beneath(r, first, t->dirfd, t->name))
+				return create_err(r->fs, t->path);
 			w->n.links_made++;
 			return 0;
 		}
@@ -794,7 +980,7 @@ static int restore_symlink(struct worker *w, const struct root_ref *root, u64 in
 	}
 	w->n.symlinks++;
 	if (!r->dry_run && symlinkat((char *)target, t->dirfd, t->name))
-		return fs_err(fs, -errno, "cannot create symlink %s: %s", t->path, strerror(errno));
+		return create_err(fs, t->path);
 	return 0;
 }
 
@@ -826,11 +1012,13 @@ static int push_job(struct restore *r, struct rdir *d, u64 index, bool back)
 }
 
 /*
- * Start directory ino (already created at path) as a job of its own; its
- * metadata is set once everything in it is done (if set_meta).
+ * Start directory ino (already created at path, as host: NULL in a dry run)
+ * as a job of its own; its metadata is set once everything in it is done
+ * (if set_meta).
  */
 static int start_dir(struct worker *w, struct rdir *parent, const struct root_ref *root, u64 ino,
-		     const struct btrfs_inode_item *ii, const char *path, int depth, bool set_meta)
+		     const struct btrfs_inode_item *ii, const char *path, int depth, bool set_meta,
+		     const struct stat *host)
 {
 	struct restore *r = w->r;
 	size_t len = strlen(path) + 1;
@@ -848,6 +1036,10 @@ static int start_dir(struct worker *w, struct rdir *parent, const struct root_re
 	d->ii = *ii;
 	d->depth = depth;
 	d->set_meta = set_meta;
+	if (host) {
+		d->host_dev = host->st_dev;
+		d->host_ino = host->st_ino;
+	}
 	d->pending = 1;		/* the job pushed below */
 	memcpy(d->path, path, len);
 	if (le64_to_cpu(ii->flags) & BTRFS_INODE_ENCRYPT) {
@@ -878,7 +1070,7 @@ static int start_dir(struct worker *w, struct rdir *parent, const struct root_re
 static void dir_done(struct worker *w, struct rdir *d, int fd)
 {
 	for (; d; d = d->parent, fd = -1) {
-		struct target t = { AT_FDCWD, d->path, d->path, fd };
+		struct target t = { -1, NULL, d->path, fd };
 
 		if (__atomic_sub_fetch(&d->pending, 1, __ATOMIC_ACQ_REL))
 			return;
@@ -886,15 +1078,25 @@ static void dir_done(struct worker *w, struct rdir *d, int fd)
 		    stopping(w->r) || w->r->dry_run)
 			continue;
 		if (fd < 0)
-			t.fd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			t.fd = open_rdir(w->r, d);
 		if (t.fd < 0) {
-			warning("cannot set the metadata of %s: %m", d->path);
+			warning("cannot set the metadata of %s: %s", d->path, fs_errmsg(w->r->fs));
 			continue;
 		}
 		set_meta(w, &d->root, d->ino, &d->ii, &t, false);
 		if (fd < 0)
 			close(t.fd);
 	}
+}
+
+/* An entry whose name cannot be a path component ('/', NUL, "." or ".."): reported and skipped. */
+static void bad_name(struct worker *w, const struct rdir *d, u64 index, const u8 *name, u32 len)
+{
+	char esc[BTRFS_NAME_LEN * 4 + 1];
+
+	error("%s: entry %llu of directory %llu has the name \"%s\", which is not a valid file name: skipped",
+	      d->path, index, d->ino, bytes_escape(name, len, esc, sizeof(esc)));
+	w->n.failed++;
 }
 
 /*
@@ -952,8 +1154,8 @@ static int read_entries(struct worker *w, struct rdir *d, u64 index, u64 *next, 
 				break;
 			}
 			if (!name_ok(plain, len)) {
-				ret = fs_err(fs, -EUCLEAN, "dir %llu: invalid name", d->ino);
-				break;
+				bad_name(w, d, k.offset, plain, len);
+				continue;
 			}
 			memcpy(e->name, plain, len);
 			e->name[len] = 0;
@@ -961,8 +1163,8 @@ static int read_entries(struct worker *w, struct rdir *d, u64 index, u64 *next, 
 			nokey_name(name, nl, e->name);
 		} else {
 			if (!name_ok(name, nl)) {
-				ret = fs_err(fs, -EUCLEAN, "dir %llu: invalid name", d->ino);
-				break;
+				bad_name(w, d, k.offset, name, nl);
+				continue;
 			}
 			memcpy(e->name, name, nl);
 			e->name[nl] = 0;
@@ -999,11 +1201,17 @@ static int restore_entry(struct worker *w, struct rdir *parent, const struct roo
 		return ret > 0 ? fs_err(r->fs, -EUCLEAN, "inode %llu is missing", ino) : ret;
 	mode = le32_to_cpu(ii.mode);
 	if (S_ISDIR(mode)) {
+		struct stat st;
+
+		ret = dir_claim(r, root->objectid, ino, t->path);
+		if (ret)
+			return ret;
 		w->n.dirs++;
-		if (!r->dry_run && mkdirat(t->dirfd, t->name, 0700) && errno != EEXIST)
-			return fs_err(r->fs, -errno, "cannot create %s: %s", t->path,
-				      strerror(errno));
-		return start_dir(w, parent, root, ino, &ii, t->path, depth + 1, true);
+		if (!r->dry_run && (mkdirat(t->dirfd, t->name, 0700) ||
+				    fstatat(t->dirfd, t->name, &st, AT_SYMLINK_NOFOLLOW)))
+			return create_err(r->fs, t->path);
+		return start_dir(w, parent, root, ino, &ii, t->path, depth + 1, true,
+				 r->dry_run ? NULL : &st);
 	}
 	if (S_ISREG(mode))
 		return restore_file(w, root, ino, &ii, t);
@@ -1014,6 +1222,8 @@ static int restore_entry(struct worker *w, struct rdir *parent, const struct roo
 		if (!r->dry_run && mknodat(t->dirfd, t->name, mode,
 					   makedev(major(le64_to_cpu(ii.rdev)),
 						   minor(le64_to_cpu(ii.rdev))))) {
+			if (errno == EEXIST)
+				return create_err(r->fs, t->path);
 			warning("cannot create %s: %m", t->path);
 			return 0;
 		}
@@ -1045,8 +1255,8 @@ static int restore_dent(struct worker *w, struct rdir *d, int dirfd, const struc
 		w->n.dirs++;
 		if (r->dry_run)
 			return 0;
-		if (mkdirat(dirfd, e->name, 0755) && errno != EEXIST)
-			return fs_err(fs, -errno, "cannot create %s: %s", path, strerror(errno));
+		if (mkdirat(dirfd, e->name, 0755))
+			return create_err(fs, path);
 		utimensat(dirfd, e->name, ts, AT_SYMLINK_NOFOLLOW);
 		return 0;
 	}
@@ -1108,10 +1318,12 @@ static void run_job(struct worker *w, const struct dir_job *job)
 			next = 0;
 		}
 		if (n && dirfd < 0 && !r->dry_run && !stopping(r)) {
-			dirfd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (dirfd < 0)
-				set_fatal(r, fs_err(fs, -errno, "cannot open %s: %s", d->path,
-						    strerror(errno)));
+			dirfd = open_rdir(r, d);
+			if (dirfd < 0) {
+				err = dirfd;
+				n = 0;
+				next = 0;
+			}
 		}
 		for (int i = 0; i < n && !stopping(r); i++) {
 			char path[PATH_MAX];
@@ -1239,7 +1451,7 @@ int cmd_restore(const struct cmd_struct *cmd, int argc, char **argv)
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
-	struct restore r = { 0 };
+	struct restore r = { .outfd = -1 };
 	struct worker *ws = NULL;
 	struct counts tot = { 0 };
 	struct key_input ki;
@@ -1247,6 +1459,7 @@ int cmd_restore(const struct cmd_struct *cmd, int argc, char **argv)
 	unsigned long long root_id = BTRFS_FS_TREE_OBJECTID, threads = 0;
 	const char *sel = NULL, *outdir;
 	struct root_ref root;
+	struct stat top;
 	u64 start_ino;
 	int c, ret;
 
@@ -1297,6 +1510,8 @@ int cmd_restore(const struct cmd_struct *cmd, int argc, char **argv)
 	pthread_mutex_init(&r.shared_io_lock, NULL);
 	pthread_mutex_init(&r.links.lock, NULL);
 	pthread_cond_init(&r.links.settled, NULL);
+	pthread_mutex_init(&r.dirs.lock, NULL);
+	pthread_cond_init(&r.dirs.settled, NULL);
 	r.as_root = geteuid() == 0;
 	ret = find_root(r.fs, root_id, &root);
 	if (!ret)
@@ -1334,18 +1549,21 @@ int cmd_restore(const struct cmd_struct *cmd, int argc, char **argv)
 		ret = EXIT_PROBLEMS;
 		goto out;
 	}
-	if (!r.dry_run && mkdir(outdir, 0755) && errno != EEXIST) {
+	if (!r.dry_run && ((mkdir(outdir, 0755) && errno != EEXIST) ||
+			   (r.outfd = open(outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+			   fstat(r.outfd, &top))) {
 		error("cannot create %s: %m", outdir);
 		ret = EXIT_PROBLEMS;
 		goto out;
 	}
+	r.outlen = strlen(outdir);
 	fs_errmsg(r.fs)[0] = 0;
 	if (sel) {
 		char child[PATH_MAX];
 		const char *base = strrchr(sel, '/');
-		struct target t = { AT_FDCWD, child, child, -1 };
+		struct target t = { r.outfd, base && base[1] ? base + 1 : sel, child, -1 };
 
-		snprintf(child, sizeof(child), "%s/%s", outdir, base && base[1] ? base + 1 : sel);
+		snprintf(child, sizeof(child), "%s/%s", outdir, t.name);
 		ret = restore_entry(&ws[0], NULL, &root, start_ino, &t, 0);
 	} else {
 		struct btrfs_inode_item ii;
@@ -1354,7 +1572,10 @@ int cmd_restore(const struct cmd_struct *cmd, int argc, char **argv)
 		if (ret > 0)
 			ret = fs_err(r.fs, -EUCLEAN, "directory %llu is missing", start_ino);
 		if (!ret)
-			ret = start_dir(&ws[0], NULL, &root, start_ino, &ii, outdir, 0, false);
+			ret = dir_claim(&r, root.objectid, start_ino, outdir);
+		if (!ret)
+			ret = start_dir(&ws[0], NULL, &root, start_ino, &ii, outdir, 0, false,
+					r.dry_run ? NULL : &top);
 	}
 	if (ret)
 		set_fatal(&r, ret);
@@ -1412,11 +1633,16 @@ out:
 	}
 	workers_free(&r, ws, threads);
 	link_table_free(&r.links);
+	link_table_free(&r.dirs);
+	if (r.outfd >= 0)
+		close(r.outfd);
 	pthread_mutex_destroy(&r.lock);
 	pthread_cond_destroy(&r.cv);
 	pthread_mutex_destroy(&r.shared_io_lock);
 	pthread_mutex_destroy(&r.links.lock);
 	pthread_cond_destroy(&r.links.settled);
+	pthread_mutex_destroy(&r.dirs.lock);
+	pthread_cond_destroy(&r.dirs.settled);
 	close_image(r.fs);
 out_key:
 	cmd_free_master_key(r.mk);

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <ctype.h>
@@ -46,6 +47,21 @@ bool utf8_valid(const void *buf, size_t len)
 		i += n + 1;
 	}
 	return true;
+}
+
+const char *bytes_escape(const void *buf, size_t len, char *out, size_t outlen)
+{
+	const unsigned char *p = buf;
+	size_t pos = 0;
+
+	for (size_t i = 0; i < len && pos + 5 < outlen; i++) {
+		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\')
+			out[pos++] = p[i];
+		else
+			pos += snprintf(out + pos, outlen - pos, "\\x%02x", p[i]);
+	}
+	out[pos] = 0;
+	return out;
 }
 
 void *array_grow(void *v, size_t *cap, size_t nr, size_t esize)
