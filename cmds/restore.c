@@ -648,8 +648,13 @@ static int read_extent_range(struct worker *w, u64 disk, u64 start, u64 len, boo
 	return ret ? fs_err(fs, ret, "reading extent %llu failed: %s", disk, strerror(-ret)) : 0;
 }
 
+/*
+ * One file extent item into fd.  nonce: decrypt with it; as_stored: an
+ * encrypted extent restored with --raw, whose stored bytes (compressed or
+ * not) are written as they are.
+ */
 static int restore_extent(struct worker *w, int fd, const struct btrfs_key *k, const u8 *ptr,
-			  u32 size, bool datasum, const u8 *nonce)
+			  u32 size, bool datasum, const u8 *nonce, bool as_stored)
 {
 	struct fs_info *fs = w->r->fs;
 	const struct btrfs_file_extent_item *fe = (const void *)ptr;
@@ -660,7 +665,7 @@ static int restore_extent(struct worker *w, int fd, const struct btrfs_key *k, c
 		const u8 *data = ptr + BTRFS_FILE_EXTENT_INLINE_DATA_START;
 		u32 dlen = size - BTRFS_FILE_EXTENT_INLINE_DATA_START;
 
-		if (fe->compression) {
+		if (fe->compression && !as_stored) {
 			u8 *plain = calloc(1, ram + 1);
 			long n = plain ? btrfs_decompress(fe->compression, data, dlen, plain, ram,
 							 fs->sectorsize) : -ENOMEM;
@@ -692,6 +697,17 @@ static int restore_extent(struct worker *w, int fd, const struct btrfs_key *k, c
 		}
 		ret = read_extent_range(w, le64_to_cpu(fe->disk_bytenr), 0, dlen, datasum, nonce,
 					stored, NULL);
+		if (!ret && as_stored) {
+			/* Ciphertext of the compressed data: as stored, in the extent's range. */
+			u64 num = le64_to_cpu(fe->num_bytes) < dlen ? le64_to_cpu(fe->num_bytes) : dlen;
+
+			if (pwrite(fd, stored, num, k->offset) != (ssize_t)num)
+				ret = fs_err(fs, -errno, "write failed: %s", strerror(errno));
+			w->n.bytes += num;
+			free(stored);
+			free(plain);
+			return ret;
+		}
 		n = ret ? ret : btrfs_decompress(fe->compression, stored, dlen, plain, ram,
 						 fs->sectorsize);
 		if (!ret && n < 0)
@@ -743,7 +759,7 @@ static int restore_data(struct worker *w, const struct root_ref *root, u64 ino, 
 		u8 nonce[FSCRYPT_NONCE_SIZE];
 		const u8 *ptr;
 		u32 size;
-		bool have_nonce = false;
+		bool have_nonce = false, as_stored;
 
 		if (ret < 0)
 			break;
@@ -760,6 +776,7 @@ static int restore_data(struct worker *w, const struct root_ref *root, u64 ino, 
 		}
 		memset(item, 0, sizeof(item));
 		memcpy(item, ptr, size < sizeof(item) ? size : sizeof(item));
+		as_stored = encrypted && ((struct btrfs_file_extent_item *)item)->encryption && r->raw;
 		if (encrypted && ((struct btrfs_file_extent_item *)item)->encryption && !r->raw) {
 			struct btrfs_key ck = { ino, BTRFS_FSCRYPT_CTX_KEY, k.offset };
 			struct fscrypt_extent_context ectx;
@@ -783,11 +800,11 @@ static int restore_data(struct worker *w, const struct root_ref *root, u64 ino, 
 				break;
 			}
 			memcpy(copy, ptr, size);
-			ret = restore_extent(w, fd, &k, copy, size, datasum, NULL);
+			ret = restore_extent(w, fd, &k, copy, size, datasum, NULL, as_stored);
 			free(copy);
 		} else {
 			ret = restore_extent(w, fd, &k, item, size, datasum,
-					     have_nonce ? nonce : NULL);
+					     have_nonce ? nonce : NULL, as_stored);
 		}
 		if (ret)
 			break;
