@@ -41,6 +41,8 @@ typedef __s64 s64;
 #define BTRFS_NUM_BACKUP_ROOTS 4
 #define BTRFS_MAX_LEVEL 8
 #define BTRFS_NAME_LEN 255
+/* The largest file size: the kernel sets s_maxbytes to MAX_LFS_FILESIZE (2^63 - 1). */
+#define BTRFS_MAX_FILE_SIZE 0x7fffffffffffffffULL
 
 /* csum_type */
 #define BTRFS_CSUM_TYPE_CRC32 0

@@ -407,6 +407,14 @@ static int validate(struct trans *t, const struct clone_args *a, struct trans_ro
 	if (a->src_off + len > ssize)
 		return fs_err(fs, -EINVAL, "source range ends beyond the end of the file (%llu)",
 			      ssize);
+	/*
+	 * The kernel's limit (s_maxbytes): a clone that would end beyond it is
+	 * refused with EINVAL, since FICLONERANGE cannot shorten the request.
+	 */
+	if (a->dst_off > BTRFS_MAX_FILE_SIZE || len > BTRFS_MAX_FILE_SIZE - a->dst_off)
+		return fs_err(fs, -EINVAL,
+			      "the destination range would end beyond the maximum file size (%llu)",
+			      BTRFS_MAX_FILE_SIZE);
 	plan->count = len;
 	if (a->src_off + len == ssize)
 		plan->bcount = round_up_to(ssize, bs) - a->src_off;

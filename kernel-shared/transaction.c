@@ -511,9 +511,13 @@ static int write_supers(struct trans *t)
 	sb->root = cpu_to_le64(fs->tree_root.bytenr);
 	sb->root_level = fs->tree_root.level;
 	sb->bytes_used = cpu_to_le64(le64_to_cpu(sb->bytes_used) + t->bytes_used_delta);
-	if (!(fs->compat_ro & BTRFS_FEATURE_COMPAT_RO_FREE_SPACE_TREE) &&
-	    le64_to_cpu(sb->cache_generation))
-		sb->cache_generation = cpu_to_le64((u64)-1);	/* v1 space cache: invalidate */
+	/*
+	 * v1 space cache: cache_generation is left as it is, so it no longer
+	 * matches the generation.  That is what a kernel commit that does not
+	 * write the caches leaves (mount -o nospace_cache): the next mount
+	 * clears and rebuilds every cache, and btrfs check skips them.  (u64)-1
+	 * would not do: btrfs check takes it as "validate every cache".
+	 */
 	slot = (newest_backup(sb) + 1) % BTRFS_NUM_BACKUP_ROOTS;
 	fill_backup_root(fs, t->transid, &sb->super_roots[slot]);
 	ret = write_super_copies(fs);

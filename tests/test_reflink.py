@@ -112,6 +112,9 @@ REFUSALS = [
     ("src-range-past-eof", "multi.bin", "over9.bin", 1020 * KiB, 8192, 0),
     ("nodatasum-to-datasum", "nocow.bin", "over9.bin", 0, 4096, 0),
     ("datasum-to-nodatasum", "multi.bin", "nocow-dst.bin", 0, 4096, 0),
+    # Ends beyond the maximum file size (s_maxbytes, 2^63 - 1): EINVAL.
+    ("beyond-max-file-size", "multi.bin", "over9.bin", 0, 8192, 2 ** 63 - 4096),
+    ("to-eof-beyond-max-file-size", "multi.bin", "over9.bin", 0, 0, 2 ** 63 - 4096),
 ]
 
 # (id, src, dst, src_offset, length, dest_offset, why): the kernel accepts these,
