@@ -1,0 +1,2 @@
+/* Transitional, removed by the next commit: the check engine moved to check/. */
+#include "check/check-scrub.h"
