@@ -1,2 +1,0 @@
-/* Transitional, removed by the next commit: the check engine moved to check/. */
-#include "check/check-scrub.h"
