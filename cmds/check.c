@@ -3,7 +3,7 @@
  * btrfs-extcrypt check: read-only consistency checker for plain and
  * encrypted images, with an optional offline scrub of all data and, given
  * the master key, the checks that need it.  The passes are described in
- * cmds/check.h, the findings in the problem table of cmds/check-problems.c.
+ * check/check.h, the findings in the problem table of check/check-problems.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,7 +14,7 @@
 #include <json-c/json.h>
 #include "cmds/commands.h"
 #include "cmds/cmd-utils.h"
-#include "cmds/check.h"
+#include "check/check.h"
 #include "common/messages.h"
 #include "common/output.h"
 #include "common/utils.h"

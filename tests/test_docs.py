@@ -16,7 +16,7 @@ the man page; this suite keeps the two in step.
     synopsis line of --help is in SYNOPSIS; the NAME line is the --help
     summary; the exit statuses --help mentions are in EXIT STATUS;
   * the main page documents the global options of `--help` the same way;
-  * every problem code of cmds/check-problems.c is in btrfs-extcrypt-check(8)
+  * every problem code of check/check-problems.c is in btrfs-extcrypt-check(8)
     and the reverse;
   * the bash completion offers exactly the commands, subcommands and
     options of --help.
@@ -39,7 +39,7 @@ import pytest
 SRC = Path(__file__).resolve().parent.parent
 DOC = SRC / "Documentation"
 COMPLETION = SRC / "contrib" / "bash-completion" / "btrfs-extcrypt"
-PROBLEMS_C = SRC / "cmds" / "check-problems.c"
+PROBLEMS_C = SRC / "check" / "check-problems.c"
 PROG = "btrfs-extcrypt"
 
 PAGES = sorted(p.stem for p in DOC.glob(PROG + "*.rst"))

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "cmds/check.h"
-#include "cmds/check-scrub.h"
+#include "check/check.h"
+#include "check/check-scrub.h"
 #include "kernel-shared/fs-walk.h"
 #include "common/messages.h"
 

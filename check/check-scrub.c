@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "cmds/check-scrub.h"
+#include "check/check-scrub.h"
 #include "crypto/csum.h"
 #include "crypto/extent-io.h"
 

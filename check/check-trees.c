@@ -15,7 +15,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "cmds/check.h"
+#include "check/check.h"
 #include "common/messages.h"
 
 /* ---- visited blocks: open-addressing set of bytenr ---------------------- */

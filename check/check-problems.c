@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
-#include "cmds/check.h"
+#include "check/check.h"
 #include "common/messages.h"
 #include "common/output.h"
 

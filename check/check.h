@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Internals of the `check` command, shared by cmds/check*.c.
+ * Internals of the `check` command, shared by the files of check/ and cmds/check.c.
  *
  * The checker runs in passes over an image opened read-only:
  *   1. trees      every tree is walked once, every block verified

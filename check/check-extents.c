@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "cmds/check.h"
+#include "check/check.h"
 #include "common/messages.h"
 
 #define STRIPE_LEN (64ULL * 1024)

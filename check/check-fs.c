@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "cmds/check.h"
+#include "check/check.h"
 #include "crypto/csum.h"
 #include "common/messages.h"
 #include "common/utils.h"

@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "cmds/check.h"
+#include "check/check.h"
 #include "crypto/extent-io.h"
 #include "kernel-shared/compression.h"
 #include "kernel-shared/volumes.h"
