@@ -280,6 +280,7 @@ static void walk_block(struct walk *w, u64 bytenr, const struct block_check *chk
 		e->tree = w->root->objectid;
 		c->cnt.tree_blocks++;
 		c->cnt.tree_bytes += b->len;
+		check_block_rules(c, w->root->objectid, b);
 	}
 	if (tb_level(b) == 0) {
 		if (first)
@@ -416,6 +417,7 @@ int check_trees(struct check_ctx *c)
 		walk_tree(c, r, is_fs_tree(r->objectid) ? WK_FS : WK_OTHER);
 		/* c->roots may grow only while walking the root tree. */
 	}
+	check_devices(c);
 	if (le64_to_cpu(c->fs->super.log_root))
 		check_report(c, PR_LOG_TREE_IGNORED, LOC_NONE,
 			     (unsigned long long)le64_to_cpu(c->fs->super.log_root));

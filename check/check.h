@@ -37,6 +37,22 @@ enum check_problem {
 	PR_TREE_ROOT_BAD,
 	PR_TREE_BLOCK_SHARED,
 	PR_LOG_TREE_IGNORED,
+	PR_TREE_CHECKER,
+	PR_TREE_BLOCK_OWNER,
+	PR_TREE_BLOCK_HEADER,
+	/* chunks and devices */
+	PR_SYS_CHUNK_BAD,
+	PR_DEV_EXTENT_MISSING,
+	PR_DEV_EXTENT_MISMATCH,
+	PR_DEV_EXTENT_ORPHAN,
+	PR_DEV_EXTENT_BEYOND,
+	PR_DEV_EXTENT_OVERLAP,
+	PR_DEV_BYTES_USED,
+	PR_DEVICE_MISSING,
+	PR_DEVICE_COUNT,
+	PR_DEVICE_SIZE_UNALIGNED,
+	PR_DEVICE_ITEM_MISMATCH,
+	PR_SUPER_TOTAL_BYTES,
 	/* extent tree */
 	PR_EXTENT_ITEM_MISSING,
 	PR_EXTENT_ITEM_UNUSED,
@@ -364,6 +380,12 @@ struct json_object;
 struct json_object *check_problems_json(const struct check_ctx *c);
 /* A problem's text line, "[CODE] root 5 inode 257 offset 4096: message". */
 void check_format_problem(const struct check_problem_rec *p, char *buf, size_t len);
+
+/* check-rules.c */
+/* The kernel's tree-checker rules and btrfs check's header rules on block b of tree. */
+void check_block_rules(struct check_ctx *c, u64 tree, const struct tree_block *b);
+/* The system chunk array, and the device tree against the chunk tree. */
+void check_devices(struct check_ctx *c);
 
 /* check-trees.c */
 int check_trees(struct check_ctx *c);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "kernel-shared/tree-checker.h"
 #include "kernel-shared/volumes.h"
 #include "common/utils.h"
 
@@ -33,7 +34,12 @@ int validate_chunk(struct fs_info *fs, u64 logical, const struct btrfs_chunk *c,
 	u64 length, type, profile;
 	u16 num_stripes;
 	u64 devid = le64_to_cpu(fs->super.dev_item.devid);
+	char why[200];
 
+	/* The kernel's rules first: a chunk they refuse makes the filesystem unmountable. */
+	if (item_size >= offsetof(struct btrfs_chunk, stripe) &&
+	    tree_check_chunk(fs, c, item_size, logical, why, sizeof(why)))
+		return fs_err(fs, -EUCLEAN, "chunk %llu: %s", (unsigned long long)logical, why);
 	if (item_size < sizeof(struct btrfs_chunk))
 		return fs_err(fs, -EUCLEAN, "chunk %llu: item too small (%u bytes)",
 			      (unsigned long long)logical, item_size);

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import root_skip_reason
+
 
 def corpus_dir():
     env = os.environ.get("EXTCRYPT_CORPUS")
@@ -26,10 +28,8 @@ def corpus_dir():
 # Images where progs reports problems only in structures `check` does not
 # cover (documented exceptions: we may exit 0 there).
 NOT_OUR_STRUCTURES = {
-    "028-unaligned-super-dev-sizes": "device and superblock total_bytes (device items)",
     "032-corrupted-qgroup": "quota group accounting",
     "039-bad-inode-mode/bad_free_space_cache_imode": "v1 free space cache inodes in the root tree",
-    "047-dev-bytes-used": "device item bytes_used against dev extents",
 }
 
 
@@ -103,6 +103,25 @@ def corpus_images(tmp_path_factory):
     return out
 
 
+def kernel_refuses_mount(img, mnt):
+    """Whether the running kernel refuses to mount a copy of img read-only
+    (root only: without it the test cannot decide and is skipped)."""
+    if root_skip_reason() is not None:
+        pytest.skip("a finding progs 6.2 does not make needs the kernel to judge: %s"
+                    % root_skip_reason())
+    copy = img.parent / "mount-copy.raw"
+    subprocess.run(["cp", "--sparse=always", str(img), str(copy)], check=True)
+    mnt.mkdir(exist_ok=True)
+    try:
+        res = subprocess.run(["mount", "-t", "btrfs", "-o", "ro,loop", str(copy), str(mnt)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if res.returncode == 0:
+            subprocess.run(["umount", str(mnt)], check=True)
+        return res.returncode != 0
+    finally:
+        copy.unlink()
+
+
 def _exception(dname, fname):
     for k, why in NOT_OUR_STRUCTURES.items():
         if k == dname or k == "%s/%s" % (dname, fname.split(".")[0]):
@@ -120,13 +139,18 @@ def test_corpus_image(run, btrfs_check, corpus_images, dname, fname):
         progs = btrfs_check(img, timeout=600)
         ours = run("check", str(img), timeout=600)
         assert ours.returncode in (0, 1, 3), (ours.returncode, ours.stderr[-3000:])
-        if progs.returncode == 0:
-            assert ours.returncode == 0, "false alert on a progs-clean image:\n" + ours.stderr[-3000:]
-        elif _exception(dname, fname) is None:
-            assert ours.returncode in (1, 3), \
-                "progs found errors, we did not:\n" + progs.stderr[-2000:]
         # Never an unstructured failure: every error line carries a code or
         # is the single unreadable-image message.
         for line in ours.stderr.splitlines():
             if line.startswith("ERROR:") and ours.returncode == 1:
                 assert line.startswith("ERROR: ["), line
+        if progs.returncode == 0 and ours.returncode != 0:
+            # Debian's btrfs check 6.2 predates some of the kernel's rules
+            # (out-of-order inline refs, data refs of the old inode cache)
+            # and only prints others (orphan dev extents): the running
+            # kernel decides.  Ours is right only if it refuses to mount.
+            assert kernel_refuses_mount(img, img.parent / "mnt"), \
+                "false alert on a progs-clean image the kernel mounts:\n" + ours.stderr[-3000:]
+        elif progs.returncode != 0 and _exception(dname, fname) is None:
+            assert ours.returncode in (1, 3), \
+                "progs found errors, we did not:\n" + progs.stderr[-2000:]

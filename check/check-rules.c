@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The rules the kernel applies to every block it reads (kernel-shared/
+ * tree-checker.c), the block header rules btrfs check adds (owner, flags,
+ * backref revision), the superblock's system chunk array, and the device
+ * tree against the chunk tree: every chunk stripe has its dev extent of the
+ * right length inside its device, no dev extent is left over or overlaps
+ * another, device items add up (bytes_used, the device count, the
+ * filesystem size), as btrfs check verifies them.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "check/check.h"
+#include "cmds/print-tree.h"
+#include "kernel-shared/tree-checker.h"
+
+#define HEADER_KNOWN_FLAGS (BTRFS_HEADER_FLAG_WRITTEN | BTRFS_HEADER_FLAG_RELOC)
+
+struct rules_arg {
+	struct check_ctx *c;
+	u64 tree;
+};
+
+static void on_violation(void *arg, const struct tree_block *b, int slot, const char *why)
+{
+	struct rules_arg *a = arg;
+	char where[128] = "", tbuf[16];
+
+	if (slot >= 0 && !tb_level(b)) {
+		struct btrfs_key k;
+
+		tb_item_key(b, slot, &k);
+		snprintf(where, sizeof(where), " key (%llu %s %llu)", k.objectid,
+			 pt_key_type_str(k.objectid, k.type, tbuf, sizeof(tbuf)), k.offset);
+	}
+	check_report(a->c, PR_TREE_CHECKER, LOC_BLOCK(a->tree, b->bytenr),
+		     tb_level(b) ? "node" : "leaf", slot, where, why);
+}
+
+/* The header rules of btrfs check and the kernel's owner rule (btrfs_check_eb_owner). */
+static void header_rules(struct check_ctx *c, u64 tree, const struct tree_block *b)
+{
+	u64 flags = tb_flags(b), owner = tb_owner(b), rev = flags >> BTRFS_BACKREF_REV_SHIFT;
+	u64 want_rev = c->fs->incompat & BTRFS_FEATURE_INCOMPAT_MIXED_BACKREF ?
+		       BTRFS_MIXED_BACKREF_REV : 0;
+	char name[32];
+
+	if (flags & ~HEADER_KNOWN_FLAGS & ((1ULL << BTRFS_BACKREF_REV_SHIFT) - 1))
+		check_report(c, PR_TREE_BLOCK_HEADER, LOC_BLOCK(tree, b->bytenr), flags,
+			     "unknown header flags");
+	else if (rev != want_rev)
+		check_report(c, PR_TREE_BLOCK_HEADER, LOC_BLOCK(tree, b->bytenr), flags,
+			     want_rev ? "backref revision is not the mixed revision (1)" :
+					"backref revision set without the mixed-backref feature");
+	if (tree == BTRFS_TREE_LOG_OBJECTID || tree == BTRFS_TREE_RELOC_OBJECTID)
+		return;
+	if (tree_is_fs_tree(tree) ? !tree_is_fs_tree(owner) : owner != tree)
+		check_report(c, PR_TREE_BLOCK_OWNER, LOC_BLOCK(tree, b->bytenr),
+			     tb_level(b) ? "node" : "leaf", check_root_name(tree, name, sizeof(name)),
+			     owner, tree_is_fs_tree(tree) ? ", which is not a subvolume tree" : "");
+}
+
+void check_block_rules(struct check_ctx *c, u64 tree, const struct tree_block *b)
+{
+	struct rules_arg a = { c, tree };
+	struct tree_check_report r = { on_violation, &a };
+
+	tree_check_block(c->fs, b, &r);
+	header_rules(c, tree, b);
+}
+
+/* ---- the system chunk array -------------------------------------------------------- */
+
+static void check_sys_chunk_array(struct check_ctx *c)
+{
+	const struct btrfs_super_block *sb = &c->fs->super;
+	u32 size = le32_to_cpu(sb->sys_chunk_array_size), off = 0;
+	char why[200];
+
+	while (off + sizeof(struct btrfs_disk_key) + offsetof(struct btrfs_chunk, stripe) <= size) {
+		struct btrfs_key k;
+		const struct btrfs_chunk *ch;
+		u16 n;
+
+		btrfs_disk_key_to_cpu(&k, (const void *)(sb->sys_chunk_array + off));
+		ch = (const void *)(sb->sys_chunk_array + off + sizeof(struct btrfs_disk_key));
+		n = le16_to_cpu(ch->num_stripes);
+		why[0] = 0;
+		if (k.type != BTRFS_CHUNK_ITEM_KEY)
+			snprintf(why, sizeof(why), "key type %u is not CHUNK_ITEM", k.type);
+		else if (tree_check_chunk(c->fs, ch, 0, k.offset, why, sizeof(why)) == 0 &&
+			 !(le64_to_cpu(ch->type) & BTRFS_BLOCK_GROUP_SYSTEM))
+			snprintf(why, sizeof(why), "a chunk of type 0x%llx in the system chunk array",
+				 le64_to_cpu(ch->type));
+		if (why[0]) {
+			check_report(c, PR_SYS_CHUNK_BAD, LOC_NONE, k.offset, why);
+			return;
+		}
+		off += sizeof(struct btrfs_disk_key) + offsetof(struct btrfs_chunk, stripe) +
+		       n * sizeof(struct btrfs_stripe);
+	}
+}
+
+/* ---- devices ------------------------------------------------------------------------- */
+
+struct dev_rec {
+	u64 devid, total_bytes, bytes_used, extents_sum;
+};
+
+/* A dev extent as a chunk stripe expects it, or as the device tree holds it. */
+struct dext_rec {
+	u64 devid, physical, length, chunk;
+	bool matched;
+};
+
+struct dev_state {
+	struct vec devs;	/* struct dev_rec */
+	struct vec want;	/* struct dext_rec: one per chunk stripe */
+	struct vec have;	/* struct dext_rec: dev extents of the device tree */
+};
+
+static u64 stripe_length(u64 type, u64 length, u16 num, u16 sub)
+{
+	switch (type & BTRFS_BLOCK_GROUP_PROFILE_MASK) {
+	case BTRFS_BLOCK_GROUP_RAID0:
+		return length / num;
+	case BTRFS_BLOCK_GROUP_RAID10:
+		return length / (num / sub);
+	case BTRFS_BLOCK_GROUP_RAID5:
+		return length / (num - 1);
+	case BTRFS_BLOCK_GROUP_RAID6:
+		return length / (num - 2);
+	default:
+		return length;
+	}
+}
+
+static void chunk_tree_item(struct check_ctx *c, struct dev_state *s, const struct btrfs_key *k,
+			    const u8 *p, u32 size)
+{
+	char why[200];
+
+	if (k->type == BTRFS_DEV_ITEM_KEY && size == sizeof(struct btrfs_dev_item)) {
+		const struct btrfs_dev_item *d = (const void *)p;
+		struct dev_rec *r = vec_push(&s->devs);
+
+		r->devid = le64_to_cpu(d->devid);
+		r->total_bytes = le64_to_cpu(d->total_bytes);
+		r->bytes_used = le64_to_cpu(d->bytes_used);
+	} else if (k->type == BTRFS_CHUNK_ITEM_KEY &&
+		   !tree_check_chunk(c->fs, (const void *)p, size, k->offset, why, sizeof(why))) {
+		const struct btrfs_chunk *ch = (const void *)p;
+		u16 n = le16_to_cpu(ch->num_stripes);
+		u64 len = stripe_length(le64_to_cpu(ch->type), le64_to_cpu(ch->length), n,
+					le16_to_cpu(ch->sub_stripes));
+
+		for (u16 i = 0; i < n; i++) {
+			struct dext_rec *w = vec_push(&s->want);
+
+			w->devid = le64_to_cpu((&ch->stripe)[i].devid);
+			w->physical = le64_to_cpu((&ch->stripe)[i].offset);
+			w->length = len;
+			w->chunk = k->offset;
+		}
+	}
+}
+
+/* Collect what the chunk tree and the device tree say; 0, or <0 when a tree cannot be read. */
+static int collect_devices(struct check_ctx *c, struct dev_state *s)
+{
+	struct btrfs_key key = { 0, 0, 0 }, k;
+	struct root_ref dev_root;
+	struct btrfs_path p;
+	int ret = search_slot(c->fs, &c->fs->chunk_root, &key, &p);
+
+	for (ret = ret < 0 ? ret : 0; ret == 0 && path_item_valid(&p); ret = next_item(c->fs, &p)) {
+		path_key(&p, &k);
+		chunk_tree_item(c, s, &k, path_ptr(&p), path_size(&p));
+	}
+	path_release(c->fs, &p);
+	if (ret < 0 || find_root(c->fs, BTRFS_DEV_TREE_OBJECTID, &dev_root))
+		return ret < 0 ? ret : -ENOENT;
+	ret = search_slot(c->fs, &dev_root, &key, &p);
+	for (ret = ret < 0 ? ret : 0; ret == 0 && path_item_valid(&p); ret = next_item(c->fs, &p)) {
+		const struct btrfs_dev_extent *de = (const void *)path_ptr(&p);
+		struct dext_rec *h;
+
+		path_key(&p, &k);
+		if (k.type != BTRFS_DEV_EXTENT_KEY || path_size(&p) != sizeof(*de))
+			continue;
+		h = vec_push(&s->have);
+		h->devid = k.objectid;
+		h->physical = k.offset;
+		h->length = le64_to_cpu(de->length);
+		h->chunk = le64_to_cpu(de->chunk_offset);
+	}
+	path_release(c->fs, &p);
+	return ret < 0 ? ret : 0;
+}
+
+static int cmp_dext(const void *x, const void *y)
+{
+	const struct dext_rec *a = x, *b = y;
+
+	return a->devid != b->devid ? cmp_u64(a->devid, b->devid) : cmp_u64(a->physical, b->physical);
+}
+
+static struct dev_rec *find_dev(struct dev_state *s, u64 devid)
+{
+	for (size_t i = 0; i < s->devs.nr; i++)
+		if (VEC_AT(&s->devs, struct dev_rec, i).devid == devid)
+			return &VEC_AT(&s->devs, struct dev_rec, i);
+	return NULL;
+}
+
+/* Every chunk stripe against the dev extent at its place. */
+static void match_stripes(struct check_ctx *c, struct dev_state *s)
+{
+	struct dext_rec *have = s->have.data;
+
+	for (size_t i = 0; i < s->want.nr; i++) {
+		struct dext_rec *w = &VEC_AT(&s->want, struct dext_rec, i);
+		struct dext_rec *h = bsearch(w, have, s->have.nr, sizeof(*have), cmp_dext);
+		char what[160];
+
+		if (!find_dev(s, w->devid))
+			check_report(c, PR_DEVICE_MISSING, LOC_NONE, w->devid, w->chunk);
+		if (!h) {
+			check_report(c, PR_DEV_EXTENT_MISSING, LOC_NONE, w->chunk, w->devid, w->physical,
+				     w->length);
+			continue;
+		}
+		h->matched = true;
+		if (h->length == w->length && h->chunk == w->chunk)
+			continue;
+		snprintf(what, sizeof(what), "chunk %llu, %llu bytes; the chunk stripe says chunk %llu, %llu bytes",
+			 h->chunk, h->length, w->chunk, w->length);
+		check_report(c, PR_DEV_EXTENT_MISMATCH, LOC_NONE, h->devid, h->physical, what);
+	}
+}
+
+/* Dev extents: used by a stripe, inside the device, not overlapping; device sums. */
+static void check_dev_extents(struct check_ctx *c, struct dev_state *s)
+{
+	for (size_t i = 0; i < s->have.nr; i++) {
+		struct dext_rec *h = &VEC_AT(&s->have, struct dext_rec, i);
+		struct dev_rec *d = find_dev(s, h->devid);
+
+		if (!h->matched)
+			check_report(c, PR_DEV_EXTENT_ORPHAN, LOC_NONE, h->devid, h->physical, h->length,
+				     h->chunk);
+		if (!d) {
+			if (h->matched)
+				continue;	/* reported with its stripe */
+			check_report(c, PR_DEVICE_MISSING, LOC_NONE, h->devid, h->chunk);
+			continue;
+		}
+		d->extents_sum += h->length;
+		if (h->physical + h->length < h->physical || h->physical + h->length > d->total_bytes)
+			check_report(c, PR_DEV_EXTENT_BEYOND, LOC_NONE, h->devid, h->physical, h->length,
+				     d->total_bytes);
+		if (i + 1 < s->have.nr) {
+			const struct dext_rec *n = h + 1;
+
+			if (n->devid == h->devid && h->physical + h->length > n->physical)
+				check_report(c, PR_DEV_EXTENT_OVERLAP, LOC_NONE, h->devid, h->physical,
+					     h->physical + h->length, n->physical);
+		}
+	}
+}
+
+static void check_device_items(struct check_ctx *c, struct dev_state *s)
+{
+	const struct btrfs_super_block *sb = &c->fs->super;
+	u64 sum_total = 0, super_devid = le64_to_cpu(sb->dev_item.devid);
+	struct dev_rec *self = find_dev(s, super_devid);
+	char what[160];
+
+	for (size_t i = 0; i < s->devs.nr; i++) {
+		const struct dev_rec *d = &VEC_AT(&s->devs, struct dev_rec, i);
+
+		sum_total += d->total_bytes;
+		if (d->bytes_used != d->extents_sum)
+			check_report(c, PR_DEV_BYTES_USED, LOC_NONE, d->devid, d->bytes_used,
+				     d->extents_sum);
+		if (d->total_bytes % c->fs->sectorsize) {
+			snprintf(what, sizeof(what), "total_bytes %llu is not aligned to %u",
+				 d->total_bytes, c->fs->sectorsize);
+			check_report(c, PR_DEVICE_SIZE_UNALIGNED, LOC_NONE, d->devid, what);
+		}
+	}
+	if (le64_to_cpu(sb->num_devices) != s->devs.nr)
+		check_report(c, PR_DEVICE_COUNT, LOC_NONE, le64_to_cpu(sb->num_devices),
+			     (unsigned long long)s->devs.nr);
+	if (le64_to_cpu(sb->total_bytes) < sum_total)
+		check_report(c, PR_SUPER_TOTAL_BYTES, LOC_NONE, le64_to_cpu(sb->total_bytes), sum_total);
+	if (!self) {
+		check_report(c, PR_DEVICE_MISSING, LOC_NONE, super_devid, 0ULL);
+	} else if (le64_to_cpu(sb->dev_item.total_bytes) != self->total_bytes ||
+		   le64_to_cpu(sb->dev_item.bytes_used) != self->bytes_used) {
+		snprintf(what, sizeof(what),
+			 "the superblock's copy of its device item (total_bytes %llu, bytes_used %llu) differs from the chunk tree's (%llu, %llu)",
+			 le64_to_cpu(sb->dev_item.total_bytes), le64_to_cpu(sb->dev_item.bytes_used),
+			 self->total_bytes, self->bytes_used);
+		check_report(c, PR_DEVICE_ITEM_MISMATCH, LOC_NONE, super_devid, what);
+	}
+}
+
+void check_devices(struct check_ctx *c)
+{
+	struct dev_state s;
+
+	vec_init(&s.devs, sizeof(struct dev_rec));
+	vec_init(&s.want, sizeof(struct dext_rec));
+	vec_init(&s.have, sizeof(struct dext_rec));
+	check_sys_chunk_array(c);
+	/* Unreadable trees are reported by the walk; nothing to compare then. */
+	if (!collect_devices(c, &s)) {
+		if (s.have.nr)
+			qsort(s.have.data, s.have.nr, sizeof(struct dext_rec), cmp_dext);
+		match_stripes(c, &s);
+		check_dev_extents(c, &s);
+		check_device_items(c, &s);
+	}
+	vec_free(&s.devs);
+	vec_free(&s.want);
+	vec_free(&s.have);
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The kernel's read-time tree-checker, as a library (Documentation/format.rst,
+ * "Tree-checker rules").
+ *
+ * The kernel checks every leaf and node it reads from disk against a set of
+ * rules on keys, item sizes and item contents, and refuses the whole block
+ * ("corrupt leaf") when one is broken: an image whose blocks break them
+ * cannot be used, whatever else is right with it.  These functions apply the
+ * same rules, plus the few item-shape rules btrfs check adds, to a block the
+ * engine has read (its checksum, header and item table already verified by
+ * read_tree_block()), and report every item that breaks one.
+ *
+ * The rules follow the kernel of the fscrypt series (format.md section 5):
+ * EXTENT_DATA may carry encryption 1, and the extent context item (42) has a
+ * key and size rule; the inode context item (41) has none.
+ */
+#ifndef EXTCRYPT_TREE_CHECKER_H
+#define EXTCRYPT_TREE_CHECKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "kernel-shared/ctree.h"
+
+/*
+ * Where violations go: bad() is called once per broken rule with the block,
+ * the slot (-1 for the block as a whole) and the rule in words, in the
+ * kernel's terms ("unaligned file_offset for file extent, have 256 should be
+ * aligned to 4096").
+ */
+struct tree_check_report {
+	void (*bad)(void *arg, const struct tree_block *b, int slot, const char *why);
+	void *arg;
+};
+
+/*
+ * Check a leaf or a node.  Returns the number of violations reported (0: the
+ * kernel accepts the block).
+ */
+unsigned int tree_check_block(const struct fs_info *fs, const struct tree_block *b,
+			      const struct tree_check_report *r);
+
+/*
+ * Check one chunk item: a leaf item of size item_size, or an entry of the
+ * superblock's system chunk array (item_size 0: its size is not known apart
+ * from num_stripes).  logical is the chunk's key offset.  Returns 0, or
+ * -EUCLEAN with the rule in why (whylen bytes).
+ */
+int tree_check_chunk(const struct fs_info *fs, const struct btrfs_chunk *chunk, u32 item_size,
+		     u64 logical, char *why, size_t whylen);
+
+/* Whether id is a subvolume tree (the top level or a subvolume/snapshot id). */
+bool tree_is_fs_tree(u64 id);
+
+#endif
