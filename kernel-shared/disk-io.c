@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/mount.h>	/* BLKGETSIZE64; linux/fs.h would clash with fscrypt names */
 #include "kernel-shared/ctree.h"
+#include "kernel-shared/tree-checker.h"
 #include "kernel-shared/volumes.h"
 #include "crypto/csum.h"
 
@@ -794,6 +795,9 @@ int open_image(const char *path, const struct open_args *args,
 		goto fail;
 	}
 	ret = load_chunk_map(fs);
+	/* A command that writes builds on nothing the kernel's tree-checker refuses. */
+	if (!ret && args && args->writable)
+		ret = tree_check_image(fs);
 	if (ret)
 		goto fail;
 	*out = fs;

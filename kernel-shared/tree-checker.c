@@ -9,10 +9,13 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include "crypto/csum.h"
+#include "common/utils.h"
 #include "kernel-shared/tree-checker.h"
+#include "kernel-shared/volumes.h"
 
 /* The kernel's inode flags: the low 32 bits (ENCRYPT belongs to them in the fscrypt series). */
 #define INODE_FLAG_MASK                                                      \

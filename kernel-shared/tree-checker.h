@@ -49,6 +49,16 @@ unsigned int tree_check_block(const struct fs_info *fs, const struct tree_block 
 int tree_check_chunk(const struct fs_info *fs, const struct btrfs_chunk *chunk, u32 item_size,
 		     u64 logical, char *why, size_t whylen);
 
+/*
+ * Apply the rules to every block of the image once: the chunk tree, the root
+ * tree and every tree it lists, except dead and half-dropped subvolumes
+ * (their freed blocks are never read).  The write commands call this before
+ * their first write, so that they never build on a block the kernel would
+ * refuse.  Returns 0, or -EUCLEAN with fs_errmsg(fs) naming the first
+ * block, slot, key and rule broken, or another errno from reading.
+ */
+int tree_check_image(struct fs_info *fs);
+
 /* Whether id is a subvolume tree (the top level or a subvolume/snapshot id). */
 bool tree_is_fs_tree(u64 id);
 

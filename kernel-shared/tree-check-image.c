@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tree_check_image(): the tree-checker's rules over every block of an image,
+ * each block once (snapshots share blocks), for the write commands to run
+ * before their first write (see tree-checker.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/utils.h"
+#include "kernel-shared/tree-checker.h"
+#include "kernel-shared/volumes.h"
+
+/* Blocks already checked, by bytenr (open addressing; bytenr 0 never occurs). */
+struct seen_set {
+	u64 *slots;
+	size_t cap, nr;
+};
+
+/* Add bytenr: 1 if it was new, 0 if already there, -ENOMEM. */
+static int seen_add(struct seen_set *s, u64 bytenr)
+{
+	if (2 * (s->nr + 1) > s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 1024;
+		u64 *n = calloc(ncap, sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->cap; i++) {
+			size_t j = (s->slots[i] * 0x9E3779B97F4A7C15ULL) & (ncap - 1);
+
+			if (!s->slots[i])
+				continue;
+			while (n[j])
+				j = (j + 1) & (ncap - 1);
+			n[j] = s->slots[i];
+		}
+		free(s->slots);
+		s->slots = n;
+		s->cap = ncap;
+	}
+	for (size_t j = (bytenr * 0x9E3779B97F4A7C15ULL) & (s->cap - 1);; j = (j + 1) & (s->cap - 1)) {
+		if (s->slots[j] == bytenr)
+			return 0;
+		if (!s->slots[j]) {
+			s->slots[j] = bytenr;
+			s->nr++;
+			return 1;
+		}
+	}
+}
+
+struct first_bad {
+	char msg[FS_ERRMSG_SIZE];
+	bool set;
+};
+
+static void keep_first(void *arg, const struct tree_block *b, int slot, const char *why)
+{
+	struct first_bad *f = arg;
+	char key[96] = "";
+
+	if (f->set)
+		return;
+	if (slot >= 0 && !tb_level(b)) {
+		struct btrfs_key k;
+
+		tb_item_key(b, slot, &k);
+		snprintf(key, sizeof(key), " key (%llu %u %llu)", k.objectid, k.type, k.offset);
+	}
+	snprintf(f->msg, sizeof(f->msg), "%s %llu of tree %llu, slot %d%s: %s",
+		 tb_level(b) ? "node" : "leaf", b->bytenr, tb_owner(b), slot, key, why);
+	f->set = true;
+}
+
+struct pending_block {
+	u64 bytenr, generation;
+	struct btrfs_key first_key;
+	int level;
+	bool has_key;
+};
+
+/* Check every block of the tree at root once (seen: blocks done, shared with other trees). */
+static int check_tree_blocks(struct fs_info *fs, const struct root_ref *root, struct seen_set *seen)
+{
+	struct tree_check_report r;
+	struct first_bad bad = { .set = false };
+	struct pending_block *stack = NULL;
+	size_t nr = 0, cap = 0;
+	int ret = 0;
+
+	r.bad = keep_first;
+	r.arg = &bad;
+	stack = malloc(sizeof(*stack) * (cap = 64));
+	if (!stack)
+		return fs_err(fs, -ENOMEM, "out of memory");
+	stack[nr++] = (struct pending_block){ root->bytenr, root->generation, { 0 }, root->level, false };
+	while (nr && !ret) {
+		struct pending_block pb = stack[--nr];
+		struct block_check chk = { pb.level, pb.generation, pb.has_key ? &pb.first_key : NULL, 0 };
+		struct tree_block *b;
+
+		ret = seen_add(seen, pb.bytenr);
+		if (ret <= 0) {
+			ret = ret < 0 ? fs_err(fs, ret, "out of memory") : 0;
+			continue;
+		}
+		ret = read_tree_block(fs, pb.bytenr, &chk, &b);
+		if (ret)
+			break;
+		if (tree_check_block(fs, b, &r))
+			ret = fs_err(fs, -EUCLEAN, "%s (the kernel refuses this block)", bad.msg);
+		for (u32 i = 0; !ret && tb_level(b) && i < tb_nritems(b); i++) {
+			if (nr == cap) {
+				struct pending_block *n = realloc(stack, sizeof(*stack) * cap * 2);
+
+				if (!n) {
+					ret = fs_err(fs, -ENOMEM, "out of memory");
+					break;
+				}
+				stack = n;
+				cap *= 2;
+			}
+			stack[nr].bytenr = tb_node_blockptr(b, i);
+			stack[nr].generation = tb_node_gen(b, i);
+			stack[nr].level = tb_level(b) - 1;
+			stack[nr].has_key = true;
+			tb_node_key(b, i, &stack[nr].first_key);
+			nr++;
+		}
+		tree_block_put(fs, b);
+	}
+	free(stack);
+	return ret;
+}
+
+int tree_check_image(struct fs_info *fs)
+{
+	struct seen_set seen = { NULL, 0, 0 };
+	struct btrfs_key key = { 0, BTRFS_ROOT_ITEM_KEY, 0 }, k;
+	struct root_ref *roots = NULL;
+	size_t nr = 0, cap = 0;
+	struct btrfs_path p;
+	bool have_path = false;
+	int ret = check_tree_blocks(fs, &fs->chunk_root, &seen);
+
+	if (!ret)
+		ret = check_tree_blocks(fs, &fs->tree_root, &seen);
+	if (!ret) {
+		ret = search_slot(fs, &fs->tree_root, &key, &p);
+		have_path = ret >= 0;
+	}
+	/* The roots first, then their trees: a path holds blocks of the root tree. */
+	for (ret = ret < 0 ? ret : 0; ret == 0 && path_item_valid(&p); ret = next_item(fs, &p)) {
+		struct btrfs_root_item ri;
+		u32 size = path_size(&p);
+
+		path_key(&p, &k);
+		if (k.type != BTRFS_ROOT_ITEM_KEY || size < BTRFS_ROOT_ITEM_V0_SIZE)
+			continue;
+		memset(&ri, 0, sizeof(ri));
+		memcpy(&ri, path_ptr(&p), size < sizeof(ri) ? size : sizeof(ri));
+		/* Dead and half-dropped subvolumes hold freed blocks: the kernel never reads them. */
+		if (!le32_to_cpu(ri.refs) || ri.drop_progress.objectid || ri.drop_progress.type)
+			continue;
+		if (nr == cap) {
+			struct root_ref *n = array_grow(roots, &cap, nr, sizeof(*roots));
+
+			if (!n) {
+				ret = fs_err(fs, -ENOMEM, "out of memory");
+				break;
+			}
+			roots = n;
+		}
+		roots[nr++] = (struct root_ref){ k.objectid, le64_to_cpu(ri.bytenr),
+						 le64_to_cpu(ri.generation), ri.level };
+	}
+	if (have_path)
+		path_release(fs, &p);
+	ret = ret < 0 ? ret : 0;
+	for (size_t i = 0; !ret && i < nr; i++)
+		ret = check_tree_blocks(fs, &roots[i], &seen);
+	free(roots);
+	free(seen.slots);
+	return ret;
+}
