@@ -1296,16 +1296,20 @@ static int restore_start_point(struct restore *r, const struct restore_opts *o,
 	ret = find_root(r->fs, o->root_id, root);
 	if (!ret)
 		ret = subvol_root_dir(r->fs, o->root_id, start_ino);
+	if (ret < 0 && ret != -ENOENT)
+		return cmd_engine_error(r->fs, ret, NULL);
 	if (ret) {
 		error("no subvolume with id %llu", o->root_id);
-		return exit_code(ret < 0 ? ret : -ENOENT, ERR_AT_RUN);
+		return exit_code(-ENOENT, ERR_AT_RUN);
 	}
 	if (!o->sel)
 		return 0;
 	ret = path_lookup_from(r->fs, root, *start_ino, o->sel, &rr, start_ino);
+	if (ret < 0 && ret != -ENOENT)
+		return cmd_engine_error(r->fs, ret, NULL);
 	if (ret) {
 		error("--path %s: no such file in the image", o->sel);
-		return exit_code(ret < 0 ? ret : -ENOENT, ERR_AT_RUN);
+		return exit_code(-ENOENT, ERR_AT_RUN);
 	}
 	*root = rr;
 	return 0;
