@@ -419,10 +419,8 @@ static struct ext_backref *resolve_found(struct check_ctx *c, size_t *nr)
 	size_t n = c->tree_refs.nr + c->data_refs.nr, k = 0;
 	struct ext_backref *v = calloc(n ? n : 1, sizeof(*v));
 
-	if (!v) {
-		error("out of memory");
-		exit(EXIT_UNREADABLE);
-	}
+	if (!v)
+		die_oom();
 	for (size_t i = 0; i < c->tree_refs.nr; i++) {
 		const struct found_tree_ref *t = &VEC_AT(&c->tree_refs, struct found_tree_ref, i);
 		struct ext_backref *r = &v[k++];

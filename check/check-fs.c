@@ -111,10 +111,8 @@ static u32 intern_name(struct fs_tree_state *st, const u8 *name, u16 len, u32 ha
 		size_t n = st->name_slots ? st->name_slots * 2 : 4096;
 		struct name_slot *tab = calloc(n, sizeof(*tab));
 
-		if (!tab) {
-			error("out of memory");
-			exit(EXIT_UNREADABLE);
-		}
+		if (!tab)
+			die_oom();
 		for (size_t j = 0; j < st->name_slots; j++) {
 			if (!st->name_tab[j].off_plus1)
 				continue;
@@ -519,10 +517,8 @@ static void extent_ctx(struct check_ctx *c, struct fs_tree_state *st,
 		size_t ncap = cur->cap42 ? cur->cap42 * 2 : 16;
 		void *n = realloc(cur->c42, ncap * sizeof(*cur->c42));
 
-		if (!n) {
-			error("out of memory");
-			exit(EXIT_UNREADABLE);
-		}
+		if (!n)
+			die_oom();
 		cur->c42 = n;
 		cur->cap42 = ncap;
 	}
@@ -771,10 +767,8 @@ struct fs_tree_state *fs_tree_begin(struct check_ctx *c, const struct root_desc 
 {
 	struct fs_tree_state *st = calloc(1, sizeof(*st));
 
-	if (!st) {
-		error("out of memory");
-		exit(EXIT_UNREADABLE);
-	}
+	if (!st)
+		die_oom();
 	st->root = root;
 	vec_init(&st->inodes, sizeof(struct ino_sum));
 	vec_init(&st->ents, sizeof(struct dent));
@@ -1116,10 +1110,8 @@ static void check_nonces(struct check_ctx *c)
 	while (slots < 2 * n)
 		slots *= 2;
 	tab = calloc(slots, sizeof(*tab));
-	if (!tab) {
-		error("out of memory");
-		exit(EXIT_UNREADABLE);
-	}
+	if (!tab)
+		die_oom();
 	mask = slots - 1;
 	for (size_t k = 0; k < n; k++) {
 		u64 h;

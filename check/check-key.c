@@ -25,37 +25,17 @@
 #include "crypto/fscrypt-keys.h"
 
 struct check_key {
-	struct fscrypt_master_key *mk;	/* in secret memory */
+	struct fscrypt_master_key *mk;	/* the dispatcher's, in secret memory */
 };
 
-int check_key_load(struct check_ctx *c, const char *key_file, int key_fd, const char *format)
+int check_key_attach(struct check_ctx *c, struct fscrypt_master_key *mk)
 {
-	struct key_input ki;
-	struct key_buf *kb = NULL;
-	int ret;
-
-	key_input_init(&ki);
-	ki.path = key_file;
-	ki.fd = key_fd;
-	ki.format = strcmp(format, "hex") ? KEY_FORMAT_RAW : KEY_FORMAT_HEX;
-	if (key_input_read(&ki, &kb))
-		return EXIT_KEY;
 	c->key = calloc(1, sizeof(*c->key));
-	if (c->key)
-		c->key->mk = secret_alloc(sizeof(*c->key->mk));
-	if (!c->key || !c->key->mk) {
-		key_buf_free(kb);
-		check_key_free(c);
-		error("out of memory for the key");
-		return EXIT_KEY;
+	if (!c->key) {
+		error("out of memory");
+		return -ENOMEM;
 	}
-	ret = fscrypt_master_key_init(c->key->mk, kb->data, kb->len);
-	key_buf_free(kb);
-	if (ret) {
-		check_key_free(c);
-		error("cannot use the master key: %s", strerror(-ret));
-		return EXIT_KEY;
-	}
+	c->key->mk = mk;
 	return 0;
 }
 
@@ -63,10 +43,6 @@ void check_key_free(struct check_ctx *c)
 {
 	if (!c->key)
 		return;
-	if (c->key->mk) {
-		fscrypt_master_key_wipe(c->key->mk);
-		secret_free(c->key->mk, sizeof(*c->key->mk));
-	}
 	free(c->key);
 	c->key = NULL;
 }
@@ -272,7 +248,7 @@ int check_with_key(struct check_ctx *c)
 			snprintf(id + 2 * q, 3, "%02x", c->key->mk->identifier[q]);
 		error("wrong key: its identifier %s matches none of the %zu encryption contexts (for example %s)",
 		      id, others, other_id);
-		return EXIT_KEY;
+		return exit_code(-EKEYREJECTED, ERR_AT_RUN);
 	}
 	if (others)
 		check_report(c, PR_KEY_NOT_USED, LOC_NONE, (unsigned long long)others, other_id);

@@ -357,10 +357,8 @@ void *vec_push(struct vec *v)
 		size_t ncap = v->cap ? v->cap * 2 : 64;
 		void *nd = realloc(v->data, ncap * v->esize);
 
-		if (!nd) {
-			error("out of memory");
-			exit(EXIT_UNREADABLE);
-		}
+		if (!nd)
+			die_oom();
 		v->data = nd;
 		v->cap = ncap;
 	}
@@ -381,10 +379,8 @@ size_t bytes_append(u8 **buf, size_t *len, size_t *cap, const void *data, size_t
 		while (ncap < *len + n)
 			ncap *= 2;
 		nb = realloc(*buf, ncap);
-		if (!nb) {
-			error("out of memory");
-			exit(EXIT_UNREADABLE);
-		}
+		if (!nb)
+			die_oom();
 		*buf = nb;
 		*cap = ncap;
 	}

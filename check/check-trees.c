@@ -46,10 +46,8 @@ static struct block_ent *bs_find(struct block_set *s, u64 bytenr, bool insert)
 		size_t ncap = s->cap ? s->cap * 2 : 4096;
 		struct block_ent *nt = calloc(ncap, sizeof(*nt));
 
-		if (!nt) {
-			error("out of memory");
-			exit(EXIT_UNREADABLE);
-		}
+		if (!nt)
+			die_oom();
 		for (size_t j = 0; j < s->cap; j++) {
 			if (!s->tab[j].bytenr)
 				continue;

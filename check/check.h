@@ -309,6 +309,7 @@ void vec_free(struct vec *v);
 #define VEC_AT(v, type, i) (((type *)(v)->data)[i])
 
 struct check_key;	/* check-key.c */
+struct fscrypt_master_key;
 
 /* Collected only with a key: what C12 decrypts. */
 enum key_rec_kind { KR_CTX = 0, KR_NAME = 1, KR_SYMLINK = 2 };
@@ -422,8 +423,9 @@ void check_scrub_finish(struct check_ctx *c);
 void check_scrub_free(struct check_ctx *c);
 
 /* check-key.c */
-int check_key_load(struct check_ctx *c, const char *key_file, int key_fd, const char *format);
-void check_key_free(struct check_ctx *c);
+/* Use the master key the dispatcher loaded (not copied, not freed); 0 or -ENOMEM. */
+int check_key_attach(struct check_ctx *c, struct fscrypt_master_key *mk);
+void check_key_free(struct check_ctx *c);	/* leaves the master key alone */
 int check_with_key(struct check_ctx *c);
 void check_key_collect(struct check_ctx *c, u8 kind, u64 root, u64 ino, u64 key_offset,
 		       u8 key_type, u32 mode, const u8 *data, u32 len);

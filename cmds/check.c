@@ -44,9 +44,6 @@ const char *const cmd_check_usage[] = {
 
 enum {
 	OPT_DATA_CSUM = 0x100,
-	OPT_KEY_FILE,
-	OPT_KEY_FD,
-	OPT_KEY_FORMAT,
 	OPT_SUPER,
 	OPT_THREADS,
 };
@@ -159,46 +156,34 @@ static int parse_uint(const struct cmd_struct *cmd, const char *opt, const char 
 	return 0;
 }
 
-int cmd_check(const struct cmd_struct *cmd, int argc, char **argv)
+/*
+ * check's options are fields of its whole context (struct check_ctx, the
+ * command's opts): --check-data-csum and --threads go straight there.
+ */
+static int check_parse(struct cmd_context *ctx, int argc, char **argv)
 {
 	static const struct option long_opts[] = {
 		{ "check-data-csum", no_argument, NULL, OPT_DATA_CSUM },
-		{ "key-file", required_argument, NULL, OPT_KEY_FILE },
-		{ "key-fd", required_argument, NULL, OPT_KEY_FD },
-		{ "key-format", required_argument, NULL, OPT_KEY_FORMAT },
 		{ "super", required_argument, NULL, OPT_SUPER },
 		{ "threads", required_argument, NULL, OPT_THREADS },
+		KEY_INPUT_LONG_OPTIONS,
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
-	struct check_ctx ctx = { 0 };
-	struct check_ctx *c = &ctx;
-	const char *key_file = NULL, *key_format = NULL;
-	int key_fd = -1, mirror = -1, opt, ret;
+	const struct cmd_struct *cmd = ctx->cmd;
+	struct check_ctx *c = ctx->opts;
 	unsigned long long v;
+	int opt, ret;
 
 	while ((opt = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_DATA_CSUM:
 			c->check_data_csum = true;
 			break;
-		case OPT_KEY_FILE:
-			key_file = optarg;
-			break;
-		case OPT_KEY_FD:
-			if ((ret = parse_uint(cmd, "--key-fd", optarg, 1 << 20, &v)))
-				return ret;
-			key_fd = (int)v;
-			break;
-		case OPT_KEY_FORMAT:
-			if (strcmp(optarg, "raw") && strcmp(optarg, "hex"))
-				return usage_error(cmd, "--key-format must be raw or hex");
-			key_format = optarg;
-			break;
 		case OPT_SUPER:
 			if ((ret = parse_uint(cmd, "--super", optarg, 2, &v)))
 				return ret;
-			mirror = (int)v;
+			ctx->super_mirror = (int)v;
 			break;
 		case OPT_THREADS:
 			if ((ret = parse_uint(cmd, "--threads", optarg, 1024, &v)))
@@ -208,33 +193,26 @@ int cmd_check(const struct cmd_struct *cmd, int argc, char **argv)
 			c->threads = (unsigned int)v;
 			break;
 		default:
-			return cmd_help_or_usage(cmd, opt);
+			ret = cmd_parse_common(ctx, opt, optarg);
+			if (ret != CMD_PARSE_OK)
+				return ret;
 		}
 	}
 	if ((ret = check_argc_exact(cmd, argc - optind, 1)))
 		return ret;
-	if (key_file && key_fd >= 0)
-		return usage_error(cmd, "--key-file and --key-fd are mutually exclusive");
-	if (key_format && !key_file && key_fd < 0)
-		return usage_error(cmd, "--key-format needs --key-file or --key-fd");
-	c->image_path = argv[optind];
-
-	if (key_file || key_fd >= 0) {
-		ret = check_key_load(c, key_file, key_fd, key_format ? key_format : "raw");
-		if (ret)
-			return ret;
-	}
+	ctx->image_path = argv[optind];
 	/*
 	 * check reads each tree block about once: a small cache whose evicted
 	 * blocks are reused beats keeping the whole metadata (64 MiB default).
 	 * Fresh memory costs a page fault per 4 KiB; on a 1 GiB image that was
 	 * most of what the encrypted image's larger trees cost over the plain.
 	 */
-	ret = cmd_open_image(c->image_path, mirror, CHECK_CACHE_BYTES, &c->fs);
-	if (ret) {
-		check_key_free(c);
-		return ret;
-	}
+	ctx->cache_bytes = CHECK_CACHE_BYTES;
+	return CMD_PARSE_OK;
+}
+
+static void check_ctx_init(struct check_ctx *c)
+{
 	c->print_now = g_format == FORMAT_TEXT;
 	vec_init(&c->roots, sizeof(struct root_desc));
 	vec_init(&c->ext_recs, sizeof(struct ext_rec));
@@ -248,20 +226,24 @@ int cmd_check(const struct cmd_struct *cmd, int argc, char **argv)
 	vec_init(&c->fst_ranges, sizeof(struct fst_range));
 	vec_init(&c->nonces, sizeof(struct nonce_rec));
 	vec_init(&c->key_recs, sizeof(struct key_rec));
+}
+
+/* The passes of cmds/check.h, in order; returns the exit code. */
+static int check_passes(struct check_ctx *c)
+{
+	int ret;
 
 	ret = check_trees(c);
 	if (ret) {
 		error("check failed: %s", strerror(-ret));
-		ret = EXIT_UNREADABLE;
-		goto out;
+		return exit_code(ret, ERR_AT_RUN);
 	}
 	if (!block_set_contains(c, c->fs->tree_root.bytenr)) {
 		/* Nothing can be checked without the root tree. */
 		if (g_format == FORMAT_JSON)
 			print_json(c);
 		error("the root tree is unreadable");
-		ret = EXIT_UNREADABLE;
-		goto out;
+		return exit_code(-EUCLEAN, ERR_AT_RUN);
 	}
 	check_extents(c);
 	check_free_space(c);
@@ -277,10 +259,25 @@ int cmd_check(const struct cmd_struct *cmd, int argc, char **argv)
 		print_text_summary(c);
 	if (!ret)
 		ret = c->nr_by_sev[SEV_ERROR] ? EXIT_PROBLEMS : EXIT_OK;
-out:
+	return ret;
+}
+
+/* The dispatcher has loaded the key, if given, and opened the image. */
+static int check_run(struct cmd_context *ctx)
+{
+	struct check_ctx *c = ctx->opts;
+	int ret;
+
+	c->image_path = ctx->image_path;
+	c->fs = ctx->fs;
+	if (ctx->mk && check_key_attach(c, ctx->mk))
+		return exit_code(-ENOMEM, ERR_AT_RUN);
+	check_ctx_init(c);
+	ret = check_passes(c);
 	check_scrub_free(c);
 	check_key_free(c);
-	close_image(c->fs);
 	free_ctx(c);
 	return ret;
 }
+
+DEFINE_COMMAND(check, "check", CMD_IMAGE_RO | CMD_KEY_OPTIONAL, struct check_ctx);

@@ -5,32 +5,48 @@
 #include "common/messages.h"
 #include "common/key-input.h"
 #include "crypto/fscrypt-keys.h"
+#include "kernel-shared/transaction.h"
 
-int cmd_open_image(const char *path, int mirror, size_t cache_bytes, struct fs_info **fs)
+int cmd_open_image(const char *path, int mirror, size_t cache_bytes, bool warn_log,
+		   struct fs_info **fs)
 {
 	struct open_args args = { .super_mirror = mirror, .cache_bytes = cache_bytes };
-	char errbuf[512];
+	char errbuf[512] = "";
 	int ret;
 
 	ret = open_image(path, &args, fs, errbuf);
 	if (ret) {
-		error("%s", errbuf);
-		return EXIT_UNREADABLE;
+		error("%s", errbuf[0] ? errbuf : strerror(-ret));
+		return exit_code(ret, ERR_AT_OPEN_RO);
 	}
-	if (le64_to_cpu((*fs)->super.log_root))
+	if (warn_log && le64_to_cpu((*fs)->super.log_root))
 		warning("%s has an unreplayed log tree; it is ignored", path);
+	return 0;
+}
+
+int cmd_open_image_rw(const char *path, struct fs_info **fs)
+{
+	char errbuf[512] = "";
+	int ret;
+
+	ret = open_image_rw(path, fs, errbuf);
+	if (ret) {
+		*fs = NULL;
+		error("%s", errbuf[0] ? errbuf : strerror(-ret));
+		return exit_code(ret, ERR_AT_OPEN_RW);
+	}
 	return 0;
 }
 
 int cmd_engine_error(struct fs_info *fs, int err, const char *what)
 {
-	if (fs && fs_errmsg(fs)[0])
-		error("%s: %s", what, fs_errmsg(fs));
+	const char *why = fs && fs_errmsg(fs)[0] ? fs_errmsg(fs) : strerror(-err);
+
+	if (what)
+		error("%s: %s", what, why);
 	else
-		error("%s: %s", what, strerror(-err));
-	if (err == -ENOENT)
-		return EXIT_PROBLEMS;
-	return EXIT_UNREADABLE;
+		error("%s", why);
+	return exit_code(err, ERR_AT_RUN);
 }
 
 int cmd_load_master_key(const struct key_input *ki, struct fscrypt_master_key **mk)
@@ -39,8 +55,9 @@ int cmd_load_master_key(const struct key_input *ki, struct fscrypt_master_key **
 	int ret;
 
 	*mk = NULL;
-	if (key_input_read(ki, &kb))
-		return EXIT_KEY;
+	ret = key_input_read(ki, &kb);
+	if (ret)
+		return exit_code(ret, ERR_AT_KEY);
 	*mk = secret_alloc(sizeof(**mk));
 	ret = *mk ? fscrypt_master_key_init(*mk, kb->data, kb->len) : -ENOMEM;
 	key_buf_free(kb);
@@ -48,7 +65,7 @@ int cmd_load_master_key(const struct key_input *ki, struct fscrypt_master_key **
 		error("cannot load the master key");
 		cmd_free_master_key(*mk);
 		*mk = NULL;
-		return EXIT_KEY;
+		return exit_code(ret, ERR_AT_KEY);
 	}
 	return 0;
 }

@@ -1,7 +1,34 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Command table (design.md section 4).  Each command has one usage array that
- * drives --help and the man-page consistency test:
+ * Command table (design.md section 4).
+ *
+ * A command is two functions and a set of flags, git-style: the flags say what
+ * the command needs before it can work, and the dispatcher (cmds/main.c)
+ * provides it once, the same way for every command:
+ *
+ *   1. parse(ctx, argc, argv): the command's own getopt loop.  It fills its
+ *      options (ctx->opts, opts_size zeroed bytes owned by the dispatcher)
+ *      and ctx->image_path, and hands every option it does not handle itself
+ *      to cmd_parse_common() (the shared key options and --help).  It returns
+ *      CMD_PARSE_OK or an exit code (usage error, --help).
+ *   2. The dispatcher satisfies the flags: CMD_KEY_REQUIRED refuses a missing
+ *      key as a usage error; a given key is read and loaded as a master key
+ *      (ctx->mk) through common/key-input.h, before the image is touched;
+ *      CMD_IMAGE_RO / CMD_IMAGE_RW open ctx->image_path (ctx->fs) with the
+ *      lock and the mounted/log-tree refusals of open_image_rw().
+ *   3. run(ctx): the work.  It returns an exit code; engine errors become
+ *      exit codes only through exit_code() (common/messages.h), most often
+ *      by way of cmd_engine_error() (cmds/cmd-utils.h).
+ *   4. The dispatcher calls release(ctx) if the command has one (to free what
+ *      parse() allocated), closes the image and wipes the key.
+ *
+ * Parsing before setup is what lets options come in any order around the
+ * image path, and keeps every command's run() free of key and image
+ * plumbing.  Each command defines its struct cmd_struct in its own file
+ * (DEFINE_COMMAND), next to the options struct whose size it carries.
+ *
+ * Each command has one usage array that drives --help and the man-page
+ * consistency test:
  *
  *   static const char * const cmd_key_id_usage[] = {
  *           "btrfs-extcrypt key id [options]",          synopsis line(s)
@@ -13,32 +40,78 @@
  *           NULL
  *   };
  *
- * Command functions receive argv with argv[0] = the command's name; they parse
- * their options with getopt_long (optind is reset by the dispatcher) and
- * return an exit code from common/messages.h.
+ * parse() receives argv with argv[0] = the command's name; optind is reset
+ * by the dispatcher.
  */
 #ifndef EXTCRYPT_COMMANDS_H
 #define EXTCRYPT_COMMANDS_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include "common/key-input.h"
 
 #define OPTLINE(opt, text) "\t" opt "\n\t\t\t" text
 
 struct cmd_group;
+struct cmd_context;
+struct fs_info;
+struct fscrypt_master_key;
+
+/* Command flags: what the dispatcher provides before run(). */
+#define CMD_HIDDEN		(1U << 0)	/* not listed in --help */
+#define CMD_IMAGE_RO		(1U << 1)	/* open ctx->image_path read-only */
+#define CMD_IMAGE_RW		(1U << 2)	/* open it for writing: lock, not mounted, no log */
+#define CMD_KEY_REQUIRED	(1U << 3)	/* a key option must be given; load it */
+#define CMD_KEY_OPTIONAL	(1U << 4)	/* load the key if one is given */
+#define CMD_MULTI_DEVICE	(1U << 5)	/* reserved: several device paths */
 
 struct cmd_struct {
 	const char *token;
-	int (*fn)(const struct cmd_struct *cmd, int argc, char **argv);
+	int (*parse)(struct cmd_context *ctx, int argc, char **argv);
+	int (*run)(struct cmd_context *ctx);
 	const char *const *usagestr;
 	const struct cmd_group *next;	/* subcommands, for a group */
 	unsigned int flags;
+	size_t opts_size;		/* bytes of the command's options (ctx->opts) */
+	/* optional: free what parse() allocated in ctx->opts (always called) */
+	void (*release)(struct cmd_context *ctx);
 };
 
-#define CMD_HIDDEN (1U << 0)
+#define DEFINE_COMMAND(name, tok, flg, opts_type)				\
+	const struct cmd_struct cmd_struct_##name = {				\
+		.token = tok, .parse = name##_parse, .run = name##_run,	\
+		.usagestr = cmd_##name##_usage, .flags = flg,		\
+		.opts_size = sizeof(opts_type),				\
+	}
+
+/* What one run of a command works with. */
+struct cmd_context {
+	const struct cmd_struct *cmd;
+	void *opts;			/* the command's own options, zeroed */
+	/* set by parse() */
+	const char *image_path;
+	int super_mirror;		/* -1 (preset): the primary superblock */
+	size_t cache_bytes;		/* tree block cache; 0 (preset): default */
+	bool quiet_log_tree;		/* read-only: no warning about a log tree */
+	struct key_input key;		/* the shared key options */
+	/* provided by the dispatcher from cmd->flags */
+	struct fs_info *fs;
+	struct fscrypt_master_key *mk;	/* NULL when no key was given */
+};
+
+#define CMD_PARSE_OK	(-1)	/* parse() went well: go on to run() */
+
+/*
+ * For the default case of a command's getopt loop: the shared key options
+ * (KEY_INPUT_LONG_OPTIONS in the command's option array), --help, and
+ * getopt's '?'.  Returns CMD_PARSE_OK when the option was taken, else the
+ * exit code to return (EXIT_OK after --help, EXIT_USAGE).
+ */
+int cmd_parse_common(struct cmd_context *ctx, int c, const char *arg);
 
 struct cmd_group {
 	const char *const *usagestr;
-	const struct cmd_struct *commands;	/* terminated by a NULL token */
+	const struct cmd_struct *const *commands;	/* terminated by NULL */
 };
 
 /* Print the usage of a command; full = with options and description. */
@@ -64,14 +137,19 @@ int cmd_help_or_usage(const struct cmd_struct *cmd, int c);
  */
 int check_argc_exact(const struct cmd_struct *cmd, int argc, int n);
 
-/* Command entry points. */
-int cmd_inspect_dump_super(const struct cmd_struct *cmd, int argc, char **argv);
-int cmd_inspect_dump_tree(const struct cmd_struct *cmd, int argc, char **argv);
-int cmd_inspect_resolve_logical(const struct cmd_struct *cmd, int argc, char **argv);
-int cmd_inspect_file(const struct cmd_struct *cmd, int argc, char **argv);
-int cmd_key_id(const struct cmd_struct *cmd, int argc, char **argv);
-int cmd_key_generate(const struct cmd_struct *cmd, int argc, char **argv);
-int cmd_check(const struct cmd_struct *cmd, int argc, char **argv);
+/* The commands, each defined in its own file. */
+extern const struct cmd_struct cmd_struct_inspect_dump_super;
+extern const struct cmd_struct cmd_struct_inspect_dump_tree;
+extern const struct cmd_struct cmd_struct_inspect_resolve_logical;
+extern const struct cmd_struct cmd_struct_inspect_file;
+extern const struct cmd_struct cmd_struct_key_id;
+extern const struct cmd_struct cmd_struct_key_generate;
+extern const struct cmd_struct cmd_struct_check;
+extern const struct cmd_struct cmd_struct_encrypt;
+extern const struct cmd_struct cmd_struct_decrypt;
+extern const struct cmd_struct cmd_struct_restore;
+extern const struct cmd_struct cmd_struct_reflink;
+extern const struct cmd_struct cmd_struct_debug_xattrs;
 
 extern const char *const cmd_inspect_dump_super_usage[];
 extern const char *const cmd_inspect_dump_tree_usage[];
@@ -80,15 +158,10 @@ extern const char *const cmd_inspect_file_usage[];
 extern const char *const cmd_key_id_usage[];
 extern const char *const cmd_key_generate_usage[];
 extern const char *const cmd_check_usage[];
-int cmd_encrypt(const struct cmd_struct *cmd, int argc, char **argv);
-int cmd_decrypt(const struct cmd_struct *cmd, int argc, char **argv);
 extern const char *const cmd_encrypt_usage[];
 extern const char *const cmd_decrypt_usage[];
-int cmd_restore(const struct cmd_struct *cmd, int argc, char **argv);
 extern const char *const cmd_restore_usage[];
-int cmd_reflink(const struct cmd_struct *cmd, int argc, char **argv);
 extern const char *const cmd_reflink_usage[];
-int cmd_debug_xattrs(const struct cmd_struct *cmd, int argc, char **argv);
 extern const char *const cmd_debug_xattrs_usage[];
 
 #endif

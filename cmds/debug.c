@@ -61,7 +61,12 @@ static int xattr_change(struct trans *t, struct trans_root *root, u64 ino, u64 n
 	return insert_item(t, root, &key, item, sizeof(*di) + nlen + value_size);
 }
 
-int cmd_debug_xattrs(const struct cmd_struct *cmd, int argc, char **argv)
+struct debug_xattrs_opts {
+	unsigned long long root_id, ino, count, first, vsize, every;
+	bool add;
+};
+
+static int debug_xattrs_parse(struct cmd_context *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "root", required_argument, NULL, 'r' },
@@ -74,53 +79,56 @@ int cmd_debug_xattrs(const struct cmd_struct *cmd, int argc, char **argv)
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
-	unsigned long long root_id = 5, ino = 256, count = 0, first = 0, vsize = 40, every = 0;
-	bool add = true;
-	struct fs_info *fs;
-	struct trans *t = NULL;
-	char errbuf[512];
+	struct debug_xattrs_opts *o = ctx->opts;
 	int c, ret;
 
+	*o = (struct debug_xattrs_opts){ .root_id = 5, .ino = 256, .vsize = 40, .add = true };
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		unsigned long long *dst;
 
 		switch (c) {
-		case 'r': dst = &root_id; break;
-		case 'i': dst = &ino; break;
-		case 'a': dst = &count; add = true; break;
-		case 'd': dst = &count; add = false; break;
-		case 'f': dst = &first; break;
-		case 'v': dst = &vsize; break;
-		case 'c': dst = &every; break;
+		case 'r': dst = &o->root_id; break;
+		case 'i': dst = &o->ino; break;
+		case 'a': dst = &o->count; o->add = true; break;
+		case 'd': dst = &o->count; o->add = false; break;
+		case 'f': dst = &o->first; break;
+		case 'v': dst = &o->vsize; break;
+		case 'c': dst = &o->every; break;
 		default:
-			return cmd_help_or_usage(cmd, c);
+			return cmd_parse_common(ctx, c, optarg);
 		}
 		if (parse_u64(optarg, dst))
-			return usage_error(cmd, "invalid number '%s'", optarg);
+			return usage_error(ctx->cmd, "invalid number '%s'", optarg);
 	}
-	if ((ret = check_argc_exact(cmd, argc - optind, 1)))
+	if ((ret = check_argc_exact(ctx->cmd, argc - optind, 1)))
 		return ret;
-	if (vsize > 4000)
-		return usage_error(cmd, "--value-size is at most 4000");
-	ret = open_image_rw(argv[optind], &fs, errbuf);
-	if (ret) {
-		error("%s", errbuf);
-		return ret == -EBUSY ? EXIT_PROBLEMS : EXIT_UNREADABLE;
-	}
-	for (unsigned long long i = 0; i < count; i++) {
+	if (o->vsize > 4000)
+		return usage_error(ctx->cmd, "--value-size is at most 4000");
+	ctx->image_path = argv[optind];
+	return CMD_PARSE_OK;
+}
+
+static int debug_xattrs_run(struct cmd_context *ctx)
+{
+	const struct debug_xattrs_opts *o = ctx->opts;
+	struct fs_info *fs = ctx->fs;
+	struct trans *t = NULL;
+	int ret = 0;
+
+	for (unsigned long long i = 0; i < o->count; i++) {
 		struct trans_root *root;
 
 		if (!t && (ret = trans_begin(fs, &t)))
 			break;
-		root = trans_get_root(t, root_id);
+		root = trans_get_root(t, o->root_id);
 		if (!root) {
 			ret = -ENOENT;
 			break;
 		}
-		ret = xattr_change(t, root, ino, first + i, vsize, add);
+		ret = xattr_change(t, root, o->ino, o->first + i, o->vsize, o->add);
 		if (ret)
 			break;
-		if (every && (i + 1) % every == 0) {
+		if (o->every && (i + 1) % o->every == 0) {
 			ret = trans_commit(t);
 			t = NULL;
 			if (ret)
@@ -133,14 +141,13 @@ int cmd_debug_xattrs(const struct cmd_struct *cmd, int argc, char **argv)
 		else
 			ret = trans_commit(t);
 	}
-	if (ret) {
-		if (ret == -ENOENT && !fs_errmsg(fs)[0])
-			error("no such xattr or tree");
-		else
-			error("%s", fs_errmsg(fs)[0] ? fs_errmsg(fs) : strerror(-ret));
-		close_image(fs);
+	if (ret == -ENOENT && !fs_errmsg(fs)[0]) {
+		error("no such xattr or tree");
 		return EXIT_PROBLEMS;
 	}
-	close_image(fs);
+	if (ret)
+		return cmd_engine_error(fs, ret, NULL);
 	return EXIT_OK;
 }
+
+DEFINE_COMMAND(debug_xattrs, "xattrs", CMD_IMAGE_RW, struct debug_xattrs_opts);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* encrypt and decrypt: whole subvolumes in place, crash-safe and resumable. */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,6 +118,9 @@ static void progress(u64 done, u64 total, void *arg)
 		rate / (1 << 20), eta);
 }
 
+enum { OPT_POLICY = 0x2000, OPT_PADDING, OPT_SUBVOL, OPT_PATH, OPT_DRY, OPT_NOWIPE,
+       OPT_THREADS };
+
 /* --subvol ID or PATH (a path must name a subvolume's top directory). */
 static int resolve_subvol(struct fs_info *fs, const char *arg, u64 *id)
 {
@@ -139,10 +143,65 @@ static int resolve_subvol(struct fs_info *fs, const char *arg, u64 *id)
 	return 0;
 }
 
-static int run_convert(const struct cmd_struct *cmd, int argc, char **argv, bool decrypt)
+/* What encrypt and decrypt parse; the key and the image come from the dispatcher. */
+struct convert_cmd_opts {
+	struct convert_opts o;
+	const char *subvol_args[64], *path_args[64];
+	size_t nr_subvols, nr_paths;
+	struct convert_path paths[64];
+	u64 subvols[64];
+};
+
+/* One option of encrypt or decrypt; returns CMD_PARSE_OK or the exit code. */
+static int convert_opt(struct cmd_context *ctx, int c, const char *arg)
 {
-	enum { OPT_POLICY = 0x2000, OPT_PADDING, OPT_SUBVOL, OPT_PATH, OPT_DRY, OPT_NOWIPE,
-	       OPT_THREADS };
+	struct convert_cmd_opts *co = ctx->opts;
+	struct convert_opts *o = &co->o;
+	const struct cmd_struct *cmd = ctx->cmd;
+	bool decrypt = o->decrypt;
+	unsigned long long v;
+
+	switch (c) {
+	case OPT_POLICY:
+		if (decrypt || parse_policy(arg, &o->contents_mode, &o->filenames_mode))
+			return usage_error(cmd, "invalid policy '%s' (CONTENTS:FILENAMES)", arg);
+		break;
+	case OPT_PADDING:
+		if (decrypt || parse_u64(arg, &v) || (v != 4 && v != 8 && v != 16 && v != 32))
+			return usage_error(cmd, "padding must be 4, 8, 16 or 32");
+		o->policy_flags = v == 4 ? 0 : v == 8 ? 1 : v == 16 ? 2 : 3;
+		break;
+	case OPT_SUBVOL:
+		if (co->nr_subvols == 64)
+			return usage_error(cmd, "at most 64 --subvol options");
+		co->subvol_args[co->nr_subvols++] = arg;
+		break;
+	case OPT_PATH:
+		if (co->nr_paths == 64)
+			return usage_error(cmd, "at most 64 --path options");
+		co->path_args[co->nr_paths++] = arg;
+		break;
+	case OPT_DRY:
+		o->dry_run = true;
+		break;
+	case OPT_NOWIPE:
+		if (decrypt)
+			return usage_error(cmd, "--no-wipe is an encrypt option");
+		o->wipe = false;
+		break;
+	case OPT_THREADS:
+		if (parse_u64(arg, &v) || !v || v > 256)
+			return usage_error(cmd, "invalid thread count '%s'", arg);
+		o->threads = v;
+		break;
+	default:
+		return cmd_parse_common(ctx, c, arg);
+	}
+	return CMD_PARSE_OK;
+}
+
+static int convert_parse(struct cmd_context *ctx, int argc, char **argv, bool decrypt)
+{
 	static const struct option opts[] = {
 		{ "policy", required_argument, NULL, OPT_POLICY },
 		{ "padding", required_argument, NULL, OPT_PADDING },
@@ -155,204 +214,177 @@ static int run_convert(const struct cmd_struct *cmd, int argc, char **argv, bool
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
-	struct convert_opts o = { .decrypt = decrypt, .contents_mode = 1, .filenames_mode = 4,
-				  .policy_flags = FSCRYPT_POLICY_FLAGS_PAD_32, .wipe = true };
-	struct convert_stats st = { 0 };
-	struct key_input ki;
-	struct fscrypt_master_key *mk = NULL;
-	const char *subvol_args[64], *path_args[64];
-	struct convert_path paths[64];
-	size_t nr_paths = 0;
-	u64 subvols[64];
-	size_t nr_subvols = 0;
-	struct fs_info *fs = NULL;
-	struct timespec t0, t1;
-	char errbuf[512], reason[FSCRYPT_REASON_SIZE];
+	struct convert_cmd_opts *co = ctx->opts;
+	struct convert_opts *o = &co->o;
+	char reason[FSCRYPT_REASON_SIZE];
+	struct fscrypt_context_v2 probe;
 	int c, ret;
 
-	key_input_init(&ki);
+	*o = (struct convert_opts){ .decrypt = decrypt, .contents_mode = 1, .filenames_mode = 4,
+				    .policy_flags = FSCRYPT_POLICY_FLAGS_PAD_32, .wipe = true };
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		unsigned long long v;
-
-		ret = key_input_parse_opt(&ki, c, optarg);
-		if (ret < 0)
-			return EXIT_USAGE;
-		if (ret > 0)
-			continue;
-		switch (c) {
-		case OPT_POLICY:
-			if (decrypt || parse_policy(optarg, &o.contents_mode, &o.filenames_mode))
-				return usage_error(cmd, "invalid policy '%s' (CONTENTS:FILENAMES)", optarg);
-			break;
-		case OPT_PADDING:
-			if (decrypt || parse_u64(optarg, &v) || (v != 4 && v != 8 && v != 16 && v != 32))
-				return usage_error(cmd, "padding must be 4, 8, 16 or 32");
-			o.policy_flags = v == 4 ? 0 : v == 8 ? 1 : v == 16 ? 2 : 3;
-			break;
-		case OPT_SUBVOL:
-			if (nr_subvols == 64)
-				return usage_error(cmd, "at most 64 --subvol options");
-			subvol_args[nr_subvols++] = optarg;
-			break;
-		case OPT_PATH:
-			if (nr_paths == 64)
-				return usage_error(cmd, "at most 64 --path options");
-			path_args[nr_paths++] = optarg;
-			break;
-		case OPT_DRY:
-			o.dry_run = true;
-			break;
-		case OPT_NOWIPE:
-			if (decrypt)
-				return usage_error(cmd, "--no-wipe is an encrypt option");
-			o.wipe = false;
-			break;
-		case OPT_THREADS:
-			if (parse_u64(optarg, &v) || !v || v > 256)
-				return usage_error(cmd, "invalid thread count '%s'", optarg);
-			o.threads = v;
-			break;
-		default:
-			return cmd_help_or_usage(cmd, c);
-		}
+		ret = convert_opt(ctx, c, optarg);
+		if (ret != CMD_PARSE_OK)
+			return ret;
 	}
-	if ((ret = check_argc_exact(cmd, argc - optind, 1)))
+	if ((ret = check_argc_exact(ctx->cmd, argc - optind, 1)))
 		return ret;
-	if (!key_input_given(&ki))
-		return usage_error(cmd, "a key is needed: --key-file PATH or --key-fd N");
-	if (!decrypt) {
-		struct fscrypt_context_v2 probe;
+	ctx->image_path = argv[optind];
+	if (decrypt)
+		return CMD_PARSE_OK;
+	fscrypt_context_init(&probe, o->contents_mode, o->filenames_mode, o->policy_flags,
+			     (const u8 *)"0123456789abcdef", (const u8 *)"0123456789abcdef");
+	if (fscrypt_context_parse(&probe, sizeof(probe), NULL, reason, sizeof(reason)) ||
+	    fscrypt_policy_supported(&probe, reason, sizeof(reason))) {
+		error("%s", reason);
+		return EXIT_PROBLEMS;
+	}
+	return CMD_PARSE_OK;
+}
 
-		fscrypt_context_init(&probe, o.contents_mode, o.filenames_mode, o.policy_flags,
-				     (const u8 *)"0123456789abcdef", (const u8 *)"0123456789abcdef");
-		if (fscrypt_context_parse(&probe, sizeof(probe), NULL, reason, sizeof(reason)) ||
-		    fscrypt_policy_supported(&probe, reason, sizeof(reason))) {
-			error("%s", reason);
-			return EXIT_PROBLEMS;
-		}
-	}
-	/* The key first: a bad key is exit 4 before the image is touched. */
-	ret = cmd_load_master_key(&ki, &mk);
-	if (ret)
-		return ret;
-	o.mk = mk;
-	if (!decrypt) {
-		struct fscrypt_context_v2 probe;
+/* The kernel refuses a master key weaker than the policy's modes: EXIT_KEY. */
+static int check_key_fits(const struct fscrypt_master_key *mk, const struct convert_opts *o)
+{
+	char reason[FSCRYPT_REASON_SIZE];
+	struct fscrypt_context_v2 probe;
 
-		/* The kernel refuses a master key weaker than the policy's modes. */
-		fscrypt_context_init(&probe, o.contents_mode, o.filenames_mode, o.policy_flags,
-				     mk->identifier, mk->identifier);
-		if (fscrypt_master_key_fits_policy(mk, &probe, reason, sizeof(reason))) {
-			error("%s", reason);
-			ret = EXIT_KEY;
-			goto out;
-		}
+	fscrypt_context_init(&probe, o->contents_mode, o->filenames_mode, o->policy_flags,
+			     mk->identifier, mk->identifier);
+	if (fscrypt_master_key_fits_policy(mk, &probe, reason, sizeof(reason))) {
+		error("%s", reason);
+		return EXIT_KEY;
 	}
-	ret = open_image_rw(argv[optind], &fs, errbuf);
-	if (ret) {
-		error("%s", errbuf);
-		ret = ret == -EBUSY || ret == -EOPNOTSUPP ? EXIT_PROBLEMS : EXIT_UNREADABLE;
-		fs = NULL;
-		goto out;
-	}
-	for (size_t i = 0; i < nr_subvols; i++) {
-		ret = resolve_subvol(fs, subvol_args[i], &subvols[i]);
+	return 0;
+}
+
+/* --subvol and --path arguments to tree ids and directories; 0 or the exit code. */
+static int resolve_selection(struct fs_info *fs, struct convert_cmd_opts *co)
+{
+	char what[PATH_MAX + 16];
+	int ret;
+
+	for (size_t i = 0; i < co->nr_subvols; i++) {
+		ret = resolve_subvol(fs, co->subvol_args[i], &co->subvols[i]);
 		if (ret) {
-			error("--subvol %s: %s", subvol_args[i], fs_errmsg(fs));
-			ret = EXIT_PROBLEMS;
-			goto out;
+			snprintf(what, sizeof(what), "--subvol %s", co->subvol_args[i]);
+			return cmd_engine_error(fs, ret, what);
 		}
 	}
-	for (size_t i = 0; i < nr_paths; i++) {
+	for (size_t i = 0; i < co->nr_paths; i++) {
 		struct root_ref root;
 		struct btrfs_inode_item ii;
 
-		ret = path_lookup(fs, path_args[i], &root, &paths[i].dir);
+		ret = path_lookup(fs, co->path_args[i], &root, &co->paths[i].dir);
 		if (ret > 0)
-			fs_err(fs, -ENOENT, "no such directory in the image");
+			ret = fs_err(fs, -ENOENT, "no such directory in the image");
 		if (!ret)
-			ret = inode_lookup(fs, &root, paths[i].dir, &ii);
+			ret = inode_lookup(fs, &root, co->paths[i].dir, &ii);
 		if (!ret && !S_ISDIR(le32_to_cpu(ii.mode)))
 			ret = fs_err(fs, -ENOTDIR, "not a directory");
 		if (ret) {
-			error("--path %s: %s", path_args[i], fs_errmsg(fs));
-			ret = EXIT_PROBLEMS;
-			goto out;
+			snprintf(what, sizeof(what), "--path %s", co->path_args[i]);
+			return cmd_engine_error(fs, ret, what);
 		}
-		paths[i].tree = root.objectid;
+		co->paths[i].tree = root.objectid;
 	}
-	o.subvols = subvols;
-	o.nr_subvols = nr_subvols;
-	o.paths = paths;
-	o.nr_paths = nr_paths;
+	co->o.subvols = co->subvols;
+	co->o.nr_subvols = co->nr_subvols;
+	co->o.paths = co->paths;
+	co->o.nr_paths = co->nr_paths;
+	return 0;
+}
+
+static void print_summary_json(const struct convert_opts *o, const struct convert_stats *st,
+			       double secs)
+{
+	struct json_object *doc = json_doc_new(), *arr = json_object_new_array();
+
+	json_object_object_add(doc, "operation",
+			       json_object_new_string(o->decrypt ? "decrypt" : "encrypt"));
+	json_object_object_add(doc, "dry-run", json_object_new_boolean(o->dry_run));
+	json_object_object_add(doc, "inodes", json_u64(st->inodes));
+	json_object_object_add(doc, "extents", json_u64(st->extents));
+	json_object_object_add(doc, "bytes", json_u64(st->bytes));
+	json_object_object_add(doc, "commits", json_u64(st->commits));
+	json_object_object_add(doc, "wiped-bytes", json_u64(st->wiped_bytes));
+	json_object_object_add(doc, "seconds", json_object_new_double(secs));
+	for (size_t i = 0; i < st->nr_subvols; i++) {
+		const struct convert_subvol_stats *s = &st->subvols[i];
+		struct json_object *o2 = json_object_new_object();
+
+		json_object_object_add(o2, "subvolume", json_u64(s->tree));
+		json_object_object_add(o2, "inodes", json_u64(s->inodes));
+		json_object_object_add(o2, "directories", json_u64(s->dirs));
+		json_object_object_add(o2, "files", json_u64(s->files));
+		json_object_object_add(o2, "symlinks", json_u64(s->symlinks));
+		json_object_object_add(o2, "names", json_u64(s->names));
+		json_object_object_add(o2, "extents", json_u64(s->extents));
+		json_object_object_add(o2, "bytes", json_u64(s->bytes));
+		json_object_array_add(arr, o2);
+	}
+	json_object_object_add(doc, "subvolumes", arr);
+	json_doc_print(doc);
+}
+
+static void print_summary(const struct convert_opts *o, const struct convert_stats *st,
+			  double secs)
+{
+	if (g_format == FORMAT_JSON) {
+		print_summary_json(o, st, secs);
+		return;
+	}
+	note("%s%s %llu inodes, %llu extents, %llu bytes in %zu subvolume(s), %llu commits, %.2f s",
+	     o->dry_run ? "Dry run: would have " : "",
+	     o->decrypt ? (o->dry_run ? "decrypted" : "Decrypted")
+			: (o->dry_run ? "encrypted" : "Encrypted"),
+	     st->inodes, st->extents, st->bytes, st->nr_subvols, st->commits, secs);
+}
+
+/* encrypt and decrypt: the dispatcher has loaded the key and opened the image. */
+static int convert_run(struct cmd_context *ctx)
+{
+	struct convert_cmd_opts *co = ctx->opts;
+	struct convert_opts *o = &co->o;
+	struct convert_stats st = { 0 };
+	struct timespec t0, t1;
+	int ret;
+
+	o->mk = ctx->mk;
+	if (!o->decrypt && (ret = check_key_fits(ctx->mk, o)))
+		return ret;
+	ret = resolve_selection(ctx->fs, co);
+	if (ret)
+		return ret;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (isatty(STDERR_FILENO) && g_verbose >= 0) {
-		o.progress = progress;
-		o.progress_arg = &t0;
+		o->progress = progress;
+		o->progress_arg = &t0;
 	}
-	ret = convert_image(fs, &o, &st);
+	ret = convert_image(ctx->fs, o, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (o.progress)
+	if (o->progress)
 		fputc('\n', stderr);
 	if (ret) {
-		error("%s", fs_errmsg(fs)[0] ? fs_errmsg(fs) : strerror(-ret));
-		ret = ret == -EKEYREJECTED ? EXIT_KEY :
-		      (ret == -EUCLEAN || ret == -EIO) ? EXIT_UNREADABLE : EXIT_PROBLEMS;
-		goto out;
+		ret = cmd_engine_error(ctx->fs, ret, NULL);
+	} else {
+		print_summary(o, &st, (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+		ret = EXIT_OK;
 	}
-	{
-		double secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
-
-		if (g_format == FORMAT_JSON) {
-			struct json_object *doc = json_doc_new(), *arr = json_object_new_array();
-
-			json_object_object_add(doc, "operation",
-					       json_object_new_string(decrypt ? "decrypt" : "encrypt"));
-			json_object_object_add(doc, "dry-run", json_object_new_boolean(o.dry_run));
-			json_object_object_add(doc, "inodes", json_u64(st.inodes));
-			json_object_object_add(doc, "extents", json_u64(st.extents));
-			json_object_object_add(doc, "bytes", json_u64(st.bytes));
-			json_object_object_add(doc, "commits", json_u64(st.commits));
-			json_object_object_add(doc, "wiped-bytes", json_u64(st.wiped_bytes));
-			json_object_object_add(doc, "seconds", json_object_new_double(secs));
-			for (size_t i = 0; i < st.nr_subvols; i++) {
-				struct convert_subvol_stats *s = &st.subvols[i];
-				struct json_object *o2 = json_object_new_object();
-
-				json_object_object_add(o2, "subvolume", json_u64(s->tree));
-				json_object_object_add(o2, "inodes", json_u64(s->inodes));
-				json_object_object_add(o2, "directories", json_u64(s->dirs));
-				json_object_object_add(o2, "files", json_u64(s->files));
-				json_object_object_add(o2, "symlinks", json_u64(s->symlinks));
-				json_object_object_add(o2, "names", json_u64(s->names));
-				json_object_object_add(o2, "extents", json_u64(s->extents));
-				json_object_object_add(o2, "bytes", json_u64(s->bytes));
-				json_object_array_add(arr, o2);
-			}
-			json_object_object_add(doc, "subvolumes", arr);
-			json_doc_print(doc);
-		} else {
-			note("%s%s %llu inodes, %llu extents, %llu bytes in %zu subvolume(s), %llu commits, %.2f s",
-			     o.dry_run ? "Dry run: would have " : "",
-			     decrypt ? (o.dry_run ? "decrypted" : "Decrypted")
-				     : (o.dry_run ? "encrypted" : "Encrypted"),
-			     st.inodes, st.extents, st.bytes, st.nr_subvols, st.commits, secs);
-		}
-	}
-	ret = EXIT_OK;
-out:
 	convert_stats_free(&st);
-	cmd_free_master_key(mk);
-	close_image(fs);
 	return ret;
 }
 
-int cmd_encrypt(const struct cmd_struct *cmd, int argc, char **argv)
+static int encrypt_parse(struct cmd_context *ctx, int argc, char **argv)
 {
-	return run_convert(cmd, argc, argv, false);
+	return convert_parse(ctx, argc, argv, false);
 }
 
-int cmd_decrypt(const struct cmd_struct *cmd, int argc, char **argv)
+static int decrypt_parse(struct cmd_context *ctx, int argc, char **argv)
 {
-	return run_convert(cmd, argc, argv, true);
+	return convert_parse(ctx, argc, argv, true);
 }
+
+#define encrypt_run convert_run
+#define decrypt_run convert_run
+DEFINE_COMMAND(encrypt, "encrypt", CMD_IMAGE_RW | CMD_KEY_REQUIRED, struct convert_cmd_opts);
+DEFINE_COMMAND(decrypt, "decrypt", CMD_IMAGE_RW | CMD_KEY_REQUIRED, struct convert_cmd_opts);

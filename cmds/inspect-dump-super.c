@@ -361,16 +361,73 @@ static struct json_object *flags_json(u64 flags, const struct flag_name *names)
 
 #define JADD(o, k, v) json_object_object_add((o), (k), (v))
 
+static struct json_object *dev_item_json(const struct btrfs_dev_item *dev)
+{
+	struct json_object *d = json_object_new_object();
+
+	JADD(d, "uuid", json_uuid(dev->uuid));
+	JADD(d, "fsid", json_uuid(dev->fsid));
+	JADD(d, "type", json_u64(le64_to_cpu(dev->type)));
+	JADD(d, "total-bytes", json_u64(le64_to_cpu(dev->total_bytes)));
+	JADD(d, "bytes-used", json_u64(le64_to_cpu(dev->bytes_used)));
+	JADD(d, "io-align", json_u64(le32_to_cpu(dev->io_align)));
+	JADD(d, "io-width", json_u64(le32_to_cpu(dev->io_width)));
+	JADD(d, "sector-size", json_u64(le32_to_cpu(dev->sector_size)));
+	JADD(d, "devid", json_u64(le64_to_cpu(dev->devid)));
+	JADD(d, "dev-group", json_u64(le32_to_cpu(dev->dev_group)));
+	JADD(d, "seek-speed", json_u64(dev->seek_speed));
+	JADD(d, "bandwidth", json_u64(dev->bandwidth));
+	JADD(d, "generation", json_u64(le64_to_cpu(dev->generation)));
+	return d;
+}
+
+static struct json_object *backup_roots_json(const struct btrfs_super_block *sb)
+{
+	struct json_object *arr = json_object_new_array();
+	int i;
+
+	for (i = 0; i < BTRFS_NUM_BACKUP_ROOTS; i++) {
+		const struct btrfs_root_backup *b = &sb->super_roots[i];
+		struct json_object *bo;
+
+		if (!b->tree_root && !b->tree_root_gen)
+			continue;
+		bo = json_object_new_object();
+		JADD(bo, "slot", json_object_new_int(i));
+		JADD(bo, "tree-root", json_u64((unsigned long long)le64_to_cpu(b->tree_root)));
+		JADD(bo, "tree-root-gen", json_u64((unsigned long long)le64_to_cpu(b->tree_root_gen)));
+		JADD(bo, "tree-root-level", json_u64(b->tree_root_level));
+		JADD(bo, "chunk-root", json_u64((unsigned long long)le64_to_cpu(b->chunk_root)));
+		JADD(bo, "chunk-root-gen", json_u64((unsigned long long)le64_to_cpu(b->chunk_root_gen)));
+		JADD(bo, "chunk-root-level", json_u64(b->chunk_root_level));
+		JADD(bo, "extent-root", json_u64((unsigned long long)le64_to_cpu(b->extent_root)));
+		JADD(bo, "extent-root-gen", json_u64((unsigned long long)le64_to_cpu(b->extent_root_gen)));
+		JADD(bo, "extent-root-level", json_u64(b->extent_root_level));
+		JADD(bo, "fs-root", json_u64((unsigned long long)le64_to_cpu(b->fs_root)));
+		JADD(bo, "fs-root-gen", json_u64((unsigned long long)le64_to_cpu(b->fs_root_gen)));
+		JADD(bo, "fs-root-level", json_u64(b->fs_root_level));
+		JADD(bo, "dev-root", json_u64((unsigned long long)le64_to_cpu(b->dev_root)));
+		JADD(bo, "dev-root-gen", json_u64((unsigned long long)le64_to_cpu(b->dev_root_gen)));
+		JADD(bo, "dev-root-level", json_u64(b->dev_root_level));
+		JADD(bo, "csum-root", json_u64((unsigned long long)le64_to_cpu(b->csum_root)));
+		JADD(bo, "csum-root-gen", json_u64((unsigned long long)le64_to_cpu(b->csum_root_gen)));
+		JADD(bo, "csum-root-level", json_u64(b->csum_root_level));
+		JADD(bo, "total-bytes", json_u64((unsigned long long)le64_to_cpu(b->total_bytes)));
+		JADD(bo, "bytes-used", json_u64((unsigned long long)le64_to_cpu(b->bytes_used)));
+		JADD(bo, "num-devices", json_u64((unsigned long long)le64_to_cpu(b->num_devices)));
+		json_object_array_add(arr, bo);
+	}
+	return arr;
+}
+
 static struct json_object *super_json(const u8 *raw, u64 bytenr, const char *path,
 				      bool full, bool *match)
 {
 	const struct btrfs_super_block *sb = (const void *)raw;
 	struct json_object *o = json_object_new_object();
-	struct json_object *d = json_object_new_object();
 	u16 csum_type = le16_to_cpu(sb->csum_type);
 	const char *csum_name = csum_name_progs(csum_type);
 	u32 csum_size = csum_name ? csum_type_size(csum_type) : BTRFS_CSUM_SIZE;
-	const struct btrfs_dev_item *dev = &sb->dev_item;
 	char label[BTRFS_LABEL_SIZE + 1];
 	int i;
 
@@ -419,55 +476,9 @@ static struct json_object *super_json(const u8 *raw, u64 bytenr, const char *pat
 	JADD(o, "incompat-flags-names", flags_json(le64_to_cpu(sb->incompat_flags), incompat_names));
 	JADD(o, "cache-generation", json_u64(le64_to_cpu(sb->cache_generation)));
 	JADD(o, "uuid-tree-generation", json_u64(le64_to_cpu(sb->uuid_tree_generation)));
-	JADD(d, "uuid", json_uuid(dev->uuid));
-	JADD(d, "fsid", json_uuid(dev->fsid));
-	JADD(d, "type", json_u64(le64_to_cpu(dev->type)));
-	JADD(d, "total-bytes", json_u64(le64_to_cpu(dev->total_bytes)));
-	JADD(d, "bytes-used", json_u64(le64_to_cpu(dev->bytes_used)));
-	JADD(d, "io-align", json_u64(le32_to_cpu(dev->io_align)));
-	JADD(d, "io-width", json_u64(le32_to_cpu(dev->io_width)));
-	JADD(d, "sector-size", json_u64(le32_to_cpu(dev->sector_size)));
-	JADD(d, "devid", json_u64(le64_to_cpu(dev->devid)));
-	JADD(d, "dev-group", json_u64(le32_to_cpu(dev->dev_group)));
-	JADD(d, "seek-speed", json_u64(dev->seek_speed));
-	JADD(d, "bandwidth", json_u64(dev->bandwidth));
-	JADD(d, "generation", json_u64(le64_to_cpu(dev->generation)));
-	JADD(o, "dev-item", d);
+	JADD(o, "dev-item", dev_item_json(&sb->dev_item));
 	if (full) {
-		struct json_object *arr = json_object_new_array();
-
-		for (i = 0; i < BTRFS_NUM_BACKUP_ROOTS; i++) {
-			const struct btrfs_root_backup *b = &sb->super_roots[i];
-			struct json_object *bo;
-
-			if (!b->tree_root && !b->tree_root_gen)
-				continue;
-			bo = json_object_new_object();
-			JADD(bo, "slot", json_object_new_int(i));
-			JADD(bo, "tree-root", json_u64((unsigned long long)le64_to_cpu(b->tree_root)));
-			JADD(bo, "tree-root-gen", json_u64((unsigned long long)le64_to_cpu(b->tree_root_gen)));
-			JADD(bo, "tree-root-level", json_u64(b->tree_root_level));
-			JADD(bo, "chunk-root", json_u64((unsigned long long)le64_to_cpu(b->chunk_root)));
-			JADD(bo, "chunk-root-gen", json_u64((unsigned long long)le64_to_cpu(b->chunk_root_gen)));
-			JADD(bo, "chunk-root-level", json_u64(b->chunk_root_level));
-			JADD(bo, "extent-root", json_u64((unsigned long long)le64_to_cpu(b->extent_root)));
-			JADD(bo, "extent-root-gen", json_u64((unsigned long long)le64_to_cpu(b->extent_root_gen)));
-			JADD(bo, "extent-root-level", json_u64(b->extent_root_level));
-			JADD(bo, "fs-root", json_u64((unsigned long long)le64_to_cpu(b->fs_root)));
-			JADD(bo, "fs-root-gen", json_u64((unsigned long long)le64_to_cpu(b->fs_root_gen)));
-			JADD(bo, "fs-root-level", json_u64(b->fs_root_level));
-			JADD(bo, "dev-root", json_u64((unsigned long long)le64_to_cpu(b->dev_root)));
-			JADD(bo, "dev-root-gen", json_u64((unsigned long long)le64_to_cpu(b->dev_root_gen)));
-			JADD(bo, "dev-root-level", json_u64(b->dev_root_level));
-			JADD(bo, "csum-root", json_u64((unsigned long long)le64_to_cpu(b->csum_root)));
-			JADD(bo, "csum-root-gen", json_u64((unsigned long long)le64_to_cpu(b->csum_root_gen)));
-			JADD(bo, "csum-root-level", json_u64(b->csum_root_level));
-			JADD(bo, "total-bytes", json_u64((unsigned long long)le64_to_cpu(b->total_bytes)));
-			JADD(bo, "bytes-used", json_u64((unsigned long long)le64_to_cpu(b->bytes_used)));
-			JADD(bo, "num-devices", json_u64((unsigned long long)le64_to_cpu(b->num_devices)));
-			json_object_array_add(arr, bo);
-		}
-		JADD(o, "backup-roots", arr);
+		JADD(o, "backup-roots", backup_roots_json(sb));
 		JADD(o, "sys-chunk-array-hex",
 		     json_hex(sb->sys_chunk_array,
 			      le32_to_cpu(sb->sys_chunk_array_size) <= BTRFS_SYSTEM_CHUNK_ARRAY_SIZE ?
@@ -475,7 +486,6 @@ static struct json_object *super_json(const u8 *raw, u64 bytenr, const char *pat
 	}
 	return o;
 }
-
 /*
  * Dump the copy at bytenr.  Returns 0 if it was dumped and is valid (or lies
  * beyond the end of the image), 1 if it was dumped but is damaged, 2 if it
@@ -536,6 +546,8 @@ static int dump_one(int fd, const char *path, u64 bytenr, bool full, bool force,
 	return 0;
 }
 
+enum { OPT_BYTENR = 0x100 };
+
 static int parse_u64(const char *s, u64 *out)
 {
 	char *end;
@@ -547,9 +559,41 @@ static int parse_u64(const char *s, u64 *out)
 	return (errno || *end) ? -1 : 0;
 }
 
-int cmd_inspect_dump_super(const struct cmd_struct *cmd, int argc, char **argv)
+struct dump_super_opts {
+	bool all, full, force;
+	u64 bytenr;
+	const char *path;
+};
+
+/* -s/-i N and --bytenr; returns CMD_PARSE_OK or the exit code. */
+static int dump_super_copy_opt(struct cmd_context *ctx, int c, const char *optval)
 {
-	enum { OPT_BYTENR = 0x100 };
+	struct dump_super_opts *o = ctx->opts;
+	u64 arg;
+
+	if (parse_u64(optval, &arg))
+		return usage_error(ctx->cmd, c == OPT_BYTENR ? "invalid offset: %s" :
+				   "invalid superblock copy: %s", optval);
+	o->all = false;
+	if (c == OPT_BYTENR || arg < BTRFS_SUPER_MIRROR_MAX) {
+		o->bytenr = c == OPT_BYTENR ? arg : btrfs_sb_offset((int)arg);
+		return CMD_PARSE_OK;
+	}
+	if (c == 'i')
+		return usage_error(ctx->cmd, "super mirror too big: %llu >= %d",
+				   (unsigned long long)arg, BTRFS_SUPER_MIRROR_MAX);
+	warning("deprecated use of -s <bytenr> with %llu, assuming --bytenr",
+		(unsigned long long)arg);
+	o->bytenr = arg;
+	return CMD_PARSE_OK;
+}
+
+/*
+ * No image flag: dump-super reads the raw superblock copies itself, so that
+ * a copy the engine would refuse is still printed.
+ */
+static int inspect_dump_super_parse(struct cmd_context *ctx, int argc, char **argv)
+{
 	static const struct option long_options[] = {
 		{ "all", no_argument, NULL, 'a' },
 		{ "bytenr", required_argument, NULL, OPT_BYTENR },
@@ -559,102 +603,100 @@ int cmd_inspect_dump_super(const struct cmd_struct *cmd, int argc, char **argv)
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
-	bool all = false, full = false, force = false;
-	u64 bytenr = btrfs_sb_offset(0);
-	struct json_object *doc = NULL, *arr = NULL;
-	const char *path;
-	int fd, c, ret = EXIT_OK;
+	struct dump_super_opts *o = ctx->opts;
+	int c, ret;
 
+	o->bytenr = btrfs_sb_offset(0);
 	while ((c = getopt_long(argc, argv, "fFai:s:", long_options, NULL)) != -1) {
-		u64 arg;
-
 		switch (c) {
 		case 'a':
-			all = true;
+			o->all = true;
 			break;
 		case 'f':
-			full = true;
+			o->full = true;
 			break;
 		case 'F':
-			force = true;
+			o->force = true;
 			break;
 		case 'i':
 		case 's':
-			if (parse_u64(optarg, &arg))
-				return usage_error(cmd, "invalid superblock copy: %s", optarg);
-			if (arg >= BTRFS_SUPER_MIRROR_MAX) {
-				if (c == 'i')
-					return usage_error(cmd, "super mirror too big: %llu >= %d",
-							   (unsigned long long)arg,
-							   BTRFS_SUPER_MIRROR_MAX);
-				warning("deprecated use of -s <bytenr> with %llu, assuming --bytenr",
-					(unsigned long long)arg);
-				bytenr = arg;
-			} else {
-				bytenr = btrfs_sb_offset((int)arg);
-			}
-			all = false;
-			break;
 		case OPT_BYTENR:
-			if (parse_u64(optarg, &arg))
-				return usage_error(cmd, "invalid offset: %s", optarg);
-			bytenr = arg;
-			all = false;
+			ret = dump_super_copy_opt(ctx, c, optarg);
+			if (ret != CMD_PARSE_OK)
+				return ret;
 			break;
 		default:
-			return cmd_help_or_usage(cmd, c);
+			return cmd_parse_common(ctx, c, optarg);
 		}
 	}
-	ret = check_argc_exact(cmd, argc - optind, 1);
+	ret = check_argc_exact(ctx->cmd, argc - optind, 1);
 	if (ret)
 		return ret;
-	path = argv[optind];
-	fd = open(path, O_RDONLY);
-	if (fd < 0) {
-		error("cannot open %s: %m", path);
-		return EXIT_UNREADABLE;
-	}
+	o->path = argv[optind];
+	return CMD_PARSE_OK;
+}
 
+/* --all: every copy, until one cannot be read or has a bad magic. */
+static int dump_all_copies(int fd, const struct dump_super_opts *o, struct json_object *arr)
+{
+	int ret = EXIT_OK;
+
+	for (int i = 0; i < BTRFS_SUPER_MIRROR_MAX; i++) {
+		int r = dump_one(fd, o->path, btrfs_sb_offset(i), o->full, o->force, arr);
+
+		if (r)
+			ret = exit_code(r < 0 ? -EIO : -EUCLEAN, ERR_AT_RUN);
+		if (r < 0 || r == 2)
+			break;
+		if (!arr)
+			pt_out_chr('\n');
+	}
+	return ret;
+}
+
+static int dump_selected_copy(int fd, const struct dump_super_opts *o, struct json_object *arr)
+{
+	struct stat st;
+	int r;
+
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (u64)st.st_size < o->bytenr + BTRFS_SUPER_INFO_SIZE) {
+		/* btrfs-progs prints nothing for a copy beyond the end */
+		if (!arr)
+			pt_out_chr('\n');
+		pt_out_flush();
+		error("superblock copy at %llu lies beyond the end of %s",
+		      (unsigned long long)o->bytenr, o->path);
+		return exit_code(-EUCLEAN, ERR_AT_RUN);
+	}
+	r = dump_one(fd, o->path, o->bytenr, o->full, o->force, arr);
+	if (!arr && r != 2)
+		pt_out_chr('\n');
+	return r ? exit_code(r < 0 ? -EIO : -EUCLEAN, ERR_AT_RUN) : EXIT_OK;
+}
+
+static int inspect_dump_super_run(struct cmd_context *ctx)
+{
+	const struct dump_super_opts *o = ctx->opts;
+	struct json_object *doc = NULL, *arr = NULL;
+	int fd, ret;
+
+	fd = open(o->path, O_RDONLY);
+	if (fd < 0) {
+		ret = -errno;
+		error("cannot open %s: %m", o->path);
+		return exit_code(ret, ERR_AT_OPEN_RO);
+	}
 	pt_out_init();
 	if (g_format == FORMAT_JSON) {
 		doc = json_doc_new();
 		arr = json_object_new_array();
 		json_object_object_add(doc, "superblocks", arr);
 	}
-	if (all) {
-		int i;
-
-		for (i = 0; i < BTRFS_SUPER_MIRROR_MAX; i++) {
-			int r = dump_one(fd, path, btrfs_sb_offset(i), full, force, arr);
-
-			if (r)
-				ret = EXIT_UNREADABLE;
-			if (r < 0 || r == 2)
-				break;
-			if (!arr)
-				pt_out_chr('\n');
-		}
-	} else {
-		struct stat st;
-
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-		    (u64)st.st_size < bytenr + BTRFS_SUPER_INFO_SIZE) {
-			/* btrfs-progs prints nothing for a copy beyond the end */
-			if (!arr)
-				pt_out_chr('\n');
-			pt_out_flush();
-			error("superblock copy at %llu lies beyond the end of %s",
-			      (unsigned long long)bytenr, path);
-			ret = EXIT_UNREADABLE;
-		} else {
-			int r = dump_one(fd, path, bytenr, full, force, arr);
-
-			if (r)
-				ret = EXIT_UNREADABLE;
-			if (!arr && r != 2)
-				pt_out_chr('\n');
-		}
-	}
+	if (o->all)
+		ret = dump_all_copies(fd, o, arr);
+	else
+		ret = dump_selected_copy(fd, o, arr);
 	close(fd);
 	if (doc)
 		json_doc_print(doc);
@@ -665,3 +707,5 @@ int cmd_inspect_dump_super(const struct cmd_struct *cmd, int argc, char **argv)
 	}
 	return ret;
 }
+
+DEFINE_COMMAND(inspect_dump_super, "dump-super", 0, struct dump_super_opts);

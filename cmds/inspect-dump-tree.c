@@ -661,120 +661,211 @@ static int dump_blocks(struct dump_ctx *ctx, u64 *blocks, size_t n, bool follow)
 	return ret;
 }
 
-static int dump_all(struct dump_ctx *ctx, const struct dump_args *a)
-{
-	struct fs_info *fs = ctx->fs;
-	const struct btrfs_super_block *sb = &fs->super;
-	struct root_ref log = { BTRFS_TREE_LOG_OBJECTID, 0, 0, 0 };
-	struct root_ref bg;
-	bool have_log = le64_to_cpu(sb->log_root) != 0;
-	bool have_bg = false;
-	int ret;
+/* The log tree and the block group tree, when the image has them. */
+struct extra_roots {
+	struct root_ref log, bg;
+	bool have_log, have_bg;
+};
 
-	if (have_log) {
-		log.bytenr = le64_to_cpu(sb->log_root);
-		log.level = sb->log_root_level;
+static void extra_roots_find(struct fs_info *fs, struct extra_roots *x)
+{
+	const struct btrfs_super_block *sb = &fs->super;
+
+	memset(x, 0, sizeof(*x));
+	x->log.objectid = BTRFS_TREE_LOG_OBJECTID;
+	x->have_log = le64_to_cpu(sb->log_root) != 0;
+	if (x->have_log) {
+		x->log.bytenr = le64_to_cpu(sb->log_root);
+		x->log.level = sb->log_root_level;
 	}
 	if (fs->compat_ro & BTRFS_FEATURE_COMPAT_RO_BLOCK_GROUP_TREE)
-		have_bg = find_root(fs, BTRFS_BLOCK_GROUP_TREE_OBJECTID, &bg) == 0;
+		x->have_bg = find_root(fs, BTRFS_BLOCK_GROUP_TREE_OBJECTID, &x->bg) == 0;
+}
 
-	if (!(a->extent_only || a->uuid_only || a->tree_id)) {
-		if (a->roots_only && !ctx->json) {
-			struct tree_block *tb;
+/* -r in text: "<name>: <bytenr> level <n>" of one root block. */
+static int print_root_pointer(struct dump_ctx *ctx, const char *name, const struct root_ref *r)
+{
+	struct tree_block *tb;
+	int ret;
 
-			ret = read_root_block(ctx, &fs->tree_root, &tb);
-			if (ret)
-				return ret;
-			pt_out_printf("root tree: %llu level %d\n",
-				      (unsigned long long)tb->bytenr, tb_level(tb));
-			tree_block_put(fs, tb);
-			ret = read_root_block(ctx, &fs->chunk_root, &tb);
-			if (ret)
-				return ret;
-			pt_out_printf("chunk tree: %llu level %d\n",
-				      (unsigned long long)tb->bytenr, tb_level(tb));
-			tree_block_put(fs, tb);
-			if (have_log) {
-				ret = read_root_block(ctx, &log, &tb);
-				if (ret)
-					return ret;
-				pt_out_printf("log root tree: %llu level %d\n",
-					      (unsigned long long)tb->bytenr, tb_level(tb));
-				tree_block_put(fs, tb);
-			}
-		} else if (!a->roots_only) {
-			ret = dump_named_tree(ctx, "root tree", BTRFS_ROOT_TREE_OBJECTID,
-					      &fs->tree_root);
-			if (!ret)
-				ret = dump_named_tree(ctx, "chunk tree",
-						      BTRFS_CHUNK_TREE_OBJECTID,
-						      &fs->chunk_root);
-			if (!ret && have_log)
-				ret = dump_named_tree(ctx, "log root tree",
-						      BTRFS_TREE_LOG_OBJECTID, &log);
-			if (!ret && have_bg)
-				ret = dump_named_tree(ctx, "block group tree",
-						      BTRFS_BLOCK_GROUP_TREE_OBJECTID, &bg);
-			if (ret)
-				return ret;
-		}
-	}
-
-	switch (a->tree_id) {
-	case BTRFS_ROOT_TREE_OBJECTID:
-		return dump_named_tree(ctx, "root tree", a->tree_id, &fs->tree_root);
-	case BTRFS_CHUNK_TREE_OBJECTID:
-		return dump_named_tree(ctx, "chunk tree", a->tree_id, &fs->chunk_root);
-	case BTRFS_TREE_LOG_OBJECTID:
-		if (!have_log) {
-			pt_out_flush();
-			error("cannot print log root tree, invalid pointer");
-			ctx->err = 1;
-			return -ENOENT;
-		}
-		return dump_named_tree(ctx, "log root tree", a->tree_id, &log);
-	case BTRFS_BLOCK_GROUP_TREE_OBJECTID:
-		if (!have_bg) {
-			pt_out_flush();
-			error("cannot print block group tree, invalid pointer");
-			ctx->err = 1;
-			return -ENOENT;
-		}
-		return dump_named_tree(ctx, "block group tree", a->tree_id, &bg);
-	}
-
-	ret = scan_root_items(ctx, a, &fs->tree_root);
-	if (!ret && have_log)
-		ret = scan_root_items(ctx, a, &log);
+	ret = read_root_block(ctx, r, &tb);
 	if (ret)
 		return ret;
-	if (a->extent_only || a->device_only || a->uuid_only)
+	pt_out_printf("%s: %llu level %d\n", name, (unsigned long long)tb->bytenr, tb_level(tb));
+	tree_block_put(ctx->fs, tb);
+	return 0;
+}
+
+/* What comes before the trees the root tree lists: the root, chunk, log, bg trees. */
+static int dump_top_trees(struct dump_ctx *ctx, const struct dump_args *a,
+			  const struct extra_roots *x)
+{
+	struct fs_info *fs = ctx->fs;
+	int ret;
+
+	if (a->roots_only && !ctx->json) {
+		ret = print_root_pointer(ctx, "root tree", &fs->tree_root);
+		if (!ret)
+			ret = print_root_pointer(ctx, "chunk tree", &fs->chunk_root);
+		if (!ret && x->have_log)
+			ret = print_root_pointer(ctx, "log root tree", &x->log);
+		return ret;
+	}
+	if (a->roots_only)
 		return 0;
-	if (ctx->json)
-		return 0;
-	if (a->root_backups)
-		print_old_roots(sb);
+	ret = dump_named_tree(ctx, "root tree", BTRFS_ROOT_TREE_OBJECTID, &fs->tree_root);
+	if (!ret)
+		ret = dump_named_tree(ctx, "chunk tree", BTRFS_CHUNK_TREE_OBJECTID,
+				      &fs->chunk_root);
+	if (!ret && x->have_log)
+		ret = dump_named_tree(ctx, "log root tree", BTRFS_TREE_LOG_OBJECTID, &x->log);
+	if (!ret && x->have_bg)
+		ret = dump_named_tree(ctx, "block group tree", BTRFS_BLOCK_GROUP_TREE_OBJECTID,
+				      &x->bg);
+	return ret;
+}
+
+static int missing_tree(struct dump_ctx *ctx, const char *name)
+{
+	pt_out_flush();
+	error("cannot print %s, invalid pointer", name);
+	ctx->err = 1;
+	return -ENOENT;
+}
+
+/*
+ * -t naming a tree the superblock points to: dump it and return 0 or the
+ * error; 1 for a tree found through the root tree.
+ */
+static int dump_pointed_tree(struct dump_ctx *ctx, u64 id, const struct extra_roots *x)
+{
+	struct fs_info *fs = ctx->fs;
+
+	switch (id) {
+	case BTRFS_ROOT_TREE_OBJECTID:
+		return dump_named_tree(ctx, "root tree", id, &fs->tree_root);
+	case BTRFS_CHUNK_TREE_OBJECTID:
+		return dump_named_tree(ctx, "chunk tree", id, &fs->chunk_root);
+	case BTRFS_TREE_LOG_OBJECTID:
+		if (!x->have_log)
+			return missing_tree(ctx, "log root tree");
+		return dump_named_tree(ctx, "log root tree", id, &x->log);
+	case BTRFS_BLOCK_GROUP_TREE_OBJECTID:
+		if (!x->have_bg)
+			return missing_tree(ctx, "block group tree");
+		return dump_named_tree(ctx, "block group tree", id, &x->bg);
+	}
+	return 1;
+}
+
+static void print_totals(const struct btrfs_super_block *sb)
+{
+	char u[37];
+
 	pt_out_str("total bytes ");
 	pt_out_u64(le64_to_cpu(sb->total_bytes));
 	pt_out_str("\nbytes used ");
 	pt_out_u64(le64_to_cpu(sb->bytes_used));
 	pt_out_str("\nuuid ");
-	{
-		char u[37];
-
-		uuid_unparse(sb->fsid, u);
-		pt_out_str(u);
-	}
+	uuid_unparse(sb->fsid, u);
+	pt_out_str(u);
 	pt_out_chr('\n');
+}
+
+static int dump_all(struct dump_ctx *ctx, const struct dump_args *a)
+{
+	struct fs_info *fs = ctx->fs;
+	struct extra_roots x;
+	int ret;
+
+	extra_roots_find(fs, &x);
+	if (!(a->extent_only || a->uuid_only || a->tree_id)) {
+		ret = dump_top_trees(ctx, a, &x);
+		if (ret)
+			return ret;
+	}
+	ret = dump_pointed_tree(ctx, a->tree_id, &x);
+	if (ret <= 0)
+		return ret;
+	ret = scan_root_items(ctx, a, &fs->tree_root);
+	if (!ret && x.have_log)
+		ret = scan_root_items(ctx, a, &x.log);
+	if (ret)
+		return ret;
+	if (a->extent_only || a->device_only || a->uuid_only || ctx->json)
+		return 0;
+	if (a->root_backups)
+		print_old_roots(&fs->super);
+	print_totals(&fs->super);
 	return 0;
 }
 
-int cmd_inspect_dump_tree(const struct cmd_struct *cmd, int argc, char **argv)
+struct dump_tree_opts {
+	struct dump_ctx ctx;
+	struct dump_args a;
+	u64 *blocks;		/* -b, in the order given */
+	size_t nblocks;
+	bool follow;
+};
+
+enum {
+	OPT_FOLLOW = 0x100, OPT_BFS, OPT_DFS, OPT_NOSCAN, OPT_HIDE_NAMES,
+	OPT_CSUM_HEADERS, OPT_CSUM_ITEMS,
+};
+
+/* -b BYTENR, added to o->blocks; returns CMD_PARSE_OK or the exit code. */
+static int add_block(struct cmd_context *ctx, const char *arg)
 {
-	enum {
-		OPT_FOLLOW = 0x100, OPT_BFS, OPT_DFS, OPT_NOSCAN, OPT_HIDE_NAMES,
-		OPT_CSUM_HEADERS, OPT_CSUM_ITEMS,
-	};
+	struct dump_tree_opts *o = ctx->opts;
+	char *end;
+	u64 *nb;
+
+	errno = 0;
+	nb = realloc(o->blocks, (o->nblocks + 1) * sizeof(u64));
+	if (!nb) {
+		error("out of memory");
+		return exit_code(-ENOMEM, ERR_AT_RUN);
+	}
+	o->blocks = nb;
+	o->blocks[o->nblocks] = strtoull(arg, &end, 0);
+	if (errno || end == arg || *end || arg[0] == '-')
+		return usage_error(ctx->cmd, "invalid block number: %s", arg);
+	o->nblocks++;
+	return CMD_PARSE_OK;
+}
+
+/* One option of dump-tree; returns CMD_PARSE_OK or the exit code. */
+static int dump_tree_opt(struct cmd_context *ctx, int c, const char *arg)
+{
+	struct dump_tree_opts *o = ctx->opts;
+
+	switch (c) {
+	case 'e': o->a.extent_only = true; break;
+	case 'd': o->a.device_only = true; break;
+	case 'r': o->a.roots_only = true; break;
+	case 'R': o->a.roots_only = true; o->a.root_backups = true; break;
+	case 'u': o->a.uuid_only = true; break;
+	case 'b': return add_block(ctx, arg);
+	case 't':
+		o->a.tree_id = parse_tree_id(arg);
+		if (!o->a.tree_id)
+			return usage_error(ctx->cmd, "unrecognized tree id: %s", arg);
+		break;
+	case OPT_FOLLOW: o->follow = true; break;
+	case OPT_BFS: o->ctx.traverse = TRAVERSE_BFS; break;
+	case OPT_DFS: o->ctx.traverse = TRAVERSE_DFS; break;
+	case OPT_NOSCAN: break;
+	case OPT_HIDE_NAMES: o->ctx.opts.hide_names = true; break;
+	case OPT_CSUM_HEADERS: o->ctx.opts.csum_headers = true; break;
+	case OPT_CSUM_ITEMS: o->ctx.opts.csum_items = true; break;
+	default:
+		return cmd_parse_common(ctx, c, arg);
+	}
+	return CMD_PARSE_OK;
+}
+
+static int inspect_dump_tree_parse(struct cmd_context *ctx, int argc, char **argv)
+{
 	static const struct option long_options[] = {
 		{ "extents", no_argument, NULL, 'e' },
 		{ "device", no_argument, NULL, 'd' },
@@ -793,125 +884,64 @@ int cmd_inspect_dump_tree(const struct cmd_struct *cmd, int argc, char **argv)
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
-	struct dump_ctx ctx;
-	struct dump_args a;
-	/* the walk holds its path; a small cache is enough and keeps RSS low */
-	struct open_args oa = { .super_mirror = -1, .cache_bytes = 8 << 20 };
-	char errbuf[512] = "";
-	u64 *blocks = NULL;
-	size_t nblocks = 0;
-	bool follow = false;
-	struct json_object *doc = NULL;
+	struct dump_tree_opts *o = ctx->opts;
 	int c, ret;
 
-	memset(&ctx, 0, sizeof(ctx));
-	memset(&a, 0, sizeof(a));
-	ctx.traverse = TRAVERSE_BFS;
+	o->ctx.traverse = TRAVERSE_BFS;
 	while ((c = getopt_long(argc, argv, "deb:rRut:", long_options, NULL)) != -1) {
-		switch (c) {
-		case 'e':
-			a.extent_only = true;
-			break;
-		case 'd':
-			a.device_only = true;
-			break;
-		case 'r':
-			a.roots_only = true;
-			break;
-		case 'R':
-			a.roots_only = true;
-			a.root_backups = true;
-			break;
-		case 'u':
-			a.uuid_only = true;
-			break;
-		case 'b': {
-			char *end;
-			u64 *nb;
-
-			errno = 0;
-			nb = realloc(blocks, (nblocks + 1) * sizeof(u64));
-			if (!nb) {
-				free(blocks);
-				error("out of memory");
-				return EXIT_PROBLEMS;
-			}
-			blocks = nb;
-			blocks[nblocks] = strtoull(optarg, &end, 0);
-			if (errno || end == optarg || *end || optarg[0] == '-') {
-				free(blocks);
-				return usage_error(cmd, "invalid block number: %s", optarg);
-			}
-			nblocks++;
-			break;
-		}
-		case 't':
-			a.tree_id = parse_tree_id(optarg);
-			if (!a.tree_id) {
-				free(blocks);
-				return usage_error(cmd, "unrecognized tree id: %s", optarg);
-			}
-			break;
-		case OPT_FOLLOW:
-			follow = true;
-			break;
-		case OPT_BFS:
-			ctx.traverse = TRAVERSE_BFS;
-			break;
-		case OPT_DFS:
-			ctx.traverse = TRAVERSE_DFS;
-			break;
-		case OPT_NOSCAN:
-			break;
-		case OPT_HIDE_NAMES:
-			ctx.opts.hide_names = true;
-			break;
-		case OPT_CSUM_HEADERS:
-			ctx.opts.csum_headers = true;
-			break;
-		case OPT_CSUM_ITEMS:
-			ctx.opts.csum_items = true;
-			break;
-		default:
-			free(blocks);
-			return cmd_help_or_usage(cmd, c);
-		}
+		ret = dump_tree_opt(ctx, c, optarg);
+		if (ret != CMD_PARSE_OK)
+			return ret;
 	}
-	ret = check_argc_exact(cmd, argc - optind, 1);
-	if (ret) {
-		free(blocks);
+	ret = check_argc_exact(ctx->cmd, argc - optind, 1);
+	if (ret)
 		return ret;
-	}
+	ctx->image_path = argv[optind];
+	/* the walk holds its path; a small cache is enough and keeps RSS low */
+	ctx->cache_bytes = 8 << 20;
+	ctx->quiet_log_tree = true;
+	return CMD_PARSE_OK;
+}
 
-	ret = open_image(argv[optind], &oa, &ctx.fs, errbuf);
-	if (ret) {
-		error("%s", errbuf[0] ? errbuf : strerror(-ret));
-		free(blocks);
-		return EXIT_UNREADABLE;
-	}
-	ctx.opts.nodesize = ctx.fs->nodesize;
-	ctx.opts.sectorsize = ctx.fs->sectorsize;
-	ctx.opts.csum_size = ctx.fs->csum_size;
-	ctx.json = g_format == FORMAT_JSON;
+static void inspect_dump_tree_release(struct cmd_context *ctx)
+{
+	struct dump_tree_opts *o = ctx->opts;
+
+	free(o->blocks);
+}
+
+static int inspect_dump_tree_run(struct cmd_context *cctx)
+{
+	struct dump_tree_opts *o = cctx->opts;
+	struct dump_ctx *ctx = &o->ctx;
+	const struct dump_args *a = &o->a;
+	struct json_object *doc = NULL;
+	int ret;
+
+	ctx->fs = cctx->fs;
+	ctx->opts.nodesize = ctx->fs->nodesize;
+	ctx->opts.sectorsize = ctx->fs->sectorsize;
+	ctx->opts.csum_size = ctx->fs->csum_size;
+	ctx->json = g_format == FORMAT_JSON;
 
 	pt_out_init();
-	if (ctx.json) {
+	if (ctx->json) {
 		doc = json_doc_new();
-		ctx.trees = json_object_new_array();
-		json_object_object_add(doc, "trees", ctx.trees);
+		ctx->trees = json_object_new_array();
+		json_object_object_add(doc, "trees", ctx->trees);
 	} else {
 		pt_out_str(DUMP_TREE_COMPAT_BANNER "\n");
 	}
 
-	if (nblocks)
-		ret = dump_blocks(&ctx, blocks, nblocks, follow);
+	if (o->nblocks)
+		ret = dump_blocks(ctx, o->blocks, o->nblocks, o->follow);
 	else
-		ret = dump_all(&ctx, &a);
+		ret = dump_all(ctx, a);
 
-	if (ctx.json && !ctx.err) {
-		const struct btrfs_super_block *sb = &ctx.fs->super;
+	if (ctx->json && !ctx->err) {
+		const struct btrfs_super_block *sb = &ctx->fs->super;
 
-		if (!nblocks && !(a.extent_only || a.device_only || a.uuid_only)) {
+		if (!o->nblocks && !(a->extent_only || a->device_only || a->uuid_only)) {
 			json_object_object_add(doc, "total-bytes", json_u64(le64_to_cpu(sb->total_bytes)));
 			json_object_object_add(doc, "bytes-used", json_u64(le64_to_cpu(sb->bytes_used)));
 			json_object_object_add(doc, "uuid", json_uuid(sb->fsid));
@@ -922,13 +952,18 @@ int cmd_inspect_dump_tree(const struct cmd_struct *cmd, int argc, char **argv)
 	if (doc)
 		json_object_put(doc);
 	pt_out_flush();
-	close_image(ctx.fs);
-	free(blocks);
-	if (ctx.err || ret)
-		return EXIT_UNREADABLE;
+	/* Every failure of the dump is a tree that cannot be read, but memory. */
+	if (ctx->err || ret)
+		return exit_code(ret == -ENOMEM ? ret : -EUCLEAN, ERR_AT_RUN);
 	if (ferror(stdout)) {
 		error("cannot write the dump to stdout");
 		return EXIT_PROBLEMS;
 	}
 	return EXIT_OK;
 }
+
+const struct cmd_struct cmd_struct_inspect_dump_tree = {
+	.token = "dump-tree", .parse = inspect_dump_tree_parse, .run = inspect_dump_tree_run,
+	.usagestr = cmd_inspect_dump_tree_usage, .flags = CMD_IMAGE_RO,
+	.opts_size = sizeof(struct dump_tree_opts), .release = inspect_dump_tree_release,
+};

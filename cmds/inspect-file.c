@@ -313,7 +313,13 @@ out_free:
 	return ret;
 }
 
-int cmd_inspect_file(const struct cmd_struct *cmd, int argc, char **argv)
+struct inspect_file_opts {
+	u64 root_id, ino;
+	bool have_ino;
+	const char *fpath;	/* the file by path, NULL: by --inode */
+};
+
+static int inspect_file_parse(struct cmd_context *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "root", required_argument, NULL, 'r' },
@@ -322,36 +328,35 @@ int cmd_inspect_file(const struct cmd_struct *cmd, int argc, char **argv)
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
-	u64 root_id = BTRFS_FS_TREE_OBJECTID, ino = 0, mirror = 0;
-	bool have_root = false, have_ino = false, have_super = false;
-	struct json_object *doc = NULL;
-	struct root_ref root;
-	struct fs_info *fs;
-	const char *image, *fpath = NULL;
+	const struct cmd_struct *cmd = ctx->cmd;
+	struct inspect_file_opts *o = ctx->opts;
+	bool have_root = false;
+	u64 mirror;
 	int c, ret;
 
+	o->root_id = BTRFS_FS_TREE_OBJECTID;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
-			if (parse_u64(optarg, &root_id))
+			if (parse_u64(optarg, &o->root_id))
 				return usage_error(cmd, "invalid root id '%s'", optarg);
 			have_root = true;
 			break;
 		case 'i':
-			if (parse_u64(optarg, &ino))
+			if (parse_u64(optarg, &o->ino))
 				return usage_error(cmd, "invalid inode number '%s'", optarg);
-			have_ino = true;
+			o->have_ino = true;
 			break;
 		case 's':
 			if (parse_u64(optarg, &mirror) || mirror > 2)
 				return usage_error(cmd, "invalid superblock copy '%s' (0, 1 or 2)", optarg);
-			have_super = true;
+			ctx->super_mirror = (int)mirror;
 			break;
 		default:
-			return cmd_help_or_usage(cmd, c);
+			return cmd_parse_common(ctx, c, optarg);
 		}
 	}
-	if (have_ino) {
+	if (o->have_ino) {
 		if ((ret = check_argc_exact(cmd, argc - optind, 1)))
 			return ret;
 	} else {
@@ -359,31 +364,48 @@ int cmd_inspect_file(const struct cmd_struct *cmd, int argc, char **argv)
 			return usage_error(cmd, "--root needs --inode");
 		if ((ret = check_argc_exact(cmd, argc - optind, 2)))
 			return ret;
-		fpath = argv[optind++];
+		o->fpath = argv[optind++];
 	}
-	image = argv[optind];
-	ret = cmd_open_image(image, have_super ? (int)mirror : -1, 0, &fs);
-	if (ret)
-		return ret;
-	if (fpath) {
-		ret = path_lookup(fs, fpath, &root, &ino);
+	ctx->image_path = argv[optind];
+	return CMD_PARSE_OK;
+}
+
+/* The tree and inode number the options name; 0 or the exit code. */
+static int inspect_file_find(struct fs_info *fs, const struct inspect_file_opts *o,
+			     struct root_ref *root, u64 *ino)
+{
+	int ret;
+
+	*ino = o->ino;
+	if (o->fpath) {
+		ret = path_lookup(fs, o->fpath, root, ino);
 		if (ret > 0) {
-			error("no such file in the image: %s", fpath);
-			ret = EXIT_PROBLEMS;
-			goto out;
+			error("no such file in the image: %s", o->fpath);
+			return EXIT_PROBLEMS;
 		}
 	} else {
-		ret = find_root(fs, root_id, &root);
+		ret = find_root(fs, o->root_id, root);
 		if (ret == -ENOENT) {
-			error("no tree with id %llu in the image", root_id);
-			ret = EXIT_PROBLEMS;
-			goto out;
+			error("no tree with id %llu in the image", o->root_id);
+			return EXIT_PROBLEMS;
 		}
 	}
-	if (ret < 0) {
-		ret = cmd_engine_error(fs, ret, "cannot look up the inode");
-		goto out;
-	}
+	if (ret < 0)
+		return cmd_engine_error(fs, ret, "cannot look up the inode");
+	return 0;
+}
+
+static int inspect_file_run(struct cmd_context *ctx)
+{
+	struct fs_info *fs = ctx->fs;
+	struct json_object *doc = NULL;
+	struct root_ref root;
+	u64 ino;
+	int ret;
+
+	ret = inspect_file_find(fs, ctx->opts, &root, &ino);
+	if (ret)
+		return ret;
 	if (g_format == FORMAT_JSON)
 		doc = json_doc_new();
 	ret = report_inode(fs, &root, ino, doc);
@@ -396,9 +418,9 @@ int cmd_inspect_file(const struct cmd_struct *cmd, int argc, char **argv)
 		json_doc_print(doc);
 		doc = NULL;
 	}
-out:
 	if (doc)
 		json_object_put(doc);
-	close_image(fs);
 	return ret;
 }
+
+DEFINE_COMMAND(inspect_file, "file", CMD_IMAGE_RO, struct inspect_file_opts);

@@ -317,44 +317,52 @@ static int resolve(struct resolve_ctx *rc, struct json_object *doc)
 	return EXIT_OK;
 }
 
-int cmd_inspect_resolve_logical(const struct cmd_struct *cmd, int argc, char **argv)
+static int inspect_resolve_logical_parse(struct cmd_context *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "super", required_argument, NULL, 's' },
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
-	struct resolve_ctx rc = { 0 };
-	struct json_object *doc = NULL;
-	u64 mirror = 0;
-	bool have_super = false;
+	struct resolve_ctx *rc = ctx->opts;
+	u64 mirror;
 	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 's') {
 			if (parse_u64(optarg, &mirror) || mirror > 2)
-				return usage_error(cmd, "invalid superblock copy '%s' (0, 1 or 2)", optarg);
-			have_super = true;
+				return usage_error(ctx->cmd, "invalid superblock copy '%s' (0, 1 or 2)",
+						   optarg);
+			ctx->super_mirror = (int)mirror;
 			continue;
 		}
-		return cmd_help_or_usage(cmd, c);
+		return cmd_parse_common(ctx, c, optarg);
 	}
-	if ((ret = check_argc_exact(cmd, argc - optind, 2)))
+	if ((ret = check_argc_exact(ctx->cmd, argc - optind, 2)))
 		return ret;
-	if (parse_u64(argv[optind], &rc.logical))
-		return usage_error(cmd, "invalid logical address '%s'", argv[optind]);
-	ret = cmd_open_image(argv[optind + 1], have_super ? (int)mirror : -1, 0, &rc.fs);
-	if (ret)
-		return ret;
+	if (parse_u64(argv[optind], &rc->logical))
+		return usage_error(ctx->cmd, "invalid logical address '%s'", argv[optind]);
+	ctx->image_path = argv[optind + 1];
+	return CMD_PARSE_OK;
+}
+
+static int inspect_resolve_logical_run(struct cmd_context *ctx)
+{
+	struct resolve_ctx *rc = ctx->opts;
+	struct json_object *doc = NULL;
+	int ret;
+
+	rc->fs = ctx->fs;
 	if (g_format == FORMAT_JSON)
 		doc = json_doc_new();
-	ret = resolve(&rc, doc);
+	ret = resolve(rc, doc);
 	if (doc) {
 		if (ret == EXIT_OK || ret == EXIT_PROBLEMS)
 			json_doc_print(doc);
 		else
 			json_object_put(doc);
 	}
-	close_image(rc.fs);
 	return ret;
 }
+
+DEFINE_COMMAND(inspect_resolve_logical, "resolve-logical", CMD_IMAGE_RO, struct resolve_ctx);

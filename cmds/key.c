@@ -44,6 +44,9 @@ const char *const cmd_key_generate_usage[] = {
 	NULL
 };
 
+/* getopt value of key generate's --output */
+#define GETOPT_VAL_OUTPUT	0x1200
+
 /*
  * getopt's own message would echo a mistyped option with its value, and a
  * value there may be a key pasted onto the command line: name the option
@@ -102,46 +105,53 @@ static struct fscrypt_master_key *master_key_from(const uint8_t *raw, size_t len
 	return mk;
 }
 
-int cmd_key_id(const struct cmd_struct *cmd, int argc, char **argv)
+/* key id and key generate have no options of their own beyond these. */
+struct key_generate_opts {
+	const char *path;	/* --output */
+};
+
+/* Both commands' getopt loop: key options (key id) or --output (key generate). */
+static int key_parse(struct cmd_context *ctx, int argc, char **argv,
+		     const struct option *long_opts)
+{
+	struct key_generate_opts *o = ctx->opts;
+	int c, ret;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", long_opts, NULL)) != -1) {
+		if (c == '?' || c == ':')
+			return bad_option(ctx->cmd, c, argv);
+		if (c == GETOPT_VAL_OUTPUT) {
+			o->path = optarg;
+			continue;
+		}
+		ret = cmd_parse_common(ctx, c, optarg);
+		if (ret != CMD_PARSE_OK)
+			return ret;
+	}
+	ret = check_argc_exact(ctx->cmd, argc - optind, 0);
+	return ret ? ret : CMD_PARSE_OK;
+}
+
+static int key_id_parse(struct cmd_context *ctx, int argc, char **argv)
 {
 	static const struct option long_opts[] = {
 		KEY_INPUT_LONG_OPTIONS,
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
-	struct fscrypt_master_key *mk;
-	struct key_input ki;
-	struct key_buf *kb;
-	int c, ret;
 
-	key_input_init(&ki);
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":", long_opts, NULL)) != -1) {
-		if (c == '?' || c == ':')
-			return bad_option(cmd, c, argv);
-		ret = key_input_parse_opt(&ki, c, optarg);
-		if (ret < 0)
-			return usage_error(cmd, NULL);
-		if (ret > 0)
-			continue;
-		return cmd_help_or_usage(cmd, c);
-	}
-	ret = check_argc_exact(cmd, argc - optind, 0);
-	if (ret)
-		return ret;
-	if (!key_input_given(&ki))
-		return usage_error(cmd, "a key is needed: --key-file PATH or --key-fd N");
+	return key_parse(ctx, argc, argv, long_opts);
+}
 
-	if (key_input_read(&ki, &kb))
-		return EXIT_KEY;
-	mk = master_key_from(kb->data, kb->len);
-	key_buf_free(kb);
-	if (!mk)
-		return EXIT_KEY;
-	print_key_id(mk->identifier, NULL);
-	secret_free(mk, sizeof(*mk));
+/* The dispatcher has loaded the key (CMD_KEY_REQUIRED). */
+static int key_id_run(struct cmd_context *ctx)
+{
+	print_key_id(ctx->mk->identifier, NULL);
 	return EXIT_OK;
 }
+
+DEFINE_COMMAND(key_id, "id", CMD_KEY_REQUIRED, char);
 
 /* Write all of buf; returns 0 or -errno. */
 static int write_all(int fd, const void *buf, size_t len)
@@ -179,62 +189,18 @@ static int random_bytes(uint8_t *buf, size_t len)
 	return 0;
 }
 
-int cmd_key_generate(const struct cmd_struct *cmd, int argc, char **argv)
+#define KEYGEN_LEN	FSCRYPT_MAX_KEY_SIZE
+#define KEYGEN_HEX_LEN	(2 * FSCRYPT_MAX_KEY_SIZE + 1)
+
+/*
+ * Create path (mode 0600, never an existing file) holding key (KEYGEN_LEN
+ * bytes), raw or as hex text and a newline written through hex (secret
+ * memory of KEYGEN_HEX_LEN bytes).  Returns 0, or -1 after an ERROR line,
+ * with the file removed again.
+ */
+static int write_key_file(const char *path, const uint8_t *key, char *hex, enum key_format fmt)
 {
-	enum { GETOPT_VAL_OUTPUT = 0x1200 };
-	static const struct option long_opts[] = {
-		{ "output", required_argument, NULL, GETOPT_VAL_OUTPUT },
-		{ "key-format", required_argument, NULL, GETOPT_VAL_KEY_FORMAT },
-		GETOPT_HELP_OPTION,
-		{ NULL, 0, NULL, 0 }
-	};
-	const size_t key_len = FSCRYPT_MAX_KEY_SIZE;
-	const size_t buf_len = 2 * FSCRYPT_MAX_KEY_SIZE + 1;
-	struct fscrypt_master_key *mk = NULL;
-	const char *path = NULL;
-	struct key_input ki;
-	uint8_t *buf = NULL;
-	char *hex;
-	int c, fd = -1, ret, exit_code = EXIT_PROBLEMS;
-
-	key_input_init(&ki);
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":", long_opts, NULL)) != -1) {
-		if (c == '?' || c == ':')
-			return bad_option(cmd, c, argv);
-		if (c == GETOPT_VAL_OUTPUT) {
-			path = optarg;
-			continue;
-		}
-		ret = key_input_parse_opt(&ki, c, optarg);
-		if (ret < 0)
-			return usage_error(cmd, NULL);
-		if (ret > 0)
-			continue;
-		return cmd_help_or_usage(cmd, c);
-	}
-	ret = check_argc_exact(cmd, argc - optind, 0);
-	if (ret)
-		return ret;
-	if (!path || !*path)
-		return usage_error(cmd, "--output FILE is required");
-
-	/* Raw key then its hex text, both in secret memory. */
-	buf = secret_alloc(key_len + buf_len);
-	if (!buf) {
-		error("cannot allocate memory for the key");
-		return EXIT_PROBLEMS;
-	}
-	hex = (char *)buf + key_len;
-	ret = random_bytes(buf, key_len);
-	if (ret) {
-		errno = -ret;
-		error("cannot get random bytes: %m");
-		goto out;
-	}
-	mk = master_key_from(buf, key_len);
-	if (!mk)
-		goto out;
+	int fd, ret;
 
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -242,19 +208,19 @@ int cmd_key_generate(const struct cmd_struct *cmd, int argc, char **argv)
 			error("%s already exists: refusing to overwrite a key file", path);
 		else
 			error("cannot create %s: %m", path);
-		goto out;
+		return -1;
 	}
 	/* The umask can only narrow 0600; make it exact anyway. */
 	if (fchmod(fd, 0600) < 0) {
 		error("cannot set mode 0600 on %s: %m", path);
 		goto fail_unlink;
 	}
-	if (ki.format == KEY_FORMAT_HEX) {
-		hex_encode(buf, key_len, hex);
-		hex[2 * key_len] = '\n';
-		ret = write_all(fd, hex, 2 * key_len + 1);
+	if (fmt == KEY_FORMAT_HEX) {
+		hex_encode(key, KEYGEN_LEN, hex);
+		hex[2 * KEYGEN_LEN] = '\n';
+		ret = write_all(fd, hex, 2 * KEYGEN_LEN + 1);
 	} else {
-		ret = write_all(fd, buf, key_len);
+		ret = write_all(fd, key, KEYGEN_LEN);
 	}
 	if (!ret && fsync(fd) < 0)
 		ret = -errno;
@@ -263,23 +229,71 @@ int cmd_key_generate(const struct cmd_struct *cmd, int argc, char **argv)
 		error("cannot write %s: %m", path);
 		goto fail_unlink;
 	}
-	if (close(fd) < 0) {
-		fd = -1;
+	ret = close(fd);
+	fd = -1;
+	if (ret < 0) {
 		error("cannot write %s: %m", path);
 		goto fail_unlink;
 	}
-	fd = -1;
-	print_key_id(mk->identifier, path);
-	exit_code = EXIT_OK;
-	goto out;
+	return 0;
 
 fail_unlink:
 	/* Only reached after O_EXCL created the file: it is ours to remove. */
-	unlink(path);
-out:
 	if (fd >= 0)
 		close(fd);
-	secret_free(mk, sizeof(*mk));
-	secret_free(buf, key_len + buf_len);
-	return exit_code;
+	unlink(path);
+	return -1;
 }
+
+static int key_generate_parse(struct cmd_context *ctx, int argc, char **argv)
+{
+	static const struct option long_opts[] = {
+		{ "output", required_argument, NULL, GETOPT_VAL_OUTPUT },
+		{ "key-format", required_argument, NULL, GETOPT_VAL_KEY_FORMAT },
+		GETOPT_HELP_OPTION,
+		{ NULL, 0, NULL, 0 }
+	};
+	const struct key_generate_opts *o = ctx->opts;
+	int ret;
+
+	ret = key_parse(ctx, argc, argv, long_opts);
+	if (ret != CMD_PARSE_OK)
+		return ret;
+	if (!o->path || !*o->path)
+		return usage_error(ctx->cmd, "--output FILE is required");
+	return CMD_PARSE_OK;
+}
+
+static int key_generate_run(struct cmd_context *ctx)
+{
+	const struct key_generate_opts *o = ctx->opts;
+	struct fscrypt_master_key *mk = NULL;
+	int ret, status = EXIT_PROBLEMS;
+	uint8_t *buf;
+
+	/* Raw key then its hex text, both in secret memory. */
+	buf = secret_alloc(KEYGEN_LEN + KEYGEN_HEX_LEN);
+	if (!buf) {
+		error("cannot allocate memory for the key");
+		return EXIT_PROBLEMS;
+	}
+	ret = random_bytes(buf, KEYGEN_LEN);
+	if (ret) {
+		errno = -ret;
+		error("cannot get random bytes: %m");
+		goto out;
+	}
+	mk = master_key_from(buf, KEYGEN_LEN);
+	if (!mk)
+		goto out;
+	if (write_key_file(o->path, buf, (char *)buf + KEYGEN_LEN, ctx->key.format))
+		goto out;
+	print_key_id(mk->identifier, o->path);
+	status = EXIT_OK;
+out:
+	secret_free(mk, sizeof(*mk));
+	secret_free(buf, KEYGEN_LEN + KEYGEN_HEX_LEN);
+	return status;
+}
+
+DEFINE_COMMAND(key_generate, "generate", 0, struct key_generate_opts);

@@ -9,8 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cmds/commands.h"
+#include "cmds/cmd-utils.h"
+#include "common/key-input.h"
 #include "common/messages.h"
 #include "common/output.h"
+#include "kernel-shared/ctree.h"
 
 static const char *const inspect_group_usage[] = {
 	"btrfs-extcrypt inspect <command> [options] <image>",
@@ -18,12 +21,12 @@ static const char *const inspect_group_usage[] = {
 	NULL
 };
 
-static const struct cmd_struct inspect_cmds[] = {
-	{ "dump-super", cmd_inspect_dump_super, cmd_inspect_dump_super_usage, NULL, 0 },
-	{ "dump-tree", cmd_inspect_dump_tree, cmd_inspect_dump_tree_usage, NULL, 0 },
-	{ "resolve-logical", cmd_inspect_resolve_logical, cmd_inspect_resolve_logical_usage, NULL, 0 },
-	{ "file", cmd_inspect_file, cmd_inspect_file_usage, NULL, 0 },
-	{ NULL }
+static const struct cmd_struct *const inspect_cmds[] = {
+	&cmd_struct_inspect_dump_super,
+	&cmd_struct_inspect_dump_tree,
+	&cmd_struct_inspect_resolve_logical,
+	&cmd_struct_inspect_file,
+	NULL
 };
 
 static const struct cmd_group inspect_group = { inspect_group_usage, inspect_cmds };
@@ -34,10 +37,10 @@ static const char *const key_group_usage[] = {
 	NULL
 };
 
-static const struct cmd_struct key_cmds[] = {
-	{ "id", cmd_key_id, cmd_key_id_usage, NULL, 0 },
-	{ "generate", cmd_key_generate, cmd_key_generate_usage, NULL, 0 },
-	{ NULL }
+static const struct cmd_struct *const key_cmds[] = {
+	&cmd_struct_key_id,
+	&cmd_struct_key_generate,
+	NULL
 };
 
 static const struct cmd_group key_group = { key_group_usage, key_cmds };
@@ -64,23 +67,34 @@ static const char *const debug_group_usage[] = {
 	NULL
 };
 
-static const struct cmd_struct debug_cmds[] = {
-	{ "xattrs", cmd_debug_xattrs, cmd_debug_xattrs_usage, NULL, 0 },
-	{ NULL }
+static const struct cmd_struct *const debug_cmds[] = {
+	&cmd_struct_debug_xattrs,
+	NULL
 };
 
 static const struct cmd_group debug_group = { debug_group_usage, debug_cmds };
 
-static const struct cmd_struct top_cmds[] = {
-	{ "inspect", NULL, inspect_group_usage, &inspect_group, 0 },
-	{ "key", NULL, key_group_usage, &key_group, 0 },
-	{ "encrypt", cmd_encrypt, cmd_encrypt_usage, NULL, 0 },
-	{ "decrypt", cmd_decrypt, cmd_decrypt_usage, NULL, 0 },
-	{ "reflink", cmd_reflink, cmd_reflink_usage, NULL, 0 },
-	{ "restore", cmd_restore, cmd_restore_usage, NULL, 0 },
-	{ "check", cmd_check, cmd_check_usage, NULL, 0 },
-	{ "debug", NULL, debug_group_usage, &debug_group, CMD_HIDDEN },
-	{ NULL }
+static const struct cmd_struct inspect_cmd = {
+	.token = "inspect", .usagestr = inspect_group_usage, .next = &inspect_group
+};
+static const struct cmd_struct key_cmd = {
+	.token = "key", .usagestr = key_group_usage, .next = &key_group
+};
+static const struct cmd_struct debug_cmd = {
+	.token = "debug", .usagestr = debug_group_usage, .next = &debug_group,
+	.flags = CMD_HIDDEN
+};
+
+static const struct cmd_struct *const top_cmds[] = {
+	&inspect_cmd,
+	&key_cmd,
+	&cmd_struct_encrypt,
+	&cmd_struct_decrypt,
+	&cmd_struct_reflink,
+	&cmd_struct_restore,
+	&cmd_struct_check,
+	&debug_cmd,
+	NULL
 };
 
 static const struct cmd_group top_group = { top_usage, top_cmds };
@@ -115,7 +129,8 @@ static const char *usage_summary(const char *const *usagestr)
 
 static int cmd_struct_print_list(const struct cmd_group *grp, const char *prefix, FILE *out)
 {
-	for (const struct cmd_struct *c = grp->commands; c->token; c++) {
+	for (const struct cmd_struct *const *cp = grp->commands; *cp; cp++) {
+		const struct cmd_struct *c = *cp;
 		char name[128];
 
 		if (c->flags & CMD_HIDDEN)
@@ -156,6 +171,17 @@ int cmd_help_or_usage(const struct cmd_struct *cmd, int c)
 	return EXIT_USAGE;
 }
 
+int cmd_parse_common(struct cmd_context *ctx, int c, const char *arg)
+{
+	int ret = key_input_parse_opt(&ctx->key, c, arg);
+
+	if (ret > 0)
+		return CMD_PARSE_OK;
+	if (ret < 0)
+		return usage_error(ctx->cmd, NULL);
+	return cmd_help_or_usage(ctx->cmd, c);
+}
+
 int check_argc_exact(const struct cmd_struct *cmd, int argc, int n)
 {
 	if (argc < n)
@@ -175,7 +201,9 @@ static const struct cmd_struct *lookup_cmd(const struct cmd_group *grp, const ch
 	size_t len = strlen(token);
 	int nmatch = 0;
 
-	for (const struct cmd_struct *c = grp->commands; c->token; c++) {
+	for (const struct cmd_struct *const *cp = grp->commands; *cp; cp++) {
+		const struct cmd_struct *c = *cp;
+
 		if (strcmp(c->token, token) == 0)
 			return c;
 		if (strncmp(c->token, token, len) == 0) {
@@ -199,6 +227,58 @@ static void print_group_help(const struct cmd_group *grp, const char *prefix, bo
 	usage_print(grp->usagestr, grp == &top_group, to_stderr);
 	fprintf(out, "\nCommands:\n");
 	cmd_struct_print_list(grp, prefix, out);
+}
+
+/*
+ * Provide what cmd->flags ask for: the key (before the image is touched, so
+ * that a bad key is a key error whatever the image), then the image.
+ * Returns 0 or the exit code, after one ERROR line.
+ */
+static int cmd_setup(struct cmd_context *ctx)
+{
+	const struct cmd_struct *cmd = ctx->cmd;
+	bool key_given = key_input_given(&ctx->key);
+	int ret;
+
+	if ((cmd->flags & CMD_KEY_REQUIRED) && !key_given)
+		return usage_error(cmd, "a key is needed: --key-file PATH or --key-fd N");
+	if ((cmd->flags & CMD_KEY_OPTIONAL) && ctx->key.format_given && !key_given)
+		return usage_error(cmd, "--key-format needs --key-file or --key-fd");
+	if ((cmd->flags & (CMD_KEY_REQUIRED | CMD_KEY_OPTIONAL)) && key_given) {
+		ret = cmd_load_master_key(&ctx->key, &ctx->mk);
+		if (ret)
+			return ret;
+	}
+	if (cmd->flags & CMD_IMAGE_RW)
+		return cmd_open_image_rw(ctx->image_path, &ctx->fs);
+	if (cmd->flags & CMD_IMAGE_RO)
+		return cmd_open_image(ctx->image_path, ctx->super_mirror, ctx->cache_bytes,
+				      !ctx->quiet_log_tree, &ctx->fs);
+	return 0;
+}
+
+/* Parse, set up, run and tear down one command (see cmds/commands.h). */
+static int run_command(const struct cmd_struct *cmd, int argc, char **argv)
+{
+	struct cmd_context ctx = { .cmd = cmd, .super_mirror = -1 };
+	int ret;
+
+	key_input_init(&ctx.key);
+	ctx.opts = calloc(1, cmd->opts_size ? cmd->opts_size : 1);
+	if (!ctx.opts)
+		die_oom();
+	ret = cmd->parse(&ctx, argc, argv);
+	if (ret == CMD_PARSE_OK) {
+		ret = cmd_setup(&ctx);
+		if (!ret)
+			ret = cmd->run(&ctx);
+	}
+	if (cmd->release)
+		cmd->release(&ctx);
+	close_image(ctx.fs);
+	cmd_free_master_key(ctx.mk);
+	free(ctx.opts);
+	return ret;
 }
 
 static int dispatch(const struct cmd_group *grp, const char *prefix, int argc, char **argv)
@@ -225,7 +305,7 @@ static int dispatch(const struct cmd_group *grp, const char *prefix, int argc, c
 		return dispatch(cmd->next, name, argc - 1, argv + 1);
 	argv[0] = name;
 	optind = 0;	/* full getopt reset for the command's own parsing */
-	return cmd->fn(cmd, argc, argv);
+	return run_command(cmd, argc, argv);
 }
 
 int main(int argc, char **argv)

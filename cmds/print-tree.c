@@ -1216,89 +1216,11 @@ static void print_fscrypt_ctx(const struct blk *c, size_t p, u32 size)
 	pt_out_chr('\n');
 }
 
-static void print_item_body(const struct blk *c, const struct btrfs_key *key,
-			    size_t p, u32 size)
+/* Block group, free space, chunk, device, qgroup, uuid and other items. */
+static void print_item_body_other(const struct blk *c, const struct btrfs_key *key,
+				  size_t p, u32 size)
 {
-	if (key->type == 0 && key->objectid == BTRFS_FREE_SPACE_OBJECTID)
-		print_free_space_header(c, p);
-
 	switch (key->type) {
-	case BTRFS_INODE_ITEM_KEY:
-		print_inode_item(c, p);
-		break;
-	case BTRFS_INODE_REF_KEY:
-		print_inode_ref(c, p, size);
-		break;
-	case BTRFS_INODE_EXTREF_KEY:
-		print_inode_extref(c, p, size);
-		break;
-	case BTRFS_DIR_ITEM_KEY:
-	case BTRFS_DIR_INDEX_KEY:
-	case BTRFS_XATTR_ITEM_KEY:
-		print_dir_item(c, p, size);
-		break;
-	case BTRFS_DIR_LOG_INDEX_KEY:
-	case BTRFS_DIR_LOG_ITEM_KEY:
-		pt_out_str("\t\tdir log end ");
-		pt_out_u64(R64(c, p));
-		pt_out_chr('\n');
-		break;
-	case BTRFS_ORPHAN_ITEM_KEY:
-		pt_out_str("\t\torphan item\n");
-		break;
-	case BTRFS_FSCRYPT_INODE_CTX_KEY:
-	case BTRFS_FSCRYPT_CTX_KEY:
-		print_fscrypt_ctx(c, p, size);
-		break;
-	case BTRFS_ROOT_ITEM_KEY:
-		print_root_item(c, p, size);
-		break;
-	case BTRFS_ROOT_REF_KEY:
-		print_root_ref(c, p, "ref");
-		break;
-	case BTRFS_ROOT_BACKREF_KEY:
-		print_root_ref(c, p, "backref");
-		break;
-	case BTRFS_EXTENT_ITEM_KEY:
-		print_extent_item(c, p, size, key, false);
-		break;
-	case BTRFS_METADATA_ITEM_KEY:
-		print_extent_item(c, p, size, key, true);
-		break;
-	case BTRFS_TREE_BLOCK_REF_KEY:
-		pt_out_str("\t\ttree block backref\n");
-		break;
-	case BTRFS_SHARED_BLOCK_REF_KEY:
-		pt_out_str("\t\tshared block backref\n");
-		break;
-	case BTRFS_EXTENT_DATA_REF_KEY:
-		pt_out_str("\t\textent data backref root ");
-		pt_print_objectid(R64(c, p), 0);
-		pt_out_str(" objectid ");
-		pt_out_u64(R64(c, p + 8));
-		pt_out_str(" offset ");
-		pt_out_u64(R64(c, p + 16));
-		pt_out_str(" count ");
-		pt_out_u64(R32(c, p + 24));
-		pt_out_chr('\n');
-		break;
-	case BTRFS_SHARED_DATA_REF_KEY:
-		pt_out_str("\t\tshared data backref count ");
-		pt_out_u64(R32(c, p));
-		pt_out_chr('\n');
-		break;
-	case KEY_EXTENT_REF_V0:
-		pt_out_str("\t\textent ref v0 (deprecated)\n");
-		break;
-	case KEY_CSUM_ITEM:
-		pt_out_str("\t\tcsum item\n");
-		break;
-	case BTRFS_EXTENT_CSUM_KEY:
-		print_extent_csum(c, p, size, key->offset);
-		break;
-	case BTRFS_EXTENT_DATA_KEY:
-		print_file_extent(c, p, size);
-		break;
 	case BTRFS_BLOCK_GROUP_ITEM_KEY: {
 		char flags[FLAG_STR_LEN];
 
@@ -1377,6 +1299,106 @@ static void print_item_body(const struct blk *c, const struct btrfs_key *key,
 		else
 			pt_out_printf("\t\tunknown temporary item objectid %llu\n",
 				      (unsigned long long)key->objectid);
+		break;
+	}
+}
+
+/* Extent tree, csum and file extent items. */
+static void print_item_body_extent(const struct blk *c, const struct btrfs_key *key,
+				  size_t p, u32 size)
+{
+	switch (key->type) {
+	case BTRFS_EXTENT_ITEM_KEY:
+		print_extent_item(c, p, size, key, false);
+		break;
+	case BTRFS_METADATA_ITEM_KEY:
+		print_extent_item(c, p, size, key, true);
+		break;
+	case BTRFS_TREE_BLOCK_REF_KEY:
+		pt_out_str("\t\ttree block backref\n");
+		break;
+	case BTRFS_SHARED_BLOCK_REF_KEY:
+		pt_out_str("\t\tshared block backref\n");
+		break;
+	case BTRFS_EXTENT_DATA_REF_KEY:
+		pt_out_str("\t\textent data backref root ");
+		pt_print_objectid(R64(c, p), 0);
+		pt_out_str(" objectid ");
+		pt_out_u64(R64(c, p + 8));
+		pt_out_str(" offset ");
+		pt_out_u64(R64(c, p + 16));
+		pt_out_str(" count ");
+		pt_out_u64(R32(c, p + 24));
+		pt_out_chr('\n');
+		break;
+	case BTRFS_SHARED_DATA_REF_KEY:
+		pt_out_str("\t\tshared data backref count ");
+		pt_out_u64(R32(c, p));
+		pt_out_chr('\n');
+		break;
+	case KEY_EXTENT_REF_V0:
+		pt_out_str("\t\textent ref v0 (deprecated)\n");
+		break;
+	case KEY_CSUM_ITEM:
+		pt_out_str("\t\tcsum item\n");
+		break;
+	case BTRFS_EXTENT_CSUM_KEY:
+		print_extent_csum(c, p, size, key->offset);
+		break;
+	case BTRFS_EXTENT_DATA_KEY:
+		print_file_extent(c, p, size);
+		break;
+	default:
+		print_item_body_other(c, key, p, size);
+		break;
+	}
+}
+
+static void print_item_body(const struct blk *c, const struct btrfs_key *key,
+			    size_t p, u32 size)
+{
+	if (key->type == 0 && key->objectid == BTRFS_FREE_SPACE_OBJECTID)
+		print_free_space_header(c, p);
+
+	switch (key->type) {
+	case BTRFS_INODE_ITEM_KEY:
+		print_inode_item(c, p);
+		break;
+	case BTRFS_INODE_REF_KEY:
+		print_inode_ref(c, p, size);
+		break;
+	case BTRFS_INODE_EXTREF_KEY:
+		print_inode_extref(c, p, size);
+		break;
+	case BTRFS_DIR_ITEM_KEY:
+	case BTRFS_DIR_INDEX_KEY:
+	case BTRFS_XATTR_ITEM_KEY:
+		print_dir_item(c, p, size);
+		break;
+	case BTRFS_DIR_LOG_INDEX_KEY:
+	case BTRFS_DIR_LOG_ITEM_KEY:
+		pt_out_str("\t\tdir log end ");
+		pt_out_u64(R64(c, p));
+		pt_out_chr('\n');
+		break;
+	case BTRFS_ORPHAN_ITEM_KEY:
+		pt_out_str("\t\torphan item\n");
+		break;
+	case BTRFS_FSCRYPT_INODE_CTX_KEY:
+	case BTRFS_FSCRYPT_CTX_KEY:
+		print_fscrypt_ctx(c, p, size);
+		break;
+	case BTRFS_ROOT_ITEM_KEY:
+		print_root_item(c, p, size);
+		break;
+	case BTRFS_ROOT_REF_KEY:
+		print_root_ref(c, p, "ref");
+		break;
+	case BTRFS_ROOT_BACKREF_KEY:
+		print_root_ref(c, p, "backref");
+		break;
+	default:
+		print_item_body_extent(c, key, p, size);
 		break;
 	}
 }
@@ -1846,11 +1868,119 @@ static void j_chunk(struct json_object *o, const struct blk *c, size_t p)
 	JADD(o, "stripes", arr);
 }
 
-static void j_item_body(struct json_object *o, const struct blk *c,
-			const struct btrfs_key *key, size_t p, u32 size)
+static void j_dev_item(struct json_object *o, const struct blk *c, size_t p)
+{
+	JADD(o, "devid", j_u64(R64(c, p)));
+	JADD(o, "total-bytes", j_u64(R64(c, p + 8)));
+	JADD(o, "bytes-used", j_u64(R64(c, p + 16)));
+	JADD(o, "io-align", j_u64(R32(c, p + 24)));
+	JADD(o, "io-width", j_u64(R32(c, p + 28)));
+	JADD(o, "sector-size", j_u64(R32(c, p + 32)));
+	JADD(o, "type", j_u64(R64(c, p + 36)));
+	JADD(o, "generation", j_u64(R64(c, p + 44)));
+	JADD(o, "start-offset", j_u64(R64(c, p + 52)));
+	JADD(o, "dev-group", j_u64(R32(c, p + 60)));
+	JADD(o, "seek-speed", j_u64(R8(c, p + 64)));
+	JADD(o, "bandwidth", j_u64(R8(c, p + 65)));
+	JADD(o, "uuid", j_uuid(c, p + 66));
+	JADD(o, "fsid", j_uuid(c, p + 82));
+}
+
+/* Block group, free space, chunk, device, qgroup, uuid and other items. */
+static void j_item_body_other(struct json_object *o, const struct blk *c,
+			      const struct btrfs_key *key, size_t p, u32 size)
 {
 	char buf[FLAG_STR_LEN];
 
+	switch (key->type) {
+	case BTRFS_BLOCK_GROUP_ITEM_KEY:
+		bg_flags_str(R64(c, p + 16), buf);
+		JADD(o, "used", j_u64(R64(c, p)));
+		JADD(o, "chunk-objectid", j_u64(R64(c, p + 8)));
+		JADD(o, "flags", j_u64(R64(c, p + 16)));
+		JADD(o, "flags-names", json_object_new_string(buf));
+		break;
+	case BTRFS_FREE_SPACE_INFO_KEY:
+		JADD(o, "extent-count", j_u64(R32(c, p)));
+		JADD(o, "flags", j_u64(R32(c, p + 4)));
+		break;
+	case BTRFS_FREE_SPACE_BITMAP_KEY:
+		JADD(o, "bitmap-hex", j_hex(c, p, size));
+		break;
+	case BTRFS_CHUNK_ITEM_KEY:
+		j_chunk(o, c, p);
+		break;
+	case BTRFS_DEV_ITEM_KEY:
+		j_dev_item(o, c, p);
+		break;
+	case BTRFS_DEV_EXTENT_KEY:
+		JADD(o, "chunk-tree", j_u64(R64(c, p)));
+		JADD(o, "chunk-objectid", j_u64(R64(c, p + 8)));
+		JADD(o, "chunk-offset", j_u64(R64(c, p + 16)));
+		JADD(o, "length", j_u64(R64(c, p + 24)));
+		JADD(o, "chunk-tree-uuid", j_uuid(c, p + 32));
+		break;
+	case BTRFS_QGROUP_STATUS_KEY:
+		JADD(o, "version", j_u64(R64(c, p)));
+		JADD(o, "generation", j_u64(R64(c, p + 8)));
+		JADD(o, "flags", j_u64(R64(c, p + 16)));
+		JADD(o, "scan", j_u64(R64(c, p + 24)));
+		break;
+	case BTRFS_QGROUP_INFO_KEY:
+		JADD(o, "generation", j_u64(R64(c, p)));
+		JADD(o, "referenced", j_u64(R64(c, p + 8)));
+		JADD(o, "referenced-compressed", j_u64(R64(c, p + 16)));
+		JADD(o, "exclusive", j_u64(R64(c, p + 24)));
+		JADD(o, "exclusive-compressed", j_u64(R64(c, p + 32)));
+		break;
+	case BTRFS_QGROUP_LIMIT_KEY:
+		JADD(o, "flags", j_u64(R64(c, p)));
+		JADD(o, "max-referenced", j_u64(R64(c, p + 8)));
+		JADD(o, "max-exclusive", j_u64(R64(c, p + 16)));
+		JADD(o, "rsv-referenced", j_u64(R64(c, p + 24)));
+		JADD(o, "rsv-exclusive", j_u64(R64(c, p + 32)));
+		break;
+	case BTRFS_UUID_KEY_SUBVOL:
+	case BTRFS_UUID_KEY_RECEIVED_SUBVOL: {
+		struct json_object *arr = json_object_new_array();
+		u32 i;
+
+		for (i = 0; i + 8 <= size; i += 8)
+			json_object_array_add(arr, j_u64(R64(c, p + i)));
+		JADD(o, "subvol-ids", arr);
+		break;
+	}
+	case BTRFS_PERSISTENT_ITEM_KEY:
+		if (key->objectid == BTRFS_DEV_STATS_OBJECTID) {
+			struct json_object *arr = json_object_new_array();
+			u32 i;
+
+			for (i = 0; i + 8 <= size; i += 8)
+				json_object_array_add(arr, j_u64(R64(c, p + i)));
+			JADD(o, "dev-stats", arr);
+			break;
+		}
+		JADD(o, "data-hex", j_hex(c, p, size));
+		break;
+	case BTRFS_STRING_ITEM_KEY:
+		j_name(o, c, p, size, "string", "string-hex");
+		break;
+	case BTRFS_ORPHAN_ITEM_KEY:
+	case BTRFS_FREE_SPACE_EXTENT_KEY:
+	case BTRFS_TREE_BLOCK_REF_KEY:
+	case BTRFS_SHARED_BLOCK_REF_KEY:
+	case BTRFS_QGROUP_RELATION_KEY:
+		break;
+	default:
+		if (size)
+			JADD(o, "data-hex", j_hex(c, p, size));
+		break;
+	}
+}
+
+static void j_item_body(struct json_object *o, const struct blk *c,
+			const struct btrfs_key *key, size_t p, u32 size)
+{
 	switch (key->type) {
 	case BTRFS_INODE_ITEM_KEY:
 		j_inode(o, c, p);
@@ -1917,100 +2047,8 @@ static void j_item_body(struct json_object *o, const struct blk *c,
 	case BTRFS_EXTENT_DATA_KEY:
 		j_file_extent(o, c, p, size);
 		break;
-	case BTRFS_BLOCK_GROUP_ITEM_KEY:
-		bg_flags_str(R64(c, p + 16), buf);
-		JADD(o, "used", j_u64(R64(c, p)));
-		JADD(o, "chunk-objectid", j_u64(R64(c, p + 8)));
-		JADD(o, "flags", j_u64(R64(c, p + 16)));
-		JADD(o, "flags-names", json_object_new_string(buf));
-		break;
-	case BTRFS_FREE_SPACE_INFO_KEY:
-		JADD(o, "extent-count", j_u64(R32(c, p)));
-		JADD(o, "flags", j_u64(R32(c, p + 4)));
-		break;
-	case BTRFS_FREE_SPACE_BITMAP_KEY:
-		JADD(o, "bitmap-hex", j_hex(c, p, size));
-		break;
-	case BTRFS_CHUNK_ITEM_KEY:
-		j_chunk(o, c, p);
-		break;
-	case BTRFS_DEV_ITEM_KEY:
-		JADD(o, "devid", j_u64(R64(c, p)));
-		JADD(o, "total-bytes", j_u64(R64(c, p + 8)));
-		JADD(o, "bytes-used", j_u64(R64(c, p + 16)));
-		JADD(o, "io-align", j_u64(R32(c, p + 24)));
-		JADD(o, "io-width", j_u64(R32(c, p + 28)));
-		JADD(o, "sector-size", j_u64(R32(c, p + 32)));
-		JADD(o, "type", j_u64(R64(c, p + 36)));
-		JADD(o, "generation", j_u64(R64(c, p + 44)));
-		JADD(o, "start-offset", j_u64(R64(c, p + 52)));
-		JADD(o, "dev-group", j_u64(R32(c, p + 60)));
-		JADD(o, "seek-speed", j_u64(R8(c, p + 64)));
-		JADD(o, "bandwidth", j_u64(R8(c, p + 65)));
-		JADD(o, "uuid", j_uuid(c, p + 66));
-		JADD(o, "fsid", j_uuid(c, p + 82));
-		break;
-	case BTRFS_DEV_EXTENT_KEY:
-		JADD(o, "chunk-tree", j_u64(R64(c, p)));
-		JADD(o, "chunk-objectid", j_u64(R64(c, p + 8)));
-		JADD(o, "chunk-offset", j_u64(R64(c, p + 16)));
-		JADD(o, "length", j_u64(R64(c, p + 24)));
-		JADD(o, "chunk-tree-uuid", j_uuid(c, p + 32));
-		break;
-	case BTRFS_QGROUP_STATUS_KEY:
-		JADD(o, "version", j_u64(R64(c, p)));
-		JADD(o, "generation", j_u64(R64(c, p + 8)));
-		JADD(o, "flags", j_u64(R64(c, p + 16)));
-		JADD(o, "scan", j_u64(R64(c, p + 24)));
-		break;
-	case BTRFS_QGROUP_INFO_KEY:
-		JADD(o, "generation", j_u64(R64(c, p)));
-		JADD(o, "referenced", j_u64(R64(c, p + 8)));
-		JADD(o, "referenced-compressed", j_u64(R64(c, p + 16)));
-		JADD(o, "exclusive", j_u64(R64(c, p + 24)));
-		JADD(o, "exclusive-compressed", j_u64(R64(c, p + 32)));
-		break;
-	case BTRFS_QGROUP_LIMIT_KEY:
-		JADD(o, "flags", j_u64(R64(c, p)));
-		JADD(o, "max-referenced", j_u64(R64(c, p + 8)));
-		JADD(o, "max-exclusive", j_u64(R64(c, p + 16)));
-		JADD(o, "rsv-referenced", j_u64(R64(c, p + 24)));
-		JADD(o, "rsv-exclusive", j_u64(R64(c, p + 32)));
-		break;
-	case BTRFS_UUID_KEY_SUBVOL:
-	case BTRFS_UUID_KEY_RECEIVED_SUBVOL: {
-		struct json_object *arr = json_object_new_array();
-		u32 i;
-
-		for (i = 0; i + 8 <= size; i += 8)
-			json_object_array_add(arr, j_u64(R64(c, p + i)));
-		JADD(o, "subvol-ids", arr);
-		break;
-	}
-	case BTRFS_PERSISTENT_ITEM_KEY:
-		if (key->objectid == BTRFS_DEV_STATS_OBJECTID) {
-			struct json_object *arr = json_object_new_array();
-			u32 i;
-
-			for (i = 0; i + 8 <= size; i += 8)
-				json_object_array_add(arr, j_u64(R64(c, p + i)));
-			JADD(o, "dev-stats", arr);
-			break;
-		}
-		JADD(o, "data-hex", j_hex(c, p, size));
-		break;
-	case BTRFS_STRING_ITEM_KEY:
-		j_name(o, c, p, size, "string", "string-hex");
-		break;
-	case BTRFS_ORPHAN_ITEM_KEY:
-	case BTRFS_FREE_SPACE_EXTENT_KEY:
-	case BTRFS_TREE_BLOCK_REF_KEY:
-	case BTRFS_SHARED_BLOCK_REF_KEY:
-	case BTRFS_QGROUP_RELATION_KEY:
-		break;
 	default:
-		if (size)
-			JADD(o, "data-hex", j_hex(c, p, size));
+		j_item_body_other(o, c, key, p, size);
 		break;
 	}
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include "cmds/commands.h"
+#include "cmds/cmd-utils.h"
 #include "common/messages.h"
 #include "common/output.h"
 #include "common/utils.h"
@@ -46,13 +47,6 @@ const char *const cmd_reflink_usage[] = {
 	NULL
 };
 
-/* Map an engine error to an exit code: corruption and I/O are 3, refusals 1. */
-static int fail(struct fs_info *fs, int err, const char *what)
-{
-	error("%s: %s", what, fs_errmsg(fs)[0] ? fs_errmsg(fs) : strerror(-err));
-	return (err == -EUCLEAN || err == -EIO) ? EXIT_UNREADABLE : EXIT_PROBLEMS;
-}
-
 struct file_spec {
 	const char *path;
 	unsigned long long ino;
@@ -84,7 +78,13 @@ static int resolve(struct fs_info *fs, u64 root_id, const struct file_spec *f,
 	return ret;
 }
 
-int cmd_reflink(const struct cmd_struct *cmd, int argc, char **argv)
+struct reflink_opts {
+	unsigned long long root_id, soff, len, doff;
+	struct file_spec src, dst;
+	bool create, dry_run;
+};
+
+static int reflink_parse(struct cmd_context *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "root", required_argument, NULL, 'r' },
@@ -98,139 +98,152 @@ int cmd_reflink(const struct cmd_struct *cmd, int argc, char **argv)
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
-	unsigned long long root_id = BTRFS_FS_TREE_OBJECTID, soff = 0, len = 0, doff = 0;
-	struct file_spec src = { 0 }, dst = { 0 };
-	bool create = false, dry_run = false;
-	struct clone_args a = { 0 };
-	struct root_ref sroot, droot;
-	struct fs_info *fs;
-	struct trans *t = NULL;
-	struct timespec now;
-	char errbuf[512];
+	struct reflink_opts *o = ctx->opts;
 	int c, ret, need;
 
+	o->root_id = BTRFS_FS_TREE_OBJECTID;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		unsigned long long *v = NULL;
 
 		switch (c) {
-		case 'r': v = &root_id; break;
-		case 'o': v = &soff; break;
-		case 'l': v = &len; break;
-		case 'd': v = &doff; break;
-		case 's': v = &src.ino; src.by_ino = true; break;
-		case 't': v = &dst.ino; dst.by_ino = true; break;
-		case 'c': create = true; break;
-		case 'n': dry_run = true; break;
+		case 'r': v = &o->root_id; break;
+		case 'o': v = &o->soff; break;
+		case 'l': v = &o->len; break;
+		case 'd': v = &o->doff; break;
+		case 's': v = &o->src.ino; o->src.by_ino = true; break;
+		case 't': v = &o->dst.ino; o->dst.by_ino = true; break;
+		case 'c': o->create = true; break;
+		case 'n': o->dry_run = true; break;
 		default:
-			return cmd_help_or_usage(cmd, c);
+			return cmd_parse_common(ctx, c, optarg);
 		}
 		if (v && parse_u64(optarg, v))
-			return usage_error(cmd, "invalid number '%s'", optarg);
+			return usage_error(ctx->cmd, "invalid number '%s'", optarg);
 	}
-	need = 1 + !src.by_ino + !dst.by_ino;
-	if ((ret = check_argc_exact(cmd, argc - optind, need)))
+	need = 1 + !o->src.by_ino + !o->dst.by_ino;
+	if ((ret = check_argc_exact(ctx->cmd, argc - optind, need)))
 		return ret;
-	if (!src.by_ino)
-		src.path = argv[optind++];
-	if (!dst.by_ino)
-		dst.path = argv[optind++];
-	if (create && dst.by_ino)
-		return usage_error(cmd, "--create needs a destination path");
-	ret = open_image_rw(argv[optind], &fs, errbuf);
-	if (ret) {
-		error("%s", errbuf);
-		return ret == -EBUSY || ret == -EOPNOTSUPP ? EXIT_PROBLEMS : EXIT_UNREADABLE;
-	}
-	clock_gettime(CLOCK_REALTIME, &now);
-	ret = resolve(fs, root_id, &src, &sroot, &a.src_ino);
-	if (ret) {
-		ret = fail(fs, ret, "source");
-		goto out;
-	}
-	ret = trans_begin(fs, &t);
-	if (ret) {
-		ret = fail(fs, ret, "cannot start a transaction");
-		goto out;
-	}
-	ret = resolve(fs, root_id, &dst, &droot, &a.dst_ino);
-	if (ret == -ENOENT && create) {
-		/* Create it in its parent directory, with the source's owner and mode. */
-		char *copy = strdup(dst.path), *copy2 = strdup(dst.path);
-		struct file_spec parent = { .path = copy ? dirname(copy) : "/" };
+	if (!o->src.by_ino)
+		o->src.path = argv[optind++];
+	if (!o->dst.by_ino)
+		o->dst.path = argv[optind++];
+	if (o->create && o->dst.by_ino)
+		return usage_error(ctx->cmd, "--create needs a destination path");
+	ctx->image_path = argv[optind];
+	return CMD_PARSE_OK;
+}
 
-		/* "name" alone lives at the top of the subvolume: dirname says ".". */
-		if (!strcmp(parent.path, "."))
-			parent.path = "/";
-		struct btrfs_inode_item si;
-		struct trans_root *tr;
-		u64 pdir;
+/*
+ * --create: make the missing destination an empty file in its parent
+ * directory, with the source's owner and mode.  Returns 0 or a negative errno.
+ */
+static int create_destination(struct trans *t, const struct reflink_opts *o,
+			      const struct root_ref *sroot, struct root_ref *droot,
+			      struct clone_args *a, const struct timespec *now)
+{
+	struct fs_info *fs = t->fs;
+	char *copy = strdup(o->dst.path), *copy2 = strdup(o->dst.path);
+	struct file_spec parent = { .path = copy ? dirname(copy) : "/" };
+	struct btrfs_inode_item si;
+	struct trans_root *tr;
+	u64 pdir;
+	int ret;
 
-		fs_errmsg(fs)[0] = 0;
-		ret = resolve(fs, root_id, &parent, &droot, &pdir);
-		tr = ret ? NULL : trans_get_root(t, droot.objectid);
-		if (!ret && !tr)
-			ret = -EIO;
-		if (!ret)
-			ret = trans_inode_read(t, trans_get_root(t, sroot.objectid), a.src_ino, &si);
-		if (ret > 0)
-			ret = fs_err(fs, -ENOENT, "source inode %llu not found", a.src_ino);
-		if (!ret)
-			ret = inode_create_file(t, tr, pdir, copy2 ? basename(copy2) : "",
-						le32_to_cpu(si.mode), le32_to_cpu(si.uid),
-						le32_to_cpu(si.gid), now.tv_sec, now.tv_nsec,
-						&a.dst_ino);
-		free(copy);
-		free(copy2);
-	}
-	if (ret) {
-		ret = fail(fs, ret, "destination");
-		goto out;
-	}
-	a.src_root = sroot.objectid;
-	a.dst_root = droot.objectid;
-	a.src_off = soff;
-	a.len = len;
-	a.dst_off = doff;
-	a.now_sec = now.tv_sec;
-	a.now_nsec = now.tv_nsec;
-	ret = clone_range(t, &a);
-	if (ret) {
-		ret = fail(fs, ret, "cannot reflink");
-		goto out;
-	}
-	if (dry_run) {
-		trans_abort(t);
-		t = NULL;
-	} else {
-		ret = trans_commit(t);
-		t = NULL;
-		if (ret) {
-			ret = fail(fs, ret, "commit failed");
-			goto out;
-		}
-	}
+	/* "name" alone lives at the top of the subvolume: dirname says ".". */
+	if (!strcmp(parent.path, "."))
+		parent.path = "/";
+	fs_errmsg(fs)[0] = 0;
+	ret = resolve(fs, o->root_id, &parent, droot, &pdir);
+	tr = ret ? NULL : trans_get_root(t, droot->objectid);
+	if (!ret && !tr)
+		ret = -EIO;
+	if (!ret)
+		ret = trans_inode_read(t, trans_get_root(t, sroot->objectid), a->src_ino, &si);
+	if (ret > 0)
+		ret = fs_err(fs, -ENOENT, "source inode %llu not found", a->src_ino);
+	if (!ret)
+		ret = inode_create_file(t, tr, pdir, copy2 ? basename(copy2) : "",
+					le32_to_cpu(si.mode), le32_to_cpu(si.uid),
+					le32_to_cpu(si.gid), now->tv_sec, now->tv_nsec,
+					&a->dst_ino);
+	free(copy);
+	free(copy2);
+	return ret;
+}
+
+static void print_result(const struct clone_args *a, bool dry_run)
+{
 	if (g_format == FORMAT_JSON) {
 		struct json_object *doc = json_doc_new();
 
-		json_object_object_add(doc, "src-root", json_u64(a.src_root));
-		json_object_object_add(doc, "src-inode", json_u64(a.src_ino));
-		json_object_object_add(doc, "src-offset", json_u64(a.src_off));
-		json_object_object_add(doc, "dst-root", json_u64(a.dst_root));
-		json_object_object_add(doc, "dst-inode", json_u64(a.dst_ino));
-		json_object_object_add(doc, "dst-offset", json_u64(a.dst_off));
-		json_object_object_add(doc, "length", json_u64(a.cloned));
+		json_object_object_add(doc, "src-root", json_u64(a->src_root));
+		json_object_object_add(doc, "src-inode", json_u64(a->src_ino));
+		json_object_object_add(doc, "src-offset", json_u64(a->src_off));
+		json_object_object_add(doc, "dst-root", json_u64(a->dst_root));
+		json_object_object_add(doc, "dst-inode", json_u64(a->dst_ino));
+		json_object_object_add(doc, "dst-offset", json_u64(a->dst_off));
+		json_object_object_add(doc, "length", json_u64(a->cloned));
 		json_object_object_add(doc, "dry-run", json_object_new_boolean(dry_run));
 		json_doc_print(doc);
-	} else {
-		note("%s: root %llu inode %llu offset %llu -> root %llu inode %llu offset %llu, length %llu%s",
-		     dry_run ? "Would reflink" : "Reflinked", a.src_root, a.src_ino, a.src_off,
-		     a.dst_root, a.dst_ino, a.dst_off, a.cloned,
-		     a.len ? "" : " (to the end of the source)");
+		return;
 	}
-	ret = EXIT_OK;
-out:
-	if (t)
+	note("%s: root %llu inode %llu offset %llu -> root %llu inode %llu offset %llu, length %llu%s",
+	     dry_run ? "Would reflink" : "Reflinked", a->src_root, a->src_ino, a->src_off,
+	     a->dst_root, a->dst_ino, a->dst_off, a->cloned,
+	     a->len ? "" : " (to the end of the source)");
+}
+
+/* Source, destination and the clone in transaction t; 0 or the exit code. */
+static int reflink_in(struct trans *t, const struct reflink_opts *o, struct clone_args *a)
+{
+	struct fs_info *fs = t->fs;
+	struct root_ref sroot, droot;
+	struct timespec now;
+	int ret;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	ret = resolve(fs, o->root_id, &o->src, &sroot, &a->src_ino);
+	if (ret)
+		return cmd_engine_error(fs, ret, "source");
+	ret = resolve(fs, o->root_id, &o->dst, &droot, &a->dst_ino);
+	if (ret == -ENOENT && o->create)
+		ret = create_destination(t, o, &sroot, &droot, a, &now);
+	if (ret)
+		return cmd_engine_error(fs, ret, "destination");
+	a->src_root = sroot.objectid;
+	a->dst_root = droot.objectid;
+	a->src_off = o->soff;
+	a->len = o->len;
+	a->dst_off = o->doff;
+	a->now_sec = now.tv_sec;
+	a->now_nsec = now.tv_nsec;
+	ret = clone_range(t, a);
+	if (ret)
+		return cmd_engine_error(fs, ret, "cannot reflink");
+	return 0;
+}
+
+static int reflink_run(struct cmd_context *ctx)
+{
+	const struct reflink_opts *o = ctx->opts;
+	struct clone_args a = { 0 };
+	struct trans *t = NULL;
+	int ret;
+
+	ret = trans_begin(ctx->fs, &t);
+	if (ret)
+		return cmd_engine_error(ctx->fs, ret, "cannot start a transaction");
+	ret = reflink_in(t, o, &a);
+	if (ret || o->dry_run) {
 		trans_abort(t);
-	close_image(fs);
+	} else {
+		ret = trans_commit(t);
+		if (ret)
+			ret = cmd_engine_error(ctx->fs, ret, "commit failed");
+	}
+	if (!ret)
+		print_result(&a, o->dry_run);
 	return ret;
 }
+
+DEFINE_COMMAND(reflink, "reflink", CMD_IMAGE_RW, struct reflink_opts);

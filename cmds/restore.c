@@ -1455,7 +1455,13 @@ static void workers_run(struct restore *r, struct worker *ws, unsigned int n)
 			pthread_join(ws[i].thread, NULL);
 }
 
-int cmd_restore(const struct cmd_struct *cmd, int argc, char **argv)
+struct restore_opts {
+	unsigned long long root_id, threads;
+	const char *sel, *outdir;	/* --path; the output directory */
+	bool raw, dry_run;
+};
+
+static int restore_parse(struct cmd_context *ctx, int argc, char **argv)
 {
 	enum { OPT_ROOT = 0x2100, OPT_PATH, OPT_RAW, OPT_DRY, OPT_THREADS };
 	static const struct option opts[] = {
@@ -1468,152 +1474,142 @@ int cmd_restore(const struct cmd_struct *cmd, int argc, char **argv)
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
-	struct restore r = { .outfd = -1 };
-	struct worker *ws = NULL;
-	struct counts tot = { 0 };
-	struct key_input ki;
-	struct extent_io_params params = { 0 };
-	unsigned long long root_id = BTRFS_FS_TREE_OBJECTID, threads = 0;
-	const char *sel = NULL, *outdir;
-	struct root_ref root;
-	struct stat top;
-	u64 start_ino;
+	struct restore_opts *o = ctx->opts;
 	int c, ret;
 
-	key_input_init(&ki);
+	o->root_id = BTRFS_FS_TREE_OBJECTID;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		ret = key_input_parse_opt(&ki, c, optarg);
-		if (ret < 0)
-			return EXIT_USAGE;
-		if (ret > 0)
-			continue;
 		switch (c) {
 		case OPT_ROOT:
-			if (parse_u64(optarg, &root_id))
-				return usage_error(cmd, "invalid root id '%s'", optarg);
+			if (parse_u64(optarg, &o->root_id))
+				return usage_error(ctx->cmd, "invalid root id '%s'", optarg);
 			break;
 		case OPT_PATH:
-			sel = optarg;
+			o->sel = optarg;
 			break;
 		case OPT_RAW:
-			r.raw = true;
+			o->raw = true;
 			break;
 		case OPT_DRY:
-			r.dry_run = true;
+			o->dry_run = true;
 			break;
 		case OPT_THREADS:
-			if (parse_u64(optarg, &threads) || !threads || threads > 256)
-				return usage_error(cmd, "invalid thread count '%s'", optarg);
+			if (parse_u64(optarg, &o->threads) || !o->threads || o->threads > 256)
+				return usage_error(ctx->cmd, "invalid thread count '%s'", optarg);
 			break;
 		default:
-			return cmd_help_or_usage(cmd, c);
+			ret = cmd_parse_common(ctx, c, optarg);
+			if (ret != CMD_PARSE_OK)
+				return ret;
 		}
 	}
-	if ((ret = check_argc_exact(cmd, argc - optind, 2)))
+	if ((ret = check_argc_exact(ctx->cmd, argc - optind, 2)))
 		return ret;
-	outdir = argv[optind + 1];
-	if (!threads) {
+	ctx->image_path = argv[optind];
+	o->outdir = argv[optind + 1];
+	if (!o->threads) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
-		threads = cpus < 1 ? 1 : cpus > 256 ? 256 : cpus;
+		o->threads = cpus < 1 ? 1 : cpus > 256 ? 256 : cpus;
 	}
-	if (key_input_given(&ki) && (ret = cmd_load_master_key(&ki, &r.mk)))
-		return ret;
-	ret = cmd_open_image(argv[optind], -1, 0, &r.fs);
-	if (ret)
-		goto out_key;
-	pthread_mutex_init(&r.lock, NULL);
-	pthread_cond_init(&r.cv, NULL);
-	pthread_mutex_init(&r.shared_io_lock, NULL);
-	pthread_mutex_init(&r.links.lock, NULL);
-	pthread_cond_init(&r.links.settled, NULL);
-	pthread_mutex_init(&r.dirs.lock, NULL);
-	pthread_cond_init(&r.dirs.settled, NULL);
-	r.as_root = geteuid() == 0;
-	ret = find_root(r.fs, root_id, &root);
-	if (!ret)
-		ret = subvol_root_dir(r.fs, root_id, &start_ino);
-	if (ret) {
-		error("no subvolume with id %llu", root_id);
-		ret = EXIT_PROBLEMS;
-		goto out;
-	}
-	if (sel) {
-		struct root_ref rr;
+	return CMD_PARSE_OK;
+}
 
-		ret = path_lookup_from(r.fs, &root, start_ino, sel, &rr, &start_ino);
-		if (ret) {
-			error("--path %s: no such file in the image", sel);
-			ret = EXIT_PROBLEMS;
-			goto out;
-		}
-		root = rr;
+/* The subvolume's top directory, or --path in it; 0 or the exit code. */
+static int restore_start_point(struct restore *r, const struct restore_opts *o,
+			       struct root_ref *root, u64 *start_ino)
+{
+	struct root_ref rr;
+	int ret;
+
+	ret = find_root(r->fs, o->root_id, root);
+	if (!ret)
+		ret = subvol_root_dir(r->fs, o->root_id, start_ino);
+	if (ret < 0 && ret != -ENOENT)
+		return cmd_engine_error(r->fs, ret, NULL);
+	if (ret) {
+		error("no subvolume with id %llu", o->root_id);
+		return exit_code(-ENOENT, ERR_AT_RUN);
 	}
-	r.have_csum_root = find_root(r.fs, BTRFS_CSUM_TREE_OBJECTID, &r.csum_root) == 0;
-	params.fd = r.fs->fd;
+	if (!o->sel)
+		return 0;
+	ret = path_lookup_from(r->fs, root, *start_ino, o->sel, &rr, start_ino);
+	if (ret < 0 && ret != -ENOENT)
+		return cmd_engine_error(r->fs, ret, NULL);
+	if (ret) {
+		error("--path %s: no such file in the image", o->sel);
+		return exit_code(-ENOENT, ERR_AT_RUN);
+	}
+	*root = rr;
+	return 0;
+}
+
+/* The pipelines and the workers' memory; 0 or the exit code. */
+static int restore_workers(struct restore *r, const struct restore_opts *o,
+			   struct worker **ws)
+{
+	struct extent_io_params params = { 0 };
+	int ret;
+
+	params.fd = r->fs->fd;
 	params.dst_fd = -1;
-	params.unit_size = r.fs->sectorsize;
-	params.threads = threads;
-	params.key = r.mk;
+	params.unit_size = r->fs->sectorsize;
+	params.threads = o->threads;
+	params.key = r->mk;
 	params.profile = FSCRYPT_PROFILE_V7;
 	params.contents_mode = FSCRYPT_MODE_AES_256_XTS;
 	params.process = data_csum_process;
 	params.consume = consume;
-	ws = calloc(threads, sizeof(*ws));
-	ret = ws ? workers_start(&r, ws, threads, &params) : -ENOMEM;
+	*ws = calloc(o->threads, sizeof(**ws));
+	ret = *ws ? workers_start(r, *ws, o->threads, &params) : -ENOMEM;
 	if (ret) {
 		error("cannot start the data pipeline: %s", strerror(-ret));
-		ret = EXIT_PROBLEMS;
-		goto out;
+		return exit_code(ret, ERR_AT_RUN);
 	}
-	if (!r.dry_run && ((mkdir(outdir, 0755) && errno != EEXIST) ||
-			   (r.outfd = open(outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-			   fstat(r.outfd, &top))) {
-		error("cannot create %s: %m", outdir);
-		ret = EXIT_PROBLEMS;
-		goto out;
-	}
-	r.outlen = strlen(outdir);
-	fs_errmsg(r.fs)[0] = 0;
-	if (sel) {
+	return 0;
+}
+
+/* Restore the start point's entry (--path) or directory; 0 or a negative errno. */
+static int restore_top(struct worker *w, const struct restore_opts *o,
+		       const struct root_ref *root, u64 start_ino, const struct stat *top)
+{
+	struct fs_info *fs = w->r->fs;
+	struct btrfs_inode_item ii;
+	int ret;
+
+	if (o->sel) {
 		char child[PATH_MAX];
-		const char *base = strrchr(sel, '/');
-		struct target t = { r.outfd, base && base[1] ? base + 1 : sel, child, -1 };
+		const char *base = strrchr(o->sel, '/');
+		struct target t = { w->r->outfd, base && base[1] ? base + 1 : o->sel, child, -1 };
 
-		snprintf(child, sizeof(child), "%s/%s", outdir, t.name);
-		ret = restore_entry(&ws[0], NULL, &root, start_ino, &t, 0);
-	} else {
-		struct btrfs_inode_item ii;
-
-		ret = inode_lookup(r.fs, &root, start_ino, &ii);
-		if (ret > 0)
-			ret = fs_err(r.fs, -EUCLEAN, "directory %llu is missing", start_ino);
-		if (!ret)
-			ret = dir_claim(&r, root.objectid, start_ino, outdir);
-		if (!ret)
-			ret = start_dir(&ws[0], NULL, &root, start_ino, &ii, outdir, 0, false,
-					r.dry_run ? NULL : &top);
+		snprintf(child, sizeof(child), "%s/%s", o->outdir, t.name);
+		return restore_entry(w, NULL, root, start_ino, &t, 0);
 	}
-	if (ret)
-		set_fatal(&r, ret);
-	else
-		workers_run(&r, ws, threads);
-	if (r.fatal) {
-		error("%s", r.fatal_msg[0] ? r.fatal_msg : strerror(-r.fatal));
-		ret = r.fatal == -EUCLEAN || r.fatal == -EIO ? EXIT_UNREADABLE : EXIT_PROBLEMS;
-		goto out;
-	}
-	for (unsigned int i = 0; i < threads; i++) {
-		const struct counts *n = &ws[i].n;
+	ret = inode_lookup(fs, root, start_ino, &ii);
+	if (ret > 0)
+		ret = fs_err(fs, -EUCLEAN, "directory %llu is missing", start_ino);
+	if (!ret)
+		ret = dir_claim(w->r, root->objectid, start_ino, o->outdir);
+	if (!ret)
+		ret = start_dir(w, NULL, root, start_ino, &ii, o->outdir, 0, false,
+				w->r->dry_run ? NULL : top);
+	return ret;
+}
 
-		tot.files += n->files;
-		tot.dirs += n->dirs;
-		tot.symlinks += n->symlinks;
-		tot.specials += n->specials;
-		tot.bytes += n->bytes;
-		tot.skipped += n->skipped;
-		tot.failed += n->failed;
-		tot.links_made += n->links_made;
+/* Add up the workers' counts and print them; returns the exit code. */
+static int restore_report(const struct restore *r, const struct worker *ws, unsigned int n)
+{
+	struct counts tot = { 0 };
+
+	for (unsigned int i = 0; i < n; i++) {
+		tot.files += ws[i].n.files;
+		tot.dirs += ws[i].n.dirs;
+		tot.symlinks += ws[i].n.symlinks;
+		tot.specials += ws[i].n.specials;
+		tot.bytes += ws[i].n.bytes;
+		tot.skipped += ws[i].n.skipped;
+		tot.failed += ws[i].n.failed;
+		tot.links_made += ws[i].n.links_made;
 	}
 	if (g_format == FORMAT_JSON) {
 		struct json_object *doc = json_doc_new();
@@ -1626,42 +1622,95 @@ int cmd_restore(const struct cmd_struct *cmd, int argc, char **argv)
 		json_object_object_add(doc, "bytes", json_u64(tot.bytes));
 		json_object_object_add(doc, "skipped", json_u64(tot.skipped));
 		json_object_object_add(doc, "failed", json_u64(tot.failed));
-		json_object_object_add(doc, "dry-run", json_object_new_boolean(r.dry_run));
+		json_object_object_add(doc, "dry-run", json_object_new_boolean(r->dry_run));
 		json_doc_print(doc);
 	} else {
 		note("%s %llu files, %llu directories, %llu symlinks, %llu hard links, %llu bytes; %llu skipped, %llu failed",
-		     r.dry_run ? "Would restore" : "Restored", tot.files, tot.dirs, tot.symlinks,
+		     r->dry_run ? "Would restore" : "Restored", tot.files, tot.dirs, tot.symlinks,
 		     tot.links_made, tot.bytes, tot.skipped, tot.failed);
 	}
-	ret = tot.failed ? EXIT_PROBLEMS : EXIT_OK;
-out:
-	while (r.jobs) {
-		struct dir_job *j = r.jobs;
+	return tot.failed ? EXIT_PROBLEMS : EXIT_OK;
+}
 
-		r.jobs = j->next;
+static void restore_free(struct restore *r, struct worker *ws, unsigned int n)
+{
+	while (r->jobs) {
+		struct dir_job *j = r->jobs;
+
+		r->jobs = j->next;
 		free(j);
 	}
-	while (r.all_dirs) {
-		struct rdir *d = r.all_dirs;
+	while (r->all_dirs) {
+		struct rdir *d = r->all_dirs;
 
-		r.all_dirs = d->all_next;
+		r->all_dirs = d->all_next;
 		explicit_bzero(d->key, sizeof(d->key));
 		free(d);
 	}
-	workers_free(&r, ws, threads);
-	link_table_free(&r.links);
-	link_table_free(&r.dirs);
-	if (r.outfd >= 0)
-		close(r.outfd);
-	pthread_mutex_destroy(&r.lock);
-	pthread_cond_destroy(&r.cv);
-	pthread_mutex_destroy(&r.shared_io_lock);
-	pthread_mutex_destroy(&r.links.lock);
-	pthread_cond_destroy(&r.links.settled);
-	pthread_mutex_destroy(&r.dirs.lock);
-	pthread_cond_destroy(&r.dirs.settled);
-	close_image(r.fs);
-out_key:
-	cmd_free_master_key(r.mk);
+	workers_free(r, ws, n);
+	link_table_free(&r->links);
+	link_table_free(&r->dirs);
+	if (r->outfd >= 0)
+		close(r->outfd);
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->shared_io_lock);
+	pthread_mutex_destroy(&r->links.lock);
+	pthread_cond_destroy(&r->links.settled);
+	pthread_mutex_destroy(&r->dirs.lock);
+	pthread_cond_destroy(&r->dirs.settled);
+}
+
+/* The dispatcher has loaded the key, if given, and opened the image. */
+static int restore_run(struct cmd_context *ctx)
+{
+	const struct restore_opts *o = ctx->opts;
+	struct restore r = { .fs = ctx->fs, .mk = ctx->mk, .raw = o->raw, .dry_run = o->dry_run,
+			     .outfd = -1 };
+	struct worker *ws = NULL;
+	struct root_ref root;
+	struct stat top;
+	u64 start_ino;
+	int ret;
+
+	pthread_mutex_init(&r.lock, NULL);
+	pthread_cond_init(&r.cv, NULL);
+	pthread_mutex_init(&r.shared_io_lock, NULL);
+	pthread_mutex_init(&r.links.lock, NULL);
+	pthread_cond_init(&r.links.settled, NULL);
+	pthread_mutex_init(&r.dirs.lock, NULL);
+	pthread_cond_init(&r.dirs.settled, NULL);
+	r.as_root = geteuid() == 0;
+	ret = restore_start_point(&r, o, &root, &start_ino);
+	if (ret)
+		goto out;
+	r.have_csum_root = find_root(r.fs, BTRFS_CSUM_TREE_OBJECTID, &r.csum_root) == 0;
+	ret = restore_workers(&r, o, &ws);
+	if (ret)
+		goto out;
+	if (!r.dry_run && ((mkdir(o->outdir, 0755) && errno != EEXIST) ||
+			   (r.outfd = open(o->outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+			   fstat(r.outfd, &top))) {
+		error("cannot create %s: %m", o->outdir);
+		ret = EXIT_PROBLEMS;
+		goto out;
+	}
+	r.outlen = strlen(o->outdir);
+	fs_errmsg(r.fs)[0] = 0;
+	ret = restore_top(&ws[0], o, &root, start_ino, &top);
+	if (ret)
+		set_fatal(&r, ret);
+	else
+		workers_run(&r, ws, o->threads);
+	if (r.fatal) {
+		error("%s", r.fatal_msg[0] ? r.fatal_msg : strerror(-r.fatal));
+		ret = exit_code(r.fatal, ERR_AT_RUN);
+		goto out;
+	}
+	ret = restore_report(&r, ws, o->threads);
+out:
+	restore_free(&r, ws, o->threads);
 	return ret;
 }
+
+DEFINE_COMMAND(restore, "restore", CMD_IMAGE_RO | CMD_KEY_OPTIONAL, struct restore_opts);

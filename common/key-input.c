@@ -104,6 +104,7 @@ void key_input_init(struct key_input *ki)
 	ki->path = NULL;
 	ki->fd = -1;
 	ki->format = KEY_FORMAT_RAW;
+	ki->format_given = false;
 }
 
 bool key_input_given(const struct key_input *ki)
@@ -150,6 +151,7 @@ int key_input_parse_opt(struct key_input *ki, int c, const char *arg)
 			error("--key-format must be raw or hex, not '%s'", arg ? arg : "");
 			return -EINVAL;
 		}
+		ki->format_given = true;
 		return 1;
 	}
 	return 0;

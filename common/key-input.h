@@ -49,6 +49,7 @@ struct key_input {
 	const char *path;	/* --key-file; "-" is stdin */
 	int fd;			/* --key-fd; -1 when not given */
 	enum key_format format;
+	bool format_given;	/* --key-format was given */
 };
 
 void key_input_init(struct key_input *ki);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
 #include <stdio.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include "common/messages.h"
 
 int g_verbose;
@@ -54,4 +56,30 @@ void verbose(const char *fmt, ...)
 	va_start(ap, fmt);
 	vmsg("", fmt, ap);
 	va_end(ap);
+}
+
+int exit_code(int err, enum err_stage stage)
+{
+	if (!err)
+		return EXIT_OK;
+	if (err == -ENOMEM)
+		return EXIT_PROBLEMS;
+	if (stage == ERR_AT_KEY || err == -EKEYREJECTED || err == -ENOKEY)
+		return EXIT_KEY;
+	if (err == -EUCLEAN || err == -EIO)
+		return EXIT_UNREADABLE;
+	switch (stage) {
+	case ERR_AT_OPEN_RO:
+		return EXIT_UNREADABLE;
+	case ERR_AT_OPEN_RW:
+		return err == -EBUSY || err == -EOPNOTSUPP ? EXIT_PROBLEMS : EXIT_UNREADABLE;
+	default:
+		return EXIT_PROBLEMS;
+	}
+}
+
+void die_oom(void)
+{
+	error("out of memory");
+	exit(exit_code(-ENOMEM, ERR_AT_RUN));
 }
