@@ -211,7 +211,7 @@ def test_locked_image_refused(run, tmp_path):
     assert res.returncode == 0, res.stderr
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_mounted_image_refused(run, tmp_path):
     need_progs()
     img = small_image(tmp_path / "x.img")
@@ -227,7 +227,7 @@ def test_mounted_image_refused(run, tmp_path):
     assert L.sha256_file(img) == before
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_unreplayed_log_refused(run, tmp_path):
     """Copy the backing file of a rw mount after an fsync that wrote a log
     tree: the copy is a crashed image whose log was never replayed."""
