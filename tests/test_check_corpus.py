@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # corpus
+
 
 def corpus_dir():
     env = os.environ.get("EXTCRYPT_CORPUS")

@@ -408,6 +408,7 @@ def dt_corpus_images(tmp_path_factory):
     return images
 
 
+@pytest.mark.slow  # corpus
 def test_corpus_images(bin, dt_corpus_images):
     compared = 0
     for img in dt_corpus_images:

@@ -707,6 +707,7 @@ def test_symlink_targets_near_the_inline_limit(run, keys, tmp_path, nodesize, le
     assert not compare_plain(image, img)
 
 
+@pytest.mark.slow  # large image
 def test_superblock_copy_area_never_allocated(run, keys, tmp_path):
     """The 64 MiB superblock copy lies inside the first metadata chunk of
     every default mkfs layout (stripe 0 at physical 37 MiB, logical 58720256
@@ -817,6 +818,7 @@ def test_reflinks_stay_shared_without_snapshots(run, keys, tmp_path):
     assert not compare_plain(image, img)
 
 
+@pytest.mark.slow  # large image
 def test_copies_in_several_batches(run, keys, tmp_path):
     """More data than one batch of queued copies (32 MiB): the workers copy
     one batch while the next is queued, and small files share writes.  The
@@ -1200,6 +1202,7 @@ def fault_supported(run, image, cmd, keyfile):
     return res.returncode == 1 and FAULT_RE.search(res.stderr) is not None
 
 
+@pytest.mark.slow  # crash sweep
 def test_resume_after_interruption(run, make_mkfs_image, copy_image, keys):
     """Cut encrypt in the middle (fault injection), re-run: complete and
     correct; cut decrypt, re-run: the original back."""

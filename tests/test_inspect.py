@@ -115,6 +115,7 @@ def images(tmp_path_factory):
     return tree, out
 
 
+@pytest.mark.slow  # 100 runs against btrfs-progs
 def test_resolve_logical_100_random_addresses(images):
     tree, imgs = images
     rng = random.Random(42)

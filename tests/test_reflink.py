@@ -52,6 +52,8 @@ import reflink_lib as L
 from conftest import root_skip_reason
 from runner import error_lines
 
+pytestmark = pytest.mark.slow  # kernel oracle, stress runs and crash sweeps
+
 KiB, MiB = L.KiB, L.MiB
 
 # (id, src, dst, src_offset, length, dest_offset, create)
