@@ -3,7 +3,7 @@
 # on the same plain images, in the same run (design.md section 7).
 #
 # For each size (default ~1 GiB and ~4 GiB of data) a tree is generated with
-# tests/fixtures.py bench-tree and put into an image with mkfs.btrfs
+# tests/lib/fixtures.py bench-tree and put into an image with mkfs.btrfs
 # --rootdir (kept between runs).  When the build has the encrypt command, a
 # copy is encrypted with it (test key 00..3f), afresh on every run.  Each
 # round runs btrfs check on the plain image, ours on it, and ours on the
@@ -72,7 +72,7 @@ for mib in $SIZES; do
 		files=$((mib * 40))
 		echo "generating $mib MiB tree ($files files) and image..." >&2
 		rm -rf "$tree"
-		$PY "$top/tests/fixtures.py" bench-tree "$tree" --files "$files" --mib "$mib"
+		$PY "$top/tests/lib/fixtures.py" bench-tree "$tree" --files "$files" --mib "$mib"
 		rm -f "$img"
 		truncate -s $((mib * 13 / 10 + 512))M "$img"
 		mkfs.btrfs -q -f --rootdir "$tree" "$img" >/dev/null

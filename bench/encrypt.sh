@@ -3,7 +3,7 @@
 # same run (issue 5 "Must hold", design.md section 7).
 #
 # For each size (default ~1 GiB and ~4 GiB of data) a mixed tree (skewed file
-# sizes, 40 files per MiB: many small files, a few big ones; tests/fixtures.py
+# sizes, 40 files per MiB: many small files, a few big ones; tests/lib/fixtures.py
 # bench-tree) is put into an image with mkfs.btrfs --rootdir, once, and kept
 # in BENCH_DIR.  The image is then read once (page cache warm: dropping caches
 # is not allowed here, so every number below is WARM for the source image).
@@ -103,7 +103,7 @@ for mib in $SIZES; do
 		files=$((mib * FPM))
 		echo "generating $mib MiB tree ($files files) and image..." >&2
 		rm -rf "$tree"
-		$PY "$top/tests/fixtures.py" bench-tree "$tree" --files "$files" --mib "$mib"
+		$PY "$top/tests/lib/fixtures.py" bench-tree "$tree" --files "$files" --mib "$mib"
 		rm -f "$img.tmp"
 		truncate -s $((mib * 13 / 10 + 512))M "$img.tmp"
 		# shellcheck disable=SC2086

@@ -14,7 +14,7 @@ writable copy):
   run              run(*args, input=None, timeout=None, env=None) -> CompletedProcess
                    (text, errors="surrogateescape"); stdout/stderr captured
   is_root          True when running as root with loop devices
-  sample_tree      Path of the varied sample tree (tests/fixtures.py)
+  sample_tree      Path of the varied sample tree (tests/lib/fixtures.py)
   sample_manifest  relative path -> kind for sample_tree
   mkfs_image       parametrized over csum x nodesize (12 images); FsImage
   make_mkfs_image  factory make_mkfs_image(csum, nodesize) -> FsImage (cached)
@@ -25,19 +25,26 @@ writable copy):
   dump_tree_progs  dump_tree_progs(img, *args, check=True) -> stdout
   dump_super_progs dump_super_progs(img, *args, check=True) -> stdout
 
-Marker: @pytest.mark.needs_root skips unless root with a loop device and
-mount(8); @pytest.mark.slow is informational.
+Markers (registered in tests/pytest.ini): @pytest.mark.kernel skips unless
+root with a loop device and mount(8); @pytest.mark.slow keeps a test out of
+the fast subset (`make check` runs `pytest -m "not slow"`).  Every kernel
+test, and every test that uses a kernel-made image, is marked slow too.
+Helpers shared by the suites live in tests/lib/ (see tests/README.md).
 """
 
 import os
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-import fixtures
-from runner import Runner, sanitizer_env
+# The shared helpers (tests/lib/README.md) are imported by their module names.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "lib"))
+
+import fixtures  # noqa: E402
+from runner import Runner, sanitizer_env  # noqa: E402
 
 CSUMS = fixtures.CSUM_TYPES
 NODESIZES = fixtures.NODESIZES
@@ -69,8 +76,6 @@ class FsImage:
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "needs_root: needs root, a loop device and mount(8)")
-    config.addinivalue_line("markers", "slow: takes more than a few seconds")
     # Also for tests that start the binary without `run`.
     env = sanitizer_env()
     os.environ["ASAN_OPTIONS"] = env["ASAN_OPTIONS"]
@@ -89,8 +94,21 @@ def root_skip_reason():
     return None
 
 
+KERNEL_FIXTURES = {"kernel_image", "make_kernel_image"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Add the implied markers: kernel-made images mean `kernel`, and
+    `kernel` means `slow`."""
+    for item in items:
+        if KERNEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.kernel)
+        if item.get_closest_marker("kernel") is not None:
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_runtest_setup(item):
-    if item.get_closest_marker("needs_root") is not None:
+    if item.get_closest_marker("kernel") is not None:
         reason = root_skip_reason()
         if reason:
             pytest.skip(reason)

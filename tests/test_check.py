@@ -6,7 +6,7 @@
 * Structural: corruptions of plain images (leaf fields edited, csums
   recomputed); whenever `btrfs check` detects one, we must too.
 * Encryption: >= 100 planted faults on "encrypted-looking" images built with
-  the leaf editor of test_check_leafedit.py; each must be reported with its
+  the leaf editor of lib/leafedit.py; each must be reported with its
   problem code.
 """
 
@@ -19,9 +19,8 @@ import pytest
 
 import btrfs_ondisk as bo
 import fixtures
-from test_check_leafedit import (Editor, FSCRYPT_CTX, FSCRYPT_INODE_CTX, FT_ENCRYPTED,
-                                 INCOMPAT_ENCRYPT, INODE_ENCRYPT, extent_ctx, inode_ctx,
-                                 name_hash, nonce_for)
+from leafedit import (Editor, FSCRYPT_CTX, FSCRYPT_INODE_CTX, FT_ENCRYPTED, INCOMPAT_ENCRYPT,
+                      INODE_ENCRYPT, extent_ctx, inode_ctx, nonce_for)
 
 
 def check_json(run, img, *args, expect_rc=None):
@@ -68,7 +67,7 @@ def test_text_output_clean(run, make_mkfs_image):
     assert "ERROR" not in res.stderr
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_kernel_images_clean(run, kernel_image, btrfs_check):
     for args in ((), ("--check-data-csum",), ("--check-data-csum", "--threads", "1")):
         assert_clean(run, kernel_image, *args)

@@ -18,6 +18,8 @@ import pytest
 
 from conftest import root_skip_reason
 
+pytestmark = pytest.mark.slow  # corpus
+
 
 def corpus_dir():
     env = os.environ.get("EXTCRYPT_CORPUS")

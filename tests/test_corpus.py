@@ -35,6 +35,8 @@ import pytest
 
 from runner import error_lines
 
+pytestmark = pytest.mark.slow  # corpus
+
 MAGIC = b"_BHRfS_M"
 CMD_TIMEOUT = 30
 NORMAL_BUILD_MAX_INODES = 100

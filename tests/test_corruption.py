@@ -3,7 +3,7 @@
 One pristine image (crc32c, nodesize 4096, so that the FS tree has level-2 and
 level-1 nodes and the extent tree has a node) is made per session. Its layout
 (superblock, sys_chunk_array, chunk items, every tree block and its parent)
-is read by tests/btrfs_ondisk.py, an independent parser, at collection time
+is read by tests/lib/btrfs_ondisk.py, an independent parser, at collection time
 so that every corruption is a separate, readable param id.
 
 Each case copies the pristine image (sparse), applies one edit and runs:

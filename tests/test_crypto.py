@@ -62,6 +62,7 @@ def test_hkdf_random_contexts_1_2_9(unit):
     assert not bad, "%d of %d differ, first: %s" % (len(bad), CASES, bad[0])
 
 
+@pytest.mark.slow  # thousands of random oracle cases
 def test_xts_random_by_dun(unit):
     rnd = random.Random(0x585453)
     cases, want = [], []

@@ -40,7 +40,7 @@ def test_mkfs_images(bin, mkfs_image, opts):
     assert res.stdout == progs(*opts, mkfs_image)
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 @pytest.mark.parametrize("opts", [(), ("-f",), ("-a", "-f")])
 def test_kernel_images(bin, kernel_image, opts):
     res = ours(bin, *opts, kernel_image)

@@ -16,12 +16,12 @@ import json
 import os
 import re
 import shutil
-import struct
 import subprocess
 from pathlib import Path
 
 import pytest
 
+import btrfs_ondisk as bo
 import fixtures
 
 TREES = ["root", "chunk", "extent", "fs", "csum", "free_space", "dev", "uuid", "data_reloc"]
@@ -197,14 +197,14 @@ def test_block_and_follow(bin, make_mkfs_image):
 # ---------------------------------------------------------------------------
 # Kernel-made images: holes, prealloc, compression, reflinks, snapshots.
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 @pytest.mark.parametrize("tree", [None] + TREES)
 def test_kernel_image_trees(bin, kernel_image, tree):
     args = ("-t", tree) if tree else ()
     assert_same_as_progs(bin, kernel_image, *args)
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_kernel_image_subvolumes(bin, kernel_image):
     ids = subvolume_ids(kernel_image)
     assert len(ids) >= 3, ids      # subvol, snap, snap-top-ro
@@ -212,7 +212,7 @@ def test_kernel_image_subvolumes(bin, kernel_image):
         assert_same_as_progs(bin, kernel_image, "-t", str(i))
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_kernel_image_content(bin, make_kernel_image):
     """The kernel image really has what the comparison claims to cover."""
     img = make_kernel_image("crc32c", 16384)
@@ -223,7 +223,7 @@ def test_kernel_image_content(bin, make_kernel_image):
         assert needle in text, needle
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_extra_image(bin, dt_extra_image):
     img = dt_extra_image
     assert_same_as_progs(bin, img)
@@ -280,15 +280,6 @@ def test_json_one_tree(bin, make_mkfs_image):
 # ---------------------------------------------------------------------------
 # Encryption additions on a hand-made leaf (format.md 12).
 
-def _crc32c(data):
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-    return crc ^ 0xFFFFFFFF
-
-
 def test_fscrypt_items_printed(bin, tmp_path):
     """Rewrite the FS tree leaf of a small image so it holds an item 41, an
     ENCRYPT inode flag and an encryption byte; check our lines for them."""
@@ -299,29 +290,21 @@ def test_fscrypt_items_printed(bin, tmp_path):
     os.setxattr(tree / "regular", "user.a", b"0123456789012345678901234567890123456789")
     img = tmp_path / "fscrypt.img"
     fixtures.mkfs(img, tree, csum="crc32c", nodesize=16384, size_mib=128)
-    text = progs("-t", "fs", img)
-    m = re.search(rb"fs tree key \(FS_TREE ROOT_ITEM 0\) \nleaf (\d+)", text)
-    assert m
-    phys = _logical_to_physical(progs("-t", "chunk", img), int(m.group(1)))
-    with open(img, "r+b") as fh:
-        fh.seek(phys)
-        leaf = bytearray(fh.read(16384))
-        nritems = struct.unpack_from("<I", leaf, 0x60)[0]
-        for slot in range(nritems):
-            ip = 101 + slot * 25
-            typ = leaf[ip + 8]
-            doff = struct.unpack_from("<I", leaf, ip + 17)[0]
-            body = 101 + doff
-            if typ == 1:                                # every inode: ENCRYPT flag
-                flags = struct.unpack_from("<Q", leaf, body + 64)[0]
-                struct.pack_into("<Q", leaf, body + 64, flags | 0x1000)
-            elif typ == 24:                             # the xattr becomes item 41
-                leaf[ip + 8] = 41
-            elif typ == 108 and leaf[body + 20] == 1:
-                leaf[body + 17] = 1                     # encryption byte
-        struct.pack_into("<I", leaf, 0, _crc32c(bytes(leaf[32:])))
-        fh.seek(phys)
-        fh.write(leaf)
+    with bo.Image(img, writable=True) as im:
+        root, level = im.tree_roots()[bo.FS_TREE]
+        assert level == 0
+        leaf = im.read_block(root, bo.FS_TREE)
+        for it in leaf.items():
+            body = leaf.item_data_offset(it)
+            ip = bo.HEADER_SIZE + it.slot * bo.ITEM_SIZE
+            if it.key.type == bo.INODE_ITEM:            # every inode: ENCRYPT flag
+                flags = bo.get(leaf.data, body + 64, "<Q")
+                bo.put(leaf.data, body + 64, "<Q", flags | 0x1000)
+            elif it.key.type == bo.XATTR_ITEM:          # the xattr becomes item 41
+                leaf.data[ip + 8] = 41
+            elif it.key.type == bo.EXTENT_DATA and leaf.data[body + 20] == 1:
+                leaf.data[body + 17] = 1                # encryption byte
+        im.write_block(leaf)
     res = ours(bin, "-t", "fs", img)
     assert res.returncode == 0, res.stderr
     out = res.stdout
@@ -336,15 +319,6 @@ def test_fscrypt_items_printed(bin, tmp_path):
     assert b"UNKNOWN.41" in normalise(out)
 
 
-def _logical_to_physical(chunk_text, logical):
-    for m in re.finditer(rb"CHUNK_ITEM (\d+)\) itemoff \d+ itemsize \d+\n\t\tlength (\d+).*?"
-                         rb"stripe 0 devid \d+ offset (\d+)", chunk_text, re.S):
-        start, length, phys = int(m.group(1)), int(m.group(2)), int(m.group(3))
-        if start <= logical < start + length:
-            return phys + logical - start
-    raise AssertionError("no chunk for %d" % logical)
-
-
 # ---------------------------------------------------------------------------
 # Corrupt input: one ERROR line, exit 3, no crash.
 
@@ -354,7 +328,8 @@ def test_corrupt_leaf_checksum(bin, make_mkfs_image, copy_image):
     logical = int(re.search(rb"fs tree key \(FS_TREE ROOT_ITEM 0\) \n(?:node|leaf) (\d+)",
                             text).group(1))
     img = copy_image(src)
-    phys = _logical_to_physical(progs("-t", "chunk", img), logical)
+    with bo.Image(img) as im:
+        phys = im.phys(logical)[0]                      # the first copy only
     with open(img, "r+b") as fh:
         fh.seek(phys + 200)
         b = fh.read(1)
@@ -433,6 +408,7 @@ def dt_corpus_images(tmp_path_factory):
     return images
 
 
+@pytest.mark.slow  # corpus
 def test_corpus_images(bin, dt_corpus_images):
     compared = 0
     for img in dt_corpus_images:

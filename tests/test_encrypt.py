@@ -65,7 +65,7 @@ import pytest
 import encrypt_ref as R
 import fixtures
 from conftest import root_skip_reason
-from reflink_lib import dmesg_btrfs_problems as dmesg_problems, dmesg_mark
+from reflink_lib import dmesg_btrfs_problems as dmesg_problems, dmesg_mark, scrub_ro, sh
 from runner import error_lines
 
 MiB = 1024 * 1024
@@ -76,15 +76,6 @@ FAULT_RE = re.compile(r"fault injection: write \d+ failed")
 
 # ---------------------------------------------------------------------------
 # Helpers shared with test_encrypt_crash.py.
-
-def sh(*cmd, check=True, timeout=300, **kw):
-    res = subprocess.run([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, errors="surrogateescape", timeout=timeout, **kw)
-    if check and res.returncode != 0:
-        raise RuntimeError("%s failed (%d):\n%s%s" % (" ".join(map(str, cmd)), res.returncode,
-                                                     res.stdout[-2000:], res.stderr[-2000:]))
-    return res
-
 
 def write_key(path, key):
     path = Path(path)
@@ -290,13 +281,6 @@ def ro_mount(image, mountpoint):
                 sh("umount", "-l", mountpoint, check=False)
     finally:
         sh("losetup", "-d", dev, check=False)
-
-
-def scrub_ro(mnt):
-    res = sh("btrfs", "scrub", "start", "-B", "-r", mnt, check=False, timeout=600)
-    text = res.stdout + res.stderr
-    ok = res.returncode == 0 and re.search(r"Error summary:\s+no errors found", text) is not None
-    return ok, text
 
 
 def kernel_manifest(mnt):
@@ -723,6 +707,7 @@ def test_symlink_targets_near_the_inline_limit(run, keys, tmp_path, nodesize, le
     assert not compare_plain(image, img)
 
 
+@pytest.mark.slow  # large image
 def test_superblock_copy_area_never_allocated(run, keys, tmp_path):
     """The 64 MiB superblock copy lies inside the first metadata chunk of
     every default mkfs layout (stripe 0 at physical 37 MiB, logical 58720256
@@ -833,6 +818,7 @@ def test_reflinks_stay_shared_without_snapshots(run, keys, tmp_path):
     assert not compare_plain(image, img)
 
 
+@pytest.mark.slow  # large image
 def test_copies_in_several_batches(run, keys, tmp_path):
     """More data than one batch of queued copies (32 MiB): the workers copy
     one batch while the next is queued, and small files share writes.  The
@@ -1145,7 +1131,7 @@ def test_locked_image_refused(run, make_mkfs_image, copy_image, keys):
     assert image_digest(img) == before
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_mounted_image_refused(run, make_mkfs_image, copy_image, keys, tmp_path):
     ka, _ = keys
     src, img = _small(make_mkfs_image, copy_image)
@@ -1216,6 +1202,7 @@ def fault_supported(run, image, cmd, keyfile):
     return res.returncode == 1 and FAULT_RE.search(res.stderr) is not None
 
 
+@pytest.mark.slow  # crash sweep
 def test_resume_after_interruption(run, make_mkfs_image, copy_image, keys):
     """Cut encrypt in the middle (fault injection), re-run: complete and
     correct; cut decrypt, re-run: the original back."""
@@ -1330,7 +1317,7 @@ def _kernel_roundtrip(run, kimg, keys, tmp_path):
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_roundtrip_kernel_full(run, kernel_images, keys, tmp_path):
     """Every kernel feature as the kernel leaves it: holes, prealloc (full,
     partly written, past EOF), zlib/lzo/zstd (also compressed inline),
@@ -1343,12 +1330,12 @@ def test_roundtrip_kernel_full(run, kernel_images, keys, tmp_path):
     _kernel_roundtrip(run, kimg, keys, tmp_path)
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_roundtrip_kernel_full_blake2_4k(run, kernel_images, keys, tmp_path):
     _kernel_roundtrip(run, kernel_images("full-blake2-4k"), keys, tmp_path)
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_roundtrip_kernel_cowed(run, kernel_images, keys, tmp_path):
     """The same after the kernel COWed every leaf the snapshots shared
     (xxhash): explicit + shared data refs, FULL_BACKREF snapshot blocks."""
@@ -1388,7 +1375,7 @@ def _mini_roundtrip(run, image, keys, tmp_path):
     kernel_judge(image, img, tmp_path)
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_kernel_snapshot_shared_leaves(run, keys, tmp_path):
     """A rw snapshot of the top level whose fs-tree leaves are still shared
     (extents referenced only through the shared leaf, format.md 2.8)."""
@@ -1404,7 +1391,7 @@ def test_kernel_snapshot_shared_leaves(run, keys, tmp_path):
     _mini_roundtrip(run, image, keys, tmp_path)
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_kernel_snapshot_with_subvolume_stub(run, keys, tmp_path):
     """A snapshot of a subvolume that contains a nested subvolume: the
     snapshot holds a stub entry (location ROOT_ITEM) with no ROOT_REF."""
@@ -1419,7 +1406,7 @@ def test_kernel_snapshot_with_subvolume_stub(run, keys, tmp_path):
     _mini_roundtrip(run, image, keys, tmp_path)
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_kernel_prealloc_partly_written(run, keys, tmp_path):
     """fallocate, then a write into the middle: one disk extent referenced by
     PREALLOC, REG, PREALLOC items (format.md 6 'Prealloc extents')."""
@@ -1435,7 +1422,7 @@ def test_kernel_prealloc_partly_written(run, keys, tmp_path):
     _mini_roundtrip(run, image, keys, tmp_path)
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_kernel_stale_plaintext_in_free_space(run, keys, tmp_path):
     """A kernel rw mount COWs tree blocks and leaves the old copies (with
     plaintext names and inline data) in free metadata space.  After encrypt
@@ -1464,7 +1451,7 @@ def test_kernel_stale_plaintext_in_free_space(run, keys, tmp_path):
     assert not found, text
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_kernel_compressed_inline(run, keys, tmp_path):
     """Small files the kernel stores as compressed inline extents."""
     def tree_fn(tree):
@@ -1481,7 +1468,7 @@ def test_kernel_compressed_inline(run, keys, tmp_path):
     _mini_roundtrip(run, image, keys, tmp_path)
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_conftest_kernel_image(run, make_kernel_image, keys, tmp_path):
     """The shared kernel fixture (192 MiB, full data block groups, free
     device space): encrypt must not be refused for lack of space while the
@@ -1500,7 +1487,7 @@ def test_conftest_kernel_image(run, make_kernel_image, keys, tmp_path):
     kernel_judge(src.path, img, tmp_path)
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_subvol_selection(run, kernel_images, keys, tmp_path):
     """--subvol: only the named subvolume is encrypted; extents it shares
     with the (plain) snapshot are unshared; the rest stays plain; decrypt

@@ -36,6 +36,8 @@ from conftest import root_skip_reason
 from test_encrypt import (FAULT_RE, KEY_A, compare_plain, diff_manifests, find_markers,
                           kernel_manifest, make_marker_tree, ro_mount, write_key)
 
+pytestmark = pytest.mark.slow  # crash sweeps
+
 MiB = 1024 * 1024
 KERNEL_EVERY = 8
 

@@ -50,7 +50,7 @@ def _super_generations(img):
     return int(fields["generation"]), int(fields["cache_generation"])
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_v1_space_cache_round_trip(run, tmp_path, sample_tree):
     """A kernel-written v1 space cache is left stale-but-marked by encrypt and
     decrypt: btrfs check skips it instead of validating it, and the kernel

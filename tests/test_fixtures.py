@@ -77,7 +77,7 @@ def test_sparse_copy(make_mkfs_image, tmp_path):
     assert os.stat(dst).st_blocks <= os.stat(src).st_blocks + 64
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_kernel_image(kernel_image, dump_tree_progs):
     # The fixture already ran btrfs check --check-data-csum; check the features.
     fs = dump_tree_progs(kernel_image, "-t", "fs")

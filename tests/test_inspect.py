@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "lib"))
 import fixtures  # noqa: E402
 
 BIN = os.environ.get("EXTCRYPT_BIN")
@@ -115,6 +115,7 @@ def images(tmp_path_factory):
     return tree, out
 
 
+@pytest.mark.slow  # 100 runs against btrfs-progs
 def test_resolve_logical_100_random_addresses(images):
     tree, imgs = images
     rng = random.Random(42)

@@ -78,7 +78,7 @@ def random_name(rnd, length):
             return name
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_ext4_kernel_oracle(bin, unit, tmp_path):  # noqa: F811
     for tool in ("mkfs.ext4", "xfs_io", "debugfs"):
         if shutil.which(tool) is None:

@@ -1,7 +1,7 @@
 """Offline `reflink` against the kernel's FICLONERANGE (issue 4, "Must hold").
 
 1. Kernel reference matrix (root): a plain image with kernel-made content
-   (tests/reflink_lib.make_matrix_image: multi-extent files, zstd/zlib/lzo
+   (tests/lib/reflink_lib.make_matrix_image: multi-extent files, zstd/zlib/lzo
    compressed extents, prealloc, holes, inline files, a subvolume with a rw
    snapshot whose leaves are still shared, a ro snapshot) is copied twice.
    On copy K every case runs as FICLONERANGE on a rw loop mount; on copy O
@@ -51,6 +51,8 @@ import fixtures
 import reflink_lib as L
 from conftest import root_skip_reason
 from runner import error_lines
+
+pytestmark = pytest.mark.slow  # kernel oracle, stress runs and crash sweeps
 
 KiB, MiB = L.KiB, L.MiB
 
@@ -220,12 +222,12 @@ def _repro(M, cid):
         if c[0] == cid:
             _, src, dst, so, ln, do, create = c
             return ("image: reflink_lib.make_matrix_image(IMG, WORKDIR) "
-                    "(tests/reflink_lib.py), then: %s"
+                    "(tests/lib/reflink_lib.py), then: %s"
                     % shown(reflink_args(src, dst, "IMG", so, ln, do, create)))
     return ""
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 @pytest.mark.parametrize("cid", [c[0] for c in CASES])
 def test_matrix_case(matrix, cid):
     M = matrix
@@ -256,7 +258,7 @@ def test_matrix_case(matrix, cid):
                                                         _repro(M, cid))
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 @pytest.mark.parametrize("cid", [r[0] for r in REFUSALS])
 def test_matrix_refusal(matrix, cid):
     M = matrix
@@ -269,33 +271,33 @@ def test_matrix_refusal(matrix, cid):
         % (cid, L.errno_name(kerr), res.returncode, len(errs), res.stderr))
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_matrix_refusals_leave_image_unchanged(matrix):
     assert matrix.refusal_sha_same, "a refused reflink changed the image"
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_matrix_check_original(matrix):
     r = matrix.check
     assert r.returncode == 0, "btrfs check --check-data-csum:\n%s%s" % (r.stdout[-4000:],
                                                                         r.stderr[-4000:])
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_matrix_check_lowmem(matrix):
     r = matrix.lowmem
     assert r.returncode == 0, "btrfs check --mode lowmem:\n%s%s" % (r.stdout[-4000:],
                                                                     r.stderr[-4000:])
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_matrix_scrub_and_dmesg(matrix):
     assert matrix.mount_error is None, "our image does not mount:\n" + matrix.mount_error
     assert matrix.scrub_ok, matrix.scrub_text
     assert not matrix.dmesg, "kernel log:\n" + "\n".join(matrix.dmesg)
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_matrix_all_contents_equal(matrix):
     assert matrix.mount_error is None, "our image does not mount:\n" + matrix.mount_error
     k, o = matrix.kernel_files, matrix.our_files
@@ -304,14 +306,14 @@ def test_matrix_all_contents_equal(matrix):
     assert not diff, "files that differ from the kernel's:\n" + "\n".join(diff)
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_matrix_data_backrefs(matrix):
     diffs = L.compare_data_extents(matrix.kernel_extents, matrix.our_extents,
                                    L.extent_keys(matrix.base_extents))
     assert not diffs, "data extent refs differ from the kernel's:\n" + "\n".join(diffs)
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_matrix_known_deviations(matrix, run, tmp_path):
     """Operations the kernel accepts and ours refuses (documented gaps)."""
     M = matrix
@@ -637,7 +639,7 @@ def test_usage_errors(run, tmp_path):
     assert L.sha256_file(img) == before
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_by_inode_and_root_equal_by_path(matrix, run, tmp_path):
     """--root R with paths, --root R with --src-inode/--dst-inode and the
     top-level path through the subvolume give the same trees."""

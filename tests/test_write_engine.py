@@ -182,6 +182,7 @@ def test_enospc_found_before_first_write(run, tmp_path):
     check_both(img, "a refused transaction")
 
 
+@pytest.mark.slow  # fills an image
 def test_enospc_midway_keeps_committed(run, tmp_path):
     """With --commit-every, the commits before the ENOSPC stay and the image is clean."""
     need_progs()
@@ -211,7 +212,7 @@ def test_locked_image_refused(run, tmp_path):
     assert res.returncode == 0, res.stderr
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_mounted_image_refused(run, tmp_path):
     need_progs()
     img = small_image(tmp_path / "x.img")
@@ -227,7 +228,7 @@ def test_mounted_image_refused(run, tmp_path):
     assert L.sha256_file(img) == before
 
 
-@pytest.mark.needs_root
+@pytest.mark.kernel
 def test_unreplayed_log_refused(run, tmp_path):
     """Copy the backing file of a rw mount after an fsync that wrote a log
     tree: the copy is a crashed image whose log was never replayed."""
@@ -281,6 +282,7 @@ def test_dry_run_byte_identical(run, tmp_path):
 # ---------------------------------------------------------------------------
 # Crash sweep over several commits in one process.
 
+@pytest.mark.slow  # crash sweep
 def test_crash_sweep_multi_commit(run, tmp_path):
     need_progs()
     base = small_image(tmp_path / "base.img", 4096)

@@ -1,28 +1,16 @@
 """Independent reference of the fscrypt algorithms of format.md sections 4, 6
-and 8, written with python3-cryptography / hashlib only (no code of ours), for
-the crypto tests to compare the C implementation against.
+and 8, written with python3-cryptography / hashlib only (no code of the C
+tool), for the crypto tests to compare the C implementation against.  The
+CRC-32C, name hash and csums are the tests' one copy, in btrfs_ondisk.py.
 """
 
 import struct
 
-import crcmod.predefined
+from btrfs_ondisk import name_hash  # noqa: F401  (re-exported)
+from btrfs_ondisk import csum_digest as csum  # noqa: F401
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-_crc32c_std = crcmod.predefined.mkCrcFun("crc-32c")
-
-
-def crc32c_raw(seed, data):
-    """crc32c with an explicit seed and no final inversion (format.md 2.2)."""
-    fn = crcmod.Crc(0x11EDC6F41, initCrc=seed, rev=True, xorOut=0)
-    fn.update(data)
-    return fn.crcValue
-
-
-def name_hash(ct):
-    return crc32c_raw(0xFFFFFFFE, ct)
-
 
 def hkdf_fscrypt(master, ctx, data, length):
     """HKDF-SHA512, unsalted extract, info = "fscrypt\\0" || ctx || data."""
@@ -74,18 +62,3 @@ def padded_len(length, flags, max_len=255):
 def encrypt_name(key, name, flags):
     n = padded_len(len(name), flags)
     return cts_cs3_encrypt(key, name + bytes(n - len(name)))
-
-
-def csum(kind, data):
-    """The btrfs data csum of format.md 2.2 as stored (digest bytes)."""
-    import hashlib
-    import xxhash
-    if kind == 0:
-        return struct.pack("<I", _crc32c_std(data))
-    if kind == 1:
-        return struct.pack("<Q", xxhash.xxh64(data, seed=0).intdigest())
-    if kind == 2:
-        return hashlib.sha256(data).digest()
-    if kind == 3:
-        return hashlib.blake2b(data, digest_size=32).digest()
-    raise ValueError(kind)

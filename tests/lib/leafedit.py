@@ -5,7 +5,7 @@ checker's semantic rules are reached, not only its csum check: change bytes
 of an item, insert an item into a leaf with free space (item data shifted,
 offsets fixed), delete an item, replace an item with a different size.
 Parent keys are updated when a leaf's first key changes.  Built on the
-independent reader tests/btrfs_ondisk.py (format.md section 2 only).
+tests' one image reader, btrfs_ondisk.py (format.md section 2 only).
 
 Also builds "encrypted-looking" images from a plain mkfs image: incompat bit
 15, inode flag 0x1000, item 41 and, per extent, encryption 1 plus item 42 --
@@ -13,7 +13,6 @@ everything format.md section 5 asks for except real ciphertext, which
 `check` cannot see without a key.
 """
 
-import os
 import struct
 
 import btrfs_ondisk as bo
@@ -26,17 +25,6 @@ FT_ENCRYPTED = 0x80
 KEY_ID = bytes.fromhex("8699c2c53707405da5aba5ae4d8583c0")   # format.md 13.1
 FE_SIZE = 53
 S_IFMT, S_IFREG, S_IFDIR, S_IFLNK = 0o170000, 0o100000, 0o040000, 0o120000
-
-
-def name_hash(name):
-    """btrfs name hash: crc32c_raw(~1, name) without final inversion."""
-    return _crc_raw(0xFFFFFFFE)(bytes(name))
-
-
-def _crc_raw(seed):
-    """CRC-32C with register seed and no final inversion (crcmod: xorOut 0)."""
-    import crcmod
-    return crcmod.mkCrcFun(0x11EDC6F41, initCrc=seed, rev=True, xorOut=0)
 
 
 def inode_ctx(nonce, contents=1, filenames=4, flags=2, key_id=KEY_ID):
@@ -297,8 +285,3 @@ class Editor:
                 return False
         return True
 
-
-def sparse_copy(src, dst):
-    import fixtures
-    fixtures.sparse_copy(os.fspath(src), dst)
-    return dst

@@ -1,11 +1,11 @@
 """Test-fixture generation shared by the pytest suites, the demo and the benches.
 
 Nothing in here depends on pytest, so the demo and bench/ scripts can import it
-(``sys.path.insert(0, "<repo>/tests")``) or run it as a program::
+(``sys.path.insert(0, "<repo>/tests/lib")``) or run it as a program::
 
-    /usr/bin/python3 tests/fixtures.py sample-tree DIR [--seed N] [--big-mib N]
-    /usr/bin/python3 tests/fixtures.py mkfs IMAGE DIR [--csum C] [--nodesize N]
-    /usr/bin/python3 tests/fixtures.py bench-tree DIR --files 50000 --mib 1024
+    /usr/bin/python3 tests/lib/fixtures.py sample-tree DIR [--seed N] [--big-mib N]
+    /usr/bin/python3 tests/lib/fixtures.py mkfs IMAGE DIR [--csum C] [--nodesize N]
+    /usr/bin/python3 tests/lib/fixtures.py bench-tree DIR --files 50000 --mib 1024
 
 Everything is deterministic for a given seed (names, sizes, contents, times),
 so two runs produce the same tree and failures reproduce.

@@ -1,14 +1,14 @@
 """Independent reference for the `encrypt`/`decrypt` tests (issue 5).
 
 Written from docs format.md only, for the encrypt/decrypt suites; it shares no
-code with the C tool nor with the other Python helpers of tests/ (fscrypt_ref,
-btrfs_ondisk), so that a misreading of the spec in one of them is not
-silently repeated here.
+code with the C tool, and its crypto none with fscrypt_ref, so that a
+misreading of the spec in one of them is not silently repeated here.
 
   * crypto (format.md 4, 6, 8, 9): HKDF-SHA512 built from hmac/hashlib,
     AES-256-XTS per sector with IV = le64(DUN) || 0, AES-256-CTS (CBC-CS3)
-    built from AES-CBC plus the final-block swap, filename padding,
-    name_hash (own crc32c table), the four btrfs csums;
+    built from AES-CBC plus the final-block swap, filename padding;
+  * CRC-32C, name_hash and the four btrfs csums: the tests' one copy, from
+    btrfs_ondisk (their check values are asserted in test_encrypt.py);
   * a small read-only image reader (format.md 2): superblock, chunk map (from
     the superblock's sys_chunk_array and the chunk tree, or from the text of
     btrfs-progs `dump-tree -t chunk`), tree walks with tree-block checksum
@@ -25,57 +25,11 @@ from collections import namedtuple
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-# ---------------------------------------------------------------------------
-# CRC32C (Castagnoli, reflected polynomial 0x82F63B78), own table.
-
-_CRC_TABLE = []
-for _i in range(256):
-    _c = _i
-    for _ in range(8):
-        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
-    _CRC_TABLE.append(_c)
-del _i, _c
-
-
-def crc32c_raw(seed, data):
-    """The table CRC with that seed and no final inversion (format.md 2.2)."""
-    crc = seed & 0xFFFFFFFF
-    tab = _CRC_TABLE
-    for b in data:
-        crc = tab[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc
-
-
-def crc32c(data):
-    """Standard CRC-32C = ~crc32c_raw(~0, data)."""
-    try:                                    # fast path when crcmod's C module is there
-        import crcmod.predefined
-        return crcmod.predefined.mkCrcFun("crc-32c")(data)
-    except ImportError:                     # pragma: no cover
-        return crc32c_raw(0xFFFFFFFF, data) ^ 0xFFFFFFFF
-
-
-def name_hash(name):
-    """DIR_ITEM / XATTR_ITEM key offset: crc32c_raw((u32)~1, name)."""
-    return crc32c_raw(0xFFFFFFFE, name)
-
+from btrfs_ondisk import crc32c, crc32c_raw, name_hash  # noqa: F401  (re-exported)
+from btrfs_ondisk import csum_digest as csum
 
 CSUM_SIZE = {0: 4, 1: 8, 2: 32, 3: 32}
 CSUM_NAME = {0: "crc32c", 1: "xxhash", 2: "sha256", 3: "blake2"}
-
-
-def csum(csum_type, data):
-    """The csum bytes as stored (csum_size bytes), format.md 2.2."""
-    if csum_type == 0:
-        return struct.pack("<I", crc32c(data))
-    if csum_type == 1:
-        import xxhash
-        return struct.pack("<Q", xxhash.xxh64(data, seed=0).intdigest())
-    if csum_type == 2:
-        return hashlib.sha256(data).digest()
-    if csum_type == 3:
-        return hashlib.blake2b(data, digest_size=32).digest()
-    raise ValueError("csum type %r" % csum_type)
 
 
 # ---------------------------------------------------------------------------

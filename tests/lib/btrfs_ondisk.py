@@ -1,10 +1,12 @@
-"""A small, independent reader/patcher of btrfs images for the tests.
+"""The tests' one reader/patcher of btrfs images, and their one CRC-32C,
+name hash and csum.
 
 Written from format.md section 2 only (no code shared with the C engine), so
 it can locate superblock fields, chunk items and tree blocks of a *valid*
 image and patch them: the corruption suite uses it to edit a field and then
 recompute the checksum so that the C side's semantic checks are reached, not
-only its checksum check.
+only its checksum check.  The item editor of leafedit.py and the encrypt
+reference of encrypt_ref.py are built on it.
 
 It trusts the image it walks (it is only ever pointed at pristine images) and
 is not meant to be fast.
@@ -106,6 +108,7 @@ ROOT_ITEM_FIELDS = {
 }
 
 _crc32c = crcmod.predefined.mkCrcFun("crc-32c")
+_crc32c_reg = crcmod.Crc(0x11EDC6F41, initCrc=0, rev=True, xorOut=0)
 
 
 def crc32c(data):
@@ -113,20 +116,37 @@ def crc32c(data):
     return _crc32c(bytes(data))
 
 
-def csum(csum_type, data):
-    """The 32-byte csum field btrfs stores for data, given csum_type."""
+def crc32c_raw(seed, data):
+    """CRC-32C with an explicit register seed and no final inversion
+    (format.md 2.2): crc32c(d) == crc32c_raw(0xFFFFFFFF, d) ^ 0xFFFFFFFF."""
+    crc = _crc32c_reg.copy()        # the table is built once, at import
+    crc.crcValue = seed & 0xFFFFFFFF
+    crc.update(bytes(data))
+    return crc.crcValue
+
+
+def name_hash(name):
+    """DIR_ITEM / XATTR_ITEM key offset: crc32c_raw((u32)~1, name)."""
+    return crc32c_raw(0xFFFFFFFE, name)
+
+
+def csum_digest(csum_type, data):
+    """The csum of data as btrfs stores it, CSUM_SIZES[csum_type] bytes."""
     data = bytes(data)
     if csum_type == CSUM_CRC32C:
-        raw = struct.pack("<I", crc32c(data))
-    elif csum_type == CSUM_XXHASH:
-        raw = struct.pack("<Q", xxhash.xxh64(data, seed=0).intdigest())
-    elif csum_type == CSUM_SHA256:
-        raw = hashlib.sha256(data).digest()
-    elif csum_type == CSUM_BLAKE2:
-        raw = hashlib.blake2b(data, digest_size=32).digest()
-    else:
-        raise ValueError("unknown csum type %r" % csum_type)
-    return raw.ljust(32, b"\0")
+        return struct.pack("<I", crc32c(data))
+    if csum_type == CSUM_XXHASH:
+        return struct.pack("<Q", xxhash.xxh64(data, seed=0).intdigest())
+    if csum_type == CSUM_SHA256:
+        return hashlib.sha256(data).digest()
+    if csum_type == CSUM_BLAKE2:
+        return hashlib.blake2b(data, digest_size=32).digest()
+    raise ValueError("unknown csum type %r" % csum_type)
+
+
+def csum(csum_type, data):
+    """The 32-byte csum field of a header or superblock (digest, zero-padded)."""
+    return csum_digest(csum_type, data).ljust(32, b"\0")
 
 
 def get(buf, off, fmt):

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Helpers shared by the unit-test files (unit-helpers.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include "tests/unit/unit.h"
+#include "tests/unit/unit-helpers.h"
+
+void seq_bytes(uint8_t *p, size_t n, uint8_t first)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(first + i);
+}
+
+void test_master(struct fscrypt_master_key *mk)
+{
+	uint8_t raw[64];
+
+	seq_bytes(raw, sizeof(raw), 0);
+	CHECK_EQ_INT(fscrypt_master_key_init(mk, raw, sizeof(raw)), 0);
+}
+
+int temp_fd(void)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/extcrypt-unit-XXXXXX", dir && *dir ? dir : "/tmp");
+	fd = mkstemp(path);
+	if (fd >= 0)
+		unlink(path);
+	return fd;
+}
+
+double now_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
