@@ -42,10 +42,8 @@ const struct check_problem_def check_problems[PR_MAX] = {
 		"the image has an unreplayed log tree at %llu; it is not checked" },
 	[PR_TREE_CHECKER] = { "TREE_CHECKER", E, "tree",
 		"%s slot %d%s: %s (the kernel's tree-checker refuses this block)" },
-	[PR_TREE_BLOCK_OWNER] = { "TREE_BLOCK_OWNER", E, "tree",
-		"%s of tree %s has owner %llu%s" },
-	[PR_TREE_BLOCK_HEADER] = { "TREE_BLOCK_HEADER", E, "tree",
-		"header flags 0x%llx: %s" },
+	[PR_TREE_BLOCK_OWNER] = { "TREE_BLOCK_OWNER", E, "tree", "%s" },
+	[PR_TREE_BLOCK_HEADER] = { "TREE_BLOCK_HEADER", E, "tree", "%s" },
 	/* chunks and devices */
 	[PR_SYS_CHUNK_BAD] = { "SYS_CHUNK_BAD", E, "device",
 		"system chunk array entry for chunk %llu: %s" },

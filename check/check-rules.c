@@ -16,8 +16,6 @@
 #include "cmds/print-tree.h"
 #include "kernel-shared/tree-checker.h"
 
-#define HEADER_KNOWN_FLAGS (BTRFS_HEADER_FLAG_WRITTEN | BTRFS_HEADER_FLAG_RELOC)
-
 struct rules_arg {
 	struct check_ctx *c;
 	u64 tree;
@@ -39,36 +37,19 @@ static void on_violation(void *arg, const struct tree_block *b, int slot, const 
 		     tb_level(b) ? "node" : "leaf", slot, where, why);
 }
 
-/* The header rules of btrfs check and the kernel's owner rule (btrfs_check_eb_owner). */
-static void header_rules(struct check_ctx *c, u64 tree, const struct tree_block *b)
-{
-	u64 flags = tb_flags(b), owner = tb_owner(b), rev = flags >> BTRFS_BACKREF_REV_SHIFT;
-	u64 want_rev = c->fs->incompat & BTRFS_FEATURE_INCOMPAT_MIXED_BACKREF ?
-		       BTRFS_MIXED_BACKREF_REV : 0;
-	char name[32];
-
-	if (flags & ~HEADER_KNOWN_FLAGS & ((1ULL << BTRFS_BACKREF_REV_SHIFT) - 1))
-		check_report(c, PR_TREE_BLOCK_HEADER, LOC_BLOCK(tree, b->bytenr), flags,
-			     "unknown header flags");
-	else if (rev != want_rev)
-		check_report(c, PR_TREE_BLOCK_HEADER, LOC_BLOCK(tree, b->bytenr), flags,
-			     want_rev ? "backref revision is not the mixed revision (1)" :
-					"backref revision set without the mixed-backref feature");
-	if (tree == BTRFS_TREE_LOG_OBJECTID || tree == BTRFS_TREE_RELOC_OBJECTID)
-		return;
-	if (tree_is_fs_tree(tree) ? !tree_is_fs_tree(owner) : owner != tree)
-		check_report(c, PR_TREE_BLOCK_OWNER, LOC_BLOCK(tree, b->bytenr),
-			     tb_level(b) ? "node" : "leaf", check_root_name(tree, name, sizeof(name)),
-			     owner, tree_is_fs_tree(tree) ? ", which is not a subvolume tree" : "");
-}
-
 void check_block_rules(struct check_ctx *c, u64 tree, const struct tree_block *b)
 {
 	struct rules_arg a = { c, tree };
 	struct tree_check_report r = { on_violation, &a };
 
+	char why[160];
+	enum tree_header_problem hp;
+
 	tree_check_block(c->fs, b, &r);
-	header_rules(c, tree, b);
+	hp = tree_check_header(c->fs, b, tree, why, sizeof(why));
+	if (hp != TREE_HEADER_OK)
+		check_report(c, hp == TREE_HEADER_OWNER ? PR_TREE_BLOCK_OWNER : PR_TREE_BLOCK_HEADER,
+			     LOC_BLOCK(tree, b->bytenr), why);
 }
 
 /* ---- the system chunk array -------------------------------------------------------- */

@@ -111,6 +111,8 @@ static int check_tree_blocks(struct fs_info *fs, const struct root_ref *root, st
 			break;
 		if (tree_check_block(fs, b, &r))
 			ret = fs_err(fs, -EUCLEAN, "%s (the kernel refuses this block)", bad.msg);
+		else if (tree_check_header(fs, b, root->objectid, bad.msg, sizeof(bad.msg)))
+			ret = fs_err(fs, -EUCLEAN, "block %llu: %s", b->bytenr, bad.msg);
 		for (u32 i = 0; !ret && tb_level(b) && i < tb_nritems(b); i++) {
 			if (nr == cap) {
 				struct pending_block *n = realloc(stack, sizeof(*stack) * cap * 2);

@@ -892,6 +892,33 @@ static bool check_extent_ctx(struct tc *t, int slot, const struct btrfs_key *k,
 
 /* ---- blocks ---------------------------------------------------------------------------- */
 
+#define HEADER_KNOWN_FLAGS (BTRFS_HEADER_FLAG_WRITTEN | BTRFS_HEADER_FLAG_RELOC)
+
+enum tree_header_problem tree_check_header(const struct fs_info *fs, const struct tree_block *b,
+					   u64 tree, char *why, size_t whylen)
+{
+	u64 flags = tb_flags(b), owner = tb_owner(b), rev = flags >> BTRFS_BACKREF_REV_SHIFT;
+	u64 want_rev = fs->incompat & BTRFS_FEATURE_INCOMPAT_MIXED_BACKREF ? BTRFS_MIXED_BACKREF_REV : 0;
+
+	if (flags & ~HEADER_KNOWN_FLAGS & ((1ULL << BTRFS_BACKREF_REV_SHIFT) - 1)) {
+		snprintf(why, whylen, "header flags 0x%llx: unknown flags", flags);
+		return TREE_HEADER_FLAGS;
+	}
+	if (rev != want_rev) {
+		snprintf(why, whylen, "header flags 0x%llx: backref revision %llu, the filesystem's is %llu",
+			 flags, rev, want_rev);
+		return TREE_HEADER_FLAGS;
+	}
+	if (tree == BTRFS_TREE_LOG_OBJECTID || tree == BTRFS_TREE_RELOC_OBJECTID)
+		return TREE_HEADER_OK;
+	if (tree_is_fs_tree(tree) ? !tree_is_fs_tree(owner) : owner != tree) {
+		snprintf(why, whylen, "%s of tree %llu has owner %llu%s", tb_level(b) ? "node" : "leaf",
+			 tree, owner, tree_is_fs_tree(tree) ? ", which is not a subvolume tree" : "");
+		return TREE_HEADER_OWNER;
+	}
+	return TREE_HEADER_OK;
+}
+
 static bool check_item(struct tc *t, int slot, const struct btrfs_key *k, const struct btrfs_key *prev)
 {
 	switch (k->type) {

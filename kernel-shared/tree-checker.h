@@ -40,6 +40,19 @@ struct tree_check_report {
 unsigned int tree_check_block(const struct fs_info *fs, const struct tree_block *b,
 			      const struct tree_check_report *r);
 
+/* What tree_check_header() found wrong with a block's header. */
+enum tree_header_problem { TREE_HEADER_OK = 0, TREE_HEADER_FLAGS, TREE_HEADER_OWNER };
+
+/*
+ * The header of block b of tree `tree`: the kernel's owner rule (a block of
+ * a subvolume tree is owned by a subvolume tree, any other block by its own
+ * tree; log and relocation trees are not judged) and btrfs check's flag
+ * rules (no unknown flags, the filesystem's backref revision).  Returns
+ * what is wrong, with the rule in why.
+ */
+enum tree_header_problem tree_check_header(const struct fs_info *fs, const struct tree_block *b,
+					   u64 tree, char *why, size_t whylen);
+
 /*
  * Check one chunk item: a leaf item of size item_size, or an entry of the
  * superblock's system chunk array (item_size 0: its size is not known apart
