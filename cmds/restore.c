@@ -947,9 +947,10 @@ static int restore_file(struct worker *w, const struct root_ref *root, u64 ino,
 			return 0;
 		}
 	}
-	w->n.files++;
 	if (!r->dry_run)
 		ret = create_file(w, root, ino, ii, t);
+	if (!ret)
+		w->n.files++;	/* a failed file is counted as failed only */
 	if (claim)
 		link_settle(r, claim, ret);
 	return ret;
@@ -995,9 +996,9 @@ static int restore_symlink(struct worker *w, const struct root_ref *root, u64 in
 		memcpy(target, data, len);
 		target[len] = 0;
 	}
-	w->n.symlinks++;
 	if (!r->dry_run && symlinkat((char *)target, t->dirfd, t->name))
 		return create_err(fs, t->path);
+	w->n.symlinks++;
 	return 0;
 }
 
@@ -1194,6 +1195,15 @@ static int read_entries(struct worker *w, struct rdir *d, u64 index, u64 *next, 
 	return n;
 }
 
+/*
+ * The device number of an inode item: btrfs stores the kernel's own dev_t
+ * (MKDEV: the major above 20 bits of minor), not glibc's encoding.
+ */
+static dev_t rdev_decode(u64 rdev)
+{
+	return makedev((unsigned int)(rdev >> 20) & 0xfff, (unsigned int)rdev & 0xfffff);
+}
+
 /* Whether tree root holds the ROOT_REF of subvolume id (its entry is real here). */
 static bool subvol_linked_here(struct restore *r, const struct root_ref *root, u64 id)
 {
@@ -1223,10 +1233,10 @@ static int restore_entry(struct worker *w, struct rdir *parent, const struct roo
 		ret = dir_claim(r, root->objectid, ino, t->path);
 		if (ret)
 			return ret;
-		w->n.dirs++;
 		if (!r->dry_run && (mkdirat(t->dirfd, t->name, 0700) ||
 				    fstatat(t->dirfd, t->name, &st, AT_SYMLINK_NOFOLLOW)))
 			return create_err(r->fs, t->path);
+		w->n.dirs++;
 		return start_dir(w, parent, root, ino, &ii, t->path, depth + 1, true,
 				 r->dry_run ? NULL : &st);
 	}
@@ -1235,15 +1245,15 @@ static int restore_entry(struct worker *w, struct rdir *parent, const struct roo
 	if (S_ISLNK(mode)) {
 		ret = restore_symlink(w, root, ino, &ii, t);
 	} else {
-		w->n.specials++;
 		if (!r->dry_run && mknodat(t->dirfd, t->name, mode,
-					   makedev(major(le64_to_cpu(ii.rdev)),
-						   minor(le64_to_cpu(ii.rdev))))) {
+					   rdev_decode(le64_to_cpu(ii.rdev)))) {
 			if (errno == EEXIST)
 				return create_err(r->fs, t->path);
 			warning("cannot create %s: %m", t->path);
+			w->n.skipped++;
 			return 0;
 		}
+		w->n.specials++;
 	}
 	if (!ret)
 		set_meta(w, root, ino, &ii, t, S_ISLNK(mode));

@@ -54,6 +54,8 @@ def manifest(top):
             elif stat.S_ISLNK(st.st_mode):
                 d["target"] = os.readlink(p)
                 del d["xattrs"]
+            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                d["rdev"] = (os.major(st.st_rdev), os.minor(st.st_rdev))
             out[rel] = d
     groups = sorted(sorted(g) for g in inode_groups.values() if len(g) > 1)
     return out, groups
@@ -358,3 +360,26 @@ def test_restore_raw_compressed_encrypted(make_kernel_image, run, copy_image, tm
             assert any(f[off:off + n] == stored for f in files), it
     finally:
         image.close()
+
+
+@pytest.mark.kernel
+def test_restore_special_files_match_kernel(run, tmp_path):
+    """Device numbers (btrfs stores new_encode_dev()), fifos and sockets, against a kernel mount."""
+    import socket
+    img = fixtures.mkfs(tmp_path / "dev.img", size_mib=128)
+    with fixtures.loop_mount(img, tmp_path / "w", ro=False) as src:
+        for name, kind, major, minor in (("null", stat.S_IFCHR, 1, 3),
+                                         ("sda1", stat.S_IFBLK, 8, 1),
+                                         ("big-minor", stat.S_IFCHR, 240, 300000),
+                                         ("big-major", stat.S_IFBLK, 4000, 17)):
+            os.mknod(src / name, kind | 0o640, os.makedev(major, minor))
+        os.mkfifo(src / "fifo")
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(src / "sock"))
+        sock.close()
+    want = kernel_manifest(img, tmp_path, "k")
+    assert want[0]["null"]["rdev"] == (1, 3) and want[0]["big-minor"]["rdev"] == (240, 300000)
+    out = tmp_path / "out"
+    doc = restore(run, img, out)
+    assert doc["failed"] == 0 and doc["special-files"] == 6
+    compare(want, manifest(out))

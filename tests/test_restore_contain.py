@@ -7,6 +7,7 @@ edit reaches restore.  A canary tree outside the output directory is
 compared (names, bytes, mode, owner, mtime) before and after; restore must
 report the bad entry, exit 1 and finish within seconds.
 """
+import json
 import os
 import shutil
 import stat
@@ -211,6 +212,11 @@ def test_symlink_then_file(base, run, tmp_path, copy_image):
     img = edited(base, tmp_path, copy_image, lambda d: symlink_then(d, ROOT_DIR, 1))
     res = restore_contained(run, img, tmp_path, base[1])
     assert "already exists" in res.stderr and "/x" in res.stderr
+    # The refused file is counted as failed, not as restored.
+    clean = json.loads(run("--format", "json", "restore", "--dry-run", str(base[0]),
+                           str(tmp_path / "dry")).stdout)
+    doc = json.loads(run("--format", "json", "restore", str(img), str(tmp_path / "o2")).stdout)
+    assert doc["failed"] == 1 and doc["files"] == clean["files"] - 1, (doc, clean)
 
 
 def test_existing_symlink_in_output(base, run, tmp_path):
