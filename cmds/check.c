@@ -39,6 +39,7 @@ const char *const cmd_check_usage[] = {
 	OPTLINE("--key-format raw|hex", "how the key is encoded (default raw)"),
 	OPTLINE("--super N", "use superblock copy N (0, 1 or 2) instead of the primary"),
 	OPTLINE("--threads N", "worker threads for --check-data-csum (default: one per CPU)"),
+	FORCE_OPTLINE,
 	NULL
 };
 
@@ -167,6 +168,7 @@ static int check_parse(struct cmd_context *ctx, int argc, char **argv)
 		{ "super", required_argument, NULL, OPT_SUPER },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		KEY_INPUT_LONG_OPTIONS,
+		GETOPT_FORCE_OPTION,
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -280,4 +282,5 @@ static int check_run(struct cmd_context *ctx)
 	return ret;
 }
 
-DEFINE_COMMAND(check, "check", CMD_IMAGE_RO | CMD_KEY_OPTIONAL, struct check_ctx);
+DEFINE_COMMAND(check, "check", CMD_IMAGE_RO | CMD_NOT_MOUNTED | CMD_KEY_OPTIONAL,
+	       struct check_ctx);

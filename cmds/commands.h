@@ -64,6 +64,7 @@ struct fscrypt_master_key;
 #define CMD_KEY_REQUIRED	(1U << 3)	/* a key option must be given; load it */
 #define CMD_KEY_OPTIONAL	(1U << 4)	/* load the key if one is given */
 #define CMD_MULTI_DEVICE	(1U << 5)	/* reserved: several device paths */
+#define CMD_NOT_MOUNTED		(1U << 6)	/* refuse a mounted image unless --force */
 
 struct cmd_struct {
 	const char *token;
@@ -93,6 +94,7 @@ struct cmd_context {
 	int super_mirror;		/* -1 (preset): the primary superblock */
 	size_t cache_bytes;		/* tree block cache; 0 (preset): default */
 	bool quiet_log_tree;		/* read-only: no warning about a log tree */
+	bool force;			/* --force: CMD_NOT_MOUNTED warns instead */
 	struct key_input key;		/* the shared key options */
 	/* provided by the dispatcher from cmd->flags */
 	struct fs_info *fs;
@@ -129,6 +131,10 @@ int usage_error(const struct cmd_struct *cmd, const char *msg, ...)
  */
 #define GETOPT_VAL_HELP 0x1000
 #define GETOPT_HELP_OPTION { "help", no_argument, NULL, GETOPT_VAL_HELP }
+/* --force of the CMD_NOT_MOUNTED commands, taken by cmd_parse_common(). */
+#define GETOPT_VAL_FORCE 0x1001
+#define GETOPT_FORCE_OPTION { "force", no_argument, NULL, GETOPT_VAL_FORCE }
+#define FORCE_OPTLINE OPTLINE("--force", "run even if the filesystem is mounted (results may be stale)")
 int cmd_help_or_usage(const struct cmd_struct *cmd, int c);
 
 /*

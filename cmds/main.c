@@ -3,6 +3,7 @@
  * btrfs-extcrypt: global options, the command table and dispatch with
  * unambiguous prefixes (design.md section 4).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "common/messages.h"
 #include "common/output.h"
 #include "kernel-shared/ctree.h"
+#include "kernel-shared/transaction.h"
 
 static const char *const inspect_group_usage[] = {
 	"btrfs-extcrypt inspect <command> [options] <image>",
@@ -175,6 +177,10 @@ int cmd_parse_common(struct cmd_context *ctx, int c, const char *arg)
 {
 	int ret = key_input_parse_opt(&ctx->key, c, arg);
 
+	if (c == GETOPT_VAL_FORCE && (ctx->cmd->flags & CMD_NOT_MOUNTED)) {
+		ctx->force = true;
+		return CMD_PARSE_OK;
+	}
 	if (ret > 0)
 		return CMD_PARSE_OK;
 	if (ret < 0)
@@ -234,6 +240,24 @@ static void print_group_help(const struct cmd_group *grp, const char *prefix, bo
  * that a bad key is a key error whatever the image), then the image.
  * Returns 0 or the exit code, after one ERROR line.
  */
+/*
+ * A mounted filesystem changes under a reader: as btrfs check and btrfs
+ * restore do, refuse it unless --force, which only warns.
+ */
+static int refuse_mounted(struct cmd_context *ctx)
+{
+	char why[512];
+
+	if (!image_check_not_mounted(ctx->fs->fd, ctx->image_path, why, sizeof(why)))
+		return 0;
+	if (ctx->force) {
+		warning("%s; going on because of --force: results may be stale", why);
+		return 0;
+	}
+	error("%s; use --force to %s it anyway", why, ctx->cmd->token);
+	return exit_code(-EBUSY, ERR_AT_OPEN_RW);
+}
+
 static int cmd_setup(struct cmd_context *ctx)
 {
 	const struct cmd_struct *cmd = ctx->cmd;
@@ -251,9 +275,13 @@ static int cmd_setup(struct cmd_context *ctx)
 	}
 	if (cmd->flags & CMD_IMAGE_RW)
 		return cmd_open_image_rw(ctx->image_path, &ctx->fs);
-	if (cmd->flags & CMD_IMAGE_RO)
-		return cmd_open_image(ctx->image_path, ctx->super_mirror, ctx->cache_bytes,
-				      !ctx->quiet_log_tree, &ctx->fs);
+	if (cmd->flags & CMD_IMAGE_RO) {
+		ret = cmd_open_image(ctx->image_path, ctx->super_mirror, ctx->cache_bytes,
+				     !ctx->quiet_log_tree, &ctx->fs);
+		if (!ret && (cmd->flags & CMD_NOT_MOUNTED))
+			ret = refuse_mounted(ctx);
+		return ret;
+	}
 	return 0;
 }
 

@@ -80,6 +80,7 @@ const char *const cmd_restore_usage[] = {
 	OPTLINE("--dry-run", "walk and report, write nothing"),
 	OPTLINE("--threads N", "worker threads restoring files at once (default: online CPUs)"),
 	KEY_INPUT_OPTLINES(OPTLINE),
+	FORCE_OPTLINE,
 	OPTLINE("--help", "show this help"),
 	"",
 	"Exit status: 0 everything restored (warnings allowed), 1 some files failed,",
@@ -1481,6 +1482,7 @@ static int restore_parse(struct cmd_context *ctx, int argc, char **argv)
 		{ "dry-run", no_argument, NULL, OPT_DRY },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		KEY_INPUT_LONG_OPTIONS,
+		GETOPT_FORCE_OPTION,
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1723,4 +1725,5 @@ out:
 	return ret;
 }
 
-DEFINE_COMMAND(restore, "restore", CMD_IMAGE_RO | CMD_KEY_OPTIONAL, struct restore_opts);
+DEFINE_COMMAND(restore, "restore", CMD_IMAGE_RO | CMD_NOT_MOUNTED | CMD_KEY_OPTIONAL,
+	       struct restore_opts);

@@ -173,11 +173,7 @@ static bool dev_is_mounted(unsigned int maj, unsigned int min, const char *devpa
 	return found;
 }
 
-/*
- * Refuse an image the kernel is using: a block device that is mounted, or a
- * file backing a loop device that is mounted.  Returns 0 or -EBUSY with why.
- */
-static int check_not_mounted(int fd, const char *path, char *why, size_t len)
+int image_check_not_mounted(int fd, const char *path, char *why, size_t len)
 {
 	struct stat st;
 	DIR *d;
@@ -247,7 +243,7 @@ int open_image_rw(const char *path, struct fs_info **out, char *errbuf)
 		close_image(fs);
 		return -EBUSY;
 	}
-	ret = check_not_mounted(fs->fd, path, errbuf, 512);
+	ret = image_check_not_mounted(fs->fd, path, errbuf, 512);
 	if (ret) {
 		close_image(fs);
 		return ret;

@@ -55,6 +55,13 @@ struct trans {
  */
 int open_image_rw(const char *path, struct fs_info **out, char *errbuf);
 
+/*
+ * Whether the kernel is using the image open at fd (path for messages): a
+ * block device that is mounted, or a file backing a loop device that is
+ * mounted.  Returns 0, or -EBUSY with why (len bytes) set.
+ */
+int image_check_not_mounted(int fd, const char *path, char *why, size_t len);
+
 /* Start a transaction on an image opened with open_image_rw(). */
 int trans_begin(struct fs_info *fs, struct trans **out);
 
