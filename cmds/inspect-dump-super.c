@@ -698,6 +698,8 @@ static int inspect_dump_super_run(struct cmd_context *ctx)
 	else
 		ret = dump_selected_copy(fd, o, arr);
 	close(fd);
+	if (doc && ret)
+		json_add_error(doc, ret);
 	if (doc)
 		json_doc_print(doc);
 	pt_out_flush();

@@ -47,25 +47,6 @@ const char *const cmd_key_generate_usage[] = {
 /* getopt value of key generate's --output */
 #define GETOPT_VAL_OUTPUT	0x1200
 
-/*
- * getopt's own message would echo a mistyped option with its value, and a
- * value there may be a key pasted onto the command line: name the option
- * only, up to any '='.
- */
-static int bad_option(const struct cmd_struct *cmd, int c, char **argv)
-{
-	const char *arg = optind > 0 ? argv[optind - 1] : "";
-	int n = (int)strcspn(arg, "=");
-
-	if (c == ':')
-		error("option '%.*s' needs an argument", n, arg);
-	else if (optopt && optopt < 0x100 && arg[0] == '-' && arg[1] != '-')
-		error("unrecognized option '-%c'", optopt);
-	else
-		error("unrecognized option '%.*s'", n, arg);
-	return cmd_help_or_usage(cmd, '?');
-}
-
 static void print_key_id(const uint8_t id[FSCRYPT_KEY_IDENTIFIER_SIZE], const char *path)
 {
 	char hex[2 * FSCRYPT_KEY_IDENTIFIER_SIZE + 1];
@@ -117,10 +98,9 @@ static int key_parse(struct cmd_context *ctx, int argc, char **argv,
 	struct key_generate_opts *o = ctx->opts;
 	int c, ret;
 
-	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", long_opts, NULL)) != -1) {
 		if (c == '?' || c == ':')
-			return bad_option(ctx->cmd, c, argv);
+			return cmd_help_or_usage(ctx->cmd, c);
 		if (c == GETOPT_VAL_OUTPUT) {
 			o->path = optarg;
 			continue;

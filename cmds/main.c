@@ -162,13 +162,34 @@ int usage_error(const struct cmd_struct *cmd, const char *msg, ...)
 	return EXIT_USAGE;
 }
 
+/* The running command's argv, for naming a bad option (getopt prints nothing: opterr 0). */
+static char **cmd_argv;
+
+/*
+ * getopt's '?' (unknown option, or a long option without its argument) or
+ * ':' as one ERROR line, naming the option as given, up to any '='.
+ */
+static void report_bad_option(int c)
+{
+	const char *arg = optind > 0 && cmd_argv ? cmd_argv[optind - 1] : "";
+	int n = (int)strcspn(arg, "=");
+
+	if (c == ':' || (optopt && arg[0] == '-' && arg[1] == '-'))
+		error("option '%.*s' needs an argument", n, arg);
+	else if (optopt && optopt < 0x100)
+		error("unrecognized option '-%c', or it needs an argument", optopt);
+	else
+		error("unrecognized option '%.*s'", n, arg);
+}
+
 int cmd_help_or_usage(const struct cmd_struct *cmd, int c)
 {
 	if (c == GETOPT_VAL_HELP) {
 		usage_print(cmd->usagestr, true, false);
 		return EXIT_OK;
 	}
-	/* getopt already printed what was wrong. */
+	if (c == '?' || c == ':')
+		report_bad_option(c);
 	usage_print(cmd->usagestr, false, true);
 	return EXIT_USAGE;
 }
@@ -295,6 +316,8 @@ static int run_command(const struct cmd_struct *cmd, int argc, char **argv)
 	ctx.opts = calloc(1, cmd->opts_size ? cmd->opts_size : 1);
 	if (!ctx.opts)
 		die_oom();
+	cmd_argv = argv;
+	opterr = 0;
 	ret = cmd->parse(&ctx, argc, argv);
 	if (ret == CMD_PARSE_OK) {
 		ret = cmd_setup(&ctx);
@@ -346,7 +369,7 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	int c;
+	int c, ret;
 
 	/* Global options stop at the first non-option: the command name. */
 	while ((c = getopt_long(argc, argv, "+vqh", long_opts, NULL)) != -1) {
@@ -378,5 +401,8 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	return dispatch(&top_group, "", argc - optind, argv + optind);
+	ret = dispatch(&top_group, "", argc - optind, argv + optind);
+	if (g_format == FORMAT_JSON && ret != EXIT_OK && !json_doc_printed())
+		json_error_doc_print(ret);
+	return ret;
 }

@@ -6,6 +6,12 @@
 #include "common/messages.h"
 
 int g_verbose;
+static char first_error[2048];
+
+const char *messages_first_error(void)
+{
+	return first_error;
+}
 
 static void vmsg(const char *prefix, const char *fmt, va_list ap)
 {
@@ -21,6 +27,13 @@ void error(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
+	if (!first_error[0]) {
+		va_list copy;
+
+		va_copy(copy, ap);
+		vsnprintf(first_error, sizeof(first_error), fmt, copy);
+		va_end(copy);
+	}
 	vmsg("ERROR: ", fmt, ap);
 	va_end(ap);
 }

@@ -49,6 +49,8 @@ void die_oom(void) __attribute__((noreturn));
 extern int g_verbose;
 
 void error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The text of the first error() of the run, without its prefix ("" if none). */
+const char *messages_first_error(void);
 void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Informational line on stderr, suppressed by -q. */
 void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

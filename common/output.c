@@ -3,9 +3,18 @@
 #include <stdlib.h>
 #include <inttypes.h>
 #include <uuid/uuid.h>
+#include <string.h>
+#include "common/messages.h"
 #include "common/output.h"
+#include "common/utils.h"
 
 enum output_format g_format = FORMAT_TEXT;
+static bool doc_printed;
+
+bool json_doc_printed(void)
+{
+	return doc_printed;
+}
 
 struct json_object *json_doc_new(void)
 {
@@ -23,6 +32,7 @@ void json_doc_print(struct json_object *doc)
 					     JSON_C_TO_STRING_NOSLASHESCAPE), stdout);
 	fputc('\n', stdout);
 	json_object_put(doc);
+	doc_printed = true;
 }
 
 struct json_object *json_u64(uint64_t v)
@@ -63,4 +73,29 @@ struct json_object *json_uuid(const uint8_t *uuid)
 
 	uuid_unparse(uuid, s);
 	return json_object_new_string(s);
+}
+
+void json_add_error(struct json_object *doc, int exit_status)
+{
+	static const char *const codes[] = { "ok", "failed", "usage", "unreadable", "key" };
+	struct json_object *err = json_object_new_object();
+	const char *msg = messages_first_error();
+	char esc[4 * 2048 + 1];
+
+	/* JSON strings must be UTF-8: a message holding raw name bytes is escaped. */
+	if (!utf8_valid(msg, strlen(msg)))
+		msg = bytes_escape(msg, strlen(msg), esc, sizeof(esc));
+	json_object_object_add(err, "code", json_object_new_string(
+		exit_status >= 0 && exit_status <= 4 ? codes[exit_status] : "failed"));
+	json_object_object_add(err, "exit-status", json_object_new_int(exit_status));
+	json_object_object_add(err, "message", json_object_new_string(msg));
+	json_object_object_add(doc, "error", err);
+}
+
+void json_error_doc_print(int exit_status)
+{
+	struct json_object *doc = json_doc_new();
+
+	json_add_error(doc, exit_status);
+	json_doc_print(doc);
 }

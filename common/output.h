@@ -7,6 +7,7 @@
 #ifndef EXTCRYPT_OUTPUT_H
 #define EXTCRYPT_OUTPUT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <json-c/json.h>
@@ -18,6 +19,15 @@ extern enum output_format g_format;
 struct json_object *json_doc_new(void);
 /* Print the document on stdout (pretty, one trailing newline) and free it. */
 void json_doc_print(struct json_object *doc);
+/* Whether json_doc_print() ran. */
+bool json_doc_printed(void);
+/*
+ * The document of a run that failed before printing its own: the header
+ * and "error": {"code", "exit-status", "message"} (messages_first_error()).
+ */
+void json_error_doc_print(int exit_status);
+/* Add that "error" member to a command's own document (a partial result). */
+void json_add_error(struct json_object *doc, int exit_status);
 
 /* Helpers that keep numbers numbers: u64 values beyond INT64_MAX are emitted exactly. */
 struct json_object *json_u64(uint64_t v);

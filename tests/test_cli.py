@@ -255,4 +255,10 @@ def test_json_to_stdout_only(run, image):
 
 
 def test_json_usage_error_still_exit_2(run, image):
-    assert_usage_error(run("--format", "json", "inspect", "dump-super", "--bogus", image))
+    """In JSON mode a usage error still exits 2 with its ERROR line, and stdout
+    holds one document with the error (design: a script always parses something)."""
+    res = run("--format", "json", "inspect", "dump-super", "--bogus", image)
+    assert res.returncode == USAGE and "ERROR: unrecognized option '--bogus'" in res.stderr
+    err = json.loads(res.stdout)["error"]
+    assert err == {"code": "usage", "exit-status": 2,
+                   "message": "unrecognized option '--bogus'"}, err

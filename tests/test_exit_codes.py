@@ -268,3 +268,36 @@ def test_success(run, env):
 
 def test_success_resolve_logical(run, env):
     expect(run("inspect", "resolve-logical", str(env.root_logical), env.plain), 0)
+
+
+# ---------------------------------------------------------------------------
+# JSON mode: a run that fails before its document still prints one.
+
+JSON_CODES = {1: "failed", 2: "usage", 3: "unreadable", 4: "key"}
+
+
+def json_failures(env):
+    """(arguments, exit status) of failures that happen before a command's document."""
+    out = [(command.split() + ["--no-such-option", "x"], 2) for command in ALL_COMMANDS]
+    out += [(command.split() + unreadable_args(env, command, copy(
+        env, env.no_super, "jns-%s.img" % command.replace(" ", "-"))), 3)
+        for command in IMAGE_COMMANDS]
+    out += [(["encrypt", "--key-file", env.key_b, copy(env, env.enc, "jk.img")], 4),
+            (["check", "--key-file", env.short_key, env.enc], 4),
+            (["reflink", "/no/such/file", "/dir/x", copy(env, env.plain, "jf.img")], 1)]
+    return out
+
+
+def test_json_error_documents(run, env):
+    import json
+    for args, code in json_failures(env):
+        res = run("--format", "json", *args, timeout=120)
+        assert res.returncode == code, (args, res.returncode, res.stderr[-1000:])
+        doc = json.loads(res.stdout.encode("utf-8", "surrogateescape").decode("utf-8"))
+        assert doc["__header"] == {"version": "1"}, doc
+        assert "error" in doc, (args, doc)
+        err = doc["error"]
+        assert err["exit-status"] == code and err["code"] == JSON_CODES[code], (args, doc)
+        assert error_lines(res.stderr), (args, res.stderr)
+        first = error_lines(res.stderr)[0][len("ERROR: "):]
+        assert err["message"] == first, (err, first)
