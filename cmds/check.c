@@ -80,7 +80,22 @@ static struct json_object *counters_json(const struct check_counters *n)
 	return o;
 }
 
-static void print_text_summary(const struct check_ctx *c)
+/*
+ * The result in words: a key that opens nothing, or an image that cannot be
+ * checked, is never called clean, whatever the problem count says.
+ */
+static const char *result_word(const struct check_ctx *c, int status, bool json)
+{
+	if (status == EXIT_KEY)
+		return json ? "key-error" : "key error";
+	if (status == EXIT_UNREADABLE)
+		return "unreadable";
+	if (c->nr_by_sev[SEV_ERROR])
+		return json ? "problems-found" : "problems found";
+	return "clean";
+}
+
+static void print_text_summary(const struct check_ctx *c, int status)
 {
 	const struct check_counters *n = &c->cnt;
 
@@ -109,21 +124,23 @@ static void print_text_summary(const struct check_ctx *c)
 	printf("Errors: %zu\n", c->nr_by_sev[SEV_ERROR]);
 	printf("Warnings: %zu\n", c->nr_by_sev[SEV_WARNING]);
 	printf("Notes: %zu\n", c->nr_by_sev[SEV_NOTE]);
-	printf("Result: %s\n", c->nr_by_sev[SEV_ERROR] ? "problems found" : "clean");
+	printf("Result: %s\n", result_word(c, status, false));
 }
 
-static void print_json(const struct check_ctx *c)
+/* status: the exit status when it is decided before the problems count (key, unreadable). */
+static void print_json(const struct check_ctx *c, int status)
 {
 	struct json_object *doc = json_doc_new();
 
 	json_object_object_add(doc, "image", json_object_new_string(c->image_path));
-	json_object_object_add(doc, "result",
-			       json_object_new_string(c->nr_by_sev[SEV_ERROR] ? "problems-found" : "clean"));
+	json_object_object_add(doc, "result", json_object_new_string(result_word(c, status, true)));
 	json_object_object_add(doc, "errors", json_u64(c->nr_by_sev[SEV_ERROR]));
 	json_object_object_add(doc, "warnings", json_u64(c->nr_by_sev[SEV_WARNING]));
 	json_object_object_add(doc, "notes", json_u64(c->nr_by_sev[SEV_NOTE]));
 	json_object_object_add(doc, "counters", counters_json(&c->cnt));
 	json_object_object_add(doc, "problems", check_problems_json(c));
+	if (status == EXIT_KEY || status == EXIT_UNREADABLE)
+		json_add_error(doc, status);
 	json_doc_print(doc);
 }
 
@@ -242,10 +259,11 @@ static int check_passes(struct check_ctx *c)
 	}
 	if (!block_set_contains(c, c->fs->tree_root.bytenr)) {
 		/* Nothing can be checked without the root tree. */
-		if (g_format == FORMAT_JSON)
-			print_json(c);
 		error("the root tree is unreadable");
-		return exit_code(-EUCLEAN, ERR_AT_RUN);
+		ret = exit_code(-EUCLEAN, ERR_AT_RUN);
+		if (g_format == FORMAT_JSON)
+			print_json(c, ret);
+		return ret;
 	}
 	check_extents(c);
 	check_free_space(c);
@@ -256,9 +274,9 @@ static int check_passes(struct check_ctx *c)
 	if (c->key)
 		ret = check_with_key(c);
 	if (g_format == FORMAT_JSON)
-		print_json(c);
+		print_json(c, ret);
 	else
-		print_text_summary(c);
+		print_text_summary(c, ret);
 	if (!ret)
 		ret = c->nr_by_sev[SEV_ERROR] ? EXIT_PROBLEMS : EXIT_OK;
 	return ret;

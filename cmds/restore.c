@@ -93,6 +93,7 @@ const char *const cmd_restore_usage[] = {
 /* What a run did; one set per worker, added up at the end. */
 struct counts {
 	u64 files, dirs, symlinks, specials, bytes, skipped, failed, links_made;
+	u64 enc_opened, enc_locked;	/* encrypted inodes the key opened, or did not */
 };
 
 /*
@@ -932,8 +933,11 @@ static int restore_file(struct worker *w, const struct root_ref *root, u64 ino,
 	     memcmp(ctx.master_key_identifier, r->mk->identifier, FSCRYPT_KEY_IDENTIFIER_SIZE))) {
 		warning("%s is encrypted and no key for it was given: skipped", t->path);
 		w->n.skipped++;
+		w->n.enc_locked++;
 		return 0;
 	}
+	if (le64_to_cpu(ii->flags) & BTRFS_INODE_ENCRYPT && !r->raw)
+		w->n.enc_opened++;
 	if (le32_to_cpu(ii->nlink) > 1) {
 		const char *first = NULL;
 
@@ -978,6 +982,10 @@ static int restore_symlink(struct worker *w, const struct root_ref *root, u64 in
 		ret = inode_ctx(r, root, ino, &ctx);
 		if (!ret)
 			ret = file_key(r, &ctx, fkey);
+		if (ret == 0)
+			w->n.enc_opened++;
+		else
+			w->n.enc_locked++;
 		if (ret == 0) {
 			int n = fscrypt_symlink_decrypt(ctx.filenames_mode, fkey, data, dlen, target,
 							sizeof(target));
@@ -1069,6 +1077,10 @@ static int start_dir(struct worker *w, struct rdir *parent, const struct root_re
 			d->have_key = true;
 			d->names_mode = ctx.filenames_mode;
 		}
+		if (d->have_key)
+			w->n.enc_opened++;
+		else
+			w->n.enc_locked++;
 	}
 	pthread_mutex_lock(&r->lock);
 	d->all_next = r->all_dirs;
@@ -1612,6 +1624,7 @@ static int restore_top(struct worker *w, const struct restore_opts *o,
 static int restore_report(const struct restore *r, const struct worker *ws, unsigned int n)
 {
 	struct counts tot = { 0 };
+	int ret = EXIT_OK;
 
 	for (unsigned int i = 0; i < n; i++) {
 		tot.files += ws[i].n.files;
@@ -1622,6 +1635,13 @@ static int restore_report(const struct restore *r, const struct worker *ws, unsi
 		tot.skipped += ws[i].n.skipped;
 		tot.failed += ws[i].n.failed;
 		tot.links_made += ws[i].n.links_made;
+		tot.enc_opened += ws[i].n.enc_opened;
+		tot.enc_locked += ws[i].n.enc_locked;
+	}
+	/* A key that opens none of the encrypted inodes is a wrong key, not a success. */
+	if (r->mk && tot.enc_locked && !tot.enc_opened) {
+		error("wrong key: it opens none of the %llu encrypted inodes", tot.enc_locked);
+		ret = EXIT_KEY;
 	}
 	if (g_format == FORMAT_JSON) {
 		struct json_object *doc = json_doc_new();
@@ -1635,13 +1655,15 @@ static int restore_report(const struct restore *r, const struct worker *ws, unsi
 		json_object_object_add(doc, "skipped", json_u64(tot.skipped));
 		json_object_object_add(doc, "failed", json_u64(tot.failed));
 		json_object_object_add(doc, "dry-run", json_object_new_boolean(r->dry_run));
+		if (ret)
+			json_add_error(doc, ret);
 		json_doc_print(doc);
 	} else {
 		note("%s %llu files, %llu directories, %llu symlinks, %llu hard links, %llu bytes; %llu skipped, %llu failed",
 		     r->dry_run ? "Would restore" : "Restored", tot.files, tot.dirs, tot.symlinks,
 		     tot.links_made, tot.bytes, tot.skipped, tot.failed);
 	}
-	return tot.failed ? EXIT_PROBLEMS : EXIT_OK;
+	return ret ? ret : tot.failed ? EXIT_PROBLEMS : EXIT_OK;
 }
 
 static void restore_free(struct restore *r, struct worker *ws, unsigned int n)

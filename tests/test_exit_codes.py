@@ -191,7 +191,24 @@ def test_key_wrong_decrypt(run, env):
 
 
 def test_key_wrong_check(run, env):
-    expect(run("check", "--key-file", env.key_b, env.enc), 4)
+    import json
+    res = run("check", "--key-file", env.key_b, env.enc)
+    expect(res, 4)
+    assert "Result: key error" in res.stdout and "clean" not in res.stdout, res.stdout
+    res = run("--format", "json", "check", "--key-file", env.key_b, env.enc)
+    doc = json.loads(res.stdout)
+    assert res.returncode == 4 and doc["result"] == "key-error", doc
+    assert doc["error"]["code"] == "key", doc
+
+
+def test_key_wrong_restore(run, env):
+    """A key that opens none of the encrypted inodes: exit 4, never a clean result."""
+    import json
+    res = run("--format", "json", "restore", "--key-file", env.key_b, env.enc,
+              env.dir / "out-wrong-key")
+    expect(res, 4)
+    doc = json.loads(res.stdout)
+    assert doc["error"]["code"] == "key" and doc["skipped"] > 0, doc
 
 
 @pytest.mark.parametrize("command", ("encrypt", "decrypt", "check", "restore", "key id"))
