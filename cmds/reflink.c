@@ -21,6 +21,7 @@
 const char *const cmd_reflink_usage[] = {
 	"btrfs-extcrypt reflink [options] <src> <dst> <image>",
 	"btrfs-extcrypt reflink [options] --src-inode <ino> --dst-inode <ino> <image>",
+	"btrfs-extcrypt reflink --batch FILE|- [--commit-every N] [--commit-interval S] <image>",
 	"Share a range of one file's extents into another file, like FICLONERANGE",
 	"",
 	"Paths are inside the image, from the top-level subvolume (or from the",
@@ -32,6 +33,14 @@ const char *const cmd_reflink_usage[] = {
 	"end of file.  The image is changed in one transaction: an interrupted",
 	"run leaves it as it was.",
 	"",
+	"With --batch, each line of FILE (or standard input) holds the options and",
+	"the <src> <dst> of one clone, words split as a shell would (quotes and",
+	"backslashes); empty lines and lines starting with # are skipped.  All",
+	"clones run in one process and are committed every N clones or S seconds;",
+	"a line that is refused is reported and has no effect, and the others go",
+	"on.  An interrupted batch leaves the clones of its last commit; running",
+	"the same batch again gives the result of an uninterrupted run.",
+	"",
 	OPTLINE("--root ID", "subvolume the paths (or inode numbers) are in; default: top level"),
 	OPTLINE("--src-offset O", "first byte of the source range (default 0)"),
 	OPTLINE("--length L", "bytes to clone; 0 (default): to the source's end of file"),
@@ -40,10 +49,13 @@ const char *const cmd_reflink_usage[] = {
 	OPTLINE("--src-inode INO", "source by inode number (in --root) instead of a path"),
 	OPTLINE("--dst-inode INO", "destination by inode number (in --root) instead of a path"),
 	OPTLINE("--dry-run", "check everything, change nothing"),
+	OPTLINE("--batch FILE|-", "clones listed one per line in FILE ('-': standard input)"),
+	OPTLINE("--commit-every N", "with --batch: commit after N clones (default 1000)"),
+	OPTLINE("--commit-interval S", "with --batch: commit after S seconds (default 10)"),
 	OPTLINE("--help", "show this help"),
 	"",
-	"Exit status: 0 done, 1 refused or failed (nothing changed), 2 usage error,",
-	"3 image unreadable.",
+	"Exit status: 0 done, 1 refused or failed (nothing changed; with --batch:",
+	"some lines refused), 2 usage error, 3 image unreadable.",
 	NULL
 };
 
@@ -82,53 +94,116 @@ struct reflink_opts {
 	unsigned long long root_id, soff, len, doff;
 	struct file_spec src, dst;
 	bool create, dry_run;
+	/* --batch */
+	const char *batch;
+	unsigned long long commit_every, commit_secs;
 };
 
-static int reflink_parse(struct cmd_context *ctx, int argc, char **argv)
+enum { OPT_BATCH = 0x2300, OPT_COMMIT_EVERY, OPT_COMMIT_SECS };
+
+static const struct option clone_opts[] = {
+	{ "root", required_argument, NULL, 'r' },
+	{ "src-offset", required_argument, NULL, 'o' },
+	{ "length", required_argument, NULL, 'l' },
+	{ "dest-offset", required_argument, NULL, 'd' },
+	{ "create", no_argument, NULL, 'c' },
+	{ "src-inode", required_argument, NULL, 's' },
+	{ "dst-inode", required_argument, NULL, 't' },
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "batch", required_argument, NULL, OPT_BATCH },
+	{ "commit-every", required_argument, NULL, OPT_COMMIT_EVERY },
+	{ "commit-interval", required_argument, NULL, OPT_COMMIT_SECS },
+	GETOPT_HELP_OPTION,
+	{ NULL, 0, NULL, 0 }
+};
+
+/*
+ * One option of a clone (command line or batch line) into o.  Returns 1 when
+ * taken, 0 when it is not a clone option, -1 with why set when its value is
+ * bad.
+ */
+static int clone_option(struct reflink_opts *o, int c, const char *arg, char *why, size_t len)
 {
-	static const struct option opts[] = {
-		{ "root", required_argument, NULL, 'r' },
-		{ "src-offset", required_argument, NULL, 'o' },
-		{ "length", required_argument, NULL, 'l' },
-		{ "dest-offset", required_argument, NULL, 'd' },
-		{ "create", no_argument, NULL, 'c' },
-		{ "src-inode", required_argument, NULL, 's' },
-		{ "dst-inode", required_argument, NULL, 't' },
-		{ "dry-run", no_argument, NULL, 'n' },
-		GETOPT_HELP_OPTION,
-		{ NULL, 0, NULL, 0 }
-	};
-	struct reflink_opts *o = ctx->opts;
-	int c, ret, need;
+	unsigned long long *v = NULL;
 
-	o->root_id = BTRFS_FS_TREE_OBJECTID;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		unsigned long long *v = NULL;
-
-		switch (c) {
-		case 'r': v = &o->root_id; break;
-		case 'o': v = &o->soff; break;
-		case 'l': v = &o->len; break;
-		case 'd': v = &o->doff; break;
-		case 's': v = &o->src.ino; o->src.by_ino = true; break;
-		case 't': v = &o->dst.ino; o->dst.by_ino = true; break;
-		case 'c': o->create = true; break;
-		case 'n': o->dry_run = true; break;
-		default:
-			return cmd_parse_common(ctx, c, optarg);
-		}
-		if (v && parse_u64(optarg, v))
-			return usage_error(ctx->cmd, "invalid number '%s'", optarg);
+	switch (c) {
+	case 'r': v = &o->root_id; break;
+	case 'o': v = &o->soff; break;
+	case 'l': v = &o->len; break;
+	case 'd': v = &o->doff; break;
+	case 's': v = &o->src.ino; o->src.by_ino = true; break;
+	case 't': v = &o->dst.ino; o->dst.by_ino = true; break;
+	case 'c': o->create = true; return 1;
+	default: return 0;
 	}
-	need = 1 + !o->src.by_ino + !o->dst.by_ino;
-	if ((ret = check_argc_exact(ctx->cmd, argc - optind, need)))
-		return ret;
+	if (parse_u64(arg, v)) {
+		snprintf(why, len, "invalid number '%s'", arg);
+		return -1;
+	}
+	return 1;
+}
+
+/* The positional <src> <dst> of a clone (those not given by inode); NULL or why. */
+static const char *clone_positionals(struct reflink_opts *o, int argc, char **argv, int extra)
+{
+	int need = !o->src.by_ino + !o->dst.by_ino + extra;
+
+	if (argc - optind != need)
+		return argc - optind < need ? "not enough arguments" : "too many arguments";
 	if (!o->src.by_ino)
 		o->src.path = argv[optind++];
 	if (!o->dst.by_ino)
 		o->dst.path = argv[optind++];
 	if (o->create && o->dst.by_ino)
-		return usage_error(ctx->cmd, "--create needs a destination path");
+		return "--create needs a destination path";
+	return NULL;
+}
+
+static int reflink_parse(struct cmd_context *ctx, int argc, char **argv)
+{
+	struct reflink_opts *o = ctx->opts;
+	const char *why;
+	char bad[128];
+	int c, ret;
+	bool clone_given = false;
+
+	o->root_id = BTRFS_FS_TREE_OBJECTID;
+	o->commit_every = 1000;
+	o->commit_secs = 10;
+	while ((c = getopt_long(argc, argv, "", clone_opts, NULL)) != -1) {
+		ret = clone_option(o, c, optarg, bad, sizeof(bad));
+		if (ret < 0)
+			return usage_error(ctx->cmd, "%s", bad);
+		if (ret > 0) {
+			clone_given |= c != 'r';
+			continue;
+		}
+		switch (c) {
+		case 'n':
+			o->dry_run = true;
+			break;
+		case OPT_BATCH:
+			o->batch = optarg;
+			break;
+		case OPT_COMMIT_EVERY:
+		case OPT_COMMIT_SECS:
+			if (parse_u64(optarg, c == OPT_COMMIT_EVERY ? &o->commit_every :
+					  &o->commit_secs) || !o->commit_every)
+				return usage_error(ctx->cmd, "invalid number '%s'", optarg);
+			break;
+		default:
+			return cmd_parse_common(ctx, c, optarg);
+		}
+	}
+	if (o->batch) {
+		/* Each line gives its own clone; --root is the default of the lines. */
+		if (clone_given)
+			return usage_error(ctx->cmd, "with --batch, the clone options go in the batch lines");
+		if ((ret = check_argc_exact(ctx->cmd, argc - optind, 1)))
+			return ret;
+	} else if ((why = clone_positionals(o, argc, argv, 1))) {
+		return usage_error(ctx->cmd, "%s", why);
+	}
 	ctx->image_path = argv[optind];
 	return CMD_PARSE_OK;
 }
@@ -171,30 +246,52 @@ static int create_destination(struct trans *t, const struct reflink_opts *o,
 	return ret;
 }
 
-static void print_result(const struct clone_args *a, bool dry_run)
+/* One clone's result: a JSON line (batch), the JSON document, or a note. */
+static struct json_object *result_json(const struct clone_args *a, bool dry_run)
 {
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "src-root", json_u64(a->src_root));
+	json_object_object_add(o, "src-inode", json_u64(a->src_ino));
+	json_object_object_add(o, "src-offset", json_u64(a->src_off));
+	json_object_object_add(o, "dst-root", json_u64(a->dst_root));
+	json_object_object_add(o, "dst-inode", json_u64(a->dst_ino));
+	json_object_object_add(o, "dst-offset", json_u64(a->dst_off));
+	json_object_object_add(o, "length", json_u64(a->cloned));
+	json_object_object_add(o, "dry-run", json_object_new_boolean(dry_run));
+	return o;
+}
+
+static void print_result(const struct clone_args *a, bool dry_run, unsigned long line)
+{
+	if (g_format == FORMAT_JSON && line) {
+		struct json_object *o = result_json(a, dry_run);
+
+		json_object_object_add(o, "line", json_u64(line));
+		json_object_object_add(o, "result", json_object_new_string("cloned"));
+		json_line_print(o);
+		return;
+	}
 	if (g_format == FORMAT_JSON) {
 		struct json_object *doc = json_doc_new();
 
-		json_object_object_add(doc, "src-root", json_u64(a->src_root));
-		json_object_object_add(doc, "src-inode", json_u64(a->src_ino));
-		json_object_object_add(doc, "src-offset", json_u64(a->src_off));
-		json_object_object_add(doc, "dst-root", json_u64(a->dst_root));
-		json_object_object_add(doc, "dst-inode", json_u64(a->dst_ino));
-		json_object_object_add(doc, "dst-offset", json_u64(a->dst_off));
-		json_object_object_add(doc, "length", json_u64(a->cloned));
-		json_object_object_add(doc, "dry-run", json_object_new_boolean(dry_run));
+		json_object_object_foreach(result_json(a, dry_run), k, v)
+			json_object_object_add(doc, k, json_object_get(v));
 		json_doc_print(doc);
 		return;
 	}
-	note("%s: root %llu inode %llu offset %llu -> root %llu inode %llu offset %llu, length %llu%s",
-	     dry_run ? "Would reflink" : "Reflinked", a->src_root, a->src_ino, a->src_off,
-	     a->dst_root, a->dst_ino, a->dst_off, a->cloned,
+	note("%s%.0lu%s%s: root %llu inode %llu offset %llu -> root %llu inode %llu offset %llu, length %llu%s",
+	     line ? "line " : "", line, line ? ": " : "", dry_run ? "Would reflink" : "Reflinked",
+	     a->src_root, a->src_ino, a->src_off, a->dst_root, a->dst_ino, a->dst_off, a->cloned,
 	     a->len ? "" : " (to the end of the source)");
 }
 
-/* Source, destination and the clone in transaction t; 0 or the exit code. */
-static int reflink_in(struct trans *t, const struct reflink_opts *o, struct clone_args *a)
+/*
+ * Source, destination and the clone in transaction t.  Returns 0, or a
+ * negative errno with fs_errmsg(fs) set and *what naming the step.
+ */
+static int reflink_in(struct trans *t, const struct reflink_opts *o, struct clone_args *a,
+		      const char **what)
 {
 	struct fs_info *fs = t->fs;
 	struct root_ref sroot, droot;
@@ -202,14 +299,16 @@ static int reflink_in(struct trans *t, const struct reflink_opts *o, struct clon
 	int ret;
 
 	clock_gettime(CLOCK_REALTIME, &now);
+	*what = "source";
 	ret = resolve(fs, o->root_id, &o->src, &sroot, &a->src_ino);
 	if (ret)
-		return cmd_engine_error(fs, ret, "source");
+		return ret;
+	*what = "destination";
 	ret = resolve(fs, o->root_id, &o->dst, &droot, &a->dst_ino);
 	if (ret == -ENOENT && o->create)
 		ret = create_destination(t, o, &sroot, &droot, a, &now);
 	if (ret)
-		return cmd_engine_error(fs, ret, "destination");
+		return ret;
 	a->src_root = sroot.objectid;
 	a->dst_root = droot.objectid;
 	a->src_off = o->soff;
@@ -217,23 +316,23 @@ static int reflink_in(struct trans *t, const struct reflink_opts *o, struct clon
 	a->dst_off = o->doff;
 	a->now_sec = now.tv_sec;
 	a->now_nsec = now.tv_nsec;
-	ret = clone_range(t, a);
-	if (ret)
-		return cmd_engine_error(fs, ret, "cannot reflink");
-	return 0;
+	*what = "cannot reflink";
+	return clone_range(t, a);
 }
 
-static int reflink_run(struct cmd_context *ctx)
+static int reflink_one(struct cmd_context *ctx, const struct reflink_opts *o)
 {
-	const struct reflink_opts *o = ctx->opts;
 	struct clone_args a = { 0 };
 	struct trans *t = NULL;
+	const char *what = NULL;
 	int ret;
 
 	ret = trans_begin(ctx->fs, &t);
 	if (ret)
 		return cmd_engine_error(ctx->fs, ret, "cannot start a transaction");
-	ret = reflink_in(t, o, &a);
+	ret = reflink_in(t, o, &a, &what);
+	if (ret)
+		ret = cmd_engine_error(ctx->fs, ret, what);
 	if (ret || o->dry_run) {
 		trans_abort(t);
 	} else {
@@ -242,8 +341,302 @@ static int reflink_run(struct cmd_context *ctx)
 			ret = cmd_engine_error(ctx->fs, ret, "commit failed");
 	}
 	if (!ret)
-		print_result(&a, o->dry_run);
+		print_result(&a, o->dry_run, 0);
 	return ret;
+}
+
+/* ---- --batch ------------------------------------------------------------------ */
+
+struct batch_line {
+	unsigned long lineno;
+	int argc;
+	char **argv;		/* the line's words, argv[0] = "line" */
+	struct reflink_opts o;
+	struct clone_args a;
+	const char *bad;	/* why the line cannot be parsed, or NULL */
+	char why[160];
+};
+
+struct batch {
+	struct batch_line *v;
+	size_t nr, cap;
+	size_t *pending;	/* lines cloned since the last commit, in order */
+	size_t npending;
+	unsigned long cloned, refused, commits;
+};
+
+/*
+ * Split a line into words as sh does for plain words: blanks separate them,
+ * single quotes keep everything, double quotes keep all but backslash
+ * escapes, a backslash outside quotes escapes the next character.  Returns
+ * the number of words (words[0] is "line"), or -1 for unbalanced quotes or
+ * no memory.
+ */
+static int split_words(const char *line, char ***out)
+{
+	size_t len = strlen(line), n = 1, cap = 8;
+	char **w = malloc(cap * sizeof(*w)), *buf = malloc(len + 1), *p = buf;
+	const char *s = line;
+
+	if (!w || !buf)
+		goto fail;
+	w[0] = "line";
+	while (*s) {
+		char q = 0;
+
+		while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+			s++;
+		if (!*s)
+			break;
+		if (n + 1 >= cap) {
+			char **nw = realloc(w, (cap *= 2) * sizeof(*w));
+
+			if (!nw)
+				goto fail;
+			w = nw;
+		}
+		w[n++] = p;
+		for (; *s && (q || (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')); s++) {
+			if (!q && (*s == '\'' || *s == '"'))
+				q = *s;
+			else if (q && *s == q)
+				q = 0;
+			else if (*s == '\\' && q != '\'' && s[1])
+				*p++ = *++s;
+			else
+				*p++ = *s;
+		}
+		if (q)
+			goto fail;
+		*p++ = 0;
+	}
+	w[n] = NULL;
+	*out = w;
+	return (int)n;
+fail:
+	free(w);
+	free(buf);
+	return -1;
+}
+
+static void batch_line_free(struct batch_line *l)
+{
+	if (l->argv && l->argc > 1)
+		free(l->argv[1]);	/* the words' one buffer */
+	free(l->argv);
+}
+
+/* The clone options and <src> <dst> of one line; defaults from the command line. */
+static void parse_line(struct batch_line *l, const struct reflink_opts *cmdline)
+{
+	int c, ret;
+
+	l->o = (struct reflink_opts){ .root_id = cmdline->root_id, .dry_run = cmdline->dry_run };
+	optind = 0;
+	while ((c = getopt_long(l->argc, l->argv, "", clone_opts, NULL)) != -1) {
+		ret = clone_option(&l->o, c, optarg, l->why, sizeof(l->why));
+		if (ret < 0) {
+			l->bad = l->why;
+			return;
+		}
+		if (!ret) {
+			snprintf(l->why, sizeof(l->why), "'%s' is not a clone option",
+				 optind > 0 ? l->argv[optind - 1] : "?");
+			l->bad = l->why;
+			return;
+		}
+	}
+	l->bad = clone_positionals(&l->o, l->argc, l->argv, 0);
+}
+
+/* Read and parse every line of the batch.  Returns 0 or an exit code. */
+static int batch_read(struct batch *b, const struct reflink_opts *o)
+{
+	FILE *f = strcmp(o->batch, "-") ? fopen(o->batch, "re") : stdin;
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned long lineno = 0;
+
+	if (!f) {
+		error("cannot open %s: %m", o->batch);
+		return EXIT_PROBLEMS;
+	}
+	while (getline(&line, &cap, f) >= 0) {
+		struct batch_line *l;
+		const char *s = line + strspn(line, " \t");
+
+		lineno++;
+		if (*s == '#' || *s == '\n' || !*s)
+			continue;
+		if (b->nr == b->cap) {
+			struct batch_line *nv = array_grow(b->v, &b->cap, b->nr, sizeof(*b->v));
+
+			if (!nv)
+				die_oom();
+			b->v = nv;
+		}
+		l = &b->v[b->nr++];
+		memset(l, 0, sizeof(*l));
+		l->lineno = lineno;
+		l->argc = split_words(s, &l->argv);
+		if (l->argc < 0) {
+			l->argv = NULL;
+			l->bad = "unbalanced quotes";
+			continue;
+		}
+		parse_line(l, o);
+	}
+	free(line);
+	if (f != stdin)
+		fclose(f);
+	b->pending = calloc(b->nr + 1, sizeof(*b->pending));
+	if (!b->pending)
+		die_oom();
+	return 0;
+}
+
+static void report_refused(const struct batch_line *l, const char *what, const char *msg, int code)
+{
+	if (g_format == FORMAT_JSON) {
+		struct json_object *o = json_object_new_object(), *e = json_object_new_object();
+
+		json_object_object_add(o, "line", json_u64(l->lineno));
+		json_object_object_add(o, "result", json_object_new_string("refused"));
+		json_object_object_add(e, "exit-status", json_object_new_int(code));
+		json_object_object_add(e, "message", json_object_new_string(msg));
+		json_object_object_add(o, "error", e);
+		json_line_print(o);
+	}
+	error("line %lu: %s%s%s", l->lineno, what ? what : "", what ? ": " : "", msg);
+}
+
+/* Begin a transaction and clone again what the one just aborted held. */
+static int batch_replay(struct fs_info *fs, struct batch *b, struct trans **t)
+{
+	const char *what;
+	int ret = trans_begin(fs, t);
+
+	for (size_t i = 0; !ret && i < b->npending; i++) {
+		struct batch_line *l = &b->v[b->pending[i]];
+
+		ret = reflink_in(*t, &l->o, &l->a, &what);
+		if (ret)
+			fs_err(fs, ret, "line %lu no longer clones: %s", l->lineno, fs_errmsg(fs));
+	}
+	return ret;
+}
+
+/* Commit (not in a dry run, nor with nothing to commit), report the pending clones, begin again. */
+static int batch_commit(struct fs_info *fs, struct batch *b, struct trans **t, bool last, bool dry)
+{
+	int ret = 0;
+
+	if (dry || !b->npending) {
+		trans_abort(*t);
+	} else {
+		ret = trans_commit(*t);
+		b->commits++;
+	}
+	*t = NULL;
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < b->npending; i++) {
+		const struct batch_line *l = &b->v[b->pending[i]];
+
+		print_result(&l->a, l->o.dry_run, l->lineno);
+	}
+	b->cloned += b->npending;
+	b->npending = 0;
+	return last ? 0 : trans_begin(fs, t);
+}
+
+/* A refused line is reported; an error of the image or the machine ends the batch. */
+static bool batch_fatal(int err)
+{
+	return err == -EIO || err == -EUCLEAN || err == -ENOMEM || err == -ENOSPC;
+}
+
+static int batch_run_lines(struct fs_info *fs, struct batch *b, const struct reflink_opts *o)
+{
+	struct timespec start, now;
+	struct trans *t = NULL;
+	const char *what;
+	int ret = trans_begin(fs, &t);
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (size_t i = 0; !ret && i < b->nr; i++) {
+		struct batch_line *l = &b->v[i];
+
+		if (l->bad) {
+			report_refused(l, NULL, l->bad, EXIT_USAGE);
+			b->refused++;
+			continue;
+		}
+		fs_errmsg(fs)[0] = 0;
+		ret = reflink_in(t, &l->o, &l->a, &what);
+		if (ret && batch_fatal(ret))
+			break;
+		if (ret) {
+			report_refused(l, what, fs_errmsg(fs), exit_code(ret, ERR_AT_RUN));
+			b->refused++;
+			/* The refusal may have come after a change: drop the transaction, redo the rest. */
+			trans_abort(t);
+			ret = batch_replay(fs, b, &t);
+			continue;
+		}
+		b->pending[b->npending++] = i;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (!o->dry_run && (b->npending >= o->commit_every ||
+				    (unsigned long long)(now.tv_sec - start.tv_sec) >= o->commit_secs)) {
+			ret = batch_commit(fs, b, &t, false, false);
+			start = now;
+		}
+	}
+	if (!ret)
+		return batch_commit(fs, b, &t, true, o->dry_run);
+	if (t)
+		trans_abort(t);
+	return ret;
+}
+
+static int reflink_batch(struct cmd_context *ctx, const struct reflink_opts *o)
+{
+	struct batch b = { 0 };
+	int ret = batch_read(&b, o);
+
+	if (!ret) {
+		ret = batch_run_lines(ctx->fs, &b, o);
+		if (ret)
+			ret = cmd_engine_error(ctx->fs, ret, "batch stopped");
+		else
+			ret = b.refused ? EXIT_PROBLEMS : EXIT_OK;
+		if (g_format == FORMAT_JSON) {
+			struct json_object *s = json_object_new_object(), *l = json_object_new_object();
+
+			json_object_object_add(s, "lines", json_u64(b.nr));
+			json_object_object_add(s, "cloned", json_u64(b.cloned));
+			json_object_object_add(s, "refused", json_u64(b.refused));
+			json_object_object_add(s, "commits", json_u64(b.commits));
+			json_object_object_add(s, "dry-run", json_object_new_boolean(o->dry_run));
+			json_object_object_add(l, "summary", s);
+			json_line_print(l);
+		} else {
+			note("%s %lu clones in %lu commits; %lu lines refused", o->dry_run ?
+			     "Would reflink" : "Reflinked", b.cloned, b.commits, b.refused);
+		}
+	}
+	for (size_t i = 0; i < b.nr; i++)
+		batch_line_free(&b.v[i]);
+	free(b.v);
+	free(b.pending);
+	return ret;
+}
+
+static int reflink_run(struct cmd_context *ctx)
+{
+	const struct reflink_opts *o = ctx->opts;
+
+	return o->batch ? reflink_batch(ctx, o) : reflink_one(ctx, o);
 }
 
 DEFINE_COMMAND(reflink, "reflink", CMD_IMAGE_RW, struct reflink_opts);

@@ -35,6 +35,15 @@ void json_doc_print(struct json_object *doc)
 	doc_printed = true;
 }
 
+void json_line_print(struct json_object *o)
+{
+	fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+					     JSON_C_TO_STRING_NOSLASHESCAPE), stdout);
+	fputc('\n', stdout);
+	json_object_put(o);
+	doc_printed = true;
+}
+
 struct json_object *json_u64(uint64_t v)
 {
 	return json_object_new_uint64(v);

@@ -19,7 +19,9 @@ extern enum output_format g_format;
 struct json_object *json_doc_new(void);
 /* Print the document on stdout (pretty, one trailing newline) and free it. */
 void json_doc_print(struct json_object *doc);
-/* Whether json_doc_print() ran. */
+/* One compact JSON object on one line of stdout (JSON Lines), then free it. */
+void json_line_print(struct json_object *o);
+/* Whether json_doc_print() or json_line_print() ran. */
 bool json_doc_printed(void);
 /*
  * The document of a run that failed before printing its own: the header
