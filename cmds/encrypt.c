@@ -15,6 +15,7 @@
 #include "common/key-input.h"
 #include "common/messages.h"
 #include "common/output.h"
+#include "common/progress.h"
 #include "common/utils.h"
 #include "kernel-shared/convert.h"
 #include "kernel-shared/fs-walk.h"
@@ -105,17 +106,7 @@ static int parse_policy(const char *s, u8 *contents, u8 *filenames)
 
 static void progress(u64 done, u64 total, void *arg)
 {
-	struct timespec *start = arg, now;
-	double secs;
-
-	double rate, eta;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	secs = (now.tv_sec - start->tv_sec) + (now.tv_nsec - start->tv_nsec) / 1e9;
-	rate = secs > 0 ? done / secs : 0;
-	eta = rate > 0 && total > done ? (total - done) / rate : 0;
-	fprintf(stderr, "\r%llu / %llu MiB  %.0f MiB/s  ETA %.0f s   ", done >> 20, total >> 20,
-		rate / (1 << 20), eta);
+	progress_update(arg, done, total);
 }
 
 enum { OPT_POLICY = 0x2000, OPT_PADDING, OPT_SUBVOL, OPT_PATH, OPT_DRY, OPT_NOWIPE,
@@ -346,6 +337,7 @@ static int convert_run(struct cmd_context *ctx)
 	struct convert_cmd_opts *co = ctx->opts;
 	struct convert_opts *o = &co->o;
 	struct convert_stats st = { 0 };
+	struct progress prog;
 	struct timespec t0, t1;
 	int ret;
 
@@ -356,14 +348,12 @@ static int convert_run(struct cmd_context *ctx)
 	if (ret)
 		return ret;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (isatty(STDERR_FILENO) && g_verbose >= 0) {
-		o->progress = progress;
-		o->progress_arg = &t0;
-	}
+	progress_init(&prog, o->decrypt ? "decrypt" : "encrypt", "bytes");
+	o->progress = progress;
+	o->progress_arg = &prog;
 	ret = convert_image(ctx->fs, o, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (o->progress)
-		fputc('\n', stderr);
+	progress_end(&prog, st.bytes, st.bytes);
 	if (ret) {
 		ret = cmd_engine_error(ctx->fs, ret, NULL);
 	} else {

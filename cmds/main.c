@@ -4,6 +4,7 @@
  * unambiguous prefixes (design.md section 4).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +15,8 @@
 #include "common/key-input.h"
 #include "common/messages.h"
 #include "common/output.h"
+#include "common/progress.h"
+#include "common/utils.h"
 #include "kernel-shared/ctree.h"
 #include "kernel-shared/transaction.h"
 
@@ -48,13 +51,14 @@ static const struct cmd_struct *const key_cmds[] = {
 static const struct cmd_group key_group = { key_group_usage, key_cmds };
 
 static const char *const top_usage[] = {
-	"btrfs-extcrypt [--format text|json] [-v|-q] <command> [options] <image>",
+	"btrfs-extcrypt [--format text|json] [-v|-q] [--progress-fd N] <command> [options] <image>",
 	"Offline tools for btrfs images with fscrypt per-extent encryption",
 	"",
 	"Global options:",
 	OPTLINE("--format text|json", "output format (default text)"),
 	OPTLINE("-v, --verbose", "more messages"),
 	OPTLINE("-q, --quiet", "only errors"),
+	OPTLINE("--progress-fd N", "progress of long jobs as JSON lines on file descriptor N"),
 	OPTLINE("--help", "this help; 'btrfs-extcrypt <command> --help' for a command"),
 	OPTLINE("--version", "print the version"),
 	"",
@@ -364,6 +368,7 @@ int main(int argc, char **argv)
 	static const struct option long_opts[] = {
 		{ "format", required_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "progress-fd", required_argument, NULL, 'P' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -384,6 +389,16 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'P': {
+			unsigned long long fd;
+
+			if (parse_u64(optarg, &fd) || fd > 1000000 || fcntl((int)fd, F_GETFD) < 0) {
+				error("--progress-fd needs an open file descriptor, not '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			g_progress_fd = (int)fd;
+			break;
+		}
 		case 'v':
 			g_verbose++;
 			break;

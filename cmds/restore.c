@@ -54,6 +54,7 @@
 #include "common/key-input.h"
 #include "common/messages.h"
 #include "common/output.h"
+#include "common/progress.h"
 #include "common/utils.h"
 #include "crypto/extent-io.h"
 #include "crypto/fname.h"
@@ -165,6 +166,8 @@ struct restore {
 	struct link_table links;
 	struct link_table dirs;	/* every directory inode met, by (root, ino) */
 	int outfd;		/* the output directory; every path is beneath it */
+	struct progress prog;	/* bytes restored (terminal line, --progress-fd) */
+	u64 done_bytes;		/* atomic */
 	size_t outlen;		/* strlen of its path, the prefix of every path */
 
 	pthread_mutex_t lock;	/* the job queue and what follows */
@@ -650,6 +653,15 @@ static int read_extent_range(struct worker *w, u64 disk, u64 start, u64 len, boo
 	return ret ? fs_err(fs, ret, "reading extent %llu failed: %s", disk, strerror(-ret)) : 0;
 }
 
+/* Bytes written to a restored file: the worker's count and the run's progress. */
+static void add_bytes(struct worker *w, u64 n)
+{
+	u64 done = __atomic_add_fetch(&w->r->done_bytes, n, __ATOMIC_RELAXED);
+
+	w->n.bytes += n;
+	progress_update(&w->r->prog, done, 0);
+}
+
 /*
  * One file extent item into fd.  nonce: decrypt with it; as_stored: an
  * encrypted extent restored with --raw, whose stored bytes (compressed or
@@ -675,14 +687,14 @@ static int restore_extent(struct worker *w, int fd, const struct btrfs_key *k, c
 			if (n >= 0 && pwrite(fd, plain, n, k->offset) != n)
 				n = -errno;
 			free(plain);
-			w->n.bytes += n > 0 ? n : 0;
+			add_bytes(w, n > 0 ? n : 0);
 			return n < 0 ? fs_err(fs, -EUCLEAN, "inline extent does not decompress") : 0;
 		}
 		if (dlen > ram)
 			dlen = ram;
 		if (pwrite(fd, data, dlen, k->offset) != (ssize_t)dlen)
 			return fs_err(fs, -errno, "write failed: %s", strerror(errno));
-		w->n.bytes += dlen;
+		add_bytes(w, dlen);
 		return 0;
 	}
 	if (size < sizeof(*fe) || !fe->disk_bytenr || fe->type == BTRFS_FILE_EXTENT_PREALLOC)
@@ -705,7 +717,7 @@ static int restore_extent(struct worker *w, int fd, const struct btrfs_key *k, c
 
 			if (pwrite(fd, stored, num, k->offset) != (ssize_t)num)
 				ret = fs_err(fs, -errno, "write failed: %s", strerror(errno));
-			w->n.bytes += num;
+			add_bytes(w, num);
 			free(stored);
 			free(plain);
 			return ret;
@@ -724,7 +736,7 @@ static int restore_extent(struct worker *w, int fd, const struct btrfs_key *k, c
 				num = n - off;
 			if (pwrite(fd, plain + off, num, k->offset) != (ssize_t)num)
 				ret = fs_err(fs, -errno, "write failed: %s", strerror(errno));
-			w->n.bytes += num;
+			add_bytes(w, num);
 		}
 		free(stored);
 		free(plain);
@@ -739,7 +751,7 @@ static int restore_extent(struct worker *w, int fd, const struct btrfs_key *k, c
 		ret = read_extent_range(w, le64_to_cpu(fe->disk_bytenr), astart, aend - astart,
 					datasum, nonce, NULL, &s);
 		if (!ret)
-			w->n.bytes += num;
+			add_bytes(w, num);
 		return ret;
 	}
 }
@@ -1732,10 +1744,12 @@ static int restore_run(struct cmd_context *ctx)
 	r.outlen = strlen(o->outdir);
 	fs_errmsg(r.fs)[0] = 0;
 	ret = restore_top(&ws[0], o, &root, start_ino, &top);
+	progress_init(&r.prog, "restore", "bytes");
 	if (ret)
 		set_fatal(&r, ret);
 	else
 		workers_run(&r, ws, o->threads);
+	progress_end(&r.prog, r.done_bytes, 0);
 	if (r.fatal) {
 		error("%s", r.fatal_msg[0] ? r.fatal_msg : strerror(-r.fatal));
 		ret = exit_code(r.fatal, ERR_AT_RUN);
