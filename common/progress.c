@@ -21,6 +21,7 @@ void progress_init(struct progress *p, const char *command, const char *unit)
 	p->shown = false;
 	clock_gettime(CLOCK_MONOTONIC, &p->start);
 	p->last_tty = p->last_fd = p->start;
+	p->last_tty.tv_sec--;	/* the terminal line appears with the first update */
 	pthread_mutex_init(&p->lock, NULL);
 }
 
