@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import pytest
 
 import btrfs_ondisk as bo
 import fixtures
+import leafedit
 import progs614
 
 TREES = ["root", "chunk", "extent", "fs", "csum", "free_space", "dev", "uuid", "data_reloc"]
@@ -53,6 +55,35 @@ def _unname_encrypt(line):
     return m.group(1) + b"(" + b"|".join(names) + b")"
 
 
+_ROOT_REF = re.compile(rb"^(\t\troot (?:ref|backref) key dirid \d+ sequence \d+ name )(.*)$")
+_ESC = re.compile(rb"\\([0-7]{3}|.)", re.S)
+_UNESC = {b"a": 7, b"b": 8, b"t": 9, b"n": 10, b"v": 11, b"f": 12, b"r": 13, b"e": 27}
+
+
+def _plain_text(raw):
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return not any(ord(ch) < 0x20 or ord(ch) == 0x7f for ch in text)
+
+
+def _raw_root_ref(line):
+    """Subvolume names that are not plain text are escaped in ours (an
+    addition); 6.14 prints them raw up to the first NUL."""
+    m = _ROOT_REF.match(line)
+    if not m or b"\\" not in m.group(2):
+        return line
+
+    def one(e):
+        g = e.group(1)
+        return bytes([int(g, 8)]) if len(g) == 3 else bytes([_UNESC.get(g, g[0])])
+    raw = _ESC.sub(one, m.group(2))
+    if _plain_text(raw):
+        return line
+    return m.group(1) + raw.split(b"\0")[0]
+
+
 def normalise(ours):
     """Drop exactly the format.md section 12 additions from our text."""
     out = []
@@ -66,6 +97,8 @@ def normalise(ours):
             line = line.replace(b" FSCRYPT_CTX ", b" UNKNOWN.42 ")
         if line.startswith(b"\t\tsequence ") and b"ENCRYPT" in line:
             line = _unname_encrypt(line)
+        if line.startswith(b"\t\troot "):
+            line = _raw_root_ref(line)
         out.append(line)
     return b"\n".join(out)
 
@@ -333,6 +366,167 @@ def test_fscrypt_items_printed(bin, tmp_path):
     # and the normalised text is what stock progs prints for the same leaf
     # once the flag, type and byte are back (checked by the other tests)
     assert b"UNKNOWN.41" in normalise(out)
+
+
+# ---------------------------------------------------------------------------
+# Encrypted images: ours on the image, 6.14 on a copy without incompat bit 15
+# (6.14 refuses to open an image with it); equal apart from the additions.
+
+def _encrypted(bin, src, work):
+    key = work / "key"
+    res = subprocess.run([str(bin), "key", "generate", "--output", str(key)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert res.returncode == 0, res.stderr
+    img = work / "enc.img"
+    fixtures.sparse_copy(os.fspath(src), img)
+    res = subprocess.run([str(bin), "encrypt", "--key-file", str(key), str(img)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
+    assert res.returncode == 0, res.stderr
+    plain = work / "enc-bit-cleared.img"
+    fixtures.sparse_copy(img, plain)
+    with leafedit.Editor(plain) as ed:
+        ed.set_incompat(leafedit.INCOMPAT_ENCRYPT, on=False)
+    return img, plain
+
+
+def assert_encrypted_same(bin, img, plain, *args):
+    res = ours(bin, *args, img)
+    assert res.returncode == 0 and res.stderr == b"", res.stderr
+    want = progs(*args, plain)
+    got = normalise(res.stdout)
+    assert got == want, "dump-tree %s of the encrypted image: %s" % (
+        " ".join(map(str, args)), first_difference(got, want))
+    return res.stdout
+
+
+@pytest.mark.parametrize("csum,nodesize", [("crc32c", 4096), ("sha256", 16384),
+                                           ("blake2", 65536)])
+def test_encrypted_mkfs_image(bin, make_mkfs_image, tmp_path, csum, nodesize):
+    img, plain = _encrypted(bin, make_mkfs_image(csum, nodesize), tmp_path)
+    text = assert_encrypted_same(bin, img, plain)
+    for t in ("fs", "extent", "root"):
+        assert_encrypted_same(bin, img, plain, "-t", t)
+    for needle in (b" FSCRYPT_INODE_CTX 0) ", b" FSCRYPT_CTX ", b"\t\textent encryption 1\n",
+                   b"(ENCRYPT)", b"\t\tvalue: 0201"):
+        assert needle in text, needle
+    _assert_safe_text(text)
+    # the encrypted entries carry type bit 0x80: printed as the plain type name
+    assert b"DIR_ITEM.1" not in text and b"type FILE" in text
+
+
+@pytest.mark.kernel
+def test_encrypted_kernel_image(bin, kernel_image, tmp_path):
+    img, plain = _encrypted(bin, kernel_image, tmp_path)
+    assert_encrypted_same(bin, img, plain)
+    for i in subvolume_ids(plain):
+        assert_encrypted_same(bin, img, plain, "-t", str(i))
+
+
+# ---------------------------------------------------------------------------
+# Names with NUL, newline, ESC, invalid UTF-8, 255 bytes: printed whole and
+# escaped, as 6.14 does; valid UTF-8 JSON with the exact bytes in "-hex".
+
+NAMES = [b"nul\x00in\x00name", b"new\nline\x1b[31mred\r", b"\xff\xfe invalid \xc3",
+         bytes(b for b in range(256) if b != 0x2f),        # 255 bytes, NUL included
+         b"tab\there\x7f\\", b"\xed\xa0\x80surrogate", b"caf\xc3\xa9 ok"]
+XATTR_VALUE = b"v\x00a\nl\x1bu\xffe" * 40                   # 360 bytes
+_NAMED_ESC = {7: b"a", 8: b"b", 9: b"t", 10: b"n", 11: b"v", 12: b"f", 13: b"r", 27: b"e",
+              32: b" ", 92: b"\\"}
+
+
+def escape(name):
+    """btrfs-progs 6.14's escaping of names and xattr values (observed)."""
+    out = bytearray()
+    for ch in name:
+        if ch in _NAMED_ESC:
+            out += b"\\" + _NAMED_ESC[ch]
+        elif 0x20 < ch < 0x7f:
+            out.append(ch)
+        else:
+            out += b"\\%03o" % ch
+    return bytes(out)
+
+
+def _assert_safe_text(text):
+    bad = sorted(set(b for b in text if b < 0x20 and b not in (9, 10)))
+    assert not bad, "control bytes in the text output: %r" % bad
+    text.decode("utf-8")                        # strict: no invalid UTF-8 either
+
+
+def _rename(ed, dir_ino, ino, old, new):
+    """Give the entry old of dir_ino the name new in DIR_ITEM, DIR_INDEX and
+    INODE_REF, with the DIR_ITEM key hash recomputed."""
+    def renamed(raw, name_off, len_off):
+        raw = bytearray(raw)
+        struct.pack_into("<H", raw, len_off, len(new))
+        return bytes(raw[:name_off]) + new + bytes(raw[name_off + len(old):])
+
+    fs = bo.FS_TREE
+    ditem = (dir_ino, bo.DIR_ITEM, bo.name_hash(old))
+    raw = ed.data(fs, ditem)
+    ed.delete(fs, ditem)
+    assert ed.insert(fs, (dir_ino, bo.DIR_ITEM, bo.name_hash(new)), renamed(raw, 30, 27))
+    for key, name, child, _type in ed.dir_entries(dir_ino):
+        if name == old:
+            assert ed.replace(fs, key, renamed(ed.data(fs, key), 30, 27))
+    ref = (ino, bo.INODE_REF, dir_ino)
+    assert ed.replace(fs, ref, renamed(ed.data(fs, ref), 10, 8))
+
+
+@pytest.fixture(scope="session")
+def names_image(tmp_path_factory):
+    work = tmp_path_factory.mktemp("dt-names")
+    tree = work / "tree"
+    tree.mkdir()
+    for i in range(len(NAMES)):
+        (tree / ("n%d" % i)).write_bytes(b"x" * i)
+    os.setxattr(tree / "n0", b"user.x\x01\xff\x1b", XATTR_VALUE)
+    img = work / "names.img"
+    fixtures.mkfs(img, tree, csum="crc32c", nodesize=65536, size_mib=160)
+    with leafedit.Editor(img) as ed:
+        for i, name in enumerate(NAMES):
+            old = b"n%d" % i
+            _rename(ed, 256, ed.lookup(old.decode()), old, name)
+        ed.set_inode_flags(256)
+    return img
+
+
+def test_names_escaped(bin, names_image):
+    res = ours(bin, "-t", "fs", names_image)
+    assert res.returncode == 0 and res.stderr == b"", res.stderr
+    text = res.stdout
+    _assert_safe_text(text)
+    for name in NAMES:
+        esc = escape(name)
+        assert text.count(b"\t\tname: " + esc + b"\n") == 2, name       # DIR_ITEM, DIR_INDEX
+        assert text.count(b"name: " + esc + b"\n") == 3, name           # and INODE_REF
+    assert b"\t\tname: user.x\\001\\377\\e\n" in text
+    # the value prints as 6.14 prints it: whole up to 255 bytes (its buffer)
+    assert b"\t\tdata " + escape(XATTR_VALUE[:255]) + b"\n" in text
+    for args in (("-t", "fs"), ()):
+        assert_same_as_progs(bin, names_image, *args)
+    hidden = ours(bin, "-t", "fs", "--hide-names", names_image).stdout
+    assert hidden.count(b"name: HIDDEN\n") >= 3 * len(NAMES)
+
+
+def test_names_json(bin, names_image):
+    res = ours(bin, "-t", "fs", names_image, fmt="json")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout.decode("utf-8"))          # strict UTF-8
+    items = [it for t in doc["trees"] for b in t["blocks"] for it in b.get("items", [])]
+    seen = {}
+    for it in items:
+        for d in it.get("entries", []) + it.get("refs", []):
+            raw = bytes.fromhex(d["name-hex"]) if "name-hex" in d else d["name"].encode()
+            seen[raw] = seen.get(raw, 0) + 1
+            if "name-hex" in d:
+                assert d["name"] == escape(raw).decode("ascii")
+            if "data" in d:
+                data = bytes.fromhex(d["data-hex"]) if "data-hex" in d else d["data"].encode()
+                assert data == XATTR_VALUE                # whole, not cut at 255
+    for name in NAMES:
+        assert seen.get(name) == 3, (name, seen.get(name))
+    assert b"caf\xc3\xa9 ok" in seen                      # plain UTF-8: "name" only
 
 
 # ---------------------------------------------------------------------------
