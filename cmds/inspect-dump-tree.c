@@ -922,6 +922,7 @@ static int inspect_dump_tree_run(struct cmd_context *cctx)
 	ctx->opts.nodesize = ctx->fs->nodesize;
 	ctx->opts.sectorsize = ctx->fs->sectorsize;
 	ctx->opts.csum_size = ctx->fs->csum_size;
+	ctx->opts.simple_quota = ctx->fs->incompat & BTRFS_FEATURE_INCOMPAT_SIMPLE_QUOTA;
 	ctx->json = g_format == FORMAT_JSON;
 
 	pt_out_init();

@@ -28,6 +28,8 @@
 #define QGROUP_STATUS_FLAG_ON (1ULL << 0)
 #define QGROUP_STATUS_FLAG_RESCAN (1ULL << 1)
 #define QGROUP_STATUS_FLAG_INCONSISTENT (1ULL << 2)
+#define QGROUP_STATUS_FLAG_SIMPLE_MODE (1ULL << 3)
+#define QGROUP_STATUS_FLAGS_KNOWN 0xfULL
 #define DEV_STAT_VALUES_MAX 5
 
 /* ------------------------------------------------------------------ */
@@ -1184,12 +1186,21 @@ static void print_qgroup_status(const struct blk *c, size_t p)
 	pt_out_u64(R64(c, p + 8));
 	pt_out_str(" flags ");
 	pt_out_str((flags & QGROUP_STATUS_FLAG_ON) ? "ON" : "OFF");
+	if (flags & QGROUP_STATUS_FLAG_SIMPLE_MODE)
+		pt_out_str("|SIMPLE_MODE");
 	if (flags & QGROUP_STATUS_FLAG_RESCAN)
 		pt_out_str("|SCANNING");
 	if (flags & QGROUP_STATUS_FLAG_INCONSISTENT)
 		pt_out_str("|INCONSISTENT");
+	if (flags & ~QGROUP_STATUS_FLAGS_KNOWN)
+		pt_out_printf("|UNKNOWN(0x%llx)",
+			      (unsigned long long)(flags & ~QGROUP_STATUS_FLAGS_KNOWN));
 	pt_out_str(" scan ");
 	pt_out_u64(R64(c, p + 24));
+	if (c->o->simple_quota) {
+		pt_out_str(" enable_gen ");
+		pt_out_u64(R64(c, p + 32));
+	}
 	pt_out_chr('\n');
 }
 

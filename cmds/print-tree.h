@@ -28,6 +28,7 @@ struct print_opts {
 	bool csum_items;	/* --csum-items: list every data csum */
 	bool csum_headers;	/* --csum-headers: csum on the header line */
 	bool hide_names;	/* --hide-names */
+	bool simple_quota;	/* incompat SIMPLE_QUOTA: qgroup status shows enable_gen */
 };
 
 /* Output buffer on stdout. */

@@ -290,6 +290,27 @@ def test_extra_image(bin, dt_extra_image):
     assert re.search(rb"^node \d+ level 2 ", text, re.M), "no level-2 node in the extra image"
 
 
+@pytest.mark.kernel
+def test_simple_quota_image(bin, tmp_path):
+    """Simple quotas (enabled with 6.14's own btrfs): owner refs, whose 6.14
+    line reads "\t(172 0x..) textent owner root", SIMPLE_MODE, enable_gen."""
+    btrfs614 = progs614.path()
+    img = fixtures.mkfs(tmp_path / "squota.img", size_mib=256)
+    with fixtures.loop_mount(img, tmp_path / "mnt", ro=False) as mnt:
+        _sh(btrfs614, "quota", "enable", "--simple", mnt)
+        _sh(btrfs614, "subvolume", "create", mnt / "sv")
+        for i in range(40):
+            (mnt / ("f%d" % i)).write_bytes(os.urandom(i * 3000))
+            (mnt / "sv" / ("g%d" % i)).write_bytes(os.urandom(i * 1000))
+        os.sync()
+    assert_same_as_progs(bin, img)
+    for opts in (("-t", "quota"), ("-t", "extent"), ("--dfs",)):
+        assert_same_as_progs(bin, img, *opts)
+    text = ours(bin, img).stdout
+    assert re.search(rb"\n\t\(172 0x[0-9a-f]+\) textent owner root 5\n", text)
+    assert re.search(rb"flags ON\|SIMPLE_MODE scan \d+ enable_gen \d+\n", text)
+
+
 # ---------------------------------------------------------------------------
 # JSON.
 
