@@ -66,6 +66,12 @@ test)
 	install_missing
 	build_in build --enable-fault-injection
 	build_in build-asan --enable-sanitizers --enable-fault-injection
+	# The dump-tree/dump-super reference (tests skip without it).
+	if progs614=$(tools/progs-6.14); then
+		export EXTCRYPT_PROGS614=$progs614
+	else
+		echo "WARNING: no btrfs-progs 6.14; the dump-tree/dump-super comparisons will skip" >&2
+	fi
 	echo "=== test suite: normal build ==="
 	make -C build -s test
 	echo "=== test suite: ASan+UBSan build ==="

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * inspect dump-super: the text of btrfs-progs 6.2 `inspect-internal
+ * inspect dump-super: the text of btrfs-progs 6.14 `inspect-internal
  * dump-super`, or one JSON document with `--format json`.
  *
  * The superblock is read raw (no engine verification) so that a damaged copy
@@ -44,26 +44,40 @@ const char *const cmd_inspect_dump_super_usage[] = {
 #define SUPER_FLAG_METADUMP (1ULL << 33)
 #define SUPER_FLAG_METADUMP_V2 (1ULL << 34)
 #define SUPER_FLAG_CHANGING_FSID (1ULL << 35)
+#define SUPER_FLAG_CHANGING_FSID_V2 (1ULL << 36)
+#define SUPER_FLAG_CHANGING_BG_TREE (1ULL << 38)
+#define SUPER_FLAG_CHANGING_DATA_CSUM (1ULL << 39)
+#define SUPER_FLAG_CHANGING_META_CSUM (1ULL << 40)
 
 struct flag_name {
 	u64 bit;
 	const char *name;
 };
 
-/* Names and "supported" masks of btrfs-progs 6.2 (non-experimental build). */
+/*
+ * Names, order and "supported" masks of btrfs-progs 6.14 (non-experimental
+ * build), as its dump-super prints them.  It has no name for the compat_ro
+ * VERITY bit nor for incompat bit 15 (ENCRYPT, format.md 12): both print as
+ * unknown flags.
+ */
 static const struct flag_name super_flag_names[] = {
 	{ BTRFS_HEADER_FLAG_WRITTEN, "WRITTEN" },
 	{ BTRFS_HEADER_FLAG_RELOC, "RELOC" },
 	{ SUPER_FLAG_CHANGING_FSID, "CHANGING_FSID" },
+	{ SUPER_FLAG_CHANGING_FSID_V2, "CHANGING_FSID_V2" },
 	{ SUPER_FLAG_SEEDING, "SEEDING" },
 	{ SUPER_FLAG_METADUMP, "METADUMP" },
 	{ SUPER_FLAG_METADUMP_V2, "METADUMP_V2" },
+	{ SUPER_FLAG_CHANGING_BG_TREE, "CHANGING_BG_TREE" },
+	{ SUPER_FLAG_CHANGING_DATA_CSUM, "CHANGING_DATA_CSUM" },
+	{ SUPER_FLAG_CHANGING_META_CSUM, "CHANGING_META_CSUM" },
 	{ 0, NULL }
 };
-#define SUPER_FLAGS_KNOWN                                                    \
-	(BTRFS_HEADER_FLAG_WRITTEN | BTRFS_HEADER_FLAG_RELOC |                \
-	 SUPER_FLAG_CHANGING_FSID | SUPER_FLAG_SEEDING | SUPER_FLAG_METADUMP | \
-	 SUPER_FLAG_METADUMP_V2)
+#define SUPER_FLAGS_KNOWN                                                           \
+	(BTRFS_HEADER_FLAG_WRITTEN | BTRFS_HEADER_FLAG_RELOC | SUPER_FLAG_CHANGING_FSID | \
+	 SUPER_FLAG_CHANGING_FSID_V2 | SUPER_FLAG_SEEDING | SUPER_FLAG_METADUMP |     \
+	 SUPER_FLAG_METADUMP_V2 | SUPER_FLAG_CHANGING_BG_TREE |                      \
+	 SUPER_FLAG_CHANGING_DATA_CSUM | SUPER_FLAG_CHANGING_META_CSUM)
 
 static const struct flag_name compat_ro_names[] = {
 	{ BTRFS_FEATURE_COMPAT_RO_FREE_SPACE_TREE, "FREE_SPACE_TREE" },
@@ -71,7 +85,7 @@ static const struct flag_name compat_ro_names[] = {
 	{ BTRFS_FEATURE_COMPAT_RO_BLOCK_GROUP_TREE, "BLOCK_GROUP_TREE" },
 	{ 0, NULL }
 };
-#define COMPAT_RO_KNOWN 0xfULL
+#define COMPAT_RO_KNOWN 0xbULL
 
 static const struct flag_name incompat_names[] = {
 	{ BTRFS_FEATURE_INCOMPAT_MIXED_BACKREF, "MIXED_BACKREF" },
@@ -88,9 +102,11 @@ static const struct flag_name incompat_names[] = {
 	{ BTRFS_FEATURE_INCOMPAT_RAID1C34, "RAID1C34" },
 	{ BTRFS_FEATURE_INCOMPAT_ZONED, "ZONED" },
 	{ BTRFS_FEATURE_INCOMPAT_EXTENT_TREE_V2, "EXTENT_TREE_V2" },
+	{ BTRFS_FEATURE_INCOMPAT_RAID_STRIPE_TREE, "RAID_STRIPE_TREE" },
+	{ BTRFS_FEATURE_INCOMPAT_SIMPLE_QUOTA, "SIMPLE_QUOTA" },
 	{ 0, NULL }
 };
-#define INCOMPAT_KNOWN 0x1fffULL
+#define INCOMPAT_KNOWN 0x17fffULL
 
 /*
  * "\t\t\t( NAME |\n\t\t\t  NAME |\n\t\t\t  unknown flag: 0x.. )": names are
@@ -137,10 +153,10 @@ static void out_kv_u64(const char *label, u64 v)
 	pt_out_chr('\n');
 }
 
-/* btrfs-progs' names: "blake2", where crypto/csum.h says "blake2b". */
+/* The names btrfs-progs 6.14 prints ("xxhash64" where crypto/csum.h says "xxhash"). */
 static const char *csum_name_progs(u16 type)
 {
-	static const char *const names[] = { "crc32c", "xxhash64", "sha256", "blake2" };
+	static const char *const names[] = { "crc32c", "xxhash64", "sha256", "blake2b" };
 
 	return type < 4 ? names[type] : NULL;
 }
@@ -291,8 +307,9 @@ static bool print_super_text(const u8 *raw, bool full)
 	pt_out_str(le64_to_cpu(sb->magic) == BTRFS_MAGIC ? " [match]\n" : " [DON'T MATCH]\n");
 	pt_out_str("fsid\t\t\t");
 	out_uuid(sb->fsid);
+	/* 6.14 prints the field as stored: zeroes without METADATA_UUID */
 	pt_out_str("\nmetadata_uuid\t\t");
-	out_uuid(has_muuid ? sb->metadata_uuid : sb->fsid);
+	out_uuid(sb->metadata_uuid);
 	pt_out_str("\nlabel\t\t\t");
 	print_printable(sb->label, BTRFS_LABEL_SIZE);
 	pt_out_chr('\n');
@@ -487,10 +504,10 @@ static struct json_object *super_json(const u8 *raw, u64 bytenr, const char *pat
 	return o;
 }
 /*
- * Dump the copy at bytenr.  Returns 0 if it was dumped and is valid (or lies
- * beyond the end of the image), 1 if it was dumped but is damaged, 2 if it
- * has a bad magic and was not dumped (btrfs-progs then stops), -1 on a read
- * error.
+ * Dump the copy at bytenr.  Returns 0 if it was dumped and is valid, 1 if it
+ * was dumped but is damaged, 2 if it has a bad magic and was not dumped
+ * (btrfs-progs then stops), 3 if it lies beyond the end of the image (nothing
+ * printed), -1 on a read error.
  */
 static int dump_one(int fd, const char *path, u64 bytenr, bool full, bool force,
 		    struct json_object *arr)
@@ -502,7 +519,7 @@ static int dump_one(int fd, const char *path, u64 bytenr, bool full, bool force,
 
 	n = pread(fd, raw, sizeof(raw), (off_t)bytenr);
 	if (n == 0)
-		return 0;
+		return 3;
 	if (n != (ssize_t)sizeof(raw)) {
 		pt_out_flush();
 		if (n < 0)
@@ -644,6 +661,8 @@ static int dump_all_copies(int fd, const struct dump_super_opts *o, struct json_
 	for (int i = 0; i < BTRFS_SUPER_MIRROR_MAX; i++) {
 		int r = dump_one(fd, o->path, btrfs_sb_offset(i), o->full, o->force, arr);
 
+		if (r == 3)		/* this copy and the next lie beyond the end */
+			break;
 		if (r)
 			ret = exit_code(r < 0 ? -EIO : -EUCLEAN, ERR_AT_RUN);
 		if (r < 0 || r == 2)
@@ -661,17 +680,17 @@ static int dump_selected_copy(int fd, const struct dump_super_opts *o, struct js
 
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 	    (u64)st.st_size < o->bytenr + BTRFS_SUPER_INFO_SIZE) {
-		/* btrfs-progs prints nothing for a copy beyond the end */
-		if (!arr)
-			pt_out_chr('\n');
+		/* btrfs-progs 6.14 prints nothing for a copy beyond the end */
 		pt_out_flush();
 		error("superblock copy at %llu lies beyond the end of %s",
 		      (unsigned long long)o->bytenr, o->path);
 		return exit_code(-EUCLEAN, ERR_AT_RUN);
 	}
 	r = dump_one(fd, o->path, o->bytenr, o->full, o->force, arr);
-	if (!arr && r != 2)
+	if (!arr && r != 2 && r != 3)
 		pt_out_chr('\n');
+	if (r == 3)
+		r = 1;
 	return r ? exit_code(r < 0 ? -EIO : -EUCLEAN, ERR_AT_RUN) : EXIT_OK;
 }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * inspect dump-tree: the text of btrfs-progs 6.2 `inspect-internal dump-tree`
+ * inspect dump-tree: the text of btrfs-progs 6.14 `inspect-internal dump-tree`
  * (same tree order, section headers and trailer), with the fscrypt additions
  * of format.md section 12, or one JSON document with `--format json`.
  *
@@ -24,10 +24,10 @@
 
 /*
  * The first line btrfs-progs prints is its own version.  Tests compare our
- * output with Debian's btrfs-progs 6.2 byte for byte, so we print the line
+ * output with btrfs-progs 6.14 (bookworm-backports) byte for byte, so we print the line
  * of the release whose format we reproduce.
  */
-#define DUMP_TREE_COMPAT_BANNER "btrfs-progs v6.2"
+#define DUMP_TREE_COMPAT_BANNER "btrfs-progs v6.14"
 
 const char *const cmd_inspect_dump_tree_usage[] = {
 	"btrfs-extcrypt inspect dump-tree [options] <image>",
@@ -922,6 +922,7 @@ static int inspect_dump_tree_run(struct cmd_context *cctx)
 	ctx->opts.nodesize = ctx->fs->nodesize;
 	ctx->opts.sectorsize = ctx->fs->sectorsize;
 	ctx->opts.csum_size = ctx->fs->csum_size;
+	ctx->opts.simple_quota = ctx->fs->incompat & BTRFS_FEATURE_INCOMPAT_SIMPLE_QUOTA;
 	ctx->json = g_format == FORMAT_JSON;
 
 	pt_out_init();

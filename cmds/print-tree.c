@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Tree block printing in the text format of btrfs-progs 6.2 dump-tree, with
+ * Tree block printing in the text format of btrfs-progs 6.14 dump-tree, with
  * the fscrypt additions of format.md section 12.  The strings and their
- * quirks (missing separators, unterminated lines, NUL-terminated names) are
+ * quirks (missing separators, unterminated lines, a mistyped owner ref line) are
  * reproduced on purpose: tests compare our output with btrfs-progs byte for
  * byte.  See print-tree.h for the reading rules.
  */
@@ -14,6 +14,9 @@
 #include <time.h>
 #include <uuid/uuid.h>
 #include "cmds/print-tree.h"
+#include "common/messages.h"
+#include "common/utils.h"
+#include "crypto/csum.h"
 
 #define HDR_SIZE ((u32)sizeof(struct btrfs_header))
 #define ITEM_SIZE ((u32)sizeof(struct btrfs_item))
@@ -25,6 +28,8 @@
 #define QGROUP_STATUS_FLAG_ON (1ULL << 0)
 #define QGROUP_STATUS_FLAG_RESCAN (1ULL << 1)
 #define QGROUP_STATUS_FLAG_INCONSISTENT (1ULL << 2)
+#define QGROUP_STATUS_FLAG_SIMPLE_MODE (1ULL << 3)
+#define QGROUP_STATUS_FLAGS_KNOWN 0xfULL
 #define DEV_STAT_VALUES_MAX 5
 
 /* ------------------------------------------------------------------ */
@@ -171,23 +176,96 @@ static void rd_key(const struct blk *c, size_t off, struct btrfs_key *k)
 }
 
 /*
- * Emit a string as printf("%.*s") would: at most n bytes, stopping at the
- * first NUL (bytes outside the block count as NUL).
+ * Escaping of names and xattr values as btrfs-progs 6.14 prints them: the C
+ * escapes \a \b \e \f \n \r \t \v, a backslash before space and
+ * backslash, and three octal digits for every other byte outside 0x21-0x7e
+ * (NUL, the rest of the control bytes, DEL and every byte >= 0x80, so
+ * UTF-8 text is escaped byte by byte too).  The result is printable ASCII.
  */
-static void out_cstr(const struct blk *c, size_t off, size_t n)
+static size_t esc_byte(u8 ch, char *d)
 {
-	size_t avail, i;
-	const u8 *p;
+	static const char letter[] = "abtnvfr";	/* bytes 7 to 13 */
+
+	if (ch > ' ' && ch < 0x7f && ch != '\\') {
+		d[0] = (char)ch;
+		return 1;
+	}
+	d[0] = '\\';
+	if (ch >= 7 && ch <= 13) {
+		d[1] = letter[ch - 7];
+		return 2;
+	}
+	if (ch == 27 || ch == ' ' || ch == '\\') {
+		d[1] = ch == 27 ? 'e' : (char)ch;
+		return 2;
+	}
+	d[1] = (char)('0' + (ch >> 6));
+	d[2] = (char)('0' + ((ch >> 3) & 7));
+	d[3] = (char)('0' + (ch & 7));
+	return 4;
+}
+
+size_t pt_escape(const u8 *s, size_t n, char *dst)
+{
+	size_t i, len = 0;
+
+	for (i = 0; i < n; i++)
+		len += esc_byte(s[i], dst + len);
+	dst[len] = 0;
+	return len;
+}
+
+bool pt_plain_text(const u8 *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		u8 ch = s[i], next = i + 1 < n ? s[i + 1] : 0;
+
+		if (ch < 0x20 || ch == 0x7f)
+			return false;
+		/*
+		 * What utf8_valid() lets through and strict decoders refuse:
+		 * overlong 3/4-byte forms, surrogates, code points > 0x10ffff.
+		 */
+		if ((ch == 0xe0 && next < 0xa0) || (ch == 0xed && next >= 0xa0) ||
+		    (ch == 0xf0 && next < 0x90) || (ch == 0xf4 && next >= 0x90))
+			return false;
+	}
+	return utf8_valid(s, n);
+}
+
+/* n bytes at off (clamped to the block), escaped; never stops at a NUL. */
+static void out_escaped(const struct blk *c, size_t off, size_t n)
+{
+	size_t i;
 
 	if (off >= c->len)
 		return;
-	avail = c->len - off;
-	if (n > avail)
-		n = avail;
-	p = c->b + off;
-	for (i = 0; i < n && p[i]; i++)
-		;
-	pt_out_mem(p, i);
+	if (n > c->len - off)
+		n = c->len - off;
+	for (i = 0; i < n; i++) {
+		out_room(4);
+		opos += esc_byte(c->b[off + i], obuf + opos);
+	}
+}
+
+/*
+ * A name that btrfs-progs prints raw with "%.*s" (subvolume names of root
+ * refs, string items): the same bytes when they are plain text, else the
+ * whole name escaped, so that no control byte or invalid UTF-8 reaches the
+ * terminal.
+ */
+static void out_text_or_escaped(const struct blk *c, size_t off, size_t n)
+{
+	if (off >= c->len)
+		return;
+	if (n > c->len - off)
+		n = c->len - off;
+	if (pt_plain_text(c->b + off, n))
+		pt_out_mem(c->b + off, n);
+	else
+		out_escaped(c, off, n);
 }
 
 static void out_uuid_at(const struct blk *c, size_t off)
@@ -509,6 +587,7 @@ static void inode_flags_str(u64 flags, char *ret)
 		{ BTRFS_INODE_DIRSYNC, "DIRSYNC" },
 		{ BTRFS_INODE_COMPRESS, "COMPRESS" },
 		{ BTRFS_INODE_ENCRYPT, "ENCRYPT" },
+		{ 1ULL << 31, "ROOT_ITEM_INIT" },
 	};
 	bool empty = true;
 	size_t i;
@@ -521,8 +600,13 @@ static void inode_flags_str(u64 flags, char *ret)
 			strcat(ret, "|");
 		strcat(ret, names[i].name);
 		empty = false;
+		flags &= ~names[i].bit;
 	}
-	if (empty)
+	/* as btrfs-progs 6.14: the bits it has no name for, together */
+	if (flags)
+		sprintf(ret + strlen(ret), "%sUNKNOWN: 0x%llx", empty ? "" : "|",
+			(unsigned long long)flags);
+	else if (empty)
 		strcpy(ret, "none");
 }
 
@@ -551,6 +635,8 @@ static const char *dir_type_str(u8 type, char *buf)
 		[BTRFS_FT_XATTR] = "XATTR",
 	};
 
+	/* like btrfs-progs 6.14, the type without BTRFS_FT_ENCRYPTED */
+	type &= ~BTRFS_FT_ENCRYPTED;
 	if (type < sizeof(names) / sizeof(names[0]) && names[type])
 		return names[type];
 	sprintf(buf, "DIR_ITEM.%u", type);
@@ -615,7 +701,7 @@ static void print_timespec_at(const struct blk *c, size_t off, const char *prefi
 
 static void print_inode_item(const struct blk *c, size_t p)
 {
-	char flags[160];
+	char flags[256];
 	u64 f = R64(c, p + 64);
 
 	inode_flags_str(f, flags);
@@ -657,7 +743,7 @@ static void print_inode_ref(const struct blk *c, size_t p, u32 size)
 			pt_out_str(" name: HIDDEN\n");
 		} else {
 			pt_out_str(" name: ");
-			out_cstr(c, p + cur + 10, name_len < BTRFS_NAME_LEN ? name_len : BTRFS_NAME_LEN);
+			out_escaped(c, p + cur + 10, name_len < BTRFS_NAME_LEN ? name_len : BTRFS_NAME_LEN);
 			pt_out_chr('\n');
 		}
 		cur += 10 + name_len;
@@ -683,7 +769,7 @@ static void print_inode_extref(const struct blk *c, size_t p, u32 size)
 			pt_out_str(" name: HIDDEN\n");
 		} else {
 			pt_out_str(" name: ");
-			out_cstr(c, p + cur + 18, name_len < BTRFS_NAME_LEN ? name_len : BTRFS_NAME_LEN);
+			out_escaped(c, p + cur + 18, name_len < BTRFS_NAME_LEN ? name_len : BTRFS_NAME_LEN);
 			pt_out_chr('\n');
 		}
 		cur += 18 + name_len;
@@ -704,7 +790,14 @@ static void print_dir_item(const struct blk *c, size_t p, u32 size)
 		print_key_at(c, di);
 		pt_out_str(" type ");
 		pt_out_str(dir_type_str(R8(c, di + 29), tbuf));
-		pt_out_str("\n\t\ttransid ");
+		pt_out_chr('\n');
+		if ((u64)cur + name_len + data_len > size) {
+			/* btrfs-progs 6.14 stops here too (with an error on stderr) */
+			warning("invalid dir item length, cur=%u name_len=%u data_len=%u size=%u",
+				cur, name_len, data_len, size);
+			break;
+		}
+		pt_out_str("\t\ttransid ");
 		pt_out_u64(R64(c, di + 17));
 		pt_out_str(" data_len ");
 		pt_out_u64(data_len);
@@ -715,7 +808,7 @@ static void print_dir_item(const struct blk *c, size_t p, u32 size)
 			pt_out_str("\t\tname: HIDDEN\n");
 		} else {
 			pt_out_str("\t\tname: ");
-			out_cstr(c, di + 30, name_len < BTRFS_NAME_LEN ? name_len : BTRFS_NAME_LEN);
+			out_escaped(c, di + 30, name_len < BTRFS_NAME_LEN ? name_len : BTRFS_NAME_LEN);
 			pt_out_chr('\n');
 		}
 		if (data_len) {
@@ -723,7 +816,7 @@ static void print_dir_item(const struct blk *c, size_t p, u32 size)
 				pt_out_str("\t\tdata HIDDEN\n");
 			} else {
 				pt_out_str("\t\tdata ");
-				out_cstr(c, di + 30 + name_len,
+				out_escaped(c, di + 30 + name_len,
 					 data_len < BTRFS_NAME_LEN ? data_len : BTRFS_NAME_LEN);
 				pt_out_chr('\n');
 			}
@@ -802,7 +895,7 @@ static void print_root_ref(const struct blk *c, size_t p, const char *tag)
 	pt_out_str(" sequence ");
 	pt_out_u64(R64(c, p + 8));
 	pt_out_str(" name ");
-	out_cstr(c, p + 18, name_len < BTRFS_NAME_LEN ? name_len : BTRFS_NAME_LEN);
+	out_text_or_escaped(c, p + 18, name_len < BTRFS_NAME_LEN ? name_len : BTRFS_NAME_LEN);
 	pt_out_chr('\n');
 }
 
@@ -861,6 +954,8 @@ static u32 inline_ref_size(u8 type)
 		return 13;
 	case BTRFS_EXTENT_DATA_REF_KEY:
 		return 29;
+	case BTRFS_EXTENT_OWNER_REF_KEY:
+		return 9;
 	}
 	return 0;
 }
@@ -898,21 +993,31 @@ static void print_extent_item(const struct blk *c, size_t p, u32 size,
 	while (ptr < end) {
 		u8 type = R8(c, ptr);
 		u64 offset = R64(c, ptr + 1);
+		u64 seq = offset;
 
+		/*
+		 * btrfs-progs 6.14 puts "(type sequence) " before every inline
+		 * ref; its owner ref line has one tab and reads "textent" (sic).
+		 */
+		if (type == BTRFS_EXTENT_DATA_REF_KEY)
+			seq = btrfs_extent_data_ref_hash(offset, R64(c, ptr + 9), R64(c, ptr + 17));
+		if (inline_ref_size(type))
+			pt_out_printf("%s(%u 0x%llx) ", type == BTRFS_EXTENT_OWNER_REF_KEY ?
+				      "\t" : "\t\t", type, (unsigned long long)seq);
 		switch (type) {
 		case BTRFS_TREE_BLOCK_REF_KEY:
-			pt_out_str("\t\ttree block backref root ");
+			pt_out_str("tree block backref root ");
 			pt_print_objectid(offset, 0);
 			pt_out_chr('\n');
 			break;
 		case BTRFS_SHARED_BLOCK_REF_KEY:
-			pt_out_str("\t\tshared block backref parent ");
+			pt_out_str("shared block backref parent ");
 			pt_out_u64(offset);
 			pt_out_chr('\n');
 			break;
 		case BTRFS_EXTENT_DATA_REF_KEY:
-			pt_out_str("\t\textent data backref root ");
-			pt_print_objectid(R64(c, ptr + 1), 0);
+			pt_out_str("extent data backref root ");
+			pt_print_objectid(offset, 0);
 			pt_out_str(" objectid ");
 			pt_out_u64(R64(c, ptr + 9));
 			pt_out_str(" offset ");
@@ -922,10 +1027,15 @@ static void print_extent_item(const struct blk *c, size_t p, u32 size,
 			pt_out_chr('\n');
 			break;
 		case BTRFS_SHARED_DATA_REF_KEY:
-			pt_out_str("\t\tshared data backref parent ");
+			pt_out_str("shared data backref parent ");
 			pt_out_u64(offset);
 			pt_out_str(" count ");
 			pt_out_u64(R32(c, ptr + 9));
+			pt_out_chr('\n');
+			break;
+		case BTRFS_EXTENT_OWNER_REF_KEY:
+			pt_out_str("textent owner root ");
+			pt_out_u64(offset);
 			pt_out_chr('\n');
 			break;
 		default:
@@ -1076,12 +1186,21 @@ static void print_qgroup_status(const struct blk *c, size_t p)
 	pt_out_u64(R64(c, p + 8));
 	pt_out_str(" flags ");
 	pt_out_str((flags & QGROUP_STATUS_FLAG_ON) ? "ON" : "OFF");
+	if (flags & QGROUP_STATUS_FLAG_SIMPLE_MODE)
+		pt_out_str("|SIMPLE_MODE");
 	if (flags & QGROUP_STATUS_FLAG_RESCAN)
 		pt_out_str("|SCANNING");
 	if (flags & QGROUP_STATUS_FLAG_INCONSISTENT)
 		pt_out_str("|INCONSISTENT");
+	if (flags & ~QGROUP_STATUS_FLAGS_KNOWN)
+		pt_out_printf("|UNKNOWN(0x%llx)",
+			      (unsigned long long)(flags & ~QGROUP_STATUS_FLAGS_KNOWN));
 	pt_out_str(" scan ");
 	pt_out_u64(R64(c, p + 24));
+	if (c->o->simple_quota) {
+		pt_out_str(" enable_gen ");
+		pt_out_u64(R64(c, p + 32));
+	}
 	pt_out_chr('\n');
 }
 
@@ -1273,7 +1392,7 @@ static void print_item_body_other(const struct blk *c, const struct btrfs_key *k
 		break;
 	case BTRFS_STRING_ITEM_KEY:
 		pt_out_str("\t\titem data ");
-		out_cstr(c, p, size);
+		out_text_or_escaped(c, p, size);
 		pt_out_chr('\n');
 		break;
 	case BTRFS_PERSISTENT_ITEM_KEY:
@@ -1559,45 +1678,19 @@ static struct json_object *j_uuid(const struct blk *c, size_t off)
 	return json_object_new_string(s);
 }
 
-static bool valid_utf8(const u8 *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		u8 ch = s[i];
-		size_t extra, k;
-
-		if (ch == 0)
-			return false;
-		if (ch < 0x80) {
-			i++;
-			continue;
-		}
-		if ((ch & 0xe0) == 0xc0 && ch >= 0xc2)
-			extra = 1;
-		else if ((ch & 0xf0) == 0xe0)
-			extra = 2;
-		else if ((ch & 0xf8) == 0xf0 && ch <= 0xf4)
-			extra = 3;
-		else
-			return false;
-		if (i + extra >= n)
-			return false;
-		for (k = 1; k <= extra; k++)
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-		i += extra + 1;
-	}
-	return true;
-}
-
 /*
- * A name of n bytes at off (clamped to the block): "name" when it is valid
- * UTF-8, otherwise "name-hex".
+ * A name (or xattr value) of n bytes at off, clamped to the block.  "key" is
+ * always there and always valid UTF-8: the bytes themselves when they are
+ * plain text (pt_plain_text), else the escaped form of the text output.  In
+ * the second case "hexkey" holds the exact bytes in lowercase hex, so a
+ * script gets them back from hexkey when present, else from key.
  */
 static void j_name(struct json_object *o, const struct blk *c, size_t off, size_t n,
 		   const char *key, const char *hexkey)
 {
+	char *esc;
+	size_t len;
+
 	if (c->o->hide_names) {
 		JADD(o, key, json_object_new_string("HIDDEN"));
 		return;
@@ -1606,10 +1699,17 @@ static void j_name(struct json_object *o, const struct blk *c, size_t off, size_
 		n = 0;
 	else if (n > c->len - off)
 		n = c->len - off;
-	if (valid_utf8(c->b + off, n))
+	if (pt_plain_text(c->b + off, n)) {
 		JADD(o, key, json_object_new_string_len((const char *)c->b + off, (int)n));
-	else
-		JADD(o, hexkey, j_hex(c, off, n));
+		return;
+	}
+	esc = malloc(4 * n + 1);
+	if (!esc)
+		die_oom();
+	len = pt_escape(c->b + off, n, esc);
+	JADD(o, key, json_object_new_string_len(esc, (int)len));
+	free(esc);
+	JADD(o, hexkey, j_hex(c, off, n));
 }
 
 static struct json_object *j_key(const struct btrfs_key *k)
@@ -1711,12 +1811,8 @@ static void j_dir(struct json_object *o, const struct blk *c, size_t p, u32 size
 		JADD(d, "data-len", j_u64(data_len));
 		JADD(d, "name-len", j_u64(name_len));
 		j_name(d, c, di + 30, name_len, "name", "name-hex");
-		if (data_len) {
-			if (c->o->hide_names)
-				JADD(d, "data", json_object_new_string("HIDDEN"));
-			else
-				JADD(d, "data-hex", j_hex(c, di + 30 + name_len, data_len));
-		}
+		if (data_len)
+			j_name(d, c, di + 30 + name_len, data_len, "data", "data-hex");
 		json_object_array_add(arr, d);
 		cur += 30 + name_len + data_len;
 	}

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Text (and JSON) rendering of tree blocks, keys and items in the format of
- * btrfs-progs 6.2 `inspect-internal dump-tree`, plus the fscrypt additions of
+ * btrfs-progs 6.14 `inspect-internal dump-tree`, plus the fscrypt additions of
  * format.md section 12.
  *
  * Text goes through one large output buffer (pt_out_*) instead of stdio so
@@ -28,6 +28,7 @@ struct print_opts {
 	bool csum_items;	/* --csum-items: list every data csum */
 	bool csum_headers;	/* --csum-headers: csum on the header line */
 	bool hide_names;	/* --hide-names */
+	bool simple_quota;	/* incompat SIMPLE_QUOTA: qgroup status shows enable_gen */
 };
 
 /* Output buffer on stdout. */
@@ -62,6 +63,15 @@ int pt_print_block(const struct print_opts *opts, const u8 *blk,
  * superblock (limit its size), off the chunk's offset inside it.
  */
 void pt_print_chunk(const u8 *base, u32 limit, u32 off);
+
+/*
+ * Names (file names, xattr names and values) as btrfs-progs 6.14 prints them:
+ * every byte outside 0x21-0x7e and the backslash escaped (\n, \e, \ ,
+ * \\, \ooo...).  dst must hold 4 * n + 1 bytes; returns the length.
+ */
+size_t pt_escape(const u8 *s, size_t n, char *dst);
+/* True when s is valid UTF-8 without control bytes (C0, DEL) or NUL. */
+bool pt_plain_text(const u8 *s, size_t n);
 
 /* JSON: one object for a block, with "items" or "ptrs" arrays. */
 struct json_object *pt_block_json(const struct print_opts *opts, const u8 *blk);
