@@ -433,7 +433,7 @@ _SECNUM = r"(?:Appendix\s+)?(?:\d+(?:\.\d+)*|[A-Z](?:\.\d+)*)(?![\w.]*\w)"
 _CITATION = re.compile(
     r"\b(format|design)\.(rst|md)\b[\s*#]*(?:sections?\b[\s*#]*|§\s*)?"
     r"(" + _SECNUM + r"(?:\s*(?:,|/|-|–|\band\b|\bor\b)[\s*#]*" + _SECNUM + r")*)")
-_TITLE = re.compile(r"^(?:Appendix\s+)?(\d+(?:\.\d+)*|[A-Z](?:\.\d+)*)\s+\S")
+_TITLE = re.compile(r"^(?:Appendix\s+([A-Z])|(\d+(?:\.\d+)*|[A-Z](?:\.\d+)+))\s+\S")
 SELF = Path(__file__).resolve()
 
 
@@ -462,7 +462,7 @@ def section_numbers(rst):
                 and len(under) >= len(title.rstrip())):
             m = _TITLE.match(title.strip())
             if m:
-                found.add(m.group(1))
+                found.add(m.group(1) or m.group(2))
     return found
 
 
