@@ -156,6 +156,18 @@ class Run:
         self.hang, self.crash = hang, crash
 
 
+PROGS_NOISE = ("[", "Opening filesystem", "Checking filesystem", "UUID:", "found ",
+               "total ", "file data blocks", "btree space waste", "cache and super",
+               "checksum verify failed")
+
+
+def progs_reason(stderr):
+    """btrfs check's stderr, its first informative lines first."""
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    good = [ln for ln in lines if not ln.startswith(PROGS_NOISE)]
+    return "\n".join(good[:6] + ["--"] + lines[-10:])[:1500]
+
+
 def crash_reason(rc, stderr):
     if rc < 0:
         try:
@@ -208,7 +220,7 @@ class Engine:
                 return None, mode + ": timeout"
             if res.returncode != 0:
                 err = res.stderr.decode(errors="replace")
-                return "reject", "%s: exit %d: %s" % (mode, res.returncode, err[-1500:])
+                return "reject", "%s: exit %d: %s" % (mode, res.returncode, progs_reason(err))
         return "clean", ""
 
     # -- one mutant ----------------------------------------------------------
