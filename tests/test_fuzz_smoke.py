@@ -22,7 +22,7 @@ def smoke(bin, tmp_path_factory):
     result = run_fuzz.run(str(bin), engine.SMOKE_SEEDS, run_fuzz.SMOKE_RNG,
                           mutants=run_fuzz.smoke_mutants(str(bin)), workdir=str(work),
                           findings_dir=str(work / "findings"),
-                          progs=shutil.which("btrfs") is not None)
+                          progs=shutil.which("btrfs") is not None, stored=True)
     fails, known = run_fuzz.judge(result, engine.load_allowlist(run_fuzz.ALLOWLIST))
     out = io.StringIO()
     run_fuzz.summary(result, fails, known, out)

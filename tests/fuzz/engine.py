@@ -39,21 +39,63 @@ MiB = 1024 * 1024
 # Seeds
 
 class SeedSpec:
-    def __init__(self, csum, nodesize, encrypted):
+    """csum-NNk-plain|enc[-mini]: mini seeds hold a tiny, compressible tree
+    (their mutants make small regression images)."""
+
+    def __init__(self, csum, nodesize, encrypted, mini=False):
         self.csum, self.nodesize, self.encrypted = csum, nodesize, encrypted
+        self.mini = mini
 
     @property
     def name(self):
-        return "%s-%dk-%s" % (self.csum, self.nodesize // 1024,
-                              "enc" if self.encrypted else "plain")
+        return "%s-%dk-%s%s" % (self.csum, self.nodesize // 1024,
+                                "enc" if self.encrypted else "plain",
+                                "-mini" if self.mini else "")
 
     @classmethod
     def parse(cls, text):
-        csum, size, kind = text.split("-")
-        return cls(csum, int(size.rstrip("k")) * 1024, kind == "enc")
+        parts = text.split("-")
+        if len(parts) not in (3, 4) or parts[2] not in ("plain", "enc") or \
+                parts[3:] not in ([], ["mini"]):
+            raise ValueError("bad seed name %r (csum-NNk-plain|enc[-mini])" % text)
+        return cls(parts[0], int(parts[1].rstrip("k")) * 1024, parts[2] == "enc",
+                   parts[3:] == ["mini"])
 
 
-SMOKE_SEEDS = ("crc32c-4k-plain", "xxhash-16k-enc")
+def make_mini_tree(dest):
+    """A few of each kind of inode, with compressible contents."""
+    os.makedirs(os.path.join(dest, "dir", "sub"))
+    text = b"".join(b"line %05d of a compressible file\n" % i for i in range(400))
+
+    def w(rel, data):
+        with open(os.path.join(dest, rel), "wb") as f:
+            f.write(data)
+    w("inline.txt", b"small inline file\n")
+    w("regular.txt", text)
+    w("dir/two-sectors.bin", text[:8192])
+    w("dir/sub/tail.txt", text[:4097])
+    os.symlink("../regular.txt", os.path.join(dest, "dir", "link"))
+    os.link(os.path.join(dest, "regular.txt"), os.path.join(dest, "dir", "hardlink"))
+    try:
+        os.setxattr(os.path.join(dest, "inline.txt"), "user.attr", b"value")
+    except OSError:
+        pass
+    # Enough entries for several leaves and a node at nodesize 4096.
+    os.makedirs(os.path.join(dest, "many"))
+    for i in range(48):
+        size = (0, 0, 40, 0, 0, 2001)[i % 6]
+        w("many/entry-%02d-%s" % (i, "x" * (i % 13)), text[i:i + size])
+    for root, dirs, files in os.walk(dest):
+        for n in dirs + files:
+            os.utime(os.path.join(root, n), (fixtures.FIXED_TIME,) * 2, follow_symlinks=False)
+
+
+# The smoke set's seeds are stored (seeds/*.img.xz, made by
+# `run_fuzz.py --make-seeds`): images made at run time differ from run to run
+# (mkfs --rootdir takes the host's inode numbers; encrypt draws nonces), so the
+# same mutant indexes would hit other items.
+SMOKE_SEEDS = ("crc32c-4k-plain-mini", "xxhash-16k-enc-mini")
+SEEDS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds")
 ALL_SEEDS = tuple("%s-%dk-%s" % (c, n, k) for c in fixtures.CSUM_TYPES
                   for n in (4, 16) for k in ("plain", "enc"))
 
@@ -86,23 +128,49 @@ class SeedImage:
         self.meta_addrs = [b.logical for b in self.seed.blocks]
 
 
-def build_seeds(specs, workdir, bin_path):
-    """Build the seed images in workdir; returns [SeedImage]."""
+def unpack_xz(src, dst):
+    """Decompress an .xz image, keeping runs of zeros as holes."""
+    import lzma
+    with lzma.open(src) as fi, open(dst, "wb") as fo:
+        while True:
+            chunk = fi.read(MiB)
+            if not chunk:
+                break
+            if chunk.count(0) == len(chunk):
+                fo.seek(len(chunk), 1)
+            else:
+                fo.write(chunk)
+        fo.truncate()
+    return dst
+
+
+def build_seeds(specs, workdir, bin_path, stored=False):
+    """The seed images in workdir; returns [SeedImage].  With stored=True a
+    seed found in SEEDS_DIR is unpacked instead of made."""
     workdir = os.path.abspath(workdir)
     os.makedirs(workdir, exist_ok=True)
     keyfile = os.path.join(workdir, "key")
     with open(keyfile, "wb") as f:
         f.write(KEY)
-    src = os.path.join(workdir, "src")
-    if not os.path.isdir(src):
-        fixtures.make_sample_tree(src, seed=5, big_mib=0, dir_entries=60, many_files=0)
     out = []
     plain = {}
     for text in specs:
         spec = SeedSpec.parse(text)
-        pkey = (spec.csum, spec.nodesize)
+        packed = os.path.join(SEEDS_DIR, spec.name + ".img.xz")
+        if stored and os.path.exists(packed):
+            path = unpack_xz(packed, os.path.join(workdir, spec.name + ".img"))
+            out.append(SeedImage(spec, path, keyfile))
+            continue
+        src = os.path.join(workdir, "src-mini" if spec.mini else "src")
+        if not os.path.isdir(src):
+            if spec.mini:
+                make_mini_tree(src)
+            else:
+                fixtures.make_sample_tree(src, seed=5, big_mib=0, dir_entries=60)
+        pkey = (spec.csum, spec.nodesize, spec.mini)
         if pkey not in plain:
-            p = os.path.join(workdir, "%s-%dk-plain.img" % pkey)
+            p = os.path.join(workdir, "%s-%dk-plain%s.img" % (
+                spec.csum, spec.nodesize // 1024, "-mini" if spec.mini else ""))
             fixtures.mkfs(p, rootdir=src, csum=spec.csum, nodesize=spec.nodesize, size_mib=64)
             plain[pkey] = p
         path = plain[pkey]
@@ -294,21 +362,25 @@ class Engine:
         first, second = ("decrypt", "encrypt") if enc else ("encrypt", "decrypt")
         w = self._fresh(si, mut, d, "w.img")
         r1 = note(self.ours(first, first, "--key-file", key, w))
-        self.judge_write(result, si, mut, m, w, r1, both_clean, tag, digest0, plain_after=enc)
+        self.judge_write(result, si, mut, m, w, [r1], both_clean, tag, digest0, plain_after=enc)
         if r1.rc == 0 and both_clean:
             before = image_digest(w)
             r2 = note(self.ours(first + "+" + second, second, "--key-file", key, w))
-            self.judge_write(result, si, mut, m, w, r2, both_clean, tag, before,
+            self.judge_write(result, si, mut, m, w, [r1, r2], both_clean, tag, before,
                              plain_after=not enc)
         os.unlink(w)
         w = self._fresh(si, mut, d, "r.img")
         src, dst = rng.sample(si.files, 2) if len(si.files) > 1 else (si.files[0],) * 2
         r3 = note(self.ours("reflink", "reflink", "--src-inode", src, "--dst-inode", dst, w))
-        self.judge_write(result, si, mut, m, w, r3, both_clean, tag, digest0,
+        self.judge_write(result, si, mut, m, w, [r3], both_clean, tag, digest0,
                          plain_after=not enc)
         result.mutants += 1
 
-    def judge_write(self, result, si, mut, m, w, run, both_clean, tag, before, plain_after):
+    def judge_write(self, result, si, mut, m, w, chain, both_clean, tag, before, plain_after):
+        """Rules b and w for the last run of chain (the runs made on w, in order)."""
+        run = chain[-1]
+        extra = {"commands": [[os.path.basename(r.args[0])] + r.args[1:] for r in chain],
+                 "plain_after": plain_after}
         if run.rc is None or run.crash:
             return
         if run.rc == 0:
@@ -319,13 +391,14 @@ class Engine:
             if after.rc != 0:
                 self.finding(result, "diff-b", mut, si, m, run,
                              "our check after %s: exit %d: %s" % (run.name, after.rc,
-                                                                 after.stderr[-1500:]), tag)
+                                                                 after.stderr[-1500:]), tag,
+                             extra)
                 return
             if plain_after and self.progs:
                 verdict, why = self.progs_check(w)
                 if verdict == "reject":
                     self.finding(result, "diff-b", mut, si, m, run,
-                                 "btrfs check after %s: %s" % (run.name, why), tag)
+                                 "btrfs check after %s: %s" % (run.name, why), tag, extra)
             return
         # Exit 1-4: fine if the image is unchanged (refused before writing) or
         # still clean; judged only when the mutant was clean to begin with.
@@ -336,15 +409,16 @@ class Engine:
         if after.rc != 0:
             self.finding(result, "write-nonzero", mut, si, m, run,
                          "%s exit %d left an image our check rejects (exit %d): %s"
-                         % (run.name, run.rc, after.rc, after.stderr[-1500:]), tag)
+                         % (run.name, run.rc, after.rc, after.stderr[-1500:]), tag, extra)
 
     # -- findings --------------------------------------------------------------
-    def finding(self, result, kind, mut, si, image, run, why, tag):
+    def finding(self, result, kind, mut, si, image, run, why, tag, extra=None):
         cls = mut.cls if kind not in ("diff-b", "write-nonzero") else \
             "%s:%s" % (run.name, mut.cls)
         f = {"kind": kind, "class": cls, "seed": si.spec.name, "mutation": mut.desc,
              "command": [os.path.basename(run.args[0])] + run.args[1:], "rc": run.rc,
              "why": why[-3000:], "stderr": run.stderr[-3000:], "tag": tag}
+        f.update(extra or {})
         result.add_finding(f)
         if self.findings_dir and image:
             n = self.saved.get((kind, cls), 0)

@@ -43,12 +43,12 @@ def _worker(args):
 
 
 def run(bin_path, seeds, rng_seed, mutants=None, seconds=None, jobs=1, workdir=None,
-        findings_dir=None, progs=True):
+        findings_dir=None, progs=True, stored=False):
     """Build the seeds, run the mutants; returns an engine.Result."""
     own = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="extcrypt-fuzz-")
     try:
-        seed_imgs = engine.build_seeds(seeds, os.path.join(workdir, "seeds"), bin_path)
+        seed_imgs = engine.build_seeds(seeds, os.path.join(workdir, "seeds"), bin_path, stored)
         eng = engine.Engine(bin_path, workdir, findings_dir=findings_dir, progs=progs)
         deadline = time.monotonic() + seconds if seconds else None
         tasks = [(eng, seed_imgs, rng_seed, mutants, deadline, w, jobs) for w in range(jobs)]
@@ -64,6 +64,22 @@ def run(bin_path, seeds, rng_seed, mutants=None, seconds=None, jobs=1, workdir=N
         if own:
             import shutil
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def make_seeds(bin_path, names, outdir):
+    import shutil
+    import subprocess
+    os.makedirs(outdir, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="extcrypt-seeds-")
+    try:
+        for si in engine.build_seeds(names, work, os.path.abspath(bin_path)):
+            dst = os.path.join(outdir, si.spec.name + ".img.xz")
+            with open(dst, "wb") as out:
+                subprocess.run(["xz", "-T1", "-9", "-c", si.path], stdout=out, check=True)
+            print(dst, os.path.getsize(dst))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
 
 
 def judge(result, allow):
@@ -129,7 +145,11 @@ def main(argv=None):
     ap.add_argument("--allowlist", default=ALLOWLIST)
     ap.add_argument("--no-progs", action="store_true", help="skip btrfs check (no rule a)")
     ap.add_argument("--json", help="write the result (runs, findings) to this file")
+    ap.add_argument("--make-seeds", metavar="DIR",
+                    help="only make the --seeds images and store them xz-compressed in DIR")
     a = ap.parse_args(argv)
+    if a.make_seeds:
+        return make_seeds(a.bin, a.seeds.split(","), a.make_seeds)
     if a.smoke:
         seeds, rng_seed, seconds = engine.SMOKE_SEEDS, SMOKE_RNG, None
         mutants = smoke_mutants(a.bin)
@@ -142,7 +162,7 @@ def main(argv=None):
     jobs = max(1, min(a.jobs, 2))
     t0 = time.monotonic()
     result = run(os.path.abspath(a.bin), seeds, rng_seed, mutants, seconds, jobs,
-                 a.workdir, a.findings_dir, not a.no_progs)
+                 a.workdir, a.findings_dir, not a.no_progs, stored=a.smoke)
     fails, known = judge(result, engine.load_allowlist(a.allowlist))
     print("fuzz: rng seed %s, seeds %s, %.0f s" % (rng_seed, ",".join(seeds),
                                                    time.monotonic() - t0))
