@@ -4,13 +4,16 @@ Each image is a csum-valid mutant with a JSON note of its mutation and of
 what went wrong.  Every image must go through the read-only commands without
 a crash, sanitizer report or hang, and then:
 
+  crash, hang, exit
+          the command of the note runs without a crash, sanitizer report or
+          hang, and exits 0-4;
   diff-a  our `check` must not call it clean (`btrfs check` rejects it);
   diff-b  the write command either refuses, or leaves an image that our
           `check` (and `btrfs check`, for a plain result) calls clean.
 
-Findings whose class is listed in tests/fuzz/known-lax.txt are expected
-failures (non-strict: an XPASS means the laxness is fixed and the class can
-leave the list).
+Findings whose class is listed in tests/fuzz/known-lax.txt, and notes with an
+"xfail" entry (a C bug reported and not fixed yet), are expected failures
+(non-strict: an XPASS means the bug is fixed and the entry can go).
 """
 
 import json
@@ -47,7 +50,26 @@ def unpack(note, tmp_path):
 
 
 def known_reason(note):
+    if note.get("xfail"):
+        return note["xfail"]
+    if note["kind"] in run_fuzz.HARD_KINDS:
+        return None
     return engine.allowed(note["class"], engine.load_allowlist(run_fuzz.ALLOWLIST))
+
+
+def replay_args(cmd, img, key, tmp_path):
+    """A noted command line (binary name first) with this test's paths."""
+    out = []
+    for a in cmd[1:]:
+        base = a.rsplit("/", 1)[-1]
+        if base in ("mutant.img", "w.img", "r.img"):
+            a = str(img)
+        elif base == "key" and "/" in a:
+            a = str(key)
+        elif base == "out" and "/" in a:
+            a = str(tmp_path / "out")
+        out.append(a)
+    return out
 
 
 @pytest.mark.parametrize("note_path", NOTES, ids=[p.stem for p in NOTES])
@@ -59,7 +81,12 @@ def test_fuzz_finding(note_path, run, tmp_path, request):
         assert 0 <= res.returncode <= 4, (args, res.returncode, res.stderr[-2000:])
     reason = known_reason(note)
     if reason:
-        request.applymarker(pytest.mark.xfail(reason="known-lax: " + reason, strict=False))
+        request.applymarker(pytest.mark.xfail(reason="known: " + reason, strict=False))
+    if note["kind"] in run_fuzz.HARD_KINDS:
+        for cmd in note.get("commands") or [note["command"]]:
+            res = run(*replay_args(cmd, img, key, tmp_path))
+            assert 0 <= res.returncode <= 4, (cmd, res.returncode, res.stderr[-2000:])
+        return
     ours = run("check", img)
     if note["kind"] == "diff-a":
         assert ours.returncode != 0, "our check calls clean an image btrfs check rejects:\n" + \
@@ -69,7 +96,7 @@ def test_fuzz_finding(note_path, run, tmp_path, request):
         return
     # The write commands of the note, in order, on this image and key.
     for cmd in note["commands"]:
-        cmd = [str(key) if a.endswith("/key") else a for a in cmd[1:-1]] + [str(img)]
+        cmd = replay_args(cmd, img, key, tmp_path)
         res = run(*cmd)
         if res.returncode != 0:
             return

@@ -108,6 +108,7 @@ class SeedImage:
         self.seed = Seed(path, spec.name)
         self.files, self.dirs = [], []
         self.data_addrs, self.meta_addrs = [], []
+        self.root_names = []            # (name, inode) in the top directory
         with bo.Image(self.path) as img:
             for blk in img.walk(img.tree_roots()[bo.FS_TREE][0], bo.FS_TREE):
                 if blk.level:
@@ -121,6 +122,9 @@ class SeedImage:
                             self.files.append(it.key.objectid)
                         elif kind == 0o040000:
                             self.dirs.append(it.key.objectid)
+                    elif it.key.type == bo.DIR_INDEX and it.key.objectid == 256:
+                        nlen = bo.get(body, 27, "<H")
+                        self.root_names.append((body[30:30 + nlen], bo.get(body, 0, "<Q")))
                     elif it.key.type == bo.EXTENT_DATA and len(body) >= 53 and body[20]:
                         d = bo.get(body, 21, "<Q")
                         if d:
@@ -336,6 +340,10 @@ class Engine:
             note(self.ours("resolve-logical", "inspect", "resolve-logical", a, m))
         for ino in (256, rng.choice(si.files)):
             note(self.ours("inspect file", "inspect", "file", "--root", "5", "--inode", ino, m))
+        names = [n for n, _ino in si.root_names]
+        if names and not enc:
+            note(self.ours("inspect file", "inspect", "file", "/" + rng.choice(names).decode(
+                errors="surrogateescape"), m))
         out = os.path.join(d, "out")
         rargs = ("--key-file", key) if enc else ()
         note(self.ours("restore", "restore", *rargs, m, out))
@@ -371,7 +379,15 @@ class Engine:
         os.unlink(w)
         w = self._fresh(si, mut, d, "r.img")
         src, dst = rng.sample(si.files, 2) if len(si.files) > 1 else (si.files[0],) * 2
-        r3 = note(self.ours("reflink", "reflink", "--src-inode", src, "--dst-inode", dst, w))
+        files = [n for n, ino in si.root_names if ino in si.files]
+        if files and not enc and rng.random() < 0.5:
+            # By path, into a new file at an aligned offset.
+            off = rng.choice((0, 4096, 1 << 20))
+            r3 = note(self.ours("reflink", "reflink", "--create", "--dest-offset", off,
+                                "/" + rng.choice(files).decode(errors="surrogateescape"),
+                                "/fuzz-new", w))
+        else:
+            r3 = note(self.ours("reflink", "reflink", "--src-inode", src, "--dst-inode", dst, w))
         self.judge_write(result, si, mut, m, w, [r3], both_clean, tag, digest0,
                          plain_after=not enc)
         result.mutants += 1
