@@ -25,7 +25,7 @@ from fuzz import engine  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ALLOWLIST = os.path.join(HERE, "known-lax.txt")
-SMOKE_MUTANTS = 80
+SMOKE_MUTANTS = 200
 SMOKE_RNG = "smoke-1"
 HARD_KINDS = ("crash", "hang", "exit", "readonly-wrote")
 
