@@ -17,7 +17,6 @@ Findings whose class is listed in tests/fuzz/known-lax.txt, and notes with an
 """
 
 import json
-import lzma
 import shutil
 from pathlib import Path
 
@@ -33,17 +32,7 @@ READ_ONLY = (("check",), ("check", "--check-data-csum"), ("inspect", "dump-super
 
 
 def unpack(note, tmp_path):
-    img = tmp_path / "image.img"
-    with lzma.open(FINDINGS / note["image"]) as src, open(img, "wb") as dst:
-        while True:
-            chunk = src.read(1 << 20)
-            if not chunk:
-                break
-            if chunk.count(0) == len(chunk):
-                dst.seek(len(chunk), 1)         # keep the image sparse
-            else:
-                dst.write(chunk)
-        dst.truncate()
+    img = engine.unpack_xz(FINDINGS / note["image"], tmp_path / "image.img")
     key = tmp_path / "key"
     key.write_bytes(engine.KEY)
     return img, key
