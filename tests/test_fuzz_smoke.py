@@ -9,6 +9,7 @@ expected failures by the second test.
 """
 
 import io
+import random
 import shutil
 
 import pytest
@@ -42,3 +43,29 @@ def test_fuzz_smoke_known_lax(smoke):
     if known:
         classes = sorted({"%s %s" % (f["kind"], f["class"]) for f in known})
         pytest.xfail("known-lax classes (tests/fuzz/known-lax.txt): " + "; ".join(classes))
+
+
+def test_engine_flags_crash_hang_and_bad_exit(tmp_path):
+    """The judge itself: a stand-in binary that crashes, hangs, exits 7 or
+    reports a sanitizer error on some commands must give those findings."""
+    fake = tmp_path / "fake-extcrypt"
+    fake.write_text("#!/bin/sh\n"
+                    "case \"$1 $2\" in\n"
+                    "'inspect dump-tree') kill -SEGV $$ ;;\n"
+                    "'inspect dump-super') exit 7 ;;\n"
+                    "'inspect resolve-logical') sleep 10 ;;\n"
+                    "'restore --raw') echo 'ERROR: AddressSanitizer: heap-use-after-free' >&2;"
+                    " exit 1 ;;\n"
+                    "esac\nexit 0\n")
+    fake.chmod(0o755)
+    seeds = engine.build_seeds(["crc32c-4k-plain-mini"], tmp_path / "seeds", str(fake),
+                               stored=True)
+    eng = engine.Engine(str(fake), str(tmp_path), timeout=1, progs=False)
+    result = engine.Result()
+    mut = seeds[0].seed.mutate(random.Random(1))
+    eng.run_mutant(seeds[0], mut, result, "self-test")
+    kinds = {(f["kind"], f["command"][1]) for f in result.findings}
+    assert {("crash", "inspect"), ("exit", "inspect"), ("hang", "inspect"),
+            ("crash", "restore")} <= kinds, kinds
+    assert result.runs["dump-tree"] == {"crash": 1}
+    assert result.runs["resolve-logical"] == {"hang": 3}

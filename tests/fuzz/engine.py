@@ -316,15 +316,9 @@ class Engine:
         digest0 = image_digest(m)
         runs = []
 
-        def note(run):
+        def note(run, chain=None):
             runs.append(run)
-            result.count(run)
-            if run.crash or run.hang or (run.rc is not None and not 0 <= run.rc <= 4):
-                kind = "crash" if run.crash else "hang" if run.hang else "exit"
-                why = run.crash or ("timeout %ds" % self.timeout if run.hang else
-                                    "exit %d" % run.rc)
-                self.finding(result, kind, mut, si, m, run, why, tag)
-            return run
+            return self.judge_run(result, si, mut, m, tag, run, chain)
 
         chk = note(self.ours("check", "check", m))
         note(self.ours("check --check-data-csum", "check", "--check-data-csum", m))
@@ -373,7 +367,8 @@ class Engine:
         self.judge_write(result, si, mut, m, w, [r1], both_clean, tag, digest0, plain_after=enc)
         if r1.rc == 0 and both_clean:
             before = image_digest(w)
-            r2 = note(self.ours(first + "+" + second, second, "--key-file", key, w))
+            r2 = self.ours(first + "+" + second, second, "--key-file", key, w)
+            note(r2, [r1, r2])
             self.judge_write(result, si, mut, m, w, [r1, r2], both_clean, tag, before,
                              plain_after=not enc)
         os.unlink(w)
@@ -392,6 +387,22 @@ class Engine:
                          plain_after=not enc)
         result.mutants += 1
 
+    def judge_run(self, result, si, mut, m, tag, run, chain=None):
+        """Count a run; a crash, sanitizer report, hang or exit outside 0-4 is
+        a finding (chain: the runs that led to it on the same image)."""
+        result.count(run)
+        if run.crash or run.hang or (run.rc is not None and not 0 <= run.rc <= 4):
+            kind = "crash" if run.crash else "hang" if run.hang else "exit"
+            why = run.crash or ("timeout %ds" % self.timeout if run.hang else
+                                "exit %d" % run.rc)
+            extra = None
+            if chain:
+                seq = list(chain) + ([] if run is chain[-1] else [run])
+                extra = {"commands": [[os.path.basename(r.args[0])] + r.args[1:]
+                                      for r in seq]}
+            self.finding(result, kind, mut, si, m, run, why, tag, extra)
+        return run
+
     def judge_write(self, result, si, mut, m, w, chain, both_clean, tag, before, plain_after):
         """Rules b and w for the last run of chain (the runs made on w, in order)."""
         run = chain[-1]
@@ -402,8 +413,10 @@ class Engine:
         if run.rc == 0:
             if not both_clean:
                 return
-            after = self.ours("check after " + run.name, "check", w)
-            result.count(after)
+            after = self.judge_run(result, si, mut, m, tag,
+                                   self.ours("check after " + run.name, "check", w), chain)
+            if after.rc is None or after.crash:
+                return
             if after.rc != 0:
                 self.finding(result, "diff-b", mut, si, m, run,
                              "our check after %s: exit %d: %s" % (run.name, after.rc,
@@ -420,9 +433,9 @@ class Engine:
         # still clean; judged only when the mutant was clean to begin with.
         if not both_clean or image_digest(w) == before:
             return
-        after = self.ours("check after " + run.name, "check", w)
-        result.count(after)
-        if after.rc != 0:
+        after = self.judge_run(result, si, mut, m, tag,
+                               self.ours("check after " + run.name, "check", w), chain)
+        if after.rc is not None and not after.crash and after.rc != 0:
             self.finding(result, "write-nonzero", mut, si, m, run,
                          "%s exit %d left an image our check rejects (exit %d): %s"
                          % (run.name, run.rc, after.rc, after.stderr[-1500:]), tag, extra)
