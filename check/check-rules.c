@@ -56,6 +56,9 @@ void check_block_rules(struct check_ctx *c, u64 tree, const struct tree_block *b
 
 static void check_sys_chunk_array(struct check_ctx *c)
 {
+	if (c->fs->sys_chunk_mismatch)
+		check_report(c, PR_SYS_CHUNK_BAD, LOC_NONE, c->fs->sys_chunk_mismatch,
+			     "it maps the chunk differently than the chunk tree's item does");
 	const struct btrfs_super_block *sb = &c->fs->super;
 	u32 size = le32_to_cpu(sb->sys_chunk_array_size), off = 0;
 	char why[200];

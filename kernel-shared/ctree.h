@@ -90,6 +90,7 @@ struct fs_info {
 	struct block_cache cache;
 
 	bool writable;			/* opened by open_image_rw() */
+	u64 sys_chunk_mismatch;		/* a system chunk whose array copy and item differ, or 0 */
 	u64 alloc_hint[3];		/* where to look first: data, metadata, system */
 };
 

@@ -145,7 +145,13 @@ int tree_check_image(struct fs_info *fs)
 	size_t nr = 0, cap = 0;
 	struct btrfs_path p;
 	bool have_path = false;
-	int ret = check_tree_blocks(fs, &fs->chunk_root, &seen);
+	int ret;
+
+	if (fs->sys_chunk_mismatch)
+		return fs_err(fs, -EUCLEAN,
+			      "chunk %llu: the superblock's system chunk array and the chunk tree map it differently",
+			      fs->sys_chunk_mismatch);
+	ret = check_tree_blocks(fs, &fs->chunk_root, &seen);
 
 	if (!ret)
 		ret = check_tree_blocks(fs, &fs->tree_root, &seen);

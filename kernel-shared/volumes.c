@@ -107,9 +107,19 @@ static int add_chunk(struct fs_info *fs, u64 logical, const struct btrfs_chunk *
 	for (size_t i = 0; i < fs->nr_chunks; i++) {
 		struct chunk_map *o = &fs->chunks[i];
 
-		if (o->logical == m.logical && o->length == m.length &&
-		    o->physical[0] == m.physical[0])
+		if (o->logical == m.logical && o->length == m.length) {
+			/*
+			 * A system chunk, met in the superblock's array first: the
+			 * kernel keeps that copy, so do we, but remember a chunk
+			 * tree item that says otherwise (check reports it, and
+			 * nothing is written through a mapping in doubt).
+			 */
+			if ((o->type != m.type || o->num_stripes != m.num_stripes ||
+			     o->physical[0] != m.physical[0] || o->physical[1] != m.physical[1]) &&
+			    !fs->sys_chunk_mismatch)
+				fs->sys_chunk_mismatch = m.logical;
 			return 0;
+		}
 		if (m.logical < o->logical + o->length && o->logical < m.logical + m.length)
 			return fs_err(fs, -EUCLEAN, "chunk %llu overlaps chunk %llu",
 				      (unsigned long long)m.logical,
