@@ -299,6 +299,8 @@ static void walk_tree(struct check_ctx *c, const struct root_desc *root, enum wa
 		.level = root->level,
 		.generation = root->generation,
 	};
+	u64 blocks = c->cnt.tree_blocks, items = c->cnt.items;
+	char name[32];
 
 	c->cnt.trees++;
 	if (kind == WK_FS && root->refs > 0 && root->objectid != BTRFS_TREE_RELOC_OBJECTID)
@@ -308,6 +310,8 @@ static void walk_tree(struct check_ctx *c, const struct root_desc *root, enum wa
 	walk_block(&w, root->bytenr, &chk, 0, 0, true);
 	if (w.fs)
 		fs_tree_end(c, w.fs);
+	verbose("tree %s: %llu blocks, %llu items", check_root_name(root->objectid, name, sizeof(name)),
+		c->cnt.tree_blocks - blocks, c->cnt.items - items);
 }
 
 static bool is_fs_tree(u64 id)

@@ -17,6 +17,8 @@
 #include "common/output.h"
 #include "common/progress.h"
 #include "common/utils.h"
+#include "crypto/csum.h"
+#include <uuid/uuid.h>
 #include "kernel-shared/ctree.h"
 #include "kernel-shared/transaction.h"
 
@@ -283,6 +285,19 @@ static int refuse_mounted(struct cmd_context *ctx)
 	return exit_code(-EBUSY, ERR_AT_OPEN_RW);
 }
 
+/* -v: what was opened. */
+static void describe_image(const struct fs_info *fs, const char *path)
+{
+	char uuid[37];
+
+	uuid_unparse(fs->fsid, uuid);
+	verbose("Opened %s%s: fsid %s, generation %llu, nodesize %u, sectorsize %u, csum %s, %zu chunks, incompat 0x%llx, compat_ro 0x%llx%s",
+		path, fs->writable ? " for writing" : "", uuid, fs->generation, fs->nodesize,
+		fs->sectorsize, csum_type_name(fs->csum_type), fs->nr_chunks, fs->incompat,
+		fs->compat_ro,
+		fs->incompat & BTRFS_FEATURE_INCOMPAT_ENCRYPT ? ", encryption in use" : "");
+}
+
 static int cmd_setup(struct cmd_context *ctx)
 {
 	const struct cmd_struct *cmd = ctx->cmd;
@@ -298,16 +313,19 @@ static int cmd_setup(struct cmd_context *ctx)
 		if (ret)
 			return ret;
 	}
-	if (cmd->flags & CMD_IMAGE_RW)
-		return cmd_open_image_rw(ctx->image_path, &ctx->fs);
-	if (cmd->flags & CMD_IMAGE_RO) {
+	if (cmd->flags & CMD_IMAGE_RW) {
+		ret = cmd_open_image_rw(ctx->image_path, &ctx->fs);
+	} else if (cmd->flags & CMD_IMAGE_RO) {
 		ret = cmd_open_image(ctx->image_path, ctx->super_mirror, ctx->cache_bytes,
 				     !ctx->quiet_log_tree, &ctx->fs);
 		if (!ret && (cmd->flags & CMD_NOT_MOUNTED))
 			ret = refuse_mounted(ctx);
-		return ret;
+	} else {
+		return 0;
 	}
-	return 0;
+	if (!ret)
+		describe_image(ctx->fs, ctx->image_path);
+	return ret;
 }
 
 /* Parse, set up, run and tear down one command (see cmds/commands.h). */

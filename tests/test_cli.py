@@ -262,3 +262,16 @@ def test_json_usage_error_still_exit_2(run, image):
     err = json.loads(res.stdout)["error"]
     assert err == {"code": "usage", "exit-status": 2,
                    "message": "unrecognized option '--bogus'"}, err
+
+
+def test_verbose_says_what_was_opened(run, image, tmp_path):
+    """-v: every command that opens an image says what it opened; check adds per-tree counts."""
+    res = run("-v", "check", image)
+    assert res.returncode == 0, res.stderr
+    opened = [l for l in res.stderr.splitlines() if l.startswith("Opened ")]
+    assert len(opened) == 1 and "generation" in opened[0] and "nodesize" in opened[0]
+    assert re.search(r"^tree 5: \d+ blocks, \d+ items$", res.stderr, re.M), res.stderr
+    quiet = run("check", image)
+    assert "Opened " not in quiet.stderr and "tree 5:" not in quiet.stderr
+    res = run("-v", "restore", "--dry-run", image, tmp_path / "out")
+    assert res.returncode == 0 and "Opened " in res.stderr, res.stderr
