@@ -15,7 +15,7 @@
 #include "common/messages.h"
 #include "common/output.h"
 #include "common/utils.h"
-#include "kernel-shared/convert.h"
+#include "reencrypt/reencrypt.h"
 #include "kernel-shared/fs-walk.h"
 #include "kernel-shared/volumes.h"
 
@@ -155,13 +155,14 @@ static int run_convert(const struct cmd_struct *cmd, int argc, char **argv, bool
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
-	struct convert_opts o = { .decrypt = decrypt, .contents_mode = 1, .filenames_mode = 4,
-				  .policy_flags = FSCRYPT_POLICY_FLAGS_PAD_32, .wipe = true };
-	struct convert_stats st = { 0 };
+	struct reencrypt_opts o = { .mode = decrypt ? REENCRYPT_DECRYPT : REENCRYPT_ENCRYPT,
+				    .contents_mode = 1, .filenames_mode = 4,
+				    .policy_flags = FSCRYPT_POLICY_FLAGS_PAD_32, .wipe = true };
+	struct reencrypt_stats st = { 0 };
 	struct key_input ki;
 	struct fscrypt_master_key *mk = NULL;
 	const char *subvol_args[64], *path_args[64];
-	struct convert_path paths[64];
+	struct reencrypt_path paths[64];
 	size_t nr_paths = 0;
 	u64 subvols[64];
 	size_t nr_subvols = 0;
@@ -290,7 +291,7 @@ static int run_convert(const struct cmd_struct *cmd, int argc, char **argv, bool
 		o.progress = progress;
 		o.progress_arg = &t0;
 	}
-	ret = convert_image(fs, &o, &st);
+	ret = reencrypt_image(fs, &o, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (o.progress)
 		fputc('\n', stderr);
@@ -316,7 +317,7 @@ static int run_convert(const struct cmd_struct *cmd, int argc, char **argv, bool
 			json_object_object_add(doc, "wiped-bytes", json_u64(st.wiped_bytes));
 			json_object_object_add(doc, "seconds", json_object_new_double(secs));
 			for (size_t i = 0; i < st.nr_subvols; i++) {
-				struct convert_subvol_stats *s = &st.subvols[i];
+				struct reencrypt_subvol_stats *s = &st.subvols[i];
 				struct json_object *o2 = json_object_new_object();
 
 				json_object_object_add(o2, "subvolume", json_u64(s->tree));
@@ -341,7 +342,7 @@ static int run_convert(const struct cmd_struct *cmd, int argc, char **argv, bool
 	}
 	ret = EXIT_OK;
 out:
-	convert_stats_free(&st);
+	reencrypt_stats_free(&st);
 	cmd_free_master_key(mk);
 	close_image(fs);
 	return ret;

@@ -43,7 +43,6 @@
 #include "crypto/extent-io.h"
 #include "crypto/fname.h"
 #include "kernel-shared/compression.h"
-#include "kernel-shared/data-write.h"
 #include "kernel-shared/file-item.h"
 #include "kernel-shared/fs-walk.h"
 #include "kernel-shared/volumes.h"
@@ -1325,7 +1324,7 @@ int cmd_restore(const struct cmd_struct *cmd, int argc, char **argv)
 	params.key = r.mk;
 	params.profile = FSCRYPT_PROFILE_V7;
 	params.contents_mode = FSCRYPT_MODE_AES_256_XTS;
-	params.process = data_csum_process;
+	params.process = extent_io_csum_process_opt;
 	params.consume = consume;
 	ws = calloc(threads, sizeof(*ws));
 	ret = ws ? workers_start(&r, ws, threads, &params) : -ENOMEM;

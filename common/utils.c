@@ -48,16 +48,3 @@ bool utf8_valid(const void *buf, size_t len)
 	return true;
 }
 
-void *array_grow(void *v, size_t *cap, size_t nr, size_t esize)
-{
-	size_t ncap;
-	void *n;
-
-	if (nr < *cap)
-		return v;
-	ncap = *cap ? *cap * 2 : 16;
-	n = realloc(v, ncap * esize);
-	if (n)
-		*cap = ncap;
-	return n;
-}

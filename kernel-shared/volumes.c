@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kernel-shared/volumes.h"
+#include "common/containers.h"
 #include "common/utils.h"
 
 const char *profile_name(u64 flags)

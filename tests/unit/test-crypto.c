@@ -24,6 +24,7 @@
 #include <openssl/sha.h>
 #include "common/key-input.h"
 #include "crypto/csum.h"
+#include "kernel-shared/hash.h"
 #include "crypto/extent-io.h"
 #include "crypto/fname.h"
 #include "crypto/fscrypt-keys.h"
