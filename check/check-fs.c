@@ -89,7 +89,7 @@ struct fs_tree_state {
 struct name_slot {
 	u32 off;		/* in names */
 	u16 len;
-};
+} __attribute__((packed));	/* 6 bytes: a map slot of 16 with its key */
 
 /* ---- helpers ---------------------------------------------------------------- */
 

@@ -70,7 +70,7 @@ void u64map_init(struct u64map *m, size_t vsize)
 {
 	memset(m, 0, sizeof(*m));
 	m->vsize = vsize;
-	m->slot_size = sizeof(uint64_t) + (vsize + 7) / 8 * 8 + 8;
+	m->slot_size = (sizeof(uint64_t) + vsize + 1 + 7) / 8 * 8;
 }
 
 void u64map_free(struct u64map *m)
@@ -91,7 +91,7 @@ static uint64_t *key_of(uint8_t *slot)
 
 static uint8_t *used_of(const struct u64map *m, uint8_t *slot)
 {
-	return slot + m->slot_size - 8;
+	return slot + sizeof(uint64_t) + m->vsize;
 }
 
 #define VAL_OFF sizeof(uint64_t)

@@ -50,8 +50,9 @@ void *array_grow(void *v, size_t *cap, size_t nr, size_t esize);
  */
 struct u64map {
 	/*
-	 * slots entries of slot_size bytes, each the key, the value (at
-	 * offset 8) and a used byte: one probe touches one place in memory.
+	 * slots entries of slot_size bytes (a multiple of 8), each the key,
+	 * the value (at offset 8) and a used byte: one probe touches one
+	 * place in memory.
 	 */
 	uint8_t *table;
 	size_t slots;		/* 0 or a power of two */
