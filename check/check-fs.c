@@ -1105,14 +1105,15 @@ static void check_nonces(struct check_ctx *c)
 {
 	struct nonce_rec *v = c->nonces.data;
 	size_t n = c->nonces.nr;
+	/* 5 bytes: a map slot of 16 with its key (the table is the size of 4 n slots). */
 	struct nonce_slot {
-		size_t first;	/* index of the nonce's first user */
-		bool reported;
-	} *ns;
+		u32 first;	/* index of the nonce's first user */
+		u8 reported;
+	} __attribute__((packed)) *ns;
 	struct u64map tab;
 
 	u64map_init(&tab, sizeof(struct nonce_slot));
-	if (u64map_reserve(&tab, n)) {
+	if (n > UINT32_MAX || u64map_reserve(&tab, n)) {
 		error("out of memory");
 		exit(EXIT_UNREADABLE);
 	}
@@ -1126,7 +1127,7 @@ static void check_nonces(struct check_ctx *c)
 				break;
 		if (!ns) {
 			ns = u64map_insert(&tab, h);	/* reserved: cannot fail */
-			ns->first = k;
+			ns->first = (u32)k;
 		} else if (!ns->reported) {
 			const struct nonce_rec *f = &v[ns->first];
 			bool same = v[k].inode == f->inode &&

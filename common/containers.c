@@ -114,10 +114,12 @@ static uint8_t *free_slot(const struct u64map *m, uint64_t key)
 static int rehash(struct u64map *m, size_t slots)
 {
 	struct u64map old = *m;
-	uint8_t *table = calloc(slots, m->slot_size);
+	/* Cache-line aligned: a slot of up to 64 bytes never spans two lines. */
+	uint8_t *table = aligned_alloc(64, (slots * m->slot_size + 63) / 64 * 64);
 
 	if (!table)
 		return -ENOMEM;
+	memset(table, 0, slots * m->slot_size);
 	m->table = table;
 	m->slots = slots;
 	for (size_t i = 0; i < old.slots; i++) {
@@ -157,19 +159,24 @@ void *u64map_insert(struct u64map *m, uint64_t key)
 
 void *u64map_next(const struct u64map *m, uint64_t key, size_t *cursor)
 {
-	size_t i;
+	/* Locals: a store through cursor could alias *m and force reloads. */
+	const size_t mask = m->slots - 1, size = m->slot_size, used = sizeof(uint64_t) + m->vsize;
+	uint8_t *const table = m->table;
+	size_t steps = *cursor, i;
 
-	if (!m->slots)
+	if (!table)
 		return NULL;
 	/* The cursor counts probe steps from the home slot. */
-	for (i = (home_slot(m, key) + *cursor) & (m->slots - 1); *used_of(m, slot_at(m, i));
-	     i = (i + 1) & (m->slots - 1)) {
-		uint8_t *slot = slot_at(m, i);
+	for (i = (home_slot(m, key) + steps) & mask; table[i * size + used]; i = (i + 1) & mask) {
+		uint8_t *slot = table + i * size;
 
-		(*cursor)++;
-		if (*key_of(slot) == key)
+		steps++;
+		if (*key_of(slot) == key) {
+			*cursor = steps;
 			return slot + VAL_OFF;
+		}
 	}
+	*cursor = steps;
 	return NULL;
 }
 
