@@ -33,7 +33,7 @@ void csum_tree_leaf(struct check_ctx *c, const struct tree_block *leaf)
 				     "size not a multiple of the csum size");
 			continue;
 		}
-		r = vec_push(&c->csums);
+		r = vec_push_or_die(&c->csums);
 		r->start = k.offset;
 		r->nsectors = size / cs;
 		r->leaf = leaf->bytenr;
@@ -179,7 +179,7 @@ static void on_bad(void *arg, uint64_t logical, int mirror, const uint8_t *found
 	struct bad_sector *b;
 
 	pthread_mutex_lock(&bl->lock);
-	b = vec_push(&bl->v);
+	b = vec_push_or_die(&bl->v);
 	b->logical = logical;
 	b->mirror = mirror;
 	memcpy(b->found, found, bl->csum_size);
@@ -325,7 +325,7 @@ void check_scrub_start(struct check_ctx *c)
 			if (n > end - cur)
 				n = end - cur;
 			for (int st = 0; st < m->num_stripes && st < 2; st++) {
-				struct scrub_range *r = vec_push(&s->ranges);
+				struct scrub_range *r = vec_push_or_die(&s->ranges);
 
 				r->logical = cur;
 				r->physical = m->physical[st] + (cur - m->logical);

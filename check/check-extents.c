@@ -10,6 +10,7 @@
  * the same).  Block group `used` and the free space tree are derived from
  * the extent items alone.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,7 @@ static void bad_item(struct check_ctx *c, const struct tree_block *leaf,
 
 static struct ext_backref *push_backref(struct check_ctx *c, u64 bytenr, u8 kind)
 {
-	struct ext_backref *r = vec_push(&c->ext_backrefs);
+	struct ext_backref *r = vec_push_or_die(&c->ext_backrefs);
 
 	r->bytenr = bytenr;
 	r->kind = kind;
@@ -116,7 +117,7 @@ static void extent_item(struct check_ctx *c, const struct tree_block *leaf, u32 
 		bad_item(c, leaf, k, "extent item too small (old v0 format?)");
 		return;
 	}
-	e = vec_push(&c->ext_recs);
+	e = vec_push_or_die(&c->ext_recs);
 	e->bytenr = k->objectid;
 	e->refs = le64_to_cpu(ei->refs);
 	e->generation = le64_to_cpu(ei->generation);
@@ -212,7 +213,7 @@ static void block_group_item(struct check_ctx *c, const struct tree_block *leaf,
 			     k->type, k->offset, "block group item too small");
 		return;
 	}
-	bg = vec_push(&c->bgs);
+	bg = vec_push_or_die(&c->bgs);
 	bg->start = k->objectid;
 	bg->len = k->offset;
 	bg->used = le64_to_cpu(bi->used);
@@ -277,14 +278,14 @@ void fst_leaf(struct check_ctx *c, const struct tree_block *leaf)
 					     k.objectid, k.type, k.offset, "item too small");
 				continue;
 			}
-			info = vec_push(&c->fst_infos);
+			info = vec_push_or_die(&c->fst_infos);
 			info->start = k.objectid;
 			info->len = k.offset;
 			info->extent_count = le32_to_cpu(fi->extent_count);
 			info->flags = le32_to_cpu(fi->flags);
 			info->leaf = leaf->bytenr;
 		} else if (k.type == BTRFS_FREE_SPACE_EXTENT_KEY) {
-			struct fst_range *r = vec_push(&c->fst_ranges);
+			struct fst_range *r = vec_push_or_die(&c->fst_ranges);
 
 			r->start = r->item_start = k.objectid;
 			r->len = k.offset;
@@ -306,7 +307,7 @@ void fst_leaf(struct check_ctx *c, const struct tree_block *leaf)
 					run_start = b;
 					in_run = true;
 				} else if (!set && in_run) {
-					struct fst_range *r = vec_push(&c->fst_ranges);
+					struct fst_range *r = vec_push_or_die(&c->fst_ranges);
 
 					r->start = k.objectid + run_start * ss;
 					r->len = (b - run_start) * ss;
@@ -728,14 +729,126 @@ static void report_fs_diff(struct check_ctx *c, const struct bg_rec *bg, const c
 		     bg->start, bg->start + bg->len, what, s, e, how);
 }
 
+/* Used space of a block group: extent items and superblock copies, unsorted. */
+static int bg_used_ranges(struct check_ctx *c, const struct bg_rec *bg, const struct range *sup,
+			  size_t nsup, struct vec *used)
+{
+	const struct ext_rec *recs = c->ext_recs.data;
+	u64 bg_end = bg->start + bg->len;
+	size_t lo = 0, hi = c->ext_recs.nr;
+	struct range *r;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (recs[mid].bytenr < bg->start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t k = lo; k < c->ext_recs.nr && recs[k].bytenr < bg_end; k++) {
+		r = vec_push(used);
+		if (!r)
+			return -ENOMEM;
+		*r = (struct range){ recs[k].bytenr, recs[k].bytenr + recs[k].len };
+	}
+	for (size_t k = 0; k < nsup; k++) {
+		if (sup[k].end <= bg->start || sup[k].start >= bg_end)
+			continue;
+		r = vec_push(used);
+		if (!r)
+			return -ENOMEM;
+		*r = sup[k];
+	}
+	return 0;
+}
+
+/* The gaps between the sorted used ranges: the free space there should be. */
+static int bg_free_gaps(const struct bg_rec *bg, const struct vec *used, struct vec *want)
+{
+	const struct range *u = used->data;
+	u64 cur = bg->start, bg_end = bg->start + bg->len;
+	struct range *r;
+
+	if (vec_reserve(want, used->nr + 1))
+		return -ENOMEM;
+	for (size_t k = 0; k < used->nr; k++) {
+		if (u[k].start > cur) {
+			r = vec_push(want);	/* reserved */
+			*r = (struct range){ cur, u[k].start };
+		}
+		if (u[k].end > cur)
+			cur = u[k].end;
+	}
+	if (cur < bg_end) {
+		r = vec_push(want);
+		*r = (struct range){ cur, bg_end };
+	}
+	return 0;
+}
+
+/* Free space as the tree says, adjacent runs merged; bad entries reported. */
+static int bg_tree_free(struct check_ctx *c, const struct bg_rec *bg, struct vec *have,
+			int *budget)
+{
+	const struct fst_range *r = c->fst_ranges.data;
+	u64 bg_end = bg->start + bg->len;
+
+	for (size_t k = 0; k < c->fst_ranges.nr; k++) {
+		struct range *last = have->nr ? &VEC_AT(have, struct range, have->nr - 1) : NULL;
+		struct range *n;
+
+		if (r[k].start < bg->start || r[k].start >= bg_end)
+			continue;
+		if (r[k].start + r[k].len > bg_end)
+			report_fs_diff(c, bg, "entry", r[k].start, r[k].start + r[k].len,
+				       "runs past the end of the block group", budget);
+		if (last && last->end == r[k].start) {
+			last->end += r[k].len;
+			continue;
+		}
+		if (last && last->end > r[k].start)
+			report_fs_diff(c, bg, "entry", r[k].start, r[k].start + r[k].len,
+				       "overlaps the previous entry", budget);
+		n = vec_push(have);
+		if (!n)
+			return -ENOMEM;
+		*n = (struct range){ r[k].start, r[k].start + r[k].len };
+	}
+	return 0;
+}
+
+/* Compare the two sorted lists, reporting each range only one side has. */
+static void bg_compare_free(struct check_ctx *c, const struct bg_rec *bg, const struct vec *wv,
+			    const struct vec *hv, int *budget)
+{
+	const struct range *want = wv->data, *have = hv->data;
+	size_t nwant = wv->nr, nhave = hv->nr, a = 0, b = 0;
+
+	while (a < nwant || b < nhave) {
+		if (a < nwant && b < nhave && want[a].start == have[b].start &&
+		    want[a].end == have[b].end) {
+			a++;
+			b++;
+		} else if (b >= nhave || (a < nwant && want[a].start < have[b].start) ||
+			   (a < nwant && want[a].start == have[b].start && want[a].end > have[b].end)) {
+			report_fs_diff(c, bg, "lacks free range", want[a].start, want[a].end,
+				       "that no extent uses", budget);
+			a++;
+		} else {
+			report_fs_diff(c, bg, "has free range", have[b].start, have[b].end,
+				       "that extents or superblocks use", budget);
+			b++;
+		}
+	}
+}
+
 static void check_bg_free_space(struct check_ctx *c, const struct bg_rec *bg,
 				const struct range *sup, size_t nsup)
 {
 	u64 bg_end = bg->start + bg->len;
-	struct range *used = NULL, *want = NULL, *have = NULL;
-	size_t nused = 0, nwant = 0, nhave = 0, cap = 16;
+	struct vec used, want, have;
 	const struct fst_info *info = NULL;
-	u64 nraw = 0;
 	int budget = 8;
 
 	for (size_t i = 0; i < c->fst_infos.nr; i++) {
@@ -749,124 +862,23 @@ static void check_bg_free_space(struct check_ctx *c, const struct bg_rec *bg,
 			     bg->start, bg_end);
 		return;
 	}
-	used = malloc(cap * sizeof(*used));
-	if (!used)
+	vec_init(&used, sizeof(struct range));
+	vec_init(&want, sizeof(struct range));
+	vec_init(&have, sizeof(struct range));
+	/* Out of memory: this group goes unchecked, as before. */
+	if (bg_used_ranges(c, bg, sup, nsup, &used))
 		goto out;
-	/* Used space: extent items and superblock copies inside the group. */
-	{
-		const struct ext_rec *recs = c->ext_recs.data;
-		size_t lo = 0, hi = c->ext_recs.nr;
-
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-
-			if (recs[mid].bytenr < bg->start)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		for (size_t k = lo; k < c->ext_recs.nr && recs[k].bytenr < bg_end; k++) {
-			if (nused == cap) {
-				void *n = realloc(used, (cap *= 2) * sizeof(*used));
-
-				if (!n)
-					goto out;
-				used = n;
-			}
-			used[nused++] = (struct range){ recs[k].bytenr, recs[k].bytenr + recs[k].len };
-		}
-		for (size_t k = 0; k < nsup; k++) {
-			if (sup[k].end <= bg->start || sup[k].start >= bg_end)
-				continue;
-			if (nused == cap) {
-				void *n = realloc(used, (cap *= 2) * sizeof(*used));
-
-				if (!n)
-					goto out;
-				used = n;
-			}
-			used[nused++] = sup[k];
-		}
-	}
-	check_qsort(used, nused, sizeof(*used), cmp_range);
-	want = malloc((nused + 1) * sizeof(*want));
-	if (!want)
+	check_qsort(used.data, used.nr, sizeof(struct range), cmp_range);
+	if (bg_free_gaps(bg, &used, &want) || bg_tree_free(c, bg, &have, &budget))
 		goto out;
-	{
-		u64 cur = bg->start;
-
-		for (size_t k = 0; k < nused; k++) {
-			if (used[k].start > cur)
-				want[nwant++] = (struct range){ cur, used[k].start };
-			if (used[k].end > cur)
-				cur = used[k].end;
-		}
-		if (cur < bg_end)
-			want[nwant++] = (struct range){ cur, bg_end };
-	}
-	/* Free space as the tree says, adjacent runs merged. */
-	{
-		size_t cnt = 0, capr = 16;
-		const struct fst_range *r = c->fst_ranges.data;
-
-		have = malloc(capr * sizeof(*have));
-		if (!have)
-			goto out;
-		for (size_t k = 0; k < c->fst_ranges.nr; k++) {
-			if (r[k].start < bg->start || r[k].start >= bg_end)
-				continue;
-			nraw++;
-			if (r[k].start + r[k].len > bg_end)
-				report_fs_diff(c, bg, "entry", r[k].start, r[k].start + r[k].len,
-					       "runs past the end of the block group", &budget);
-			if (nhave && have[nhave - 1].end == r[k].start) {
-				have[nhave - 1].end += r[k].len;
-				continue;
-			}
-			if (nhave && have[nhave - 1].end > r[k].start)
-				report_fs_diff(c, bg, "entry", r[k].start, r[k].start + r[k].len,
-					       "overlaps the previous entry", &budget);
-			if (nhave == capr) {
-				void *n = realloc(have, (capr *= 2) * sizeof(*have));
-
-				if (!n)
-					goto out;
-				have = n;
-			}
-			have[nhave++] = (struct range){ r[k].start, r[k].start + r[k].len };
-			cnt++;
-		}
-		(void)cnt;
-	}
-	/* Compare the two sorted lists. */
-	{
-		size_t a = 0, b = 0;
-
-		while (a < nwant || b < nhave) {
-			if (a < nwant && b < nhave && want[a].start == have[b].start &&
-			    want[a].end == have[b].end) {
-				a++;
-				b++;
-			} else if (b >= nhave || (a < nwant && want[a].start < have[b].start) ||
-				   (a < nwant && want[a].start == have[b].start && want[a].end > have[b].end)) {
-				report_fs_diff(c, bg, "lacks free range", want[a].start, want[a].end,
-					       "that no extent uses", &budget);
-				a++;
-			} else {
-				report_fs_diff(c, bg, "has free range", have[b].start, have[b].end,
-					       "that extents or superblocks use", &budget);
-				b++;
-			}
-		}
-	}
-	if (info->extent_count != nhave)
+	bg_compare_free(c, bg, &want, &have, &budget);
+	if (info->extent_count != have.nr)
 		check_report(c, PR_FREE_SPACE_COUNT, LOC_BLOCK(BTRFS_FREE_SPACE_TREE_OBJECTID, bg->start),
-			     bg->start, bg_end, info->extent_count, (unsigned long long)nhave);
-	(void)nraw;
+			     bg->start, bg_end, info->extent_count, (unsigned long long)have.nr);
 out:
-	free(used);
-	free(want);
-	free(have);
+	vec_free(&used);
+	vec_free(&want);
+	vec_free(&have);
 }
 
 void check_free_space(struct check_ctx *c)

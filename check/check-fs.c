@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include "check/check.h"
 #include "crypto/csum.h"
+#include "kernel-shared/hash.h"
 #include "common/messages.h"
 #include "common/utils.h"
 
@@ -82,19 +83,16 @@ struct fs_tree_state {
 	struct vec orphans;	/* u64 */
 	u8 *names;		/* each distinct name once (intern_name()) */
 	size_t names_len, names_cap;
-	struct name_slot *name_tab;	/* open addressing on the name hash */
-	size_t name_slots, name_used;
+	struct u64map name_tab;	/* name hash -> struct name_slot */
 	bool no_holes;
 };
 
 struct name_slot {
-	u32 off_plus1;		/* 0: free */
-	u32 hash;
+	u32 off;		/* in names */
 	u16 len;
-};
+} __attribute__((packed));	/* 6 bytes: a map slot of 16 with its key */
 
 /* ---- helpers ---------------------------------------------------------------- */
-
 
 /*
  * The offset of this name in st->names, stored once: a DIR_ITEM, its
@@ -104,37 +102,19 @@ struct name_slot {
  */
 static u32 intern_name(struct fs_tree_state *st, const u8 *name, u16 len, u32 hash)
 {
-	size_t i;
+	struct name_slot *ns;
+	size_t cursor = 0;
 	u32 off;
 
-	if ((st->name_used + 1) * 2 > st->name_slots) {
-		size_t n = st->name_slots ? st->name_slots * 2 : 4096;
-		struct name_slot *tab = calloc(n, sizeof(*tab));
-
-		if (!tab)
-			die_oom();
-		for (size_t j = 0; j < st->name_slots; j++) {
-			if (!st->name_tab[j].off_plus1)
-				continue;
-			for (i = st->name_tab[j].hash & (n - 1); tab[i].off_plus1; i = (i + 1) & (n - 1))
-				;
-			tab[i] = st->name_tab[j];
-		}
-		free(st->name_tab);
-		st->name_tab = tab;
-		st->name_slots = n;
-	}
-	for (i = hash & (st->name_slots - 1); st->name_tab[i].off_plus1;
-	     i = (i + 1) & (st->name_slots - 1)) {
-		const struct name_slot *ns = &st->name_tab[i];
-
-		if (ns->hash == hash && ns->len == len &&
-		    !memcmp(st->names + ns->off_plus1 - 1, name, len))
-			return ns->off_plus1 - 1;
-	}
+	while ((ns = u64map_next(&st->name_tab, hash, &cursor)))
+		if (ns->len == len && !memcmp(st->names + ns->off, name, len))
+			return ns->off;
 	off = bytes_append(&st->names, &st->names_len, &st->names_cap, name, len);
-	st->name_tab[i] = (struct name_slot){ off + 1, hash, len };
-	st->name_used++;
+	ns = u64map_insert(&st->name_tab, hash);
+	if (!ns) {
+		die_oom();
+	}
+	*ns = (struct name_slot){ off, len };
 	return off;
 }
 
@@ -183,7 +163,7 @@ static void note_encrypted(struct check_ctx *c, const struct fs_tree_state *st, 
 static void push_nonce(struct check_ctx *c, const u8 *nonce, u64 root, u64 ino, u64 offset,
 		       u64 bytenr, bool inode)
 {
-	struct nonce_rec *n = vec_push(&c->nonces);
+	struct nonce_rec *n = vec_push_or_die(&c->nonces);
 
 	memcpy(n->nonce, nonce, 16);
 	n->root = root;
@@ -209,7 +189,7 @@ static void finish_inode(struct check_ctx *c, struct fs_tree_state *st)
 			check_report(c, PR_INODE_ITEM_MISSING, LOC_INODE(root, cur->ino), "items");
 		goto out;
 	}
-	s = vec_push(&st->inodes);
+	s = vec_push_or_die(&st->inodes);
 	s->ino = cur->ino;
 	s->mode = cur->mode;
 	s->nlink = cur->nlink;
@@ -360,7 +340,7 @@ static void inode_refs(struct check_ctx *c, struct fs_tree_state *st,
 		}
 		if (pos + hdr + len > size || len == 0 || len > MAX_NAME)
 			goto bad;
-		d = vec_push(&st->ents);
+		d = vec_push_or_die(&st->ents);
 		d->dir = parent;
 		d->child = k->objectid;
 		d->index = index;
@@ -376,6 +356,46 @@ bad:
 		     ext ? "inode extref" : "inode ref", "name overruns the item or has a bad length");
 }
 
+/* The name of one directory entry: its hash (DIR_ITEM), C9 and C10. */
+static void check_entry_name(struct check_ctx *c, u64 root, const struct btrfs_key *k,
+			     const char *what, const u8 *name, u16 nlen, u8 type, bool enc_dir,
+			     unsigned int pad)
+{
+	char nb[4 * MAX_NAME + 8];
+
+	if (k->type == BTRFS_DIR_ITEM_KEY) {
+		u64 h = btrfs_name_hash(name, nlen);
+
+		if (h != k->offset) {
+			if (enc_dir)
+				check_report(c, PR_ENCRYPTED_NAME_HASH,
+					     LOC(root, k->objectid, k->offset, NOLOC), h, k->offset);
+			else
+				check_report(c, PR_DIR_ITEM_HASH,
+					     LOC(root, k->objectid, k->offset, NOLOC),
+					     bytes_escape(name, nlen, nb, sizeof(nb)), h, k->offset);
+		}
+	}
+	/* C9: the type bit follows the directory's state. */
+	if (enc_dir != !!(type & BTRFS_FT_ENCRYPTED))
+		check_report(c, PR_DIR_ENTRY_FT_ENCRYPTED, LOC(root, k->objectid, k->offset, NOLOC),
+			     what, bytes_escape(name, nlen, nb, sizeof(nb)),
+			     enc_dir ? "n encrypted" : " plain",
+			     enc_dir ? "lacks" : "has", type);
+	/* C10 */
+	if (enc_dir) {
+		const char *why = NULL;
+
+		if (nlen < 16)
+			why = "shorter than 16";
+		else if (nlen < MAX_NAME && nlen % pad)
+			why = "not a multiple of the policy padding";
+		if (why)
+			check_report(c, PR_ENCRYPTED_NAME_LENGTH,
+				     LOC(root, k->objectid, k->offset, NOLOC), nlen, what, why);
+	}
+}
+
 static void dir_entries(struct check_ctx *c, struct fs_tree_state *st,
 			const struct tree_block *leaf, u32 slot, const struct btrfs_key *k)
 {
@@ -387,7 +407,6 @@ static void dir_entries(struct check_ctx *c, struct fs_tree_state *st,
 	const char *what = k->type == BTRFS_DIR_ITEM_KEY ? "DIR_ITEM" :
 			   k->type == BTRFS_DIR_INDEX_KEY ? "DIR_INDEX" : "XATTR";
 	unsigned int pad = 4;
-	char nb[4 * MAX_NAME + 8];
 
 	if (enc_dir && cur->ctx41_valid)
 		pad = 4U << (((const struct fscrypt_context_v2 *)cur->ctx41)->flags & 3);
@@ -428,41 +447,11 @@ static void dir_entries(struct check_ctx *c, struct fs_tree_state *st,
 				     "directory entry with xattr data");
 		cur->found_size += nlen;
 		cur->found_dir_entry = true;
-		if (k->type == BTRFS_DIR_ITEM_KEY) {
-			u64 h = btrfs_name_hash(name, nlen);
-
-			if (h != k->offset) {
-				if (enc_dir)
-					check_report(c, PR_ENCRYPTED_NAME_HASH,
-						     LOC(root, k->objectid, k->offset, NOLOC), h, k->offset);
-				else
-					check_report(c, PR_DIR_ITEM_HASH,
-						     LOC(root, k->objectid, k->offset, NOLOC),
-						     bytes_escape(name, nlen, nb, sizeof(nb)), h, k->offset);
-			}
-		}
-		/* C9: the type bit follows the directory's state. */
-		if (enc_dir != !!(type & BTRFS_FT_ENCRYPTED))
-			check_report(c, PR_DIR_ENTRY_FT_ENCRYPTED, LOC(root, k->objectid, k->offset, NOLOC),
-				     what, bytes_escape(name, nlen, nb, sizeof(nb)),
-				     enc_dir ? "n encrypted" : " plain",
-				     enc_dir ? "lacks" : "has", type);
-		/* C10 */
-		if (enc_dir) {
-			const char *why = NULL;
-
-			if (nlen < 16)
-				why = "shorter than 16";
-			else if (nlen < MAX_NAME && nlen % pad)
-				why = "not a multiple of the policy padding";
-			if (why)
-				check_report(c, PR_ENCRYPTED_NAME_LENGTH,
-					     LOC(root, k->objectid, k->offset, NOLOC), nlen, what, why);
-		}
+		check_entry_name(c, root, k, what, name, nlen, type, enc_dir, pad);
 		if (enc_dir && c->key)
 			check_key_collect(c, KR_NAME, root, k->objectid, k->offset, k->type, 0,
 					  name, nlen);
-		d = vec_push(&st->ents);
+		d = vec_push_or_die(&st->ents);
 		d->dir = k->objectid;
 		d->child = loc.objectid;
 		d->index = k->offset;
@@ -513,15 +502,11 @@ static void extent_ctx(struct check_ctx *c, struct fs_tree_state *st,
 	struct ctx42 *x;
 
 	note_encrypted(c, st, cur->ino);
-	if (cur->n42 == cur->cap42) {
-		size_t ncap = cur->cap42 ? cur->cap42 * 2 : 16;
-		void *n = realloc(cur->c42, ncap * sizeof(*cur->c42));
-
-		if (!n)
-			die_oom();
-		cur->c42 = n;
-		cur->cap42 = ncap;
+	x = array_grow(cur->c42, &cur->cap42, cur->n42, sizeof(*cur->c42));
+	if (!x) {
+		die_oom();
 	}
+	cur->c42 = x;
 	x = &cur->c42[cur->n42++];
 	memset(x, 0, sizeof(*x));
 	x->offset = k->offset;
@@ -739,7 +724,7 @@ static void file_extent(struct check_ctx *c, struct fs_tree_state *st,
 	extent_encryption(c, st, k, fi, size, &x);
 
 	if (first_visit && disk_bytenr && size >= sizeof(*fi)) {
-		struct file_extent_rec *r = vec_push(&c->file_exts);
+		struct file_extent_rec *r = vec_push_or_die(&c->file_exts);
 
 		r->disk_bytenr = disk_bytenr;
 		r->disk_num_bytes = le64_to_cpu(fi->disk_num_bytes);
@@ -767,12 +752,14 @@ struct fs_tree_state *fs_tree_begin(struct check_ctx *c, const struct root_desc 
 {
 	struct fs_tree_state *st = calloc(1, sizeof(*st));
 
-	if (!st)
+	if (!st) {
 		die_oom();
+	}
 	st->root = root;
 	vec_init(&st->inodes, sizeof(struct ino_sum));
 	vec_init(&st->ents, sizeof(struct dent));
 	vec_init(&st->orphans, sizeof(u64));
+	u64map_init(&st->name_tab, sizeof(struct name_slot));
 	st->no_holes = c->fs->incompat & BTRFS_FEATURE_INCOMPAT_NO_HOLES;
 	return st;
 }
@@ -785,7 +772,7 @@ void fs_tree_leaf(struct check_ctx *c, struct fs_tree_state *st, const struct tr
 
 		tb_item_key(leaf, i, &k);
 		if (k.objectid == BTRFS_ORPHAN_OBJECTID && k.type == BTRFS_ORPHAN_ITEM_KEY) {
-			*(u64 *)vec_push(&st->orphans) = k.offset;
+			*(u64 *)vec_push_or_die(&st->orphans) = k.offset;
 			continue;
 		}
 		if (k.objectid < BTRFS_FIRST_FREE_OBJECTID || k.objectid > BTRFS_LAST_FREE_OBJECTID)
@@ -1061,7 +1048,7 @@ void fs_tree_end(struct check_ctx *c, struct fs_tree_state *st)
 	vec_free(&st->orphans);
 	free(st->cur.c42);
 	free(st->names);
-	free(st->name_tab);
+	u64map_free(&st->name_tab);
 	free(st);
 }
 
@@ -1094,37 +1081,38 @@ static void describe_nonce_user(const struct nonce_rec *n, char *buf, size_t len
 
 /*
  * A nonce may repeat only for the same disk extent or the same inode.  Each
- * nonce's first user goes into an open-addressing table (random nonces hash
- * themselves); a later user of the same nonce that is not the same extent
+ * nonce's first user goes into a map keyed by its first 8 bytes (random
+ * nonces hash themselves); a later user of the same nonce that is not the same extent
  * or inode is reported, once per nonce.
  */
 static void check_nonces(struct check_ctx *c)
 {
 	struct nonce_rec *v = c->nonces.data;
-	size_t n = c->nonces.nr, slots = 16, mask;
+	size_t n = c->nonces.nr;
+	/* 5 bytes: a map slot of 16 with its key (the table is the size of 4 n slots). */
 	struct nonce_slot {
-		size_t first;	/* index + 1 of the nonce's first user; 0: empty */
-		bool reported;
-	} *tab;
+		u32 first;	/* index of the nonce's first user */
+		u8 reported;
+	} __attribute__((packed)) *ns;
+	struct u64map tab;
 
-	while (slots < 2 * n)
-		slots *= 2;
-	tab = calloc(slots, sizeof(*tab));
-	if (!tab)
+	u64map_init(&tab, sizeof(struct nonce_slot));
+	if (n > UINT32_MAX || u64map_reserve(&tab, n)) {
 		die_oom();
-	mask = slots - 1;
+	}
 	for (size_t k = 0; k < n; k++) {
+		size_t cursor = 0;
 		u64 h;
-		size_t s;
 
 		memcpy(&h, v[k].nonce, sizeof(h));
-		for (s = (size_t)(h ^ (h >> 29)) & mask; tab[s].first; s = (s + 1) & mask)
-			if (!memcmp(v[tab[s].first - 1].nonce, v[k].nonce, 16))
+		while ((ns = u64map_next(&tab, h, &cursor)))
+			if (!memcmp(v[ns->first].nonce, v[k].nonce, 16))
 				break;
-		if (!tab[s].first) {
-			tab[s].first = k + 1;
-		} else if (!tab[s].reported) {
-			const struct nonce_rec *f = &v[tab[s].first - 1];
+		if (!ns) {
+			ns = u64map_insert(&tab, h);	/* reserved: cannot fail */
+			ns->first = (u32)k;
+		} else if (!ns->reported) {
+			const struct nonce_rec *f = &v[ns->first];
 			bool same = v[k].inode == f->inode &&
 				    (v[k].inode ? v[k].ino == f->ino : v[k].bytenr == f->bytenr);
 
@@ -1137,11 +1125,11 @@ static void check_nonces(struct check_ctx *c)
 				describe_nonce_user(&v[k], b, sizeof(b));
 				check_report(c, PR_NONCE_REUSE, LOC(v[k].root, v[k].ino, v[k].offset,
 								   v[k].bytenr), hex, a, b);
-				tab[s].reported = true;
+				ns->reported = true;
 			}
 		}
 	}
-	free(tab);
+	u64map_free(&tab);
 }
 
 void fs_check_global(struct check_ctx *c)

@@ -50,7 +50,7 @@ void check_key_free(struct check_ctx *c)
 void check_key_collect(struct check_ctx *c, u8 kind, u64 root, u64 ino, u64 key_offset,
 		       u8 key_type, u32 mode, const u8 *data, u32 len)
 {
-	struct key_rec *r = vec_push(&c->key_recs);
+	struct key_rec *r = vec_push_or_die(&c->key_recs);
 
 	r->kind = kind;
 	r->root = root;

@@ -243,20 +243,16 @@ void check_report(struct check_ctx *c, enum check_problem code, struct check_loc
 	struct check_problem_rec *p;
 	va_list ap;
 	char *msg = NULL;
+	void *np;
 	int n;
 
 	c->nr_by_sev[check_problems[code].severity]++;
 	if (c->nr_problems >= MAX_PROBLEMS)
 		return;
-	if (c->nr_problems == c->cap_problems) {
-		size_t ncap = c->cap_problems ? c->cap_problems * 2 : 64;
-		void *np = realloc(c->problems, ncap * sizeof(*c->problems));
-
-		if (!np)
-			return;
-		c->problems = np;
-		c->cap_problems = ncap;
-	}
+	np = array_grow(c->problems, &c->cap_problems, c->nr_problems, sizeof(*c->problems));
+	if (!np)
+		return;
+	c->problems = np;
 	va_start(ap, loc);
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
@@ -341,58 +337,30 @@ struct json_object *check_problems_json(const struct check_ctx *c)
 
 /* ---- small shared helpers ---------------------------------------------- */
 
-void vec_init(struct vec *v, size_t esize)
+void *vec_push_or_die(struct vec *v)
 {
-	memset(v, 0, sizeof(*v));
-	v->esize = esize;
-}
+	void *p = vec_push(v);
 
-void *vec_push(struct vec *v)
-{
-	void *p;
-
-	if (v->nr == v->cap) {
-		size_t ncap = v->cap ? v->cap * 2 : 64;
-		void *nd = realloc(v->data, ncap * v->esize);
-
-		if (!nd)
-			die_oom();
-		v->data = nd;
-		v->cap = ncap;
+	if (!p) {
+		die_oom();
 	}
-	p = (char *)v->data + v->nr * v->esize;
-	memset(p, 0, v->esize);
-	v->nr++;
 	return p;
 }
 
 size_t bytes_append(u8 **buf, size_t *len, size_t *cap, const void *data, size_t n)
 {
-	size_t off = *len;
+	size_t off = *len, need = *len + n < 65536 ? 65536 : *len + n;
+	u8 *nb = array_reserve(*buf, cap, need, 1);
 
-	if (*len + n > *cap) {
-		size_t ncap = *cap ? *cap * 2 : 65536;
-		u8 *nb;
-
-		while (ncap < *len + n)
-			ncap *= 2;
-		nb = realloc(*buf, ncap);
-		if (!nb)
-			die_oom();
-		*buf = nb;
-		*cap = ncap;
+	if (!nb) {
+		die_oom();
 	}
+	*buf = nb;
 	memcpy(*buf + off, data, n);
 	*len += n;
 	return off;
 }
 
-void vec_free(struct vec *v)
-{
-	free(v->data);
-	v->data = NULL;
-	v->nr = v->cap = 0;
-}
 
 int cmp_u64(u64 a, u64 b)
 {

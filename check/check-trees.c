@@ -122,7 +122,7 @@ static void collect_root_items(struct check_ctx *c, const struct tree_block *lea
 		}
 		memset(&ri, 0, sizeof(ri));
 		memcpy(&ri, tb_item_ptr(leaf, i), size < sizeof(ri) ? size : sizeof(ri));
-		r = vec_push(&c->roots);
+		r = vec_push_or_die(&c->roots);
 		r->objectid = k.objectid;
 		r->offset = k.offset;
 		r->bytenr = le64_to_cpu(ri.bytenr);
@@ -153,7 +153,7 @@ static void record_data_refs(struct check_ctx *c, const struct tree_block *leaf)
 			continue;
 		if (!le64_to_cpu(fi->disk_bytenr))
 			continue;
-		r = vec_push(&c->data_refs);
+		r = vec_push_or_die(&c->data_refs);
 		r->bytenr = le64_to_cpu(fi->disk_bytenr);
 		r->num_bytes = le64_to_cpu(fi->disk_num_bytes);
 		r->leaf = leaf->bytenr;
@@ -195,7 +195,7 @@ static void leaf_first_visit(struct walk *w, const struct tree_block *leaf)
 
 static void record_tree_ref(struct walk *w, u64 bytenr, u64 parent, u64 parent_owner, int level)
 {
-	struct found_tree_ref *r = vec_push(&w->c->tree_refs);
+	struct found_tree_ref *r = vec_push_or_die(&w->c->tree_refs);
 
 	r->bytenr = bytenr;
 	r->parent = parent;

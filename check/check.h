@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "kernel-shared/ctree.h"
+#include "common/containers.h"
 
 /* ---- problem table (check-problems.c) --------------------------------- */
 
@@ -292,21 +293,13 @@ struct nonce_rec {
 	bool inode;
 };
 
-/* A growable array; element size fixed by the user. */
-struct vec {
-	void *data;
-	size_t nr, cap, esize;
-};
-
-void vec_init(struct vec *v, size_t esize);
-void *vec_push(struct vec *v);		/* zeroed new element; aborts on ENOMEM */
+/* vec_push() of common/containers.h that stops the check when out of memory. */
+void *vec_push_or_die(struct vec *v);
 /*
  * Append n bytes to the byte buffer *buf (*len used, *cap allocated,
  * doubling from 64 KiB); returns their offset.  Aborts on ENOMEM.
  */
 size_t bytes_append(u8 **buf, size_t *len, size_t *cap, const void *data, size_t n);
-void vec_free(struct vec *v);
-#define VEC_AT(v, type, i) (((type *)(v)->data)[i])
 
 struct check_key;	/* check-key.c */
 struct fscrypt_master_key;

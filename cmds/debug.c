@@ -14,7 +14,7 @@
 #include "cmds/cmd-utils.h"
 #include "common/messages.h"
 #include "common/utils.h"
-#include "crypto/csum.h"
+#include "kernel-shared/hash.h"
 #include "kernel-shared/transaction.h"
 
 const char *const cmd_debug_xattrs_usage[] = {

@@ -17,7 +17,7 @@
 #include "common/output.h"
 #include "common/progress.h"
 #include "common/utils.h"
-#include "kernel-shared/convert.h"
+#include "reencrypt/reencrypt.h"
 #include "kernel-shared/fs-walk.h"
 #include "kernel-shared/volumes.h"
 
@@ -136,10 +136,10 @@ static int resolve_subvol(struct fs_info *fs, const char *arg, u64 *id)
 
 /* What encrypt and decrypt parse; the key and the image come from the dispatcher. */
 struct convert_cmd_opts {
-	struct convert_opts o;
+	struct reencrypt_opts o;
 	const char *subvol_args[64], *path_args[64];
 	size_t nr_subvols, nr_paths;
-	struct convert_path paths[64];
+	struct reencrypt_path paths[64];
 	u64 subvols[64];
 };
 
@@ -147,9 +147,9 @@ struct convert_cmd_opts {
 static int convert_opt(struct cmd_context *ctx, int c, const char *arg)
 {
 	struct convert_cmd_opts *co = ctx->opts;
-	struct convert_opts *o = &co->o;
+	struct reencrypt_opts *o = &co->o;
 	const struct cmd_struct *cmd = ctx->cmd;
-	bool decrypt = o->decrypt;
+	bool decrypt = o->mode == REENCRYPT_DECRYPT;
 	unsigned long long v;
 
 	switch (c) {
@@ -206,13 +206,14 @@ static int convert_parse(struct cmd_context *ctx, int argc, char **argv, bool de
 		{ NULL, 0, NULL, 0 }
 	};
 	struct convert_cmd_opts *co = ctx->opts;
-	struct convert_opts *o = &co->o;
+	struct reencrypt_opts *o = &co->o;
 	char reason[FSCRYPT_REASON_SIZE];
 	struct fscrypt_context_v2 probe;
 	int c, ret;
 
-	*o = (struct convert_opts){ .decrypt = decrypt, .contents_mode = 1, .filenames_mode = 4,
-				    .policy_flags = FSCRYPT_POLICY_FLAGS_PAD_32, .wipe = true };
+	*o = (struct reencrypt_opts){ .mode = decrypt ? REENCRYPT_DECRYPT : REENCRYPT_ENCRYPT,
+				      .contents_mode = 1, .filenames_mode = 4,
+				      .policy_flags = FSCRYPT_POLICY_FLAGS_PAD_32, .wipe = true };
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		ret = convert_opt(ctx, c, optarg);
 		if (ret != CMD_PARSE_OK)
@@ -234,7 +235,7 @@ static int convert_parse(struct cmd_context *ctx, int argc, char **argv, bool de
 }
 
 /* The kernel refuses a master key weaker than the policy's modes: EXIT_KEY. */
-static int check_key_fits(const struct fscrypt_master_key *mk, const struct convert_opts *o)
+static int check_key_fits(const struct fscrypt_master_key *mk, const struct reencrypt_opts *o)
 {
 	char reason[FSCRYPT_REASON_SIZE];
 	struct fscrypt_context_v2 probe;
@@ -285,13 +286,13 @@ static int resolve_selection(struct fs_info *fs, struct convert_cmd_opts *co)
 	return 0;
 }
 
-static void print_summary_json(const struct convert_opts *o, const struct convert_stats *st,
+static void print_summary_json(const struct reencrypt_opts *o, const struct reencrypt_stats *st,
 			       double secs)
 {
 	struct json_object *doc = json_doc_new(), *arr = json_object_new_array();
 
 	json_object_object_add(doc, "operation",
-			       json_object_new_string(o->decrypt ? "decrypt" : "encrypt"));
+			       json_object_new_string(reencrypt_mode_ops(o->mode)->name));
 	json_object_object_add(doc, "dry-run", json_object_new_boolean(o->dry_run));
 	json_object_object_add(doc, "inodes", json_u64(st->inodes));
 	json_object_object_add(doc, "extents", json_u64(st->extents));
@@ -300,7 +301,7 @@ static void print_summary_json(const struct convert_opts *o, const struct conver
 	json_object_object_add(doc, "wiped-bytes", json_u64(st->wiped_bytes));
 	json_object_object_add(doc, "seconds", json_object_new_double(secs));
 	for (size_t i = 0; i < st->nr_subvols; i++) {
-		const struct convert_subvol_stats *s = &st->subvols[i];
+		const struct reencrypt_subvol_stats *s = &st->subvols[i];
 		struct json_object *o2 = json_object_new_object();
 
 		json_object_object_add(o2, "subvolume", json_u64(s->tree));
@@ -317,7 +318,7 @@ static void print_summary_json(const struct convert_opts *o, const struct conver
 	json_doc_print(doc);
 }
 
-static void print_summary(const struct convert_opts *o, const struct convert_stats *st,
+static void print_summary(const struct reencrypt_opts *o, const struct reencrypt_stats *st,
 			  double secs)
 {
 	if (g_format == FORMAT_JSON) {
@@ -326,7 +327,7 @@ static void print_summary(const struct convert_opts *o, const struct convert_sta
 	}
 	note("%s%s %llu inodes, %llu extents, %llu bytes in %zu subvolume(s), %llu commits, %.2f s",
 	     o->dry_run ? "Dry run: would have " : "",
-	     o->decrypt ? (o->dry_run ? "decrypted" : "Decrypted")
+	     (o->mode == REENCRYPT_DECRYPT) ? (o->dry_run ? "decrypted" : "Decrypted")
 			: (o->dry_run ? "encrypted" : "Encrypted"),
 	     st->inodes, st->extents, st->bytes, st->nr_subvols, st->commits, secs);
 }
@@ -335,23 +336,23 @@ static void print_summary(const struct convert_opts *o, const struct convert_sta
 static int convert_run(struct cmd_context *ctx)
 {
 	struct convert_cmd_opts *co = ctx->opts;
-	struct convert_opts *o = &co->o;
-	struct convert_stats st = { 0 };
+	struct reencrypt_opts *o = &co->o;
+	struct reencrypt_stats st = { 0 };
 	struct progress prog;
 	struct timespec t0, t1;
 	int ret;
 
 	o->mk = ctx->mk;
-	if (!o->decrypt && (ret = check_key_fits(ctx->mk, o)))
+	if (o->mode == REENCRYPT_ENCRYPT && (ret = check_key_fits(ctx->mk, o)))
 		return ret;
 	ret = resolve_selection(ctx->fs, co);
 	if (ret)
 		return ret;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	progress_init(&prog, o->decrypt ? "decrypt" : "encrypt", "bytes");
+	progress_init(&prog, reencrypt_mode_ops(o->mode)->name, "bytes");
 	o->progress = progress;
 	o->progress_arg = &prog;
-	ret = convert_image(ctx->fs, o, &st);
+	ret = reencrypt_image(ctx->fs, o, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	progress_end(&prog, st.bytes, st.bytes);
 	if (ret) {
@@ -360,7 +361,7 @@ static int convert_run(struct cmd_context *ctx)
 		print_summary(o, &st, (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 		ret = EXIT_OK;
 	}
-	convert_stats_free(&st);
+	reencrypt_stats_free(&st);
 	return ret;
 }
 

@@ -23,6 +23,7 @@
 #include "cmds/cmd-utils.h"
 #include "common/messages.h"
 #include "common/output.h"
+#include "common/containers.h"
 #include "common/utils.h"
 #include "kernel-shared/fs-walk.h"
 

@@ -16,6 +16,7 @@
 #include "cmds/print-tree.h"
 #include "common/messages.h"
 #include "common/utils.h"
+#include "kernel-shared/hash.h"
 #include "crypto/csum.h"
 
 #define HDR_SIZE ((u32)sizeof(struct btrfs_header))

@@ -12,6 +12,7 @@
 #include "cmds/cmd-utils.h"
 #include "common/messages.h"
 #include "common/output.h"
+#include "common/containers.h"
 #include "common/utils.h"
 #include "kernel-shared/fs-walk.h"
 #include "kernel-shared/inode.h"
@@ -353,7 +354,7 @@ struct batch_line {
 	char **argv;		/* the line's words, argv[0] = "line" */
 	struct reflink_opts o;
 	struct clone_args a;
-	const char *bad;	/* why the line cannot be parsed, or NULL */
+	bool bad;		/* the line cannot be parsed: why says why */
 	char why[160];
 };
 
@@ -429,6 +430,7 @@ static void batch_line_free(struct batch_line *l)
 /* The clone options and <src> <dst> of one line; defaults from the command line. */
 static void parse_line(struct batch_line *l, const struct reflink_opts *cmdline)
 {
+	const char *why;
 	int c, ret;
 
 	l->o = (struct reflink_opts){ .root_id = cmdline->root_id, .dry_run = cmdline->dry_run };
@@ -436,17 +438,21 @@ static void parse_line(struct batch_line *l, const struct reflink_opts *cmdline)
 	while ((c = getopt_long(l->argc, l->argv, "", clone_opts, NULL)) != -1) {
 		ret = clone_option(&l->o, c, optarg, l->why, sizeof(l->why));
 		if (ret < 0) {
-			l->bad = l->why;
+			l->bad = true;
 			return;
 		}
 		if (!ret) {
 			snprintf(l->why, sizeof(l->why), "'%s' is not a clone option",
 				 optind > 0 ? l->argv[optind - 1] : "?");
-			l->bad = l->why;
+			l->bad = true;
 			return;
 		}
 	}
-	l->bad = clone_positionals(&l->o, l->argc, l->argv, 0);
+	why = clone_positionals(&l->o, l->argc, l->argv, 0);
+	if (why) {
+		snprintf(l->why, sizeof(l->why), "%s", why);
+		l->bad = true;
+	}
 }
 
 /* Read and parse every line of the batch.  Returns 0 or an exit code. */
@@ -481,7 +487,8 @@ static int batch_read(struct batch *b, const struct reflink_opts *o)
 		l->argc = split_words(s, &l->argv);
 		if (l->argc < 0) {
 			l->argv = NULL;
-			l->bad = "unbalanced quotes";
+			snprintf(l->why, sizeof(l->why), "unbalanced quotes");
+			l->bad = true;
 			continue;
 		}
 		parse_line(l, o);
@@ -568,7 +575,7 @@ static int batch_run_lines(struct fs_info *fs, struct batch *b, const struct ref
 		struct batch_line *l = &b->v[i];
 
 		if (l->bad) {
-			report_refused(l, NULL, l->bad, EXIT_USAGE);
+			report_refused(l, NULL, l->why, EXIT_USAGE);
 			b->refused++;
 			continue;
 		}

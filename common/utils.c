@@ -63,17 +63,3 @@ const char *bytes_escape(const void *buf, size_t len, char *out, size_t outlen)
 	out[pos] = 0;
 	return out;
 }
-
-void *array_grow(void *v, size_t *cap, size_t nr, size_t esize)
-{
-	size_t ncap;
-	void *n;
-
-	if (nr < *cap)
-		return v;
-	ncap = *cap ? *cap * 2 : 16;
-	n = realloc(v, ncap * esize);
-	if (n)
-		*cap = ncap;
-	return n;
-}

@@ -13,14 +13,6 @@ int parse_u64(const char *s, unsigned long long *out);
 #include <stdbool.h>
 #include <stddef.h>
 
-/*
- * Room for one more element in a growable array of esize-byte elements
- * holding nr in *cap slots: returns v, or v reallocated to twice the slots
- * (at least 16) with *cap updated; NULL when out of memory (v is still
- * valid then).
- */
-void *array_grow(void *v, size_t *cap, size_t nr, size_t esize);
-
 /* Whether buf holds valid UTF-8 (encrypted names usually do not). */
 bool utf8_valid(const void *buf, size_t len);
 

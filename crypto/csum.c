@@ -47,20 +47,6 @@ uint32_t crc32c_raw(uint32_t seed, const void *data, size_t len)
 	return crc;
 }
 
-uint64_t btrfs_extent_data_ref_hash(uint64_t root, uint64_t objectid, uint64_t offset)
-{
-	uint32_t high_crc = ~0U, low_crc = ~0U;
-	uint64_t le;
-
-	le = htole64(root);
-	high_crc = crc32c_raw(high_crc, &le, sizeof(le));
-	le = htole64(objectid);
-	low_crc = crc32c_raw(low_crc, &le, sizeof(le));
-	le = htole64(offset);
-	low_crc = crc32c_raw(low_crc, &le, sizeof(le));
-	return ((uint64_t)high_crc << 31) ^ (uint64_t)low_crc;
-}
-
 static void csum_one(int type, const void *data, size_t len, uint8_t *out)
 {
 	switch (type) {

@@ -36,16 +36,10 @@ void csum_compute(int type, const void *data, size_t len, uint8_t *out);
  */
 void csum_batch(int type, const void *data, size_t unit, size_t n, uint8_t *out);
 
-/* CRC-32C with the given seed and no final inversion (name and backref hashes). */
+/*
+ * CRC-32C with the given seed and no final inversion (the btrfs name and
+ * backref hashes of kernel-shared/hash.h are built on it).
+ */
 uint32_t crc32c_raw(uint32_t seed, const void *data, size_t len);
-
-/* btrfs_name_hash(): crc32c_raw(~1, name). */
-static inline uint32_t btrfs_name_hash(const void *name, size_t len)
-{
-	return crc32c_raw((uint32_t)~1U, name, len);
-}
-
-/* hash_extent_data_ref() of format.md 2.8. */
-uint64_t btrfs_extent_data_ref_hash(uint64_t root, uint64_t objectid, uint64_t offset);
 
 #endif

@@ -716,3 +716,9 @@ int extent_io_csum_process(struct extent_io *io, const uint8_t *buf, uint64_t lo
 	}
 	return bad;
 }
+
+int extent_io_csum_process_opt(struct extent_io *io, const uint8_t *buf, uint64_t logical,
+			       uint32_t len, void *priv)
+{
+	return priv ? extent_io_csum_process(io, buf, logical, len, priv) : 0;
+}

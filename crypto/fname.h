@@ -4,7 +4,7 @@
  * zero padding to the policy's boundary, then CBC-CS3 ciphertext stealing
  * ("cts(cbc(aes))") with an all-zero IV under the directory's (or, for a
  * symlink target, the symlink's own) per-file key.  Name hashes of the
- * ciphertext are btrfs_name_hash() in crypto/csum.h.
+ * ciphertext are btrfs_name_hash() in kernel-shared/hash.h.
  *
  * Supported filenames modes: 4 (AES-256-CTS, 32-byte key) and 6
  * (AES-128-CTS, 16-byte key).  Functions return a byte count (>= 0) or a

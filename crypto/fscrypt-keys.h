@@ -2,7 +2,8 @@
 /*
  * fscrypt v2 key hierarchy and contexts (format.md sections 3, 4 and 5.2):
  * master key, key identifier, per-file and per-extent keys, the 40-byte inode
- * context and the 34-byte extent context.  No btrfs knowledge.
+ * context and the 34-byte extent context (their layouts are in
+ * common/fscrypt-format.h).  No btrfs knowledge.
  *
  * Functions that can fail return 0 or a negative errno.  Validation functions
  * also write a one-line, lowercase reason into an optional caller buffer
@@ -14,45 +15,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#define FSCRYPT_MIN_KEY_SIZE		16
-#define FSCRYPT_MAX_KEY_SIZE		64
-#define FSCRYPT_KEY_IDENTIFIER_SIZE	16
-#define FSCRYPT_NONCE_SIZE		16
-#define FSCRYPT_MAX_MODE_KEY_SIZE	64
-
-#define FSCRYPT_CONTEXT_V2		2
-#define FSCRYPT_CONTEXT_V2_SIZE		40
-#define FSCRYPT_POLICY_V2_SIZE		24
-#define FSCRYPT_EXTENT_CONTEXT_V1	1
-#define FSCRYPT_EXTENT_CONTEXT_SIZE	34
-#define FSCRYPT_EXTENT_CONTEXT_MAX_SIZE	40
+#include "common/fscrypt-format.h"
 
 #define FSCRYPT_REASON_SIZE		128
-
-struct fscrypt_context_v2;
-
-/* Encryption modes (include/uapi/linux/fscrypt.h). */
-enum {
-	FSCRYPT_MODE_AES_256_XTS = 1,
-	FSCRYPT_MODE_AES_256_CTS = 4,
-	FSCRYPT_MODE_AES_128_CBC = 5,
-	FSCRYPT_MODE_AES_128_CTS = 6,
-	FSCRYPT_MODE_SM4_XTS = 7,
-	FSCRYPT_MODE_SM4_CTS = 8,
-	FSCRYPT_MODE_ADIANTUM = 9,
-	FSCRYPT_MODE_AES_256_HCTR2 = 10,
-};
-
-/* Policy flags. */
-#define FSCRYPT_POLICY_FLAGS_PAD_4		0x00
-#define FSCRYPT_POLICY_FLAGS_PAD_8		0x01
-#define FSCRYPT_POLICY_FLAGS_PAD_16		0x02
-#define FSCRYPT_POLICY_FLAGS_PAD_32		0x03
-#define FSCRYPT_POLICY_FLAGS_PAD_MASK		0x03
-#define FSCRYPT_POLICY_FLAG_DIRECT_KEY		0x04
-#define FSCRYPT_POLICY_FLAG_IV_INO_LBLK_64	0x08
-#define FSCRYPT_POLICY_FLAG_IV_INO_LBLK_32	0x10
 
 /* HKDF context bytes (format.md section 4). */
 #define FSCRYPT_HKDF_KEY_IDENTIFIER	1
@@ -156,26 +121,6 @@ int fscrypt_derive_extent_key(const struct fscrypt_master_key *mk,
 			      enum fscrypt_profile profile, int contents_mode,
 			      const uint8_t nonce[FSCRYPT_NONCE_SIZE],
 			      uint8_t *out, unsigned int *key_size);
-
-/* struct fscrypt_context_v2 (format.md 3.1), 40 bytes on disk. */
-struct fscrypt_context_v2 {
-	uint8_t version;
-	uint8_t contents_mode;
-	uint8_t filenames_mode;
-	uint8_t flags;
-	uint8_t log2_data_unit_size;
-	uint8_t reserved[3];
-	uint8_t master_key_identifier[FSCRYPT_KEY_IDENTIFIER_SIZE];
-	uint8_t nonce[FSCRYPT_NONCE_SIZE];
-} __attribute__((packed));
-
-/* struct fscrypt_extent_context (format.md 5.2), 34 bytes on disk. */
-struct fscrypt_extent_context {
-	uint8_t version;
-	uint8_t encryption_mode;
-	uint8_t master_key_identifier[FSCRYPT_KEY_IDENTIFIER_SIZE];
-	uint8_t nonce[FSCRYPT_NONCE_SIZE];
-} __attribute__((packed));
 
 /* Fill a v2 context (no validation). */
 void fscrypt_context_init(struct fscrypt_context_v2 *ctx, uint8_t contents_mode,

@@ -519,6 +519,46 @@ static int check_block_layout(struct fs_info *fs, const struct tree_block *b)
 	return 0;
 }
 
+/* Where a tree block may be: sector-aligned, inside a metadata or system chunk. */
+static int check_block_address(struct fs_info *fs, u64 bytenr)
+{
+	const struct chunk_map *m;
+
+	if (bytenr % fs->sectorsize)
+		return fs_err(fs, -EUCLEAN, "tree block %llu: not aligned to sectorsize %u",
+			      (unsigned long long)bytenr, fs->sectorsize);
+	m = find_chunk(fs, bytenr);
+	if (!m || bytenr + fs->nodesize > m->logical + m->length)
+		return fs_err(fs, -EUCLEAN, "tree block %llu: not inside a chunk",
+			      (unsigned long long)bytenr);
+	if (!(m->type & (BTRFS_BLOCK_GROUP_METADATA | BTRFS_BLOCK_GROUP_SYSTEM)))
+		return fs_err(fs, -EUCLEAN, "tree block %llu: lies in a data chunk",
+			      (unsigned long long)bytenr);
+	return 0;
+}
+
+/* A block just read: checksum, header bytenr, fsid, level, item layout. */
+static int verify_block(struct fs_info *fs, struct tree_block *b, u64 bytenr)
+{
+	u8 csum[CSUM_MAX_SIZE];
+
+	fs_csum(fs, b->data + BTRFS_CSUM_SIZE, fs->nodesize - BTRFS_CSUM_SIZE, csum);
+	if (memcmp(csum, tb_header(b)->csum, fs->csum_size))
+		return fs_err(fs, -EUCLEAN, "tree block %llu: checksum mismatch",
+			      (unsigned long long)bytenr);
+	if (le64_to_cpu(tb_header(b)->bytenr) != bytenr)
+		return fs_err(fs, -EUCLEAN, "tree block %llu: header bytenr is %llu",
+			      (unsigned long long)bytenr,
+			      (unsigned long long)le64_to_cpu(tb_header(b)->bytenr));
+	if (memcmp(tb_header(b)->fsid, fs->metadata_uuid, BTRFS_FSID_SIZE))
+		return fs_err(fs, -EUCLEAN, "tree block %llu: fsid does not match the filesystem",
+			      (unsigned long long)bytenr);
+	if (tb_level(b) >= BTRFS_MAX_LEVEL)
+		return fs_err(fs, -EUCLEAN, "tree block %llu: invalid level %u",
+			      (unsigned long long)bytenr, tb_level(b));
+	return check_block_layout(fs, b);
+}
+
 /*
  * Read and checksum-verify a block; the caller does the semantic checks.
  * A miss is read and verified outside the cache lock; if another thread
@@ -527,9 +567,7 @@ static int check_block_layout(struct fs_info *fs, const struct tree_block *b)
 static int load_block(struct fs_info *fs, u64 bytenr, struct tree_block **out)
 {
 	struct block_cache *c = &fs->cache;
-	const struct chunk_map *m;
 	struct tree_block *b, *other;
-	u8 csum[CSUM_MAX_SIZE];
 	int ret;
 
 	cache_lock(c);
@@ -552,22 +590,9 @@ static int load_block(struct fs_info *fs, u64 bytenr, struct tree_block **out)
 		memset(b, 0, sizeof(*b));
 		b->data = data;
 	}
-	if (bytenr % fs->sectorsize) {
-		ret = fs_err(fs, -EUCLEAN, "tree block %llu: not aligned to sectorsize %u",
-			     (unsigned long long)bytenr, fs->sectorsize);
+	ret = check_block_address(fs, bytenr);
+	if (ret)
 		goto fail;
-	}
-	m = find_chunk(fs, bytenr);
-	if (!m || bytenr + fs->nodesize > m->logical + m->length) {
-		ret = fs_err(fs, -EUCLEAN, "tree block %llu: not inside a chunk",
-			     (unsigned long long)bytenr);
-		goto fail;
-	}
-	if (!(m->type & (BTRFS_BLOCK_GROUP_METADATA | BTRFS_BLOCK_GROUP_SYSTEM))) {
-		ret = fs_err(fs, -EUCLEAN, "tree block %llu: lies in a data chunk",
-			     (unsigned long long)bytenr);
-		goto fail;
-	}
 	if (!b) {
 		b = calloc(1, sizeof(*b));
 		if (!b)
@@ -583,29 +608,7 @@ static int load_block(struct fs_info *fs, u64 bytenr, struct tree_block **out)
 	ret = read_logical(fs, bytenr, b->data, fs->nodesize);
 	if (ret)
 		goto fail;
-	fs_csum(fs, b->data + BTRFS_CSUM_SIZE, fs->nodesize - BTRFS_CSUM_SIZE, csum);
-	if (memcmp(csum, tb_header(b)->csum, fs->csum_size)) {
-		ret = fs_err(fs, -EUCLEAN, "tree block %llu: checksum mismatch",
-			     (unsigned long long)bytenr);
-		goto fail;
-	}
-	if (le64_to_cpu(tb_header(b)->bytenr) != bytenr) {
-		ret = fs_err(fs, -EUCLEAN, "tree block %llu: header bytenr is %llu",
-			     (unsigned long long)bytenr,
-			     (unsigned long long)le64_to_cpu(tb_header(b)->bytenr));
-		goto fail;
-	}
-	if (memcmp(tb_header(b)->fsid, fs->metadata_uuid, BTRFS_FSID_SIZE)) {
-		ret = fs_err(fs, -EUCLEAN, "tree block %llu: fsid does not match the filesystem",
-			     (unsigned long long)bytenr);
-		goto fail;
-	}
-	if (tb_level(b) >= BTRFS_MAX_LEVEL) {
-		ret = fs_err(fs, -EUCLEAN, "tree block %llu: invalid level %u",
-			     (unsigned long long)bytenr, tb_level(b));
-		goto fail;
-	}
-	ret = check_block_layout(fs, b);
+	ret = verify_block(fs, b, bytenr);
 	if (ret)
 		goto fail;
 	cache_lock(c);

@@ -6,47 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kernel-shared/extent-tree.h"
+#include "kernel-shared/space-map.h"
 #include "kernel-shared/free-space-tree.h"
 #include "kernel-shared/file-item.h"
 #include "kernel-shared/volumes.h"
 #include "crypto/csum.h"
+#include "kernel-shared/hash.h"
+#include "common/containers.h"
 #include "common/utils.h"
-
-/* ---- space maps ------------------------------------------------------- */
-
-struct bg_space {
-	u64 start, length, flags;
-	u8 *bitmap;		/* one bit per sector: set = allocated, pinned or new */
-	s64 used_delta;		/* change to the BLOCK_GROUP_ITEM used field */
-	bool loaded;
-};
-
-struct pinned_range {
-	u64 start, len;
-};
-
-struct space_map {
-	struct bg_space *bgs;
-	size_t nr;
-	struct pinned_range *pinned;	/* freed in this transaction: never reused by it */
-	size_t nr_pinned, cap_pinned;
-};
 
 struct ref_queue {
 	struct ref_change *v;
 	size_t nr, cap;
 };
-
-void space_map_free(struct space_map *sm)
-{
-	if (!sm)
-		return;
-	for (size_t i = 0; i < sm->nr; i++)
-		free(sm->bgs[i].bitmap);
-	free(sm->bgs);
-	free(sm->pinned);
-	free(sm);
-}
 
 void ref_queue_free(struct ref_queue *q)
 {
@@ -59,381 +31,6 @@ void ref_queue_free(struct ref_queue *q)
 bool queue_pending(const struct trans *t)
 {
 	return t->refs && t->refs->nr;
-}
-
-static struct root_ref *block_group_root(struct trans *t, struct trans_root **tr)
-{
-	u64 id = (t->fs->compat_ro & BTRFS_FEATURE_COMPAT_RO_BLOCK_GROUP_TREE) ?
-		 BTRFS_BLOCK_GROUP_TREE_OBJECTID : BTRFS_EXTENT_TREE_OBJECTID;
-
-	*tr = trans_get_root(t, id);
-	return *tr ? &(*tr)->ref : NULL;
-}
-
-/* Load the block group list (not yet the bitmaps). */
-static int space_map_init(struct trans *t)
-{
-	struct fs_info *fs = t->fs;
-	struct space_map *sm;
-	struct trans_root *tr;
-	struct root_ref *bgroot;
-	struct btrfs_key key = { 0, BTRFS_BLOCK_GROUP_ITEM_KEY, 0 };
-	struct btrfs_path p;
-	size_t cap = 0;
-	int ret;
-
-	if (t->space)
-		return 0;
-	sm = calloc(1, sizeof(*sm));
-	if (!sm)
-		return fs_err(fs, -ENOMEM, "out of memory");
-	t->space = sm;
-	bgroot = block_group_root(t, &tr);
-	if (!bgroot)
-		return -EIO;
-	ret = search_slot(fs, bgroot, &key, &p);
-	if (ret < 0)
-		return ret;
-	for (ret = 0; path_item_valid(&p); ret = next_item(fs, &p)) {
-		struct btrfs_key k;
-		const struct btrfs_block_group_item *bi;
-		struct bg_space *bg;
-
-		if (ret < 0)
-			break;
-		path_key(&p, &k);
-		if (k.type != BTRFS_BLOCK_GROUP_ITEM_KEY)
-			continue;
-		if (path_size(&p) < sizeof(*bi)) {
-			ret = fs_err(fs, -EUCLEAN, "block group %llu: item too small", k.objectid);
-			break;
-		}
-		bi = (const void *)path_ptr(&p);
-		{
-			struct bg_space *n = array_grow(sm->bgs, &cap, sm->nr, sizeof(*n));
-
-			if (!n) {
-				ret = fs_err(fs, -ENOMEM, "out of memory");
-				break;
-			}
-			sm->bgs = n;
-		}
-		bg = &sm->bgs[sm->nr++];
-		memset(bg, 0, sizeof(*bg));
-		bg->start = k.objectid;
-		bg->length = k.offset;
-		bg->flags = le64_to_cpu(bi->flags);
-	}
-	path_release(fs, &p);
-	return ret < 0 ? ret : 0;
-}
-
-static struct bg_space *bg_of(struct space_map *sm, u64 bytenr)
-{
-	size_t lo = 0, hi = sm->nr;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		struct bg_space *bg = &sm->bgs[mid];
-
-		if (bytenr < bg->start)
-			hi = mid;
-		else if (bytenr >= bg->start + bg->length)
-			lo = mid + 1;
-		else
-			return bg;
-	}
-	return NULL;
-}
-
-int block_group_of(struct trans *t, u64 bytenr, u64 *start, u64 *length, u64 *flags)
-{
-	struct bg_space *bg;
-	int ret = space_map_init(t);
-
-	if (ret)
-		return ret;
-	bg = bg_of(t->space, bytenr);
-	if (!bg)
-		return -ENOENT;
-	*start = bg->start;
-	*length = bg->length;
-	*flags = bg->flags;
-	return 0;
-}
-
-static void bitmap_set_range(struct fs_info *fs, struct bg_space *bg, u64 start, u64 len)
-{
-	u64 first, last;
-
-	if (start + len <= bg->start || start >= bg->start + bg->length)
-		return;
-	if (start < bg->start) {
-		len -= bg->start - start;
-		start = bg->start;
-	}
-	if (start + len > bg->start + bg->length)
-		len = bg->start + bg->length - start;
-	first = (start - bg->start) / fs->sectorsize;
-	last = (start + len - bg->start + fs->sectorsize - 1) / fs->sectorsize;
-	for (u64 i = first; i < last; i++)
-		bg->bitmap[i >> 3] |= 1 << (i & 7);
-}
-
-/* Mark everything the extent tree holds in the block group, plus pinned space. */
-static int bg_load(struct trans *t, struct bg_space *bg)
-{
-	struct fs_info *fs = t->fs;
-	struct trans_root *er = trans_get_root(t, BTRFS_EXTENT_TREE_OBJECTID);
-	struct btrfs_key key = { bg->start, 0, 0 };
-	struct btrfs_path p;
-	u64 nbits = bg->length / fs->sectorsize;
-	int ret;
-
-	if (!er)
-		return -EIO;
-	bg->bitmap = calloc((nbits + 7) / 8 + 1, 1);
-	if (!bg->bitmap)
-		return fs_err(fs, -ENOMEM, "out of memory");
-	ret = search_slot(fs, &er->ref, &key, &p);
-	if (ret < 0)
-		return ret;
-	/* An extent starting before the group cannot reach into it: start here. */
-	for (ret = 0; path_item_valid(&p); ret = next_item(fs, &p)) {
-		struct btrfs_key k;
-
-		if (ret < 0)
-			break;
-		path_key(&p, &k);
-		if (k.objectid >= bg->start + bg->length)
-			break;
-		if (k.type == BTRFS_EXTENT_ITEM_KEY)
-			bitmap_set_range(fs, bg, k.objectid, k.offset);
-		else if (k.type == BTRFS_METADATA_ITEM_KEY)
-			bitmap_set_range(fs, bg, k.objectid, fs->nodesize);
-	}
-	path_release(fs, &p);
-	if (ret < 0)
-		return ret;
-	for (size_t i = 0; i < t->space->nr_pinned; i++)
-		bitmap_set_range(fs, bg, t->space->pinned[i].start, t->space->pinned[i].len);
-	/*
-	 * Never hand out space whose stripe covers a superblock copy: the
-	 * copies sit at fixed *physical* offsets (64 MiB is usually inside the
-	 * first metadata chunk), and the next commit writes them.
-	 */
-	{
-		const struct chunk_map *cm = find_chunk(fs, bg->start);
-
-		for (int m = 0; cm && m < BTRFS_SUPER_MIRROR_MAX; m++) {
-			u64 sb = btrfs_sb_offset(m);
-
-			for (u16 st = 0; st < cm->num_stripes && st < 2; st++) {
-				if (sb + BTRFS_SUPER_INFO_SIZE <= cm->physical[st] ||
-				    sb >= cm->physical[st] + cm->length)
-					continue;
-				bitmap_set_range(fs, bg, cm->logical + (sb - cm->physical[st]),
-						 BTRFS_SUPER_INFO_SIZE);
-			}
-		}
-	}
-	bg->loaded = true;
-	return 0;
-}
-
-static bool bit_used(const struct bg_space *bg, u64 i)
-{
-	return bg->bitmap[i >> 3] & (1 << (i & 7));
-}
-
-/* First free bit at or after i (nbits when none): whole used bytes are skipped. */
-static u64 next_free_bit(const struct bg_space *bg, u64 i, u64 nbits)
-{
-	while (i < nbits) {
-		if ((i & 7) == 0 && bg->bitmap[i >> 3] == 0xff) {
-			i += 8;
-			continue;
-		}
-		if (!bit_used(bg, i))
-			return i;
-		i++;
-	}
-	return nbits;
-}
-
-/*
- * First fit of len bytes aligned to align within one block group, from
- * sector `from` up to `stop`.  Returns the start sector or nbits.
- */
-static u64 bg_find(const struct bg_space *bg, u64 first, u64 from, u64 stop, u64 sectors,
-		   u64 step, u64 nbits)
-{
-	u64 i = from < first ? first : from;
-
-	while (i + sectors <= nbits && i < stop) {
-		u64 j;
-
-		i = next_free_bit(bg, i, nbits);
-		if (step > 1 && (i - first) % step)
-			i += step - (i - first) % step;
-		if (i + sectors > nbits || i >= stop)
-			break;
-		for (j = 0; j < sectors && !bit_used(bg, i + j); j++)
-			;
-		if (j == sectors)
-			return i;
-		i += j + 1;	/* past the used sector that ended this run */
-	}
-	return nbits;
-}
-
-/*
- * First fit of len bytes aligned to align within block groups of type
- * `type`, starting where the last allocation of that type ended (a hint
- * kept in fs_info across transactions) and wrapping once.
- */
-static int space_alloc(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
-{
-	struct fs_info *fs = t->fs;
-	u64 sectors = len / fs->sectorsize, step = align / fs->sectorsize;
-	int hint_idx = type & BTRFS_BLOCK_GROUP_DATA ? 0 : type & BTRFS_BLOCK_GROUP_SYSTEM ? 2 : 1;
-	u64 hint = fs->alloc_hint[hint_idx];
-	int ret;
-
-	ret = space_map_init(t);
-	if (ret)
-		return ret;
-	for (int pass = 0; pass < 2; pass++) {
-		for (size_t g = 0; g < t->space->nr; g++) {
-			struct bg_space *bg = &t->space->bgs[g];
-			u64 nbits, first, from, stop, i;
-
-			if ((bg->flags & BTRFS_BLOCK_GROUP_TYPE_MASK) != type)
-				continue;
-			/* Pass 0: from the hint onwards; pass 1: everything before it. */
-			if (pass == 0 && hint >= bg->start + bg->length)
-				continue;
-			if (!bg->loaded && (ret = bg_load(t, bg)))
-				return ret;
-			nbits = bg->length / fs->sectorsize;
-			first = ((bg->start + align - 1) / align * align - bg->start) / fs->sectorsize;
-			from = pass == 0 && hint > bg->start ? (hint - bg->start) / fs->sectorsize : 0;
-			stop = pass == 1 && hint > bg->start && hint < bg->start + bg->length ?
-			       (hint - bg->start) / fs->sectorsize : nbits;
-			i = bg_find(bg, first, from, stop, sectors, step, nbits);
-			if (i < nbits) {
-				u64 start = bg->start + i * fs->sectorsize;
-
-				bitmap_set_range(fs, bg, start, len);
-				fs->alloc_hint[hint_idx] = start + len;
-				*out = start;
-				return 0;
-			}
-		}
-	}
-	{
-		u64 free_bytes = 0;
-
-		space_free_bytes(t, type, &free_bytes);
-		return fs_err(fs, -ENOSPC,
-			      "not enough free %s space: need %llu more bytes, %llu are free in the existing block groups (the tool does not allocate new chunks)",
-			      type & BTRFS_BLOCK_GROUP_DATA ? "data" : "metadata", len, free_bytes);
-	}
-}
-
-int space_free_bytes(struct trans *t, u64 type, u64 *free_bytes)
-{
-	struct fs_info *fs = t->fs;
-	int ret = space_map_init(t);
-
-	if (ret)
-		return ret;
-	*free_bytes = 0;
-	for (size_t g = 0; g < t->space->nr; g++) {
-		struct bg_space *bg = &t->space->bgs[g];
-		u64 nbits;
-
-		if ((bg->flags & BTRFS_BLOCK_GROUP_TYPE_MASK) != type)
-			continue;
-		if (!bg->loaded && (ret = bg_load(t, bg)))
-			return ret;
-		nbits = bg->length / fs->sectorsize;
-		for (u64 i = 0; i < nbits; i++)
-			if (!bit_used(bg, i))
-				*free_bytes += fs->sectorsize;
-	}
-	return 0;
-}
-
-/* Call fn for each run of free sectors in [from, end) of a loaded group. */
-static int bg_for_each_free_run(struct fs_info *fs, const struct bg_space *bg, u64 from, u64 end,
-				int (*fn)(u64 start, u64 len, void *arg), void *arg)
-{
-	int ret = 0;
-
-	for (u64 i = from; !ret && i < end; ) {
-		u64 j = i;
-
-		if (bit_used(bg, i)) {
-			i++;
-			continue;
-		}
-		while (j < end && !bit_used(bg, j))
-			j++;
-		ret = fn(bg->start + i * fs->sectorsize, (j - i) * fs->sectorsize, arg);
-		i = j;
-	}
-	return ret;
-}
-
-int space_for_each_free(struct trans *t, u64 type,
-			int (*fn)(u64 start, u64 len, void *arg), void *arg)
-{
-	struct fs_info *fs = t->fs;
-	int ret = space_map_init(t);
-
-	for (size_t g = 0; !ret && g < t->space->nr; g++) {
-		struct bg_space *bg = &t->space->bgs[g];
-
-		if (!(bg->flags & type))
-			continue;
-		if (!bg->loaded && (ret = bg_load(t, bg)))
-			return ret;
-		ret = bg_for_each_free_run(fs, bg, 0, bg->length / fs->sectorsize, fn, arg);
-	}
-	return ret;
-}
-
-int space_free_subranges(struct trans *t, u64 start, u64 len,
-			 int (*fn)(u64 start, u64 len, void *arg), void *arg)
-{
-	struct fs_info *fs = t->fs;
-	struct bg_space *bg;
-	int ret = space_map_init(t);
-
-	if (ret)
-		return ret;
-	bg = bg_of(t->space, start);
-	if (!bg)
-		return 0;
-	if (!bg->loaded && (ret = bg_load(t, bg)))
-		return ret;
-	if (start + len > bg->start + bg->length)
-		len = bg->start + bg->length - start;
-	return bg_for_each_free_run(fs, bg, (start - bg->start) / fs->sectorsize,
-				    (start + len - bg->start) / fs->sectorsize, fn, arg);
-}
-
-static int pin_range(struct trans *t, u64 start, u64 len)
-{
-	struct space_map *sm = t->space;
-	struct pinned_range *n = array_grow(sm->pinned, &sm->cap_pinned, sm->nr_pinned, sizeof(*n));
-
-	if (!n)
-		return fs_err(t->fs, -ENOMEM, "out of memory");
-	sm->pinned = n;
-	sm->pinned[sm->nr_pinned++] = (struct pinned_range){ start, len };
-	return 0;
 }
 
 /* ---- reference queue -------------------------------------------------- */
@@ -885,33 +482,6 @@ struct apply_ctx {
 	struct trans_root *er;
 };
 
-/* Update the block group used counter and the free-space tree for a range. */
-static int account_range(struct trans *t, u64 start, u64 len, bool alloc)
-{
-	struct bg_space *bg;
-	int ret = space_map_init(t);
-
-	if (ret)
-		return ret;
-	bg = bg_of(t->space, start);
-	if (!bg)
-		return fs_err(t->fs, -EUCLEAN, "extent %llu is outside every block group", start);
-	bg->used_delta += alloc ? (s64)len : -(s64)len;
-	t->bytes_used_delta += alloc ? (s64)len : -(s64)len;
-	if (!alloc) {
-		if (t->on_free)
-			t->on_free(start, len, t->on_free_arg);
-		ret = pin_range(t, start, len);
-		if (ret)
-			return ret;
-		if (bg->loaded)
-			bitmap_set_range(t->fs, bg, start, len);
-	}
-	if (t->fs->compat_ro & BTRFS_FEATURE_COMPAT_RO_FREE_SPACE_TREE)
-		return alloc ? fst_remove_range(t, start, len) : fst_add_range(t, start, len);
-	return 0;
-}
-
 /* Create the extent item for a fresh allocation with its first reference. */
 static int insert_extent_item(struct apply_ctx *ac, const struct ref_change *rc)
 {
@@ -1170,6 +740,36 @@ static bool has_keyed_refs(struct apply_ctx *ac, u64 bytenr)
 }
 
 /* Apply one aggregated change to an existing extent item. */
+/*
+ * Apply rc to the inline ref at ptr of the extent item at p (size bytes,
+ * ending at end): change its count, or remove it when the count reaches
+ * zero.  Releases p.
+ */
+static int change_inline_ref(struct apply_ctx *ac, struct btrfs_path *p, u8 *ptr, u8 *end,
+			     u32 size, const struct ref_change *rc)
+{
+	struct fs_info *fs = ac->t->fs;
+	u8 *cnt = inline_count_ptr(ptr);
+	s64 n = cnt ? (s64)get_le32(cnt) + rc->delta : 1 + rc->delta;
+	u32 isz = inline_size_at(ptr);
+	int ret;
+
+	if (n < 0 || (!cnt && n > 1)) {
+		path_release(fs, p);
+		return fs_err(fs, -EUCLEAN, "extent %llu: bad reference change", rc->bytenr);
+	}
+	if (n > 0) {
+		put_le32(cnt, (u32)n);
+		path_release(fs, p);
+		return 0;
+	}
+	/* Remove this inline ref: shift the rest down, shrink the item. */
+	memmove(ptr, ptr + isz, end - ptr - isz);
+	ret = resize_item(ac->t, ac->er, p, size - isz);
+	path_release(fs, p);
+	return ret;
+}
+
 static int apply_existing(struct apply_ctx *ac, const struct ref_change *rc)
 {
 	struct trans *t = ac->t;
@@ -1237,29 +837,8 @@ static int apply_existing(struct apply_ctx *ac, const struct ref_change *rc)
 			ins = ptr;
 		ptr += isz;
 	}
-	if (ptr < end) {
-		u8 *cnt = inline_count_ptr(ptr);
-		s64 n = cnt ? (s64)get_le32(cnt) + rc->delta : 1 + rc->delta;
-
-		if (n < 0 || (!cnt && n > 1)) {
-			path_release(fs, &p);
-			return fs_err(fs, -EUCLEAN, "extent %llu: bad reference change", rc->bytenr);
-		}
-		if (n > 0) {
-			put_le32(cnt, (u32)n);
-			path_release(fs, &p);
-			return 0;
-		}
-		/* Remove this inline ref: shift the rest down, shrink the item. */
-		{
-			u32 isz = inline_size_at(ptr);
-
-			memmove(ptr, ptr + isz, end - ptr - isz);
-			ret = resize_item(t, ac->er, &p, size - isz);
-			path_release(fs, &p);
-			return ret;
-		}
-	}
+	if (ptr < end)
+		return change_inline_ref(ac, &p, ptr, end, size, rc);
 	if (rc->delta > 0 && size + inline_ref_size(rc->kind) < max_extent_item_size(fs) &&
 	    !has_keyed_refs(ac, rc->bytenr)) {
 		/* Add inline, keeping the order of format.md 2.8. */
@@ -1356,36 +935,6 @@ static int apply_batch(struct apply_ctx *ac, struct ref_change *v, size_t nr)
 	return 0;
 }
 
-/* Write the used counters of block groups that changed. */
-static int update_block_groups(struct trans *t)
-{
-	struct trans_root *tr;
-	int ret;
-
-	if (!t->space || !block_group_root(t, &tr))
-		return t->space ? -EIO : 0;
-	for (size_t i = 0; i < t->space->nr; i++) {
-		struct bg_space *bg = &t->space->bgs[i];
-		struct btrfs_key key = { bg->start, BTRFS_BLOCK_GROUP_ITEM_KEY, bg->length };
-		struct btrfs_block_group_item *bi;
-		struct btrfs_path p;
-
-		if (!bg->used_delta)
-			continue;
-		ret = search_slot_mod(t, tr, &key, &p, 0);
-		if (ret) {
-			path_release(t->fs, &p);
-			return ret < 0 ? ret : fs_err(t->fs, -EUCLEAN, "block group %llu vanished",
-						      bg->start);
-		}
-		bi = (void *)path_ptr_mut(&p);
-		bi->used = cpu_to_le64(le64_to_cpu(bi->used) + bg->used_delta);
-		bg->used_delta = 0;
-		path_release(t->fs, &p);
-	}
-	return 0;
-}
-
 int apply_ref_queue(struct trans *t)
 {
 	struct apply_ctx ac = { .t = t };
@@ -1398,14 +947,10 @@ int apply_ref_queue(struct trans *t)
 		struct ref_queue *q = t->refs;
 		struct ref_change *v;
 		size_t nr;
-		bool bg_dirty = false;
 
 		if (++rounds > 1000)
 			return fs_err(t->fs, -EUCLEAN, "extent reference updates do not converge");
-		if (t->space)
-			for (size_t i = 0; i < t->space->nr; i++)
-				bg_dirty |= t->space->bgs[i].used_delta != 0;
-		if ((!q || !q->nr) && !bg_dirty)
+		if ((!q || !q->nr) && !space_map_dirty(t))
 			return 0;
 		if (q && q->nr) {
 			/* Take the batch; changes it causes queue up anew. */

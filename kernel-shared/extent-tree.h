@@ -78,28 +78,9 @@ int alloc_data_extent(struct trans *t, u64 num_bytes, u64 *bytenr);
  */
 int apply_ref_queue(struct trans *t);
 
-/* Free bytes in metadata / data block groups, for ENOSPC checks up front. */
-int space_free_bytes(struct trans *t, u64 type_flag, u64 *free_bytes);
-
-/*
- * Call fn for every free range (as of the committed trees plus this
- * transaction) of the block groups with any of the type bits.  Stops at
- * fn's first non-zero return and returns it.
- */
-int space_for_each_free(struct trans *t, u64 type,
-			int (*fn)(u64 start, u64 len, void *arg), void *arg);
-
-/* space_for_each_free() restricted to [start, start + len) of one block group. */
-int space_free_subranges(struct trans *t, u64 start, u64 len,
-			 int (*fn)(u64 start, u64 len, void *arg), void *arg);
-
 /* True while reference changes wait to be applied. */
 bool queue_pending(const struct trans *t);
 
-void space_map_free(struct space_map *sm);
 void ref_queue_free(struct ref_queue *q);
-
-/* The block group holding bytenr: 0 with start/length/flags, or -ENOENT. */
-int block_group_of(struct trans *t, u64 bytenr, u64 *start, u64 *length, u64 *flags);
 
 #endif

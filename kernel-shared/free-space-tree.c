@@ -10,6 +10,7 @@
 #include <string.h>
 #include "kernel-shared/free-space-tree.h"
 #include "kernel-shared/extent-tree.h"
+#include "kernel-shared/space-map.h"
 #include "kernel-shared/volumes.h"
 
 #define FST_BITMAP_BYTES 256

@@ -3,7 +3,7 @@
 #include <string.h>
 #include "kernel-shared/fs-walk.h"
 #include "kernel-shared/volumes.h"
-#include "crypto/csum.h"
+#include "kernel-shared/hash.h"
 
 /* Deepest directory nesting we follow before calling the tree corrupt. */
 #define MAX_PATH_DEPTH 4096

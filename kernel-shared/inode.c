@@ -4,7 +4,7 @@
 #include "kernel-shared/inode.h"
 #include "kernel-shared/volumes.h"
 #include "kernel-shared/fs-walk.h"
-#include "crypto/csum.h"
+#include "kernel-shared/hash.h"
 #include <sys/stat.h>
 
 int trans_lookup(struct trans *t, struct trans_root *root, const struct btrfs_key *key,

@@ -12,7 +12,7 @@
 #include <stddef.h>
 
 #include <linux/types.h>
-#include "crypto/fscrypt-keys.h"
+#include "common/fscrypt-format.h"
 
 /* The kernel's fixed-size types: u64 is unsigned long long, so %llu fits. */
 typedef __u8 u8;
@@ -245,7 +245,7 @@ typedef __s64 s64;
 /* free space info flags */
 #define BTRFS_FREE_SPACE_USING_BITMAPS (1U << 0)
 
-/* fscrypt contexts (items 41 and 42) are defined with the crypto code. */
+/* fscrypt contexts (items 41 and 42): layouts in common/fscrypt-format.h. */
 #define FSCRYPT_FILE_NONCE_SIZE FSCRYPT_NONCE_SIZE
 #define FSCRYPT_MAX_EXTENT_CONTEXT_SIZE FSCRYPT_EXTENT_CONTEXT_MAX_SIZE
 

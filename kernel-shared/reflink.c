@@ -19,6 +19,7 @@
 #include "kernel-shared/inode.h"
 #include "kernel-shared/data-write.h"
 #include "kernel-shared/volumes.h"
+#include "common/containers.h"
 #include "common/utils.h"
 
 struct src_item {

@@ -17,9 +17,10 @@
 #include <sys/sysmacros.h>
 #include "kernel-shared/transaction.h"
 #include "kernel-shared/extent-tree.h"
+#include "kernel-shared/space-map.h"
 #include "kernel-shared/volumes.h"
 #include "crypto/csum.h"
-#include "kernel-shared/data-write.h"
+#include "common/containers.h"
 #include "common/utils.h"
 
 /* ---- writes and fault injection -------------------------------------- */

@@ -15,6 +15,7 @@
 #ifndef EXTCRYPT_TRANSACTION_H
 #define EXTCRYPT_TRANSACTION_H
 
+#include <sys/types.h>
 #include "kernel-shared/ctree.h"
 
 struct space_map;
@@ -102,6 +103,8 @@ void trans_drop_dirty(struct trans *t, struct tree_block *b);
 
 /* Image writes go through here so fault injection can cut any of them. */
 int image_pwrite(struct fs_info *fs, const void *buf, size_t len, u64 offset);
+/* pwrite(2) with the same fault-injection hook, for writers outside fs_info (the pipeline). */
+ssize_t fault_pwrite(int fd, const void *buf, size_t count, off_t offset);
 /*
  * Make a logical range read as zeros on every stripe: punch a hole in an
  * image file (it stays sparse), or write zeros to a device.  Returns 0 or <0.

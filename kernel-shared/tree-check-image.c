@@ -8,48 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "common/utils.h"
+#include "common/containers.h"
 #include "kernel-shared/tree-checker.h"
 #include "kernel-shared/volumes.h"
-
-/* Blocks already checked, by bytenr (open addressing; bytenr 0 never occurs). */
-struct seen_set {
-	u64 *slots;
-	size_t cap, nr;
-};
-
-/* Add bytenr: 1 if it was new, 0 if already there, -ENOMEM. */
-static int seen_add(struct seen_set *s, u64 bytenr)
-{
-	if (2 * (s->nr + 1) > s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 1024;
-		u64 *n = calloc(ncap, sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		for (size_t i = 0; i < s->cap; i++) {
-			size_t j = (s->slots[i] * 0x9E3779B97F4A7C15ULL) & (ncap - 1);
-
-			if (!s->slots[i])
-				continue;
-			while (n[j])
-				j = (j + 1) & (ncap - 1);
-			n[j] = s->slots[i];
-		}
-		free(s->slots);
-		s->slots = n;
-		s->cap = ncap;
-	}
-	for (size_t j = (bytenr * 0x9E3779B97F4A7C15ULL) & (s->cap - 1);; j = (j + 1) & (s->cap - 1)) {
-		if (s->slots[j] == bytenr)
-			return 0;
-		if (!s->slots[j]) {
-			s->slots[j] = bytenr;
-			s->nr++;
-			return 1;
-		}
-	}
-}
 
 struct first_bad {
 	char msg[FS_ERRMSG_SIZE];
@@ -82,7 +43,7 @@ struct pending_block {
 };
 
 /* Check every block of the tree at root once (seen: blocks done, shared with other trees). */
-static int check_tree_blocks(struct fs_info *fs, const struct root_ref *root, struct seen_set *seen)
+static int check_tree_blocks(struct fs_info *fs, const struct root_ref *root, struct u64map *seen)
 {
 	struct tree_check_report r;
 	struct first_bad bad = { .set = false };
@@ -101,10 +62,11 @@ static int check_tree_blocks(struct fs_info *fs, const struct root_ref *root, st
 		struct block_check chk = { pb.level, pb.generation, pb.has_key ? &pb.first_key : NULL, 0 };
 		struct tree_block *b;
 
-		ret = seen_add(seen, pb.bytenr);
-		if (ret <= 0) {
-			ret = ret < 0 ? fs_err(fs, ret, "out of memory") : 0;
+		if (u64map_find(seen, pb.bytenr))
 			continue;
+		if (!u64map_insert(seen, pb.bytenr)) {
+			ret = fs_err(fs, -ENOMEM, "out of memory");
+			break;
 		}
 		ret = read_tree_block(fs, pb.bytenr, &chk, &b);
 		if (ret)
@@ -139,7 +101,7 @@ static int check_tree_blocks(struct fs_info *fs, const struct root_ref *root, st
 
 int tree_check_image(struct fs_info *fs)
 {
-	struct seen_set seen = { NULL, 0, 0 };
+	struct u64map seen;
 	struct btrfs_key key = { 0, BTRFS_ROOT_ITEM_KEY, 0 }, k;
 	struct root_ref *roots = NULL;
 	size_t nr = 0, cap = 0;
@@ -151,6 +113,7 @@ int tree_check_image(struct fs_info *fs)
 		return fs_err(fs, -EUCLEAN,
 			      "chunk %llu: the superblock's system chunk array and the chunk tree map it differently",
 			      fs->sys_chunk_mismatch);
+	u64map_init(&seen, 1);
 	ret = check_tree_blocks(fs, &fs->chunk_root, &seen);
 
 	if (!ret)
@@ -190,6 +153,6 @@ int tree_check_image(struct fs_info *fs)
 	for (size_t i = 0; !ret && i < nr; i++)
 		ret = check_tree_blocks(fs, &roots[i], &seen);
 	free(roots);
-	free(seen.slots);
+	u64map_free(&seen);
 	return ret;
 }

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "crypto/csum.h"
+#include "kernel-shared/hash.h"
 #include "common/utils.h"
 #include "kernel-shared/tree-checker.h"
 #include "kernel-shared/volumes.h"

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "kernel-shared/tree-checker.h"
 #include "kernel-shared/volumes.h"
+#include "common/containers.h"
 #include "common/utils.h"
 
 const char *profile_name(u64 flags)

@@ -186,36 +186,10 @@ int rs_link_beneath(struct restore *r, const char *first, int dirfd, const char 
 
 /* ---- hard links -------------------------------------------------------------- */
 
-static size_t link_bucket(const struct link_table *lt, u64 root, u64 ino)
+/* The map key of (root, ino): several inodes may share one, the entries tell them apart. */
+static u64 link_key(u64 root, u64 ino)
 {
-	return (size_t)((ino * 0x9E3779B97F4A7C15ULL) ^ (root * 0xC2B2AE3D27D4EB4FULL)) &
-	       (lt->nbuckets - 1);
-}
-
-/* Double the buckets when the table is full; the lock is held.  Failing is harmless. */
-static void link_table_grow(struct link_table *lt)
-{
-	size_t n = lt->nbuckets ? lt->nbuckets * 2 : 256;
-	struct hardlink **nb = calloc(n, sizeof(*nb));
-	struct hardlink **old = lt->buckets;
-	size_t oldn = lt->nbuckets;
-
-	if (!nb)
-		return;
-	lt->buckets = nb;
-	lt->nbuckets = n;
-	for (size_t i = 0; i < oldn; i++) {
-		struct hardlink *h = old[i], *next;
-
-		for (; h; h = next) {
-			size_t b = link_bucket(lt, h->root, h->ino);
-
-			next = h->next;
-			h->next = nb[b];
-			nb[b] = h;
-		}
-	}
-	free(old);
+	return (ino * 0x9E3779B97F4A7C15ULL) ^ (root * 0xC2B2AE3D27D4EB4FULL);
 }
 
 /*
@@ -226,31 +200,28 @@ static void link_table_grow(struct link_table *lt)
 static int link_find_or_add(struct link_table *lt, u64 root, u64 ino, const char *path,
 			    int state, struct hardlink **out)
 {
-	struct hardlink *h;
-	size_t len = strlen(path) + 1, b;
+	u64 key = link_key(root, ino);
+	size_t len = strlen(path) + 1, cursor = 0;
+	struct hardlink *h, **slot;
 
-	if (lt->count >= lt->nbuckets)
-		link_table_grow(lt);
-	if (!lt->nbuckets)
-		return -ENOMEM;
-	b = link_bucket(lt, root, ino);
-	for (h = lt->buckets[b]; h; h = h->next) {
-		if (h->ino == ino && h->root == root) {
-			*out = h;
+	while ((slot = u64map_next(&lt->map, key, &cursor))) {
+		if ((*slot)->ino == ino && (*slot)->root == root) {
+			*out = *slot;
 			return 1;
 		}
 	}
 	h = malloc(sizeof(*h) + len);
-	if (!h)
+	slot = h ? u64map_insert(&lt->map, key) : NULL;
+	if (!slot) {
+		free(h);
 		return -ENOMEM;
+	}
 	h->root = root;
 	h->ino = ino;
 	h->state = state;
 	h->err = 0;
 	memcpy(h->path, path, len);
-	h->next = lt->buckets[b];
-	lt->buckets[b] = h;
-	lt->count++;
+	*slot = h;
 	*out = h;
 	return 0;
 }
@@ -325,14 +296,11 @@ void rs_link_settle(struct restore *r, struct hardlink *h, int err)
 
 void rs_link_table_free(struct link_table *lt)
 {
-	for (size_t i = 0; i < lt->nbuckets; i++) {
-		struct hardlink *h = lt->buckets[i], *next;
+	for (size_t i = 0; i < lt->map.slots; i++) {
+		struct hardlink **h = u64map_slot_value(&lt->map, i);
 
-		for (; h; h = next) {
-			next = h->next;
-			free(h);
-		}
+		if (h)
+			free(*h);
 	}
-	free(lt->buckets);
+	u64map_free(&lt->map);
 }
-

@@ -4,7 +4,6 @@
  * csums of the stored bytes verified before decryption, then decompressed.
  */
 #include "kernel-shared/compression.h"
-#include "kernel-shared/data-write.h"
 #include "kernel-shared/file-item.h"
 #include "kernel-shared/volumes.h"
 #include <errno.h>

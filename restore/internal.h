@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <sys/stat.h>
+#include "common/containers.h"
 #include "common/progress.h"
 #include "crypto/extent-io.h"
 #include "crypto/fscrypt-keys.h"
@@ -35,7 +36,6 @@ struct counts {
 enum { LINK_PENDING, LINK_DONE, LINK_FAILED };
 
 struct hardlink {
-	struct hardlink *next;	/* hash chain */
 	u64 root, ino;
 	int state;
 	int err;		/* LINK_FAILED: why */
@@ -45,8 +45,7 @@ struct hardlink {
 struct link_table {
 	pthread_mutex_t lock;
 	pthread_cond_t settled;	/* some entry left LINK_PENDING */
-	struct hardlink **buckets;
-	size_t nbuckets, count;
+	struct u64map map;	/* link_key(root, ino) -> struct hardlink * */
 };
 
 /*

@@ -12,7 +12,6 @@
 #include "common/progress.h"
 #include "common/utils.h"
 #include "kernel-shared/fs-walk.h"
-#include "kernel-shared/data-write.h"
 #include "kernel-shared/volumes.h"
 #include "restore/internal.h"
 
@@ -51,7 +50,7 @@ static int start_workers(struct restore *r, const struct restore_params *p, stru
 	params.key = r->mk;
 	params.profile = FSCRYPT_PROFILE_V7;
 	params.contents_mode = FSCRYPT_MODE_AES_256_XTS;
-	params.process = data_csum_process;
+	params.process = extent_io_csum_process_opt;
 	params.consume = rs_consume;
 	*ws = calloc(p->threads, sizeof(**ws));
 	ret = *ws ? rs_workers_start(r, *ws, p->threads, &params) : -ENOMEM;
@@ -129,6 +128,8 @@ static void restore_init(struct restore *r, const struct restore_params *p)
 	pthread_mutex_init(&r->shared_io_lock, NULL);
 	pthread_mutex_init(&r->links.lock, NULL);
 	pthread_cond_init(&r->links.settled, NULL);
+	u64map_init(&r->links.map, sizeof(struct hardlink *));
+	u64map_init(&r->dirs.map, sizeof(struct hardlink *));
 	pthread_mutex_init(&r->dirs.lock, NULL);
 	pthread_cond_init(&r->dirs.settled, NULL);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "crypto/csum.h"
+#include "kernel-shared/hash.h"
 #include "crypto/fname.h"
 #include "crypto/fscrypt-keys.h"
 #include "crypto/hkdf.h"

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include "crypto/csum.h"
+#include "kernel-shared/hash.h"
 #include "crypto/fname.h"
 #include "crypto/fscrypt-keys.h"
 #include "crypto/hkdf.h"

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Free space of the block groups during a transaction: allocation bitmaps
+ * (t->space), ranges pinned until the commit, and the accounting of
+ * allocated and freed ranges.  Functions return 0 or a negative errno with
+ * fs_errmsg(fs) set unless said otherwise.
+ */
+#ifndef EXTCRYPT_SPACE_MAP_H
+#define EXTCRYPT_SPACE_MAP_H
+
+#include "kernel-shared/transaction.h"
+
+/* Free bytes in metadata / data block groups, for ENOSPC checks up front. */
+int space_free_bytes(struct trans *t, u64 type_flag, u64 *free_bytes);
+
+/*
+ * Call fn for every free range (as of the committed trees plus this
+ * transaction) of the block groups with any of the type bits.  Stops at
+ * fn's first non-zero return and returns it.
+ */
+int space_for_each_free(struct trans *t, u64 type,
+			int (*fn)(u64 start, u64 len, void *arg), void *arg);
+
+/* space_for_each_free() restricted to [start, start + len) of one block group. */
+int space_free_subranges(struct trans *t, u64 start, u64 len,
+			 int (*fn)(u64 start, u64 len, void *arg), void *arg);
+
+void space_map_free(struct space_map *sm);
+
+/* The block group holding bytenr: 0 with start/length/flags, or -ENOENT. */
+int block_group_of(struct trans *t, u64 bytenr, u64 *start, u64 *length, u64 *flags);
+
+/*
+ * Allocate len bytes (aligned to align) in a block group of the type: the
+ * range is marked used in this transaction's bitmap; *out gets its address.
+ * -ENOSPC when no block group of the type has room.
+ */
+int space_alloc(struct trans *t, u64 type, u64 len, u64 align, u64 *out);
+
+/*
+ * An extent of [start, start + len) was allocated (alloc) or freed: update
+ * its block group's used counter and the free-space tree; a freed range is
+ * pinned (not reused before the commit) and reported to t->on_free.
+ */
+int account_range(struct trans *t, u64 start, u64 len, bool alloc);
+
+/* Write the used counters of block groups that changed. */
+int update_block_groups(struct trans *t);
+
+/* Whether some block group's used counter waits to be written. */
+bool space_map_dirty(const struct trans *t);
+
+#endif

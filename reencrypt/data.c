@@ -1,0 +1,803 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * File data of re-encryption: every disk extent is copied once through
+ * the data pipeline (verify csums, decrypt and/or encrypt, new csums) in
+ * batches that overlap the tree work; file extent items are repointed with
+ * their extent contexts; inline data and symlink targets are converted.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "reencrypt/internal.h"
+#include "kernel-shared/compression.h"
+#include "kernel-shared/data-write.h"
+#include "kernel-shared/extent-tree.h"
+#include "kernel-shared/file-item.h"
+#include "kernel-shared/inode.h"
+#include "kernel-shared/reflink.h"
+#include "kernel-shared/volumes.h"
+#include "crypto/csum.h"
+#include "crypto/fname.h"
+#include "common/containers.h"
+#include "common/utils.h"
+
+/* Queued copies run when they reach this much data or this many extents. */
+#define FLUSH_BYTES (32ULL << 20)
+#define FLUSH_COPIES 8192
+
+int reenc_sector_sums_process(struct extent_io *io, const uint8_t *buf, uint64_t logical,
+			      uint32_t len, void *priv)
+{
+	struct sector_sums *s = priv;
+	u8 digest[CSUM_MAX_SIZE];
+
+	if (!s)
+		return 0;
+	for (u32 off = 0; off < len; off += s->unit) {
+		u64 idx = (logical + off - s->logical) / s->unit;
+
+		if (idx >= s->count)
+			return -ERANGE;
+		if (!s->present[idx])
+			continue;
+		if (s->verify) {
+			csum_compute(s->type, buf + off, s->unit, digest);
+			if (memcmp(digest, s->sums + idx * s->csum_size, s->csum_size))
+				return -EBADMSG;
+		} else {
+			csum_compute(s->type, buf + off, s->unit, digest);
+			memcpy(s->sums + idx * s->csum_size, digest, s->csum_size);
+		}
+	}
+	return 0;
+}
+
+/* The entry for old usable by ino: shared by all, or private to ino. */
+static struct extent_map_entry *map_find(struct reenc *c, u64 old, u64 ino)
+{
+	struct extent_map_entry *m;
+	size_t cursor = 0;
+
+	while ((m = u64map_next(&c->map, old, &cursor)))
+		if (!m->owner_ino || m->owner_ino == ino)
+			return m;
+	return NULL;
+}
+
+/* A new zeroed entry for old (pointers into the map die at the next map_add). */
+static struct extent_map_entry *map_add(struct reenc *c, u64 old)
+{
+	struct extent_map_entry *m = u64map_insert(&c->map, old);
+
+	if (m)
+		m->old = old;
+	return m;
+}
+
+/* ---- data ---------------------------------------------------------------- */
+
+/* Insert the csums of the present sectors, run by run. */
+static int insert_present_csums(struct reenc *c, u64 start, const u8 *sums, const u8 *present,
+				u64 nsec)
+{
+	struct fs_info *fs = c->fs;
+	int ret = 0;
+
+	for (u64 i = 0; !ret && i < nsec; ) {
+		u64 j = i;
+
+		if (!present[i]) {
+			i++;
+			continue;
+		}
+		while (j < nsec && present[j])
+			j++;
+		ret = csum_insert(c->t, start + i * fs->sectorsize, sums + i * fs->csum_size, j - i);
+		i = j;
+	}
+	return ret;
+}
+
+static void pending_free(struct pending_copy *pc)
+{
+	free(pc->mem);
+	free(pc->old_sums);
+	free(pc->new_sums);
+	free(pc->present);
+}
+
+/* Free the buffers of *nr copies of v; *nr becomes 0. */
+static void free_copies(struct pending_copy *v, size_t *nr)
+{
+	for (size_t i = 0; i < *nr; i++)
+		pending_free(&v[i]);
+	*nr = 0;
+}
+
+static void drop_pending(struct reenc *c)
+{
+	free_copies(c->pend, &c->nr_pend);
+	c->pend_bytes = 0;
+}
+
+static void pending_job(struct pending_copy *pc, struct extent_io_job *job)
+{
+	memset(job, 0, sizeof(*job));
+	job->len = pc->len;
+	job->flags = pc->mem ? EXTENT_IO_WRITE : EXTENT_IO_READ | EXTENT_IO_WRITE;
+	job->mem = pc->mem;
+	job->src = (struct extent_io_loc){ pc->src_phys, pc->old, 0,
+					   pc->has_old_nonce ? pc->old_nonce : NULL,
+					   pc->datasum ? &pc->vin : NULL };
+	job->dst = (struct extent_io_loc){ pc->dst_phys, pc->new_bytenr, 0,
+					   pc->has_new_nonce ? pc->new_nonce : NULL,
+					   pc->datasum ? &pc->vout : NULL };
+}
+
+/*
+ * Queued copies go to the pipeline a batch at a time: while the workers
+ * copy one batch, this thread goes on with the trees and queues the next.
+ * The items already point at the copies; every batch is done, and its
+ * csums inserted, before the commit (reenc_flush_copies()).
+ */
+
+/* Wait for the batch in flight, then insert the csums of its copies. */
+static int finish_flight(struct reenc *c)
+{
+	struct fs_info *fs = c->fs;
+	int ret;
+
+	if (!c->nr_fly)
+		return 0;
+	ret = extent_io_wait(c->io);
+	if (ret == -EBADMSG) {
+		/* Name the extent: run the copies one by one up to the bad one. */
+		for (size_t i = 0; i < c->nr_fly; i++) {
+			if (extent_io_run(c->io, &c->fly_jobs[i], 1) == -EBADMSG) {
+				ret = fs_err(fs, -EUCLEAN, "extent %llu: data checksum mismatch; "
+					     "not converting it", c->fly[i].old);
+				break;
+			}
+		}
+		if (ret == -EBADMSG)
+			ret = fs_err(fs, -EUCLEAN, "data checksum mismatch; not converting");
+	} else if (ret) {
+		ret = fs_err(fs, ret, "data copy failed: %s", strerror(-ret));
+	}
+	for (size_t i = 0; !ret && i < c->nr_fly; i++) {
+		struct pending_copy *pc = &c->fly[i];
+
+		if (pc->datasum)
+			ret = insert_present_csums(c, pc->new_bytenr, pc->new_sums, pc->present,
+						   pc->len / fs->sectorsize);
+	}
+	free_copies(c->fly, &c->nr_fly);
+	return ret;
+}
+
+/* Send the queued copies to the workers (after the previous batch is done). */
+static int start_flight(struct reenc *c)
+{
+	struct pending_copy *swap = c->fly;
+	struct extent_io_job *jobs;
+	size_t cap = c->cap_fly;
+	int ret = finish_flight(c);
+
+	if (ret || !c->nr_pend)
+		return ret;
+	jobs = array_reserve(c->fly_jobs, &c->cap_jobs, c->nr_pend, sizeof(*jobs));
+	if (!jobs)
+		return fs_err(c->fs, -ENOMEM, "out of memory");
+	c->fly_jobs = jobs;
+	c->fly = c->pend;
+	c->cap_fly = c->cap_pend;
+	c->nr_fly = c->nr_pend;
+	c->pend = swap;
+	c->cap_pend = cap;
+	c->nr_pend = 0;
+	c->pend_bytes = 0;
+	for (size_t i = 0; i < c->nr_fly; i++)
+		pending_job(&c->fly[i], &c->fly_jobs[i]);
+	ret = extent_io_start(c->io, c->fly_jobs, c->nr_fly);
+	if (ret) {
+		free_copies(c->fly, &c->nr_fly);
+		return fs_err(c->fs, ret, "cannot start the data copies: %s", strerror(-ret));
+	}
+	return 0;
+}
+
+/* Every queued copy done and its csums inserted. */
+int reenc_flush_copies(struct reenc *c)
+{
+	int ret = start_flight(c);
+
+	return ret ? ret : finish_flight(c);
+}
+
+/* On the way out after an error: let the workers finish, forget the copies. */
+void reenc_drop_copies(struct reenc *c)
+{
+	extent_io_wait(c->io);
+	free_copies(c->fly, &c->nr_fly);
+	drop_pending(c);
+}
+
+/*
+ * Copy one disk extent (or mem: len bytes of plaintext, taken over) to a
+ * newly allocated one through the pipeline: verify the stored bytes' csums,
+ * decrypt (old nonce) and/or encrypt (new nonce), compute the new csums,
+ * write.  The copy is queued: the new address is known at once, the data
+ * moves at a later start_flight().
+ */
+static int queue_copy(struct reenc *c, u64 old, u8 *mem, u64 len, bool datasum,
+		      const u8 *old_nonce, const u8 *new_nonce, u64 *new_out)
+{
+	struct fs_info *fs = c->fs;
+	struct trans_root *cr = trans_get_root(c->t, BTRFS_CSUM_TREE_OBJECTID);
+	u64 nsec = len / fs->sectorsize, new_bytenr;
+	const struct chunk_map *om = mem ? NULL : find_chunk(fs, old), *nm;
+	struct pending_copy *pc;
+	int ret;
+
+	if (!cr || (!mem && !om)) {
+		free(mem);
+		return fs_err(fs, -EUCLEAN, "extent %llu is not mapped", old);
+	}
+	ret = alloc_data_extent(c->t, len, &new_bytenr);
+	nm = ret ? NULL : find_chunk(fs, new_bytenr);
+	if (!ret && (!nm || nm->num_stripes > 1 || (om && om->num_stripes > 1)))
+		ret = fs_err(fs, -EOPNOTSUPP, "data in DUP block groups is not supported");
+	pc = ret ? NULL : array_grow(c->pend, &c->cap_pend, c->nr_pend, sizeof(*pc));
+	if (!pc) {
+		free(mem);
+		return ret ? ret : fs_err(fs, -ENOMEM, "out of memory");
+	}
+	c->pend = pc;
+	pc = &c->pend[c->nr_pend];
+	memset(pc, 0, sizeof(*pc));
+	pc->mem = mem;
+	pc->old = old;
+	pc->new_bytenr = new_bytenr;
+	pc->len = len;
+	pc->src_phys = om ? om->physical[0] + (old - om->logical) : 0;
+	pc->dst_phys = nm->physical[0] + (new_bytenr - nm->logical);
+	pc->datasum = datasum;
+	if (old_nonce) {
+		memcpy(pc->old_nonce, old_nonce, sizeof(pc->old_nonce));
+		pc->has_old_nonce = true;
+	}
+	if (new_nonce) {
+		memcpy(pc->new_nonce, new_nonce, sizeof(pc->new_nonce));
+		pc->has_new_nonce = true;
+	}
+	if (datasum) {
+		long found = nsec;
+
+		pc->old_sums = malloc(nsec * fs->csum_size);
+		pc->new_sums = malloc(nsec * fs->csum_size);
+		pc->present = malloc(nsec);
+		if (!pc->old_sums || !pc->new_sums || !pc->present) {
+			pending_free(pc);
+			return fs_err(fs, -ENOMEM, "out of memory");
+		}
+		if (mem)
+			memset(pc->present, 1, nsec);	/* new data: every sector gets a csum */
+		else
+			found = csum_lookup_range(fs, &cr->ref, old, nsec, pc->old_sums, pc->present);
+		if (found < 0) {
+			pending_free(pc);
+			return found;
+		}
+		pc->vin = (struct sector_sums){ fs->csum_type, fs->csum_size, fs->sectorsize, old,
+						nsec, pc->old_sums, pc->present, true };
+		pc->vout = (struct sector_sums){ fs->csum_type, fs->csum_size, fs->sectorsize,
+						 new_bytenr, nsec, pc->new_sums, pc->present, false };
+	}
+	c->nr_pend++;
+	c->pend_bytes += len;
+	*new_out = new_bytenr;
+	if (c->pend_bytes >= FLUSH_BYTES || c->nr_pend >= FLUSH_COPIES)
+		return start_flight(c);
+	return 0;
+}
+
+static int copy_extent(struct reenc *c, u64 old, u64 len, bool datasum, const u8 *old_nonce,
+		       const u8 *new_nonce, u64 *new_out)
+{
+	int ret = queue_copy(c, old, NULL, len, datasum, old_nonce, new_nonce, new_out);
+
+	if (!ret) {
+		c->since_commit += len;
+		c->sv->bytes += len;
+		c->st->bytes += len;
+	}
+	return ret;
+}
+
+struct file_item {
+	struct btrfs_key key;
+	u32 size;
+	u8 data[sizeof(struct btrfs_file_extent_item)];
+	u8 *inline_data;	/* inline extents: their bytes */
+	u32 inline_len;
+	bool shared_leaf;	/* another tree may see this item too */
+};
+
+static int collect_file_items(struct reenc *c, struct trans_root *root, u64 ino,
+			      struct file_item **out, size_t *nr)
+{
+	struct btrfs_key key = { ino, BTRFS_EXTENT_DATA_KEY, 0 }, k;
+	struct btrfs_path p;
+	size_t cap = 0;
+	int ret = search_slot(c->fs, &root->ref, &key, &p);
+
+	*out = NULL;
+	*nr = 0;
+	if (ret < 0)
+		return ret;
+	for (ret = 0; path_item_valid(&p); ret = next_item(c->fs, &p)) {
+		struct file_item *fi;
+		const struct btrfs_file_extent_item *fe = (const void *)path_ptr(&p);
+
+		if (ret < 0)
+			break;
+		path_key(&p, &k);
+		if (k.objectid != ino || k.type != BTRFS_EXTENT_DATA_KEY)
+			break;
+		if (path_size(&p) < BTRFS_FILE_EXTENT_INLINE_DATA_START ||
+		    (fe->type != BTRFS_FILE_EXTENT_INLINE && path_size(&p) < sizeof(*fe))) {
+			ret = fs_err(c->fs, -EUCLEAN, "inode %llu: bad file extent at %llu", ino,
+				     k.offset);
+			break;
+		}
+		{
+			struct file_item *n = array_grow(*out, &cap, *nr, sizeof(*n));
+
+			if (!n) {
+				ret = -ENOMEM;
+				break;
+			}
+			*out = n;
+		}
+		fi = &(*out)[(*nr)++];
+		memset(fi, 0, sizeof(*fi));
+		fi->key = k;
+		fi->size = path_size(&p);
+		/*
+		 * Another tree may reach this item if the tree was ever
+		 * snapshotted, or the leaf is not its own.  (A leaf's generation
+		 * says nothing here: one COWed earlier in this transaction may
+		 * come from a shared leaf whose new references are not in the
+		 * extent tree before the commit.)
+		 */
+		fi->shared_leaf = root->last_snapshot ||
+				  tb_owner(p.nodes[0]) != root->ref.objectid;
+		memcpy(fi->data, fe, fi->size < sizeof(fi->data) ? fi->size : sizeof(fi->data));
+		if (fe->type == BTRFS_FILE_EXTENT_INLINE) {
+			fi->inline_len = fi->size - BTRFS_FILE_EXTENT_INLINE_DATA_START;
+			fi->inline_data = malloc(fi->inline_len + 1);
+			if (!fi->inline_data) {
+				ret = -ENOMEM;
+				break;
+			}
+			memcpy(fi->inline_data, path_ptr(&p) + BTRFS_FILE_EXTENT_INLINE_DATA_START,
+			       fi->inline_len);
+		}
+	}
+	path_release(c->fs, &p);
+	return ret < 0 ? ret : 0;
+}
+
+static void free_file_items(struct file_item *v, size_t nr)
+{
+	for (size_t i = 0; i < nr; i++)
+		free(v[i].inline_data);
+	free(v);
+}
+
+/* Rewrite one EXTENT_DATA item to point at a converted extent. */
+static int repoint_item(struct reenc *c, struct trans_root *root, const struct file_item *fi,
+			u64 new_bytenr, bool new_extent, const u8 *nonce)
+{
+	const struct btrfs_file_extent_item *fe = (const void *)fi->data;
+	u64 ino = fi->key.objectid, backref = fi->key.offset - le64_to_cpu(fe->offset);
+	struct btrfs_path p;
+	struct ref_change rc = { 0 };
+	int ret = search_slot_mod(c->t, root, &fi->key, &p, 0);
+
+	if (ret) {
+		path_release(c->fs, &p);
+		return ret < 0 ? ret : -EUCLEAN;
+	}
+	{
+		struct btrfs_file_extent_item *mf = (void *)path_ptr_mut(&p);
+
+		mf->disk_bytenr = cpu_to_le64(new_bytenr);
+		mf->encryption = c->ops->dst_encrypted ? BTRFS_ENCRYPTION_FSCRYPT : BTRFS_ENCRYPTION_NONE;
+		mf->generation = cpu_to_le64(c->t->transid);
+	}
+	path_release(c->fs, &p);
+	rc.num_bytes = le64_to_cpu(fe->disk_num_bytes);
+	rc.kind = REF_DATA;
+	rc.root = root->ref.objectid;
+	rc.objectid = ino;
+	rc.offset = backref;
+	rc.bytenr = le64_to_cpu(fe->disk_bytenr);
+	rc.delta = -1;
+	ret = queue_ref(c->t, &rc);
+	if (ret)
+		return ret;
+	rc.bytenr = new_bytenr;
+	rc.delta = 1;
+	rc.new_extent = new_extent;
+	rc.generation = c->t->transid;
+	ret = queue_ref(c->t, &rc);
+	if (ret)
+		return ret;
+	if (!c->ops->dst_encrypted) {
+		struct btrfs_key ck = { ino, BTRFS_FSCRYPT_CTX_KEY, fi->key.offset };
+
+		ret = trans_delete_item(c->t, root, &ck);
+		return ret > 0 ? 0 : ret;
+	} else {
+		struct fscrypt_extent_context ectx;
+		struct btrfs_key ck = { ino, BTRFS_FSCRYPT_CTX_KEY, fi->key.offset };
+
+		fscrypt_extent_context_init(&ectx, c->o->contents_mode, c->o->mk->identifier, nonce);
+		return insert_item(c->t, root, &ck, &ectx, sizeof(ectx));
+	}
+}
+
+/* The extent context of an encrypted item (decrypt needs its nonce). */
+static int item_nonce(struct reenc *c, struct trans_root *root, const struct file_item *fi,
+		      u8 *nonce)
+{
+	struct btrfs_key ck = { fi->key.objectid, BTRFS_FSCRYPT_CTX_KEY, fi->key.offset };
+	struct fscrypt_extent_context ectx;
+	u32 size;
+	int ret = trans_lookup(c->t, root, &ck, &ectx, sizeof(ectx), &size);
+
+	if (ret > 0 || (!ret && size < sizeof(ectx)))
+		return fs_err(c->fs, -EUCLEAN, "inode %llu: encrypted extent at %llu has no context",
+			      fi->key.objectid, fi->key.offset);
+	if (!ret && memcmp(ectx.master_key_identifier, c->o->mk->identifier,
+			   FSCRYPT_KEY_IDENTIFIER_SIZE))
+		return fs_err(c->fs, -EKEYREJECTED, "inode %llu: extent at %llu uses another key",
+			      fi->key.objectid, fi->key.offset);
+	if (!ret)
+		memcpy(nonce, ectx.nonce, FSCRYPT_NONCE_SIZE);
+	return ret;
+}
+
+/* refs of an extent item (0 if absent or unreadable). */
+static u64 extent_refs(struct reenc *c, u64 bytenr)
+{
+	struct trans_root *er = trans_get_root(c->t, BTRFS_EXTENT_TREE_OBJECTID);
+	struct btrfs_key key = { bytenr, BTRFS_EXTENT_ITEM_KEY, 0 }, k;
+	struct btrfs_path p;
+	u64 refs = 0;
+
+	if (!er || search_slot(c->fs, &er->ref, &key, &p) < 0)
+		return 0;
+	if (path_item_valid(&p)) {
+		path_key(&p, &k);
+		if (k.objectid == bytenr && k.type == BTRFS_EXTENT_ITEM_KEY &&
+		    path_size(&p) >= sizeof(struct btrfs_extent_item))
+			refs = le64_to_cpu(((const struct btrfs_extent_item *)path_ptr(&p))->refs);
+	}
+	path_release(c->fs, &p);
+	return refs;
+}
+
+/*
+ * Whether nothing can read data of this extent: every reference is a
+ * PREALLOC item of this inode.  A partly written prealloc extent is also
+ * referenced by REG items, whose data must be copied.
+ */
+static bool prealloc_only(struct reenc *c, const struct file_item *items, size_t nr, u64 bytenr)
+{
+	u64 mine = 0;
+
+	for (size_t i = 0; i < nr; i++) {
+		const struct btrfs_file_extent_item *fe = (const void *)items[i].data;
+
+		if (fe->type == BTRFS_FILE_EXTENT_INLINE || le64_to_cpu(fe->disk_bytenr) != bytenr)
+			continue;
+		if (fe->type != BTRFS_FILE_EXTENT_PREALLOC)
+			return false;
+		mine++;
+	}
+	return extent_refs(c, bytenr) == mine;
+}
+
+/*
+ * After a file: forget the extents no later item can reach.  Private copies
+ * and extents whose every reference is an item of this file, all in leaves
+ * no snapshot shares, are done; the others stay for their other sharers.
+ */
+static void map_forget_file(struct reenc *c, u64 ino, const u64 *created, size_t nr)
+{
+	for (size_t i = 0; i < nr; i++) {
+		struct extent_map_entry *m = map_find(c, created[i], ino);
+
+		if (!m || m->shared_leaf)
+			continue;
+		if (!m->owner_ino && extent_refs(c, m->old) != m->visits)
+			continue;
+		u64map_remove(&c->map, m);
+	}
+}
+
+/* Inline data of a file becomes a regular encrypted extent. */
+static int encrypt_new_extent(struct reenc *c, struct trans_root *root, u64 ino, u64 off,
+			      const u8 *data, u64 len, bool datasum)
+{
+	struct fs_info *fs = c->fs;
+	struct fscrypt_extent_context ectx;
+	u8 nonce[FSCRYPT_NONCE_SIZE], *buf;
+	u64 alen = (len + fs->sectorsize - 1) / fs->sectorsize * fs->sectorsize, bytenr;
+	int ret = reenc_random_bytes(fs, nonce, sizeof(nonce));
+
+	if (ret)
+		return ret;
+	buf = calloc(1, alen);
+	if (!buf)
+		return fs_err(fs, -ENOMEM, "out of memory");
+	memcpy(buf, data, len);
+	ret = queue_copy(c, 0, buf, alen, datasum, NULL, nonce, &bytenr);
+	if (ret)
+		return ret;
+	fscrypt_extent_context_init(&ectx, c->o->contents_mode, c->o->mk->identifier, nonce);
+	ret = data_extent_insert(c->t, root, ino, off, bytenr, alen, &ectx);
+	if (!ret) {
+		c->sv->extents++;
+		c->st->extents++;
+		c->since_commit += alen;
+	}
+	return ret;
+}
+
+/* An inline extent's plaintext (decompressed) as a new encrypted regular extent. */
+static int encrypt_inline(struct reenc *c, struct trans_root *root, u64 ino,
+			  const struct file_item *fi, bool datasum)
+{
+	const struct btrfs_file_extent_item *fe = (const void *)fi->data;
+	u64 ram = le64_to_cpu(fe->ram_bytes);
+	u8 *plain;
+	long n;
+	int ret;
+
+	if (!fe->compression)
+		return encrypt_new_extent(c, root, ino, fi->key.offset, fi->inline_data,
+					  ram < fi->inline_len ? ram : fi->inline_len, datasum);
+	if (ram > c->fs->sectorsize * 4ULL)
+		return fs_err(c->fs, -EUCLEAN, "inode %llu: inline extent of %llu bytes", ino, ram);
+	plain = calloc(1, ram + 1);
+	if (!plain)
+		return -ENOMEM;
+	n = btrfs_decompress(fe->compression, fi->inline_data, fi->inline_len, plain, ram,
+			     c->fs->sectorsize);
+	if (n < 0)
+		ret = fs_err(c->fs, -EUCLEAN, "inode %llu: compressed inline extent does not decompress",
+			     ino);
+	else
+		ret = encrypt_new_extent(c, root, ino, fi->key.offset, plain, ram, datasum);
+	free(plain);
+	return ret;
+}
+
+static int reencrypt_file_data(struct reenc *c, struct trans_root *root, u64 ino, bool datasum)
+{
+	struct file_item *items;
+	u64 *created = NULL;
+	size_t nr, nr_created = 0;
+	int ret = collect_file_items(c, root, ino, &items, &nr);
+
+	if (!ret && nr && !(created = malloc(nr * sizeof(*created))))
+		ret = -ENOMEM;
+	for (size_t i = 0; !ret && i < nr; i++) {
+		struct file_item *fi = &items[i];
+		const struct btrfs_file_extent_item *fe = (const void *)fi->data;
+		u64 old = le64_to_cpu(fe->disk_bytenr), len = le64_to_cpu(fe->disk_num_bytes);
+		struct extent_map_entry *m;
+		u8 old_nonce[FSCRYPT_NONCE_SIZE];
+		bool fresh = false;
+
+		if (fe->type == BTRFS_FILE_EXTENT_INLINE) {
+			if (c->ops->src_encrypted)
+				continue;	/* encrypted files have none */
+			/* Inline data becomes a regular encrypted extent (format.md 5.3). */
+			ret = trans_delete_item(c->t, root, &fi->key);
+			if (!ret)
+				ret = encrypt_inline(c, root, ino, fi, datasum);
+			c->nbytes_changed = true;
+			continue;
+		}
+		if (!old)
+			continue;	/* holes stay holes */
+		if (!!fe->encryption != c->ops->src_encrypted)
+			continue;	/* already in the wanted state */
+		if (fe->encryption && (ret = item_nonce(c, root, fi, old_nonce)))
+			break;
+		m = map_find(c, old, ino);
+		if (!m) {
+			bool all;
+
+			ret = reenc_all_refs_in_target(c, old, &all);
+			if (ret)
+				break;
+			m = map_add(c, old);
+			if (!m) {
+				ret = -ENOMEM;
+				break;
+			}
+			m->owner_ino = all ? 0 : ino;
+			created[nr_created++] = old;
+			if (c->ops->dst_encrypted &&
+			    (ret = reenc_random_bytes(c->fs, m->nonce, sizeof(m->nonce))))
+				break;
+			if (fe->type == BTRFS_FILE_EXTENT_PREALLOC &&
+			    prealloc_only(c, items, nr, old)) {
+				/* Prealloc: contexts only, no data to convert (reads as zeros). */
+				ret = alloc_data_extent(c->t, len, &m->new_bytenr);
+			} else {
+				ret = copy_extent(c, old, len, datasum,
+						  c->ops->src_encrypted ? old_nonce : NULL,
+						  c->ops->dst_encrypted ? m->nonce : NULL,
+						  &m->new_bytenr);
+			}
+			if (ret)
+				break;
+			fresh = true;
+		}
+		m->visits++;
+		m->shared_leaf |= fi->shared_leaf;
+		ret = repoint_item(c, root, fi, m->new_bytenr, fresh, m->nonce);
+		/* Counted per file extent item, as the dry run counts them. */
+		c->sv->extents++;
+		c->st->extents++;
+	}
+	if (!ret)
+		map_forget_file(c, ino, created, nr_created);
+	free(created);
+	free_file_items(items, nr);
+	return ret;
+}
+
+/* ---- per inode ------------------------------------------------------------- */
+
+static int fix_nbytes(struct reenc *c, struct trans_root *root, u64 ino, u64 size_override,
+		      bool set_size)
+{
+	struct btrfs_inode_item ii;
+	u64 nbytes;
+	int ret = inode_count_nbytes(c->fs, &root->ref, ino, &nbytes);
+
+	if (!ret)
+		ret = trans_inode_read(c->t, root, ino, &ii);
+	if (ret)
+		return ret > 0 ? -EUCLEAN : ret;
+	ii.nbytes = cpu_to_le64(nbytes);
+	if (set_size)
+		ii.size = cpu_to_le64(size_override);
+	ii.transid = cpu_to_le64(c->t->transid);
+	return trans_inode_write(c->t, root, ino, &ii);
+}
+
+static int reencrypt_symlink(struct reenc *c, struct trans_root *root, u64 ino,
+			     const struct fscrypt_context_v2 *ctx)
+{
+	struct fs_info *fs = c->fs;
+	struct file_item *items;
+	size_t nr;
+	u8 key[FSCRYPT_MAX_MODE_KEY_SIZE], out[4096 + 64];
+	u8 item[BTRFS_FILE_EXTENT_INLINE_DATA_START + sizeof(out)];
+	struct btrfs_file_extent_item *fe = (void *)item;
+	struct btrfs_inode_item ii;
+	u32 max_data = fs->sectorsize - 1;
+	int len, ret;
+
+	if (max_data > max_item_size(fs) - BTRFS_FILE_EXTENT_INLINE_DATA_START)
+		max_data = max_item_size(fs) - BTRFS_FILE_EXTENT_INLINE_DATA_START;
+	ret = trans_inode_read(c->t, root, ino, &ii);
+	if (ret)
+		return ret > 0 ? -EUCLEAN : ret;
+	ret = collect_file_items(c, root, ino, &items, &nr);
+	if (ret)
+		return ret;
+	if (nr != 1 || items[0].key.offset != 0 ||
+	    ((struct btrfs_file_extent_item *)items[0].data)->type != BTRFS_FILE_EXTENT_INLINE ||
+	    ((struct btrfs_file_extent_item *)items[0].data)->compression) {
+		free_file_items(items, nr);
+		return fs_err(fs, -EOPNOTSUPP, "symlink %llu does not keep its target inline", ino);
+	}
+	ret = fscrypt_derive_file_key(c->o->mk, ctx->nonce, ctx->filenames_mode, key, NULL);
+	if (!ret && !c->ops->src_encrypted) {
+		u64 tlen = le64_to_cpu(ii.size);
+
+		/* mkfs 6.2 stores the target with a trailing NUL: the target is i_size bytes. */
+		if (tlen > items[0].inline_len)
+			tlen = items[0].inline_len;
+		len = fscrypt_symlink_encrypt(ctx->filenames_mode, key, ctx->flags,
+					      items[0].inline_data, tlen, max_data, out, sizeof(out));
+	} else if (!ret) {
+		len = fscrypt_symlink_decrypt(ctx->filenames_mode, key, items[0].inline_data,
+					      items[0].inline_len, out, sizeof(out));
+	}
+	explicit_bzero(key, sizeof(key));
+	if (!ret && len < 0)
+		ret = len == -EBADMSG ? fs_err(fs, -EKEYREJECTED, "symlink %llu does not decrypt", ino)
+				      : fs_err(fs, len, "symlink %llu: target cannot be converted", ino);
+	if (!ret) {
+		memset(item, 0, BTRFS_FILE_EXTENT_INLINE_DATA_START);
+		memcpy(fe, items[0].data, BTRFS_FILE_EXTENT_INLINE_DATA_START);
+		fe->ram_bytes = cpu_to_le64(len);
+		fe->encryption = 0;
+		fe->generation = cpu_to_le64(c->t->transid);
+		memcpy(item + BTRFS_FILE_EXTENT_INLINE_DATA_START, out, len);
+		ret = trans_delete_item(c->t, root, &items[0].key);
+		if (!ret)
+			ret = insert_item(c->t, root, &items[0].key, item,
+					  BTRFS_FILE_EXTENT_INLINE_DATA_START + len);
+		if (!ret)
+			ret = fix_nbytes(c, root, ino, len, true);
+	}
+	free_file_items(items, nr);
+	return ret;
+}
+
+int reencrypt_nondir(struct reenc *c, struct trans_root *root, const struct inode_info *ii)
+{
+	struct fscrypt_context_v2 ctx;
+	bool is_link = S_ISLNK(ii->mode);
+	int ret;
+
+	if (!S_ISREG(ii->mode) && !is_link)
+		return 0;
+	if (!!(ii->flags & BTRFS_INODE_ENCRYPT) != c->ops->src_encrypted) {
+		/* Already in the wanted state: verify the key (resume). */
+		if (ii->flags & BTRFS_INODE_ENCRYPT) {
+			ret = reenc_begin(c);
+			return ret ? ret : reenc_read_inode_ctx(c, root, ii->ino, &ctx);
+		}
+		return 0;
+	}
+	ret = reenc_begin(c);
+	if (ret)
+		return ret;
+	c->nbytes_changed = false;
+	if (c->ops->src_encrypted) {
+		ret = reenc_read_inode_ctx(c, root, ii->ino, &ctx);
+		if (ret)
+			return ret;
+		if (is_link)
+			ret = reencrypt_symlink(c, root, ii->ino, &ctx);
+		else
+			ret = reencrypt_file_data(c, root, ii->ino, !(ii->flags & BTRFS_INODE_NODATASUM));
+		if (!ret)
+			ret = reenc_set_inode_encrypted(c, root, ii->ino, false, &ctx);
+	} else {
+		ret = reenc_set_inode_encrypted(c, root, ii->ino, true, &ctx);
+		if (!ret && is_link)
+			ret = reencrypt_symlink(c, root, ii->ino, &ctx);
+		else if (!ret)
+			ret = reencrypt_file_data(c, root, ii->ino, !(ii->flags & BTRFS_INODE_NODATASUM));
+	}
+	/* Extents are replaced one for one: only inline data turned regular changes nbytes. */
+	if (!ret && !is_link && c->nbytes_changed)
+		ret = fix_nbytes(c, root, ii->ino, 0, false);
+	if (ret)
+		return ret;
+	c->sv->inodes++;
+	c->st->inodes++;
+	if (c->o->progress)
+		c->o->progress(c->st->bytes, c->st->bytes_total, c->o->progress_arg);
+	if (is_link)
+		c->sv->symlinks++;
+	else
+		c->sv->files++;
+	if (c->since_commit >= c->batch)
+		return reenc_commit(c);
+	return 0;
+}

@@ -1,0 +1,451 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The re-encryption driver: the mode table, transactions committed in
+ * batches, inode contexts, the walk of one subvolume (files and directories
+ * in the order of reencrypt.h) and, after encrypt, the wipe of free space.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "reencrypt/internal.h"
+#include "kernel-shared/extent-tree.h"
+#include "kernel-shared/space-map.h"
+#include "common/containers.h"
+#include "common/utils.h"
+
+#define DEFAULT_BATCH (256ULL << 20)
+
+/* ---- modes ---------------------------------------------------------------- */
+
+static const struct reencrypt_mode_ops mode_table[] = {
+	[REENCRYPT_ENCRYPT] = { "encrypt", false, true, false, true },
+	[REENCRYPT_DECRYPT] = { "decrypt", true, false, true, true },
+	[REENCRYPT_REKEY] = { "rekey", true, true, false, false },
+};
+
+const struct reencrypt_mode_ops *reencrypt_mode_ops(enum reencrypt_mode mode)
+{
+	if ((unsigned int)mode >= sizeof(mode_table) / sizeof(mode_table[0]))
+		return NULL;
+	return &mode_table[mode];
+}
+
+/* ---- small helpers ------------------------------------------------------ */
+
+/*
+ * Nonces come from getrandom(), drawn 4 KiB at a time: one system call per
+ * 256 nonces instead of one each (a second of system time on 40k files).
+ */
+int reenc_random_bytes(struct fs_info *fs, u8 *buf, size_t len)
+{
+	static u8 pool[4096];
+	static size_t avail;
+
+	while (len) {
+		size_t n;
+
+		if (!avail) {
+			size_t got = 0;
+
+			while (got < sizeof(pool)) {
+				ssize_t r = getrandom(pool + got, sizeof(pool) - got, 0);
+
+				if (r < 0)
+					return fs_err(fs, -errno, "getrandom failed");
+				got += r;
+			}
+			avail = sizeof(pool);
+		}
+		n = len < avail ? len : avail;
+		memcpy(buf, pool + sizeof(pool) - avail, n);
+		explicit_bzero(pool + sizeof(pool) - avail, n);	/* each byte used once */
+		avail -= n;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static void on_free(u64 start, u64 len, void *arg)
+{
+	struct reenc *c = arg;
+	struct range *n = array_grow(c->freed, &c->cap_freed, c->nr_freed, sizeof(*n));
+
+	if (!n)
+		return;	/* wiping is best effort; the image is consistent either way */
+	c->freed = n;
+	c->freed[c->nr_freed++] = (struct range){ start, len };
+}
+
+static bool image_is_file(struct fs_info *fs)
+{
+	struct stat st;
+
+	return fstat(fs->fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int reenc_begin(struct reenc *c)
+{
+	int ret;
+
+	if (c->t)
+		return 0;
+	ret = trans_begin(c->fs, &c->t);
+	if (ret)
+		return ret;
+	if (!c->image_file) {
+		c->t->on_free = on_free;
+		c->t->on_free_arg = c;
+	}
+	return 0;
+}
+
+static int commit_tx(struct reenc *c, bool force)
+{
+	int ret;
+
+	if (!c->t)
+		return 0;
+	ret = c->o->dry_run ? 0 : reenc_flush_copies(c);
+	if (ret)
+		return ret;
+	/* Nothing changed: no new generation (re-running a finished job is a no-op). */
+	if (c->o->dry_run || (!force && trans_is_empty(c->t))) {
+		trans_abort(c->t);
+		c->t = NULL;
+		return 0;
+	}
+	ret = trans_commit(c->t);
+	c->t = NULL;
+	c->since_commit = 0;
+	c->st->commits++;
+	return ret;
+}
+
+int reenc_commit(struct reenc *c)
+{
+	return commit_tx(c, false);
+}
+
+/* ---- inode contexts --------------------------------------------------------- */
+
+int reenc_read_inode_ctx(struct reenc *c, struct trans_root *root, u64 ino,
+			 struct fscrypt_context_v2 *ctx)
+{
+	struct btrfs_key key = { ino, BTRFS_FSCRYPT_INODE_CTX_KEY, 0 };
+	u32 size;
+	int ret = trans_lookup(c->t, root, &key, ctx, sizeof(*ctx), &size);
+
+	if (ret > 0 || (!ret && size < sizeof(*ctx)))
+		return fs_err(c->fs, -EUCLEAN, "encrypted inode %llu has no valid context item", ino);
+	if (!ret && memcmp(ctx->master_key_identifier, c->o->mk->identifier,
+			   FSCRYPT_KEY_IDENTIFIER_SIZE))
+		return fs_err(c->fs, -EKEYREJECTED,
+			      "inode %llu in tree %llu is encrypted with another master key", ino,
+			      root->ref.objectid);
+	return ret;
+}
+
+/* Give ino a fresh inode context and the ENCRYPT flag (or take them away). */
+int reenc_set_inode_encrypted(struct reenc *c, struct trans_root *root, u64 ino, bool on,
+			      struct fscrypt_context_v2 *ctx)
+{
+	struct btrfs_inode_item ii;
+	struct btrfs_key key = { ino, BTRFS_FSCRYPT_INODE_CTX_KEY, 0 };
+	int ret;
+
+	if (on) {
+		u8 nonce[FSCRYPT_NONCE_SIZE];
+
+		ret = reenc_random_bytes(c->fs, nonce, sizeof(nonce));
+		if (ret)
+			return ret;
+		fscrypt_context_init(ctx, c->o->contents_mode, c->o->filenames_mode,
+				     c->o->policy_flags, c->o->mk->identifier, nonce);
+		ret = insert_item(c->t, root, &key, ctx, sizeof(*ctx));
+	} else {
+		ret = trans_delete_item(c->t, root, &key);
+	}
+	if (ret)
+		return ret > 0 ? -EUCLEAN : ret;
+	ret = trans_inode_read(c->t, root, ino, &ii);
+	if (ret)
+		return ret > 0 ? -EUCLEAN : ret;
+	if (on)
+		ii.flags = cpu_to_le64(le64_to_cpu(ii.flags) | BTRFS_INODE_ENCRYPT);
+	else
+		ii.flags = cpu_to_le64(le64_to_cpu(ii.flags) & ~(u64)BTRFS_INODE_ENCRYPT);
+	ii.transid = cpu_to_le64(c->t->transid);
+	return trans_inode_write(c->t, root, ino, &ii);
+}
+
+/* ---- driver -------------------------------------------------------------- */
+
+static int cmp_depth_desc(const void *a, const void *b)
+{
+	const struct inode_info *x = *(struct inode_info *const *)a;
+	const struct inode_info *y = *(struct inode_info *const *)b;
+
+	if (x->depth != y->depth)
+		return x->depth > y->depth ? -1 : 1;
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static int reencrypt_subvol(struct reenc *c, u64 tree, const u64 *sel, size_t nsel)
+{
+	struct fs_info *fs = c->fs;
+	struct inode_info *inodes = NULL, **dirs = NULL;
+	struct root_ref rr;
+	size_t nr, nr_dirs = 0;
+	int ret;
+
+	/* The inventory comes from the committed tree: commit what is pending first. */
+	ret = reenc_commit(c);
+	if (!ret)
+		ret = find_root(fs, tree, &rr);
+	if (!ret)
+		ret = reenc_list_inodes(fs, &rr, &inodes, &nr);
+	if (ret)
+		return ret;
+	reenc_compute_depths(inodes, nr);
+	for (size_t i = 0; i < nr; i++)
+		inodes[i].selected = !nsel;
+	if (nsel && (ret = reenc_mark_selected(fs, &rr, inodes, nr, sel, nsel))) {
+		free(inodes);
+		return ret;
+	}
+	dirs = malloc((nr + 1) * sizeof(*dirs));
+	if (!dirs) {
+		free(inodes);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nr; i++)
+		if (S_ISDIR(inodes[i].mode) && inodes[i].selected)
+			dirs[nr_dirs++] = &inodes[i];
+	qsort(dirs, nr_dirs, sizeof(*dirs), cmp_depth_desc);
+	/* encrypt: files, then directories deepest first; decrypt: the reverse. */
+	for (int phase = 0; !ret && phase < 2; phase++) {
+		bool do_dirs = c->ops->dirs_first ? phase == 0 : phase == 1;
+
+		if (do_dirs) {
+			for (size_t j = 0; !ret && j < nr_dirs; j++) {
+				size_t i = c->ops->dirs_first ? nr_dirs - 1 - j : j;
+				struct trans_root *root;
+
+				ret = reenc_begin(c);
+				root = ret ? NULL : trans_get_root(c->t, tree);
+				if (!ret && !root)
+					ret = -EIO;
+				if (!ret)
+					ret = reencrypt_dir(c, root, dirs[i]);
+			}
+		} else {
+			for (size_t i = 0; !ret && i < nr; i++) {
+				struct trans_root *root;
+
+				if (S_ISDIR(inodes[i].mode) || !inodes[i].selected)
+					continue;
+				ret = reenc_begin(c);
+				root = ret ? NULL : trans_get_root(c->t, tree);
+				if (!ret && !root)
+					ret = -EIO;
+				if (!ret)
+					ret = reencrypt_nondir(c, root, &inodes[i]);
+			}
+		}
+	}
+	free(dirs);
+	free(inodes);
+	return ret;
+}
+
+static int wipe_range(u64 start, u64 len, void *arg)
+{
+	struct reenc *c = arg;
+	int ret = wipe_logical(c->fs, start, len);
+
+	if (!ret)
+		c->st->wiped_bytes += len;
+	return ret;
+}
+
+/*
+ * After encrypt: make every free byte of the metadata and system block
+ * groups read as zeros (old tree blocks held plaintext names and inline
+ * data, including blocks freed before this run), and the data extents this
+ * run freed that nothing uses now.  A crash in here leaves zeros in free
+ * space only: harmless.
+ */
+static int wipe_freed(struct reenc *c)
+{
+	struct fs_info *fs = c->fs;
+	struct trans *t;
+	int ret = trans_begin(fs, &t);
+
+	if (ret)
+		return ret;
+	/*
+	 * An image file gets holes punched over all its free space, data too:
+	 * cheap, and it also clears plaintext freed by an earlier, interrupted
+	 * run.  On a device, writing zeros over all free data would take long:
+	 * only what this run freed is zeroed there.
+	 */
+	ret = space_for_each_free(t, BTRFS_BLOCK_GROUP_METADATA | BTRFS_BLOCK_GROUP_SYSTEM |
+				  (c->image_file ? BTRFS_BLOCK_GROUP_DATA : 0), wipe_range, c);
+	/* Freed data (a file had all of it above): whatever part of each range is still free. */
+	for (size_t i = 0; !ret && i < c->nr_freed; i++) {
+		u64 start, len, flags;
+
+		if (block_group_of(t, c->freed[i].start, &start, &len, &flags) ||
+		    !(flags & BTRFS_BLOCK_GROUP_DATA) || (flags & BTRFS_BLOCK_GROUP_METADATA))
+			continue;
+		ret = space_free_subranges(t, c->freed[i].start, c->freed[i].len, wipe_range, c);
+	}
+	trans_abort(t);
+	if (!ret && fdatasync(fs->fd) < 0)
+		ret = fs_err(fs, -errno, "fdatasync failed");
+	return ret;
+}
+
+/* The data pipeline of the run: the master key, csums through sector_sums. */
+static int start_pipeline(struct reenc *c)
+{
+	struct extent_io_params params = { 0 };
+	int ret;
+
+	params.fd = c->fs->fd;
+	params.dst_fd = -1;
+	params.unit_size = c->fs->sectorsize;
+	params.threads = c->o->threads;
+	params.key = c->o->mk;
+	params.profile = FSCRYPT_PROFILE_V7;
+	params.contents_mode = c->o->contents_mode;
+	params.process = reenc_sector_sums_process;
+	params.pwrite_fn = fault_pwrite;
+	params.start_writeback = true;	/* copies reach the disk while the trees are worked on */
+	ret = extent_io_new(&c->io, &params);
+	if (ret)
+		fs_err(c->fs, ret, "cannot start the data pipeline");
+	return ret;
+}
+
+/* After decrypt: no item 41 left anywhere, so the incompat bit goes. */
+static int clear_incompat_if_unused(struct reenc *c, const u64 *all, size_t nr_all)
+{
+	struct fs_info *fs = c->fs;
+	bool any;
+	int ret = reenc_anything_encrypted(fs, all, nr_all, &any);
+
+	if (ret || any || !(fs->incompat & BTRFS_FEATURE_INCOMPAT_ENCRYPT))
+		return ret;
+	/* A commit with no changes writes the superblock without the bit. */
+	fs->incompat &= ~BTRFS_FEATURE_INCOMPAT_ENCRYPT;
+	fs->super.incompat_flags = cpu_to_le64(fs->incompat);
+	c->st->incompat_changed = true;
+	ret = reenc_begin(c);
+	if (!ret)
+		ret = commit_tx(c, true);	/* the superblock alone changes */
+	return ret;
+}
+
+/* Stop the pipeline (after its copies) and free the run's tables. */
+static void reenc_release(struct reenc *c)
+{
+	if (c->io)
+		reenc_drop_copies(c);
+	free(c->pend);
+	free(c->fly);
+	free(c->fly_jobs);
+	extent_io_free(c->io);
+	u64map_free(&c->map);
+	free(c->freed);
+}
+
+int reencrypt_image(struct fs_info *fs, const struct reencrypt_opts *o, struct reencrypt_stats *st)
+{
+	struct reenc c = { .fs = fs, .o = o, .st = st };
+	struct tree_job *jobs = NULL;
+	size_t nr_jobs = 0;
+	u64 *all = NULL, *trees = NULL;
+	size_t nr_all;
+	int ret;
+
+	memset(st, 0, sizeof(*st));
+	u64map_init(&c.map, sizeof(struct extent_map_entry));
+	c.ops = reencrypt_mode_ops(o->mode);
+	if (!c.ops || !c.ops->implemented)
+		return fs_err(fs, -EOPNOTSUPP, "%s is not implemented",
+			      c.ops ? c.ops->name : "this conversion mode");
+	c.batch = o->batch_bytes ? o->batch_bytes : DEFAULT_BATCH;
+	ret = reenc_list_subvols(fs, &all, &nr_all);
+	if (!ret)
+		ret = reenc_plan_jobs(fs, o, c.ops, all, nr_all, &jobs, &nr_jobs);
+	if (ret)
+		goto out;
+	c.all_subvols = !o->nr_subvols && !o->nr_paths;
+	c.image_file = image_is_file(fs);
+	trees = calloc(nr_jobs + 1, sizeof(*trees));
+	st->subvols = calloc(nr_jobs + 1, sizeof(*st->subvols));
+	if (!trees || !st->subvols) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < nr_jobs; i++)
+		trees[i] = jobs[i].tree;
+	st->nr_subvols = nr_jobs;
+	ret = reenc_preflight(&c, trees, nr_jobs);
+	if (ret || o->dry_run) {
+		/* A dry run stops here: key, policy and space checked, work counted. */
+		if (!ret)
+			st->bytes = st->bytes_total;
+		goto out;
+	}
+	st->inodes = st->extents = 0;
+	ret = start_pipeline(&c);
+	if (ret)
+		goto out;
+	/* The incompat bit goes to disk with the first commit, before any encrypted item. */
+	if (c.ops->dst_encrypted && !(fs->incompat & BTRFS_FEATURE_INCOMPAT_ENCRYPT)) {
+		fs->incompat |= BTRFS_FEATURE_INCOMPAT_ENCRYPT;
+		fs->super.incompat_flags = cpu_to_le64(fs->incompat);
+		st->incompat_changed = true;
+	}
+	for (size_t i = 0; !ret && i < nr_jobs; i++) {
+		c.cur_tree = jobs[i].tree;
+		c.sv = &st->subvols[i];
+		c.sv->tree = jobs[i].tree;
+		ret = reencrypt_subvol(&c, jobs[i].tree, jobs[i].sel, jobs[i].nsel);
+	}
+	if (!ret)
+		ret = reenc_commit(&c);
+	if (!ret && !c.ops->dst_encrypted && !o->dry_run)
+		ret = clear_incompat_if_unused(&c, all, nr_all);
+	if (!ret && c.ops->dst_encrypted && o->wipe && !o->dry_run) {
+		ret = wipe_freed(&c);
+		if (!ret)
+			ret = reset_backup_roots(fs);
+	}
+out:
+	if (c.t)
+		trans_abort(c.t);
+	if (ret && st->incompat_changed && c.ops->dst_encrypted && !st->commits) {
+		fs->incompat &= ~BTRFS_FEATURE_INCOMPAT_ENCRYPT;
+		fs->super.incompat_flags = cpu_to_le64(fs->incompat);
+	}
+	reenc_release(&c);
+	for (size_t i = 0; i < nr_jobs; i++)
+		free(jobs[i].sel);
+	free(jobs);
+	free(trees);
+	free(all);
+	return ret;
+}
+
+void reencrypt_stats_free(struct reencrypt_stats *st)
+{
+	free(st->subvols);
+	st->subvols = NULL;
+}

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Internals of the re-encryption engine, shared by its four files:
+ *
+ *   plan.c     selection and planning: which trees and inodes, in what
+ *              order, the preflight (key and space) before any write
+ *   data.c     file data: the extent map, copies through the data pipeline
+ *              in batches, file extent items and their contexts, symlinks
+ *   names.c    directories: entry names, DIR_ITEM/DIR_INDEX, back references
+ *   driver.c   the mode table, transactions (batching, commit), inode
+ *              contexts, the per-subvolume walk, the final wipe
+ *
+ * The direction is never tested as such: code asks c->ops (struct
+ * reencrypt_mode_ops) whether the inodes to do are encrypted now and
+ * whether they end encrypted.
+ */
+#ifndef EXTCRYPT_REENCRYPT_INTERNAL_H
+#define EXTCRYPT_REENCRYPT_INTERNAL_H
+
+#include "reencrypt/reencrypt.h"
+#include "kernel-shared/fs-walk.h"
+#include "kernel-shared/inode.h"
+#include "kernel-shared/volumes.h"
+#include "crypto/extent-io.h"
+#include "common/containers.h"
+
+/*
+ * Csums of data going through the pipeline, sector by sector: only sectors
+ * marked present are verified on read and computed on write.  A partly
+ * written prealloc extent has csums for its written part only (format.md
+ * 2.9, 6).  reenc_sector_sums_process() is the process callback for it (priv may
+ * be NULL: nothing to do).
+ */
+struct sector_sums {
+	int type;
+	uint32_t csum_size, unit;
+	uint64_t logical, count;
+	uint8_t *sums;		/* verify: expected; compute: output */
+	const uint8_t *present;	/* one byte per sector */
+	bool verify;
+};
+
+struct inode_info {
+	u64 ino;
+	u32 mode;
+	u64 flags;
+	u64 parent;	/* directories: the parent directory */
+	u32 depth;
+	bool selected;	/* inside a --path selection (or the whole tree) */
+};
+
+/*
+ * Old disk extent -> its converted copy, shared by every referencing item,
+ * kept in c->map keyed by old (one key has several entries when copies are
+ * private to an inode: owner_ino tells them apart).  Only extents that other
+ * items may still reference stay in it once their file is done, so it grows
+ * with the shared extents, not the image.
+ */
+struct extent_map_entry {
+	u64 old, new_bytenr;
+	u64 owner_ino;		/* 0: shared by all sharers; else private to this inode */
+	u8 nonce[FSCRYPT_NONCE_SIZE];
+	u32 visits;		/* items of the current file that use it */
+	bool shared_leaf;	/* another tree may see one of them */
+};
+
+/*
+ * A copy queued for the pipeline, run in batches before the commit: an old
+ * extent to a new one, or (mem set) plaintext from memory to a new extent.
+ */
+struct pending_copy {
+	u8 *mem;		/* owned; NULL: read from old */
+	u64 old, new_bytenr, len;
+	u64 src_phys, dst_phys;
+	bool datasum, has_old_nonce, has_new_nonce;
+	u8 old_nonce[FSCRYPT_NONCE_SIZE], new_nonce[FSCRYPT_NONCE_SIZE];
+	u8 *old_sums, *new_sums, *present;
+	struct sector_sums vin, vout;
+};
+
+struct range {
+	u64 start, len;
+};
+
+struct reenc {
+	struct fs_info *fs;
+	const struct reencrypt_opts *o;
+	const struct reencrypt_mode_ops *ops;	/* what the mode reads and writes */
+	struct reencrypt_stats *st;
+	struct reencrypt_subvol_stats *sv;
+	struct trans *t;
+	struct extent_io *io;
+	u64 batch, since_commit;
+	bool all_subvols;
+	struct u64map map;	/* old disk_bytenr -> struct extent_map_entry */
+	struct pending_copy *pend;	/* queued */
+	size_t nr_pend, cap_pend;
+	u64 pend_bytes;
+	struct pending_copy *fly;	/* with the workers */
+	size_t nr_fly, cap_fly;
+	struct extent_io_job *fly_jobs;
+	size_t cap_jobs;
+	struct range *freed;
+	size_t nr_freed, cap_freed;
+	u64 cur_tree;		/* the tree being converted */
+	bool image_file;	/* wipe punches all free space: no list of freed ranges */
+	bool nbytes_changed;	/* the file being converted had inline data */
+};
+
+struct tree_job {
+	u64 tree;
+	u64 *sel;	/* selected directories; NULL: the whole tree */
+	size_t nsel;
+	u32 depth;
+	bool outer_first;	/* enclosing subvolumes before nested ones */
+};
+
+/* driver.c */
+int reenc_random_bytes(struct fs_info *fs, u8 *buf, size_t len);
+/* Start a transaction unless one runs; 0 or <0. */
+int reenc_begin(struct reenc *c);
+/* Commit the running transaction, if it changed anything (the copies first). */
+int reenc_commit(struct reenc *c);
+/* Read ino's inode context; -EKEYREJECTED if another master key made it. */
+int reenc_read_inode_ctx(struct reenc *c, struct trans_root *root, u64 ino,
+			 struct fscrypt_context_v2 *ctx);
+int reenc_set_inode_encrypted(struct reenc *c, struct trans_root *root, u64 ino, bool on,
+			      struct fscrypt_context_v2 *ctx);
+
+/* plan.c */
+int reenc_list_inodes(struct fs_info *fs, const struct root_ref *root,
+		      struct inode_info **out, size_t *nr);
+void reenc_compute_depths(struct inode_info *v, size_t nr);
+int reenc_mark_selected(struct fs_info *fs, const struct root_ref *root, struct inode_info *v,
+			size_t nr, const u64 *sel, size_t nsel);
+int reenc_list_subvols(struct fs_info *fs, u64 **out, size_t *nr);
+int reenc_all_refs_in_target(struct reenc *c, u64 bytenr, bool *all);
+int reenc_anything_encrypted(struct fs_info *fs, const u64 *trees, size_t nr, bool *any);
+int reenc_preflight(struct reenc *c, const u64 *trees, size_t nr_trees);
+int reenc_plan_jobs(struct fs_info *fs, const struct reencrypt_opts *o,
+		    const struct reencrypt_mode_ops *ops, const u64 *all, size_t nr_all,
+		    struct tree_job **out, size_t *nr);
+
+/* data.c */
+int reenc_sector_sums_process(struct extent_io *io, const uint8_t *buf, uint64_t logical,
+			      uint32_t len, void *priv);
+/* Every queued copy done and its csums inserted. */
+int reenc_flush_copies(struct reenc *c);
+/* On the way out after an error: let the workers finish, forget the copies. */
+void reenc_drop_copies(struct reenc *c);
+int reencrypt_nondir(struct reenc *c, struct trans_root *root, const struct inode_info *ii);
+
+/* names.c */
+int reencrypt_dir(struct reenc *c, struct trans_root *root, const struct inode_info *ii);
+
+#endif

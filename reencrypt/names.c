@@ -1,0 +1,452 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Directories in re-encryption: each entry name is encrypted or decrypted
+ * and its DIR_ITEM, DIR_INDEX and back reference (INODE_REF, INODE_EXTREF
+ * or ROOT_REF/ROOT_BACKREF) rewritten in the same transaction.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "reencrypt/internal.h"
+#include "kernel-shared/hash.h"
+#include "kernel-shared/inode.h"
+#include "crypto/fname.h"
+#include "common/containers.h"
+#include "common/utils.h"
+
+/* ---- directories ------------------------------------------------------------ */
+
+struct dir_entry {
+	u64 index;
+	struct btrfs_dir_item di;	/* location, transid, data_len, name_len, type */
+	u8 name[BTRFS_NAME_LEN];
+	u8 new_name[FNAME_MAX_LEN];
+	u32 new_len;
+};
+
+static int collect_entries(struct reenc *c, struct trans_root *root, u64 dir,
+			   struct dir_entry **out, size_t *nr)
+{
+	struct btrfs_key key = { dir, BTRFS_DIR_INDEX_KEY, 0 }, k;
+	struct btrfs_path p;
+	size_t cap = 0;
+	int ret = search_slot(c->fs, &root->ref, &key, &p);
+
+	*out = NULL;
+	*nr = 0;
+	if (ret < 0)
+		return ret;
+	for (ret = 0; path_item_valid(&p); ret = next_item(c->fs, &p)) {
+		const struct btrfs_dir_item *di = (const void *)path_ptr(&p);
+		struct dir_entry *e;
+		u32 nl;
+
+		if (ret < 0)
+			break;
+		path_key(&p, &k);
+		if (k.objectid != dir || k.type != BTRFS_DIR_INDEX_KEY)
+			break;
+		nl = path_size(&p) >= sizeof(*di) ? le16_to_cpu(di->name_len) : 0;
+		if (!nl || nl > BTRFS_NAME_LEN || sizeof(*di) + nl > path_size(&p)) {
+			ret = fs_err(c->fs, -EUCLEAN, "dir %llu: bad dir index %llu", dir, k.offset);
+			break;
+		}
+		{
+			struct dir_entry *n = array_grow(*out, &cap, *nr, sizeof(*n));
+
+			if (!n) {
+				ret = -ENOMEM;
+				break;
+			}
+			*out = n;
+		}
+		e = &(*out)[(*nr)++];
+		e->index = k.offset;
+		memcpy(&e->di, di, sizeof(*di));
+		memcpy(e->name, di + 1, nl);
+	}
+	path_release(c->fs, &p);
+	return ret < 0 ? ret : 0;
+}
+
+/*
+ * Cut the entry at [pos, pos + len) out of the item at p, or delete the
+ * item if the entry is all of it; releases p.
+ */
+static int cut_entry(struct reenc *c, struct trans_root *root, struct btrfs_path *p,
+		     u32 pos, u32 len)
+{
+	u8 *ptr = path_ptr_mut(p);
+	u32 size = path_size(p);
+	int ret;
+
+	if (len == size) {
+		ret = del_items(c->t, root, p, 1);
+	} else {
+		memmove(ptr + pos, ptr + pos + len, size - pos - len);
+		ret = resize_item(c->t, root, p, size - len);
+	}
+	path_release(c->fs, p);
+	return ret;
+}
+
+/* Insert an item holding one entry at key, or append the entry to the item there. */
+static int append_entry(struct reenc *c, struct trans_root *root, const struct btrfs_key *key,
+			const u8 *entry, u32 len)
+{
+	struct btrfs_path p;
+	int ret = insert_item(c->t, root, key, entry, len);
+
+	if (ret != -EEXIST)
+		return ret;
+	ret = search_slot_mod(c->t, root, key, &p, len);
+	if (!ret) {
+		u32 old = path_size(&p);
+
+		ret = resize_item(c->t, root, &p, old + len);
+		if (!ret)
+			memcpy(path_ptr_mut(&p) + old, entry, len);
+	}
+	path_release(c->fs, &p);
+	return ret > 0 ? -EUCLEAN : ret;
+}
+
+/* Remove the entry named name from the (possibly shared) DIR_ITEM at key. */
+static int remove_dir_item_entry(struct reenc *c, struct trans_root *root,
+				 const struct btrfs_key *key, const u8 *name, u32 nl)
+{
+	struct btrfs_path p;
+	int ret = search_slot_mod(c->t, root, key, &p, -1);
+	u8 *ptr;
+	u32 size, pos = 0;
+
+	if (ret) {
+		path_release(c->fs, &p);
+		return ret < 0 ? ret : fs_err(c->fs, -EUCLEAN, "dir %llu: missing dir item for an entry",
+					      key->objectid);
+	}
+	ptr = path_ptr_mut(&p);
+	size = path_size(&p);
+	while (pos + sizeof(struct btrfs_dir_item) <= size) {
+		struct btrfs_dir_item *di = (void *)(ptr + pos);
+		u32 len = sizeof(*di) + le16_to_cpu(di->name_len) + le16_to_cpu(di->data_len);
+
+		if (pos + len > size)
+			break;
+		if (le16_to_cpu(di->name_len) == nl && !memcmp(di + 1, name, nl)) {
+			return cut_entry(c, root, &p, pos, len);
+		}
+		pos += len;
+	}
+	path_release(c->fs, &p);
+	return fs_err(c->fs, -EUCLEAN, "dir %llu: dir item does not hold an entry of its index",
+		      key->objectid);
+}
+
+/*
+ * INODE_EXTREF (ino, 13, btrfs_extref_hash(parent, name)): items with colliding
+ * hashes hold several {parent, index, name_len, name} entries.
+ */
+static int del_extref(struct reenc *c, struct trans_root *root, u64 ino, u64 dir,
+		      const u8 *name, u32 nl)
+{
+	struct btrfs_key key = { ino, BTRFS_INODE_EXTREF_KEY, btrfs_extref_hash(dir, name, nl) };
+	struct btrfs_path p;
+	int ret = search_slot_mod(c->t, root, &key, &p, -1);
+	u8 *ptr;
+	u32 size, pos = 0;
+
+	if (ret) {
+		path_release(c->fs, &p);
+		return ret;
+	}
+	ptr = path_ptr_mut(&p);
+	size = path_size(&p);
+	while (pos + sizeof(struct btrfs_inode_extref) <= size) {
+		struct btrfs_inode_extref *x = (void *)(ptr + pos);
+		u32 len = sizeof(*x) + le16_to_cpu(x->name_len);
+
+		if (pos + len > size)
+			break;
+		if (le64_to_cpu(x->parent_objectid) == dir && le16_to_cpu(x->name_len) == nl &&
+		    !memcmp(x + 1, name, nl)) {
+			return cut_entry(c, root, &p, pos, len);
+		}
+		pos += len;
+	}
+	path_release(c->fs, &p);
+	return 1;
+}
+
+static int add_extref(struct reenc *c, struct trans_root *root, u64 ino, u64 dir,
+		      const struct dir_entry *e)
+{
+	struct btrfs_key key = { ino, BTRFS_INODE_EXTREF_KEY,
+				 btrfs_extref_hash(dir, e->new_name, e->new_len) };
+	u8 buf[sizeof(struct btrfs_inode_extref) + FNAME_MAX_LEN];
+	struct btrfs_inode_extref *x = (void *)buf;
+	u32 len = sizeof(*x) + e->new_len;
+
+	x->parent_objectid = cpu_to_le64(dir);
+	x->index = cpu_to_le64(e->index);
+	x->name_len = cpu_to_le16(e->new_len);
+	memcpy(x + 1, e->new_name, e->new_len);
+	return append_entry(c, root, &key, buf, len);
+}
+
+/* A subvolume entry: ROOT_REF and ROOT_BACKREF in the root tree hold the name. */
+static int rename_root_refs(struct reenc *c, struct trans_root *root, const struct btrfs_key *loc,
+			    const struct dir_entry *e)
+{
+	struct trans_root *rt = trans_get_root(c->t, BTRFS_ROOT_TREE_OBJECTID);
+	struct btrfs_key keys[2] = {
+		{ root->ref.objectid, BTRFS_ROOT_REF_KEY, loc->objectid },
+		{ loc->objectid, BTRFS_ROOT_BACKREF_KEY, root->ref.objectid },
+	};
+	int ret;
+
+	for (int i = 0; i < 2; i++) {
+		u8 buf[sizeof(struct btrfs_root_ref) + BTRFS_NAME_LEN];
+		struct btrfs_root_ref *rr = (void *)buf;
+		u32 size;
+
+		ret = trans_lookup(c->t, rt, &keys[i], buf, sizeof(buf), &size);
+		/*
+		 * No ROOT_REF from this tree: the entry was copied into a
+		 * snapshot and names no subvolume here (the kernel shows an
+		 * empty directory), so there is no back reference to rename.
+		 */
+		if (ret > 0 && i == 0)
+			return 0;
+		if (ret)
+			return ret > 0 ? fs_err(c->fs, -EUCLEAN, "subvolume %llu: missing root backref",
+						loc->objectid) : ret;
+		rr->name_len = cpu_to_le16(e->new_len);
+		memcpy(rr + 1, e->new_name, e->new_len);
+		ret = trans_delete_item(c->t, rt, &keys[i]);
+		if (!ret)
+			ret = insert_item(c->t, rt, &keys[i], buf, sizeof(*rr) + e->new_len);
+		if (ret)
+			return ret > 0 ? -EUCLEAN : ret;
+	}
+	return 0;
+}
+
+/* Replace the name of the back reference with this index (INODE_REF / EXTREF / ROOT refs). */
+static int rename_backref(struct reenc *c, struct trans_root *root, u64 dir,
+			  const struct dir_entry *e)
+{
+	struct btrfs_key loc, key;
+	struct btrfs_path p;
+	u32 old_nl = le16_to_cpu(e->di.name_len);
+	int ret;
+
+	btrfs_disk_key_to_cpu(&loc, &e->di.location);
+	if (loc.type == BTRFS_ROOT_ITEM_KEY)
+		return rename_root_refs(c, root, &loc, e);
+	key = (struct btrfs_key){ loc.objectid, BTRFS_INODE_REF_KEY, dir };
+	{
+		u32 cur = 0;
+
+		/* If the grown item could not fit any leaf, do not ask for room: spill. */
+		if (trans_lookup(c->t, root, &key, NULL, 0, &cur) == 0 &&
+		    cur - old_nl + e->new_len > max_item_size(c->fs))
+			ret = search_slot_mod(c->t, root, &key, &p, 0);
+		else
+			ret = search_slot_mod(c->t, root, &key, &p,
+					      e->new_len > old_nl ? e->new_len - old_nl : 0);
+	}
+	if (ret == 0) {
+		u8 *ptr = path_ptr_mut(&p);
+		u32 size = path_size(&p), pos = 0;
+
+		while (pos + sizeof(struct btrfs_inode_ref) <= size) {
+			struct btrfs_inode_ref *r = (void *)(ptr + pos);
+			u32 nl = le16_to_cpu(r->name_len), len = sizeof(*r) + nl;
+
+			if (pos + len > size)
+				break;
+			if (le64_to_cpu(r->index) == e->index) {
+				u32 nsize = size - nl + e->new_len;
+
+				if (nsize > max_item_size(c->fs) &&
+				    (c->fs->incompat & BTRFS_FEATURE_INCOMPAT_EXTENDED_IREF) &&
+				    size > len) {
+					/*
+					 * The renamed ref would make the item larger than
+					 * any leaf holds: move it to an INODE_EXTREF, as the
+					 * kernel does when an INODE_REF cannot grow.
+					 */
+					memmove(ptr + pos, ptr + pos + len, size - pos - len);
+					ret = resize_item(c->t, root, &p, size - len);
+					path_release(c->fs, &p);
+					return ret ? ret : add_extref(c, root, loc.objectid, dir, e);
+				}
+				if (nsize > size) {
+					ret = resize_item(c->t, root, &p, nsize);
+					ptr = path_ptr_mut(&p);
+					r = (void *)(ptr + pos);
+				}
+				if (ret)
+					break;
+				memmove(ptr + pos + sizeof(*r) + e->new_len, ptr + pos + len,
+					size - pos - len);
+				memcpy(r + 1, e->new_name, e->new_len);
+				r->name_len = cpu_to_le16(e->new_len);
+				if (nsize < size)
+					ret = resize_item(c->t, root, &p, nsize);
+				path_release(c->fs, &p);
+				return ret;
+			}
+			pos += len;
+		}
+	}
+	path_release(c->fs, &p);
+	if (ret < 0)
+		return ret;
+	/* Not in the INODE_REF: an INODE_EXTREF keyed by the name's hash. */
+	ret = del_extref(c, root, loc.objectid, dir, e->name, old_nl);
+	if (ret)
+		return ret > 0 ? fs_err(c->fs, -EUCLEAN, "inode %llu: no ref for index %llu",
+					loc.objectid, e->index) : ret;
+	return add_extref(c, root, loc.objectid, dir, e);
+}
+
+/*
+ * An encrypted directory may only name an encrypted subvolume root, and a
+ * plain one only a plain root: nested subvolumes are converted first on
+ * encrypt and last on decrypt, so this holds unless the selection split them.
+ */
+static int check_subvol_entry(struct reenc *c, const struct dir_entry *e)
+{
+	struct btrfs_key loc;
+	struct trans_root *sub;
+	struct btrfs_inode_item ii;
+	u64 top;
+	int ret;
+
+	btrfs_disk_key_to_cpu(&loc, &e->di.location);
+	if (loc.type != BTRFS_ROOT_ITEM_KEY || !c->ops->dst_encrypted)
+		return 0;
+	{
+		struct btrfs_key rk = { c->cur_tree, BTRFS_ROOT_REF_KEY, loc.objectid };
+
+		if (trans_lookup(c->t, trans_get_root(c->t, BTRFS_ROOT_TREE_OBJECTID), &rk,
+				 NULL, 0, NULL) > 0)
+			return 0;	/* a snapshot's placeholder, not a link */
+	}
+	sub = trans_get_root(c->t, loc.objectid);
+	if (!sub)
+		return 0;	/* a dangling entry: nothing to protect */
+	ret = subvol_root_dir(c->fs, loc.objectid, &top);
+	if (!ret)
+		ret = trans_inode_read(c->t, sub, top, &ii);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	if (!(le64_to_cpu(ii.flags) & BTRFS_INODE_ENCRYPT))
+		return fs_err(c->fs, -EOPNOTSUPP,
+			      "a selected directory contains subvolume %llu, which is not being encrypted; select it too (--subvol %llu)",
+			      loc.objectid, loc.objectid);
+	return 0;
+}
+
+int reencrypt_dir(struct reenc *c, struct trans_root *root, const struct inode_info *ii)
+{
+	struct fs_info *fs = c->fs;
+	struct fscrypt_context_v2 ctx;
+	struct dir_entry *ents = NULL;
+	size_t nr = 0;
+	u8 key[FSCRYPT_MAX_MODE_KEY_SIZE];
+	u64 dsize = 0;
+	int ret;
+
+	if (!!(ii->flags & BTRFS_INODE_ENCRYPT) != c->ops->src_encrypted) {
+		if (ii->flags & BTRFS_INODE_ENCRYPT) {
+			ret = reenc_begin(c);
+			return ret ? ret : reenc_read_inode_ctx(c, root, ii->ino, &ctx);
+		}
+		return 0;
+	}
+	ret = reenc_begin(c);
+	if (ret)
+		return ret;
+	if (c->ops->src_encrypted)
+		ret = reenc_read_inode_ctx(c, root, ii->ino, &ctx);
+	else
+		ret = reenc_set_inode_encrypted(c, root, ii->ino, true, &ctx);
+	if (!ret)
+		ret = fscrypt_derive_file_key(c->o->mk, ctx.nonce, ctx.filenames_mode, key, NULL);
+	if (!ret)
+		ret = collect_entries(c, root, ii->ino, &ents, &nr);
+	for (size_t i = 0; !ret && i < nr; i++) {
+		struct dir_entry *e = &ents[i];
+		u32 nl = le16_to_cpu(e->di.name_len);
+		int n;
+
+		if (c->ops->src_encrypted)
+			n = fname_decrypt(ctx.filenames_mode, key, e->name, nl, e->new_name);
+		else
+			n = fname_encrypt(ctx.filenames_mode, key, ctx.flags, e->name, nl, e->new_name);
+		if (n < 0) {
+			ret = n == -EBADMSG ? fs_err(fs, -EKEYREJECTED,
+						     "dir %llu: entry %llu does not decrypt to a valid name",
+						     ii->ino, e->index)
+					    : fs_err(fs, n, "dir %llu: cannot convert entry %llu", ii->ino,
+						     e->index);
+			break;
+		}
+		e->new_len = n;
+		dsize += 2 * (u64)n;
+		ret = check_subvol_entry(c, e);
+	}
+	explicit_bzero(key, sizeof(key));
+	for (size_t i = 0; !ret && i < nr; i++) {
+		struct dir_entry *e = &ents[i];
+		u32 nl = le16_to_cpu(e->di.name_len);
+		u8 entry[sizeof(struct btrfs_dir_item) + FNAME_MAX_LEN];
+		struct btrfs_dir_item *di = (void *)entry;
+		struct btrfs_key k = { ii->ino, BTRFS_DIR_ITEM_KEY, btrfs_name_hash(e->name, nl) };
+
+		memcpy(di, &e->di, sizeof(*di));
+		di->name_len = cpu_to_le16(e->new_len);
+		di->data_len = 0;
+		di->type = c->ops->dst_encrypted ? (u8)(e->di.type | BTRFS_FT_ENCRYPTED)
+						 : (u8)(e->di.type & ~BTRFS_FT_ENCRYPTED);
+		memcpy(di + 1, e->new_name, e->new_len);
+		ret = remove_dir_item_entry(c, root, &k, e->name, nl);
+		k.offset = btrfs_name_hash(e->new_name, e->new_len);
+		if (!ret)
+			ret = append_entry(c, root, &k, entry, sizeof(*di) + e->new_len);
+		k = (struct btrfs_key){ ii->ino, BTRFS_DIR_INDEX_KEY, e->index };
+		if (!ret)
+			ret = trans_delete_item(c->t, root, &k);
+		if (!ret)
+			ret = insert_item(c->t, root, &k, entry, sizeof(*di) + e->new_len);
+		if (!ret)
+			ret = rename_backref(c, root, ii->ino, e);
+		c->sv->names++;
+	}
+	if (!ret && !c->ops->dst_encrypted)
+		ret = reenc_set_inode_encrypted(c, root, ii->ino, false, &ctx);
+	if (!ret) {
+		struct btrfs_inode_item di;
+
+		ret = trans_inode_read(c->t, root, ii->ino, &di);
+		if (!ret) {
+			di.size = cpu_to_le64(dsize);
+			di.transid = cpu_to_le64(c->t->transid);
+			ret = trans_inode_write(c->t, root, ii->ino, &di);
+		}
+	}
+	free(ents);
+	if (ret)
+		return ret > 0 ? -EUCLEAN : ret;
+	c->sv->inodes++;
+	c->sv->dirs++;
+	c->st->inodes++;
+	/* Directory work is metadata only: commit every few thousand names. */
+	c->since_commit += 4096 * (nr + 1);
+	if (c->since_commit >= c->batch)
+		return reenc_commit(c);
+	return 0;
+}

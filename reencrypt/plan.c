@@ -1,0 +1,480 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Selection and planning for re-encryption: the subvolumes and inodes a
+ * run covers, their order, and the preflight that checks key and space
+ * before the first write.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "reencrypt/internal.h"
+#include "kernel-shared/extent-tree.h"
+#include "kernel-shared/space-map.h"
+#include "common/containers.h"
+#include "common/utils.h"
+
+/* ---- inventory ------------------------------------------------------------ */
+
+int reenc_list_inodes(struct fs_info *fs, const struct root_ref *root,
+		      struct inode_info **out, size_t *nr)
+{
+	struct btrfs_key key = { BTRFS_FIRST_FREE_OBJECTID, BTRFS_INODE_ITEM_KEY, 0 }, k;
+	struct btrfs_path p;
+	size_t cap = 0;
+	int ret = search_slot(fs, root, &key, &p);
+
+	*out = NULL;
+	*nr = 0;
+	if (ret < 0)
+		return ret;
+	for (ret = 0; path_item_valid(&p); ret = next_item(fs, &p)) {
+		if (ret < 0)
+			break;
+		path_key(&p, &k);
+		if (k.objectid > BTRFS_LAST_FREE_OBJECTID)
+			break;
+		if (k.type == BTRFS_INODE_ITEM_KEY && path_size(&p) >= sizeof(struct btrfs_inode_item)) {
+			const struct btrfs_inode_item *ii = (const void *)path_ptr(&p);
+
+			{
+				struct inode_info *n = array_grow(*out, &cap, *nr, sizeof(*n));
+
+				if (!n) {
+					ret = fs_err(fs, -ENOMEM, "out of memory");
+					break;
+				}
+				*out = n;
+			}
+			(*out)[(*nr)++] = (struct inode_info){ k.objectid, le32_to_cpu(ii->mode),
+							       le64_to_cpu(ii->flags), 0, 0 };
+		} else if (k.type == BTRFS_INODE_REF_KEY && *nr &&
+			   (*out)[*nr - 1].ino == k.objectid) {
+			(*out)[*nr - 1].parent = k.offset;
+		}
+	}
+	path_release(fs, &p);
+	return ret < 0 ? ret : 0;
+}
+
+static struct inode_info *find_inode(struct inode_info *v, size_t nr, u64 ino)
+{
+	size_t lo = 0, hi = nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v[mid].ino < ino)
+			lo = mid + 1;
+		else if (v[mid].ino > ino)
+			hi = mid;
+		else
+			return &v[mid];
+	}
+	return NULL;
+}
+
+/* Depth of every directory below the subvolume root (bounded: no loops). */
+void reenc_compute_depths(struct inode_info *v, size_t nr)
+{
+	for (size_t i = 0; i < nr; i++) {
+		u32 d = 0;
+		struct inode_info *cur = &v[i];
+
+		while (cur && cur->parent && cur->parent != cur->ino && d < 4096) {
+			cur = find_inode(v, nr, cur->parent);
+			d++;
+		}
+		v[i].depth = d;
+	}
+}
+
+/*
+ * Mark what lies inside the selected directories: directories below one
+ * (or one itself), and files or symlinks with any link in such a directory
+ * (an encrypted directory may not hold a plain entry).
+ */
+int reenc_mark_selected(struct fs_info *fs, const struct root_ref *root, struct inode_info *v,
+			size_t nr, const u64 *sel, size_t nsel)
+{
+	struct btrfs_key key = { BTRFS_FIRST_FREE_OBJECTID, BTRFS_INODE_REF_KEY, 0 }, k;
+	struct btrfs_path p;
+	int ret;
+
+	for (size_t i = 0; i < nr; i++) {
+		struct inode_info *cur = &v[i];
+		int guard = 0;
+
+		if (!S_ISDIR(v[i].mode))
+			continue;
+		while (cur && !v[i].selected && guard++ < 4096) {
+			for (size_t j = 0; j < nsel; j++)
+				v[i].selected |= cur->ino == sel[j];
+			if (!cur->parent || cur->parent == cur->ino)
+				break;
+			cur = find_inode(v, nr, cur->parent);
+		}
+	}
+	ret = search_slot(fs, root, &key, &p);
+	if (ret < 0)
+		return ret;
+	for (ret = 0; path_item_valid(&p); ret = next_item(fs, &p)) {
+		struct inode_info *child, *parent = NULL;
+
+		if (ret < 0)
+			break;
+		path_key(&p, &k);
+		if (k.objectid > BTRFS_LAST_FREE_OBJECTID)
+			break;
+		if (k.type == BTRFS_INODE_REF_KEY)
+			parent = find_inode(v, nr, k.offset);
+		else if (k.type == BTRFS_INODE_EXTREF_KEY &&
+			 path_size(&p) >= sizeof(struct btrfs_inode_extref))
+			parent = find_inode(v, nr, le64_to_cpu(((const struct btrfs_inode_extref *)
+								path_ptr(&p))->parent_objectid));
+		child = parent ? find_inode(v, nr, k.objectid) : NULL;
+		if (child && !S_ISDIR(child->mode) && parent->selected)
+			child->selected = true;
+	}
+	path_release(fs, &p);
+	return ret < 0 ? ret : 0;
+}
+
+/* Nesting depth of a subvolume (ROOT_BACKREF chain up to the FS tree). */
+static u32 subvol_depth(struct fs_info *fs, u64 id)
+{
+	u32 d = 0;
+
+	while (id != BTRFS_FS_TREE_OBJECTID && d < 1024) {
+		struct btrfs_key key = { id, BTRFS_ROOT_BACKREF_KEY, 0 }, k;
+		struct btrfs_path p;
+		int ret = search_slot(fs, &fs->tree_root, &key, &p);
+
+		if (ret < 0 || !path_item_valid(&p)) {
+			path_release(fs, &p);
+			break;
+		}
+		path_key(&p, &k);
+		path_release(fs, &p);
+		if (k.objectid != id || k.type != BTRFS_ROOT_BACKREF_KEY)
+			break;
+		id = k.offset;
+		d++;
+	}
+	return d;
+}
+
+int reenc_list_subvols(struct fs_info *fs, u64 **out, size_t *nr)
+{
+	struct btrfs_key key = { BTRFS_FIRST_FREE_OBJECTID, BTRFS_ROOT_ITEM_KEY, 0 }, k;
+	struct btrfs_path p;
+	size_t cap = 16;
+	int ret;
+
+	*out = malloc(cap * sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	(*out)[0] = BTRFS_FS_TREE_OBJECTID;
+	*nr = 1;
+	ret = search_slot(fs, &fs->tree_root, &key, &p);
+	if (ret < 0)
+		return ret;
+	for (ret = 0; path_item_valid(&p); ret = next_item(fs, &p)) {
+		if (ret < 0)
+			break;
+		path_key(&p, &k);
+		if (k.objectid > BTRFS_LAST_FREE_OBJECTID)
+			break;
+		if (k.type != BTRFS_ROOT_ITEM_KEY || path_size(&p) < BTRFS_ROOT_ITEM_V0_SIZE ||
+		    !le32_to_cpu(((const struct btrfs_root_item *)path_ptr(&p))->refs))
+			continue;
+		{
+			u64 *n = array_grow(*out, &cap, *nr, sizeof(*n));
+
+			if (!n) {
+				ret = -ENOMEM;
+				break;
+			}
+			*out = n;
+		}
+		(*out)[(*nr)++] = k.objectid;
+	}
+	path_release(fs, &p);
+	return ret < 0 ? ret : 0;
+}
+
+int reenc_all_refs_in_target(struct reenc *c, u64 bytenr, bool *all)
+{
+	struct trans_root *er = trans_get_root(c->t, BTRFS_EXTENT_TREE_OBJECTID);
+	struct btrfs_key key = { bytenr, BTRFS_EXTENT_ITEM_KEY, 0 }, k;
+	struct btrfs_path p;
+	int ret;
+
+	*all = c->all_subvols && !c->o->nr_paths;
+	if (*all || !er || c->o->nr_paths)
+		return er ? 0 : -EIO;
+	if (c->o->nr_paths)
+		return 0;	/* inode-level selections: always a private copy */
+	*all = true;
+	ret = search_slot(c->fs, &er->ref, &key, &p);
+	if (ret < 0)
+		return ret;
+	for (ret = 0; path_item_valid(&p) && *all; ret = next_item(c->fs, &p)) {
+		const u8 *ptr, *end;
+
+		if (ret < 0)
+			break;
+		path_key(&p, &k);
+		if (k.objectid != bytenr)
+			break;
+		ptr = path_ptr(&p);
+		end = ptr + path_size(&p);
+		if (k.type == BTRFS_EXTENT_ITEM_KEY) {
+			for (ptr += sizeof(struct btrfs_extent_item); ptr < end; ) {
+				if (*ptr == BTRFS_EXTENT_DATA_REF_KEY &&
+				    ptr + 1 + sizeof(struct btrfs_extent_data_ref) <= end) {
+					const struct btrfs_extent_data_ref *dr = (const void *)(ptr + 1);
+					bool in = false;
+
+					for (size_t i = 0; i < c->o->nr_subvols; i++)
+						in |= c->o->subvols[i] == le64_to_cpu(dr->root);
+					*all &= in;
+					ptr += 1 + sizeof(*dr);
+				} else {
+					*all = false;	/* shared leaf refs: sharers unknown */
+					break;
+				}
+			}
+		} else if (k.type == BTRFS_SHARED_DATA_REF_KEY) {
+			*all = false;
+		} else if (k.type == BTRFS_EXTENT_DATA_REF_KEY &&
+			   path_size(&p) >= sizeof(struct btrfs_extent_data_ref)) {
+			const struct btrfs_extent_data_ref *dr = (const void *)ptr;
+			bool in = false;
+
+			for (size_t i = 0; i < c->o->nr_subvols; i++)
+				in |= c->o->subvols[i] == le64_to_cpu(dr->root);
+			*all &= in;
+		}
+	}
+	path_release(c->fs, &p);
+	return ret < 0 ? ret : 0;
+}
+
+/* Any item 41 left in any subvolume? (decides the incompat bit after decrypt) */
+int reenc_anything_encrypted(struct fs_info *fs, const u64 *trees, size_t nr, bool *any)
+{
+	*any = false;
+	for (size_t i = 0; i < nr && !*any; i++) {
+		struct root_ref rr;
+		struct inode_info *inodes;
+		size_t n;
+		int ret = find_root(fs, trees[i], &rr);
+
+		if (!ret)
+			ret = reenc_list_inodes(fs, &rr, &inodes, &n);
+		if (ret)
+			return ret;
+		for (size_t j = 0; j < n; j++)
+			*any |= !!(inodes[j].flags & BTRFS_INODE_ENCRYPT);
+		free(inodes);
+	}
+	return 0;
+}
+
+/*
+ * Before any write: every context in the targets carries our key, and the
+ * image has room for a batch of copies plus its largest file.
+ */
+/* Work left in one tree: bytes to copy, its largest file, inline data to place. */
+struct preflight_need {
+	u64 total, largest, inline_bytes;
+};
+
+/*
+ * Count what a tree still needs (into n and the stats a dry run prints), and
+ * refuse an inode context made by another master key.
+ */
+static int preflight_tree(struct reenc *c, u64 tree, struct preflight_need *n)
+{
+	struct fs_info *fs = c->fs;
+	struct btrfs_key key = { BTRFS_FIRST_FREE_OBJECTID, 0, 0 }, k;
+	struct btrfs_path p;
+	struct root_ref rr;
+	u64 cur_ino = 0, cur_bytes = 0;
+	u32 cur_mode = 0;
+	int ret;
+
+	ret = find_root(fs, tree, &rr);
+	if (ret == -ENOENT)
+		return fs_err(fs, -ENOENT, "no subvolume with id %llu", tree);
+	if (!ret)
+		ret = search_slot(fs, &rr, &key, &p);
+	if (ret < 0)
+		return ret;
+	for (ret = 0; path_item_valid(&p); ret = next_item(fs, &p)) {
+		if (ret < 0)
+			break;
+		path_key(&p, &k);
+		if (k.objectid != cur_ino) {
+			n->largest = cur_bytes > n->largest ? cur_bytes : n->largest;
+			cur_ino = k.objectid;
+			cur_bytes = 0;
+		}
+		if (k.type == BTRFS_FSCRYPT_INODE_CTX_KEY &&
+		    path_size(&p) >= sizeof(struct fscrypt_context_v2) &&
+		    memcmp(((const struct fscrypt_context_v2 *)path_ptr(&p))->master_key_identifier,
+			   c->o->mk->identifier, FSCRYPT_KEY_IDENTIFIER_SIZE)) {
+			ret = fs_err(fs, -EKEYREJECTED,
+				     "inode %llu in tree %llu is encrypted with another master key (wrong key?)",
+				     k.objectid, tree);
+			break;
+		}
+		if (k.type == BTRFS_EXTENT_DATA_KEY &&
+		    path_size(&p) >= BTRFS_FILE_EXTENT_INLINE_DATA_START) {
+			const struct btrfs_file_extent_item *fe = (const void *)path_ptr(&p);
+			bool full = path_size(&p) >= sizeof(*fe);
+
+			if (!full && fe->type != BTRFS_FILE_EXTENT_INLINE)
+				continue;
+			if (fe->type == BTRFS_FILE_EXTENT_PREALLOC && fe->disk_bytenr &&
+			    !!fe->encryption == c->ops->src_encrypted) {
+				c->st->extents++;
+			} else if (fe->type == BTRFS_FILE_EXTENT_REG && fe->disk_bytenr &&
+			    !!fe->encryption == c->ops->src_encrypted) {
+				cur_bytes += le64_to_cpu(fe->disk_num_bytes);
+				n->total += le64_to_cpu(fe->disk_num_bytes);
+				c->st->extents++;	/* what a dry run reports */
+			} else if (fe->type == BTRFS_FILE_EXTENT_INLINE && S_ISREG(cur_mode) &&
+				   !c->ops->src_encrypted) {
+				c->st->extents++;	/* becomes a regular encrypted extent */
+				n->inline_bytes += fs->sectorsize;	/* new space, nothing freed */
+			}
+		}
+		if (k.type == BTRFS_INODE_ITEM_KEY &&
+		    path_size(&p) >= sizeof(struct btrfs_inode_item)) {
+			const struct btrfs_inode_item *ii = (const void *)path_ptr(&p);
+			u32 mode = le32_to_cpu(ii->mode);
+
+			cur_mode = mode;
+			if ((S_ISREG(mode) || S_ISDIR(mode) || S_ISLNK(mode)) &&
+			    !!(le64_to_cpu(ii->flags) & BTRFS_INODE_ENCRYPT) == c->ops->src_encrypted)
+				c->st->inodes++;
+		}
+	}
+	n->largest = cur_bytes > n->largest ? cur_bytes : n->largest;
+	path_release(fs, &p);
+	return ret > 0 ? 0 : ret;	/* > 0: the end of the tree */
+}
+
+int reenc_preflight(struct reenc *c, const u64 *trees, size_t nr_trees)
+{
+	struct fs_info *fs = c->fs;
+	struct preflight_need n = { 0 };
+	u64 free_data = 0, free_meta = 0, need_data, need_meta;
+	u64 total, largest, inline_bytes;
+	struct trans *t;
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < nr_trees; i++)
+		ret = preflight_tree(c, trees[i], &n);
+	if (ret)
+		return ret;
+	total = n.total;
+	largest = n.largest;
+	inline_bytes = n.inline_bytes;
+	ret = trans_begin(fs, &t);
+	if (ret)
+		return ret;
+	ret = space_free_bytes(t, BTRFS_BLOCK_GROUP_DATA, &free_data);
+	if (!ret)
+		ret = space_free_bytes(t, BTRFS_BLOCK_GROUP_METADATA, &free_meta);
+	trans_abort(t);
+	if (ret)
+		return ret;
+	/*
+	 * Old extents become free again at each commit, so the copies of one
+	 * batch plus the largest file must fit: shrink the batch to the room
+	 * there is (an inode never splits across commits).
+	 */
+	if (total + inline_bytes > free_data && free_data > largest + inline_bytes + (2ULL << 20))
+		c->batch = (free_data - largest - inline_bytes) / 2 < c->batch ?
+			   (free_data - largest - inline_bytes) / 2 : c->batch;
+	need_data = total < c->batch + largest ? total : c->batch + largest;
+	/* Inline files become sector-sized extents: space taken, none given back. */
+	need_data += inline_bytes;
+	need_meta = 64ULL * fs->nodesize;
+	if (free_data < need_data)
+		return fs_err(fs, -ENOSPC,
+			      "not enough free data space: need %llu bytes, %llu are free in the existing data block groups",
+			      need_data, free_data);
+	if (free_meta < need_meta)
+		return fs_err(fs, -ENOSPC,
+			      "not enough free metadata space: need %llu bytes, %llu are free",
+			      need_meta, free_meta);
+	c->st->bytes_total = total;
+	return 0;
+}
+
+static int cmp_job(const void *a, const void *b)
+{
+	const struct tree_job *x = a, *y = b;
+
+	/*
+	 * Nested subvolumes first when the result is encrypted (their roots
+	 * must be encrypted before the directory naming them), else the reverse.
+	 */
+	if (x->depth != y->depth)
+		return (x->depth > y->depth) != x->outer_first ? -1 : 1;
+	return x->tree < y->tree ? -1 : x->tree > y->tree;
+}
+
+/* Trees to convert: whole ones (--subvol, or all), and --path selections. */
+int reenc_plan_jobs(struct fs_info *fs, const struct reencrypt_opts *o,
+		    const struct reencrypt_mode_ops *ops, const u64 *all, size_t nr_all,
+		    struct tree_job **out, size_t *nr)
+{
+	struct tree_job *jobs = calloc(nr_all + o->nr_subvols + o->nr_paths + 1, sizeof(*jobs));
+	size_t n = 0;
+
+	if (!jobs)
+		return -ENOMEM;
+	if (!o->nr_subvols && !o->nr_paths) {
+		for (size_t i = 0; i < nr_all; i++)
+			jobs[n++].tree = all[i];
+	}
+	for (size_t i = 0; i < o->nr_subvols; i++) {
+		bool dup = false;
+
+		for (size_t j = 0; j < n; j++)
+			dup |= jobs[j].tree == o->subvols[i];
+		if (!dup)
+			jobs[n++].tree = o->subvols[i];
+	}
+	for (size_t i = 0; i < o->nr_paths; i++) {
+		struct tree_job *j = NULL;
+
+		for (size_t k = 0; k < n; k++)
+			if (jobs[k].tree == o->paths[i].tree)
+				j = &jobs[k];
+		if (j && !j->sel)
+			continue;	/* the whole tree is converted anyway */
+		if (!j) {
+			j = &jobs[n++];
+			j->tree = o->paths[i].tree;
+			j->sel = calloc(o->nr_paths, sizeof(u64));
+			if (!j->sel)
+				return -ENOMEM;
+		}
+		if (j->sel)
+			j->sel[j->nsel++] = o->paths[i].dir;
+	}
+	for (size_t i = 0; i < n; i++) {
+		jobs[i].depth = subvol_depth(fs, jobs[i].tree);
+		jobs[i].outer_first = ops->dirs_first;
+	}
+	qsort(jobs, n, sizeof(*jobs), cmp_job);
+	*out = jobs;
+	*nr = n;
+	return 0;
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The re-encryption engine: encrypt / decrypt of whole subvolumes in place
+ * (format.md sections 5-9), one engine whose direction is a mode.  The
+ * name follows cryptsetup's "reencrypt", which likewise encrypts, decrypts
+ * or changes the key of a device in place ("convert" in btrfs-progs means
+ * ext4 to btrfs).
+ *
+ * Order makes every commit a valid image: encrypt does regular files and
+ * symlinks first (an encrypted file in a plain directory is fine), then
+ * directories deepest first (an encrypted directory never holds a plain
+ * child).  decrypt runs the reverse: directories shallowest first, then
+ * files.  Each inode (or directory with its entries) changes within one
+ * transaction, so an interrupted run leaves whole inodes done or not, and
+ * running the command again finishes the job.
+ */
+#ifndef EXTCRYPT_REENCRYPT_H
+#define EXTCRYPT_REENCRYPT_H
+
+#include "kernel-shared/transaction.h"
+#include "crypto/fscrypt-keys.h"
+
+/*
+ * What a run turns the selected inodes into.  The mode is looked up once in
+ * a table (reencrypt_mode_ops()); the engine asks the table what it reads and
+ * writes and never tests the mode itself.  REKEY (encrypted to encrypted
+ * under a new key) is reserved: reencrypt_image() refuses it for now.
+ */
+enum reencrypt_mode {
+	REENCRYPT_ENCRYPT,	/* plain -> encrypted */
+	REENCRYPT_DECRYPT,	/* encrypted -> plain */
+	REENCRYPT_REKEY,	/* encrypted -> encrypted (not implemented yet) */
+};
+
+struct reencrypt_mode_ops {
+	const char *name;	/* "encrypt", "decrypt", "rekey" */
+	bool src_encrypted;	/* the inodes to do are encrypted now: read them with the key */
+	bool dst_encrypted;	/* they end encrypted: new nonces, contexts, encrypted names */
+	/*
+	 * Order: directories before files, shallowest first, and enclosing
+	 * subvolumes before nested ones (decrypt); else files first, then
+	 * directories deepest first, nested subvolumes first (encrypt).  Either
+	 * way no commit leaves an encrypted directory naming a plain child.
+	 */
+	bool dirs_first;
+	bool implemented;
+};
+
+/* The table entry of a mode, or NULL for a value outside the enum. */
+const struct reencrypt_mode_ops *reencrypt_mode_ops(enum reencrypt_mode mode);
+
+/* A directory subtree to convert: the directory and everything below it. */
+struct reencrypt_path {
+	u64 tree;
+	u64 dir;
+};
+
+struct reencrypt_opts {
+	enum reencrypt_mode mode;
+	const struct fscrypt_master_key *mk;
+	u8 contents_mode;	/* FSCRYPT_MODE_AES_256_XTS */
+	u8 filenames_mode;	/* FSCRYPT_MODE_AES_256_CTS */
+	u8 policy_flags;	/* padding */
+	const u64 *subvols;	/* trees to convert; NULL/0: every subvolume */
+	size_t nr_subvols;
+	const struct reencrypt_path *paths;	/* --path selections (with or without subvols) */
+	size_t nr_paths;
+	bool dry_run;
+	bool wipe;		/* zero freed blocks that held plaintext (encrypt) */
+	u64 batch_bytes;	/* commit after this much data (0: 256 MiB) */
+	unsigned int threads;
+	void (*progress)(u64 done, u64 total, void *arg);
+	void *progress_arg;
+};
+
+struct reencrypt_subvol_stats {
+	u64 tree;
+	u64 inodes, dirs, files, symlinks, extents, bytes, names;
+};
+
+struct reencrypt_stats {
+	struct reencrypt_subvol_stats *subvols;
+	size_t nr_subvols;
+	u64 inodes, extents, bytes, bytes_total, commits, wiped_bytes;
+	bool incompat_changed;
+};
+
+/*
+ * Run the conversion.  Returns 0, or a negative errno with fs_errmsg(fs) set:
+ * -EOPNOTSUPP also for a mode that is not implemented (REKEY),
+ * -EKEYREJECTED when an inode is encrypted with another key, -ENOSPC when
+ * the image lacks room (checked before the first write), -EOPNOTSUPP for
+ * content the tool refuses, -EUCLEAN for corruption.
+ */
+int reencrypt_image(struct fs_info *fs, const struct reencrypt_opts *o,
+		    struct reencrypt_stats *st);
+void reencrypt_stats_free(struct reencrypt_stats *st);
+
+#endif
