@@ -1,6 +1,6 @@
 #!/bin/sh
 # `btrfs-extcrypt check --check-data-csum` against `btrfs check --check-data-csum`
-# on the same plain images, in the same run (design.md section 7).
+# on the same plain images, in the same run (Documentation/design.rst section 7).
 #
 # For each size (default ~1 GiB and ~4 GiB of data) a tree is generated with
 # tests/lib/fixtures.py bench-tree and put into an image with mkfs.btrfs

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Crypto throughput of btrfs-extcrypt, each figure as a ratio to a reference
-# measured in the same run (design.md section 7):
+# measured in the same run (Documentation/design.rst section 7):
 #   xts-enc / xts-dec  AES-256-XTS over 4 KiB data units (xts_encrypt/decrypt on
 #                      1 MiB runs, a new tweak per unit), against
 #                      `openssl speed -evp aes-256-xts -bytes 4096 -seconds 3`

@@ -1,6 +1,6 @@
 #!/bin/sh
 # `btrfs-extcrypt encrypt` and `decrypt` against `cp` of the same image, in the
-# same run (issue 5 "Must hold", design.md section 7).
+# same run (issue 5 "Must hold", Documentation/design.rst section 7).
 #
 # For each size (default ~1 GiB and ~4 GiB of data) a mixed tree (skewed file
 # sizes, 40 files per MiB: many small files, a few big ones; tests/lib/fixtures.py

@@ -13,7 +13,7 @@
  * sums num_bytes of REG/PREALLOC items with a disk extent and ram_bytes of
  * inline ones; directory size sums name lengths of DIR_ITEM and DIR_INDEX;
  * the link count equals the number of DIR_ITEMs naming the inode; orphans
- * with nlink 0 skip the size checks) and format.md section 11 for
+ * with nlink 0 skip the size checks) and Documentation/format.rst section 11 for
  * encryption.  C14: dir and xattr `transid` are never looked at.
  */
 #include <stdio.h>
@@ -125,7 +125,7 @@ static bool valid_mode_pair(u8 contents, u8 filenames)
 	       (contents == 9 && filenames == 9);
 }
 
-/* format.md 3.2: why an inode context is invalid, or NULL. */
+/* Documentation/format.rst 3.2: why an inode context is invalid, or NULL. */
 static const char *ctx41_problem(const u8 *p, u32 size)
 {
 	const struct fscrypt_context_v2 *x = (const void *)p;

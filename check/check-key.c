@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The checks of `check` that need the master key (format.md 11, C12).
+ * The checks of `check` that need the master key (Documentation/format.rst 11, C12).
  *
  * While the trees are walked, the fs checker hands over (only when a key
  * was given) the contexts of encrypted inodes, the stored names of entries

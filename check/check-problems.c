@@ -7,7 +7,7 @@
  *              as "code" in JSON; scripts and tests match on it, so a code
  *              is never renamed or reused for another meaning
  *   severity   error (makes the exit code 1), warning or note (exit 0)
- *   rule       the format.md section 11 rule (C1..C14) a finding breaks, or
+ *   rule       the Documentation/format.rst section 11 rule (C1..C14) a finding breaks, or
  *              a structural category: tree, extent, space, csum, inode, dir,
  *              data, security, key
  *   template   printf format of the message, filled from the arguments the

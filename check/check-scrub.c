@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Offline scrub through the data pipeline (design.md section 2): each run
+ * Offline scrub through the data pipeline (Documentation/design.rst section 2): each run
  * of csummed sectors becomes one read-only job without a consumer and
  * without a nonce, so the pipeline only reads large chunks and runs the
  * csum process callback on its worker threads.  Nothing is decrypted: the

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The offline scrub of `check --check-data-csum`: verifies data csums over
- * the stored bytes (ciphertext for encrypted extents, format.md section 7)
+ * the stored bytes (ciphertext for encrypted extents, Documentation/format.rst section 7)
  * through the crypto/extent-io pipeline, on all worker threads.
  *
  * Kept free of btrfs headers: crypto/ headers and kernel-shared/ondisk.h

@@ -106,7 +106,7 @@ enum check_problem {
 	PR_DIR_ITEM_BAD,
 	PR_ROOT_DIR_BAD,
 	PR_ROOT_GENERATION,
-	/* encryption (format.md section 11) */
+	/* encryption (Documentation/format.rst section 11) */
 	PR_ENCRYPT_INCOMPAT_MISSING,
 	PR_INODE_CTX_MISSING,
 	PR_INODE_CTX_ORPHAN,
@@ -142,7 +142,7 @@ enum check_problem {
 struct check_problem_def {
 	const char *code;		/* stable identifier, e.g. "EXTENT_CTX_MISSING" */
 	enum check_severity severity;
-	const char *rule;		/* "C1".."C14" of format.md 11, or a category */
+	const char *rule;		/* "C1".."C14" of Documentation/format.rst 11, or a category */
 	const char *fmt;		/* printf template of the message */
 };
 

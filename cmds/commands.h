@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Command table (design.md section 4).
+ * Command table (Documentation/design.rst section 4).
  *
  * A command is two functions and a set of flags, git-style: the flags say what
  * the command needs before it can work, and the dispatcher (cmds/main.c)

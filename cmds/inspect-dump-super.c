@@ -57,7 +57,7 @@ struct flag_name {
 /*
  * Names, order and "supported" masks of btrfs-progs 6.14 (non-experimental
  * build), as its dump-super prints them.  It has no name for the compat_ro
- * VERITY bit nor for incompat bit 15 (ENCRYPT, format.md 12): both print as
+ * VERITY bit nor for incompat bit 15 (ENCRYPT, Documentation/format.rst 12): both print as
  * unknown flags.
  */
 static const struct flag_name super_flag_names[] = {

@@ -2,7 +2,7 @@
 /*
  * inspect dump-tree: the text of btrfs-progs 6.14 `inspect-internal dump-tree`
  * (same tree order, section headers and trailer), with the fscrypt additions
- * of format.md section 12, or one JSON document with `--format json`.
+ * of Documentation/format.rst section 12, or one JSON document with `--format json`.
  *
  * Every block is read through the verifying engine; the first block that
  * fails verification ends the dump with one ERROR line and exit code 3

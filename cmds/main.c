@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * btrfs-extcrypt: global options, the command table and dispatch with
- * unambiguous prefixes (design.md section 4).
+ * unambiguous prefixes (Documentation/design.rst section 4).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Tree block printing in the text format of btrfs-progs 6.14 dump-tree, with
- * the fscrypt additions of format.md section 12.  The strings and their
+ * the fscrypt additions of Documentation/format.rst section 12.  The strings and their
  * quirks (missing separators, unterminated lines, a mistyped owner ref line) are
  * reproduced on purpose: tests compare our output with btrfs-progs byte for
  * byte.  See print-tree.h for the reading rules.

@@ -2,7 +2,7 @@
 /*
  * Text (and JSON) rendering of tree blocks, keys and items in the format of
  * btrfs-progs 6.14 `inspect-internal dump-tree`, plus the fscrypt additions of
- * format.md section 12.
+ * Documentation/format.rst section 12.
  *
  * Text goes through one large output buffer (pt_out_*) instead of stdio so
  * that dumping a big image costs little more than formatting; call

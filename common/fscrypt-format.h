@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The fscrypt on-disk format shared by the crypto code and the btrfs image
- * engine (format.md sections 3.1 and 5.2): sizes, mode numbers, policy flags
+ * engine (Documentation/format.rst sections 3.1 and 5.2): sizes, mode numbers, policy flags
  * and the two context layouts that btrfs stores as items 41 and 42.  Only
  * constants and packed structures, no code: crypto/ derives keys from them,
  * kernel-shared/ reads, writes and moves the items without any cipher.
@@ -46,7 +46,7 @@ enum {
 #define FSCRYPT_POLICY_FLAG_IV_INO_LBLK_64	0x08
 #define FSCRYPT_POLICY_FLAG_IV_INO_LBLK_32	0x10
 
-/* struct fscrypt_context_v2 (format.md 3.1), 40 bytes on disk. */
+/* struct fscrypt_context_v2 (Documentation/format.rst 3.1), 40 bytes on disk. */
 struct fscrypt_context_v2 {
 	uint8_t version;
 	uint8_t contents_mode;
@@ -58,7 +58,7 @@ struct fscrypt_context_v2 {
 	uint8_t nonce[FSCRYPT_NONCE_SIZE];
 } __attribute__((packed));
 
-/* struct fscrypt_extent_context (format.md 5.2), 34 bytes on disk. */
+/* struct fscrypt_extent_context (Documentation/format.rst 5.2), 34 bytes on disk. */
 struct fscrypt_extent_context {
 	uint8_t version;
 	uint8_t encryption_mode;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Master key input shared by every command that takes a key (design.md
+ * Master key input shared by every command that takes a key (Documentation/design.rst
  * section 4): --key-file PATH ('-' for stdin), --key-fd N, --key-format
  * raw|hex.  Keys never come from argv or the environment.
  *

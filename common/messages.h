@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Diagnostics on stderr: "ERROR: ..." and "WARNING: ..." lines, one per call,
- * never split.  Exit codes are those of design.md section 5.
+ * never split.  Exit codes are those of Documentation/design.rst section 5.
  */
 #ifndef EXTCRYPT_MESSAGES_H
 #define EXTCRYPT_MESSAGES_H

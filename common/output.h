@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Output formats (design.md section 5).  Text goes to stdout as stable
+ * Output formats (Documentation/design.rst section 5).  Text goes to stdout as stable
  * "Key: value" lines; JSON is one document per run, built with json-c, whose
  * first member is "__header": {"version": "1"}.
  */

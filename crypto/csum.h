@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The four btrfs checksums behind one interface (format.md 2.2): crc32c
+ * The four btrfs checksums behind one interface (Documentation/format.rst 2.2): crc32c
  * through ISA-L, xxhash64 through libxxhash, sha256 through OpenSSL and
  * BLAKE2b-256 through libb2.  No btrfs knowledge beyond the type numbers.
  */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The data pipeline (design.md section 2): the only code path that reads or
+ * The data pipeline (Documentation/design.rst section 2): the only code path that reads or
  * writes file data.
  *
  *   read:  pread a run -> process(stored bytes)  (verify csums) -> decrypt -> consumer
@@ -10,7 +10,7 @@
  * elsewhere), only the read half (check, decrypt, restore) or only the write
  * half (data from memory or a producer).  "Stored bytes" are what is on
  * disk: the ciphertext of an encrypted extent, the data of a plain one.  Data
- * csums cover stored bytes (format.md section 7), so process always sees
+ * csums cover stored bytes (Documentation/format.rst section 7), so process always sees
  * them: after encryption on write, before decryption on read.
  *
  * The pipeline knows nothing about btrfs: the caller maps each disk extent to

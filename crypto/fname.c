@@ -3,7 +3,7 @@
  * OpenSSL 3.0's "AES-256-CBC-CTS" with cts_mode "CS3" is the kernel's
  * cts(cbc(aes)): a single block is plain CBC, and above that the last two
  * blocks are always swapped, even for a multiple of the block size.  The
- * vectors of format.md 13.3/13.4 pin this down in the unit tests.
+ * vectors of Documentation/format.rst 13.3/13.4 pin this down in the unit tests.
  */
 #include <errno.h>
 #include <endian.h>

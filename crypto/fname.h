@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * fscrypt filename and symlink-target encryption (format.md sections 8, 9):
+ * fscrypt filename and symlink-target encryption (Documentation/format.rst sections 8, 9):
  * zero padding to the policy's boundary, then CBC-CS3 ciphertext stealing
  * ("cts(cbc(aes))") with an all-zero IV under the directory's (or, for a
  * symlink target, the symlink's own) per-file key.  Name hashes of the
@@ -48,7 +48,7 @@ int fname_decrypt(int mode, const uint8_t *key, const void *ct, size_t ct_len,
 		  uint8_t *out);
 
 /*
- * struct fscrypt_symlink_data { __le16 len; u8 ct[len]; } (format.md 9).
+ * struct fscrypt_symlink_data { __le16 len; u8 ct[len]; } (Documentation/format.rst 9).
  * The target is padded like a name but capped at max_data - 2 bytes of
  * ciphertext instead of 255 (max_data is the inline data limit).
  * fscrypt_symlink_encrypt() writes 2 + len bytes into out (out_size bytes)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * fscrypt v2 key hierarchy and contexts (format.md sections 3, 4 and 5.2):
+ * fscrypt v2 key hierarchy and contexts (Documentation/format.rst sections 3, 4 and 5.2):
  * master key, key identifier, per-file and per-extent keys, the 40-byte inode
  * context and the 34-byte extent context (their layouts are in
  * common/fscrypt-format.h).  No btrfs knowledge.
@@ -19,14 +19,14 @@
 
 #define FSCRYPT_REASON_SIZE		128
 
-/* HKDF context bytes (format.md section 4). */
+/* HKDF context bytes (Documentation/format.rst section 4). */
 #define FSCRYPT_HKDF_KEY_IDENTIFIER	1
 #define FSCRYPT_HKDF_PER_FILE_ENC_KEY	2
 #define FSCRYPT_HKDF_PER_EXTENT_V5	8
 #define FSCRYPT_HKDF_PER_EXTENT_V7	9
 
 /*
- * Format profiles (format.md section 1): which HKDF context byte derives the
+ * Format profiles (Documentation/format.rst section 1): which HKDF context byte derives the
  * extent keys.  Nothing on disk stores it, so the layout decides.
  */
 enum fscrypt_profile {
@@ -129,7 +129,7 @@ void fscrypt_context_init(struct fscrypt_context_v2 *ctx, uint8_t contents_mode,
 			  const uint8_t nonce[FSCRYPT_NONCE_SIZE]);
 
 /*
- * Parse and validate an inode context item exactly as format.md 3.2: at
+ * Parse and validate an inode context item exactly as Documentation/format.rst 3.2: at
  * least 40 bytes (only the first 40 are used, as the kernel reads
  * min(40, item size)), version 2, flags & ~3 == 0 (so no DIRECT_KEY,
  * IV_INO_LBLK_64/32), log2_data_unit_size 0, reserved 0, and a valid
@@ -139,7 +139,7 @@ void fscrypt_context_init(struct fscrypt_context_v2 *ctx, uint8_t contents_mode,
 int fscrypt_context_parse(const void *buf, size_t len, struct fscrypt_context_v2 *out,
 			  char *reason, size_t reason_size);
 
-/* true if (contents, filenames) is one of the pairs format.md 3.2 allows. */
+/* true if (contents, filenames) is one of the pairs Documentation/format.rst 3.2 allows. */
 bool fscrypt_valid_mode_pair(int contents_mode, int filenames_mode);
 
 /*
@@ -156,7 +156,7 @@ void fscrypt_extent_context_init(struct fscrypt_extent_context *ectx, uint8_t mo
 				 const uint8_t nonce[FSCRYPT_NONCE_SIZE]);
 
 /*
- * Parse and validate an extent context item (format.md 5.2) against the
+ * Parse and validate an extent context item (Documentation/format.rst 5.2) against the
  * inode's context: size 34..40 (the first 34 are used), version 1, key
  * identifier equal to the inode's, and mode equal to the inode's contents
  * mode unless the profile's mode byte is garbage (v2).  inode may be NULL to

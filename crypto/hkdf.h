@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * HKDF-SHA512 as fscrypt uses it (format.md section 4): an unsalted extract of
+ * HKDF-SHA512 as fscrypt uses it (Documentation/format.rst section 4): an unsalted extract of
  * the master key into a 64-byte pseudorandom key, then expands whose info
  * string is "fscrypt\0" || context byte || context data.
  */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * AES-256-XTS over data units (format.md section 6): unit i of a run that
+ * AES-256-XTS over data units (Documentation/format.rst section 6): unit i of a run that
  * starts at DUN d is encrypted with tweak IV = le64(d + i) || 8 zero bytes.
  * The 64-byte key is data key (0..31) then tweak key (32..63).
  *

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Extent allocation and reference counting (format.md 2.8, design.md 3).
+ * Extent allocation and reference counting (Documentation/format.rst 2.8, Documentation/design.rst 3).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -841,7 +841,7 @@ static int apply_existing(struct apply_ctx *ac, const struct ref_change *rc)
 		return change_inline_ref(ac, &p, ptr, end, size, rc);
 	if (rc->delta > 0 && size + inline_ref_size(rc->kind) < max_extent_item_size(fs) &&
 	    !has_keyed_refs(ac, rc->bytenr)) {
-		/* Add inline, keeping the order of format.md 2.8. */
+		/* Add inline, keeping the order of Documentation/format.rst 2.8. */
 		u32 off = (ins ? ins : end) - base;
 
 		ret = resize_item(t, ac->er, &p, size + inline_ref_size(rc->kind));

@@ -13,7 +13,7 @@
 
 #include "kernel-shared/transaction.h"
 
-/* What a reference is: the four backref kinds of format.md 2.8. */
+/* What a reference is: the four backref kinds of Documentation/format.rst 2.8. */
 enum ref_kind {
 	REF_TREE_BLOCK,		/* TREE_BLOCK_REF: root */
 	REF_SHARED_BLOCK,	/* SHARED_BLOCK_REF: parent */

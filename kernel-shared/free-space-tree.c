@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Free-space tree maintenance (format.md 2.9): every allocation removes a
+ * Free-space tree maintenance (Documentation/format.rst 2.9): every allocation removes a
  * range from its block group's free space, every free adds one back, in
  * extent form (FREE_SPACE_EXTENT items) or bitmap form (FREE_SPACE_BITMAP),
  * with the kernel's conversion thresholds between the two.

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The hashes btrfs puts into key offsets: the directory name hash (DIR_ITEM
- * and XATTR_ITEM, format.md 2.7), the INODE_EXTREF hash and the extent data
- * ref hash (keyed EXTENT_DATA_REF items, format.md 2.8).  All are raw CRC-32C
+ * and XATTR_ITEM, Documentation/format.rst 2.7), the INODE_EXTREF hash and the extent data
+ * ref hash (keyed EXTENT_DATA_REF items, Documentation/format.rst 2.8).  All are raw CRC-32C
  * from crypto/csum.h; this is the btrfs knowledge on top of it.
  */
 #ifndef EXTCRYPT_HASH_H

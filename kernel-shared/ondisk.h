@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * On-disk btrfs structures and constants (format.md sections 2, 3, 5).
+ * On-disk btrfs structures and constants (Documentation/format.rst sections 2, 3, 5).
  * All structures are packed and little-endian; read fields through the
  * le*_to_cpu() helpers, never directly.
  */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Offline FICLONERANGE (format.md section 10).
+ * Offline FICLONERANGE (Documentation/format.rst section 10).
  *
  * The source items of the range are copied into memory first, so a clone
  * within one file sees the source as it was; then the destination range is

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Offline clone of a file range, with FICLONERANGE's semantics
- * (format.md section 10).
+ * (Documentation/format.rst section 10).
  */
 #ifndef EXTCRYPT_REFLINK_H
 #define EXTCRYPT_REFLINK_H

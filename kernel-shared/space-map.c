@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Free space of the block groups during a transaction (design.md 3): one
+ * Free space of the block groups during a transaction (Documentation/design.rst 3): one
  * bitmap per block group, loaded on first use from the extent tree, with
  * ranges freed in this transaction pinned until its commit; and the
  * accounting of every allocated or freed range (block group used counters,

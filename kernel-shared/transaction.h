@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The write side of the image engine (design.md section 3).
+ * The write side of the image engine (Documentation/design.rst section 3).
  *
  * A transaction collects every change in memory: tree blocks are copied on
  * write into newly allocated locations, extent reference changes are queued,

@@ -11,7 +11,7 @@
  * engine has read (its checksum, header and item table already verified by
  * read_tree_block()), and report every item that breaks one.
  *
- * The rules follow the kernel of the fscrypt series (format.md section 5):
+ * The rules follow the kernel of the fscrypt series (Documentation/format.rst section 5):
  * EXTENT_DATA may carry encryption 1, and the extent context item (42) has a
  * key and size rule; the inode context item (41) has none.
  */

@@ -607,7 +607,7 @@ static int reencrypt_file_data(struct reenc *c, struct trans_root *root, u64 ino
 		if (fe->type == BTRFS_FILE_EXTENT_INLINE) {
 			if (c->ops->src_encrypted)
 				continue;	/* encrypted files have none */
-			/* Inline data becomes a regular encrypted extent (format.md 5.3). */
+			/* Inline data becomes a regular encrypted extent (Documentation/format.rst 5.3). */
 			ret = trans_delete_item(c->t, root, &fi->key);
 			if (!ret)
 				ret = encrypt_inline(c, root, ino, fi, datasum);

@@ -27,7 +27,7 @@
 /*
  * Csums of data going through the pipeline, sector by sector: only sectors
  * marked present are verified on read and computed on write.  A partly
- * written prealloc extent has csums for its written part only (format.md
+ * written prealloc extent has csums for its written part only (Documentation/format.rst
  * 2.9, 6).  reenc_sector_sums_process() is the process callback for it (priv may
  * be NULL: nothing to do).
  */

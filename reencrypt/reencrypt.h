@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The re-encryption engine: encrypt / decrypt of whole subvolumes in place
- * (format.md sections 5-9), one engine whose direction is a mode.  The
+ * (Documentation/format.rst sections 5-9), one engine whose direction is a mode.  The
  * name follows cryptsetup's "reencrypt", which likewise encrypts, decrypts
  * or changes the key of a device in place ("convert" in btrfs-progs means
  * ext4 to btrfs).

@@ -648,7 +648,7 @@ def test_fault_suite_size():
 
 # ---------------------------------------------------------------------------
 # With the master key (C12).  The contexts of enc_base carry the key
-# identifier of the format.md 13.1 test key 00 01 .. 3f.
+# identifier of the Documentation/format.rst 13.1 test key 00 01 .. 3f.
 
 TEST_KEY = bytes(range(64))
 

@@ -1,6 +1,6 @@
 """Command-line frame: help, version, usage errors, prefixes, JSON envelope.
 
-design.md sections 4-5: usage errors exit 2; `--help`/`--version` exit 0;
+Documentation/design.rst sections 4-5: usage errors exit 2; `--help`/`--version` exit 0;
 any unambiguous prefix of a command works and an ambiguous one is a usage
 error; `--format json` prints one JSON document whose first member is
 "__header": {"version": "1"}, with dash-separated keys.

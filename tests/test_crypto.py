@@ -166,7 +166,7 @@ def test_checksums_random_buffers(unit, kind, name):
 
 
 def test_format_vectors_through_reference():
-    """format.md 13 recomputed by the reference, so the two sides agree on the vectors."""
+    """Documentation/format.rst 13 recomputed by the reference, so the two sides agree on the vectors."""
     master = bytes(range(64))
     assert ref.key_identifier(master).hex() == "8699c2c53707405da5aba5ae4d8583c0"
     key9 = ref.hkdf_fscrypt(master, 9, bytes(range(0x10, 0x20)), 64)

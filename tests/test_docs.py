@@ -529,7 +529,6 @@ def test_cited_sections_exist():
     assert count, "no section citations found at all: is the citation pattern broken?"
 
 
-@pytest.mark.xfail(strict=True, reason="citations are rewritten by the lead after the engine merge")
 def test_no_citation_outside_the_repository():
     """Comments cite Documentation/format.rst and design.rst, never the
     specifications outside the repository (format.md, design.md, shared/spec)."""

@@ -3,7 +3,7 @@
 The reference is the bookworm-backports package that tools/progs-6.14
 fetches (EXTCRYPT_PROGS614, see tests/lib/progs614.py); without it the
 comparisons skip.  The text must equal btrfs-progs' byte for byte once the 2026 encryption
-additions (format.md section 12) are dropped from ours: the `extent
+additions (Documentation/format.rst section 12) are dropped from ours: the `extent
 encryption N` lines, the ` encryption N` suffix of inline extents, the
 `value:` lines of items 41/42 and their names, and the ENCRYPT inode flag
 name.  Nothing else is normalised.
@@ -85,7 +85,7 @@ def _raw_root_ref(line):
 
 
 def normalise(ours):
-    """Drop exactly the format.md section 12 additions from our text."""
+    """Drop exactly the Documentation/format.rst section 12 additions from our text."""
     out = []
     for line in ours.split(b"\n"):
         if _ENC_LINE.fullmatch(line) or _VALUE_LINE.fullmatch(line):
@@ -348,7 +348,7 @@ def test_json_one_tree(bin, make_mkfs_image):
 
 
 # ---------------------------------------------------------------------------
-# Encryption additions on a hand-made leaf (format.md 12).
+# Encryption additions on a hand-made leaf (Documentation/format.rst 12).
 
 def test_fscrypt_items_printed(bin, tmp_path):
     """Rewrite the FS tree leaf of a small image so it holds an item 41, an

@@ -20,7 +20,7 @@
    item by encrypt_ref's reader (names, refs, xattrs, inode fields, file
    bytes).  Our `check --check-data-csum` and `check --key-file` must be
    clean on the encrypted image.
-2. Ciphertext proof.  encrypt_ref.verify_encrypted (written from format.md
+2. Ciphertext proof.  encrypt_ref.verify_encrypted (written from Documentation/format.rst
    only) recomputes from the original plaintext and the key every encrypted
    extent (sector by sector, XTS with DUN from the extent start; compressed
    extents from the original stored bytes), every DIR_INDEX/DIR_ITEM/
@@ -572,7 +572,7 @@ def compressed_inline_files(image):
 # Tests.
 
 def test_reference_vectors():
-    """encrypt_ref reproduces format.md section 13 (the reference itself is right)."""
+    """encrypt_ref reproduces Documentation/format.rst section 13 (the reference itself is right)."""
     m = bytes(range(64))
     assert R.key_identifier(m).hex() == "8699c2c53707405da5aba5ae4d8583c0"
     k9 = R.extent_key(m, bytes(range(16, 32)))
@@ -641,7 +641,7 @@ def test_roundtrip_mkfs(run, mkfs_image, copy_image, keys, tmp_path, is_root):
 
 @pytest.mark.parametrize("padding,flags", [(4, 0), (16, 2)])
 def test_padding_option(run, make_mkfs_image, copy_image, keys, padding, flags):
-    """--padding N: names and symlink targets padded to N (format.md 8)."""
+    """--padding N: names and symlink targets padded to N (Documentation/format.rst 8)."""
     ka, _ = keys
     src = make_mkfs_image("crc32c", 16384)
     img = copy_image(src.path, "pad.img")
@@ -682,7 +682,7 @@ def test_key_inputs(run, make_mkfs_image, copy_image, keys, tmp_path):
 @pytest.mark.parametrize("nodesize,lengths", [(4096, (3900, 3940, 3946)), (16384, (4000, 4064, 4090))])
 def test_symlink_targets_near_the_inline_limit(run, keys, tmp_path, nodesize, lengths):
     """Symlink targets whose padded ciphertext would pass the inline limit
-    min(sectorsize - 1, nodesize - 147) (format.md 9): encrypt must either
+    min(sectorsize - 1, nodesize - 147) (Documentation/format.rst 9): encrypt must either
     cap the padding (fscrypt caps at its max_len) and round trip, or refuse
     with exit 1 leaving a consistent image; never write an oversized item."""
     ka, _ = keys
@@ -847,7 +847,7 @@ def test_copies_in_several_batches(run, keys, tmp_path):
 
 
 def test_space_preflight_counts_inline_conversion(run, keys, tmp_path):
-    """Inline files become regular 4 KiB extents when encrypted (format.md
+    """Inline files become regular 4 KiB extents when encrypted (Documentation/format.rst
     5.3): the free-space preflight must count them.  Either encrypt succeeds,
     or it refuses before writing anything (exit 1, 'not enough free', image
     byte-identical) -- never fail half-way for lack of space."""
@@ -1378,7 +1378,7 @@ def _mini_roundtrip(run, image, keys, tmp_path):
 @pytest.mark.kernel
 def test_kernel_snapshot_shared_leaves(run, keys, tmp_path):
     """A rw snapshot of the top level whose fs-tree leaves are still shared
-    (extents referenced only through the shared leaf, format.md 2.8)."""
+    (extents referenced only through the shared leaf, Documentation/format.rst 2.8)."""
     def tree_fn(tree):
         fixtures.make_sample_tree(tree, seed=11, big_mib=1, dir_entries=50)
         (tree / "spacer.bin").write_bytes(b"\xa5" * (40 * MiB))
@@ -1409,7 +1409,7 @@ def test_kernel_snapshot_with_subvolume_stub(run, keys, tmp_path):
 @pytest.mark.kernel
 def test_kernel_prealloc_partly_written(run, keys, tmp_path):
     """fallocate, then a write into the middle: one disk extent referenced by
-    PREALLOC, REG, PREALLOC items (format.md 6 'Prealloc extents')."""
+    PREALLOC, REG, PREALLOC items (Documentation/format.rst 6 'Prealloc extents')."""
     def tree_fn(tree):
         (tree / "a.txt").write_bytes(b"hello\n")
 

@@ -9,7 +9,7 @@ The expected codes come from the EXIT STATUS sections of the man pages
 
 One small image is made once; each case works on its own copy where the
 command writes.  A command that fails must print an ERROR line, and one that
-succeeds must not (design.md section 5).
+succeeds must not (Documentation/design.rst section 5).
 """
 
 import os

@@ -1,4 +1,4 @@
-"""The running kernel's ext4 fscrypt as the oracle (format.md 14), issue 3.
+"""The running kernel's ext4 fscrypt as the oracle (Documentation/format.rst 14), issue 3.
 
 On a loop-mounted ext4 made with -O encrypt, a random 64-byte key is added
 with `xfs_io add_enckey` and v2 policies (AES-256-XTS / AES-256-CTS) are set

@@ -15,7 +15,7 @@ from runner import error_lines
 
 ID_RE = re.compile(r"^Key identifier: ([0-9a-f]{32})$", re.M)
 
-# fscryptctl's vectors (format.md 13.5) and the main test key (13.1).
+# fscryptctl's vectors (Documentation/format.rst 13.5) and the main test key (13.1).
 VECTORS = [
     (b"a" * 32 + b"1" * 32, "912ae510a458723a839a9fad701538ac"),
     (b"abcdefghijklmnopqrstuvwxyz0123456", "1c2d6754b6cc7daacb599875d7faf9bb"),

@@ -16,7 +16,7 @@ For every rule a small mkfs.btrfs --rootdir image is edited to break it
 
 Rules whose images need the fscrypt layout (item 42) are made on an image
 our `encrypt` wrote; the kernel cannot mount those (no fscrypt support), so
-their judge is the rule text of format.md section 5.2 alone.  One rule (the
+their judge is the rule text of Documentation/format.rst section 5.2 alone.  One rule (the
 free space info extent count) is newer than the running kernel and than
 btrfs check 6.2, and has no judge here either.
 """

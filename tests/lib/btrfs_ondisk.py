@@ -1,7 +1,7 @@
 """The tests' one reader/patcher of btrfs images, and their one CRC-32C,
 name hash and csum.
 
-Written from format.md section 2 only (no code shared with the C engine), so
+Written from Documentation/format.rst section 2 only (no code shared with the C engine), so
 it can locate superblock fields, chunk items and tree blocks of a *valid*
 image and patch them: the corruption suite uses it to edit a field and then
 recompute the checksum so that the C side's semantic checks are reached, not
@@ -36,7 +36,7 @@ CSUM_CRC32C, CSUM_XXHASH, CSUM_SHA256, CSUM_BLAKE2 = 0, 1, 2, 3
 CSUM_NAMES = {"crc32c": 0, "xxhash": 1, "sha256": 2, "blake2": 3}
 CSUM_SIZES = {0: 4, 1: 8, 2: 32, 3: 32}
 
-# Key types and tree ids (format.md 2.4).
+# Key types and tree ids (Documentation/format.rst 2.4).
 INODE_ITEM, INODE_REF, INODE_EXTREF, XATTR_ITEM = 1, 12, 13, 24
 DIR_ITEM, DIR_INDEX, EXTENT_DATA, EXTENT_CSUM = 84, 96, 108, 128
 ROOT_ITEM, ROOT_BACKREF, ROOT_REF = 132, 144, 156
@@ -99,7 +99,7 @@ CHUNK_FIELDS = {
 }
 STRIPE_FIELDS = {"devid": (0, "<Q"), "offset": (8, "<Q"), "dev_uuid": (16, "16s")}
 
-# Root item fields (format.md 2.6).
+# Root item fields (Documentation/format.rst 2.6).
 ROOT_ITEM_FIELDS = {
     "generation": (160, "<Q"), "root_dirid": (168, "<Q"), "bytenr": (176, "<Q"),
     "byte_limit": (184, "<Q"), "bytes_used": (192, "<Q"), "flags": (208, "<Q"),
@@ -118,7 +118,7 @@ def crc32c(data):
 
 def crc32c_raw(seed, data):
     """CRC-32C with an explicit register seed and no final inversion
-    (format.md 2.2): crc32c(d) == crc32c_raw(0xFFFFFFFF, d) ^ 0xFFFFFFFF."""
+    (Documentation/format.rst 2.2): crc32c(d) == crc32c_raw(0xFFFFFFFF, d) ^ 0xFFFFFFFF."""
     crc = _crc32c_reg.copy()        # the table is built once, at import
     crc.crcValue = seed & 0xFFFFFFFF
     crc.update(bytes(data))

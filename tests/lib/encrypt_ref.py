@@ -1,15 +1,15 @@
 """Independent reference for the `encrypt`/`decrypt` tests (issue 5).
 
-Written from docs format.md only, for the encrypt/decrypt suites; it shares no
+Written from docs Documentation/format.rst only, for the encrypt/decrypt suites; it shares no
 code with the C tool, and its crypto none with fscrypt_ref, so that a
 misreading of the spec in one of them is not silently repeated here.
 
-  * crypto (format.md 4, 6, 8, 9): HKDF-SHA512 built from hmac/hashlib,
+  * crypto (Documentation/format.rst 4, 6, 8, 9): HKDF-SHA512 built from hmac/hashlib,
     AES-256-XTS per sector with IV = le64(DUN) || 0, AES-256-CTS (CBC-CS3)
     built from AES-CBC plus the final-block swap, filename padding;
   * CRC-32C, name_hash and the four btrfs csums: the tests' one copy, from
     btrfs_ondisk (their check values are asserted in test_encrypt.py);
-  * a small read-only image reader (format.md 2): superblock, chunk map (from
+  * a small read-only image reader (Documentation/format.rst 2): superblock, chunk map (from
     the superblock's sys_chunk_array and the chunk tree, or from the text of
     btrfs-progs `dump-tree -t chunk`), tree walks with tree-block checksum
     verification, item decoding for the items the tests need.
@@ -33,7 +33,7 @@ CSUM_NAME = {0: "crc32c", 1: "xxhash", 2: "sha256", 3: "blake2"}
 
 
 # ---------------------------------------------------------------------------
-# HKDF-SHA512 (format.md 4): unsalted extract, info = "fscrypt\0" || ctx || data.
+# HKDF-SHA512 (Documentation/format.rst 4): unsalted extract, info = "fscrypt\0" || ctx || data.
 
 HKDF_PREFIX = b"fscrypt\0"
 CTX_KEY_IDENTIFIER = 1
@@ -189,7 +189,7 @@ def decrypt_name(dir_key, ct):
 
 
 def symlink_payload(link_key, target, flags=3, max_len=None):
-    """{le16 len; ct} as stored in the inline extent (format.md 9)."""
+    """{le16 len; ct} as stored in the inline extent (Documentation/format.rst 9)."""
     if max_len is None:
         max_len = 4096
     ct = encrypt_name(link_key, target, flags, max_len=max_len)
@@ -197,7 +197,7 @@ def symlink_payload(link_key, target, flags=3, max_len=None):
 
 
 # ---------------------------------------------------------------------------
-# Contexts (format.md 3.1, 5.2).
+# Contexts (Documentation/format.rst 3.1, 5.2).
 
 InodeCtx = namedtuple("InodeCtx", "version contents filenames flags log2_dus reserved key_id nonce")
 ExtentCtx = namedtuple("ExtentCtx", "version mode key_id nonce")
@@ -214,7 +214,7 @@ def parse_extent_ctx(data):
 
 
 # ---------------------------------------------------------------------------
-# Image reader (format.md 2).
+# Image reader (Documentation/format.rst 2).
 
 SUPER = 0x10000
 SUPER_MIRRORS = (0x10000, 0x4000000, 0x4000000000)
@@ -834,7 +834,7 @@ def verify_encrypted(orig_path, enc_path, master, content, chunks=None, flags=3,
         _verify_extent(P, st, O, E, OT, bytenr, disk[bytenr], keys, plain)
     # csums over the ciphertext, and the csum tree exactly covering data
     _verify_csums(P, st, E, ET, disk)
-    # nothing the image uses may sit on a superblock copy (format.md 2.1)
+    # nothing the image uses may sit on a superblock copy (Documentation/format.rst 2.1)
     for msg in superblock_overlaps(E, ET):
         P.add(msg)
     # nonces
@@ -949,7 +949,7 @@ def _verify_symlink(P, st, t, ino, ot, et, ei, oi, keys, ctx, flags, cap):
         P.add("tree %d symlink %d: not an uncompressed inline extent at 0: %r" % (t, ino, fe))
         return
     if fe.encryption != 0:
-        P.add("tree %d symlink %d: inline encryption byte %d (format.md 9: write 0)" % (t, ino, fe.encryption))
+        P.add("tree %d symlink %d: inline encryption byte %d (Documentation/format.rst 9: write 0)" % (t, ino, fe.encryption))
     lkey = keys.file(ctx.nonce)
     ct_len = struct.unpack_from("<H", fe.inline, 0)[0] if len(fe.inline) >= 2 else -1
     want_len = padded_len(len(target), flags, max_len=max(cap, len(target)))
@@ -1085,7 +1085,7 @@ def _verify_extent(P, st, O, E, OT, bytenr, d, keys, plain):
         seg = data[k:k + (hi - lo)]
         known[lo:lo + len(seg)] = seg
         mask[lo:lo + len(seg)] = b"\1" * len(seg)
-        # past EOF inside the last sector: zeros (format.md 6)
+        # past EOF inside the last sector: zeros (Documentation/format.rst 6)
         eof = lo + max(0, size - k)
         if eof < hi:
             end = min(num, (eof + ss - 1) // ss * ss)

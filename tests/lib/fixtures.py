@@ -10,7 +10,7 @@ Nothing in here depends on pytest, so the demo and bench/ scripts can import it
 Everything is deterministic for a given seed (names, sizes, contents, times),
 so two runs produce the same tree and failures reproduce.
 
-Facts this relies on (format.md section 14): mkfs.btrfs 6.2 ``--rootdir``
+Facts this relies on (Documentation/format.rst section 14): mkfs.btrfs 6.2 ``--rootdir``
 makes no holes and no prealloc, stores files of at most 2000 bytes inline and
 cuts data extents at 1 MiB; symlink targets are stored with a trailing NUL.
 """
@@ -318,7 +318,7 @@ def _sh(*cmd, cwd=None):
 def loop_mount(image, mountpoint, ro=True, options=()):
     """Mount an image through a loop device (root only); unmount on exit.
 
-    A read-only mount leaves the image byte-identical (format.md 14); a
+    A read-only mount leaves the image byte-identical (Documentation/format.rst 14); a
     read-write one changes it.
     """
     opts = ["loop", "ro" if ro else "rw", *options]
@@ -352,7 +352,7 @@ def populate_kernel_features(mnt, workdir, seed=3):
     Holes (sparse copy, punched), prealloc (full, partly written, past EOF),
     zlib/lzo/zstd compressed files (regular and inline), full and partial
     reflinks (FICLONERANGE with a non-zero source offset, which gives the
-    wrapped backref offset of format.md 2.8), a subvolume, a snapshot of it
+    wrapped backref offset of Documentation/format.rst 2.8), a subvolume, a snapshot of it
     modified afterwards, and a read-only snapshot of the top level.
     Returns a manifest: relative path -> kind.
     """

@@ -1,4 +1,4 @@
-"""Independent reference of the fscrypt algorithms of format.md sections 4, 6
+"""Independent reference of the fscrypt algorithms of Documentation/format.rst sections 4, 6
 and 8, written with python3-cryptography / hashlib only (no code of the C
 tool), for the crypto tests to compare the C implementation against.  The
 CRC-32C, name hash and csums are the tests' one copy, in btrfs_ondisk.py.

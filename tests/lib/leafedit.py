@@ -5,11 +5,11 @@ checker's semantic rules are reached, not only its csum check: change bytes
 of an item, insert an item into a leaf with free space (item data shifted,
 offsets fixed), delete an item, replace an item with a different size.
 Parent keys are updated when a leaf's first key changes.  Built on the
-tests' one image reader, btrfs_ondisk.py (format.md section 2 only).
+tests' one image reader, btrfs_ondisk.py (Documentation/format.rst section 2 only).
 
 Also builds "encrypted-looking" images from a plain mkfs image: incompat bit
 15, inode flag 0x1000, item 41 and, per extent, encryption 1 plus item 42 --
-everything format.md section 5 asks for except real ciphertext, which
+everything Documentation/format.rst section 5 asks for except real ciphertext, which
 `check` cannot see without a key.
 """
 
@@ -22,18 +22,18 @@ ORPHAN_ITEM = 48
 INODE_ENCRYPT = 1 << 12
 INCOMPAT_ENCRYPT = 1 << 15
 FT_ENCRYPTED = 0x80
-KEY_ID = bytes.fromhex("8699c2c53707405da5aba5ae4d8583c0")   # format.md 13.1
+KEY_ID = bytes.fromhex("8699c2c53707405da5aba5ae4d8583c0")   # Documentation/format.rst 13.1
 FE_SIZE = 53
 S_IFMT, S_IFREG, S_IFDIR, S_IFLNK = 0o170000, 0o100000, 0o040000, 0o120000
 
 
 def inode_ctx(nonce, contents=1, filenames=4, flags=2, key_id=KEY_ID):
-    """A 40-byte fscrypt_context_v2 (format.md 3.1)."""
+    """A 40-byte fscrypt_context_v2 (Documentation/format.rst 3.1)."""
     return bytes([2, contents, filenames, flags, 0, 0, 0, 0]) + key_id + nonce
 
 
 def extent_ctx(nonce, mode=1, key_id=KEY_ID, version=1):
-    """A 34-byte fscrypt_extent_context (format.md 5.2)."""
+    """A 34-byte fscrypt_extent_context (Documentation/format.rst 5.2)."""
     return bytes([version, mode]) + key_id + nonce
 
 

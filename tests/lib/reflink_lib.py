@@ -8,7 +8,7 @@ Nothing in here depends on pytest, so bench scripts can import it too.
     and inode items of one tree;
   * image helpers: sha256, sparse copies, write counting with fault injection.
 
-Facts relied on (format.md 2.7, 2.8, 14): a data extent is
+Facts relied on (Documentation/format.rst 2.7, 2.8, 14): a data extent is
 EXTENT_ITEM (bytenr, 168, disk_num_bytes) with inline EXTENT_DATA_REF
 {root, objectid, offset, count} / SHARED_DATA_REF {parent, count} refs or keyed
 EXTENT_DATA_REF (178) / SHARED_DATA_REF (184) items; `refs` is the sum.

@@ -125,7 +125,7 @@ def assert_ok_or_unreadable(res, what=""):
     """Exit 0 (no ERROR line) or exit 3 (exactly one ERROR line)."""
     errs = error_lines(res.stderr)
     if res.returncode == 0:
-        assert not errs, ("%sexit 0 after printing ERROR lines (design.md 5):\ncmd: %s\n%s"
+        assert not errs, ("%sexit 0 after printing ERROR lines (Documentation/design.rst 5):\ncmd: %s\n%s"
                           % (what and what + ": ", " ".join(res.args), res.stderr[-3000:]))
     else:
         assert_unreadable(res, what)

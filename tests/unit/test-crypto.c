@@ -76,7 +76,7 @@ UNIT_TEST(context_validation)
 	char reason[FSCRYPT_REASON_SIZE];
 	uint8_t buf[40];
 
-	/* The real v6 example of format.md 3.1. */
+	/* The real v6 example of Documentation/format.rst 3.1. */
 	check_ctx("0201040200000000" KID NON, 0, NULL);
 	check_ctx("0201040000000000" KID NON, 0, NULL);
 	check_ctx("0201040300000000" KID NON, 0, NULL);
@@ -161,7 +161,7 @@ UNIT_TEST(extent_context_validation)
 
 	CHECK_EQ_INT(unit_unhex("0201040200000000" KID NON, ibuf, sizeof(ibuf)), 40);
 	CHECK_EQ_INT(fscrypt_context_parse(ibuf, 40, &inode, NULL, 0), 0);
-	/* The real v6 item of format.md 5.2. */
+	/* The real v6 item of Documentation/format.rst 5.2. */
 	len = unit_unhex("0101" KID "d0dd42ea7ba43ee8c55a2f79cbc890bd", buf, sizeof(buf));
 	CHECK_EQ_INT(len, 34);
 	CHECK_EQ_INT(fscrypt_extent_context_parse(buf, 34, &inode, FSCRYPT_PROFILE_V7, &ectx,

@@ -2,7 +2,7 @@
 /*
  * Unit tests of kernel-shared/: on-disk layout, key order, superblock
  * offsets, decompression of the btrfs stream formats.  Expected values come
- * from format.md section 2 (offsets) or from the libraries' own encoders.
+ * from Documentation/format.rst section 2 (offsets) or from the libraries' own encoders.
  */
 #include <string.h>
 #include <zlib.h>
@@ -14,7 +14,7 @@
 
 UNIT_TEST(ondisk_offsets_match_format_md)
 {
-	/* format.md 2.1, 2.3, 2.6, 2.7 */
+	/* Documentation/format.rst 2.1, 2.3, 2.6, 2.7 */
 	CHECK(offsetof(struct btrfs_super_block, generation) == 0x48);
 	CHECK(offsetof(struct btrfs_super_block, incompat_flags) == 0xbc);
 	CHECK(offsetof(struct btrfs_super_block, csum_type) == 0xc4);
@@ -41,7 +41,7 @@ UNIT_TEST(key_order_is_unsigned_lexicographic)
 	struct btrfs_key d = { (u64)-10, BTRFS_EXTENT_CSUM_KEY, 0 };
 
 	CHECK(btrfs_comp_keys(&a, &b) < 0);
-	/* ctx items (42) sort before EXTENT_DATA (108) of the same inode (format.md 5.3) */
+	/* ctx items (42) sort before EXTENT_DATA (108) of the same inode (Documentation/format.rst 5.3) */
 	CHECK(btrfs_comp_keys(&b, &c) < 0);
 	CHECK(btrfs_comp_keys(&c, &d) < 0);
 	CHECK(btrfs_comp_keys(&d, &d) == 0);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The test vectors of format.md section 13 (key identifiers, extent keys,
+ * The test vectors of Documentation/format.rst section 13 (key identifiers, extent keys,
  * filenames, kernel-made data, backref hashes) and the btrfs csums.
  */
 #include <stdio.h>
@@ -230,7 +230,7 @@ UNIT_TEST(csum_known_values)
 	memcpy(&crc, out, 4);
 	CHECK_EQ_INT(le32toh(crc), 0xe3069283U);
 	CHECK(memcmp(out + 4, zero, CSUM_MAX_SIZE - 4) == 0);
-	/* format.md 2.2: crc32c value 0xb0038ce3 is stored e3 8c 03 b0. */
+	/* Documentation/format.rst 2.2: crc32c value 0xb0038ce3 is stored e3 8c 03 b0. */
 	CHECK_EQ_INT(~crc32c_raw(~0U, "123456789", 9), 0xe3069283U);
 	csum_compute(CSUM_XXHASH64, "", 0, out);
 	CHECK_HEX(out, 8, "99e9d85137db46ef");	/* XXH64("") = 0xef46db3751d8e999, LE */

@@ -12,7 +12,7 @@
 
 /* p[i] = first + i. */
 void seq_bytes(uint8_t *p, size_t n, uint8_t first);
-/* The format.md section 13 master key (bytes 00..3f); a failure is a CHECK. */
+/* The Documentation/format.rst section 13 master key (bytes 00..3f); a failure is a CHECK. */
 void test_master(struct fscrypt_master_key *mk);
 /* An unlinked temporary file in $TMPDIR (or /tmp); -1 on failure. */
 int temp_fd(void);
