@@ -111,9 +111,14 @@ static int append_entry(struct reenc *c, struct trans_root *root, const struct b
 	return ret > 0 ? -EUCLEAN : ret;
 }
 
-/* Remove the entry named name from the (possibly shared) DIR_ITEM at key. */
+/*
+ * Remove the entry named name from the (possibly shared) DIR_ITEM at key.
+ * An orphan directory (unlinked, waiting for the kernel's orphan cleanup)
+ * may have lost its DIR_ITEMs already and keep only its DIR_INDEX items, as
+ * btrfs check accepts: then, and only then, a missing item returns 1.
+ */
 static int remove_dir_item_entry(struct reenc *c, struct trans_root *root,
-				 const struct btrfs_key *key, const u8 *name, u32 nl)
+				 const struct btrfs_key *key, const u8 *name, u32 nl, bool orphan)
 {
 	struct btrfs_path p;
 	int ret = search_slot_mod(c->t, root, key, &p, -1);
@@ -122,6 +127,8 @@ static int remove_dir_item_entry(struct reenc *c, struct trans_root *root,
 
 	if (ret) {
 		path_release(c->fs, &p);
+		if (ret > 0 && orphan)
+			return 1;
 		return ret < 0 ? ret : fs_err(c->fs, -EUCLEAN, "dir %llu: missing dir item for an entry",
 					      key->objectid);
 	}
@@ -232,9 +239,13 @@ static int rename_root_refs(struct reenc *c, struct trans_root *root, const stru
 	return 0;
 }
 
-/* Replace the name of the back reference with this index (INODE_REF / EXTREF / ROOT refs). */
+/*
+ * Replace the name of the back reference with this index (INODE_REF / EXTREF
+ * / ROOT refs).  In an orphan directory the entry's inode may have lost its
+ * ref already (the orphan cleanup had begun): then there is nothing to rename.
+ */
 static int rename_backref(struct reenc *c, struct trans_root *root, u64 dir,
-			  const struct dir_entry *e)
+			  const struct dir_entry *e, bool orphan)
 {
 	struct btrfs_key loc, key;
 	struct btrfs_path p;
@@ -306,6 +317,8 @@ static int rename_backref(struct reenc *c, struct trans_root *root, u64 dir,
 		return ret;
 	/* Not in the INODE_REF: an INODE_EXTREF keyed by the name's hash. */
 	ret = del_extref(c, root, loc.objectid, dir, e->name, old_nl);
+	if (ret > 0 && orphan)
+		return 0;
 	if (ret)
 		return ret > 0 ? fs_err(c->fs, -EUCLEAN, "inode %llu: no ref for index %llu",
 					loc.objectid, e->index) : ret;
@@ -350,6 +363,16 @@ static int check_subvol_entry(struct reenc *c, const struct dir_entry *e)
 	return 0;
 }
 
+/* Whether directory ino is an orphan: no link left, deleted at the next mount. */
+static int is_orphan(struct reenc *c, struct trans_root *root, u64 ino, bool *orphan)
+{
+	struct btrfs_inode_item ii;
+	int ret = trans_inode_read(c->t, root, ino, &ii);
+
+	*orphan = !ret && le32_to_cpu(ii.nlink) == 0;
+	return ret < 0 ? ret : 0;
+}
+
 int reencrypt_dir(struct reenc *c, struct trans_root *root, const struct inode_info *ii)
 {
 	struct fs_info *fs = c->fs;
@@ -358,6 +381,7 @@ int reencrypt_dir(struct reenc *c, struct trans_root *root, const struct inode_i
 	size_t nr = 0;
 	u8 key[FSCRYPT_MAX_MODE_KEY_SIZE];
 	u64 dsize = 0;
+	bool orphan;
 	int ret;
 
 	if (!!(ii->flags & BTRFS_INODE_ENCRYPT) != c->ops->src_encrypted) {
@@ -368,6 +392,9 @@ int reencrypt_dir(struct reenc *c, struct trans_root *root, const struct inode_i
 		return 0;
 	}
 	ret = reenc_begin(c);
+	if (ret)
+		return ret;
+	ret = is_orphan(c, root, ii->ino, &orphan);
 	if (ret)
 		return ret;
 	if (c->ops->src_encrypted)
@@ -413,17 +440,19 @@ int reencrypt_dir(struct reenc *c, struct trans_root *root, const struct inode_i
 		di->type = c->ops->dst_encrypted ? (u8)(e->di.type | BTRFS_FT_ENCRYPTED)
 						 : (u8)(e->di.type & ~BTRFS_FT_ENCRYPTED);
 		memcpy(di + 1, e->new_name, e->new_len);
-		ret = remove_dir_item_entry(c, root, &k, e->name, nl);
+		ret = remove_dir_item_entry(c, root, &k, e->name, nl, orphan);
 		k.offset = btrfs_name_hash(e->new_name, e->new_len);
 		if (!ret)
 			ret = append_entry(c, root, &k, entry, sizeof(*di) + e->new_len);
+		else if (ret == 1)
+			ret = 0;	/* an orphan's entry without DIR_ITEM stays without one */
 		k = (struct btrfs_key){ ii->ino, BTRFS_DIR_INDEX_KEY, e->index };
 		if (!ret)
 			ret = trans_delete_item(c->t, root, &k);
 		if (!ret)
 			ret = insert_item(c->t, root, &k, entry, sizeof(*di) + e->new_len);
 		if (!ret)
-			ret = rename_backref(c, root, ii->ino, e);
+			ret = rename_backref(c, root, ii->ino, e, orphan);
 		c->sv->names++;
 	}
 	if (!ret && !c->ops->dst_encrypted)
@@ -433,7 +462,9 @@ int reencrypt_dir(struct reenc *c, struct trans_root *root, const struct inode_i
 
 		ret = trans_inode_read(c->t, root, ii->ino, &di);
 		if (!ret) {
-			di.size = cpu_to_le64(dsize);
+			/* An orphan's size is left as the kernel left it: it is not checked. */
+			if (!orphan)
+				di.size = cpu_to_le64(dsize);
 			di.transid = cpu_to_le64(c->t->transid);
 			ret = trans_inode_write(c->t, root, ii->ino, &di);
 		}

@@ -28,8 +28,6 @@ KNOWN = {
         "encrypt reports a data csum mismatch in an extent both checks pass (issue 17)",
     "023-qgroup-stack-overflow/quota_balance_loop_backref.raw.xz":
         "qgroup counts are not kept by encrypt/decrypt (issue 13, quotas)",
-    "054-orphan-directory/default.img.xz":
-        "encrypt refuses an orphan directory without DIR_ITEMs that check accepts (issue 17)",
 }
 
 
