@@ -258,6 +258,22 @@ void bg_tree_leaf(struct check_ctx *c, const struct tree_block *leaf)
 	}
 }
 
+/*
+ * Whether a free space extent or bitmap lies inside the range of the last
+ * FREE_SPACE_INFO before it in key order, as btrfs check requires of every
+ * range (mkfs leftovers before the first block group included).
+ */
+static bool fst_in_info(const struct check_ctx *c, const struct btrfs_key *k)
+{
+	const struct fst_info *info;
+
+	if (!c->fst_infos.nr)
+		return false;
+	info = &VEC_AT(&c->fst_infos, struct fst_info, c->fst_infos.nr - 1);
+	return k->objectid >= info->start && k->offset <= info->start + info->len - k->objectid &&
+	       info->start + info->len >= info->start;
+}
+
 void fst_leaf(struct check_ctx *c, const struct tree_block *leaf)
 {
 	u32 ss = c->fs->sectorsize;
@@ -268,6 +284,13 @@ void fst_leaf(struct check_ctx *c, const struct tree_block *leaf)
 		const u8 *p = tb_item_ptr(leaf, i);
 
 		tb_item_key(leaf, i, &k);
+		if ((k.type == BTRFS_FREE_SPACE_EXTENT_KEY || k.type == BTRFS_FREE_SPACE_BITMAP_KEY) &&
+		    !fst_in_info(c, &k)) {
+			check_report(c, PR_FREE_SPACE_ITEM_BAD,
+				     LOC_BLOCK(BTRFS_FREE_SPACE_TREE_OBJECTID, leaf->bytenr), k.objectid,
+				     k.type, k.offset, "it lies outside the free space info before it");
+			continue;
+		}
 		if (k.type == BTRFS_FREE_SPACE_INFO_KEY) {
 			const struct btrfs_free_space_info *fi = (const void *)p;
 			struct fst_info *info;

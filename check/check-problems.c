@@ -69,6 +69,8 @@ const struct check_problem_def check_problems[PR_MAX] = {
 		"device %llu: %s" },
 	[PR_SUPER_TOTAL_BYTES] = { "SUPER_TOTAL_BYTES", E, "device",
 		"superblock total_bytes %llu is smaller than its devices' sizes, %llu" },
+	[PR_SUPER_FLAGS] = { "SUPER_FLAGS", E, "device",
+		"superblock flags 0x%llx: %s" },
 	/* extent tree */
 	[PR_EXTENT_ITEM_MISSING] = { "EXTENT_ITEM_MISSING", E, "extent",
 		"%s extent of %llu bytes is in use (%llu references) but has no extent item" },

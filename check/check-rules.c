@@ -54,6 +54,15 @@ void check_block_rules(struct check_ctx *c, u64 tree, const struct tree_block *b
 
 /* ---- the system chunk array -------------------------------------------------------- */
 
+static void check_super_flags(struct check_ctx *c)
+{
+	u64 flags = le64_to_cpu(c->fs->super.flags);
+	const char *why = tree_check_super_flags(flags, false);
+
+	if (why)
+		check_report(c, PR_SUPER_FLAGS, LOC_NONE, flags, why);
+}
+
 static void check_sys_chunk_array(struct check_ctx *c)
 {
 	if (c->fs->sys_chunk_mismatch)
@@ -299,6 +308,7 @@ void check_devices(struct check_ctx *c)
 	vec_init(&s.devs, sizeof(struct dev_rec));
 	vec_init(&s.want, sizeof(struct dext_rec));
 	vec_init(&s.have, sizeof(struct dext_rec));
+	check_super_flags(c);
 	check_sys_chunk_array(c);
 	/* Unreadable trees are reported by the walk; nothing to compare then. */
 	if (!collect_devices(c, &s)) {

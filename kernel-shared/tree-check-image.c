@@ -107,8 +107,12 @@ int tree_check_image(struct fs_info *fs)
 	size_t nr = 0, cap = 0;
 	struct btrfs_path p;
 	bool have_path = false;
+	const char *why = tree_check_super_flags(le64_to_cpu(fs->super.flags), true);
 	int ret;
 
+	if (why)
+		return fs_err(fs, -EUCLEAN, "superblock flags 0x%llx: %s",
+			      (unsigned long long)le64_to_cpu(fs->super.flags), why);
 	if (fs->sys_chunk_mismatch)
 		return fs_err(fs, -EUCLEAN,
 			      "chunk %llu: the superblock's system chunk array and the chunk tree map it differently",

@@ -1067,3 +1067,23 @@ unsigned int tree_check_block(const struct fs_info *fs, const struct tree_block 
 		check_leaf(&t);
 	return t.bad;
 }
+
+const char *tree_check_super_flags(u64 flags, bool writing)
+{
+	const u64 changing = BTRFS_SUPER_FLAG_CHANGING_FSID | BTRFS_SUPER_FLAG_CHANGING_FSID_V2 |
+			     BTRFS_SUPER_FLAG_CHANGING_BG_TREE | BTRFS_SUPER_FLAG_CHANGING_DATA_CSUM |
+			     BTRFS_SUPER_FLAG_CHANGING_META_CSUM;
+	const u64 known = BTRFS_HEADER_FLAG_WRITTEN | BTRFS_HEADER_FLAG_RELOC |
+			  BTRFS_SUPER_FLAG_ERROR | BTRFS_SUPER_FLAG_SEEDING | BTRFS_SUPER_FLAG_METADUMP |
+			  BTRFS_SUPER_FLAG_METADUMP_V2 | changing;
+
+	if (flags & ~known)
+		return "unknown superblock flags";
+	if (flags & changing)
+		return "an interrupted change of the filesystem (btrfstune: fsid, block group tree or checksums) is in progress";
+	if (writing && (flags & (BTRFS_SUPER_FLAG_METADUMP | BTRFS_SUPER_FLAG_METADUMP_V2)))
+		return "the image is a metadata dump (btrfs-image): its data is not there";
+	if (writing && (flags & BTRFS_SUPER_FLAG_SEEDING))
+		return "the filesystem is a seed device, which is read-only";
+	return NULL;
+}

@@ -72,6 +72,13 @@ int tree_check_chunk(const struct fs_info *fs, const struct btrfs_chunk *chunk, 
  */
 int tree_check_image(struct fs_info *fs);
 
+/*
+ * The superblock's flags: NULL when they are fine, else why not (unknown
+ * bits, an interrupted btrfstune change; and for writing, a metadata dump
+ * or a seed device).
+ */
+const char *tree_check_super_flags(u64 flags, bool writing);
+
 /* Whether id is a subvolume tree (the top level or a subvolume/snapshot id). */
 bool tree_is_fs_tree(u64 id);
 
