@@ -57,8 +57,12 @@ struct ino_sum {
 	u64 ino;
 	u32 mode, nlink;
 	bool have_item, encrypted;
+	u16 policy;		/* 1 + index into fs_tree_state.policies; 0: no valid context */
 	u32 links;		/* DIR_ITEMs naming it */
 };
+
+/* The policy part of an inode context: all but the nonce (version, modes, flags, key id). */
+#define POLICY_BYTES offsetof(struct fscrypt_context_v2, nonce)
 
 enum { SRC_REF = 0, SRC_ITEM = 1, SRC_INDEX = 2 };
 
@@ -84,6 +88,8 @@ struct fs_tree_state {
 	u8 *names;		/* each distinct name once (intern_name()) */
 	size_t names_len, names_cap;
 	struct u64map name_tab;	/* name hash -> struct name_slot */
+	u8 (*policies)[POLICY_BYTES];	/* each distinct policy of the tree once (few) */
+	size_t nr_policies, cap_policies;
 	bool no_holes;
 };
 
@@ -175,6 +181,22 @@ static void push_nonce(struct check_ctx *c, const u8 *nonce, u64 root, u64 ino, 
 
 /* ---- per inode ----------------------------------------------------------------- */
 
+/* The number (from 1) of a policy among the tree's; they are few, a scan is enough. */
+static u16 intern_policy(struct fs_tree_state *st, const u8 *ctx)
+{
+	for (size_t i = 0; i < st->nr_policies; i++)
+		if (!memcmp(st->policies[i], ctx, POLICY_BYTES))
+			return (u16)(i + 1);
+	if (st->nr_policies == 0xfffe)
+		return 0xffff;	/* more policies than anyone uses: not compared */
+	st->policies = array_grow(st->policies, &st->cap_policies, st->nr_policies,
+				  sizeof(*st->policies));
+	if (!st->policies)
+		die_oom();
+	memcpy(st->policies[st->nr_policies], ctx, POLICY_BYTES);
+	return (u16)++st->nr_policies;
+}
+
 static void finish_inode(struct check_ctx *c, struct fs_tree_state *st)
 {
 	struct inode_cur *cur = &st->cur;
@@ -195,6 +217,7 @@ static void finish_inode(struct check_ctx *c, struct fs_tree_state *st)
 	s->nlink = cur->nlink;
 	s->have_item = true;
 	s->encrypted = cur->flags & BTRFS_INODE_ENCRYPT;
+	s->policy = cur->has_ctx41 && cur->ctx41_valid ? intern_policy(st, cur->ctx41) : 0;
 	c->cnt.inodes++;
 
 	if (S_ISDIR(cur->mode)) {
@@ -915,6 +938,22 @@ static u8 mode_to_ftype(u32 mode)
 	}
 }
 
+/*
+ * The kernel opens an entry of an encrypted directory only if its own policy
+ * is the directory's (fscrypt_has_permitted_context(): EPERM otherwise).
+ */
+static void check_entry_policy(struct check_ctx *c, struct fs_tree_state *st, const struct dent *d,
+			       const struct ino_sum *child, const char *name)
+{
+	struct ino_sum *dir = find_ino(st, d->dir);
+
+	if (!dir || !dir->policy || !child->policy || dir->policy == child->policy ||
+	    dir->policy == 0xffff || child->policy == 0xffff)
+		return;
+	check_report(c, PR_POLICY_MISMATCH, LOC(st->root->objectid, d->dir, d->index, NOLOC), name,
+		     d->dir, d->child);
+}
+
 static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 {
 	struct dent *v = st->ents.data;
@@ -989,6 +1028,7 @@ static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 				check_report(c, PR_PLAIN_INODE_IN_ENCRYPTED_DIR,
 					     LOC(root, d->dir, d->index, NOLOC), NAME_OF(d), d->dir, d->child,
 					     s->mode);
+			check_entry_policy(c, st, d, s, NAME_OF(d));
 			continue;
 		}
 		/* DIR_ITEM */
@@ -1049,6 +1089,7 @@ void fs_tree_end(struct check_ctx *c, struct fs_tree_state *st)
 	free(st->cur.c42);
 	free(st->names);
 	u64map_free(&st->name_tab);
+	free(st->policies);
 	free(st);
 }
 

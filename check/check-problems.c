@@ -206,6 +206,8 @@ const struct check_problem_def check_problems[PR_MAX] = {
 		"references to the disk extent at %llu disagree: %s (other: root %llu inode %llu offset %llu)" },
 	[PR_DIR_ENTRY_FT_ENCRYPTED] = { "DIR_ENTRY_FT_ENCRYPTED", E, "C9",
 		"%s entry '%s' of a%s directory %s the FT_ENCRYPTED bit (type 0x%x)" },
+	[PR_POLICY_MISMATCH] = { "POLICY_MISMATCH", E, "C2",
+		"entry '%s' of encrypted directory %llu: inode %llu has another encryption policy than the directory (the kernel refuses to open it: EPERM)" },
 	[PR_PLAIN_INODE_IN_ENCRYPTED_DIR] = { "PLAIN_INODE_IN_ENCRYPTED_DIR", E, "C9",
 		"entry '%s' of encrypted directory %llu points to unencrypted inode %llu (mode 0%o)" },
 	[PR_ENCRYPTED_NAME_HASH] = { "ENCRYPTED_NAME_HASH", E, "C9",

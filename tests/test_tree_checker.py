@@ -363,3 +363,23 @@ def test_chunk_stripe_len_refused_at_open(base, run, tmp_path):
         assert res.returncode == 3 and "invalid chunk stripe length: 65520" in res.stderr, \
             (cmd, res.returncode, res.stderr)
     assert sha(img) == before
+
+
+def test_entry_policy_differs_from_directory(base, run, tmp_path):
+    """A child whose context flags differ from its encrypted directory's (0x02 against
+    0x00): the kernel refuses to open it (fscrypt_has_permitted_context), check reports it."""
+    img = tmp_path / "policy.img"
+    fixtures.sparse_copy(str(base["enc"]), img)
+    with Editor(img) as ed:
+        ino = None
+        for key, _name, child, ftype in ed.dir_entries(256):
+            if ftype & 0x7f == 1:
+                ino = child
+                break
+        assert ino
+        flags = ed.data(bo.FS_TREE, (ino, 41, 0))[3]
+        ed.patch(bo.FS_TREE, (ino, 41, 0), 3, bytes([flags ^ 0x03]))
+    res = run("--format", "json", "check", str(img))
+    assert res.returncode == 1, res.stderr
+    codes = {p["code"] for p in json.loads(res.stdout)["problems"]}
+    assert "POLICY_MISMATCH" in codes, codes
