@@ -110,8 +110,11 @@ int tree_check_image(struct fs_info *fs)
 	const char *why = tree_check_super_flags(le64_to_cpu(fs->super.flags), true);
 	int ret;
 
+	/* A seed device is not corrupt, only read-only: refused, not unreadable. */
 	if (why)
-		return fs_err(fs, -EUCLEAN, "superblock flags 0x%llx: %s",
+		return fs_err(fs, le64_to_cpu(fs->super.flags) & BTRFS_SUPER_FLAG_SEEDING &&
+				  !tree_check_super_flags(le64_to_cpu(fs->super.flags), false) ?
+			      -EOPNOTSUPP : -EUCLEAN, "superblock flags 0x%llx: %s",
 			      (unsigned long long)le64_to_cpu(fs->super.flags), why);
 	if (fs->sys_chunk_mismatch)
 		return fs_err(fs, -EUCLEAN,

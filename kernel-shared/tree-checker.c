@@ -1081,8 +1081,6 @@ const char *tree_check_super_flags(u64 flags, bool writing)
 		return "unknown superblock flags";
 	if (flags & changing)
 		return "an interrupted change of the filesystem (btrfstune: fsid, block group tree or checksums) is in progress";
-	if (writing && (flags & (BTRFS_SUPER_FLAG_METADUMP | BTRFS_SUPER_FLAG_METADUMP_V2)))
-		return "the image is a metadata dump (btrfs-image): its data is not there";
 	if (writing && (flags & BTRFS_SUPER_FLAG_SEEDING))
 		return "the filesystem is a seed device, which is read-only";
 	return NULL;

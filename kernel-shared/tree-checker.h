@@ -74,8 +74,7 @@ int tree_check_image(struct fs_info *fs);
 
 /*
  * The superblock's flags: NULL when they are fine, else why not (unknown
- * bits, an interrupted btrfstune change; and for writing, a metadata dump
- * or a seed device).
+ * bits, an interrupted btrfstune change; and for writing, a seed device).
  */
 const char *tree_check_super_flags(u64 flags, bool writing);
 

@@ -363,6 +363,47 @@ static int check_subvol_entry(struct reenc *c, const struct dir_entry *e)
 	return 0;
 }
 
+/*
+ * Write the converted names of a directory's entries (e->new_name): the
+ * DIR_ITEM (its hash changes with the name), the DIR_INDEX and the inode's
+ * back reference.  orphan: see remove_dir_item_entry().
+ */
+static int rewrite_entries(struct reenc *c, struct trans_root *root, u64 dir,
+			   struct dir_entry *ents, size_t nr, bool orphan)
+{
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < nr; i++) {
+		struct dir_entry *e = &ents[i];
+		u32 nl = le16_to_cpu(e->di.name_len);
+		u8 entry[sizeof(struct btrfs_dir_item) + FNAME_MAX_LEN];
+		struct btrfs_dir_item *di = (void *)entry;
+		struct btrfs_key k = { dir, BTRFS_DIR_ITEM_KEY, btrfs_name_hash(e->name, nl) };
+
+		memcpy(di, &e->di, sizeof(*di));
+		di->name_len = cpu_to_le16(e->new_len);
+		di->data_len = 0;
+		di->type = c->ops->dst_encrypted ? (u8)(e->di.type | BTRFS_FT_ENCRYPTED)
+						 : (u8)(e->di.type & ~BTRFS_FT_ENCRYPTED);
+		memcpy(di + 1, e->new_name, e->new_len);
+		ret = remove_dir_item_entry(c, root, &k, e->name, nl, orphan);
+		k.offset = btrfs_name_hash(e->new_name, e->new_len);
+		if (!ret)
+			ret = append_entry(c, root, &k, entry, sizeof(*di) + e->new_len);
+		else if (ret == 1)
+			ret = 0;	/* an orphan's entry without DIR_ITEM stays without one */
+		k = (struct btrfs_key){ dir, BTRFS_DIR_INDEX_KEY, e->index };
+		if (!ret)
+			ret = trans_delete_item(c->t, root, &k);
+		if (!ret)
+			ret = insert_item(c->t, root, &k, entry, sizeof(*di) + e->new_len);
+		if (!ret)
+			ret = rename_backref(c, root, dir, e, orphan);
+		c->sv->names++;
+	}
+	return ret;
+}
+
 /* Whether directory ino is an orphan: no link left, deleted at the next mount. */
 static int is_orphan(struct reenc *c, struct trans_root *root, u64 ino, bool *orphan)
 {
@@ -427,34 +468,8 @@ int reencrypt_dir(struct reenc *c, struct trans_root *root, const struct inode_i
 		ret = check_subvol_entry(c, e);
 	}
 	explicit_bzero(key, sizeof(key));
-	for (size_t i = 0; !ret && i < nr; i++) {
-		struct dir_entry *e = &ents[i];
-		u32 nl = le16_to_cpu(e->di.name_len);
-		u8 entry[sizeof(struct btrfs_dir_item) + FNAME_MAX_LEN];
-		struct btrfs_dir_item *di = (void *)entry;
-		struct btrfs_key k = { ii->ino, BTRFS_DIR_ITEM_KEY, btrfs_name_hash(e->name, nl) };
-
-		memcpy(di, &e->di, sizeof(*di));
-		di->name_len = cpu_to_le16(e->new_len);
-		di->data_len = 0;
-		di->type = c->ops->dst_encrypted ? (u8)(e->di.type | BTRFS_FT_ENCRYPTED)
-						 : (u8)(e->di.type & ~BTRFS_FT_ENCRYPTED);
-		memcpy(di + 1, e->new_name, e->new_len);
-		ret = remove_dir_item_entry(c, root, &k, e->name, nl, orphan);
-		k.offset = btrfs_name_hash(e->new_name, e->new_len);
-		if (!ret)
-			ret = append_entry(c, root, &k, entry, sizeof(*di) + e->new_len);
-		else if (ret == 1)
-			ret = 0;	/* an orphan's entry without DIR_ITEM stays without one */
-		k = (struct btrfs_key){ ii->ino, BTRFS_DIR_INDEX_KEY, e->index };
-		if (!ret)
-			ret = trans_delete_item(c->t, root, &k);
-		if (!ret)
-			ret = insert_item(c->t, root, &k, entry, sizeof(*di) + e->new_len);
-		if (!ret)
-			ret = rename_backref(c, root, ii->ino, e, orphan);
-		c->sv->names++;
-	}
+	if (!ret)
+		ret = rewrite_entries(c, root, ii->ino, ents, nr, orphan);
 	if (!ret && !c->ops->dst_encrypted)
 		ret = reenc_set_inode_encrypted(c, root, ii->ino, false, &ctx);
 	if (!ret) {
