@@ -761,6 +761,21 @@ def _key_before(key, lower):
     return od.Key(*cand) if tuple(cand) > tuple(lower) else None
 
 
+def _key_after(key, upper):
+    """A key strictly between key and upper (None: no upper bound), or None."""
+    o, t, off = key
+    cand = (o, t, off + 1) if off < U64 else ((o, t + 1, 0) if t < 255 else (o + 1, 0, 0))
+    return od.Key(*cand) if upper is None or tuple(cand) < tuple(upper) else None
+
+
+def _last_key(lay, logical):
+    """The last key stored in the subtree rooted at the block at logical."""
+    blk = lay.blocks[logical]
+    while blk.level > 0:
+        blk = lay.blocks[blk.ptrs()[-1].blockptr]
+    return blk.items()[-1].key
+
+
 def node_cases(lay):
     """Node key pointers: key/generation mismatch, cycles, bad child addresses."""
     cases = []
@@ -789,7 +804,12 @@ def node_cases(lay):
             return f
         child = lay.blocks[ptrs[i].blockptr]
         mods = []
-        kb = _key_before(ptrs[i].key, ptrs[i - 1].key)
+        # A key that only pointer i's child disagrees with: strictly above
+        # everything under pointer i-1 (else the left sibling's last key is
+        # what breaks) and below pointer i+1's key.
+        kb = _key_before(ptrs[i].key, _last_key(lay, ptrs[i - 1].blockptr))
+        if kb is None:
+            kb = _key_after(ptrs[i].key, ptrs[i + 1].key if len(ptrs) > i + 1 else None)
         if kb is not None:
             mods.append(("ptr-key-mismatch", set_ptr(i, key=kb), {lg, child.logical}))
         mods += [
