@@ -168,6 +168,21 @@ static int hex_digit(char c)
 	return -1;
 }
 
+/*
+ * A raw key that is nothing but hex digits (at least 32 of them, an even
+ * count) is almost surely a hex key file read with the default raw format:
+ * 32 random bytes are all hex digits with probability (22/256)^32.
+ */
+static bool looks_like_hex_text(const uint8_t *text, size_t len)
+{
+	if (len < 2 * KEY_INPUT_MIN_SIZE || len % 2)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (hex_digit((char)text[i]) < 0)
+			return false;
+	return true;
+}
+
 int key_parse_hex(const char *text, size_t len, uint8_t *out, size_t out_size)
 {
 	if (len && text[len - 1] == '\n') {
@@ -272,7 +287,8 @@ int key_input_read(const struct key_input *ki, struct key_buf **out)
 	if ((size_t)n > cap) {
 		error("key from %s is too long: a key is %d to %d bytes%s", name,
 		      KEY_INPUT_MIN_SIZE, KEY_INPUT_MAX_SIZE,
-		      ki->format == KEY_FORMAT_HEX ? " (32 to 128 hex digits)" : "");
+		      ki->format == KEY_FORMAT_HEX ? " (32 to 128 hex digits)" :
+		      looks_like_hex_text(text, cap) ? " (use --key-format hex for hex text)" : "");
 		ret = -EINVAL;
 		goto out;
 	}
@@ -288,6 +304,9 @@ int key_input_read(const struct key_input *ki, struct key_buf **out)
 	} else {
 		memcpy(kb->data, text, (size_t)n);
 		kb->len = (size_t)n;
+		if (looks_like_hex_text(text, (size_t)n))
+			warning("key from %s is %zu hex digits, read as raw bytes; if it is hex text, use --key-format hex",
+				name, (size_t)n);
 	}
 	if (kb->len < KEY_INPUT_MIN_SIZE || kb->len > KEY_INPUT_MAX_SIZE) {
 		error("key from %s is %zu bytes: a key is %d to %d bytes%s", name, kb->len,

@@ -254,3 +254,26 @@ def test_help(run):
     res = run("key", "id", "--help")
     for opt in ("--key-file", "--key-fd", "--key-format"):
         assert opt in res.stdout
+
+
+def test_hex_text_read_as_raw_gets_a_hint(run, tmp_path):
+    """A hex key file read with the default raw format: a warning, the key as raw bytes."""
+    raw = bytes(range(32))
+    path = tmp_path / "key.hex"
+    path.write_bytes(raw.hex().encode())            # 64 digits, no newline: a valid raw size
+    res = run("key", "id", "--key-file", path)
+    assert res.returncode == 0 and not error_lines(res.stderr), res.stderr
+    warn = [l for l in res.stderr.splitlines() if l.startswith("WARNING:")]
+    assert len(warn) == 1 and "--key-format hex" in warn[0], res.stderr
+    # The key used is still the 64 text bytes (fscryptctl's vector a*32 1*32
+    # is such a key), not the 32 bytes that --key-format hex reads.
+    assert key_id(res) != key_id(run("key", "id", "--key-file", path, "--key-format", "hex"))
+    # With a newline the raw size is wrong: one ERROR line carrying the hint.
+    path.write_bytes(raw.hex().encode() + b"\n")
+    res = run("key", "id", "--key-file", path)
+    errs = error_lines(res.stderr)
+    assert res.returncode == 4 and len(errs) == 1 and "--key-format hex" in errs[0], res.stderr
+    # Random raw keys (not all hex digits) get no warning.
+    path.write_bytes(bytes(range(200, 232)))
+    res = run("key", "id", "--key-file", path)
+    assert res.returncode == 0 and "WARNING" not in res.stderr, res.stderr
