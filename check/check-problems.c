@@ -329,7 +329,7 @@ struct json_object *check_problems_json(const struct check_ctx *c)
 				       json_object_new_string(sev_names[d->severity]));
 		json_object_object_add(o, "rule", json_object_new_string(d->rule));
 		json_add_loc(o, "root", p->loc.root);
-		json_add_loc(o, "ino", p->loc.ino);
+		json_add_loc(o, "inode", p->loc.ino);
 		json_add_loc(o, "offset", p->loc.offset);
 		json_add_loc(o, "bytenr", p->loc.bytenr);
 		json_object_object_add(o, "message",

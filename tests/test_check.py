@@ -287,7 +287,7 @@ def test_bad_sector_location(run, make_mkfs_image, copy_image):
     bad = [p for p in doc["problems"] if p["code"] == "DATA_CSUM_MISMATCH"]
     assert rc == 1 and len(bad) == 1, doc["problems"]
     p = bad[0]
-    assert p["root"] == 5 and p["ino"] == ino and p["offset"] == key[2] + 3 * 4096
+    assert p["root"] == 5 and p["inode"] == ino and p["offset"] == key[2] + 3 * 4096
     assert "path /data/random-big.bin" in p["message"] and "mirror 1" in p["message"]
     res = run("check", "--check-data-csum", str(img))
     assert res.returncode == 1
