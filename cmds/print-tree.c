@@ -200,19 +200,9 @@ bool pt_plain_text(const u8 *s, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < n; i++) {
-		u8 ch = s[i], next = i + 1 < n ? s[i + 1] : 0;
-
-		if (ch < 0x20 || ch == 0x7f)
+	for (i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] == 0x7f)
 			return false;
-		/*
-		 * What utf8_valid() lets through and strict decoders refuse:
-		 * overlong 3/4-byte forms, surrogates, code points > 0x10ffff.
-		 */
-		if ((ch == 0xe0 && next < 0xa0) || (ch == 0xed && next >= 0xa0) ||
-		    (ch == 0xf0 && next < 0x90) || (ch == 0xf4 && next >= 0x90))
-			return false;
-	}
 	return utf8_valid(s, n);
 }
 

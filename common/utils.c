@@ -44,6 +44,14 @@ bool utf8_valid(const void *buf, size_t len)
 		for (size_t k = 1; k <= n; k++)
 			if ((p[i + k] & 0xc0) != 0x80)
 				return false;
+		/*
+		 * The second-byte ranges of the Unicode standard's table of
+		 * well-formed sequences (3-7): no overlong 3- or 4-byte forms,
+		 * no surrogates (U+D800..U+DFFF), nothing above U+10FFFF.
+		 */
+		if ((c == 0xe0 && p[i + 1] < 0xa0) || (c == 0xed && p[i + 1] > 0x9f) ||
+		    (c == 0xf0 && p[i + 1] < 0x90) || (c == 0xf4 && p[i + 1] > 0x8f))
+			return false;
 		i += n + 1;
 	}
 	return true;
