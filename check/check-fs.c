@@ -197,6 +197,40 @@ static u16 intern_policy(struct fs_tree_state *st, const u8 *ctx)
 	return (u16)++st->nr_policies;
 }
 
+/* --require-encryption: every file, directory and symlink of the subvolumes it names. */
+static void check_required_encryption(struct check_ctx *c, u64 root, const struct inode_cur *cur)
+{
+	bool covered = c->nr_require_roots == 0;
+
+	if (!c->require_encryption || (cur->flags & BTRFS_INODE_ENCRYPT) ||
+	    cur->ino < BTRFS_FIRST_FREE_OBJECTID ||
+	    !(S_ISREG(cur->mode) || S_ISDIR(cur->mode) || S_ISLNK(cur->mode)))
+		return;
+	if (root != BTRFS_FS_TREE_OBJECTID &&
+	    (root < BTRFS_FIRST_FREE_OBJECTID || root > BTRFS_LAST_FREE_OBJECTID))
+		return;		/* not a subvolume: the data relocation tree */
+	for (size_t i = 0; i < c->nr_require_roots && !covered; i++)
+		covered = c->require_roots[i] == root;
+	if (covered)
+		check_report(c, PR_NOT_ENCRYPTED, LOC_INODE(root, cur->ino), cur->mode,
+			     (unsigned long long)root);
+}
+
+/* Each subvolume that --require-encryption names must exist. */
+void check_required_subvols(struct check_ctx *c)
+{
+	for (size_t i = 0; i < c->nr_require_roots; i++) {
+		u64 id = c->require_roots[i];
+		bool found = false;
+
+		for (size_t k = 0; k < c->roots.nr && !found; k++)
+			found = VEC_AT(&c->roots, struct root_desc, k).objectid == id;
+		if (!found)
+			check_report(c, PR_REQUIRED_SUBVOL_MISSING, LOC(id, NOLOC, NOLOC, NOLOC),
+				     (unsigned long long)id);
+	}
+}
+
 static void finish_inode(struct check_ctx *c, struct fs_tree_state *st)
 {
 	struct inode_cur *cur = &st->cur;
@@ -263,6 +297,7 @@ static void finish_inode(struct check_ctx *c, struct fs_tree_state *st)
 		check_report(c, PR_INODE_CTX_WRONG_TYPE, LOC_INODE(root, cur->ino), cur->mode);
 	if (cur->flags & BTRFS_INODE_ENCRYPT)
 		c->cnt.encrypted_inodes++;
+	check_required_encryption(c, root, cur);
 	if (c->key && cur->has_ctx41 && cur->ctx41_valid)
 		check_key_collect(c, KR_CTX, root, cur->ino, 0, 0, cur->mode, cur->ctx41,
 				  FSCRYPT_CONTEXT_V2_SIZE);

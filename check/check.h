@@ -133,6 +133,8 @@ enum check_problem {
 	PR_SYMLINK_DATA_LONG,
 	PR_NONCE_REUSE,
 	PR_LEGACY_EXTENT_CTX,
+	PR_NOT_ENCRYPTED,
+	PR_REQUIRED_SUBVOL_MISSING,
 	/* with a key (C12) */
 	PR_KEY_NOT_USED,
 	PR_NAME_DECRYPT_BAD,
@@ -322,6 +324,9 @@ struct key_rec {
 struct check_ctx {
 	struct fs_info *fs;
 	bool check_data_csum;
+	bool require_encryption;	/* --require-encryption */
+	u64 *require_roots;		/* its subvolume IDs; none: every subvolume */
+	size_t nr_require_roots;
 	unsigned int threads;
 	struct check_key *key;		/* NULL without a key */
 	const char *image_path;
@@ -370,6 +375,7 @@ struct check_ctx {
 
 /* Report a problem; the message is the table's template with the arguments. */
 void check_report(struct check_ctx *c, enum check_problem code, struct check_loc loc, ...);
+void check_required_subvols(struct check_ctx *c);
 /* Print all problems (text) or add them to doc (JSON). */
 void check_print_problem(const struct check_ctx *c, const struct check_problem_rec *p);
 struct json_object;

@@ -37,6 +37,7 @@ const char *const cmd_check_usage[] = {
 	OPTLINE("--key-file PATH", "master key for the checks that decrypt (names, symlinks, compressed data); '-' for stdin"),
 	OPTLINE("--key-fd N", "read the master key from file descriptor N"),
 	OPTLINE("--key-format raw|hex", "how the key is encoded (default raw)"),
+	OPTLINE("--require-encryption[=ID,...]", "every file, directory and symlink of every subvolume (or of these) must be encrypted"),
 	OPTLINE("--super N", "use superblock copy N (0, 1 or 2) instead of the primary"),
 	OPTLINE("--threads N", "worker threads for --check-data-csum (default: one per CPU)"),
 	FORCE_OPTLINE,
@@ -47,6 +48,7 @@ enum {
 	OPT_DATA_CSUM = 0x100,
 	OPT_SUPER,
 	OPT_THREADS,
+	OPT_REQUIRE_ENC,
 };
 
 static void add_counter(struct json_object *o, const char *name, u64 v)
@@ -149,6 +151,7 @@ static void free_ctx(struct check_ctx *c)
 	for (size_t i = 0; i < c->nr_problems; i++)
 		free(c->problems[i].message);
 	free(c->problems);
+	free(c->require_roots);
 	vec_free(&c->roots);
 	vec_free(&c->ext_recs);
 	vec_free(&c->ext_backrefs);
@@ -174,6 +177,35 @@ static int parse_uint(const struct cmd_struct *cmd, const char *opt, const char 
 	return 0;
 }
 
+/* --require-encryption=ID,ID,...: subvolume IDs (5, or 256 and above). */
+static int parse_subvol_list(const struct cmd_struct *cmd, const char *arg, struct check_ctx *c)
+{
+	char *copy = strdup(arg), *save = NULL, *tok;
+	int ret = 0;
+
+	if (!copy)
+		die_oom();
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		unsigned long long v;
+		u64 *n;
+
+		if (parse_u64(tok, &v) || (v != BTRFS_FS_TREE_OBJECTID &&
+		    (v < BTRFS_FIRST_FREE_OBJECTID || v > BTRFS_LAST_FREE_OBJECTID))) {
+			ret = usage_error(cmd, "invalid subvolume ID for --require-encryption: '%s'", tok);
+			break;
+		}
+		n = reallocarray(c->require_roots, c->nr_require_roots + 1, sizeof(*n));
+		if (!n)
+			die_oom();
+		c->require_roots = n;
+		c->require_roots[c->nr_require_roots++] = v;
+	}
+	if (!ret && !c->nr_require_roots)
+		ret = usage_error(cmd, "--require-encryption= needs subvolume IDs");
+	free(copy);
+	return ret;
+}
+
 /*
  * check's options are fields of its whole context (struct check_ctx, the
  * command's opts): --check-data-csum and --threads go straight there.
@@ -184,6 +216,7 @@ static int check_parse(struct cmd_context *ctx, int argc, char **argv)
 		{ "check-data-csum", no_argument, NULL, OPT_DATA_CSUM },
 		{ "super", required_argument, NULL, OPT_SUPER },
 		{ "threads", required_argument, NULL, OPT_THREADS },
+		{ "require-encryption", optional_argument, NULL, OPT_REQUIRE_ENC },
 		KEY_INPUT_LONG_OPTIONS,
 		GETOPT_FORCE_OPTION,
 		GETOPT_HELP_OPTION,
@@ -203,6 +236,11 @@ static int check_parse(struct cmd_context *ctx, int argc, char **argv)
 			if ((ret = parse_uint(cmd, "--super", optarg, 2, &v)))
 				return ret;
 			ctx->super_mirror = (int)v;
+			break;
+		case OPT_REQUIRE_ENC:
+			c->require_encryption = true;
+			if (optarg && (ret = parse_subvol_list(cmd, optarg, c)))
+				return ret;
 			break;
 		case OPT_THREADS:
 			if ((ret = parse_uint(cmd, "--threads", optarg, 1024, &v)))
@@ -268,6 +306,7 @@ static int check_passes(struct check_ctx *c)
 	check_extents(c);
 	check_free_space(c);
 	fs_check_global(c);
+	check_required_subvols(c);
 	check_csums(c);
 	check_scrub_finish(c);
 	ret = 0;

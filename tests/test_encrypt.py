@@ -1517,3 +1517,53 @@ def test_subvol_selection(run, kernel_images, keys, tmp_path):
     progs_check(img, lowmem=False)
     assert not compare_plain(image, img)
     kernel_judge(image, img, tmp_path)
+
+
+def plain_inodes(image, tree):
+    """Inode numbers of the plain files, directories and symlinks of a tree, read
+    by the tests' own reader (mode at byte 52 of INODE_ITEM, flags at 64)."""
+    out = set()
+    with R.ImageReader(image) as im:
+        for k, d in im.tree_items(tree):
+            if k[1] != 1 or k[0] < 256:
+                continue
+            mode, flags = int.from_bytes(d[52:56], "little"), int.from_bytes(d[64:72], "little")
+            if (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)) \
+                    and not flags & 0x1000:
+                out.add((tree, k[0]))
+    return out
+
+
+@pytest.mark.kernel
+def test_check_require_encryption(run, kernel_images, keys, tmp_path):
+    """check --require-encryption[=IDs] reports exactly the plain inodes of the
+    covered subvolumes (as the tests' reader finds them) after encrypt --subvol."""
+    ka, _ = keys
+    image, _marks, _man = kernel_images("full")
+    img = tmp_path / "r.img"
+    fixtures.sparse_copy(image, img)
+    with R.ImageReader(image) as im:
+        sv = next(t for t, p in R.subvol_paths(im).items() if p == b"subvol")
+        trees = im.fs_tree_ids()
+    must(convert(run, "encrypt", img, ka, "--subvol", str(sv))[0])
+
+    def reported(*args):
+        res = run("--format", "json", "check", *args, str(img), timeout=180)
+        doc = json.loads(res.stdout)
+        probs = [p for p in doc["problems"] if p["severity"] == "error"]
+        return res.returncode, {(p["root"], p["inode"]) for p in probs
+                                if p["code"] == "NOT_ENCRYPTED"}, probs
+
+    rc, got, probs = reported("--require-encryption=%d" % sv)
+    assert rc == 0 and not probs, probs[:5]
+    want_all = set().union(*(plain_inodes(img, t) for t in trees))
+    assert len(want_all) >= 10 and not any(t == sv for t, _i in want_all), len(want_all)
+    rc, got, probs = reported("--require-encryption")
+    assert rc == 1 and got == want_all and len(probs) == len(want_all), (got ^ want_all)
+    rc, got, _ = reported("--require-encryption=5,%d" % sv)
+    assert rc == 1 and got == plain_inodes(img, 5)
+    # A named subvolume that does not exist is an error of its own.
+    rc, got, probs = reported("--require-encryption=%d,%d" % (sv, max(trees) + 100))
+    assert rc == 1 and not got and [p["code"] for p in probs] == ["REQUIRED_SUBVOL_MISSING"]
+    for bad in ("--require-encryption=", "--require-encryption=4", "--require-encryption=x"):
+        assert run("check", bad, str(img)).returncode == 2, bad
