@@ -3,6 +3,7 @@
  * Extent allocation and reference counting (Documentation/format.rst 2.8, Documentation/design.rst 3).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "kernel-shared/extent-tree.h"
@@ -780,6 +781,7 @@ static int apply_existing(struct apply_ctx *ac, const struct ref_change *rc)
 	u8 *base, *ptr, *end, *ins = NULL;
 	u32 size, hdr;
 	u64 refs;
+	s64 nrefs;
 	int ret;
 	bool meta = is_metadata_ref(rc->kind);
 
@@ -810,11 +812,14 @@ static int apply_existing(struct apply_ctx *ac, const struct ref_change *rc)
 		return 0;
 	}
 	refs = le64_to_cpu(ei->refs);
-	if ((s64)refs + rc->delta < 0) {
+	/* A count above INT64_MAX is no real count: corruption, not arithmetic. */
+	if (refs > (u64)INT64_MAX || __builtin_add_overflow((s64)refs, rc->delta, &nrefs) ||
+	    nrefs < 0) {
 		path_release(fs, &p);
-		return fs_err(fs, -EUCLEAN, "extent %llu: reference count below zero", rc->bytenr);
+		return fs_err(fs, -EUCLEAN, "extent %llu: reference count %llu changed by %lld is out of range",
+			      rc->bytenr, (unsigned long long)refs, (long long)rc->delta);
 	}
-	refs += rc->delta;
+	refs = (u64)nrefs;
 	ei->refs = cpu_to_le64(refs);
 	if (refs == 0) {
 		path_release(fs, &p);
