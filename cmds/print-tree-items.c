@@ -44,6 +44,18 @@ static void print_inode_item(const struct blk *c, size_t p)
 	pt_print_timespec_at(c, p + 148, "\t\totime ");
 }
 
+/* The " name: ..." tail of an inode ref or extref line, cut at BTRFS_NAME_LEN. */
+static void print_ref_name(const struct blk *c, size_t off, u32 name_len)
+{
+	if (c->o->hide_names) {
+		pt_out_str(" name: HIDDEN\n");
+		return;
+	}
+	pt_out_str(" name: ");
+	pt_out_escaped(c, off, name_len < BTRFS_NAME_LEN ? name_len : BTRFS_NAME_LEN);
+	pt_out_chr('\n');
+}
+
 static void print_inode_ref(const struct blk *c, size_t p, u32 size)
 {
 	u32 cur = 0;
@@ -56,13 +68,7 @@ static void print_inode_ref(const struct blk *c, size_t p, u32 size)
 		pt_out_u64(index);
 		pt_out_str(" namelen ");
 		pt_out_u64(name_len);
-		if (c->o->hide_names) {
-			pt_out_str(" name: HIDDEN\n");
-		} else {
-			pt_out_str(" name: ");
-			pt_out_escaped(c, p + cur + 10, name_len < BTRFS_NAME_LEN ? name_len : BTRFS_NAME_LEN);
-			pt_out_chr('\n');
-		}
+		print_ref_name(c, p + cur + 10, name_len);
 		cur += 10 + name_len;
 	}
 }
@@ -82,13 +88,7 @@ static void print_inode_extref(const struct blk *c, size_t p, u32 size)
 		pt_out_u64(parent);
 		pt_out_str(" namelen ");
 		pt_out_u64(name_len);
-		if (c->o->hide_names) {
-			pt_out_str(" name: HIDDEN\n");
-		} else {
-			pt_out_str(" name: ");
-			pt_out_escaped(c, p + cur + 18, name_len < BTRFS_NAME_LEN ? name_len : BTRFS_NAME_LEN);
-			pt_out_chr('\n');
-		}
+		print_ref_name(c, p + cur + 18, name_len);
 		cur += 18 + name_len;
 	}
 }
