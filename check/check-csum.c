@@ -11,6 +11,7 @@
 #include "check/check.h"
 #include "check/check-scrub.h"
 #include "kernel-shared/fs-walk.h"
+#include "kernel-shared/volumes.h"
 #include "common/messages.h"
 
 void csum_tree_leaf(struct check_ctx *c, const struct tree_block *leaf)

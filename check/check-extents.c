@@ -16,6 +16,7 @@
 #include <string.h>
 #include "check/check.h"
 #include "common/messages.h"
+#include "kernel-shared/volumes.h"
 
 #define STRIPE_LEN (64ULL * 1024)
 

@@ -17,6 +17,7 @@
 #include <string.h>
 #include "check/check.h"
 #include "common/messages.h"
+#include "kernel-shared/disk-io.h"
 
 /* ---- visited blocks: open-addressing set of bytenr ---------------------- */
 

@@ -6,6 +6,7 @@
 #include "common/key-input.h"
 #include "crypto/fscrypt-keys.h"
 #include "kernel-shared/transaction.h"
+#include "kernel-shared/disk-io.h"
 
 int cmd_open_image(const char *path, int mirror, size_t cache_bytes, bool warn_log,
 		   struct fs_info **fs)

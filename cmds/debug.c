@@ -16,6 +16,8 @@
 #include "common/utils.h"
 #include "kernel-shared/hash.h"
 #include "kernel-shared/transaction.h"
+#include "kernel-shared/disk-io.h"
+#include "kernel-shared/ctree-mod.h"
 
 const char *const cmd_debug_xattrs_usage[] = {
 	"btrfs-extcrypt debug xattrs [options] <image>",

@@ -19,7 +19,7 @@
 #include "common/utils.h"
 #include "reencrypt/reencrypt.h"
 #include "kernel-shared/fs-walk.h"
-#include "kernel-shared/volumes.h"
+#include "kernel-shared/disk-io.h"
 
 #define COMMON_LINES(verb)							\
 	OPTLINE("--subvol ID|PATH", "only this subvolume (repeatable); default: every subvolume"), \

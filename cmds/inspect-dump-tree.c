@@ -21,6 +21,7 @@
 #include "common/messages.h"
 #include "common/output.h"
 #include "kernel-shared/ctree.h"
+#include "kernel-shared/disk-io.h"
 
 /*
  * The first line btrfs-progs prints is its own version.  Tests compare our

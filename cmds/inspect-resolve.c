@@ -19,6 +19,7 @@
 #include "common/utils.h"
 #include "kernel-shared/fs-walk.h"
 #include "kernel-shared/volumes.h"
+#include "kernel-shared/disk-io.h"
 
 const char *const cmd_inspect_resolve_logical_usage[] = {
 	"btrfs-extcrypt inspect resolve-logical [options] <logical> <image>",

@@ -21,6 +21,7 @@
 #include <uuid/uuid.h>
 #include "kernel-shared/ctree.h"
 #include "kernel-shared/transaction.h"
+#include "kernel-shared/disk-io.h"
 
 static const char *const inspect_group_usage[] = {
 	"btrfs-extcrypt inspect <command> [options] <image>",

@@ -17,7 +17,7 @@
 #include "kernel-shared/fs-walk.h"
 #include "kernel-shared/inode.h"
 #include "kernel-shared/reflink.h"
-#include "kernel-shared/volumes.h"
+#include "kernel-shared/disk-io.h"
 
 const char *const cmd_reflink_usage[] = {
 	"btrfs-extcrypt reflink [options] <src> <dst> <image>",

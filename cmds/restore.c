@@ -16,6 +16,7 @@
 #include "common/output.h"
 #include "common/utils.h"
 #include "restore/restore.h"
+#include "kernel-shared/disk-io.h"
 
 const char *const cmd_restore_usage[] = {
 	"btrfs-extcrypt restore [options] <image> <outdir>",

@@ -10,9 +10,10 @@
  */
 #include <errno.h>
 #include <string.h>
+#include "kernel-shared/ctree-mod.h"
 #include "kernel-shared/transaction.h"
 #include "kernel-shared/extent-tree.h"
-#include "kernel-shared/volumes.h"
+#include "kernel-shared/disk-io.h"
 
 #define MAX_SPLIT_RETRIES 16
 

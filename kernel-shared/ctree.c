@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <string.h>
 #include "kernel-shared/ctree.h"
-#include "kernel-shared/volumes.h"
+#include "kernel-shared/disk-io.h"
 
 void path_release(struct fs_info *fs, struct btrfs_path *p)
 {

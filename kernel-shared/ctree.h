@@ -1,13 +1,22 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The read side of the image engine: an open image (struct fs_info), verified
- * tree blocks, key search and iteration.  No printing happens here: failures
- * are returned as negative errno values and described in fs_errmsg(fs),
- * which the command layer turns into one "ERROR:" line.
+ * The core types of the image engine and the read-only tree search of
+ * ctree.c.
  *
- * Readers may share one fs_info between threads: the block cache has its
- * own lock and the error text is per thread.  The write engine is not
- * thread-safe: one thread only while a transaction runs.
+ * Types shared by every module stay here: the open image (struct fs_info)
+ * with its chunk map and block cache, verified tree blocks (struct
+ * tree_block) and their header, leaf and node accessors, tree roots (struct
+ * root_ref) and paths (struct btrfs_path).  ctree.c's API follows: key
+ * search, item-by-item stepping, the key-range iterator, and root and item
+ * lookups.  Opening images, the error text and block reads are disk-io.h;
+ * the chunk map functions are volumes.h; tree modification is ctree-mod.h.
+ *
+ * No printing happens in kernel-shared/: failures are returned as negative
+ * errno values and described in fs_errmsg(fs) (disk-io.h), which the command
+ * layer turns into one "ERROR:" line.  Readers may share one fs_info between
+ * threads: the block cache has its own lock and the error text is per
+ * thread.  The write engine is not thread-safe: one thread only while a
+ * transaction runs.
  */
 #ifndef EXTCRYPT_CTREE_H
 #define EXTCRYPT_CTREE_H
@@ -93,86 +102,6 @@ struct fs_info {
 	u64 sys_chunk_mismatch;		/* a system chunk whose array copy and item differ, or 0 */
 	u64 alloc_hint[3];		/* where to look first: data, metadata, system */
 };
-
-#define FS_ERRMSG_SIZE 512
-
-/*
- * The last error described in words, FS_ERRMSG_SIZE bytes, valid after a
- * failing call made by the same thread (each thread has its own text;
- * open_image() clears it for its thread).
- */
-char *fs_errmsg(const struct fs_info *fs);
-
-/* Options for open_image(). */
-struct open_args {
-	int super_mirror;	/* -1: primary, falling back to none; 0..2 that copy */
-	bool writable;		/* reserved for the write engine */
-	size_t cache_bytes;	/* 0: default (64 MiB) */
-};
-
-/*
- * Open an image file read-only, verify the chosen superblock, load the system
- * chunk array and the chunk tree.  Returns 0 or a negative errno; on failure
- * *out is NULL and errbuf (if not NULL, 512 bytes) holds the reason.
- */
-int open_image(const char *path, const struct open_args *args,
-	       struct fs_info **out, char *errbuf);
-void close_image(struct fs_info *fs);
-
-/*
- * Read and verify a superblock copy at the given mirror index into sb.
- * Returns 0 if valid, -ENOENT if the copy lies beyond the end of the image,
- * -EUCLEAN (with errbuf set) if it is present but invalid, or -EIO.
- * Usable before the chunk tree is loaded (fs only needs fd and image_size).
- */
-int read_super_copy(int fd, u64 image_size, int mirror,
-		    struct btrfs_super_block *sb, char *errbuf, size_t errlen);
-
-/* Map a logical range to an image offset (first stripe).  Returns 0 or -ENOENT. */
-int logical_to_physical(struct fs_info *fs, u64 logical, u64 len, u64 *physical);
-/* Chunk covering a logical address, or NULL. */
-const struct chunk_map *find_chunk(const struct fs_info *fs, u64 logical);
-
-/*
- * Expectations a parent places on a child block; zero/NULL fields are not
- * checked.  level == -1 means "any level".
- */
-struct block_check {
-	int level;
-	u64 generation;
-	const struct btrfs_key *first_key;
-	u64 owner;	/* 0: not checked */
-};
-
-/*
- * Read the tree block at logical address bytenr and verify it completely:
- * checksum, bytenr, fsid, level and generation against the parent, first key,
- * item offsets and sizes inside the block, key order.  Returns 0 or a
- * negative errno (-EUCLEAN for a corrupt block, -EIO for I/O); on error
- * fs_errmsg(fs) names the block and the reason.
- */
-int read_tree_block(struct fs_info *fs, u64 bytenr,
-		    const struct block_check *check, struct tree_block **out);
-/* Read a block without parent expectations and without structural checks
- * beyond the checksum failing: for dump-tree -b.  Returns like read_tree_block. */
-int read_tree_block_raw(struct fs_info *fs, u64 bytenr, struct tree_block **out);
-/*
- * A new, zeroed block at bytenr for the write engine (refs = 1), replacing
- * any stale cached copy.  Returns NULL with fs_errmsg(fs) set if a reader still
- * holds a block at that address or memory is exhausted.
- */
-struct tree_block *cache_new_block(struct fs_info *fs, u64 bytenr);
-/* Forget a cached block at bytenr if nobody holds it (after it is freed). */
-void cache_forget(struct fs_info *fs, u64 bytenr);
-/*
- * Readers are about to run on several threads: from now on the cache takes
- * its lock (without this call it is for one thread only).  Call before
- * starting them; it is never undone.
- */
-void cache_set_threaded(struct fs_info *fs);
-/* Another reference on a block the caller already holds one on. */
-void tree_block_get(struct tree_block *b);
-void tree_block_put(struct fs_info *fs, struct tree_block *b);
 
 /* Header accessors. */
 static inline const struct btrfs_header *tb_header(const struct tree_block *b)
@@ -313,11 +242,5 @@ int read_root_item_in(struct fs_info *fs, const struct root_ref *tree_root, u64 
  */
 int lookup_item(struct fs_info *fs, const struct root_ref *root,
 		const struct btrfs_key *key, void *buf, u32 buflen, u32 *size);
-
-/* Data checksum of one buffer with the image's csum type (32-byte output). */
-void fs_csum(const struct fs_info *fs, const void *data, size_t len, u8 *out);
-
-/* Read bytes at a logical address (first mirror), bounds-checked against chunks. */
-int read_logical(struct fs_info *fs, u64 logical, void *buf, u64 len);
 
 #endif

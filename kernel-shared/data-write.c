@@ -7,6 +7,8 @@
 #include "kernel-shared/file-item.h"
 #include "kernel-shared/inode.h"
 #include "kernel-shared/volumes.h"
+#include "kernel-shared/disk-io.h"
+#include "kernel-shared/ctree-mod.h"
 #include "crypto/csum.h"
 
 int data_insert_hole(struct trans *t, struct trans_root *root, u64 ino, u64 off, u64 len)

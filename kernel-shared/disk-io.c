@@ -14,9 +14,10 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/mount.h>	/* BLKGETSIZE64; linux/fs.h would clash with fscrypt names */
+#include "kernel-shared/disk-io.h"
 #include "kernel-shared/ctree.h"
-#include "kernel-shared/tree-checker.h"
 #include "kernel-shared/volumes.h"
+#include "kernel-shared/tree-check-image.h"
 #include "crypto/csum.h"
 
 #define DEFAULT_CACHE_BYTES (64ULL << 20)

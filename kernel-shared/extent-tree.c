@@ -10,9 +10,10 @@
 #include "kernel-shared/space-map.h"
 #include "kernel-shared/free-space-tree.h"
 #include "kernel-shared/file-item.h"
-#include "kernel-shared/volumes.h"
 #include "crypto/csum.h"
 #include "kernel-shared/hash.h"
+#include "kernel-shared/disk-io.h"
+#include "kernel-shared/ctree-mod.h"
 #include "common/containers.h"
 #include "common/utils.h"
 

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 #include "kernel-shared/file-item.h"
-#include "kernel-shared/volumes.h"
+#include "kernel-shared/ctree-mod.h"
 
 /*
  * The csum item with the highest start below end, if it reaches past

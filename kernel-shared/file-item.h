@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
+/* file-item.c: data checksum items (EXTENT_CSUM) of the csum tree. */
 #ifndef EXTCRYPT_FILE_ITEM_H
 #define EXTCRYPT_FILE_ITEM_H
 

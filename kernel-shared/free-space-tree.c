@@ -11,7 +11,8 @@
 #include "kernel-shared/free-space-tree.h"
 #include "kernel-shared/extent-tree.h"
 #include "kernel-shared/space-map.h"
-#include "kernel-shared/volumes.h"
+#include "kernel-shared/disk-io.h"
+#include "kernel-shared/ctree-mod.h"
 
 #define FST_BITMAP_BYTES 256
 #define FST_BITMAP_BITS (FST_BITMAP_BYTES * 8)

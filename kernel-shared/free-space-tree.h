@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
+/* free-space-tree.c: the free-space tree kept in step with allocations. */
 #ifndef EXTCRYPT_FREE_SPACE_TREE_H
 #define EXTCRYPT_FREE_SPACE_TREE_H
 

@@ -2,8 +2,8 @@
 #include <errno.h>
 #include <string.h>
 #include "kernel-shared/fs-walk.h"
-#include "kernel-shared/volumes.h"
 #include "kernel-shared/hash.h"
+#include "kernel-shared/disk-io.h"
 
 /* Deepest directory nesting we follow before calling the tree corrupt. */
 #define MAX_PATH_DEPTH 4096

@@ -2,9 +2,10 @@
 #include <errno.h>
 #include <string.h>
 #include "kernel-shared/inode.h"
-#include "kernel-shared/volumes.h"
 #include "kernel-shared/fs-walk.h"
 #include "kernel-shared/hash.h"
+#include "kernel-shared/disk-io.h"
+#include "kernel-shared/ctree-mod.h"
 #include <sys/stat.h>
 
 int trans_lookup(struct trans *t, struct trans_root *root, const struct btrfs_key *key,

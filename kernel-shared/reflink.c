@@ -18,7 +18,8 @@
 #include "kernel-shared/extent-tree.h"
 #include "kernel-shared/inode.h"
 #include "kernel-shared/data-write.h"
-#include "kernel-shared/volumes.h"
+#include "kernel-shared/disk-io.h"
+#include "kernel-shared/ctree-mod.h"
 #include "common/containers.h"
 #include "common/utils.h"
 

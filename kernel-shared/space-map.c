@@ -13,6 +13,8 @@
 #include "kernel-shared/space-map.h"
 #include "kernel-shared/free-space-tree.h"
 #include "kernel-shared/volumes.h"
+#include "kernel-shared/disk-io.h"
+#include "kernel-shared/ctree-mod.h"
 #include "common/containers.h"
 
 struct bg_space {
@@ -412,7 +414,7 @@ int space_free_subranges(struct trans *t, u64 start, u64 len,
 				    (start + len - bg->start) / fs->sectorsize, fn, arg);
 }
 
-int pin_range(struct trans *t, u64 start, u64 len)
+static int pin_range(struct trans *t, u64 start, u64 len)
 {
 	struct space_map *sm = t->space;
 	struct pinned_range *n = array_grow(sm->pinned, &sm->cap_pinned, sm->nr_pinned, sizeof(*n));

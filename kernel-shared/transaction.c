@@ -19,6 +19,8 @@
 #include "kernel-shared/extent-tree.h"
 #include "kernel-shared/space-map.h"
 #include "kernel-shared/volumes.h"
+#include "kernel-shared/disk-io.h"
+#include "kernel-shared/ctree-mod.h"
 #include "crypto/csum.h"
 #include "common/containers.h"
 #include "common/utils.h"

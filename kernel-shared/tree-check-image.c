@@ -2,15 +2,16 @@
 /*
  * tree_check_image(): the tree-checker's rules over every block of an image,
  * each block once (snapshots share blocks), for the write commands to run
- * before their first write (see tree-checker.h).
+ * before their first write (see tree-check-image.h).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "common/containers.h"
+#include "kernel-shared/tree-check-image.h"
 #include "kernel-shared/tree-checker.h"
-#include "kernel-shared/volumes.h"
+#include "kernel-shared/disk-io.h"
+#include "common/containers.h"
 
 struct first_bad {
 	char msg[FS_ERRMSG_SIZE];

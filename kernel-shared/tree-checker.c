@@ -15,7 +15,6 @@
 #include "kernel-shared/hash.h"
 #include "common/utils.h"
 #include "kernel-shared/tree-checker.h"
-#include "kernel-shared/volumes.h"
 
 /* The kernel's inode flags: the low 32 bits (ENCRYPT belongs to them in the fscrypt series). */
 #define INODE_FLAG_MASK                                                      \

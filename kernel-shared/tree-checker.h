@@ -11,6 +11,9 @@
  * engine has read (its checksum, header and item table already verified by
  * read_tree_block()), and report every item that breaks one.
  *
+ * tree-checker.c holds the rules; tree_check_image() (tree-check-image.h)
+ * applies them to every block of an image.
+ *
  * The rules follow the kernel of the fscrypt series (Documentation/format.rst section 5):
  * EXTENT_DATA may carry encryption 1, and the extent context item (42) has a
  * key and size rule; the inode context item (41) has none.
@@ -61,16 +64,6 @@ enum tree_header_problem tree_check_header(const struct fs_info *fs, const struc
  */
 int tree_check_chunk(const struct fs_info *fs, const struct btrfs_chunk *chunk, u32 item_size,
 		     u64 logical, char *why, size_t whylen);
-
-/*
- * Apply the rules to every block of the image once: the chunk tree, the root
- * tree and every tree it lists, except dead and half-dropped subvolumes
- * (their freed blocks are never read).  The write commands call this before
- * their first write, so that they never build on a block the kernel would
- * refuse.  Returns 0, or -EUCLEAN with fs_errmsg(fs) naming the first
- * block, slot, key and rule broken, or another errno from reading.
- */
-int tree_check_image(struct fs_info *fs);
 
 /*
  * The superblock's flags: NULL when they are fine, else why not (unknown

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "kernel-shared/tree-checker.h"
 #include "kernel-shared/volumes.h"
+#include "kernel-shared/disk-io.h"
 #include "common/containers.h"
 #include "common/utils.h"
 

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * volumes.c: the chunk map (logical to physical addresses) built from the
+ * superblock's system chunk array and the chunk tree, and chunk item checks.
+ */
 #ifndef EXTCRYPT_VOLUMES_H
 #define EXTCRYPT_VOLUMES_H
 
@@ -21,8 +25,9 @@ int validate_chunk(struct fs_info *fs, u64 logical, const struct btrfs_chunk *c,
 /* Human name of a block group profile ("single", "dup", "raid1", ...). */
 const char *profile_name(u64 flags);
 
-/* Set fs_errmsg(fs) from a format and return err. */
-int fs_err(struct fs_info *fs, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/* Map a logical range to an image offset (first stripe).  Returns 0 or -ENOENT. */
+int logical_to_physical(struct fs_info *fs, u64 logical, u64 len, u64 *physical);
+/* Chunk covering a logical address, or NULL. */
+const struct chunk_map *find_chunk(const struct fs_info *fs, u64 logical);
 
 #endif

@@ -17,6 +17,8 @@
 #include "kernel-shared/inode.h"
 #include "kernel-shared/reflink.h"
 #include "kernel-shared/volumes.h"
+#include "kernel-shared/disk-io.h"
+#include "kernel-shared/ctree-mod.h"
 #include "crypto/csum.h"
 #include "crypto/fname.h"
 #include "common/containers.h"

@@ -20,7 +20,6 @@
 #include "reencrypt/reencrypt.h"
 #include "kernel-shared/fs-walk.h"
 #include "kernel-shared/inode.h"
-#include "kernel-shared/volumes.h"
 #include "crypto/extent-io.h"
 #include "common/containers.h"
 

@@ -10,6 +10,8 @@
 #include "reencrypt/internal.h"
 #include "kernel-shared/hash.h"
 #include "kernel-shared/inode.h"
+#include "kernel-shared/disk-io.h"
+#include "kernel-shared/ctree-mod.h"
 #include "crypto/fname.h"
 #include "common/containers.h"
 #include "common/utils.h"

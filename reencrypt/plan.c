@@ -11,6 +11,7 @@
 #include "reencrypt/internal.h"
 #include "kernel-shared/extent-tree.h"
 #include "kernel-shared/space-map.h"
+#include "kernel-shared/disk-io.h"
 #include "common/containers.h"
 #include "common/utils.h"
 

@@ -7,7 +7,6 @@
 #include <linux/openat2.h>
 #include <openssl/evp.h>
 #include <sys/syscall.h>
-#include "kernel-shared/volumes.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -20,6 +19,7 @@
 #include "common/messages.h"
 #include "common/utils.h"
 #include "restore/internal.h"
+#include "kernel-shared/disk-io.h"
 
 /* ---- names ------------------------------------------------------------------- */
 

@@ -6,6 +6,7 @@
 #include "kernel-shared/compression.h"
 #include "kernel-shared/file-item.h"
 #include "kernel-shared/volumes.h"
+#include "kernel-shared/disk-io.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

@@ -17,6 +17,7 @@
 #include "crypto/extent-io.h"
 #include "crypto/fscrypt-keys.h"
 #include "kernel-shared/ctree.h"
+#include "kernel-shared/disk-io.h"
 #include "restore/restore.h"
 
 #define DIR_BATCH	128	/* directory entries per job */

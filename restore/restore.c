@@ -12,7 +12,7 @@
 #include "common/progress.h"
 #include "common/utils.h"
 #include "kernel-shared/fs-walk.h"
-#include "kernel-shared/volumes.h"
+#include "kernel-shared/disk-io.h"
 #include "restore/internal.h"
 
 /* The subvolume's top directory, or p->sel in it; 0 or a negative errno with its text. */

@@ -7,7 +7,7 @@
 #include <sys/xattr.h>
 #include "crypto/fname.h"
 #include "kernel-shared/fs-walk.h"
-#include "kernel-shared/volumes.h"
+#include "kernel-shared/disk-io.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

@@ -19,6 +19,8 @@
 #include <unistd.h>
 #include "kernel-shared/ctree.h"
 #include "kernel-shared/transaction.h"
+#include "kernel-shared/disk-io.h"
+#include "kernel-shared/ctree-mod.h"
 #include "tests/unit/unit.h"
 
 #define BT_TREE BTRFS_CSUM_TREE_OBJECTID
