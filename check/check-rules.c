@@ -163,33 +163,31 @@ static void chunk_tree_item(struct check_ctx *c, struct dev_state *s, const stru
 /* Collect what the chunk tree and the device tree say; 0, or <0 when a tree cannot be read. */
 static int collect_devices(struct check_ctx *c, struct dev_state *s)
 {
-	struct btrfs_key key = { 0, 0, 0 }, k;
+	struct btrfs_key min = { 0, 0, 0 }, max = { (u64)-1, (u8)-1, (u64)-1 };
 	struct root_ref dev_root;
-	struct btrfs_path p;
-	int ret = search_slot(c->fs, &c->fs->chunk_root, &key, &p);
+	struct key_iter it;
+	int ret;
 
-	for (ret = ret < 0 ? ret : 0; ret == 0 && path_item_valid(&p); ret = next_item(c->fs, &p)) {
-		path_key(&p, &k);
-		chunk_tree_item(c, s, &k, path_ptr(&p), path_size(&p));
-	}
-	path_release(c->fs, &p);
+	for (ret = key_iter_first(&it, c->fs, &c->fs->chunk_root, &min, &max); ret == 0;
+	     ret = key_iter_next(&it))
+		chunk_tree_item(c, s, &it.key, it.ptr, it.size);
+	key_iter_release(&it);
 	if (ret < 0 || find_root(c->fs, BTRFS_DEV_TREE_OBJECTID, &dev_root))
 		return ret < 0 ? ret : -ENOENT;
-	ret = search_slot(c->fs, &dev_root, &key, &p);
-	for (ret = ret < 0 ? ret : 0; ret == 0 && path_item_valid(&p); ret = next_item(c->fs, &p)) {
-		const struct btrfs_dev_extent *de = (const void *)path_ptr(&p);
+	for (ret = key_iter_first(&it, c->fs, &dev_root, &min, &max); ret == 0;
+	     ret = key_iter_next(&it)) {
+		const struct btrfs_dev_extent *de = (const void *)it.ptr;
 		struct dext_rec *h;
 
-		path_key(&p, &k);
-		if (k.type != BTRFS_DEV_EXTENT_KEY || path_size(&p) != sizeof(*de))
+		if (it.key.type != BTRFS_DEV_EXTENT_KEY || it.size != sizeof(*de))
 			continue;
 		h = vec_push(&s->have);
-		h->devid = k.objectid;
-		h->physical = k.offset;
+		h->devid = it.key.objectid;
+		h->physical = it.key.offset;
 		h->length = le64_to_cpu(de->length);
 		h->chunk = le64_to_cpu(de->chunk_offset);
 	}
-	path_release(c->fs, &p);
+	key_iter_release(&it);
 	return ret < 0 ? ret : 0;
 }
 

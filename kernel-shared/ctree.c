@@ -247,6 +247,54 @@ int prev_item(struct fs_info *fs, struct btrfs_path *p)
 	return step_item(fs, p, -1);
 }
 
+/* Present the item the path is at, or end the range (1), or pass an error on. */
+static int key_iter_load(struct key_iter *it, int ret)
+{
+	it->ptr = NULL;
+	it->size = 0;
+	if (ret < 0)
+		return ret;
+	if (ret > 0 || !path_item_valid(&it->path))
+		return 1;
+	path_key(&it->path, &it->key);
+	if (btrfs_comp_keys(&it->key, &it->max) > 0)
+		return 1;
+	it->ptr = path_ptr(&it->path);
+	it->size = path_size(&it->path);
+	return 0;
+}
+
+int key_iter_first(struct key_iter *it, struct fs_info *fs, const struct root_ref *root,
+		   const struct btrfs_key *min, const struct btrfs_key *max)
+{
+	int ret;
+
+	memset(it, 0, sizeof(*it));
+	it->fs = fs;
+	it->max = *max;
+	ret = search_slot(fs, root, min, &it->path);
+	return key_iter_load(it, ret < 0 ? ret : 0);
+}
+
+int key_iter_type(struct key_iter *it, struct fs_info *fs, const struct root_ref *root,
+		  u64 objectid, u8 type, u64 min_offset)
+{
+	struct btrfs_key min = { objectid, type, min_offset };
+	struct btrfs_key max = { objectid, type, (u64)-1 };
+
+	return key_iter_first(it, fs, root, &min, &max);
+}
+
+int key_iter_next(struct key_iter *it)
+{
+	return key_iter_load(it, next_item(it->fs, &it->path));
+}
+
+void key_iter_release(struct key_iter *it)
+{
+	path_release(it->fs, &it->path);
+}
+
 int lookup_item(struct fs_info *fs, const struct root_ref *root,
 		const struct btrfs_key *key, void *buf, u32 buflen, u32 *size)
 {

@@ -221,6 +221,43 @@ static inline u32 path_size(const struct btrfs_path *p)
 }
 
 /*
+ * Every item of one tree with a key in [min, max], in key order, across
+ * leaves: a plain range scan.
+ *
+ *	for (ret = key_iter_first(&it, fs, root, &min, &max); ret == 0;
+ *	     ret = key_iter_next(&it)) {
+ *		... it.key, it.ptr, it.size; it.path.nodes[0] is the leaf ...
+ *	}
+ *	key_iter_release(&it);
+ *	if (ret < 0) ... error ...
+ *
+ * key_iter_first() and key_iter_next() return 0 with the iterator at an
+ * item, 1 when no item of the range is left (past max or the end of the
+ * tree), or a negative errno with fs_errmsg(fs) set (I/O, a corrupt block,
+ * keys out of order).  After 1 or an error, do not call key_iter_next()
+ * again.  it.ptr is valid until the next call or key_iter_release(), which
+ * is needed after every key_iter_first() whatever it returned.  The
+ * iterator holds a read path: the tree must not change while it runs, so
+ * loops that modify the tree as they go search with search_slot_mod().
+ */
+struct key_iter {
+	struct fs_info *fs;
+	struct btrfs_path path;
+	struct btrfs_key max;
+	struct btrfs_key key;	/* the current item: its key, data and size */
+	const u8 *ptr;
+	u32 size;
+};
+
+int key_iter_first(struct key_iter *it, struct fs_info *fs, const struct root_ref *root,
+		   const struct btrfs_key *min, const struct btrfs_key *max);
+/* key_iter_first() over the keys (objectid, type, offset >= min_offset). */
+int key_iter_type(struct key_iter *it, struct fs_info *fs, const struct root_ref *root,
+		  u64 objectid, u8 type, u64 min_offset);
+int key_iter_next(struct key_iter *it);
+void key_iter_release(struct key_iter *it);
+
+/*
  * Find the root of tree objectid: 1 (root tree) and 3 (chunk tree) come from
  * the superblock, the rest from the ROOT_ITEM in the root tree (the newest
  * one, whatever its key offset).  Returns 0, -ENOENT if absent, or <0.

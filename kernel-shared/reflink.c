@@ -315,32 +315,26 @@ static int drop_range(struct trans *t, struct trans_root *root, u64 ino, u64 sta
 
 int inode_count_nbytes(struct fs_info *fs, const struct root_ref *root, u64 ino, u64 *nbytes)
 {
-	struct btrfs_key key = { ino, BTRFS_EXTENT_DATA_KEY, 0 }, k;
-	struct btrfs_path p;
-	int ret = search_slot(fs, root, &key, &p);
+	struct key_iter it;
+	int ret = key_iter_type(&it, fs, root, ino, BTRFS_EXTENT_DATA_KEY, 0);
 
-	if (ret < 0)
+	if (ret < 0) {
+		key_iter_release(&it);
 		return ret;
+	}
 	*nbytes = 0;
-	for (ret = 0; path_item_valid(&p); ) {
-		const struct btrfs_file_extent_item *fe = (const void *)path_ptr(&p);
+	for (; ret == 0; ret = key_iter_next(&it)) {
+		const struct btrfs_file_extent_item *fe = (const void *)it.ptr;
 
-		path_key(&p, &k);
-		if (k.objectid != ino || k.type != BTRFS_EXTENT_DATA_KEY)
-			break;
-		if (path_size(&p) >= BTRFS_FILE_EXTENT_INLINE_DATA_START) {
+		if (it.size >= BTRFS_FILE_EXTENT_INLINE_DATA_START) {
 			if (fe->type == BTRFS_FILE_EXTENT_INLINE)
 				*nbytes += le64_to_cpu(fe->ram_bytes);
-			else if (path_size(&p) >= sizeof(*fe) && fe->disk_bytenr)
+			else if (it.size >= sizeof(*fe) && fe->disk_bytenr)
 				*nbytes += le64_to_cpu(fe->num_bytes);
 		}
-		ret = next_item(fs, &p);
-		if (ret < 0)
-			break;
-		ret = 0;
 	}
-	path_release(fs, &p);
-	return ret;
+	key_iter_release(&it);
+	return ret < 0 ? ret : 0;
 }
 
 /* The inode context (item 41) of an encrypted inode. */

@@ -63,7 +63,8 @@ static int space_map_init(struct trans *t)
 	struct trans_root *tr;
 	struct root_ref *bgroot;
 	struct btrfs_key key = { 0, BTRFS_BLOCK_GROUP_ITEM_KEY, 0 };
-	struct btrfs_path p;
+	struct btrfs_key max = { (u64)-1, (u8)-1, (u64)-1 };
+	struct key_iter it;
 	size_t cap = 0;
 	int ret;
 
@@ -76,24 +77,18 @@ static int space_map_init(struct trans *t)
 	bgroot = block_group_root(t, &tr);
 	if (!bgroot)
 		return -EIO;
-	ret = search_slot(fs, bgroot, &key, &p);
-	if (ret < 0)
-		return ret;
-	for (ret = 0; path_item_valid(&p); ret = next_item(fs, &p)) {
-		struct btrfs_key k;
+	for (ret = key_iter_first(&it, fs, bgroot, &key, &max); ret == 0; ret = key_iter_next(&it)) {
+		struct btrfs_key k = it.key;
 		const struct btrfs_block_group_item *bi;
 		struct bg_space *bg;
 
-		if (ret < 0)
-			break;
-		path_key(&p, &k);
 		if (k.type != BTRFS_BLOCK_GROUP_ITEM_KEY)
 			continue;
-		if (path_size(&p) < sizeof(*bi)) {
+		if (it.size < sizeof(*bi)) {
 			ret = fs_err(fs, -EUCLEAN, "block group %llu: item too small", k.objectid);
 			break;
 		}
-		bi = (const void *)path_ptr(&p);
+		bi = (const void *)it.ptr;
 		{
 			struct bg_space *n = array_grow(sm->bgs, &cap, sm->nr, sizeof(*n));
 
@@ -109,7 +104,7 @@ static int space_map_init(struct trans *t)
 		bg->length = k.offset;
 		bg->flags = le64_to_cpu(bi->flags);
 	}
-	path_release(fs, &p);
+	key_iter_release(&it);
 	return ret < 0 ? ret : 0;
 }
 
@@ -179,7 +174,10 @@ static int bg_load(struct trans *t, struct bg_space *bg)
 	struct fs_info *fs = t->fs;
 	struct trans_root *er = trans_get_root(t, BTRFS_EXTENT_TREE_OBJECTID);
 	struct btrfs_key key = { bg->start, 0, 0 };
-	struct btrfs_path p;
+	/* Objectids below start + length (a sum that wraps to 0 ends the range at once). */
+	struct btrfs_key max = { bg->start + bg->length ? bg->start + bg->length - 1 : 0,
+				 (u8)-1, (u64)-1 };
+	struct key_iter it;
 	u64 nbits = bg->length / fs->sectorsize;
 	int ret;
 
@@ -188,24 +186,15 @@ static int bg_load(struct trans *t, struct bg_space *bg)
 	bg->bitmap = calloc((nbits + 7) / 8 + 1, 1);
 	if (!bg->bitmap)
 		return fs_err(fs, -ENOMEM, "out of memory");
-	ret = search_slot(fs, &er->ref, &key, &p);
-	if (ret < 0)
-		return ret;
 	/* An extent starting before the group cannot reach into it: start here. */
-	for (ret = 0; path_item_valid(&p); ret = next_item(fs, &p)) {
-		struct btrfs_key k;
-
-		if (ret < 0)
-			break;
-		path_key(&p, &k);
-		if (k.objectid >= bg->start + bg->length)
-			break;
-		if (k.type == BTRFS_EXTENT_ITEM_KEY)
-			bitmap_set_range(fs, bg, k.objectid, k.offset);
-		else if (k.type == BTRFS_METADATA_ITEM_KEY)
-			bitmap_set_range(fs, bg, k.objectid, fs->nodesize);
+	for (ret = key_iter_first(&it, fs, &er->ref, &key, &max); ret == 0;
+	     ret = key_iter_next(&it)) {
+		if (it.key.type == BTRFS_EXTENT_ITEM_KEY)
+			bitmap_set_range(fs, bg, it.key.objectid, it.key.offset);
+		else if (it.key.type == BTRFS_METADATA_ITEM_KEY)
+			bitmap_set_range(fs, bg, it.key.objectid, fs->nodesize);
 	}
-	path_release(fs, &p);
+	key_iter_release(&it);
 	if (ret < 0)
 		return ret;
 	for (size_t i = 0; i < t->space->nr_pinned; i++)

@@ -329,28 +329,21 @@ struct file_item {
 static int collect_file_items(struct reenc *c, struct trans_root *root, u64 ino,
 			      struct file_item **out, size_t *nr)
 {
-	struct btrfs_key key = { ino, BTRFS_EXTENT_DATA_KEY, 0 }, k;
-	struct btrfs_path p;
+	struct key_iter it;
 	size_t cap = 0;
-	int ret = search_slot(c->fs, &root->ref, &key, &p);
+	int ret;
 
 	*out = NULL;
 	*nr = 0;
-	if (ret < 0)
-		return ret;
-	for (ret = 0; path_item_valid(&p); ret = next_item(c->fs, &p)) {
+	for (ret = key_iter_type(&it, c->fs, &root->ref, ino, BTRFS_EXTENT_DATA_KEY, 0); ret == 0;
+	     ret = key_iter_next(&it)) {
 		struct file_item *fi;
-		const struct btrfs_file_extent_item *fe = (const void *)path_ptr(&p);
+		const struct btrfs_file_extent_item *fe = (const void *)it.ptr;
 
-		if (ret < 0)
-			break;
-		path_key(&p, &k);
-		if (k.objectid != ino || k.type != BTRFS_EXTENT_DATA_KEY)
-			break;
-		if (path_size(&p) < BTRFS_FILE_EXTENT_INLINE_DATA_START ||
-		    (fe->type != BTRFS_FILE_EXTENT_INLINE && path_size(&p) < sizeof(*fe))) {
+		if (it.size < BTRFS_FILE_EXTENT_INLINE_DATA_START ||
+		    (fe->type != BTRFS_FILE_EXTENT_INLINE && it.size < sizeof(*fe))) {
 			ret = fs_err(c->fs, -EUCLEAN, "inode %llu: bad file extent at %llu", ino,
-				     k.offset);
+				     it.key.offset);
 			break;
 		}
 		{
@@ -364,8 +357,8 @@ static int collect_file_items(struct reenc *c, struct trans_root *root, u64 ino,
 		}
 		fi = &(*out)[(*nr)++];
 		memset(fi, 0, sizeof(*fi));
-		fi->key = k;
-		fi->size = path_size(&p);
+		fi->key = it.key;
+		fi->size = it.size;
 		/*
 		 * Another tree may reach this item if the tree was ever
 		 * snapshotted, or the leaf is not its own.  (A leaf's generation
@@ -374,7 +367,7 @@ static int collect_file_items(struct reenc *c, struct trans_root *root, u64 ino,
 		 * extent tree before the commit.)
 		 */
 		fi->shared_leaf = root->last_snapshot ||
-				  tb_owner(p.nodes[0]) != root->ref.objectid;
+				  tb_owner(it.path.nodes[0]) != root->ref.objectid;
 		memcpy(fi->data, fe, fi->size < sizeof(fi->data) ? fi->size : sizeof(fi->data));
 		if (fe->type == BTRFS_FILE_EXTENT_INLINE) {
 			fi->inline_len = fi->size - BTRFS_FILE_EXTENT_INLINE_DATA_START;
@@ -383,11 +376,11 @@ static int collect_file_items(struct reenc *c, struct trans_root *root, u64 ino,
 				ret = -ENOMEM;
 				break;
 			}
-			memcpy(fi->inline_data, path_ptr(&p) + BTRFS_FILE_EXTENT_INLINE_DATA_START,
+			memcpy(fi->inline_data, it.ptr + BTRFS_FILE_EXTENT_INLINE_DATA_START,
 			       fi->inline_len);
 		}
 	}
-	path_release(c->fs, &p);
+	key_iter_release(&it);
 	return ret < 0 ? ret : 0;
 }
 

@@ -29,28 +29,22 @@ struct dir_entry {
 static int collect_entries(struct reenc *c, struct trans_root *root, u64 dir,
 			   struct dir_entry **out, size_t *nr)
 {
-	struct btrfs_key key = { dir, BTRFS_DIR_INDEX_KEY, 0 }, k;
-	struct btrfs_path p;
+	struct key_iter it;
 	size_t cap = 0;
-	int ret = search_slot(c->fs, &root->ref, &key, &p);
+	int ret;
 
 	*out = NULL;
 	*nr = 0;
-	if (ret < 0)
-		return ret;
-	for (ret = 0; path_item_valid(&p); ret = next_item(c->fs, &p)) {
-		const struct btrfs_dir_item *di = (const void *)path_ptr(&p);
+	for (ret = key_iter_type(&it, c->fs, &root->ref, dir, BTRFS_DIR_INDEX_KEY, 0); ret == 0;
+	     ret = key_iter_next(&it)) {
+		const struct btrfs_dir_item *di = (const void *)it.ptr;
 		struct dir_entry *e;
 		u32 nl;
 
-		if (ret < 0)
-			break;
-		path_key(&p, &k);
-		if (k.objectid != dir || k.type != BTRFS_DIR_INDEX_KEY)
-			break;
-		nl = path_size(&p) >= sizeof(*di) ? le16_to_cpu(di->name_len) : 0;
-		if (!nl || nl > BTRFS_NAME_LEN || sizeof(*di) + nl > path_size(&p)) {
-			ret = fs_err(c->fs, -EUCLEAN, "dir %llu: bad dir index %llu", dir, k.offset);
+		nl = it.size >= sizeof(*di) ? le16_to_cpu(di->name_len) : 0;
+		if (!nl || nl > BTRFS_NAME_LEN || sizeof(*di) + nl > it.size) {
+			ret = fs_err(c->fs, -EUCLEAN, "dir %llu: bad dir index %llu", dir,
+				     it.key.offset);
 			break;
 		}
 		{
@@ -63,11 +57,11 @@ static int collect_entries(struct reenc *c, struct trans_root *root, u64 dir,
 			*out = n;
 		}
 		e = &(*out)[(*nr)++];
-		e->index = k.offset;
+		e->index = it.key.offset;
 		memcpy(&e->di, di, sizeof(*di));
 		memcpy(e->name, di + 1, nl);
 	}
-	path_release(c->fs, &p);
+	key_iter_release(&it);
 	return ret < 0 ? ret : 0;
 }
 

@@ -17,26 +17,24 @@
 
 /* ---- inventory ------------------------------------------------------------ */
 
+/* The last key of the free objectids: inode numbers and subvolume ids. */
+static const struct btrfs_key last_free_key = { BTRFS_LAST_FREE_OBJECTID, (u8)-1, (u64)-1 };
+
 int reenc_list_inodes(struct fs_info *fs, const struct root_ref *root,
 		      struct inode_info **out, size_t *nr)
 {
 	struct btrfs_key key = { BTRFS_FIRST_FREE_OBJECTID, BTRFS_INODE_ITEM_KEY, 0 }, k;
-	struct btrfs_path p;
+	struct key_iter it;
 	size_t cap = 0;
-	int ret = search_slot(fs, root, &key, &p);
+	int ret;
 
 	*out = NULL;
 	*nr = 0;
-	if (ret < 0)
-		return ret;
-	for (ret = 0; path_item_valid(&p); ret = next_item(fs, &p)) {
-		if (ret < 0)
-			break;
-		path_key(&p, &k);
-		if (k.objectid > BTRFS_LAST_FREE_OBJECTID)
-			break;
-		if (k.type == BTRFS_INODE_ITEM_KEY && path_size(&p) >= sizeof(struct btrfs_inode_item)) {
-			const struct btrfs_inode_item *ii = (const void *)path_ptr(&p);
+	for (ret = key_iter_first(&it, fs, root, &key, &last_free_key); ret == 0;
+	     ret = key_iter_next(&it)) {
+		k = it.key;
+		if (k.type == BTRFS_INODE_ITEM_KEY && it.size >= sizeof(struct btrfs_inode_item)) {
+			const struct btrfs_inode_item *ii = (const void *)it.ptr;
 
 			{
 				struct inode_info *n = array_grow(*out, &cap, *nr, sizeof(*n));
@@ -54,7 +52,7 @@ int reenc_list_inodes(struct fs_info *fs, const struct root_ref *root,
 			(*out)[*nr - 1].parent = k.offset;
 		}
 	}
-	path_release(fs, &p);
+	key_iter_release(&it);
 	return ret < 0 ? ret : 0;
 }
 
@@ -99,7 +97,7 @@ int reenc_mark_selected(struct fs_info *fs, const struct root_ref *root, struct 
 			size_t nr, const u64 *sel, size_t nsel)
 {
 	struct btrfs_key key = { BTRFS_FIRST_FREE_OBJECTID, BTRFS_INODE_REF_KEY, 0 }, k;
-	struct btrfs_path p;
+	struct key_iter it;
 	int ret;
 
 	for (size_t i = 0; i < nr; i++) {
@@ -116,28 +114,22 @@ int reenc_mark_selected(struct fs_info *fs, const struct root_ref *root, struct 
 			cur = find_inode(v, nr, cur->parent);
 		}
 	}
-	ret = search_slot(fs, root, &key, &p);
-	if (ret < 0)
-		return ret;
-	for (ret = 0; path_item_valid(&p); ret = next_item(fs, &p)) {
+	for (ret = key_iter_first(&it, fs, root, &key, &last_free_key); ret == 0;
+	     ret = key_iter_next(&it)) {
 		struct inode_info *child, *parent = NULL;
 
-		if (ret < 0)
-			break;
-		path_key(&p, &k);
-		if (k.objectid > BTRFS_LAST_FREE_OBJECTID)
-			break;
+		k = it.key;
 		if (k.type == BTRFS_INODE_REF_KEY)
 			parent = find_inode(v, nr, k.offset);
 		else if (k.type == BTRFS_INODE_EXTREF_KEY &&
-			 path_size(&p) >= sizeof(struct btrfs_inode_extref))
+			 it.size >= sizeof(struct btrfs_inode_extref))
 			parent = find_inode(v, nr, le64_to_cpu(((const struct btrfs_inode_extref *)
-								path_ptr(&p))->parent_objectid));
+								it.ptr)->parent_objectid));
 		child = parent ? find_inode(v, nr, k.objectid) : NULL;
 		if (child && !S_ISDIR(child->mode) && parent->selected)
 			child->selected = true;
 	}
-	path_release(fs, &p);
+	key_iter_release(&it);
 	return ret < 0 ? ret : 0;
 }
 
@@ -168,7 +160,7 @@ static u32 subvol_depth(struct fs_info *fs, u64 id)
 int reenc_list_subvols(struct fs_info *fs, u64 **out, size_t *nr)
 {
 	struct btrfs_key key = { BTRFS_FIRST_FREE_OBJECTID, BTRFS_ROOT_ITEM_KEY, 0 }, k;
-	struct btrfs_path p;
+	struct key_iter it;
 	size_t cap = 16;
 	int ret;
 
@@ -177,17 +169,11 @@ int reenc_list_subvols(struct fs_info *fs, u64 **out, size_t *nr)
 		return -ENOMEM;
 	(*out)[0] = BTRFS_FS_TREE_OBJECTID;
 	*nr = 1;
-	ret = search_slot(fs, &fs->tree_root, &key, &p);
-	if (ret < 0)
-		return ret;
-	for (ret = 0; path_item_valid(&p); ret = next_item(fs, &p)) {
-		if (ret < 0)
-			break;
-		path_key(&p, &k);
-		if (k.objectid > BTRFS_LAST_FREE_OBJECTID)
-			break;
-		if (k.type != BTRFS_ROOT_ITEM_KEY || path_size(&p) < BTRFS_ROOT_ITEM_V0_SIZE ||
-		    !le32_to_cpu(((const struct btrfs_root_item *)path_ptr(&p))->refs))
+	for (ret = key_iter_first(&it, fs, &fs->tree_root, &key, &last_free_key); ret == 0;
+	     ret = key_iter_next(&it)) {
+		k = it.key;
+		if (k.type != BTRFS_ROOT_ITEM_KEY || it.size < BTRFS_ROOT_ITEM_V0_SIZE ||
+		    !le32_to_cpu(((const struct btrfs_root_item *)it.ptr)->refs))
 			continue;
 		{
 			u64 *n = array_grow(*out, &cap, *nr, sizeof(*n));
@@ -200,7 +186,7 @@ int reenc_list_subvols(struct fs_info *fs, u64 **out, size_t *nr)
 		}
 		(*out)[(*nr)++] = k.objectid;
 	}
-	path_release(fs, &p);
+	key_iter_release(&it);
 	return ret < 0 ? ret : 0;
 }
 
@@ -208,7 +194,8 @@ int reenc_all_refs_in_target(struct reenc *c, u64 bytenr, bool *all)
 {
 	struct trans_root *er = trans_get_root(c->t, BTRFS_EXTENT_TREE_OBJECTID);
 	struct btrfs_key key = { bytenr, BTRFS_EXTENT_ITEM_KEY, 0 }, k;
-	struct btrfs_path p;
+	struct btrfs_key max = { bytenr, (u8)-1, (u64)-1 };
+	struct key_iter it;
 	int ret;
 
 	*all = c->all_subvols && !c->o->nr_paths;
@@ -217,19 +204,11 @@ int reenc_all_refs_in_target(struct reenc *c, u64 bytenr, bool *all)
 	if (c->o->nr_paths)
 		return 0;	/* inode-level selections: always a private copy */
 	*all = true;
-	ret = search_slot(c->fs, &er->ref, &key, &p);
-	if (ret < 0)
-		return ret;
-	for (ret = 0; path_item_valid(&p) && *all; ret = next_item(c->fs, &p)) {
-		const u8 *ptr, *end;
+	for (ret = key_iter_first(&it, c->fs, &er->ref, &key, &max); ret == 0 && *all;
+	     ret = key_iter_next(&it)) {
+		const u8 *ptr = it.ptr, *end = it.ptr + it.size;
 
-		if (ret < 0)
-			break;
-		path_key(&p, &k);
-		if (k.objectid != bytenr)
-			break;
-		ptr = path_ptr(&p);
-		end = ptr + path_size(&p);
+		k = it.key;
 		if (k.type == BTRFS_EXTENT_ITEM_KEY) {
 			for (ptr += sizeof(struct btrfs_extent_item); ptr < end; ) {
 				if (*ptr == BTRFS_EXTENT_DATA_REF_KEY &&
@@ -249,7 +228,7 @@ int reenc_all_refs_in_target(struct reenc *c, u64 bytenr, bool *all)
 		} else if (k.type == BTRFS_SHARED_DATA_REF_KEY) {
 			*all = false;
 		} else if (k.type == BTRFS_EXTENT_DATA_REF_KEY &&
-			   path_size(&p) >= sizeof(struct btrfs_extent_data_ref)) {
+			   it.size >= sizeof(struct btrfs_extent_data_ref)) {
 			const struct btrfs_extent_data_ref *dr = (const void *)ptr;
 			bool in = false;
 
@@ -258,7 +237,7 @@ int reenc_all_refs_in_target(struct reenc *c, u64 bytenr, bool *all)
 			*all &= in;
 		}
 	}
-	path_release(c->fs, &p);
+	key_iter_release(&it);
 	return ret < 0 ? ret : 0;
 }
 
@@ -300,7 +279,8 @@ static int preflight_tree(struct reenc *c, u64 tree, struct preflight_need *n)
 {
 	struct fs_info *fs = c->fs;
 	struct btrfs_key key = { BTRFS_FIRST_FREE_OBJECTID, 0, 0 }, k;
-	struct btrfs_path p;
+	struct btrfs_key max = { (u64)-1, (u8)-1, (u64)-1 };
+	struct key_iter it;
 	struct root_ref rr;
 	u64 cur_ino = 0, cur_bytes = 0;
 	u32 cur_mode = 0;
@@ -309,22 +289,18 @@ static int preflight_tree(struct reenc *c, u64 tree, struct preflight_need *n)
 	ret = find_root(fs, tree, &rr);
 	if (ret == -ENOENT)
 		return fs_err(fs, -ENOENT, "no subvolume with id %llu", tree);
-	if (!ret)
-		ret = search_slot(fs, &rr, &key, &p);
 	if (ret < 0)
 		return ret;
-	for (ret = 0; path_item_valid(&p); ret = next_item(fs, &p)) {
-		if (ret < 0)
-			break;
-		path_key(&p, &k);
+	for (ret = key_iter_first(&it, fs, &rr, &key, &max); ret == 0; ret = key_iter_next(&it)) {
+		k = it.key;
 		if (k.objectid != cur_ino) {
 			n->largest = cur_bytes > n->largest ? cur_bytes : n->largest;
 			cur_ino = k.objectid;
 			cur_bytes = 0;
 		}
 		if (k.type == BTRFS_FSCRYPT_INODE_CTX_KEY &&
-		    path_size(&p) >= sizeof(struct fscrypt_context_v2) &&
-		    memcmp(((const struct fscrypt_context_v2 *)path_ptr(&p))->master_key_identifier,
+		    it.size >= sizeof(struct fscrypt_context_v2) &&
+		    memcmp(((const struct fscrypt_context_v2 *)it.ptr)->master_key_identifier,
 			   c->o->mk->identifier, FSCRYPT_KEY_IDENTIFIER_SIZE)) {
 			ret = fs_err(fs, -EKEYREJECTED,
 				     "inode %llu in tree %llu is encrypted with another master key (wrong key?)",
@@ -332,9 +308,9 @@ static int preflight_tree(struct reenc *c, u64 tree, struct preflight_need *n)
 			break;
 		}
 		if (k.type == BTRFS_EXTENT_DATA_KEY &&
-		    path_size(&p) >= BTRFS_FILE_EXTENT_INLINE_DATA_START) {
-			const struct btrfs_file_extent_item *fe = (const void *)path_ptr(&p);
-			bool full = path_size(&p) >= sizeof(*fe);
+		    it.size >= BTRFS_FILE_EXTENT_INLINE_DATA_START) {
+			const struct btrfs_file_extent_item *fe = (const void *)it.ptr;
+			bool full = it.size >= sizeof(*fe);
 
 			if (!full && fe->type != BTRFS_FILE_EXTENT_INLINE)
 				continue;
@@ -353,8 +329,8 @@ static int preflight_tree(struct reenc *c, u64 tree, struct preflight_need *n)
 			}
 		}
 		if (k.type == BTRFS_INODE_ITEM_KEY &&
-		    path_size(&p) >= sizeof(struct btrfs_inode_item)) {
-			const struct btrfs_inode_item *ii = (const void *)path_ptr(&p);
+		    it.size >= sizeof(struct btrfs_inode_item)) {
+			const struct btrfs_inode_item *ii = (const void *)it.ptr;
 			u32 mode = le32_to_cpu(ii->mode);
 
 			cur_mode = mode;
@@ -364,7 +340,7 @@ static int preflight_tree(struct reenc *c, u64 tree, struct preflight_need *n)
 		}
 	}
 	n->largest = cur_bytes > n->largest ? cur_bytes : n->largest;
-	path_release(fs, &p);
+	key_iter_release(&it);
 	return ret > 0 ? 0 : ret;	/* > 0: the end of the tree */
 }
 

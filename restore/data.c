@@ -221,28 +221,24 @@ int rs_restore_data(struct worker *w, const struct root_ref *root, u64 ino, int 
 {
 	struct restore *r = w->r;
 	struct fs_info *fs = r->fs;
-	struct btrfs_key key = { ino, BTRFS_FSCRYPT_CTX_KEY, 0 }, k;
-	struct btrfs_path p;
-	int ret = search_slot(fs, root, &key, &p);
+	/* Items 42 (extent contexts) to 108 (file extents) of ino: the extents count. */
+	struct btrfs_key min = { ino, BTRFS_FSCRYPT_CTX_KEY, 0 }, k;
+	struct btrfs_key max = { ino, BTRFS_EXTENT_DATA_KEY, (u64)-1 };
+	struct key_iter it;
+	int ret;
 
-	if (ret < 0)
-		return ret;
-	for (ret = 0; path_item_valid(&p); ret = next_item(fs, &p)) {
+	for (ret = key_iter_first(&it, fs, root, &min, &max); ret == 0; ret = key_iter_next(&it)) {
 		u8 item[sizeof(struct btrfs_file_extent_item)];
 		u8 nonce[FSCRYPT_NONCE_SIZE];
 		const u8 *ptr;
 		u32 size;
 		bool have_nonce = false, as_stored;
 
-		if (ret < 0)
-			break;
-		path_key(&p, &k);
-		if (k.objectid != ino || k.type > BTRFS_EXTENT_DATA_KEY)
-			break;
+		k = it.key;
 		if (k.type != BTRFS_EXTENT_DATA_KEY)
 			continue;
-		size = path_size(&p);
-		ptr = path_ptr(&p);
+		size = it.size;
+		ptr = it.ptr;
 		if (size < BTRFS_FILE_EXTENT_INLINE_DATA_START) {
 			ret = fs_err(fs, -EUCLEAN, "inode %llu: bad file extent item", ino);
 			break;
@@ -282,7 +278,7 @@ int rs_restore_data(struct worker *w, const struct root_ref *root, u64 ino, int 
 		if (ret)
 			break;
 	}
-	path_release(fs, &p);
+	key_iter_release(&it);
 	return ret < 0 ? ret : 0;
 }
 

@@ -74,26 +74,24 @@ static void restore_xattrs(struct worker *w, const struct root_ref *root, u64 in
 {
 	struct restore *r = w->r;
 	struct fs_info *fs = r->fs;
-	struct btrfs_key key = { ino, BTRFS_XATTR_ITEM_KEY, 0 }, k;
-	struct btrfs_path p;
+	struct key_iter it;
 	char at_path[64 + BTRFS_NAME_LEN * 4];
-	int ret = search_slot(fs, root, &key, &p);
+	int ret = key_iter_type(&it, fs, root, ino, BTRFS_XATTR_ITEM_KEY, 0);
 
-	if (ret < 0)
+	if (ret) {
+		key_iter_release(&it);
 		return;
+	}
 	/* No fd (symlinks, device nodes): the name in its parent's fd, not the path. */
 	if (t->fd < 0 && (t->dirfd == AT_FDCWD ||
 			  (size_t)snprintf(at_path, sizeof(at_path), "/proc/self/fd/%d/%s", t->dirfd,
 					   t->name) >= sizeof(at_path) ||
 			  access("/proc/self/fd", X_OK)))
 		snprintf(at_path, sizeof(at_path), "%s", t->path);
-	for (ret = 0; path_item_valid(&p) && !ret; ret = next_item(fs, &p)) {
-		const u8 *ptr = path_ptr(&p);
-		u32 size = path_size(&p), pos = 0;
+	for (; ret == 0; ret = key_iter_next(&it)) {
+		const u8 *ptr = it.ptr;
+		u32 size = it.size, pos = 0;
 
-		path_key(&p, &k);
-		if (k.objectid != ino || k.type != BTRFS_XATTR_ITEM_KEY)
-			break;
 		while (pos + sizeof(struct btrfs_dir_item) <= size) {
 			const struct btrfs_dir_item *di = (const void *)(ptr + pos);
 			u32 nl = le16_to_cpu(di->name_len), dl = le16_to_cpu(di->data_len);
@@ -114,7 +112,7 @@ static void restore_xattrs(struct worker *w, const struct root_ref *root, u64 in
 			pos += sizeof(*di) + nl + dl;
 		}
 	}
-	path_release(fs, &p);
+	key_iter_release(&it);
 }
 
 /*
@@ -391,27 +389,20 @@ static void bad_name(struct worker *w, const struct rdir *d, u64 index, const u8
 static int read_entries(struct worker *w, struct rdir *d, u64 index, u64 *next, int *err)
 {
 	struct fs_info *fs = w->r->fs;
-	struct btrfs_key key = { d->ino, BTRFS_DIR_INDEX_KEY, index }, k;
-	struct btrfs_path p;
-	int n = 0, ret = search_slot(fs, &d->root, &key, &p);
+	struct btrfs_key k;
+	struct key_iter it;
+	int n = 0, ret;
 
 	*next = 0;
 	*err = 0;
-	if (ret < 0) {
-		*err = ret;
-		return 0;
-	}
-	for (ret = 0; path_item_valid(&p); ret = next_item(fs, &p)) {
+	for (ret = key_iter_type(&it, fs, &d->root, d->ino, BTRFS_DIR_INDEX_KEY, index); ret == 0;
+	     ret = key_iter_next(&it)) {
 		struct dent *e = &w->batch[n];
 		struct btrfs_dir_item di;
 		u8 name[BTRFS_NAME_LEN + 1];
-		u32 nl, size = path_size(&p);
+		u32 nl, size = it.size;
 
-		if (ret < 0)
-			break;
-		path_key(&p, &k);
-		if (k.objectid != d->ino || k.type != BTRFS_DIR_INDEX_KEY)
-			break;
+		k = it.key;
 		if (n == DIR_BATCH) {
 			*next = k.offset;
 			break;
@@ -420,13 +411,13 @@ static int read_entries(struct worker *w, struct rdir *d, u64 index, u64 *next, 
 			ret = fs_err(fs, -EUCLEAN, "dir %llu: bad entry %llu", d->ino, k.offset);
 			break;
 		}
-		memcpy(&di, path_ptr(&p), sizeof(di));
+		memcpy(&di, it.ptr, sizeof(di));
 		nl = le16_to_cpu(di.name_len);
 		if (nl > BTRFS_NAME_LEN || sizeof(di) + nl > size) {
 			ret = fs_err(fs, -EUCLEAN, "dir %llu: bad entry %llu", d->ino, k.offset);
 			break;
 		}
-		memcpy(name, path_ptr(&p) + sizeof(di), nl);
+		memcpy(name, it.ptr + sizeof(di), nl);
 		if (d->encrypted && d->have_key) {
 			u8 plain[FNAME_MAX_LEN + 1];
 			int len = fname_decrypt(d->names_mode, d->key, name, nl, plain);
@@ -455,7 +446,7 @@ static int read_entries(struct worker *w, struct rdir *d, u64 index, u64 *next, 
 		btrfs_disk_key_to_cpu(&e->loc, &di.location);
 		n++;
 	}
-	path_release(fs, &p);
+	key_iter_release(&it);
 	*err = ret < 0 ? ret : 0;
 	return n;
 }

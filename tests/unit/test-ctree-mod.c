@@ -9,7 +9,10 @@
  * parent keys equal to child first keys, keys in order, no empty non-root
  * block), every key that should be there is found by search_slot() with its
  * data intact, and the shape (height, items per leaf) is what the edit must
- * give.  Without mkfs.btrfs the tests say so and pass.
+ * give.  The same trees test the key-range iterator of ctree.c (key_iter_*):
+ * empty ranges, ranges over several leaves, the first and the last leaf,
+ * and an error inside the range.  Without mkfs.btrfs the tests say so and
+ * pass.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -481,4 +484,182 @@ static void root_collapse(struct bt *b)
 UNIT_TEST(ctree_mod_root_collapse)
 {
 	bt_run(root_collapse);
+}
+
+/* ---- the key-range iterator (kernel-shared/ctree.c) ---------------------- */
+
+/* What one run of the iterator over [from, to] of BT_OBJECTID saw. */
+struct iter_run {
+	int ret;		/* what ended it: 1 or an errno */
+	u32 items, first, last;
+	u32 leaves;		/* distinct leaves the items came from */
+	bool data_ok;		/* keys in order, sizes and data as inserted */
+};
+
+static struct iter_run bt_iter(struct bt *b, u64 objectid, u32 from, u32 to)
+{
+	struct btrfs_key min = { objectid, BTRFS_TEMPORARY_ITEM_KEY, from };
+	struct btrfs_key max = { objectid, BTRFS_TEMPORARY_ITEM_KEY, to };
+	struct iter_run r = { .data_ok = true };
+	struct key_iter it;
+	u64 leaf = 0;
+	int ret;
+
+	for (ret = key_iter_first(&it, b->fs, &b->root->ref, &min, &max); ret == 0;
+	     ret = key_iter_next(&it)) {
+		u8 want[BT_DATA];
+		u32 off = (u32)it.key.offset;
+
+		bt_fill(want, off);
+		if (it.key.objectid != objectid || it.key.type != BTRFS_TEMPORARY_ITEM_KEY ||
+		    off < from || off > to || (r.items && off <= r.last) || !b->present[off] ||
+		    it.size != BT_DATA || memcmp(it.ptr, want, BT_DATA))
+			r.data_ok = false;
+		if (!r.items)
+			r.first = off;
+		r.last = off;
+		r.items++;
+		if (it.path.nodes[0]->bytenr != leaf)
+			r.leaves++;
+		leaf = it.path.nodes[0]->bytenr;
+	}
+	key_iter_release(&it);
+	r.ret = ret;
+	return r;
+}
+
+/* How many keys of [from, to] the tree must hold. */
+static u32 bt_present_in(const struct bt *b, u32 from, u32 to)
+{
+	u32 n = 0;
+
+	for (u32 off = from; off <= to && off < BT_MAX_OFF; off++)
+		n += b->present[off];
+	return n;
+}
+
+static void key_iter_empty_ranges(struct bt *b)
+{
+	struct iter_run r = bt_iter(b, BT_OBJECTID, 0, BT_MAX_OFF);
+
+	/* An empty tree. */
+	CHECK_EQ_INT(r.ret, 1);
+	CHECK_EQ_INT(r.items, 0);
+	bt_insert_run(b, 10, 10, 3 * BT_PER_LEAF);	/* 10..930, three leaves or more */
+	/* Between two keys, before the first, after the last, another objectid. */
+	r = bt_iter(b, BT_OBJECTID, 11, 19);
+	CHECK(r.ret == 1 && r.items == 0);
+	r = bt_iter(b, BT_OBJECTID, 0, 9);
+	CHECK(r.ret == 1 && r.items == 0);
+	r = bt_iter(b, BT_OBJECTID, 931, BT_MAX_OFF);
+	CHECK(r.ret == 1 && r.items == 0);
+	r = bt_iter(b, BT_OBJECTID + 1, 0, BT_MAX_OFF);
+	CHECK(r.ret == 1 && r.items == 0);
+	r = bt_iter(b, BT_OBJECTID - 1, 0, BT_MAX_OFF);
+	CHECK(r.ret == 1 && r.items == 0);
+	/* max below min. */
+	r = bt_iter(b, BT_OBJECTID, 500, 400);
+	CHECK(r.ret == 1 && r.items == 0);
+}
+
+UNIT_TEST(key_iter_empty_range)
+{
+	bt_run(key_iter_empty_ranges);
+}
+
+static void key_iter_leaves(struct bt *b)
+{
+	const u32 n = 5 * BT_PER_LEAF;
+	struct iter_run r;
+
+	bt_insert_run(b, 10, 10, n);			/* 10 .. 10 * n */
+	/* All of it: every leaf, in order. */
+	r = bt_iter(b, BT_OBJECTID, 0, BT_MAX_OFF);
+	CHECK_EQ_INT(r.ret, 1);
+	CHECK(r.data_ok);
+	CHECK_EQ_INT(r.items, n);
+	CHECK(r.leaves >= 5);
+	CHECK(r.first == 10 && r.last == 10 * n);
+	/* A middle range over several leaves, bounds between keys and on keys. */
+	r = bt_iter(b, BT_OBJECTID, 295, 1205);
+	CHECK(r.ret == 1 && r.data_ok);
+	CHECK_EQ_INT(r.items, bt_present_in(b, 295, 1205));
+	CHECK(r.first == 300 && r.last == 1200 && r.leaves >= 3);
+	r = bt_iter(b, BT_OBJECTID, 300, 1200);
+	CHECK(r.ret == 1 && r.data_ok && r.first == 300 && r.last == 1200);
+	CHECK_EQ_INT(r.items, bt_present_in(b, 300, 1200));
+	/* The first leaf alone, from the tree's first key. */
+	r = bt_iter(b, BT_OBJECTID, 0, 30);
+	CHECK(r.ret == 1 && r.data_ok && r.items == 3 && r.leaves == 1 && r.first == 10);
+	/* The last leaf, up to the tree's last key and past it. */
+	r = bt_iter(b, BT_OBJECTID, 10 * n - 20, 10 * n);
+	CHECK(r.ret == 1 && r.data_ok && r.items == 3 && r.last == 10 * n);
+	r = bt_iter(b, BT_OBJECTID, 10 * n, BT_MAX_OFF);
+	CHECK(r.ret == 1 && r.data_ok && r.items == 1 && r.first == 10 * n);
+	/* One item. */
+	r = bt_iter(b, BT_OBJECTID, 500, 500);
+	CHECK(r.ret == 1 && r.data_ok && r.items == 1 && r.first == 500);
+	/* key_iter_type(): one objectid and type, from an offset. */
+	{
+		struct key_iter it;
+		u32 items = 0;
+		int ret;
+
+		for (ret = key_iter_type(&it, b->fs, &b->root->ref, BT_OBJECTID,
+					 BTRFS_TEMPORARY_ITEM_KEY, 10 * n - 15);
+		     ret == 0; ret = key_iter_next(&it))
+			items++;
+		key_iter_release(&it);
+		CHECK_EQ_INT(ret, 1);
+		CHECK_EQ_INT(items, 2);
+	}
+}
+
+UNIT_TEST(key_iter_spans_leaves)
+{
+	bt_run(key_iter_leaves);
+}
+
+/*
+ * An error inside the range is returned as such, after the items before
+ * it, with fs_errmsg() set: the second leaf is made empty (in the
+ * transaction's private copy), which reading it refuses.
+ */
+static void key_iter_corrupt(struct bt *b)
+{
+	struct btrfs_key key;
+	struct btrfs_path p;
+	struct iter_run r;
+	u32 first_leaf;
+
+	bt_insert_run(b, 10, 10, 3 * BT_PER_LEAF);
+	bt_slot(b, 10, &(u32){ 0 }, &first_leaf);
+	/* The first key of the second leaf. */
+	key = bt_key(10 * (first_leaf + 1));
+	memset(&p, 0, sizeof(p));
+	CHECK_EQ_INT(search_slot(b->fs, &b->root->ref, &key, &p), 0);
+	if (!p.nodes[0])
+		return;
+	CHECK_EQ_INT(p.slots[0], 0);
+	((struct btrfs_header *)p.nodes[0]->data)->nritems = 0;
+	path_release(b->fs, &p);
+	fs_errmsg(b->fs)[0] = 0;
+	r = bt_iter(b, BT_OBJECTID, 0, BT_MAX_OFF);
+	CHECK_EQ_INT(r.ret, -EUCLEAN);
+	CHECK(r.data_ok);
+	CHECK_EQ_INT(r.items, first_leaf);
+	/* "tree block N: empty, parent expects a first key" */
+	if (!strstr(fs_errmsg(b->fs), "empty"))
+		unit_fail(__FILE__, __LINE__, "error text: %s", fs_errmsg(b->fs));
+	/*
+	 * A range that ends before the first leaf's last item never reads the
+	 * second (one that ends on it does: the next key tells the end).
+	 */
+	r = bt_iter(b, BT_OBJECTID, 0, 10 * (first_leaf - 1));
+	CHECK(r.ret == 1 && r.data_ok && r.items == first_leaf - 1);
+}
+
+UNIT_TEST(key_iter_error_in_range)
+{
+	bt_run(key_iter_corrupt);
 }
