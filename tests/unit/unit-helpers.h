@@ -19,4 +19,12 @@ int temp_fd(void);
 /* CLOCK_MONOTONIC in seconds. */
 double now_sec(void);
 
+struct fs_info;
+/*
+ * A fresh empty mkfs.btrfs image (128 MiB, 4 KiB nodes), opened for
+ * writing and already unlinked; NULL (saying why) without mkfs.btrfs or
+ * on failure (a CHECK).  Close with close_image().
+ */
+struct fs_info *scratch_image_open(void);
+
 #endif
