@@ -160,34 +160,12 @@ UNIT_TEST(backref_decode_keyed_kinds)
 
 #define BR_X (1ULL << 20)
 
-struct br_fix {
-	struct fs_info *fs;
-	struct trans *t;
-	struct trans_root *root;
-};
-
-static bool br_open(struct br_fix *f)
+static bool br_open(struct scratch_tree *f)
 {
-	memset(f, 0, sizeof(*f));
-	f->fs = scratch_image_open();
-	if (!f->fs)
-		return false;
-	CHECK_EQ_INT(trans_begin(f->fs, &f->t), 0);
-	if (f->t)
-		f->root = trans_get_root(f->t, BTRFS_CSUM_TREE_OBJECTID);
-	CHECK(f->root != NULL);
-	return f->root != NULL;
+	return scratch_tree_open(f, BTRFS_CSUM_TREE_OBJECTID);
 }
 
-static void br_close(struct br_fix *f)
-{
-	if (f->t)
-		trans_abort(f->t);
-	if (f->fs)
-		close_image(f->fs);
-}
-
-static void br_put(struct br_fix *f, u64 objectid, u8 type, u64 offset, const u8 *data, u32 size)
+static void br_put(struct scratch_tree *f, u64 objectid, u8 type, u64 offset, const u8 *data, u32 size)
 {
 	struct btrfs_key k = { objectid, type, offset };
 
@@ -195,7 +173,7 @@ static void br_put(struct br_fix *f, u64 objectid, u8 type, u64 offset, const u8
 }
 
 /* A data extent item at bytenr with the inline refs in refs (len bytes). */
-static void br_put_extent(struct br_fix *f, u64 bytenr, const u8 *refs, u32 len)
+static void br_put_extent(struct scratch_tree *f, u64 bytenr, const u8 *refs, u32 len)
 {
 	u8 item[256] = { 0 };
 
@@ -207,7 +185,7 @@ static void br_put_extent(struct br_fix *f, u64 bytenr, const u8 *refs, u32 len)
 }
 
 /* Walk bytenr's refs from its extent item into out (at most max); returns the end code. */
-static int br_walk(struct br_fix *f, u64 bytenr, struct backref *out, int max, int *nr)
+static int br_walk(struct scratch_tree *f, u64 bytenr, struct backref *out, int max, int *nr)
 {
 	struct btrfs_key key = { bytenr, BTRFS_EXTENT_ITEM_KEY, 0 };
 	struct backref_iter it;
@@ -236,14 +214,14 @@ static int br_walk(struct br_fix *f, u64 bytenr, struct backref *out, int max, i
 
 UNIT_TEST(backref_iter_inline_then_keyed)
 {
-	struct br_fix f;
+	struct scratch_tree f;
 	struct backref got[8];
 	u8 refs[64], dref[28];
 	u32 len = 0;
 	int nr;
 
 	if (!br_open(&f)) {
-		br_close(&f);
+		scratch_tree_close(&f);
 		return;
 	}
 	/* The keyed ref of the extent before must not be seen. */
@@ -271,19 +249,19 @@ UNIT_TEST(backref_iter_inline_then_keyed)
 		CHECK(got[3].kind == REF_SHARED_DATA && !got[3].is_inline &&
 		      got[3].parent == 16384 && got[3].count == 5);
 	}
-	br_close(&f);
+	scratch_tree_close(&f);
 }
 
 UNIT_TEST(backref_iter_errors)
 {
-	struct br_fix f;
+	struct scratch_tree f;
 	struct backref got[8];
 	u8 refs[64];
 	u32 len;
 	int nr;
 
 	if (!br_open(&f)) {
-		br_close(&f);
+		scratch_tree_close(&f);
 		return;
 	}
 	/* An inline data ref cut to 20 bytes, then a keyed shared data ref. */
@@ -320,5 +298,5 @@ UNIT_TEST(backref_iter_errors)
 		      got[0].kind == REF_DATA);
 		CHECK(got[1].kind == REF_SHARED_DATA && got[1].count == 2);
 	}
-	br_close(&f);
+	scratch_tree_close(&f);
 }

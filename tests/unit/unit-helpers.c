@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include "tests/unit/unit.h"
@@ -68,4 +69,25 @@ struct fs_info *scratch_image_open(void)
 	CHECK_EQ_INT(open_image_rw(path, &fs, errbuf), 0);
 	unlink(path);
 	return fs;
+}
+
+bool scratch_tree_open(struct scratch_tree *s, u64 tree)
+{
+	memset(s, 0, sizeof(*s));
+	s->fs = scratch_image_open();
+	if (!s->fs)
+		return false;
+	CHECK_EQ_INT(trans_begin(s->fs, &s->t), 0);
+	if (s->t)
+		s->root = trans_get_root(s->t, tree);
+	CHECK(s->root != NULL);
+	return s->root != NULL;
+}
+
+void scratch_tree_close(struct scratch_tree *s)
+{
+	if (s->t)
+		trans_abort(s->t);
+	if (s->fs)
+		close_image(s->fs);
 }
