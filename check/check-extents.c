@@ -43,6 +43,18 @@ static struct ext_rec *last_ext(struct check_ctx *c)
 	return c->ext_recs.nr ? &VEC_AT(&c->ext_recs, struct ext_rec, c->ext_recs.nr - 1) : NULL;
 }
 
+/* The backref record of a decoded ref (root holds the parent of the shared kinds). */
+static struct ext_backref *push_decoded(struct check_ctx *c, u64 bytenr, const struct backref *br)
+{
+	struct ext_backref *r = push_backref(c, bytenr, br->kind);
+
+	r->root = br->kind == REF_SHARED_BLOCK || br->kind == REF_SHARED_DATA ? br->parent : br->root;
+	r->owner = br->objectid;
+	r->offset = br->offset;
+	r->count = br->count;
+	return r;
+}
+
 /* Parse the inline refs of an extent item; returns false if malformed. */
 static bool parse_inline_refs(struct check_ctx *c, struct ext_rec *e, const u8 *p, u32 len,
 			      const char **why)
@@ -50,57 +62,23 @@ static bool parse_inline_refs(struct check_ctx *c, struct ext_rec *e, const u8 *
 	u32 pos = 0;
 
 	while (pos < len) {
-		u8 type = p[pos];
-		struct ext_backref *r;
-		u64 off;
+		struct backref br;
+		int n;
 
-		if (pos + 9 > len) {
+		if (pos + sizeof(struct btrfs_extent_inline_ref) > len) {
 			*why = "inline ref overruns the item";
 			return false;
 		}
-		off = get_unaligned_le64(p + pos + 1);
-		switch (type) {
-		case BTRFS_TREE_BLOCK_REF_KEY:
-		case BTRFS_SHARED_BLOCK_REF_KEY:
-			r = push_backref(c, e->bytenr, type == BTRFS_TREE_BLOCK_REF_KEY ?
-					 REF_TREE : REF_SHARED_TREE);
-			r->root = off;
-			r->count = 1;
-			pos += 9;
-			break;
-		case BTRFS_EXTENT_OWNER_REF_KEY:
-			pos += 9;
-			continue;
-		case BTRFS_SHARED_DATA_REF_KEY:
-			if (pos + 13 > len) {
-				*why = "inline ref overruns the item";
-				return false;
-			}
-			r = push_backref(c, e->bytenr, REF_SHARED_DATA);
-			r->root = off;
-			r->count = get_unaligned_le32(p + pos + 9);
-			pos += 13;
-			break;
-		case BTRFS_EXTENT_DATA_REF_KEY: {
-			const struct btrfs_extent_data_ref *d = (const void *)(p + pos + 1);
-
-			if (pos + 1 + sizeof(*d) > len) {
-				*why = "inline ref overruns the item";
-				return false;
-			}
-			r = push_backref(c, e->bytenr, REF_DATA);
-			r->root = le64_to_cpu(d->root);
-			r->owner = le64_to_cpu(d->objectid);
-			r->offset = le64_to_cpu(d->offset);
-			r->count = le32_to_cpu(d->count);
-			pos += 1 + sizeof(*d);
-			break;
-		}
-		default:
-			*why = "unknown inline ref type";
+		n = backref_decode_inline(p + pos, len - pos, &br);
+		if (n < 0) {
+			*why = n == BACKREF_UNKNOWN ? "unknown inline ref type" :
+			       "inline ref overruns the item";
 			return false;
 		}
-		e->backref_sum += r->count;
+		pos += n;
+		if (br.kind == REF_OWNER)
+			continue;
+		e->backref_sum += push_decoded(c, e->bytenr, &br)->count;
 	}
 	return true;
 }
@@ -161,45 +139,21 @@ static void keyed_ref(struct check_ctx *c, const struct tree_block *leaf, u32 sl
 	const u8 *p = tb_item_ptr(leaf, slot);
 	u32 size = tb_item_size(leaf, slot);
 	struct ext_backref *r;
+	struct backref br;
+	int ret;
 
 	if (!e || e->bytenr != k->objectid) {
 		bad_item(c, leaf, k, "backref without an extent item");
 		return;
 	}
-	switch (k->type) {
-	case BTRFS_TREE_BLOCK_REF_KEY:
-	case BTRFS_SHARED_BLOCK_REF_KEY:
-		r = push_backref(c, k->objectid, k->type == BTRFS_TREE_BLOCK_REF_KEY ?
-				 REF_TREE : REF_SHARED_TREE);
-		r->root = k->offset;
-		r->count = 1;
-		break;
-	case BTRFS_SHARED_DATA_REF_KEY:
-		if (size < sizeof(struct btrfs_shared_data_ref)) {
-			bad_item(c, leaf, k, "item too small");
-			return;
-		}
-		r = push_backref(c, k->objectid, REF_SHARED_DATA);
-		r->root = k->offset;
-		r->count = get_unaligned_le32(p);
-		break;
-	case BTRFS_EXTENT_DATA_REF_KEY: {
-		const struct btrfs_extent_data_ref *d = (const void *)p;
-
-		if (size < sizeof(*d)) {
-			bad_item(c, leaf, k, "item too small");
-			return;
-		}
-		r = push_backref(c, k->objectid, REF_DATA);
-		r->root = le64_to_cpu(d->root);
-		r->owner = le64_to_cpu(d->objectid);
-		r->offset = le64_to_cpu(d->offset);
-		r->count = le32_to_cpu(d->count);
-		break;
-	}
-	default:
+	ret = backref_decode_keyed(k, p, size, &br);
+	if (ret == BACKREF_UNKNOWN)
+		return;
+	if (ret < 0) {
+		bad_item(c, leaf, k, "item too small");
 		return;
 	}
+	r = push_decoded(c, k->objectid, &br);
 	e->backref_sum += r->count;
 }
 
@@ -418,10 +372,10 @@ static bool full_backref(const struct check_ctx *c, u64 bytenr)
 static void describe_ref(const struct ext_backref *r, char *buf, size_t len)
 {
 	switch (r->kind) {
-	case REF_TREE:
+	case REF_TREE_BLOCK:
 		snprintf(buf, len, "tree block ref root %llu", r->root);
 		break;
-	case REF_SHARED_TREE:
+	case REF_SHARED_BLOCK:
 		snprintf(buf, len, "shared block ref parent %llu", r->root);
 		break;
 	case REF_DATA:
@@ -436,7 +390,7 @@ static void describe_ref(const struct ext_backref *r, char *buf, size_t len)
 
 static u64 ref_root_for_loc(const struct ext_backref *r)
 {
-	return (r->kind == REF_TREE || r->kind == REF_DATA) ? r->root : NOLOC;
+	return (r->kind == REF_TREE_BLOCK || r->kind == REF_DATA) ? r->root : NOLOC;
 }
 
 static struct ext_backref *resolve_found(struct check_ctx *c, size_t *nr)
@@ -454,15 +408,15 @@ static struct ext_backref *resolve_found(struct check_ctx *c, size_t *nr)
 		r->count = 1;
 		r->num_bytes = t->level;	/* carried for the level check */
 		if (t->parent && full_backref(c, t->parent)) {
-			r->kind = REF_SHARED_TREE;
+			r->kind = REF_SHARED_BLOCK;
 			r->root = t->parent;
 		} else if (!t->parent && t->root == BTRFS_TREE_RELOC_OBJECTID &&
 			   full_backref(c, t->bytenr)) {
 			/* A relocation tree's root block refers to itself. */
-			r->kind = REF_SHARED_TREE;
+			r->kind = REF_SHARED_BLOCK;
 			r->root = t->bytenr;
 		} else {
-			r->kind = REF_TREE;
+			r->kind = REF_TREE_BLOCK;
 			r->root = t->root;
 		}
 	}
@@ -523,8 +477,8 @@ static void compare_group(struct check_ctx *c, const struct ext_rec *e,
 		if (nf)
 			check_report(c, PR_EXTENT_ITEM_MISSING,
 				     LOC_BLOCK(ref_root_for_loc(&found[0]), bytenr),
-				     found[0].kind <= REF_SHARED_TREE ? "tree block" : "data",
-				     found[0].kind <= REF_SHARED_TREE ? (u64)c->fs->nodesize :
+				     found[0].kind <= REF_SHARED_BLOCK ? "tree block" : "data",
+				     found[0].kind <= REF_SHARED_BLOCK ? (u64)c->fs->nodesize :
 				     found[0].num_bytes, found_sum);
 		return;
 	}
@@ -545,12 +499,12 @@ static void compare_group(struct check_ctx *c, const struct ext_rec *e,
 			check_report(c, PR_EXTENT_SIZE_MISMATCH,
 				     LOC_BLOCK(ref_root_for_loc(&found[k]), bytenr),
 				     found[k].num_bytes, e->len);
-		if (e->metadata != (found[k].kind <= REF_SHARED_TREE))
+		if (e->metadata != (found[k].kind <= REF_SHARED_BLOCK))
 			check_report(c, PR_EXTENT_ITEM_BAD, LOC_BLOCK(NOLOC, bytenr), bytenr,
 				     BTRFS_EXTENT_ITEM_KEY, e->len,
 				     e->metadata ? "tree block extent referenced as data" :
 				     "data extent referenced as a tree block");
-		if (e->metadata || found[k].kind <= REF_SHARED_TREE)
+		if (e->metadata || found[k].kind <= REF_SHARED_BLOCK)
 			break;	/* one report of the level/kind is enough */
 	}
 	while (i < nf || j < nh) {

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "kernel-shared/ctree.h"
+#include "kernel-shared/backref.h"
 #include "common/containers.h"
 
 /* ---- problem table (check-problems.c) --------------------------------- */
@@ -207,8 +208,6 @@ struct ext_rec {
 };
 
 /* A backref, as the extent tree stores it or as the trees imply it. */
-enum ref_kind { REF_TREE = 0, REF_SHARED_TREE = 1, REF_DATA = 2, REF_SHARED_DATA = 3 };
-
 struct ext_backref {
 	u64 bytenr;
 	u64 root;		/* root id, or parent bytenr for the shared kinds */
@@ -216,7 +215,7 @@ struct ext_backref {
 	u64 offset;		/* data: backref offset */
 	u64 num_bytes;		/* found data refs: disk_num_bytes of the item */
 	u32 count;
-	u8 kind;
+	u8 kind;		/* enum ref_kind (kernel-shared/backref.h) */
 };
 
 /* A reference found while walking: resolved to a backref after the walk. */

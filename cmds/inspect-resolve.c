@@ -17,6 +17,7 @@
 #include "common/messages.h"
 #include "common/output.h"
 #include "common/utils.h"
+#include "kernel-shared/backref.h"
 #include "kernel-shared/fs-walk.h"
 #include "kernel-shared/volumes.h"
 #include "kernel-shared/disk-io.h"
@@ -159,45 +160,43 @@ static int resolve_shared_ref(struct resolve_ctx *rc, u64 parent)
 	return 0;
 }
 
-static int walk_inline_refs(struct resolve_ctx *rc, const u8 *ptr, u32 size)
+/* Resolve one backref: ret is what the iterator returned for it (0 or BACKREF_BAD). */
+static int resolve_backref(struct resolve_ctx *rc, int ret, const struct backref *br)
 {
-	u32 pos = sizeof(struct btrfs_extent_item);
+	if (ret && br->error == BACKREF_UNKNOWN)
+		return fs_err(rc->fs, -EUCLEAN, "extent %llu: unknown inline ref type %u",
+			      rc->ext_bytenr, br->type);
+	if (ret && br->is_inline)
+		return fs_err(rc->fs, -EUCLEAN, "extent %llu: truncated inline ref", rc->ext_bytenr);
+	if (br->kind == REF_SHARED_DATA)	/* keyed: the parent is in the key */
+		return resolve_shared_ref(rc, br->parent);
+	if (!ret && br->kind == REF_DATA)
+		return resolve_data_ref(rc, br->root, br->objectid, br->offset);
+	return 0;	/* tree and owner refs; keyed data refs too short to read */
+}
+
+/* The extent's backrefs, inline then keyed: each data ref is resolved to its paths. */
+static int walk_refs(struct resolve_ctx *rc, struct btrfs_path *p)
+{
+	struct backref_iter it;
+	struct backref br;
 	int ret;
 
-	while (pos < size) {
-		const struct btrfs_extent_inline_ref *iref = (const void *)(ptr + pos);
-
-		if (size - pos < 1)
-			break;
-		if (iref->type == BTRFS_EXTENT_DATA_REF_KEY) {
-			const struct btrfs_extent_data_ref *dr = (const void *)(ptr + pos + 1);
-
-			if (size - pos < 1 + sizeof(*dr))
-				return fs_err(rc->fs, -EUCLEAN, "extent %llu: truncated inline ref",
-					      rc->ext_bytenr);
-			ret = resolve_data_ref(rc, le64_to_cpu(dr->root),
-					       le64_to_cpu(dr->objectid), le64_to_cpu(dr->offset));
-			if (ret)
-				return ret;
-			pos += 1 + sizeof(*dr);
-		} else if (iref->type == BTRFS_SHARED_DATA_REF_KEY) {
-			if (size - pos < sizeof(*iref) + sizeof(struct btrfs_shared_data_ref))
-				return fs_err(rc->fs, -EUCLEAN, "extent %llu: truncated inline ref",
-					      rc->ext_bytenr);
-			ret = resolve_shared_ref(rc, le64_to_cpu(iref->offset));
-			if (ret)
-				return ret;
-			pos += sizeof(*iref) + sizeof(struct btrfs_shared_data_ref);
-		} else if (iref->type == BTRFS_EXTENT_OWNER_REF_KEY ||
-			   iref->type == BTRFS_TREE_BLOCK_REF_KEY ||
-			   iref->type == BTRFS_SHARED_BLOCK_REF_KEY) {
-			pos += sizeof(*iref);
-		} else {
-			return fs_err(rc->fs, -EUCLEAN, "extent %llu: unknown inline ref type %u",
-				      rc->ext_bytenr, iref->type);
+	backref_iter_init(&it, rc->fs, p, rc->ext_bytenr);
+	for (;;) {
+		ret = backref_iter_next(&it, &br);
+		if (ret == 1 || ret < 0)
+			return ret;
+		/* A tree or owner ref cut short ends the inline refs, as it always did here. */
+		if (ret == BACKREF_BAD && br.error == BACKREF_TRUNCATED && br.is_inline &&
+		    br.kind != REF_DATA && br.kind != REF_SHARED_DATA) {
+			backref_iter_skip_inline(&it);
+			continue;
 		}
+		ret = resolve_backref(rc, ret, &br);
+		if (ret)
+			return ret;
 	}
-	return 0;
 }
 
 /*
@@ -288,25 +287,7 @@ static int resolve(struct resolve_ctx *rc, struct json_object *doc)
 		rc->refs = json_object_new_array();
 		json_object_object_add(doc, "references", rc->refs);
 	}
-	ret = walk_inline_refs(rc, path_ptr(&p), path_size(&p));
-	/* Keyed refs follow the extent item. */
-	while (!ret) {
-		ret = next_item(rc->fs, &p);
-		if (ret)
-			break;
-		path_key(&p, &k);
-		if (k.objectid != rc->ext_bytenr)
-			break;
-		if (k.type == BTRFS_EXTENT_DATA_REF_KEY &&
-		    path_size(&p) >= sizeof(struct btrfs_extent_data_ref)) {
-			const struct btrfs_extent_data_ref *dr = (const void *)path_ptr(&p);
-
-			ret = resolve_data_ref(rc, le64_to_cpu(dr->root), le64_to_cpu(dr->objectid),
-					       le64_to_cpu(dr->offset));
-		} else if (k.type == BTRFS_SHARED_DATA_REF_KEY) {
-			ret = resolve_shared_ref(rc, k.offset);
-		}
-	}
+	ret = walk_refs(rc, &p);
 	path_release(rc->fs, &p);
 	if (ret < 0)
 		return cmd_engine_error(rc->fs, ret, "cannot resolve the references");

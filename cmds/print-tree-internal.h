@@ -7,6 +7,7 @@
 #define EXTCRYPT_PRINT_TREE_INTERNAL_H
 
 #include "cmds/print-tree.h"
+#include "kernel-shared/backref.h"
 
 #define HDR_SIZE ((u32)sizeof(struct btrfs_header))
 #define ITEM_SIZE ((u32)sizeof(struct btrfs_item))
@@ -36,7 +37,6 @@ const char *pt_compress_str(u8 type, char *buf);
 const char *pt_dir_type_str(u8 type, char *buf);
 void pt_extent_flags_str(u64 flags, char *ret);
 const char *pt_file_extent_type_str(u8 type);
-u32 pt_inline_ref_size(u8 type);
 void pt_inode_flags_str(u64 flags, char *ret);
 void pt_rd_bytes(const struct blk *c, size_t off, void *dst, size_t n);
 void pt_rd_key(const struct blk *c, size_t off, struct btrfs_key *k);

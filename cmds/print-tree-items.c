@@ -261,22 +261,6 @@ static void print_file_extent(const struct blk *c, size_t p, u32 size)
 	pt_out_printf("\t\textent encryption %hhu\n", enc);
 }
 
-u32 pt_inline_ref_size(u8 type)
-{
-	switch (type) {
-	case BTRFS_TREE_BLOCK_REF_KEY:
-	case BTRFS_SHARED_BLOCK_REF_KEY:
-		return 9;
-	case BTRFS_SHARED_DATA_REF_KEY:
-		return 13;
-	case BTRFS_EXTENT_DATA_REF_KEY:
-		return 29;
-	case BTRFS_EXTENT_OWNER_REF_KEY:
-		return 9;
-	}
-	return 0;
-}
-
 static void print_extent_item(const struct blk *c, size_t p, u32 size,
 			      const struct btrfs_key *key, bool metadata)
 {
@@ -318,7 +302,7 @@ static void print_extent_item(const struct blk *c, size_t p, u32 size,
 		 */
 		if (type == BTRFS_EXTENT_DATA_REF_KEY)
 			seq = btrfs_extent_data_ref_hash(offset, R64(c, ptr + 9), R64(c, ptr + 17));
-		if (pt_inline_ref_size(type))
+		if (backref_inline_size(type))
 			pt_out_printf("%s(%u 0x%llx) ", type == BTRFS_EXTENT_OWNER_REF_KEY ?
 				      "\t" : "\t\t", type, (unsigned long long)seq);
 		switch (type) {
@@ -358,7 +342,7 @@ static void print_extent_item(const struct blk *c, size_t p, u32 size,
 		default:
 			return;
 		}
-		ptr += pt_inline_ref_size(type);
+		ptr += backref_inline_size(type);
 	}
 }
 

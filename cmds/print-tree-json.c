@@ -305,9 +305,9 @@ static void j_extent_item(struct json_object *o, const struct blk *c, size_t p, 
 			break;
 		}
 		json_object_array_add(arr, r);
-		if (!pt_inline_ref_size(type))
+		if (!backref_inline_size(type))
 			break;
-		ptr += pt_inline_ref_size(type);
+		ptr += backref_inline_size(type);
 	}
 	JADD(o, "inline-refs", arr);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "kernel-shared/data-write.h"
 #include "kernel-shared/extent-tree.h"
+#include "kernel-shared/fscrypt-item.h"
 #include "kernel-shared/file-item.h"
 #include "kernel-shared/inode.h"
 #include "kernel-shared/volumes.h"
@@ -13,20 +14,18 @@
 
 int data_insert_hole(struct trans *t, struct trans_root *root, u64 ino, u64 off, u64 len)
 {
-	struct btrfs_key key = { ino, BTRFS_EXTENT_DATA_KEY, off };
 	struct btrfs_file_extent_item fe = { 0 };
 
 	fe.generation = cpu_to_le64(t->transid);
 	fe.ram_bytes = cpu_to_le64(len);
 	fe.type = BTRFS_FILE_EXTENT_REG;
 	fe.num_bytes = cpu_to_le64(len);
-	return insert_item(t, root, &key, &fe, sizeof(fe));
+	return file_extent_insert_with_ctx(t, root, ino, off, &fe, sizeof(fe), NULL, 0);
 }
 
 int data_extent_insert(struct trans *t, struct trans_root *root, u64 ino, u64 off, u64 bytenr,
 		       u64 len, const struct fscrypt_extent_context *ectx)
 {
-	struct btrfs_key key = { ino, BTRFS_EXTENT_DATA_KEY, off };
 	struct btrfs_file_extent_item fe = { 0 };
 	struct ref_change rc = { 0 };
 	int ret;
@@ -38,12 +37,7 @@ int data_extent_insert(struct trans *t, struct trans_root *root, u64 ino, u64 of
 	fe.disk_bytenr = cpu_to_le64(bytenr);
 	fe.disk_num_bytes = cpu_to_le64(len);
 	fe.num_bytes = cpu_to_le64(len);
-	ret = insert_item(t, root, &key, &fe, sizeof(fe));
-	if (!ret && ectx) {
-		struct btrfs_key ck = { ino, BTRFS_FSCRYPT_CTX_KEY, off };
-
-		ret = insert_item(t, root, &ck, ectx, sizeof(*ectx));
-	}
+	ret = file_extent_insert_with_ctx(t, root, ino, off, &fe, sizeof(fe), ectx, sizeof(*ectx));
 	if (ret)
 		return ret;
 	rc.bytenr = bytenr;

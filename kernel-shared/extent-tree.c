@@ -337,39 +337,9 @@ int alloc_data_extent(struct trans *t, u64 num_bytes, u64 *bytenr)
 
 /* ---- applying references -------------------------------------------- */
 
-static u8 ref_key_type(enum ref_kind k)
-{
-	switch (k) {
-	case REF_TREE_BLOCK: return BTRFS_TREE_BLOCK_REF_KEY;
-	case REF_SHARED_BLOCK: return BTRFS_SHARED_BLOCK_REF_KEY;
-	case REF_DATA: return BTRFS_EXTENT_DATA_REF_KEY;
-	default: return BTRFS_SHARED_DATA_REF_KEY;
-	}
-}
-
 static u32 inline_ref_size(enum ref_kind k)
 {
-	switch (k) {
-	case REF_DATA:
-		return 1 + sizeof(struct btrfs_extent_data_ref);
-	case REF_SHARED_DATA:
-		return sizeof(struct btrfs_extent_inline_ref) + sizeof(struct btrfs_shared_data_ref);
-	default:
-		return sizeof(struct btrfs_extent_inline_ref);
-	}
-}
-
-/* Size of the inline ref at p, or 0 for an unknown type. */
-static u32 inline_size_at(const u8 *p)
-{
-	switch (*p) {
-	case BTRFS_TREE_BLOCK_REF_KEY: return inline_ref_size(REF_TREE_BLOCK);
-	case BTRFS_SHARED_BLOCK_REF_KEY: return inline_ref_size(REF_SHARED_BLOCK);
-	case BTRFS_EXTENT_DATA_REF_KEY: return inline_ref_size(REF_DATA);
-	case BTRFS_SHARED_DATA_REF_KEY: return inline_ref_size(REF_SHARED_DATA);
-	case BTRFS_EXTENT_OWNER_REF_KEY: return sizeof(struct btrfs_extent_inline_ref);
-	default: return 0;
-	}
+	return backref_inline_size(backref_key_type(k));
 }
 
 /* The ordering value of a ref within its type: inline refs sort descending by it. */
@@ -382,37 +352,19 @@ static u64 ref_order(const struct ref_change *rc)
 	}
 }
 
-static u64 inline_order(const u8 *p)
+/* Whether a decoded backref is the one rc changes. */
+static bool ref_matches(const struct backref *br, const struct ref_change *rc)
 {
-	const struct btrfs_extent_inline_ref *iref = (const void *)p;
-
-	if (*p == BTRFS_EXTENT_DATA_REF_KEY) {
-		const struct btrfs_extent_data_ref *dr = (const void *)(p + 1);
-
-		return btrfs_extent_data_ref_hash(le64_to_cpu(dr->root), le64_to_cpu(dr->objectid),
-						  le64_to_cpu(dr->offset));
-	}
-	return le64_to_cpu(iref->offset);
-}
-
-static bool inline_matches(const u8 *p, const struct ref_change *rc)
-{
-	const struct btrfs_extent_inline_ref *iref = (const void *)p;
-
-	if (*p != ref_key_type(rc->kind))
+	if (br->kind != rc->kind)
 		return false;
 	switch (rc->kind) {
-	case REF_DATA: {
-		const struct btrfs_extent_data_ref *dr = (const void *)(p + 1);
-
-		return le64_to_cpu(dr->root) == rc->root &&
-		       le64_to_cpu(dr->objectid) == rc->objectid &&
-		       le64_to_cpu(dr->offset) == rc->offset;
-	}
+	case REF_DATA:
+		return br->root == rc->root && br->objectid == rc->objectid &&
+		       br->offset == rc->offset;
 	case REF_TREE_BLOCK:
-		return le64_to_cpu(iref->offset) == rc->root;
+		return br->root == rc->root;
 	default:
-		return le64_to_cpu(iref->offset) == rc->parent;
+		return br->parent == rc->parent;
 	}
 }
 
@@ -421,7 +373,7 @@ static void write_inline_ref(u8 *p, const struct ref_change *rc, u32 count)
 {
 	struct btrfs_extent_inline_ref *iref = (void *)p;
 
-	*p = ref_key_type(rc->kind);
+	*p = backref_key_type(rc->kind);
 	switch (rc->kind) {
 	case REF_DATA: {
 		struct btrfs_extent_data_ref *dr = (void *)(p + 1);
@@ -444,6 +396,9 @@ static void write_inline_ref(u8 *p, const struct ref_change *rc, u32 count)
 		break;
 	case REF_SHARED_BLOCK:
 		iref->offset = cpu_to_le64(rc->parent);
+		break;
+	case REF_OWNER:
+		iref->offset = cpu_to_le64(rc->root);
 		break;
 	}
 }
@@ -548,7 +503,7 @@ static int insert_extent_item(struct apply_ctx *ac, const struct ref_change *rc)
 static void keyed_ref_key(const struct ref_change *rc, struct btrfs_key *k)
 {
 	k->objectid = rc->bytenr;
-	k->type = ref_key_type(rc->kind);
+	k->type = backref_key_type(rc->kind);
 	k->offset = rc->kind == REF_DATA ? btrfs_extent_data_ref_hash(rc->root, rc->objectid,
 								       rc->offset)
 		    : rc->kind == REF_TREE_BLOCK ? rc->root : rc->parent;
@@ -566,6 +521,7 @@ static int find_keyed_ref(struct apply_ctx *ac, const struct ref_change *rc,
 	keyed_ref_key(rc, key);
 	for (int probe = 0; probe < 1024; probe++) {
 		struct btrfs_path p;
+		struct backref br;
 		int ret = search_slot(fs, &ac->er->ref, key, &p);
 
 		if (ret < 0)
@@ -578,15 +534,10 @@ static int find_keyed_ref(struct apply_ctx *ac, const struct ref_change *rc,
 			path_release(fs, &p);
 			return 0;
 		}
-		if (path_size(&p) >= sizeof(struct btrfs_extent_data_ref)) {
-			const struct btrfs_extent_data_ref *dr = (const void *)path_ptr(&p);
-
-			if (le64_to_cpu(dr->root) == rc->root &&
-			    le64_to_cpu(dr->objectid) == rc->objectid &&
-			    le64_to_cpu(dr->offset) == rc->offset) {
-				path_release(fs, &p);
-				return 0;
-			}
+		if (!backref_decode_keyed(key, path_ptr(&p), path_size(&p), &br) &&
+		    ref_matches(&br, rc)) {
+			path_release(fs, &p);
+			return 0;
 		}
 		path_release(fs, &p);
 		key->offset++;
@@ -753,7 +704,7 @@ static int change_inline_ref(struct apply_ctx *ac, struct btrfs_path *p, u8 *ptr
 	struct fs_info *fs = ac->t->fs;
 	u8 *cnt = inline_count_ptr(ptr);
 	s64 n = cnt ? (s64)get_le32(cnt) + rc->delta : 1 + rc->delta;
-	u32 isz = inline_size_at(ptr);
+	u32 isz = backref_inline_size(*ptr);
 	int ret;
 
 	if (n < 0 || (!cnt && n > 1)) {
@@ -830,16 +781,17 @@ static int apply_existing(struct apply_ctx *ac, const struct ref_change *rc)
 	ptr = base + hdr;
 	end = base + size;
 	while (ptr < end) {
-		u32 isz = inline_size_at(ptr);
+		struct backref br;
+		int isz = backref_decode_inline(ptr, end - ptr, &br);
 
-		if (!isz || ptr + isz > end) {
+		if (isz < 0) {
 			path_release(fs, &p);
 			return fs_err(fs, -EUCLEAN, "extent %llu: bad inline ref", rc->bytenr);
 		}
-		if (inline_matches(ptr, rc))
+		if (ref_matches(&br, rc))
 			break;
-		if (!ins && (*ptr > ref_key_type(rc->kind) ||
-			     (*ptr == ref_key_type(rc->kind) && inline_order(ptr) < ref_order(rc))))
+		if (!ins && (br.type > backref_key_type(rc->kind) ||
+			     (br.type == backref_key_type(rc->kind) && backref_seq(&br) < ref_order(rc))))
 			ins = ptr;
 		ptr += isz;
 	}

@@ -12,14 +12,7 @@
 #define EXTCRYPT_EXTENT_TREE_H
 
 #include "kernel-shared/transaction.h"
-
-/* What a reference is: the four backref kinds of Documentation/format.rst 2.8. */
-enum ref_kind {
-	REF_TREE_BLOCK,		/* TREE_BLOCK_REF: root */
-	REF_SHARED_BLOCK,	/* SHARED_BLOCK_REF: parent */
-	REF_DATA,		/* EXTENT_DATA_REF: root, objectid, offset */
-	REF_SHARED_DATA,	/* SHARED_DATA_REF: parent */
-};
+#include "kernel-shared/backref.h"
 
 struct ref_change {
 	u64 bytenr;

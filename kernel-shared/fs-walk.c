@@ -132,44 +132,6 @@ int inode_path(struct fs_info *fs, const struct root_ref *root, u64 ino,
 	return 0;
 }
 
-int dir_lookup(struct fs_info *fs, const struct root_ref *root, u64 dir,
-	       const char *name, size_t name_len, struct btrfs_key *location, u8 *type)
-{
-	struct btrfs_key key = { dir, BTRFS_DIR_ITEM_KEY, btrfs_name_hash(name, name_len) };
-	struct btrfs_path p;
-	const u8 *ptr;
-	u32 size, pos = 0;
-	int ret;
-
-	ret = search_slot(fs, root, &key, &p);
-	if (ret)
-		goto out;
-	ptr = path_ptr(&p);
-	size = path_size(&p);
-	ret = 1;
-	/* Hash collisions share one item: walk the packed entries. */
-	while (pos + sizeof(struct btrfs_dir_item) <= size) {
-		const struct btrfs_dir_item *di = (const void *)(ptr + pos);
-		u32 nl = le16_to_cpu(di->name_len), dl = le16_to_cpu(di->data_len);
-
-		if (pos + sizeof(*di) + nl + dl > size) {
-			ret = fs_err(fs, -EUCLEAN, "dir %llu in tree %llu: truncated dir item",
-				     (unsigned long long)dir, (unsigned long long)root->objectid);
-			break;
-		}
-		if (nl == name_len && memcmp(di + 1, name, name_len) == 0) {
-			btrfs_disk_key_to_cpu(location, &di->location);
-			*type = di->type;
-			ret = 0;
-			break;
-		}
-		pos += sizeof(*di) + nl + dl;
-	}
-out:
-	path_release(fs, &p);
-	return ret;
-}
-
 int path_lookup_from(struct fs_info *fs, const struct root_ref *start, u64 dir,
 		     const char *path, struct root_ref *root_out, u64 *ino_out)
 {

@@ -8,6 +8,7 @@
 #define EXTCRYPT_FS_WALK_H
 
 #include "kernel-shared/ctree.h"
+#include "kernel-shared/dir-item.h"
 
 /* Read the INODE_ITEM of ino in tree root. */
 int inode_lookup(struct fs_info *fs, const struct root_ref *root, u64 ino,
@@ -32,13 +33,6 @@ int path_lookup(struct fs_info *fs, const char *path, struct root_ref *root_out,
 /* Like path_lookup(), starting at directory dir of tree start. */
 int path_lookup_from(struct fs_info *fs, const struct root_ref *start, u64 dir,
 		     const char *path, struct root_ref *root_out, u64 *ino_out);
-
-/*
- * Find name in directory dir: returns 0 and fills *location (the dir item's
- * location key) and *type, 1 if absent.
- */
-int dir_lookup(struct fs_info *fs, const struct root_ref *root, u64 dir,
-	       const char *name, size_t name_len, struct btrfs_key *location, u8 *type);
 
 /* Root directory inode of a subvolume tree (root_dirid of its ROOT_ITEM). */
 int subvol_root_dir(struct fs_info *fs, u64 tree_id, u64 *dirid);

@@ -6,6 +6,7 @@
 #include "kernel-shared/hash.h"
 #include "kernel-shared/disk-io.h"
 #include "kernel-shared/ctree-mod.h"
+#include "kernel-shared/dir-item.h"
 #include <sys/stat.h>
 
 int trans_lookup(struct trans *t, struct trans_root *root, const struct btrfs_key *key,
@@ -95,27 +96,6 @@ static int next_dir_index(struct trans *t, struct trans_root *root, u64 dir, u64
 	return ret < 0 ? ret : 0;
 }
 
-/* Add a dir item to (dir, DIR_ITEM, hash): a new item, or appended on a hash collision. */
-static int add_dir_item(struct trans *t, struct trans_root *root, const struct btrfs_key *key,
-			const u8 *entry, u32 len)
-{
-	struct btrfs_path p;
-	int ret = insert_item(t, root, key, entry, len);
-
-	if (ret != -EEXIST)
-		return ret;
-	ret = search_slot_mod(t, root, key, &p, len);
-	if (ret == 0) {
-		u32 old = path_size(&p);
-
-		ret = resize_item(t, root, &p, old + len);
-		if (!ret)
-			memcpy(path_ptr_mut(&p) + old, entry, len);
-	}
-	path_release(t->fs, &p);
-	return ret > 0 ? -EUCLEAN : ret;
-}
-
 int inode_create_file(struct trans *t, struct trans_root *root, u64 dir, const char *name,
 		      u32 mode, u32 uid, u32 gid, u64 now_sec, u32 now_nsec, u64 *ino)
 {
@@ -124,7 +104,7 @@ int inode_create_file(struct trans *t, struct trans_root *root, u64 dir, const c
 	struct btrfs_inode_item pi, ii;
 	struct btrfs_key loc, key;
 	u8 buf[sizeof(struct btrfs_dir_item) + BTRFS_NAME_LEN];
-	struct btrfs_dir_item *di = (void *)buf;
+	u32 elen;
 	u8 type;
 	u64 index, pflags, flags = 0;
 	int ret;
@@ -179,19 +159,12 @@ int inode_create_file(struct trans *t, struct trans_root *root, u64 dir, const c
 		if (ret)
 			return ret;
 	}
-	memset(buf, 0, sizeof(buf));
 	loc = (struct btrfs_key){ *ino, BTRFS_INODE_ITEM_KEY, 0 };
-	btrfs_cpu_key_to_disk(&di->location, &loc);
-	di->transid = cpu_to_le64(t->transid);
-	di->name_len = cpu_to_le16(nlen);
-	di->type = BTRFS_FT_REG_FILE;
-	memcpy(di + 1, name, nlen);
-	key = (struct btrfs_key){ dir, BTRFS_DIR_ITEM_KEY, btrfs_name_hash(name, nlen) };
-	ret = add_dir_item(t, root, &key, buf, sizeof(*di) + nlen);
+	elen = dir_entry_fill(buf, &loc, t->transid, BTRFS_FT_REG_FILE, name, nlen);
+	ret = dir_item_insert(t, root, dir, name, nlen, buf, elen);
 	if (ret)
 		return ret;
-	key = (struct btrfs_key){ dir, BTRFS_DIR_INDEX_KEY, index };
-	ret = insert_item(t, root, &key, buf, sizeof(*di) + nlen);
+	ret = dir_index_insert(t, root, dir, index, buf, elen);
 	if (ret)
 		return ret;
 	pi.size = cpu_to_le64(le64_to_cpu(pi.size) + 2 * nlen);

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include "kernel-shared/reflink.h"
 #include "kernel-shared/extent-tree.h"
+#include "kernel-shared/fscrypt-item.h"
 #include "kernel-shared/inode.h"
 #include "kernel-shared/data-write.h"
 #include "kernel-shared/disk-io.h"
@@ -116,13 +117,12 @@ out:
 static int read_ctx(struct trans *t, struct trans_root *root, u64 ino, u64 off, u8 *buf,
 		    u32 *size)
 {
-	struct btrfs_key key = { ino, BTRFS_FSCRYPT_CTX_KEY, off };
-	int ret = trans_lookup(t, root, &key, buf, FSCRYPT_EXTENT_CONTEXT_MAX_SIZE, size);
+	int ret = fscrypt_extent_ctx_read(t->fs, &root->ref, ino, off, buf, size);
 
-	if (ret > 0)
+	if (ret == 1)
 		return fs_err(t->fs, -EUCLEAN,
 			      "inode %llu: encrypted extent at %llu has no context item", ino, off);
-	if (!ret && (*size < FSCRYPT_EXTENT_CONTEXT_SIZE || *size > FSCRYPT_EXTENT_CONTEXT_MAX_SIZE))
+	if (ret == FSCRYPT_ITEM_SHORT || (!ret && *size > FSCRYPT_EXTENT_CONTEXT_MAX_SIZE))
 		return fs_err(t->fs, -EUCLEAN, "inode %llu: context item at %llu has size %u", ino,
 			      off, *size);
 	return ret;
@@ -193,14 +193,6 @@ static int item_ref(struct trans *t, u64 root, u64 ino, u64 key_off,
 	return queue_ref(t, &rc);
 }
 
-static int insert_ctx(struct trans *t, struct trans_root *root, u64 ino, u64 off,
-		      const u8 *ctx, u32 size)
-{
-	struct btrfs_key key = { ino, BTRFS_FSCRYPT_CTX_KEY, off };
-
-	return insert_item(t, root, &key, ctx, size);
-}
-
 /* Insert a file extent item (and its context) and take a reference for it. */
 static int insert_extent(struct trans *t, struct trans_root *root, u64 ino, u64 off,
 			 const u8 *item, u32 size, const u8 *ctx, u32 ctx_size)
@@ -213,8 +205,8 @@ static int insert_extent(struct trans *t, struct trans_root *root, u64 ino, u64 
 		return ret == -EEXIST ? fs_err(t->fs, -EUCLEAN,
 					       "inode %llu: extent at %llu already exists", ino, off)
 				      : ret;
-	if (fe->encryption && fe->type != BTRFS_FILE_EXTENT_INLINE) {
-		ret = insert_ctx(t, root, ino, off, ctx, ctx_size);
+	if (file_extent_has_ctx(fe)) {
+		ret = fscrypt_extent_ctx_insert(t, root, ino, off, ctx, ctx_size);
 		if (ret)
 			return ret;
 	}
@@ -249,7 +241,7 @@ static int drop_range(struct trans *t, struct trans_root *root, u64 ino, u64 sta
 		ks = k.offset;
 		ke = item_end(fs, &k, item, size);
 		inl = fe->type == BTRFS_FILE_EXTENT_INLINE;
-		enc = fe->encryption && !inl;
+		enc = file_extent_has_ctx(fe);
 		if (enc && (ret = read_ctx(t, root, ino, ks, ctx, &ctx_size)))
 			return ret;
 		if (inl && (ks < start || ke > end))
@@ -257,12 +249,7 @@ static int drop_range(struct trans *t, struct trans_root *root, u64 ino, u64 sta
 				      "inode %llu: the range cuts through an inline extent", ino);
 		if (ks >= start && ke <= end) {
 			/* Wholly inside: the item, its context and its reference go. */
-			ret = trans_delete_item(t, root, &k);
-			if (!ret && enc) {
-				struct btrfs_key ck = { ino, BTRFS_FSCRYPT_CTX_KEY, ks };
-
-				ret = trans_delete_item(t, root, &ck);
-			}
+			ret = file_extent_delete_with_ctx(t, root, ino, ks, enc);
 			if (!ret)
 				ret = item_ref(t, root->ref.objectid, ino, ks, fe, -1);
 		} else if (ks < start) {
@@ -296,13 +283,8 @@ static int drop_range(struct trans *t, struct trans_root *root, u64 ino, u64 sta
 				ret = set_item_key(t, &p, &nk);
 			}
 			path_release(fs, &p);
-			if (!ret && enc) {
-				struct btrfs_key ck = { ino, BTRFS_FSCRYPT_CTX_KEY, ks };
-
-				ret = trans_delete_item(t, root, &ck);
-				if (!ret)
-					ret = insert_ctx(t, root, ino, end, ctx, ctx_size);
-			}
+			if (!ret && enc)
+				ret = fscrypt_extent_ctx_move(t, root, ino, ks, end, ctx, ctx_size);
 		}
 		if (ret)
 			return ret > 0 ? -EUCLEAN : ret;
@@ -341,11 +323,9 @@ int inode_count_nbytes(struct fs_info *fs, const struct root_ref *root, u64 ino,
 static int read_inode_ctx(struct trans *t, struct trans_root *root, u64 ino,
 			  struct fscrypt_context_v2 *ctx)
 {
-	struct btrfs_key key = { ino, BTRFS_FSCRYPT_INODE_CTX_KEY, 0 };
-	u32 size;
-	int ret = trans_lookup(t, root, &key, ctx, sizeof(*ctx), &size);
+	int ret = fscrypt_inode_ctx_read(t->fs, &root->ref, ino, ctx);
 
-	if (ret > 0 || (!ret && size < sizeof(*ctx)))
+	if (ret > 0)
 		return fs_err(t->fs, -EUCLEAN, "encrypted inode %llu has no valid context item", ino);
 	return ret;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "kernel-shared/backref.h"
 #include "kernel-shared/hash.h"
 #include "common/utils.h"
 #include "kernel-shared/tree-checker.h"
@@ -447,23 +448,6 @@ static bool check_data_ref_fields(struct tc *t, int slot, const struct btrfs_ext
 	return true;
 }
 
-/* Size of an inline ref of a type (0: unknown type). */
-static u32 inline_ref_size(u8 type)
-{
-	switch (type) {
-	case BTRFS_TREE_BLOCK_REF_KEY:
-	case BTRFS_SHARED_BLOCK_REF_KEY:
-	case BTRFS_EXTENT_OWNER_REF_KEY:
-		return sizeof(struct btrfs_extent_inline_ref);
-	case BTRFS_EXTENT_DATA_REF_KEY:
-		return 1 + sizeof(struct btrfs_extent_data_ref);
-	case BTRFS_SHARED_DATA_REF_KEY:
-		return sizeof(struct btrfs_extent_inline_ref) + sizeof(struct btrfs_shared_data_ref);
-	default:
-		return 0;
-	}
-}
-
 /*
  * The inline refs of an extent item, from p to end: types ascending, and
  * inside one type the sequence (offset, or the data ref hash) descending.
@@ -475,53 +459,48 @@ static bool check_inline_refs(struct tc *t, int slot, const u8 *p, const u8 *end
 	u64 last_seq = (u64)-1;
 
 	while (p < end) {
-		const struct btrfs_extent_inline_ref *ir = (const void *)p;
-		u32 rsize;
+		struct backref br;
+		int rsize;
 		u64 off, seq;
 
-		if ((size_t)(end - p) < sizeof(*ir))
+		if ((size_t)(end - p) < sizeof(struct btrfs_extent_inline_ref))
 			return tc_bad(t, slot, "inline ref item overflows extent item");
-		rsize = inline_ref_size(ir->type);
-		if (!rsize)
-			return tc_bad(t, slot, "unknown inline ref type: %u", ir->type);
-		if ((size_t)(end - p) < rsize)
-			return tc_bad(t, slot, "inline ref item overflows extent item, iref size %u", rsize);
-		off = le64_to_cpu(ir->offset);
-		seq = off;
-		if (ir->type == BTRFS_EXTENT_DATA_REF_KEY) {
-			const struct btrfs_extent_data_ref *d = (const void *)(p + 1);
-
-			if (!check_data_ref_fields(t, slot, d, "data ref"))
+		rsize = backref_decode_inline(p, end - p, &br);
+		if (rsize == BACKREF_UNKNOWN)
+			return tc_bad(t, slot, "unknown inline ref type: %u", br.type);
+		if (rsize < 0)
+			return tc_bad(t, slot, "inline ref item overflows extent item, iref size %u",
+				      backref_inline_size(br.type));
+		off = le64_to_cpu(((const struct btrfs_extent_inline_ref *)p)->offset);
+		seq = backref_seq(&br);
+		if (br.kind == REF_DATA) {
+			if (!check_data_ref_fields(t, slot, (const void *)(p + 1), "data ref"))
 				return false;
-			seq = btrfs_extent_data_ref_hash(le64_to_cpu(d->root), le64_to_cpu(d->objectid),
-							 le64_to_cpu(d->offset));
-			*refs += le32_to_cpu(d->count);
-		} else if (ir->type == BTRFS_SHARED_DATA_REF_KEY) {
-			const struct btrfs_shared_data_ref *s = (const void *)(ir + 1);
-
+			*refs += br.count;
+		} else if (br.kind == REF_SHARED_DATA) {
 			if (!aligned(off, t->fs->sectorsize))
 				return tc_bad(t, slot, "invalid data parent bytenr, have %llu expect aligned to %u",
 					      off, t->fs->sectorsize);
-			if (!le32_to_cpu(s->count))
+			if (!br.count)
 				return tc_bad(t, slot, "invalid shared data ref count, should have non-zero value");
-			*refs += le32_to_cpu(s->count);
-		} else if (ir->type == BTRFS_SHARED_BLOCK_REF_KEY) {
+			*refs += br.count;
+		} else if (br.kind == REF_SHARED_BLOCK) {
 			if (!aligned(off, t->fs->sectorsize))
 				return tc_bad(t, slot, "invalid tree parent bytenr, have %llu expect aligned to %u",
 					      off, t->fs->sectorsize);
 			*refs += 1;
-		} else if (ir->type == BTRFS_TREE_BLOCK_REF_KEY) {
+		} else if (br.kind == REF_TREE_BLOCK) {
 			*refs += 1;
 		}
-		if (ir->type < last_type)
+		if (br.type < last_type)
 			return tc_bad(t, slot, "inline ref out-of-order: has type %u, prev type %u",
-				      ir->type, last_type);
-		if (ir->type > last_type)
+				      br.type, last_type);
+		if (br.type > last_type)
 			last_seq = (u64)-1;
 		if (seq > last_seq)
 			return tc_bad(t, slot, "inline ref out-of-order: has type %u offset %llu seq 0x%llx, prev type %u seq 0x%llx",
-				      ir->type, off, seq, last_type, last_seq);
-		last_type = ir->type;
+				      br.type, off, seq, last_type, last_seq);
+		last_type = br.type;
 		last_seq = seq;
 		p += rsize;
 	}

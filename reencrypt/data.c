@@ -13,6 +13,7 @@
 #include "kernel-shared/compression.h"
 #include "kernel-shared/data-write.h"
 #include "kernel-shared/extent-tree.h"
+#include "kernel-shared/fscrypt-item.h"
 #include "kernel-shared/file-item.h"
 #include "kernel-shared/inode.h"
 #include "kernel-shared/reflink.h"
@@ -431,16 +432,13 @@ static int repoint_item(struct reenc *c, struct trans_root *root, const struct f
 	if (ret)
 		return ret;
 	if (!c->ops->dst_encrypted) {
-		struct btrfs_key ck = { ino, BTRFS_FSCRYPT_CTX_KEY, fi->key.offset };
-
-		ret = trans_delete_item(c->t, root, &ck);
+		ret = fscrypt_extent_ctx_delete(c->t, root, ino, fi->key.offset);
 		return ret > 0 ? 0 : ret;
 	} else {
 		struct fscrypt_extent_context ectx;
-		struct btrfs_key ck = { ino, BTRFS_FSCRYPT_CTX_KEY, fi->key.offset };
 
 		fscrypt_extent_context_init(&ectx, c->o->contents_mode, c->o->mk->identifier, nonce);
-		return insert_item(c->t, root, &ck, &ectx, sizeof(ectx));
+		return fscrypt_extent_ctx_insert(c->t, root, ino, fi->key.offset, &ectx, sizeof(ectx));
 	}
 }
 
@@ -448,12 +446,15 @@ static int repoint_item(struct reenc *c, struct trans_root *root, const struct f
 static int item_nonce(struct reenc *c, struct trans_root *root, const struct file_item *fi,
 		      u8 *nonce)
 {
-	struct btrfs_key ck = { fi->key.objectid, BTRFS_FSCRYPT_CTX_KEY, fi->key.offset };
+	u8 buf[FSCRYPT_EXTENT_CONTEXT_MAX_SIZE];
 	struct fscrypt_extent_context ectx;
 	u32 size;
-	int ret = trans_lookup(c->t, root, &ck, &ectx, sizeof(ectx), &size);
+	int ret = fscrypt_extent_ctx_read(c->fs, &root->ref, fi->key.objectid, fi->key.offset,
+					  buf, &size);
 
-	if (ret > 0 || (!ret && size < sizeof(ectx)))
+	if (!ret)
+		memcpy(&ectx, buf, sizeof(ectx));
+	if (ret > 0)
 		return fs_err(c->fs, -EUCLEAN, "inode %llu: encrypted extent at %llu has no context",
 			      fi->key.objectid, fi->key.offset);
 	if (!ret && memcmp(ectx.master_key_identifier, c->o->mk->identifier,

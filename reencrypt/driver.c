@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "reencrypt/internal.h"
 #include "kernel-shared/extent-tree.h"
+#include "kernel-shared/fscrypt-item.h"
 #include "kernel-shared/space-map.h"
 #include "kernel-shared/disk-io.h"
 #include "kernel-shared/ctree-mod.h"
@@ -137,11 +138,9 @@ int reenc_commit(struct reenc *c)
 int reenc_read_inode_ctx(struct reenc *c, struct trans_root *root, u64 ino,
 			 struct fscrypt_context_v2 *ctx)
 {
-	struct btrfs_key key = { ino, BTRFS_FSCRYPT_INODE_CTX_KEY, 0 };
-	u32 size;
-	int ret = trans_lookup(c->t, root, &key, ctx, sizeof(*ctx), &size);
+	int ret = fscrypt_inode_ctx_read(c->fs, &root->ref, ino, ctx);
 
-	if (ret > 0 || (!ret && size < sizeof(*ctx)))
+	if (ret > 0)
 		return fs_err(c->fs, -EUCLEAN, "encrypted inode %llu has no valid context item", ino);
 	if (!ret && memcmp(ctx->master_key_identifier, c->o->mk->identifier,
 			   FSCRYPT_KEY_IDENTIFIER_SIZE))
@@ -156,7 +155,6 @@ int reenc_set_inode_encrypted(struct reenc *c, struct trans_root *root, u64 ino,
 			      struct fscrypt_context_v2 *ctx)
 {
 	struct btrfs_inode_item ii;
-	struct btrfs_key key = { ino, BTRFS_FSCRYPT_INODE_CTX_KEY, 0 };
 	int ret;
 
 	if (on) {
@@ -167,9 +165,9 @@ int reenc_set_inode_encrypted(struct reenc *c, struct trans_root *root, u64 ino,
 			return ret;
 		fscrypt_context_init(ctx, c->o->contents_mode, c->o->filenames_mode,
 				     c->o->policy_flags, c->o->mk->identifier, nonce);
-		ret = insert_item(c->t, root, &key, ctx, sizeof(*ctx));
+		ret = fscrypt_inode_ctx_insert(c->t, root, ino, ctx);
 	} else {
-		ret = trans_delete_item(c->t, root, &key);
+		ret = fscrypt_inode_ctx_delete(c->t, root, ino);
 	}
 	if (ret)
 		return ret > 0 ? -EUCLEAN : ret;

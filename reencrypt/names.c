@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "reencrypt/internal.h"
+#include "kernel-shared/dir-item.h"
 #include "kernel-shared/hash.h"
 #include "kernel-shared/inode.h"
 #include "kernel-shared/disk-io.h"
@@ -66,84 +67,24 @@ static int collect_entries(struct reenc *c, struct trans_root *root, u64 dir,
 }
 
 /*
- * Cut the entry at [pos, pos + len) out of the item at p, or delete the
- * item if the entry is all of it; releases p.
- */
-static int cut_entry(struct reenc *c, struct trans_root *root, struct btrfs_path *p,
-		     u32 pos, u32 len)
-{
-	u8 *ptr = path_ptr_mut(p);
-	u32 size = path_size(p);
-	int ret;
-
-	if (len == size) {
-		ret = del_items(c->t, root, p, 1);
-	} else {
-		memmove(ptr + pos, ptr + pos + len, size - pos - len);
-		ret = resize_item(c->t, root, p, size - len);
-	}
-	path_release(c->fs, p);
-	return ret;
-}
-
-/* Insert an item holding one entry at key, or append the entry to the item there. */
-static int append_entry(struct reenc *c, struct trans_root *root, const struct btrfs_key *key,
-			const u8 *entry, u32 len)
-{
-	struct btrfs_path p;
-	int ret = insert_item(c->t, root, key, entry, len);
-
-	if (ret != -EEXIST)
-		return ret;
-	ret = search_slot_mod(c->t, root, key, &p, len);
-	if (!ret) {
-		u32 old = path_size(&p);
-
-		ret = resize_item(c->t, root, &p, old + len);
-		if (!ret)
-			memcpy(path_ptr_mut(&p) + old, entry, len);
-	}
-	path_release(c->fs, &p);
-	return ret > 0 ? -EUCLEAN : ret;
-}
-
-/*
- * Remove the entry named name from the (possibly shared) DIR_ITEM at key.
+ * Remove the entry named name from the (possibly shared) DIR_ITEM of dir.
  * An orphan directory (unlinked, waiting for the kernel's orphan cleanup)
  * may have lost its DIR_ITEMs already and keep only its DIR_INDEX items, as
  * btrfs check accepts: then, and only then, a missing item returns 1.
  */
-static int remove_dir_item_entry(struct reenc *c, struct trans_root *root,
-				 const struct btrfs_key *key, const u8 *name, u32 nl, bool orphan)
+static int remove_dir_item_entry(struct reenc *c, struct trans_root *root, u64 dir,
+				 const u8 *name, u32 nl, bool orphan)
 {
-	struct btrfs_path p;
-	int ret = search_slot_mod(c->t, root, key, &p, -1);
-	u8 *ptr;
-	u32 size, pos = 0;
+	int ret = dir_item_remove(c->t, root, dir, name, nl);
 
-	if (ret) {
-		path_release(c->fs, &p);
-		if (ret > 0 && orphan)
-			return 1;
-		return ret < 0 ? ret : fs_err(c->fs, -EUCLEAN, "dir %llu: missing dir item for an entry",
-					      key->objectid);
-	}
-	ptr = path_ptr_mut(&p);
-	size = path_size(&p);
-	while (pos + sizeof(struct btrfs_dir_item) <= size) {
-		struct btrfs_dir_item *di = (void *)(ptr + pos);
-		u32 len = sizeof(*di) + le16_to_cpu(di->name_len) + le16_to_cpu(di->data_len);
-
-		if (pos + len > size)
-			break;
-		if (le16_to_cpu(di->name_len) == nl && !memcmp(di + 1, name, nl)) {
-			return cut_entry(c, root, &p, pos, len);
-		}
-		pos += len;
-	}
-	path_release(c->fs, &p);
-	return fs_err(c->fs, -EUCLEAN, "dir %llu: dir item does not hold an entry of its index",
-		      key->objectid);
+	if (ret == 1 && orphan)
+		return 1;
+	if (ret == 1)
+		return fs_err(c->fs, -EUCLEAN, "dir %llu: missing dir item for an entry", dir);
+	if (ret == DIR_ITEM_NO_ENTRY)
+		return fs_err(c->fs, -EUCLEAN,
+			      "dir %llu: dir item does not hold an entry of its index", dir);
+	return ret;
 }
 
 /*
@@ -173,7 +114,7 @@ static int del_extref(struct reenc *c, struct trans_root *root, u64 ino, u64 dir
 			break;
 		if (le64_to_cpu(x->parent_objectid) == dir && le16_to_cpu(x->name_len) == nl &&
 		    !memcmp(x + 1, name, nl)) {
-			return cut_entry(c, root, &p, pos, len);
+			return item_cut_entry(c->t, root, &p, pos, len);
 		}
 		pos += len;
 	}
@@ -194,7 +135,7 @@ static int add_extref(struct reenc *c, struct trans_root *root, u64 ino, u64 dir
 	x->index = cpu_to_le64(e->index);
 	x->name_len = cpu_to_le16(e->new_len);
 	memcpy(x + 1, e->new_name, e->new_len);
-	return append_entry(c, root, &key, buf, len);
+	return item_append_entry(c->t, root, &key, buf, len);
 }
 
 /* A subvolume entry: ROOT_REF and ROOT_BACKREF in the root tree hold the name. */
@@ -374,7 +315,7 @@ static int rewrite_entries(struct reenc *c, struct trans_root *root, u64 dir,
 		u32 nl = le16_to_cpu(e->di.name_len);
 		u8 entry[sizeof(struct btrfs_dir_item) + FNAME_MAX_LEN];
 		struct btrfs_dir_item *di = (void *)entry;
-		struct btrfs_key k = { dir, BTRFS_DIR_ITEM_KEY, btrfs_name_hash(e->name, nl) };
+		struct btrfs_key k = { dir, BTRFS_DIR_INDEX_KEY, e->index };
 
 		memcpy(di, &e->di, sizeof(*di));
 		di->name_len = cpu_to_le16(e->new_len);
@@ -382,17 +323,17 @@ static int rewrite_entries(struct reenc *c, struct trans_root *root, u64 dir,
 		di->type = c->ops->dst_encrypted ? (u8)(e->di.type | BTRFS_FT_ENCRYPTED)
 						 : (u8)(e->di.type & ~BTRFS_FT_ENCRYPTED);
 		memcpy(di + 1, e->new_name, e->new_len);
-		ret = remove_dir_item_entry(c, root, &k, e->name, nl, orphan);
-		k.offset = btrfs_name_hash(e->new_name, e->new_len);
+		ret = remove_dir_item_entry(c, root, dir, e->name, nl, orphan);
 		if (!ret)
-			ret = append_entry(c, root, &k, entry, sizeof(*di) + e->new_len);
+			ret = dir_item_insert(c->t, root, dir, e->new_name, e->new_len, entry,
+					      sizeof(*di) + e->new_len);
 		else if (ret == 1)
 			ret = 0;	/* an orphan's entry without DIR_ITEM stays without one */
-		k = (struct btrfs_key){ dir, BTRFS_DIR_INDEX_KEY, e->index };
 		if (!ret)
 			ret = trans_delete_item(c->t, root, &k);
 		if (!ret)
-			ret = insert_item(c->t, root, &k, entry, sizeof(*di) + e->new_len);
+			ret = dir_index_insert(c->t, root, dir, e->index, entry,
+					       sizeof(*di) + e->new_len);
 		if (!ret)
 			ret = rename_backref(c, root, dir, e, orphan);
 		c->sv->names++;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "reencrypt/internal.h"
+#include "kernel-shared/backref.h"
 #include "kernel-shared/extent-tree.h"
 #include "kernel-shared/space-map.h"
 #include "kernel-shared/disk-io.h"
@@ -193,9 +194,10 @@ int reenc_list_subvols(struct fs_info *fs, u64 **out, size_t *nr)
 int reenc_all_refs_in_target(struct reenc *c, u64 bytenr, bool *all)
 {
 	struct trans_root *er = trans_get_root(c->t, BTRFS_EXTENT_TREE_OBJECTID);
-	struct btrfs_key key = { bytenr, BTRFS_EXTENT_ITEM_KEY, 0 }, k;
-	struct btrfs_key max = { bytenr, (u8)-1, (u64)-1 };
-	struct key_iter it;
+	struct btrfs_key key = { bytenr, BTRFS_EXTENT_ITEM_KEY, 0 };
+	struct backref_iter it;
+	struct backref br;
+	struct btrfs_path p;
 	int ret;
 
 	*all = c->all_subvols && !c->o->nr_paths;
@@ -204,40 +206,26 @@ int reenc_all_refs_in_target(struct reenc *c, u64 bytenr, bool *all)
 	if (c->o->nr_paths)
 		return 0;	/* inode-level selections: always a private copy */
 	*all = true;
-	for (ret = key_iter_first(&it, c->fs, &er->ref, &key, &max); ret == 0 && *all;
-	     ret = key_iter_next(&it)) {
-		const u8 *ptr = it.ptr, *end = it.ptr + it.size;
-
-		k = it.key;
-		if (k.type == BTRFS_EXTENT_ITEM_KEY) {
-			for (ptr += sizeof(struct btrfs_extent_item); ptr < end; ) {
-				if (*ptr == BTRFS_EXTENT_DATA_REF_KEY &&
-				    ptr + 1 + sizeof(struct btrfs_extent_data_ref) <= end) {
-					const struct btrfs_extent_data_ref *dr = (const void *)(ptr + 1);
-					bool in = false;
-
-					for (size_t i = 0; i < c->o->nr_subvols; i++)
-						in |= c->o->subvols[i] == le64_to_cpu(dr->root);
-					*all &= in;
-					ptr += 1 + sizeof(*dr);
-				} else {
-					*all = false;	/* shared leaf refs: sharers unknown */
-					break;
-				}
-			}
-		} else if (k.type == BTRFS_SHARED_DATA_REF_KEY) {
-			*all = false;
-		} else if (k.type == BTRFS_EXTENT_DATA_REF_KEY &&
-			   it.size >= sizeof(struct btrfs_extent_data_ref)) {
-			const struct btrfs_extent_data_ref *dr = (const void *)ptr;
+	ret = search_slot(c->fs, &er->ref, &key, &p);
+	if (ret < 0)
+		return ret;
+	backref_iter_init(&it, c->fs, &p, bytenr);
+	while (*all) {
+		ret = backref_iter_next(&it, &br);
+		if (ret == 1 || ret < 0)
+			break;
+		if (!ret && br.kind == REF_DATA) {
 			bool in = false;
 
 			for (size_t i = 0; i < c->o->nr_subvols; i++)
-				in |= c->o->subvols[i] == le64_to_cpu(dr->root);
+				in |= c->o->subvols[i] == br.root;
 			*all &= in;
+		} else if (br.is_inline || br.kind == REF_SHARED_DATA) {
+			*all = false;	/* shared leaf refs: sharers unknown */
 		}
+		/* Keyed tree refs and keyed data refs too short to read: ignored. */
 	}
-	key_iter_release(&it);
+	path_release(c->fs, &p);
 	return ret < 0 ? ret : 0;
 }
 

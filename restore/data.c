@@ -5,6 +5,7 @@
  */
 #include "kernel-shared/compression.h"
 #include "kernel-shared/file-item.h"
+#include "kernel-shared/fscrypt-item.h"
 #include "kernel-shared/volumes.h"
 #include "kernel-shared/disk-io.h"
 #include <errno.h>
@@ -247,17 +248,17 @@ int rs_restore_data(struct worker *w, const struct root_ref *root, u64 ino, int 
 		memcpy(item, ptr, size < sizeof(item) ? size : sizeof(item));
 		as_stored = encrypted && ((struct btrfs_file_extent_item *)item)->encryption && r->raw;
 		if (encrypted && ((struct btrfs_file_extent_item *)item)->encryption && !r->raw) {
-			struct btrfs_key ck = { ino, BTRFS_FSCRYPT_CTX_KEY, k.offset };
-			struct fscrypt_extent_context ectx;
+			u8 cbuf[FSCRYPT_EXTENT_CONTEXT_MAX_SIZE];
 			u32 csize;
 
-			ret = lookup_item(fs, root, &ck, &ectx, sizeof(ectx), &csize);
-			if (ret || csize < sizeof(ectx)) {
+			ret = fscrypt_extent_ctx_read(fs, root, ino, k.offset, cbuf, &csize);
+			if (ret) {
 				ret = fs_err(fs, -EUCLEAN, "inode %llu: extent at %llu has no context",
 					     ino, k.offset);
 				break;
 			}
-			memcpy(nonce, ectx.nonce, sizeof(nonce));
+			memcpy(nonce, cbuf + offsetof(struct fscrypt_extent_context, nonce),
+			       sizeof(nonce));
 			have_nonce = true;
 		}
 		if (((struct btrfs_file_extent_item *)item)->type == BTRFS_FILE_EXTENT_INLINE) {

@@ -6,8 +6,10 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include "crypto/fname.h"
+#include "kernel-shared/dir-item.h"
 #include "kernel-shared/fs-walk.h"
 #include "kernel-shared/disk-io.h"
+#include "kernel-shared/fscrypt-item.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -49,13 +51,9 @@ void rs_set_fatal(struct restore *r, int err)
 int rs_inode_ctx(struct restore *r, const struct root_ref *root, u64 ino,
 		     struct fscrypt_context_v2 *ctx)
 {
-	struct btrfs_key key = { ino, BTRFS_FSCRYPT_INODE_CTX_KEY, 0 };
-	u32 size;
-	int ret = lookup_item(r->fs, root, &key, ctx, sizeof(*ctx), &size);
+	int ret = fscrypt_inode_ctx_read(r->fs, root, ino, ctx);
 
-	if (!ret && size < sizeof(*ctx))
-		return 1;
-	return ret;
+	return ret == FSCRYPT_ITEM_SHORT ? 1 : ret;
 }
 
 /* The per-file key of an encrypted directory or symlink, or 1 without a key. */
@@ -99,7 +97,7 @@ static void restore_xattrs(struct worker *w, const struct root_ref *root, u64 in
 			char name[BTRFS_NAME_LEN + 1];
 			int err;
 
-			if (pos + sizeof(*di) + nl + dl > size || nl > BTRFS_NAME_LEN)
+			if (!dir_entry_len(ptr, size, pos) || nl > BTRFS_NAME_LEN)
 				break;
 			memcpy(name, di + 1, nl);
 			name[nl] = 0;

@@ -25,6 +25,7 @@
 #include "kernel-shared/disk-io.h"
 #include "kernel-shared/ctree-mod.h"
 #include "tests/unit/unit.h"
+#include "tests/unit/unit-helpers.h"
 
 #define BT_TREE BTRFS_CSUM_TREE_OBJECTID
 #define BT_OBJECTID 1000ULL
@@ -34,7 +35,6 @@
 #define BT_MAX_LEAVES 256
 
 struct bt {
-	char path[64];
 	struct fs_info *fs;
 	struct trans *t;
 	struct trans_root *root;
@@ -78,26 +78,8 @@ static bool bt_begin(struct bt *b)
 /* A fresh image, opened for writing, with a transaction on its empty csum tree. */
 static bool bt_open(struct bt *b)
 {
-	char cmd[256], errbuf[512];
-	int fd;
-
 	memset(b, 0, sizeof(*b));
-	if (system("command -v mkfs.btrfs >/dev/null 2>&1 || test -x /usr/sbin/mkfs.btrfs")) {
-		printf("    mkfs.btrfs not found (Debian package btrfs-progs): not run\n");
-		return false;
-	}
-	snprintf(b->path, sizeof(b->path), "/tmp/extcrypt-unit-XXXXXX");
-	fd = mkstemp(b->path);
-	CHECK(fd >= 0);
-	if (fd < 0)
-		return false;
-	CHECK_EQ_INT(ftruncate(fd, 128 << 20), 0);
-	close(fd);
-	snprintf(cmd, sizeof(cmd), "PATH=$PATH:/usr/sbin mkfs.btrfs -q -f -n 4096 -s 4096 %s "
-		 ">/dev/null 2>&1", b->path);
-	CHECK_EQ_INT(system(cmd), 0);
-	CHECK_EQ_INT(open_image_rw(b->path, &b->fs, errbuf), 0);
-	unlink(b->path);
+	b->fs = scratch_image_open();
 	if (!b->fs)
 		return false;
 	return bt_begin(b);
