@@ -17,8 +17,7 @@
 #include <string.h>
 #include "check/check.h"
 #include "crypto/extent-io.h"
-#include "kernel-shared/compression.h"
-#include "kernel-shared/volumes.h"
+#include "data/read.h"
 #include "common/key-input.h"
 #include "common/messages.h"
 #include "crypto/fname.h"
@@ -141,36 +140,45 @@ static int cmp_fe_bytenr(const void *x, const void *y)
 	return cmp_u64(a->disk_bytenr, b->disk_bytenr);
 }
 
-/*
- * C12: every compressed encrypted extent under our key decrypts (through
- * the pipeline, with its extent nonce) to a stream that decompresses.
- * Each disk extent is checked once; csums are the scrub's business.
- */
-static void check_compressed_with_key(struct check_ctx *c)
+/* The compressed encrypted extents under our key, sorted by disk address; NULL on no memory. */
+static struct file_extent_rec **select_compressed(struct check_ctx *c, size_t max_ram, size_t *n)
 {
-	struct fs_info *fs = c->fs;
 	struct file_extent_rec *v = c->file_exts.data, **sel;
-	struct extent_io_params params = { 0 };
-	struct extent_io *io = NULL;
-	size_t n = 0;
-	u8 *stored = NULL, *plain = NULL;
-	const size_t max_ram = 128 * 1024;	/* btrfs caps compressed extents at 128 KiB */
 
+	*n = 0;
 	sel = malloc((c->file_exts.nr + 1) * sizeof(*sel));
 	if (!sel)
-		return;
+		return NULL;
 	for (size_t i = 0; i < c->file_exts.nr; i++) {
 		const struct fscrypt_extent_context *ec = (const void *)v[i].ctx;
 
 		if (v[i].type == BTRFS_FILE_EXTENT_REG && v[i].compression && v[i].encryption == 1 &&
 		    v[i].disk_bytenr && v[i].has_ctx &&
 		    !memcmp(ec->master_key_identifier, c->key->mk->identifier, 16) &&
-		    v[i].disk_num_bytes <= max_ram && v[i].disk_num_bytes % fs->sectorsize == 0)
-			sel[n++] = &v[i];
+		    v[i].disk_num_bytes <= max_ram && v[i].disk_num_bytes % c->fs->sectorsize == 0)
+			sel[(*n)++] = &v[i];
 	}
-	if (!n)
+	qsort(sel, *n, sizeof(*sel), cmp_fe_bytenr);
+	return sel;
+}
+
+/*
+ * C12: every compressed encrypted extent under our key decrypts (through
+ * the read path, data/read.h, with its extent nonce) to a stream that
+ * decompresses.  Each disk extent is checked once; csums are the scrub's
+ * business, so none are verified here.
+ */
+static void check_compressed_with_key(struct check_ctx *c)
+{
+	struct fs_info *fs = c->fs;
+	struct extent_io_params params = { 0 };
+	struct extent_io *io = NULL;
+	size_t n;
+	const size_t max_ram = 128 * 1024;	/* btrfs caps compressed extents at 128 KiB */
+	struct file_extent_rec **sel = select_compressed(c, max_ram, &n);
+
+	if (!sel || !n)
 		goto out;
-	qsort(sel, n, sizeof(*sel), cmp_fe_bytenr);
 	params.fd = fs->fd;
 	params.dst_fd = -1;
 	params.unit_size = fs->sectorsize;
@@ -178,35 +186,27 @@ static void check_compressed_with_key(struct check_ctx *c)
 	params.key = c->key->mk;
 	params.profile = FSCRYPT_PROFILE_V7;
 	params.contents_mode = FSCRYPT_MODE_AES_256_XTS;
-	stored = malloc(max_ram);
-	plain = malloc(max_ram);
-	if (!stored || !plain || extent_io_new(&io, &params))
+	data_read_setup(&params);
+	if (extent_io_new(&io, &params))
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		const struct file_extent_rec *r = sel[i];
 		const struct fscrypt_extent_context *ec = (const void *)r->ctx;
-		const struct chunk_map *m = find_chunk(fs, r->disk_bytenr);
-		struct extent_io_job job = { 0 };
+		struct data_read rd;
 		const char *why = NULL;
 		long got;
 
 		if (i && sel[i - 1]->disk_bytenr == r->disk_bytenr)
 			continue;
-		if (!m || r->disk_bytenr + r->disk_num_bytes > m->logical + m->length)
-			continue;	/* reported by the extent checks */
-		job.len = r->disk_num_bytes;
-		job.flags = EXTENT_IO_READ;
-		job.src = (struct extent_io_loc){ m->physical[0] + (r->disk_bytenr - m->logical),
-						  r->disk_bytenr, 0, ec->nonce, NULL };
-		job.mem = stored;
-		if (extent_io_run(io, &job, 1)) {
-			why = "cannot read or decrypt it";
-		} else {
-			got = btrfs_decompress(r->compression, stored, r->disk_num_bytes, plain, max_ram,
-					       fs->sectorsize);
-			if (got <= 0)
-				why = got == -EINVAL ? "unknown compression type" : "corrupt stream";
+		if (data_read_map(fs, NULL, r->disk_bytenr, 0, r->disk_num_bytes, 0, ec->nonce, &rd)) {
+			data_read_release(&rd);
+			continue;	/* not mapped: reported by the extent checks */
 		}
+		if (data_read_decode(io, &rd, r->compression, max_ram, NULL, NULL, &got))
+			why = "cannot read or decrypt it";
+		else if (got <= 0)
+			why = got == -EINVAL ? "unknown compression type" : "corrupt stream";
+		data_read_release(&rd);
 		c->cnt.compressed_decoded++;
 		if (why)
 			check_report(c, PR_COMPRESSED_DECODE_BAD,
@@ -214,11 +214,7 @@ static void check_compressed_with_key(struct check_ctx *c)
 				     (unsigned long long)r->disk_bytenr, why);
 	}
 out:
-	if (plain)
-		explicit_bzero(plain, max_ram);
 	extent_io_free(io);
-	free(stored);
-	free(plain);
 	free(sel);
 }
 

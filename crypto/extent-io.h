@@ -16,8 +16,8 @@
  * The pipeline knows nothing about btrfs: the caller maps each disk extent to
  * jobs (physical offset in an image fd, logical address, DUN of the first
  * data unit, extent nonce or none) and supplies csums or a csum sink through
- * process and its per-side priv.  extent_io_csum_process() is a ready-made
- * process callback for both directions.
+ * process and its per-side priv.  extent_io_csum_process() is the process
+ * callback for both directions, and the only one in the tree.
  *
  * Work is cut into chunks of at most chunk_size bytes, shared between
  * worker threads.  A chunk is a piece of one job, or several whole jobs that
@@ -193,6 +193,11 @@ struct extent_io_csums {
 	const uint8_t *expected;	/* verify: count packed digests */
 	uint8_t *out;			/* compute: count packed digests */
 	/*
+	 * Verify only, optional: one byte per unit, 0 for a unit without a
+	 * csum (not verified).  Computing fills every unit's digest.
+	 */
+	const uint8_t *present;
+	/*
 	 * Verify only: called for every data unit whose csum differs, with
 	 * the unit's logical address, serialised across threads.  Return 0 to
 	 * go on (the chunk is dropped: nothing of it is decrypted, consumed or
@@ -205,16 +210,15 @@ struct extent_io_csums {
 };
 
 /*
- * The process callback for struct extent_io_csums.  Returns 0, 1 if some
- * unit mismatched and mismatch returned 0, -EBADMSG (mismatch without a
- * handler), -ERANGE for a chunk outside the covered range (or a NULL priv or
- * unknown csum type), or mismatch's negative return.
+ * The csum process callback, the only one (Documentation/design.rst section
+ * 2): restore, check, the encrypt/decrypt engine and data/read.c all use it.
+ * priv is a struct extent_io_csums, or NULL for a job without csums
+ * (nothing to do).  Returns 0, 1 if some unit mismatched and mismatch
+ * returned 0, -EBADMSG (mismatch without a handler), -ERANGE for a chunk
+ * outside the covered range (or an unknown csum type), or mismatch's
+ * negative return.
  */
 int extent_io_csum_process(struct extent_io *io, const uint8_t *buf, uint64_t logical,
 			   uint32_t len, void *priv);
-
-/* extent_io_csum_process() that lets jobs without csums (priv NULL) pass. */
-int extent_io_csum_process_opt(struct extent_io *io, const uint8_t *buf, uint64_t logical,
-			       uint32_t len, void *priv);
 
 #endif

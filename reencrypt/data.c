@@ -29,33 +29,6 @@
 #define FLUSH_BYTES (32ULL << 20)
 #define FLUSH_COPIES 8192
 
-int reenc_sector_sums_process(struct extent_io *io, const uint8_t *buf, uint64_t logical,
-			      uint32_t len, void *priv)
-{
-	struct sector_sums *s = priv;
-	u8 digest[CSUM_MAX_SIZE];
-
-	if (!s)
-		return 0;
-	for (u32 off = 0; off < len; off += s->unit) {
-		u64 idx = (logical + off - s->logical) / s->unit;
-
-		if (idx >= s->count)
-			return -ERANGE;
-		if (!s->present[idx])
-			continue;
-		if (s->verify) {
-			csum_compute(s->type, buf + off, s->unit, digest);
-			if (memcmp(digest, s->sums + idx * s->csum_size, s->csum_size))
-				return -EBADMSG;
-		} else {
-			csum_compute(s->type, buf + off, s->unit, digest);
-			memcpy(s->sums + idx * s->csum_size, digest, s->csum_size);
-		}
-	}
-	return 0;
-}
-
 /* The entry for old usable by ino: shared by all, or private to ino. */
 static struct extent_map_entry *map_find(struct reenc *c, u64 old, u64 ino)
 {
@@ -80,7 +53,7 @@ static struct extent_map_entry *map_add(struct reenc *c, u64 old)
 
 /* ---- data ---------------------------------------------------------------- */
 
-/* Insert the csums of the present sectors, run by run. */
+/* Insert the csums of the present sectors (present NULL: all), run by run. */
 static int insert_present_csums(struct reenc *c, u64 start, const u8 *sums, const u8 *present,
 				u64 nsec)
 {
@@ -90,11 +63,11 @@ static int insert_present_csums(struct reenc *c, u64 start, const u8 *sums, cons
 	for (u64 i = 0; !ret && i < nsec; ) {
 		u64 j = i;
 
-		if (!present[i]) {
+		if (present && !present[i]) {
 			i++;
 			continue;
 		}
-		while (j < nsec && present[j])
+		while (j < nsec && (!present || present[j]))
 			j++;
 		ret = csum_insert(c->t, start + i * fs->sectorsize, sums + i * fs->csum_size, j - i);
 		i = j;
@@ -105,9 +78,8 @@ static int insert_present_csums(struct reenc *c, u64 start, const u8 *sums, cons
 static void pending_free(struct pending_copy *pc)
 {
 	free(pc->mem);
-	free(pc->old_sums);
+	data_read_release(&pc->src);
 	free(pc->new_sums);
-	free(pc->present);
 }
 
 /* Free the buffers of *nr copies of v; *nr becomes 0. */
@@ -124,15 +96,19 @@ static void drop_pending(struct reenc *c)
 	c->pend_bytes = 0;
 }
 
+/* The copy's job: the read half from the read path (data/read.h), then the write half. */
 static void pending_job(struct pending_copy *pc, struct extent_io_job *job)
 {
 	memset(job, 0, sizeof(*job));
-	job->len = pc->len;
-	job->flags = pc->mem ? EXTENT_IO_WRITE : EXTENT_IO_READ | EXTENT_IO_WRITE;
-	job->mem = pc->mem;
-	job->src = (struct extent_io_loc){ pc->src_phys, pc->old, 0,
-					   pc->has_old_nonce ? pc->old_nonce : NULL,
-					   pc->datasum ? &pc->vin : NULL };
+	if (pc->mem) {
+		job->len = pc->len;
+		job->mem = pc->mem;
+	} else {
+		/* The copies moved since they were queued: point into this one now. */
+		pc->src.nonce = pc->has_old_nonce ? pc->old_nonce : NULL;
+		data_read_job(&pc->src, 0, job);
+	}
+	job->flags |= EXTENT_IO_WRITE;
 	job->dst = (struct extent_io_loc){ pc->dst_phys, pc->new_bytenr, 0,
 					   pc->has_new_nonce ? pc->new_nonce : NULL,
 					   pc->datasum ? &pc->vout : NULL };
@@ -172,7 +148,8 @@ static int finish_flight(struct reenc *c)
 		struct pending_copy *pc = &c->fly[i];
 
 		if (pc->datasum)
-			ret = insert_present_csums(c, pc->new_bytenr, pc->new_sums, pc->present,
+			ret = insert_present_csums(c, pc->new_bytenr, pc->new_sums,
+						   pc->mem ? NULL : pc->src.owned_present,
 						   pc->len / fs->sectorsize);
 	}
 	free_copies(c->fly, &c->nr_fly);
@@ -238,68 +215,45 @@ static int queue_copy(struct reenc *c, u64 old, u8 *mem, u64 len, bool datasum,
 {
 	struct fs_info *fs = c->fs;
 	struct trans_root *cr = trans_get_root(c->t, BTRFS_CSUM_TREE_OBJECTID);
-	u64 nsec = len / fs->sectorsize, new_bytenr;
-	const struct chunk_map *om = mem ? NULL : find_chunk(fs, old), *nm;
-	struct pending_copy *pc;
+	struct pending_copy pc = { .mem = mem, .old = old, .len = len, .datasum = datasum };
+	const struct chunk_map *nm;
+	struct pending_copy *v;
 	int ret;
 
-	if (!cr || (!mem && !om)) {
+	if (!cr) {
 		free(mem);
 		return fs_err(fs, -EUCLEAN, "extent %llu is not mapped", old);
 	}
-	ret = alloc_data_extent(c->t, len, &new_bytenr);
-	nm = ret ? NULL : find_chunk(fs, new_bytenr);
-	if (!ret && (!nm || nm->num_stripes > 1 || (om && om->num_stripes > 1)))
+	/* The read half: where old is and, with datasum, the csums it has. */
+	ret = mem ? 0 : data_read_map(fs, &cr->ref, old, 0, len,
+				      datasum ? DATA_READ_SOME_CSUMS : 0, NULL, &pc.src);
+	if (!ret)
+		ret = alloc_data_extent(c->t, len, &pc.new_bytenr);
+	nm = ret ? NULL : find_chunk(fs, pc.new_bytenr);
+	if (!ret && (!nm || nm->num_stripes > 1 || (!mem && pc.src.copies > 1)))
 		ret = fs_err(fs, -EOPNOTSUPP, "data in DUP block groups is not supported");
-	pc = ret ? NULL : array_grow(c->pend, &c->cap_pend, c->nr_pend, sizeof(*pc));
-	if (!pc) {
-		free(mem);
+	if (!ret && datasum && !(pc.new_sums = malloc(len / fs->sectorsize * fs->csum_size)))
+		ret = fs_err(fs, -ENOMEM, "out of memory");
+	v = ret ? NULL : array_grow(c->pend, &c->cap_pend, c->nr_pend, sizeof(*v));
+	if (!v) {
+		pending_free(&pc);
 		return ret ? ret : fs_err(fs, -ENOMEM, "out of memory");
 	}
-	c->pend = pc;
-	pc = &c->pend[c->nr_pend];
-	memset(pc, 0, sizeof(*pc));
-	pc->mem = mem;
-	pc->old = old;
-	pc->new_bytenr = new_bytenr;
-	pc->len = len;
-	pc->src_phys = om ? om->physical[0] + (old - om->logical) : 0;
-	pc->dst_phys = nm->physical[0] + (new_bytenr - nm->logical);
-	pc->datasum = datasum;
+	c->pend = v;
+	pc.dst_phys = nm->physical[0] + (pc.new_bytenr - nm->logical);
 	if (old_nonce) {
-		memcpy(pc->old_nonce, old_nonce, sizeof(pc->old_nonce));
-		pc->has_old_nonce = true;
+		memcpy(pc.old_nonce, old_nonce, sizeof(pc.old_nonce));
+		pc.has_old_nonce = true;
 	}
 	if (new_nonce) {
-		memcpy(pc->new_nonce, new_nonce, sizeof(pc->new_nonce));
-		pc->has_new_nonce = true;
+		memcpy(pc.new_nonce, new_nonce, sizeof(pc.new_nonce));
+		pc.has_new_nonce = true;
 	}
-	if (datasum) {
-		long found = nsec;
-
-		pc->old_sums = malloc(nsec * fs->csum_size);
-		pc->new_sums = malloc(nsec * fs->csum_size);
-		pc->present = malloc(nsec);
-		if (!pc->old_sums || !pc->new_sums || !pc->present) {
-			pending_free(pc);
-			return fs_err(fs, -ENOMEM, "out of memory");
-		}
-		if (mem)
-			memset(pc->present, 1, nsec);	/* new data: every sector gets a csum */
-		else
-			found = csum_lookup_range(fs, &cr->ref, old, nsec, pc->old_sums, pc->present);
-		if (found < 0) {
-			pending_free(pc);
-			return found;
-		}
-		pc->vin = (struct sector_sums){ fs->csum_type, fs->csum_size, fs->sectorsize, old,
-						nsec, pc->old_sums, pc->present, true };
-		pc->vout = (struct sector_sums){ fs->csum_type, fs->csum_size, fs->sectorsize,
-						 new_bytenr, nsec, pc->new_sums, pc->present, false };
-	}
-	c->nr_pend++;
+	pc.vout = (struct extent_io_csums){ .type = fs->csum_type, .logical = pc.new_bytenr,
+					    .count = len / fs->sectorsize, .out = pc.new_sums };
+	c->pend[c->nr_pend++] = pc;
 	c->pend_bytes += len;
-	*new_out = new_bytenr;
+	*new_out = pc.new_bytenr;
 	if (c->pend_bytes >= FLUSH_BYTES || c->nr_pend >= FLUSH_COPIES)
 		return start_flight(c);
 	return 0;

@@ -310,7 +310,7 @@ static int wipe_freed(struct reenc *c)
 	return ret;
 }
 
-/* The data pipeline of the run: the master key, csums through sector_sums. */
+/* The data pipeline of the run: the master key, csums through the one csum callback. */
 static int start_pipeline(struct reenc *c)
 {
 	struct extent_io_params params = { 0 };
@@ -323,7 +323,7 @@ static int start_pipeline(struct reenc *c)
 	params.key = c->o->mk;
 	params.profile = FSCRYPT_PROFILE_V7;
 	params.contents_mode = c->o->contents_mode;
-	params.process = reenc_sector_sums_process;
+	params.process = extent_io_csum_process;
 	params.pwrite_fn = fault_pwrite;
 	params.start_writeback = true;	/* copies reach the disk while the trees are worked on */
 	ret = extent_io_new(&c->io, &params);

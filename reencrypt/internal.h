@@ -21,23 +21,8 @@
 #include "kernel-shared/fs-walk.h"
 #include "kernel-shared/inode.h"
 #include "crypto/extent-io.h"
+#include "data/read.h"
 #include "common/containers.h"
-
-/*
- * Csums of data going through the pipeline, sector by sector: only sectors
- * marked present are verified on read and computed on write.  A partly
- * written prealloc extent has csums for its written part only (Documentation/format.rst
- * 2.9, 6).  reenc_sector_sums_process() is the process callback for it (priv may
- * be NULL: nothing to do).
- */
-struct sector_sums {
-	int type;
-	uint32_t csum_size, unit;
-	uint64_t logical, count;
-	uint8_t *sums;		/* verify: expected; compute: output */
-	const uint8_t *present;	/* one byte per sector */
-	bool verify;
-};
 
 struct inode_info {
 	u64 ino;
@@ -67,14 +52,22 @@ struct extent_map_entry {
  * A copy queued for the pipeline, run in batches before the commit: an old
  * extent to a new one, or (mem set) plaintext from memory to a new extent.
  */
+/*
+ * One extent copy: its read half is the file-data read path's
+ * (data/read.h), csums verified where the old extent has them (a partly
+ * written prealloc extent has csums for its written part only,
+ * Documentation/format.rst 2.9, 6); the new csums are computed for every
+ * sector and inserted where the old ones were present.
+ */
 struct pending_copy {
 	u8 *mem;		/* owned; NULL: read from old */
 	u64 old, new_bytenr, len;
-	u64 src_phys, dst_phys;
+	u64 dst_phys;
 	bool datasum, has_old_nonce, has_new_nonce;
 	u8 old_nonce[FSCRYPT_NONCE_SIZE], new_nonce[FSCRYPT_NONCE_SIZE];
-	u8 *old_sums, *new_sums, *present;
-	struct sector_sums vin, vout;
+	struct data_read src;	/* without mem: where old is, its csums with datasum */
+	u8 *new_sums;		/* with datasum */
+	struct extent_io_csums vout;
 };
 
 struct range {
@@ -141,8 +134,6 @@ int reenc_plan_jobs(struct fs_info *fs, const struct reencrypt_opts *o,
 		    struct tree_job **out, size_t *nr);
 
 /* data.c */
-int reenc_sector_sums_process(struct extent_io *io, const uint8_t *buf, uint64_t logical,
-			      uint32_t len, void *priv);
 /* Every queued copy done and its csums inserted. */
 int reenc_flush_copies(struct reenc *c);
 /* On the way out after an error: let the workers finish, forget the copies. */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * restore's file data: every extent through the pipeline (crypto/extent-io),
+ * restore's file data: every extent through the read path (data/read.h):
  * csums of the stored bytes verified before decryption, then decompressed.
  */
 #include "kernel-shared/compression.h"
@@ -19,21 +19,22 @@
 #include <sys/stat.h>
 #include "common/messages.h"
 #include "common/utils.h"
+#include "data/read.h"
 #include "restore/internal.h"
 
 /* ---- data ------------------------------------------------------------------- */
 
 struct sink {
 	int fd;
-	u64 file_off;	/* file offset of the job's first byte */
-	u64 skip;	/* bytes of the job before the wanted range */
+	u64 file_off;	/* file offset of the range's first byte */
+	u64 skip;	/* bytes of the range before the wanted part */
 	u64 want;	/* bytes wanted */
 };
 
-int rs_consume(struct extent_io *io, const struct extent_io_job *job, uint64_t off,
-		   const uint8_t *buf, uint32_t len, void *priv)
+/* The read path's sink: the wanted part of the plaintext into the file. */
+static int rs_sink(void *arg, uint64_t off, const uint8_t *buf, uint64_t len)
 {
-	struct sink *s = job->priv;
+	struct sink *s = arg;
 	u64 a = off, b = off + len;
 
 	if (b <= s->skip || a >= s->skip + s->want)
@@ -47,70 +48,41 @@ int rs_consume(struct extent_io *io, const struct extent_io_job *job, uint64_t o
 	return 0;
 }
 
-/* Run one job on the worker's pipeline, or on the shared one if it is long. */
-static int run_io(struct worker *w, const struct extent_io_job *job)
+/* The pipeline for a read of len bytes: the worker's, or the shared one (locked) if longer than a chunk. */
+static struct extent_io *get_io(struct worker *w, u64 len)
 {
 	struct restore *r = w->r;
-	int ret;
 
-	if (!r->shared_io || job->len <= EXTENT_IO_DEFAULT_CHUNK)
-		return extent_io_run(w->io, job, 1);
+	if (!r->shared_io || len <= EXTENT_IO_DEFAULT_CHUNK)
+		return w->io;
 	pthread_mutex_lock(&r->shared_io_lock);
-	ret = extent_io_run(r->shared_io, job, 1);
-	pthread_mutex_unlock(&r->shared_io_lock);
+	return r->shared_io;
+}
+
+static void put_io(struct worker *w, struct extent_io *io)
+{
+	if (io != w->io)
+		pthread_mutex_unlock(&w->r->shared_io_lock);
+}
+
+/* Read rd (data/read.h) into mem, or to the sink. */
+static int read_range(struct worker *w, struct data_read *rd, u8 *mem, struct sink *sink)
+{
+	struct extent_io *io = get_io(w, rd->len);
+	int ret = data_read_run(io, rd, mem, sink ? rs_sink : NULL, sink);
+
+	put_io(w, io);
 	return ret;
 }
 
-/*
- * Read [start, start + len) of a disk extent through the pipeline, csums
- * verified, decrypted with nonce when given; into mem, or to the sink.
- */
-static int read_extent_range(struct worker *w, u64 disk, u64 start, u64 len, bool datasum,
-			     const u8 *nonce, u8 *mem, struct sink *sink)
+/* Describe [start, start + len) of disk extent disk for read_range(). */
+static int map_range(struct worker *w, u64 disk, u64 start, u64 len, bool datasum,
+		     const u8 *nonce, struct data_read *rd)
 {
 	struct restore *r = w->r;
-	struct fs_info *fs = r->fs;
-	const struct chunk_map *m = find_chunk(fs, disk + start);
-	struct extent_io_job job = { 0 };
-	struct extent_io_csums sums = { 0 };
-	u8 *expected = NULL;
-	u64 nsec = len / fs->sectorsize;
-	int ret;
 
-	if (!m || disk + start + len > m->logical + m->length)
-		return fs_err(fs, -EUCLEAN, "extent %llu is not mapped", disk);
-	if (datasum) {
-		struct root_ref cr = r->csum_root;
-		long found;
-
-		if (!r->have_csum_root) {
-			ret = find_root(fs, BTRFS_CSUM_TREE_OBJECTID, &cr);
-			if (ret)
-				return ret;
-		}
-		expected = malloc(nsec * fs->csum_size);
-		if (!expected)
-			return -ENOMEM;
-		found = csum_lookup_range(fs, &cr, disk + start, nsec, expected, NULL);
-		if (found < 0 || (u64)found != nsec) {
-			free(expected);
-			return found < 0 ? found : fs_err(fs, -EUCLEAN,
-							  "extent %llu: checksums missing", disk);
-		}
-		sums = (struct extent_io_csums){ .type = fs->csum_type, .logical = disk + start,
-						 .count = nsec, .expected = expected };
-	}
-	job.len = len;
-	job.flags = EXTENT_IO_READ;
-	job.src = (struct extent_io_loc){ m->physical[0] + (disk + start - m->logical), disk + start,
-					  start / fs->sectorsize, nonce, datasum ? &sums : NULL };
-	job.mem = mem;
-	job.priv = sink;
-	ret = run_io(w, &job);
-	free(expected);
-	if (ret == -EBADMSG)
-		return fs_err(fs, -EBADMSG, "data checksum mismatch in extent %llu", disk);
-	return ret ? fs_err(fs, ret, "reading extent %llu failed: %s", disk, strerror(-ret)) : 0;
+	return data_read_map(r->fs, r->have_csum_root ? &r->csum_root : NULL, disk, start, len,
+			     datasum ? DATA_READ_CSUMS : 0, nonce, rd);
 }
 
 /* Bytes written to a restored file: the worker's count and the run's progress. */
@@ -120,6 +92,69 @@ static void add_bytes(struct worker *w, u64 n)
 
 	w->n.bytes += n;
 	progress_update(&w->r->prog, done, 0);
+}
+
+/* A compressed extent's plaintext, decompressed: its part in the file. */
+struct zsink {
+	struct worker *w;
+	int fd;
+	u64 file_off, off, num;
+};
+
+static int zsink_write(void *arg, uint64_t pos, const uint8_t *plain, uint64_t n)
+{
+	struct zsink *z = arg;
+	u64 off = z->off, num = z->num;
+	int ret = 0;
+
+	if (off > n)
+		off = n;
+	if (num > n - off)
+		num = n - off;
+	if (pwrite(z->fd, plain + off, num, z->file_off) != (ssize_t)num)
+		ret = fs_err(z->w->r->fs, -errno, "write failed: %s", strerror(errno));
+	add_bytes(z->w, num);
+	return ret;
+}
+
+/*
+ * A compressed extent: read, verified, decrypted with nonce when given,
+ * decompressed; as_stored (--raw): the stored bytes as they are, in the
+ * extent's range.
+ */
+static int restore_compressed(struct worker *w, int fd, const struct btrfs_key *k,
+			      const struct btrfs_file_extent_item *fe, bool datasum,
+			      const u8 *nonce, bool as_stored)
+{
+	struct fs_info *fs = w->r->fs;
+	u64 disk = le64_to_cpu(fe->disk_bytenr), dlen = le64_to_cpu(fe->disk_num_bytes);
+	struct zsink z = { w, fd, k->offset, le64_to_cpu(fe->offset), le64_to_cpu(fe->num_bytes) };
+	struct data_read rd;
+	long n;
+	int ret = map_range(w, disk, 0, dlen, datasum, nonce, &rd);
+
+	if (!ret && as_stored) {
+		u8 *stored = malloc(dlen);
+		u64 num = z.num < dlen ? z.num : dlen;
+
+		ret = stored ? read_range(w, &rd, stored, NULL) : -ENOMEM;
+		if (!ret) {
+			if (pwrite(fd, stored, num, k->offset) != (ssize_t)num)
+				ret = fs_err(fs, -errno, "write failed: %s", strerror(errno));
+			add_bytes(w, num);
+		}
+		free(stored);
+	} else if (!ret) {
+		struct extent_io *io = get_io(w, dlen);
+
+		ret = data_read_decode(io, &rd, fe->compression, le64_to_cpu(fe->ram_bytes),
+				       zsink_write, &z, &n);
+		put_io(w, io);
+		if (!ret && n < 0)
+			ret = fs_err(fs, -EUCLEAN, "compressed extent %llu does not decompress", disk);
+	}
+	data_read_release(&rd);
+	return ret;
 }
 
 /*
@@ -159,57 +194,20 @@ static int restore_extent(struct worker *w, int fd, const struct btrfs_key *k, c
 	}
 	if (size < sizeof(*fe) || !fe->disk_bytenr || fe->type == BTRFS_FILE_EXTENT_PREALLOC)
 		return 0;	/* holes and prealloc read as zeros: leave a hole */
-	if (fe->compression) {
-		u64 dlen = le64_to_cpu(fe->disk_num_bytes);
-		u8 *stored = malloc(dlen), *plain = calloc(1, ram + 1);
-		long n;
-
-		if (!stored || !plain) {
-			free(stored);
-			free(plain);
-			return -ENOMEM;
-		}
-		ret = read_extent_range(w, le64_to_cpu(fe->disk_bytenr), 0, dlen, datasum, nonce,
-					stored, NULL);
-		if (!ret && as_stored) {
-			/* Ciphertext of the compressed data: as stored, in the extent's range. */
-			u64 num = le64_to_cpu(fe->num_bytes) < dlen ? le64_to_cpu(fe->num_bytes) : dlen;
-
-			if (pwrite(fd, stored, num, k->offset) != (ssize_t)num)
-				ret = fs_err(fs, -errno, "write failed: %s", strerror(errno));
-			add_bytes(w, num);
-			free(stored);
-			free(plain);
-			return ret;
-		}
-		n = ret ? ret : btrfs_decompress(fe->compression, stored, dlen, plain, ram,
-						 fs->sectorsize);
-		if (!ret && n < 0)
-			ret = fs_err(fs, -EUCLEAN, "compressed extent %llu does not decompress",
-				     le64_to_cpu(fe->disk_bytenr));
-		if (!ret) {
-			u64 off = le64_to_cpu(fe->offset), num = le64_to_cpu(fe->num_bytes);
-
-			if (off > (u64)n)
-				off = n;
-			if (num > (u64)n - off)
-				num = n - off;
-			if (pwrite(fd, plain + off, num, k->offset) != (ssize_t)num)
-				ret = fs_err(fs, -errno, "write failed: %s", strerror(errno));
-			add_bytes(w, num);
-		}
-		free(stored);
-		free(plain);
-		return ret;
-	}
+	if (fe->compression)
+		return restore_compressed(w, fd, k, fe, datasum, nonce, as_stored);
 	{
 		u64 off = le64_to_cpu(fe->offset), num = le64_to_cpu(fe->num_bytes);
 		u64 astart = off / fs->sectorsize * fs->sectorsize;
 		u64 aend = (off + num + fs->sectorsize - 1) / fs->sectorsize * fs->sectorsize;
 		struct sink s = { fd, k->offset, off - astart, num };
+		struct data_read rd;
 
-		ret = read_extent_range(w, le64_to_cpu(fe->disk_bytenr), astart, aend - astart,
-					datasum, nonce, NULL, &s);
+		ret = map_range(w, le64_to_cpu(fe->disk_bytenr), astart, aend - astart, datasum,
+				nonce, &rd);
+		if (!ret)
+			ret = read_range(w, &rd, NULL, &s);
+		data_read_release(&rd);
 		if (!ret)
 			add_bytes(w, num);
 		return ret;

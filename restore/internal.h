@@ -2,7 +2,7 @@
 /*
  * Inside the restore engine (restore/): the state shared by its files.
  * restore.c runs a restore; tree.c walks directories and creates inodes
- * with the worker threads; data.c writes file data through the pipeline;
+ * with the worker threads; data.c writes file data through the read path (data/read.h);
  * contain.c keeps every name inside the output directory and holds the
  * hard-link and directory tables.  See restore.h for the design.
  */
@@ -154,9 +154,6 @@ void rs_workers_free(struct restore *r, struct worker *ws, unsigned int n);
 void rs_workers_run(struct restore *r, struct worker *ws, unsigned int n);
 
 /* ---- data.c ---- */
-/* The pipeline's consume callback: write a job's bytes into its file. */
-int rs_consume(struct extent_io *io, const struct extent_io_job *job, uint64_t off,
-	       const uint8_t *buf, uint32_t len, void *priv);
 /* Write the data of ino into fd: extents only, so holes stay holes. */
 int rs_restore_data(struct worker *w, const struct root_ref *root, u64 ino, int fd,
 		    bool datasum, bool encrypted);

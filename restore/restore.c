@@ -13,6 +13,8 @@
 #include "common/utils.h"
 #include "kernel-shared/fs-walk.h"
 #include "kernel-shared/disk-io.h"
+#include "data/read.h"
+#include "kernel-shared/volumes.h"
 #include "restore/internal.h"
 
 /* The subvolume's top directory, or p->sel in it; 0 or a negative errno with its text. */
@@ -50,8 +52,7 @@ static int start_workers(struct restore *r, const struct restore_params *p, stru
 	params.key = r->mk;
 	params.profile = FSCRYPT_PROFILE_V7;
 	params.contents_mode = FSCRYPT_MODE_AES_256_XTS;
-	params.process = extent_io_csum_process_opt;
-	params.consume = rs_consume;
+	data_read_setup(&params);	/* csums verified, plaintext to each read's sink */
 	*ws = calloc(p->threads, sizeof(**ws));
 	ret = *ws ? rs_workers_start(r, *ws, p->threads, &params) : -ENOMEM;
 	if (ret)
