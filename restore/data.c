@@ -141,11 +141,16 @@ static int restore_extent(struct worker *w, int fd, const struct btrfs_key *k, c
 			u8 *plain = calloc(1, ram + 1);
 			long n = plain ? btrfs_decompress(fe->compression, data, dlen, plain, ram,
 							 fs->sectorsize) : -ENOMEM;
+			int werr = 0;
 
 			if (n >= 0 && pwrite(fd, plain, n, k->offset) != n)
-				n = -errno;
+				werr = errno ? errno : EIO;
 			free(plain);
-			add_bytes(w, n > 0 ? n : 0);
+			add_bytes(w, n > 0 && !werr ? n : 0);
+			if (n == -ENOMEM)
+				return fs_err(fs, -ENOMEM, "out of memory");
+			if (werr)
+				return fs_err(fs, -werr, "write failed: %s", strerror(werr));
 			return n < 0 ? fs_err(fs, -EUCLEAN, "inline extent does not decompress") : 0;
 		}
 		if (dlen > ram)
@@ -182,6 +187,8 @@ static int restore_extent(struct worker *w, int fd, const struct btrfs_key *k, c
 		}
 		n = ret ? ret : btrfs_decompress(fe->compression, stored, dlen, plain, ram,
 						 fs->sectorsize);
+		if (!ret && n == -ENOMEM)
+			ret = fs_err(fs, -ENOMEM, "out of memory");
 		if (!ret && n < 0)
 			ret = fs_err(fs, -EUCLEAN, "compressed extent %llu does not decompress",
 				     le64_to_cpu(fe->disk_bytenr));
