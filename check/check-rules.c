@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/messages.h"
 #include "check/check.h"
 #include "cmds/print-tree.h"
 #include "kernel-shared/tree-checker.h"
@@ -139,6 +140,8 @@ static void chunk_tree_item(struct check_ctx *c, struct dev_state *s, const stru
 		const struct btrfs_dev_item *d = (const void *)p;
 		struct dev_rec *r = vec_push(&s->devs);
 
+		if (!r)
+			die_oom();
 		r->devid = le64_to_cpu(d->devid);
 		r->total_bytes = le64_to_cpu(d->total_bytes);
 		r->bytes_used = le64_to_cpu(d->bytes_used);

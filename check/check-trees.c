@@ -263,6 +263,8 @@ static void walk_block(struct walk *w, u64 bytenr, const struct block_check *chk
 		return;
 	}
 	ret = read_tree_block(c->fs, bytenr, chk, &b);
+	if (ret == -ENOMEM)
+		die_oom();	/* not a problem of the image */
 	if (ret) {
 		if (first) {
 			e->state = BLK_BAD;

@@ -43,6 +43,10 @@ int cmd_engine_error(struct fs_info *fs, int err, const char *what)
 {
 	const char *why = fs && fs_errmsg(fs)[0] ? fs_errmsg(fs) : strerror(-err);
 
+	/* Whoever ran out of memory, and whatever text is left: it says so. */
+	if (err == -ENOMEM)
+		why = "out of memory";
+
 	if (what)
 		error("%s: %s", what, why);
 	else

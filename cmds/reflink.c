@@ -228,11 +228,11 @@ static int create_destination(struct trans *t, const struct reflink_opts *o,
 	/* "name" alone lives at the top of the subvolume: dirname says ".". */
 	if (!strcmp(parent.path, "."))
 		parent.path = "/";
-	fs_errmsg(fs)[0] = 0;
+	fs_clear_err(fs);
 	ret = resolve(fs, o->root_id, &parent, droot, &pdir);
 	tr = ret ? NULL : trans_get_root(t, droot->objectid);
 	if (!ret && !tr)
-		ret = -EIO;
+		ret = trans_root_err(t);
 	if (!ret)
 		ret = trans_inode_read(t, trans_get_root(t, sroot->objectid), a->src_ino, &si);
 	if (ret > 0)
@@ -579,7 +579,7 @@ static int batch_run_lines(struct fs_info *fs, struct batch *b, const struct ref
 			b->refused++;
 			continue;
 		}
-		fs_errmsg(fs)[0] = 0;
+		fs_clear_err(fs);
 		ret = reflink_in(t, &l->o, &l->a, &what);
 		if (ret && batch_fatal(ret))
 			break;

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/fault.h"
 #include "common/containers.h"
 
 void vec_init(struct vec *v, size_t esize)
@@ -55,7 +56,7 @@ void *array_reserve(void *v, size_t *cap, size_t need, size_t esize)
 		return NULL;
 	while (ncap < need)
 		ncap *= 2;
-	n = realloc(v, ncap * esize);
+	n = fault_realloc(v, ncap * esize);
 	if (n)
 		*cap = ncap;
 	return n;
@@ -115,7 +116,8 @@ static int rehash(struct u64map *m, size_t slots)
 {
 	struct u64map old = *m;
 	/* Cache-line aligned: a slot of up to 64 bytes never spans two lines. */
-	uint8_t *table = aligned_alloc(64, (slots * m->slot_size + 63) / 64 * 64);
+	size_t bytes = (slots * m->slot_size + 63) / 64 * 64;
+	uint8_t *table = fault_alloc_fails() ? NULL : aligned_alloc(64, bytes);
 
 	if (!table)
 		return -ENOMEM;

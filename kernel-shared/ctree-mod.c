@@ -573,7 +573,9 @@ int insert_empty_item(struct trans *t, struct trans_root *root, struct btrfs_pat
 	ret = search_slot_mod(t, root, key, p, data_size + sizeof(struct btrfs_item));
 	if (ret == 0) {
 		path_release(fs, p);
-		return -EEXIST;
+		return fs_err(fs, -EEXIST, "item (%llu %u %llu) already exists",
+			      (unsigned long long)key->objectid, key->type,
+			      (unsigned long long)key->offset);
 	}
 	if (ret < 0)
 		return ret;

@@ -325,7 +325,7 @@ int read_root_item_in(struct fs_info *fs, const struct root_ref *tree_root, u64 
 {
 	struct btrfs_key key = { objectid, BTRFS_ROOT_ITEM_KEY, (u64)-1 };
 	struct btrfs_path p;
-	struct btrfs_key k;
+	struct btrfs_key k = { 0 };
 	u32 size;
 	int ret;
 
@@ -335,13 +335,12 @@ int read_root_item_in(struct fs_info *fs, const struct root_ref *tree_root, u64 
 	ret = prev_item(fs, &p);
 	if (ret < 0)
 		goto out;
-	if (ret > 0 || !path_item_valid(&p)) {
-		ret = -ENOENT;
-		goto out;
-	}
-	path_key(&p, &k);
-	if (k.objectid != objectid || k.type != BTRFS_ROOT_ITEM_KEY) {
-		ret = -ENOENT;
+	if (ret == 0 && path_item_valid(&p))
+		path_key(&p, &k);
+	if (ret > 0 || !path_item_valid(&p) || k.objectid != objectid ||
+	    k.type != BTRFS_ROOT_ITEM_KEY) {
+		ret = fs_err(fs, -ENOENT, "no root item for tree %llu",
+			     (unsigned long long)objectid);
 		goto out;
 	}
 	size = path_size(&p);

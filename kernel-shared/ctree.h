@@ -14,9 +14,9 @@
  * No printing happens in kernel-shared/: failures are returned as negative
  * errno values and described in fs_errmsg(fs) (disk-io.h), which the command
  * layer turns into one "ERROR:" line.  Readers may share one fs_info between
- * threads: the block cache has its own lock and the error text is per
- * thread.  The write engine is not thread-safe: one thread only while a
- * transaction runs.
+ * threads: the block cache has its own lock and each thread has its own
+ * error text in the handle (struct fs_errors).  The write engine is not
+ * thread-safe: one thread only while a transaction runs.
  */
 #ifndef EXTCRYPT_CTREE_H
 #define EXTCRYPT_CTREE_H
@@ -65,6 +65,35 @@ struct block_cache {
 	size_t max_spares;
 };
 
+#define FS_ERRMSG_SIZE 512
+
+/*
+ * The error texts of one handle, one per thread that set one.  A thread's
+ * slot is found by pthread_self() in a list that only grows while the
+ * handle is open: slots are published with a release store and never move,
+ * so readers walk the list without the lock; the lock serializes adding a
+ * slot.  The first slot is part of the handle (the opening thread's, and
+ * the only one a single-threaded command ever uses); the others are
+ * allocated when a thread first fails.  If that allocation fails, the
+ * thread writes the shared `lost` text instead: threads then may overwrite
+ * each other's text, but every failing call still leaves one.
+ * pthread_t values of exited threads may be reused by new ones, which then
+ * inherit the slot: a text is only read after a failing call of the same
+ * thread, so nobody sees another thread's stale text.
+ */
+struct fs_err_slot {
+	pthread_t owner;
+	struct fs_err_slot *next;
+	char msg[FS_ERRMSG_SIZE];
+};
+
+struct fs_errors {
+	pthread_mutex_t lock;		/* adding a slot */
+	struct fs_err_slot *head;	/* newest first; ends with `first` */
+	struct fs_err_slot first;
+	char lost[FS_ERRMSG_SIZE];	/* threads without a slot (out of memory) */
+};
+
 /* A tree root as the root tree (or superblock) describes it. */
 struct root_ref {
 	u64 objectid;
@@ -101,6 +130,8 @@ struct fs_info {
 	bool writable;			/* opened by open_image_rw() */
 	u64 sys_chunk_mismatch;		/* a system chunk whose array copy and item differ, or 0 */
 	u64 alloc_hint[3];		/* where to look first: data, metadata, system */
+
+	struct fs_errors errors;	/* fs_errmsg() texts, per thread */
 };
 
 /* Header accessors. */

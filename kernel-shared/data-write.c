@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/fault.h"
 #include "kernel-shared/data-write.h"
 #include "kernel-shared/extent-tree.h"
 #include "kernel-shared/fscrypt-item.h"
@@ -65,15 +66,15 @@ int data_write_new_extent(struct trans *t, struct trans_root *root, u64 ino, u64
 
 	ret = trans_inode_read(t, root, ino, &ii);
 	if (ret)
-		return ret < 0 ? ret : -ENOENT;
+		return ret < 0 ? ret : fs_err(fs, -ENOENT, "inode %llu not found", ino);
 	datasum = !(le64_to_cpu(ii.flags) & BTRFS_INODE_NODATASUM);
 	ret = alloc_data_extent(t, alen, &bytenr);
 	if (ret)
 		return ret;
 	if (!find_chunk(fs, bytenr))
-		return -EUCLEAN;
-	buf = calloc(1, alen);
-	sums = calloc(nsec, fs->csum_size);
+		return fs_err(fs, -EUCLEAN, "data extent %llu is not mapped by any chunk", bytenr);
+	buf = fault_calloc(1, alen);
+	sums = fault_calloc(nsec, fs->csum_size);
 	if (!buf || !sums) {
 		ret = fs_err(fs, -ENOMEM, "out of memory");
 		goto out;

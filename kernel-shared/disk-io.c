@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/mount.h>	/* BLKGETSIZE64; linux/fs.h would clash with fscrypt names */
 #include "kernel-shared/disk-io.h"
+#include "common/fault.h"
 #include "kernel-shared/ctree.h"
 #include "kernel-shared/volumes.h"
 #include "kernel-shared/tree-check-image.h"
@@ -29,21 +30,87 @@
  */
 #define CACHE_SPARES 64
 
-/* One error text per thread, so that readers on several threads keep theirs apart. */
-static __thread char errmsg_buf[FS_ERRMSG_SIZE];
+/* ---- error texts (struct fs_errors in ctree.h) ------------------------- */
 
-char *fs_errmsg(const struct fs_info *fs)
+void fs_errors_init(struct fs_errors *e)
 {
-	return errmsg_buf;
+	pthread_mutex_init(&e->lock, NULL);
+	e->first.owner = pthread_self();
+	e->head = &e->first;
+}
+
+void fs_errors_free(struct fs_errors *e)
+{
+	struct fs_err_slot *s = e->head;
+
+	while (s && s != &e->first) {
+		struct fs_err_slot *next = s->next;
+
+		free(s);
+		s = next;
+	}
+	if (e->head)
+		pthread_mutex_destroy(&e->lock);
+	e->head = NULL;
+}
+
+/* The calling thread's slot, or NULL; lock-free (slots never move). */
+static struct fs_err_slot *err_slot_find(const struct fs_errors *e)
+{
+	pthread_t self = pthread_self();
+
+	for (struct fs_err_slot *s = __atomic_load_n(&e->head, __ATOMIC_ACQUIRE); s;
+	     s = s->next)
+		if (pthread_equal(s->owner, self))
+			return s;
+	return NULL;
+}
+
+/* The calling thread's text buffer, made if it has none yet. */
+static char *err_slot_get(struct fs_errors *e)
+{
+	struct fs_err_slot *s = err_slot_find(e);
+
+	if (s)
+		return s->msg;
+	pthread_mutex_lock(&e->lock);
+	/* Plain malloc: the allocation-failure injector is for engine paths. */
+	s = malloc(sizeof(*s));
+	if (s) {
+		s->owner = pthread_self();
+		s->msg[0] = 0;
+		s->next = e->head;
+		__atomic_store_n(&e->head, s, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return s ? s->msg : e->lost;
+}
+
+const char *fs_errmsg(const struct fs_info *fs)
+{
+	const struct fs_err_slot *s = err_slot_find(&fs->errors);
+
+	return s ? s->msg : fs->errors.lost;
+}
+
+void fs_clear_err(struct fs_info *fs)
+{
+	struct fs_err_slot *s = err_slot_find(&fs->errors);
+
+	if (s)
+		s->msg[0] = 0;
+	else
+		fs->errors.lost[0] = 0;
 }
 
 /* Set fs_errmsg(fs) and return err; keeps error paths one line long. */
 int fs_err(struct fs_info *fs, int err, const char *fmt, ...)
 {
+	char *buf = err_slot_get(&fs->errors);
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(errmsg_buf, sizeof(errmsg_buf), fmt, ap);
+	vsnprintf(buf, FS_ERRMSG_SIZE, fmt, ap);
 	va_end(ap);
 	return err;
 }
@@ -218,7 +285,7 @@ static int cache_init(struct block_cache *c, size_t max_blocks, size_t max_spare
 	c->nbuckets = 4096;
 	while (c->nbuckets < max_blocks)
 		c->nbuckets <<= 1;
-	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
+	c->buckets = fault_calloc(c->nbuckets, sizeof(*c->buckets));
 	if (!c->buckets)
 		return -ENOMEM;
 	c->max_cached = max_blocks;
@@ -368,34 +435,34 @@ static void cache_insert(struct block_cache *c, struct tree_block *b)
 	c->nr_cached++;
 }
 
-struct tree_block *cache_new_block(struct fs_info *fs, u64 bytenr)
+int cache_new_block(struct fs_info *fs, u64 bytenr, struct tree_block **out)
 {
 	struct block_cache *c = &fs->cache;
 	struct tree_block *b;
 
+	*out = NULL;
 	cache_lock(c);
 	b = cache_find(c, bytenr);
 	if (b) {
 		if (refs_of(b)) {
 			cache_unlock(c);
-			fs_err(fs, -EBUSY, "tree block %llu is reused while still referenced",
-			       (unsigned long long)bytenr);
-			return NULL;
+			return fs_err(fs, -EBUSY, "tree block %llu is reused while still referenced",
+				      (unsigned long long)bytenr);
 		}
 		cache_remove(c, b);
 	}
-	b = calloc(1, sizeof(*b));
-	if (!b || !(b->data = calloc(1, fs->nodesize))) {
+	b = fault_calloc(1, sizeof(*b));
+	if (!b || !(b->data = fault_calloc(1, fs->nodesize))) {
 		cache_unlock(c);
 		free(b);
-		fs_err(fs, -ENOMEM, "out of memory");
-		return NULL;
+		return fs_err(fs, -ENOMEM, "out of memory");
 	}
 	b->bytenr = bytenr;
 	b->len = fs->nodesize;
 	cache_insert(c, b);
 	cache_unlock(c);
-	return b;
+	*out = b;
+	return 0;
 }
 
 void cache_forget(struct fs_info *fs, u64 bytenr)
@@ -595,10 +662,10 @@ static int load_block(struct fs_info *fs, u64 bytenr, struct tree_block **out)
 	if (ret)
 		goto fail;
 	if (!b) {
-		b = calloc(1, sizeof(*b));
+		b = fault_calloc(1, sizeof(*b));
 		if (!b)
 			return fs_err(fs, -ENOMEM, "out of memory");
-		b->data = malloc(fs->nodesize);
+		b->data = fault_malloc(fs->nodesize);
 		if (!b->data) {
 			free(b);
 			return fs_err(fs, -ENOMEM, "out of memory");
@@ -748,32 +815,30 @@ int open_image(const char *path, const struct open_args *args,
 	int ret;
 
 	*out = NULL;
-	errmsg_buf[0] = 0;	/* a new image starts without an error text */
-	fs = calloc(1, sizeof(*fs));
+	fs = fault_calloc(1, sizeof(*fs));
 	if (!fs) {
-		snprintf(errbuf, 512, "out of memory");
+		if (errbuf)
+			snprintf(errbuf, FS_ERRMSG_SIZE, "out of memory");
 		return -ENOMEM;
 	}
+	fs_errors_init(&fs->errors);
 	fs->path = path;
 	fs->fd = open(path, (args && args->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (fs->fd < 0) {
-		ret = -errno;
-		snprintf(errbuf, 512, "cannot open %s: %s", path, strerror(errno));
-		free(fs);
-		return ret;
+		ret = fs_err(fs, -errno, "cannot open %s: %s", path, strerror(errno));
+		goto fail;
 	}
 	ret = get_image_size(fs->fd, &fs->image_size);
 	if (ret) {
-		snprintf(errbuf, 512, "%s is not a regular file or block device", path);
-		goto fail_quiet;
+		fs_err(fs, ret, "%s is not a regular file or block device", path);
+		goto fail;
 	}
 	fs->super_mirror = mirror;
 	ret = read_super_copy(fs->fd, fs->image_size, mirror, &fs->super,
-			      errmsg_buf, sizeof(errmsg_buf));
+			      fs->errors.first.msg, FS_ERRMSG_SIZE);
 	if (ret == -ENOENT && mirror == 0)
-		snprintf(errmsg_buf, sizeof(errmsg_buf),
-			 "%s is too small to hold a btrfs superblock (%llu bytes)",
-			 path, (unsigned long long)fs->image_size);
+		fs_err(fs, ret, "%s is too small to hold a btrfs superblock (%llu bytes)",
+		       path, (unsigned long long)fs->image_size);
 	if (ret)
 		goto fail;
 	ret = setup_from_super(fs);
@@ -807,8 +872,9 @@ int open_image(const char *path, const struct open_args *args,
 	*out = fs;
 	return 0;
 fail:
-	snprintf(errbuf, 512, "%s", errmsg_buf);
-fail_quiet:
+	if (errbuf)
+		snprintf(errbuf, FS_ERRMSG_SIZE, "%s",
+			 fs_errmsg(fs)[0] ? fs_errmsg(fs) : strerror(ret < 0 ? -ret : EUCLEAN));
 	close_image(fs);
 	return ret < 0 ? ret : -EUCLEAN;
 }
@@ -821,5 +887,6 @@ void close_image(struct fs_info *fs)
 	free(fs->chunks);
 	if (fs->fd >= 0)
 		close(fs->fd);
+	fs_errors_free(&fs->errors);
 	free(fs);
 }

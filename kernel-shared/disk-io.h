@@ -13,14 +13,22 @@
 #include <stddef.h>
 #include "kernel-shared/ctree.h"
 
-#define FS_ERRMSG_SIZE 512
-
 /*
- * The last error described in words, FS_ERRMSG_SIZE bytes, valid after a
- * failing call made by the same thread (each thread has its own text;
- * open_image() clears it for its thread).
+ * The last error of this handle described in words, valid after a failing
+ * call on it made by the same thread: each thread reading through one
+ * handle has its own text (struct fs_errors in ctree.h); "" if this thread
+ * has none.  Every negative errno the engine returns comes with a text here.
  */
-char *fs_errmsg(const struct fs_info *fs);
+const char *fs_errmsg(const struct fs_info *fs);
+/* Forget the calling thread's error text of this handle (fs_errmsg() is ""). */
+void fs_clear_err(struct fs_info *fs);
+/*
+ * Set up and free the error texts of a handle; open_image() and close_image()
+ * do this.  For a struct fs_info made by hand (unit tests of modules that only
+ * need the error texts of a handle).
+ */
+void fs_errors_init(struct fs_errors *e);
+void fs_errors_free(struct fs_errors *e);
 /* Set fs_errmsg(fs) from a format and return err. */
 int fs_err(struct fs_info *fs, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -74,11 +82,11 @@ int read_tree_block(struct fs_info *fs, u64 bytenr,
  * beyond the checksum failing: for dump-tree -b.  Returns like read_tree_block. */
 int read_tree_block_raw(struct fs_info *fs, u64 bytenr, struct tree_block **out);
 /*
- * A new, zeroed block at bytenr for the write engine (refs = 1), replacing
- * any stale cached copy.  Returns NULL with fs_errmsg(fs) set if a reader still
- * holds a block at that address or memory is exhausted.
+ * A new, zeroed block at bytenr for the write engine (refs = 1) in *out,
+ * replacing any stale cached copy.  Returns 0, -EBUSY if a reader still
+ * holds a block at that address or -ENOMEM, with fs_errmsg(fs) set.
  */
-struct tree_block *cache_new_block(struct fs_info *fs, u64 bytenr);
+int cache_new_block(struct fs_info *fs, u64 bytenr, struct tree_block **out);
 /* Forget a cached block at bytenr if nobody holds it (after it is freed). */
 void cache_forget(struct fs_info *fs, u64 bytenr);
 /*

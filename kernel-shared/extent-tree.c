@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/fault.h"
 #include "kernel-shared/extent-tree.h"
 #include "kernel-shared/space-map.h"
 #include "kernel-shared/free-space-tree.h"
@@ -42,7 +43,7 @@ int queue_ref(struct trans *t, const struct ref_change *rc)
 	struct ref_queue *q = t->refs;
 
 	if (!q) {
-		q = t->refs = calloc(1, sizeof(*q));
+		q = t->refs = fault_calloc(1, sizeof(*q));
 		if (!q)
 			return fs_err(t->fs, -ENOMEM, "out of memory");
 	}
@@ -99,7 +100,7 @@ static int read_extent_info(struct trans *t, u64 bytenr, u64 *refs, u64 *flags)
 	int ret;
 
 	if (!er)
-		return -EIO;
+		return trans_root_err(t);
 	ret = search_slot(fs, &er->ref, &key, &p);
 	if (ret < 0)
 		return ret;
@@ -160,9 +161,9 @@ int alloc_tree_block(struct trans *t, struct trans_root *root, int level,
 	ret = space_alloc(t, BTRFS_BLOCK_GROUP_METADATA, fs->nodesize, fs->nodesize, &bytenr);
 	if (ret)
 		return ret;
-	b = cache_new_block(fs, bytenr);
-	if (!b)
-		return -ENOMEM;
+	ret = cache_new_block(fs, bytenr, &b);
+	if (ret)
+		return ret;
 	h = (struct btrfs_header *)b->data;
 	memcpy(h->fsid, fs->metadata_uuid, BTRFS_FSID_SIZE);
 	memcpy(h->chunk_tree_uuid, fs->chunk_tree_uuid, BTRFS_UUID_SIZE);
@@ -900,7 +901,7 @@ int apply_ref_queue(struct trans *t)
 
 	ac.er = trans_get_root(t, BTRFS_EXTENT_TREE_OBJECTID);
 	if (!ac.er)
-		return -EIO;
+		return trans_root_err(t);
 	for (;;) {
 		struct ref_queue *q = t->refs;
 		struct ref_change *v;

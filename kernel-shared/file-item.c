@@ -39,7 +39,7 @@ int csum_delete_range(struct trans *t, u64 start, u64 len)
 	u64 end = start + len;
 
 	if (!cr)
-		return -EIO;
+		return trans_root_err(t);
 	for (;;) {
 		struct btrfs_key k;
 		struct btrfs_path p;
@@ -145,7 +145,7 @@ int csum_insert(struct trans *t, u64 start, const u8 *csums, u64 nsectors)
 	int ret;
 
 	if (!cr)
-		return -EIO;
+		return trans_root_err(t);
 	ret = csum_delete_range(t, start, nsectors * fs->sectorsize);
 	if (ret)
 		return ret;
@@ -182,9 +182,9 @@ long csum_lookup_range(struct fs_info *fs, const struct root_ref *csum_root, u64
 	if (ret < 0)
 		return ret;
 	/* The item before may cover the start. */
-	if (ret == 1 && prev_item(fs, &p) < 0) {
+	if (ret == 1 && (ret = prev_item(fs, &p)) < 0) {
 		path_release(fs, &p);
-		return -EIO;
+		return ret;
 	}
 	for (ret = 0; path_item_valid(&p); ) {
 		struct btrfs_key k;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/fault.h"
 #include "kernel-shared/free-space-tree.h"
 #include "kernel-shared/extent-tree.h"
 #include "kernel-shared/space-map.h"
@@ -358,7 +359,7 @@ static int convert(struct fst_bg *g, bool to_bitmaps)
 {
 	struct fs_info *fs = g->t->fs;
 	u64 nbits = g->len / fs->sectorsize;
-	u8 *map = calloc(nbits / 8 + 2, 1);
+	u8 *map = fault_calloc(nbits / 8 + 2, 1);
 	u32 count = 0;
 	int ret;
 
@@ -416,8 +417,10 @@ static int fst_change(struct trans *t, u64 start, u64 len, bool make_free)
 
 	g.root = trans_get_root(t, BTRFS_FREE_SPACE_TREE_OBJECTID);
 	if (!g.root)
-		return -EIO;
+		return trans_root_err(t);
 	ret = block_group_of(t, start, &g.start, &g.len, &flags);
+	if (ret && ret != -ENOENT)
+		return ret;
 	if (ret)
 		return fs_err(t->fs, -EUCLEAN, "range %llu is outside every block group", start);
 	ret = fst_load_info(&g);

@@ -101,7 +101,8 @@ int inode_path(struct fs_info *fs, const struct root_ref *root, u64 ino,
 	int ret, depth = 0;
 
 	if (len < 2)
-		return -ENAMETOOLONG;
+		return fs_err(fs, -ENAMETOOLONG, "no room for the path of inode %llu",
+			      (unsigned long long)ino);
 	ret = subvol_root_dir(fs, root->objectid, &top);
 	if (ret)
 		top = BTRFS_FIRST_FREE_OBJECTID;
@@ -120,7 +121,10 @@ int inode_path(struct fs_info *fs, const struct root_ref *root, u64 ino,
 			return fs_err(fs, -EUCLEAN, "inode %llu in tree %llu: is its own parent",
 				      (unsigned long long)cur, (unsigned long long)root->objectid);
 		if ((size_t)nlen + 1 > pos)
-			return -ENAMETOOLONG;
+			return fs_err(fs, -ENAMETOOLONG,
+				      "inode %llu in tree %llu: path longer than %zu bytes",
+				      (unsigned long long)ino,
+				      (unsigned long long)root->objectid, len - 1);
 		pos -= nlen;
 		memcpy(buf + pos, name, nlen);
 		buf[--pos] = '/';

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "common/fault.h"
 #include "kernel-shared/reflink.h"
 #include "kernel-shared/extent-tree.h"
 #include "kernel-shared/fscrypt-item.h"
@@ -151,7 +152,7 @@ static int collect_source(struct trans *t, struct trans_root *root, u64 ino, u64
 		}
 		it = &out->v[out->nr];
 		memset(it, 0, sizeof(*it));
-		it->data = malloc(fs->nodesize);
+		it->data = fault_malloc(fs->nodesize);
 		if (!it->data)
 			return fs_err(fs, -ENOMEM, "out of memory");
 		out->nr++;
@@ -348,6 +349,7 @@ static int validate(struct trans *t, const struct clone_args *a, struct trans_ro
 	u64 len = a->len;
 	bool same = a->src_root == a->dst_root && a->src_ino == a->dst_ino;
 	struct btrfs_root_item ri;
+	struct trans_root *rt;
 	int ret;
 
 	if (S_ISDIR(le32_to_cpu(si->mode)) || S_ISDIR(le32_to_cpu(di->mode)))
@@ -361,8 +363,10 @@ static int validate(struct trans *t, const struct clone_args *a, struct trans_ro
 			      "cannot clone between files with and without data checksums (nodatasum)");
 	if (dflags & (BTRFS_INODE_IMMUTABLE | BTRFS_INODE_APPEND))
 		return fs_err(fs, -EPERM, "the destination is immutable or append-only");
-	ret = read_root_item_in(fs, &trans_get_root(t, BTRFS_ROOT_TREE_OBJECTID)->ref,
-				a->dst_root, &ri, NULL);
+	rt = trans_get_root(t, BTRFS_ROOT_TREE_OBJECTID);
+	if (!rt)
+		return trans_root_err(t);
+	ret = read_root_item_in(fs, &rt->ref, a->dst_root, &ri, NULL);
 	if (ret)
 		return ret;
 	if (le64_to_cpu(ri.flags) & BTRFS_ROOT_SUBVOL_RDONLY)
@@ -521,7 +525,7 @@ int clone_range(struct trans *t, struct clone_args *a)
 	int ret;
 
 	if (!sroot || !droot)
-		return -ENOENT;
+		return trans_root_err(t);
 	ret = trans_inode_read(t, sroot, a->src_ino, &si);
 	if (ret > 0)
 		return fs_err(fs, -ENOENT, "source inode %llu not found in tree %llu",

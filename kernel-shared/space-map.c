@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/fault.h"
 #include "kernel-shared/extent-tree.h"
 #include "kernel-shared/space-map.h"
 #include "kernel-shared/free-space-tree.h"
@@ -70,13 +71,13 @@ static int space_map_init(struct trans *t)
 
 	if (t->space)
 		return 0;
-	sm = calloc(1, sizeof(*sm));
+	sm = fault_calloc(1, sizeof(*sm));
 	if (!sm)
 		return fs_err(fs, -ENOMEM, "out of memory");
 	t->space = sm;
 	bgroot = block_group_root(t, &tr);
 	if (!bgroot)
-		return -EIO;
+		return trans_root_err(t);
 	for (ret = key_iter_first(&it, fs, bgroot, &key, &max); ret == 0; ret = key_iter_next(&it)) {
 		struct btrfs_key k = it.key;
 		const struct btrfs_block_group_item *bi;
@@ -143,7 +144,8 @@ int block_group_of(struct trans *t, u64 bytenr, u64 *start, u64 *length, u64 *fl
 	if (ret)
 		return ret;
 	if (!bg)
-		return -ENOENT;
+		return fs_err(t->fs, -ENOENT, "no block group holds %llu",
+			      (unsigned long long)bytenr);
 	*start = bg->start;
 	*length = bg->length;
 	*flags = bg->flags;
@@ -182,8 +184,8 @@ static int bg_load(struct trans *t, struct bg_space *bg)
 	int ret;
 
 	if (!er)
-		return -EIO;
-	bg->bitmap = calloc((nbits + 7) / 8 + 1, 1);
+		return trans_root_err(t);
+	bg->bitmap = fault_calloc((nbits + 7) / 8 + 1, 1);
 	if (!bg->bitmap)
 		return fs_err(fs, -ENOMEM, "out of memory");
 	/* An extent starting before the group cannot reach into it: start here. */

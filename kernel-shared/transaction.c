@@ -15,6 +15,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include "common/fault.h"
 #include "kernel-shared/transaction.h"
 #include "kernel-shared/extent-tree.h"
 #include "kernel-shared/space-map.h"
@@ -275,7 +276,7 @@ struct trans_root *trans_get_root(struct trans *t, u64 objectid)
 			return &t->roots[i];
 	if (t->nr_roots == t->cap_roots) {
 		/* Pointers into roots[] are handed out: the array never moves. */
-		fs_err(fs, -ENOSPC, "too many trees in one transaction");
+		t->root_err = fs_err(fs, -ENOSPC, "too many trees in one transaction");
 		return NULL;
 	}
 	r = &t->roots[t->nr_roots];
@@ -297,6 +298,7 @@ struct trans_root *trans_get_root(struct trans *t, u64 objectid)
 		if (ret) {
 			if (ret == -ENOENT)
 				fs_err(fs, ret, "tree %llu does not exist", objectid);
+			t->root_err = ret;
 			return NULL;
 		}
 		r->ref.objectid = objectid;
@@ -329,7 +331,7 @@ static int update_root_items(struct trans *t, bool *changed)
 			continue;
 		rt = trans_get_root(t, BTRFS_ROOT_TREE_OBJECTID);
 		if (!rt)
-			return -EIO;
+			return trans_root_err(t);
 		ret = read_root_item_in(fs, &rt->ref, r->ref.objectid, &cur, &key);
 		if (ret)
 			return ret;
@@ -570,10 +572,10 @@ int trans_begin(struct fs_info *fs, struct trans **out)
 
 	if (!fs->writable)
 		return fs_err(fs, -EROFS, "image is open read-only");
-	t = calloc(1, sizeof(*t));
+	t = fault_calloc(1, sizeof(*t));
 	if (!t)
 		return fs_err(fs, -ENOMEM, "out of memory");
-	t->roots = calloc(MAX_TRANS_ROOTS, sizeof(*t->roots));
+	t->roots = fault_calloc(MAX_TRANS_ROOTS, sizeof(*t->roots));
 	if (!t->roots) {
 		free(t);
 		return fs_err(fs, -ENOMEM, "out of memory");
@@ -640,7 +642,7 @@ int trans_commit(struct trans *t)
 	 */
 	rt = trans_get_root(t, BTRFS_ROOT_TREE_OBJECTID);
 	if (!rt) {
-		ret = -EIO;
+		ret = trans_root_err(t);
 		goto fail;
 	}
 	if (rt->ref.generation != t->transid) {
@@ -666,7 +668,7 @@ int trans_commit(struct trans *t)
 	} while (changed || (t->refs && queue_pending(t)));
 	rt = trans_get_root(t, BTRFS_ROOT_TREE_OBJECTID);
 	if (!rt) {
-		ret = -EIO;
+		ret = trans_root_err(t);
 		goto fail;
 	}
 	fs->tree_root = rt->ref;

@@ -17,6 +17,7 @@
 #ifndef EXTCRYPT_TRANSACTION_H
 #define EXTCRYPT_TRANSACTION_H
 
+#include <errno.h>
 #include <sys/types.h>
 #include "kernel-shared/ctree.h"
 
@@ -48,6 +49,7 @@ struct trans {
 	void (*on_free)(u64 start, u64 len, void *arg);
 	void *on_free_arg;
 	bool aborted;
+	int root_err;			/* why the last trans_get_root() failed */
 };
 
 /*
@@ -93,9 +95,15 @@ void trans_abort(struct trans *t);
 /*
  * The current root of tree objectid inside the transaction, loaded on first
  * use.  The pointer stays valid until commit/abort.  Returns NULL with
- * fs_errmsg(fs) set if the tree does not exist or cannot be read.
+ * fs_errmsg(fs) set if the tree does not exist or cannot be read;
+ * trans_root_err(t) is then the negative errno.
  */
 struct trans_root *trans_get_root(struct trans *t, u64 objectid);
+/* The errno of the last trans_get_root() that returned NULL. */
+static inline int trans_root_err(const struct trans *t)
+{
+	return t->root_err ? t->root_err : -EIO;
+}
 
 /* Mark a freshly allocated or COWed block dirty (the transaction takes a ref). */
 int trans_add_dirty(struct trans *t, struct tree_block *b);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kernel-shared/tree-check-image.h"
+#include "common/fault.h"
 #include "kernel-shared/tree-checker.h"
 #include "kernel-shared/disk-io.h"
 #include "common/containers.h"
@@ -54,7 +55,7 @@ static int check_tree_blocks(struct fs_info *fs, const struct root_ref *root, st
 
 	r.bad = keep_first;
 	r.arg = &bad;
-	stack = malloc(sizeof(*stack) * (cap = 64));
+	stack = fault_malloc(sizeof(*stack) * (cap = 64));
 	if (!stack)
 		return fs_err(fs, -ENOMEM, "out of memory");
 	stack[nr++] = (struct pending_block){ root->bytenr, root->generation, { 0 }, root->level, false };
@@ -78,7 +79,7 @@ static int check_tree_blocks(struct fs_info *fs, const struct root_ref *root, st
 			ret = fs_err(fs, -EUCLEAN, "block %llu: %s", b->bytenr, bad.msg);
 		for (u32 i = 0; !ret && tb_level(b) && i < tb_nritems(b); i++) {
 			if (nr == cap) {
-				struct pending_block *n = realloc(stack, sizeof(*stack) * cap * 2);
+				struct pending_block *n = fault_realloc(stack, sizeof(*stack) * cap * 2);
 
 				if (!n) {
 					ret = fs_err(fs, -ENOMEM, "out of memory");

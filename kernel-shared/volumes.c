@@ -243,7 +243,8 @@ int logical_to_physical(struct fs_info *fs, u64 logical, u64 len, u64 *physical)
 	const struct chunk_map *m = find_chunk(fs, logical);
 
 	if (!m || logical + len > m->logical + m->length)
-		return -ENOENT;
+		return fs_err(fs, -ENOENT, "logical range %llu+%llu is not mapped by one chunk",
+			      (unsigned long long)logical, (unsigned long long)len);
 	*physical = m->physical[0] + (logical - m->logical);
 	return 0;
 }

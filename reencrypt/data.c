@@ -525,10 +525,12 @@ static int encrypt_inline(struct reenc *c, struct trans_root *root, u64 ino,
 		return fs_err(c->fs, -EUCLEAN, "inode %llu: inline extent of %llu bytes", ino, ram);
 	plain = calloc(1, ram + 1);
 	if (!plain)
-		return -ENOMEM;
+		return fs_err(c->fs, -ENOMEM, "out of memory");
 	n = btrfs_decompress(fe->compression, fi->inline_data, fi->inline_len, plain, ram,
 			     c->fs->sectorsize);
-	if (n < 0)
+	if (n == -ENOMEM)
+		ret = fs_err(c->fs, -ENOMEM, "out of memory");
+	else if (n < 0)
 		ret = fs_err(c->fs, -EUCLEAN, "inode %llu: compressed inline extent does not decompress",
 			     ino);
 	else

@@ -238,7 +238,7 @@ static int reencrypt_subvol(struct reenc *c, u64 tree, const u64 *sel, size_t ns
 				ret = reenc_begin(c);
 				root = ret ? NULL : trans_get_root(c->t, tree);
 				if (!ret && !root)
-					ret = -EIO;
+					ret = trans_root_err(c->t);
 				if (!ret)
 					ret = reencrypt_dir(c, root, dirs[i]);
 			}
@@ -251,7 +251,7 @@ static int reencrypt_subvol(struct reenc *c, u64 tree, const u64 *sel, size_t ns
 				ret = reenc_begin(c);
 				root = ret ? NULL : trans_get_root(c->t, tree);
 				if (!ret && !root)
-					ret = -EIO;
+					ret = trans_root_err(c->t);
 				if (!ret)
 					ret = reencrypt_nondir(c, root, &inodes[i]);
 			}

@@ -137,7 +137,7 @@ static int restore_compressed(struct worker *w, int fd, const struct btrfs_key *
 		u8 *stored = malloc(dlen);
 		u64 num = z.num < dlen ? z.num : dlen;
 
-		ret = stored ? read_range(w, &rd, stored, NULL) : -ENOMEM;
+		ret = stored ? read_range(w, &rd, stored, NULL) : fs_err(fs, -ENOMEM, "out of memory");
 		if (!ret) {
 			if (pwrite(fd, stored, num, k->offset) != (ssize_t)num)
 				ret = fs_err(fs, -errno, "write failed: %s", strerror(errno));
@@ -150,7 +150,9 @@ static int restore_compressed(struct worker *w, int fd, const struct btrfs_key *
 		ret = data_read_decode(io, &rd, fe->compression, le64_to_cpu(fe->ram_bytes),
 				       zsink_write, &z, &n);
 		put_io(w, io);
-		if (!ret && n < 0)
+		if (!ret && n == -ENOMEM)
+			ret = fs_err(fs, -ENOMEM, "out of memory");
+		else if (!ret && n < 0)
 			ret = fs_err(fs, -EUCLEAN, "compressed extent %llu does not decompress", disk);
 	}
 	data_read_release(&rd);
@@ -178,11 +180,16 @@ static int restore_extent(struct worker *w, int fd, const struct btrfs_key *k, c
 			u8 *plain = calloc(1, ram + 1);
 			long n = plain ? btrfs_decompress(fe->compression, data, dlen, plain, ram,
 							 fs->sectorsize) : -ENOMEM;
+			int werr = 0;
 
 			if (n >= 0 && pwrite(fd, plain, n, k->offset) != n)
-				n = -errno;
+				werr = errno ? errno : EIO;
 			free(plain);
-			add_bytes(w, n > 0 ? n : 0);
+			add_bytes(w, n > 0 && !werr ? n : 0);
+			if (n == -ENOMEM)
+				return fs_err(fs, -ENOMEM, "out of memory");
+			if (werr)
+				return fs_err(fs, -werr, "write failed: %s", strerror(werr));
 			return n < 0 ? fs_err(fs, -EUCLEAN, "inline extent does not decompress") : 0;
 		}
 		if (dlen > ram)

@@ -175,7 +175,7 @@ int restore_image(const struct restore_params *p, struct restore_stats *st, char
 	int ret;
 
 	restore_init(&r, p);
-	fs_errmsg(r.fs)[0] = 0;
+	fs_clear_err(r.fs);
 	ret = start_point(&r, p, &root, &start_ino);
 	if (!ret) {
 		r.have_csum_root = find_root(r.fs, BTRFS_CSUM_TREE_OBJECTID, &r.csum_root) == 0;
@@ -189,7 +189,7 @@ int restore_image(const struct restore_params *p, struct restore_stats *st, char
 		return ret;
 	}
 	r.outlen = strlen(p->outdir);
-	fs_errmsg(r.fs)[0] = 0;
+	fs_clear_err(r.fs);
 	progress_init(&r.prog, "restore", "bytes");
 	ret = restore_top(&ws[0], p, &root, start_ino, &top);
 	if (ret)

@@ -586,7 +586,7 @@ static void run_job(struct worker *w, const struct dir_job *job)
 	u64 index = job->index, next;
 
 	do {
-		fs_errmsg(fs)[0] = 0;
+		fs_clear_err(fs);
 		n = read_entries(w, d, index, &next, &err);
 		if (next && want_help(r)) {
 			/* The rest of the directory for the idle worker. */
@@ -615,7 +615,7 @@ static void run_job(struct worker *w, const struct dir_job *job)
 				w->n.skipped++;
 				continue;
 			}
-			fs_errmsg(fs)[0] = 0;
+			fs_clear_err(fs);
 			ret = restore_dent(w, d, dirfd, &w->batch[i], path);
 			if (rs_recoverable(ret)) {
 				error("%s: %s", path, fs_errmsg(fs));

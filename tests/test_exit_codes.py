@@ -318,3 +318,30 @@ def test_json_error_documents(run, env):
         assert error_lines(res.stderr), (args, res.stderr)
         first = error_lines(res.stderr)[0][len("ERROR: "):]
         assert err["message"] == first, (err, first)
+
+
+# ---------------------------------------------------------------------------
+# 1: out of memory.  Fault-injection builds fail the Nth allocation of the
+# engine and the containers (EXTCRYPT_FAIL_ALLOC=N, common/fault.h): whatever
+# allocation it is, the command says "out of memory" and exits 1, never 3.
+
+OOM_COMMANDS = (("inspect", "dump-tree"), ("encrypt",))
+
+
+@pytest.mark.parametrize("command", OOM_COMMANDS, ids=" ".join)
+def test_out_of_memory_is_exit_1(run, env, command):
+    first = run("inspect", "dump-tree", env.plain, env={"EXTCRYPT_FAIL_ALLOC": "1"})
+    if first.returncode == 0:
+        pytest.skip("not a fault-injection build (configure --enable-fault-injection)")
+    failed = 0
+    for n in list(range(1, 25)) + [40, 60, 100, 200, 400]:
+        image = copy(env, env.plain, "oom.img") if command == ("encrypt",) else env.plain
+        key = ["--key-file", env.key_a] if command == ("encrypt",) else []
+        res = run(*command, *key, image, env={"EXTCRYPT_FAIL_ALLOC": str(n)}, timeout=120)
+        if res.returncode == 0:
+            break
+        expect(res, 1)
+        assert "out of memory" in error_lines(res.stderr)[-1], (n, res.stderr[-2000:])
+        assert "unreadable" not in res.stderr
+        failed += 1
+    assert failed > 0

@@ -625,7 +625,7 @@ static void key_iter_corrupt(struct bt *b)
 	CHECK_EQ_INT(p.slots[0], 0);
 	((struct btrfs_header *)p.nodes[0]->data)->nritems = 0;
 	path_release(b->fs, &p);
-	fs_errmsg(b->fs)[0] = 0;
+	fs_clear_err(b->fs);
 	r = bt_iter(b, BT_OBJECTID, 0, BT_MAX_OFF);
 	CHECK_EQ_INT(r.ret, -EUCLEAN);
 	CHECK(r.data_ok);

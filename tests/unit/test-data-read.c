@@ -32,6 +32,7 @@ struct dr_sink {
 
 struct dr_fixture {
 	int fd;
+	struct fs_info *fs;		/* a handle for the error texts only */
 	struct fscrypt_master_key mk;
 	uint8_t nonce[FSCRYPT_NONCE_SIZE];
 	uint8_t *plain;			/* DR_LEN bytes of file data */
@@ -78,9 +79,11 @@ static bool dr_setup(struct dr_fixture *f, unsigned int threads)
 	f->fd = temp_fd();
 	f->plain = malloc(DR_LEN);
 	f->sink = (struct dr_sink){ calloc(1, DR_LEN), DR_LEN, 0 };
-	CHECK(f->fd >= 0 && f->plain && f->sink.buf);
-	if (f->fd < 0 || !f->plain || !f->sink.buf)
+	f->fs = calloc(1, sizeof(*f->fs));
+	CHECK(f->fd >= 0 && f->plain && f->sink.buf && f->fs);
+	if (f->fd < 0 || !f->plain || !f->sink.buf || !f->fs)
 		return false;
+	fs_errors_init(&f->fs->errors);
 	test_master(&f->mk);
 	seq_bytes(f->nonce, sizeof(f->nonce), 0x40);
 	/* Compressible but not constant: a few repeating phrases. */
@@ -103,6 +106,9 @@ static void dr_teardown(struct dr_fixture *f)
 		close(f->fd);
 	free(f->plain);
 	free(f->sink.buf);
+	if (f->fs)
+		fs_errors_free(&f->fs->errors);
+	free(f->fs);
 }
 
 /* The stored bytes: the plaintext itself, or its zlib stream padded to units. */
@@ -125,6 +131,7 @@ static void dr_store(struct dr_fixture *f, bool compress)
 static void dr_describe(struct dr_fixture *f, struct data_read *rd, bool encrypted)
 {
 	memset(rd, 0, sizeof(*rd));
+	rd->fs = f->fs;
 	rd->extent = EIO_BASE_LOGICAL;
 	rd->logical = EIO_BASE_LOGICAL;
 	rd->len = f->stored_len;
@@ -276,10 +283,10 @@ UNIT_TEST(data_read_bad_all_copies)
 		CHECK(rd.bad_logical == EIO_BASE_LOGICAL + 2 * DR_UNIT);
 		snprintf(want, sizeof(want), "data checksum mismatch in extent %llu",
 			 (unsigned long long)EIO_BASE_LOGICAL);
-		CHECK(strcmp(fs_errmsg(NULL), want) == 0);
+		CHECK(strcmp(fs_errmsg(f.fs), want) == 0);
 		/* The same through decode: the read's error, nothing decompressed. */
 		CHECK_EQ_INT(data_read_decode(f.io, &rd, 1, DR_LEN, NULL, NULL, &n), -EBADMSG);
-		CHECK(strcmp(fs_errmsg(NULL), want) == 0);
+		CHECK(strcmp(fs_errmsg(f.fs), want) == 0);
 		/* Without csums nothing is verified: the damaged bytes come back. */
 		rd.csums.expected = NULL;
 		CHECK_EQ_INT(data_read_run(f.io, &rd, f.sink.buf, NULL, NULL), 0);
