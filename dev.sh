@@ -51,6 +51,23 @@ build_in() {
 	make -C "$dir" -s -j"$(nproc)" all tests/unit/unit-tests
 }
 
+# check_space DIR GIB: warn when DIR has less than GIB GiB free.
+check_space() {
+	local avail
+	avail=$(df -Pk "$1" | awk 'NR == 2 { print int($4 / 1048576) }')
+	if [ "$avail" -lt "$2" ]; then
+		echo "WARNING: $avail GiB free in $1; the test suite needs about $2 GiB" >&2
+	fi
+}
+
+# run_suite DIR NAME [VAR=VALUE...]: `make test` of the build in DIR with
+# those variables set, pytest in $scratch/NAME, all it prints into
+# DIR/test-suite.log.
+run_suite() {
+	env "${@:3}" make -C "$1" -s test PYTEST_ARGS="--basetemp=$scratch/$2" \
+		>"$1/test-suite.log" 2>&1
+}
+
 cmd=${1:-}
 case "$cmd" in
 build)
@@ -72,10 +89,27 @@ test)
 	else
 		echo "WARNING: no btrfs-progs 6.14; the dump-tree/dump-super comparisons will skip" >&2
 	fi
+	# Each build's pytest run gets its own scratch directory, removed at the
+	# end (a passed test's directory goes at once, tests/conftest.py): the
+	# images of a run once filled the CI disk.
+	scratch=$(mktemp -d "${TMPDIR:-/tmp}/extcrypt-test.XXXXXX")
+	trap 'rm -rf "$scratch"' EXIT
+	check_space "$scratch" 6
+	# The two builds' suites run side by side, one per CPU, each into its own
+	# log, shown when both are done; the exit status is bad if either failed.
+	echo "=== test suites: normal and ASan+UBSan builds, side by side ==="
+	rc=0
+	run_suite build normal &
+	pid_normal=$!
+	run_suite build-asan asan EXTCRYPT_SANITIZED=1 &
+	pid_asan=$!
+	wait "$pid_normal" || rc=1
+	wait "$pid_asan" || rc=1
 	echo "=== test suite: normal build ==="
-	make -C build -s test
+	cat build/test-suite.log
 	echo "=== test suite: ASan+UBSan build ==="
-	EXTCRYPT_SANITIZED=1 make -C build-asan -s test
+	cat build-asan/test-suite.log
+	exit "$rc"
 	;;
 *)
 	echo "usage: $0 demo|test|build" >&2

@@ -114,6 +114,30 @@ def pytest_runtest_setup(item):
             pytest.skip(reason)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item, for the tmp_path cleanup below."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "_rep_" + rep.when, rep)
+
+
+@pytest.fixture
+def tmp_path(tmp_path, request):
+    """pytest's tmp_path, removed as soon as its test has passed.
+
+    pytest keeps every test's directory until the session ends (and the last
+    three sessions' after that): the images of the whole suite came to about
+    15 GB per build and filled the CI disk.  A failing test keeps its
+    directory for the post-mortem, as does every test when
+    EXTCRYPT_KEEP_TMP=1.
+    """
+    yield tmp_path
+    rep = getattr(request.node, "_rep_call", None)
+    if rep is not None and rep.passed and not os.environ.get("EXTCRYPT_KEEP_TMP"):
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
 # ---------------------------------------------------------------------------
 # The binary and the runner.
 

@@ -13,7 +13,6 @@ succeeds must not (Documentation/design.rst section 5).
 """
 
 import os
-import shutil
 import subprocess
 
 import pytest
@@ -56,19 +55,19 @@ def env(tmp_path_factory, run):
     e.key_b = _write(d / "b.key", KEY_B)
     e.short_key = _write(d / "short.key", b"0123456789")    # 10 bytes: not a key
     e.enc = d / "enc.img"
-    shutil.copyfile(e.plain, e.enc)
+    fixtures.sparse_copy(e.plain, e.enc)
     res = run("encrypt", "--key-file", e.key_a, e.enc, timeout=120)
     assert res.returncode == 0, res.stderr
 
     # Unreadable: no primary superblock.
     e.no_super = d / "no-super.img"
-    shutil.copyfile(e.plain, e.no_super)
+    fixtures.sparse_copy(e.plain, e.no_super)
     with open(e.no_super, "r+b") as f:
         f.seek(od.SUPER_MIRRORS[0])
         f.write(bytes(od.SUPER_SIZE))
     # Unreadable: the root tree's block is garbage (its checksum fails).
     e.bad_root = d / "bad-root.img"
-    shutil.copyfile(e.plain, e.bad_root)
+    fixtures.sparse_copy(e.plain, e.bad_root)
     with od.Image(e.bad_root, writable=True) as img:
         root = e.root_logical = img.super("root")
         for c in img.chunks:
@@ -77,7 +76,7 @@ def env(tmp_path_factory, run):
                     img.pwrite(s.offset + root - c.logical + 0x100, b"\xa5" * 256)
     # Problems found by check: one data block of the plain image flipped.
     e.bad_data = d / "bad-data.img"
-    shutil.copyfile(e.plain, e.bad_data)
+    fixtures.sparse_copy(e.plain, e.bad_data)
     raw = e.bad_data.read_bytes()
     at = raw.find(e.data[:4096])
     assert at > 0
@@ -89,7 +88,7 @@ def env(tmp_path_factory, run):
 
 def copy(env, src, name):
     dst = env.dir / name
-    shutil.copyfile(src, dst)
+    fixtures.sparse_copy(src, dst)
     return dst
 
 
