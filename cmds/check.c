@@ -38,7 +38,7 @@ const char *const cmd_check_usage[] = {
 	OPTLINE("--key-fd N", "read the master key from file descriptor N"),
 	OPTLINE("--key-format raw|hex", "how the key is encoded (default raw)"),
 	OPTLINE("--require-encryption[=ID,...]", "every file, directory and symlink of every subvolume (or of these) must be encrypted"),
-	OPTLINE("--super N", "use superblock copy N (0, 1 or 2) instead of the primary"),
+	SUPER_OPTLINE,
 	OPTLINE("--threads N", "worker threads for --check-data-csum (default: one per CPU)"),
 	FORCE_OPTLINE,
 	NULL
@@ -46,7 +46,6 @@ const char *const cmd_check_usage[] = {
 
 enum {
 	OPT_DATA_CSUM = 0x100,
-	OPT_SUPER,
 	OPT_THREADS,
 	OPT_REQUIRE_ENC,
 };
@@ -214,7 +213,7 @@ static int check_parse(struct cmd_context *ctx, int argc, char **argv)
 {
 	static const struct option long_opts[] = {
 		{ "check-data-csum", no_argument, NULL, OPT_DATA_CSUM },
-		{ "super", required_argument, NULL, OPT_SUPER },
+		GETOPT_SUPER_OPTION,
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "require-encryption", optional_argument, NULL, OPT_REQUIRE_ENC },
 		KEY_INPUT_LONG_OPTIONS,
@@ -231,11 +230,6 @@ static int check_parse(struct cmd_context *ctx, int argc, char **argv)
 		switch (opt) {
 		case OPT_DATA_CSUM:
 			c->check_data_csum = true;
-			break;
-		case OPT_SUPER:
-			if ((ret = parse_uint(cmd, "--super", optarg, 2, &v)))
-				return ret;
-			ctx->super_mirror = (int)v;
 			break;
 		case OPT_REQUIRE_ENC:
 			c->require_encryption = true;

@@ -135,6 +135,10 @@ int usage_error(const struct cmd_struct *cmd, const char *msg, ...)
 #define GETOPT_VAL_FORCE 0x1001
 #define GETOPT_FORCE_OPTION { "force", no_argument, NULL, GETOPT_VAL_FORCE }
 #define FORCE_OPTLINE OPTLINE("--force", "run even if the filesystem is mounted (results may be stale)")
+/* --super N of the commands that read an image through a superblock copy, taken by cmd_parse_common(). */
+#define GETOPT_VAL_SUPER 0x1002
+#define GETOPT_SUPER_OPTION { "super", required_argument, NULL, GETOPT_VAL_SUPER }
+#define SUPER_OPTLINE OPTLINE("--super N", "use superblock copy N (0, 1 or 2) instead of the primary")
 int cmd_help_or_usage(const struct cmd_struct *cmd, int c);
 
 /*

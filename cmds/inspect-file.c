@@ -36,7 +36,7 @@ const char *const cmd_inspect_file_usage[] = {
 	"",
 	OPTLINE("--root ID", "tree (subvolume) id of the inode, with --inode"),
 	OPTLINE("--inode INO", "inode number, instead of a path"),
-	OPTLINE("--super N", "use superblock copy N (0, 1 or 2)"),
+	SUPER_OPTLINE,
 	OPTLINE("--help", "show this help"),
 	NULL
 };
@@ -325,14 +325,13 @@ static int inspect_file_parse(struct cmd_context *ctx, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "root", required_argument, NULL, 'r' },
 		{ "inode", required_argument, NULL, 'i' },
-		{ "super", required_argument, NULL, 's' },
+		GETOPT_SUPER_OPTION,
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
 	const struct cmd_struct *cmd = ctx->cmd;
 	struct inspect_file_opts *o = ctx->opts;
 	bool have_root = false;
-	u64 mirror;
 	int c, ret;
 
 	o->root_id = BTRFS_FS_TREE_OBJECTID;
@@ -348,13 +347,10 @@ static int inspect_file_parse(struct cmd_context *ctx, int argc, char **argv)
 				return usage_error(cmd, "invalid inode number '%s'", optarg);
 			o->have_ino = true;
 			break;
-		case 's':
-			if (parse_u64(optarg, &mirror) || mirror > 2)
-				return usage_error(cmd, "invalid superblock copy '%s' (0, 1 or 2)", optarg);
-			ctx->super_mirror = (int)mirror;
-			break;
 		default:
-			return cmd_parse_common(ctx, c, optarg);
+			ret = cmd_parse_common(ctx, c, optarg);
+			if (ret != CMD_PARSE_OK)
+				return ret;
 		}
 	}
 	if (o->have_ino) {

@@ -31,7 +31,7 @@ const char *const cmd_inspect_resolve_logical_usage[] = {
 	"For metadata: the tree block, its owner tree and level.",
 	"Exit status 1 when nothing references the address.",
 	"",
-	OPTLINE("--super N", "use superblock copy N (0, 1 or 2)"),
+	SUPER_OPTLINE,
 	OPTLINE("--help", "show this help"),
 	NULL
 };
@@ -302,23 +302,17 @@ static int resolve(struct resolve_ctx *rc, struct json_object *doc)
 static int inspect_resolve_logical_parse(struct cmd_context *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "super", required_argument, NULL, 's' },
+		GETOPT_SUPER_OPTION,
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
 	struct resolve_ctx *rc = ctx->opts;
-	u64 mirror;
 	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 's') {
-			if (parse_u64(optarg, &mirror) || mirror > 2)
-				return usage_error(ctx->cmd, "invalid superblock copy '%s' (0, 1 or 2)",
-						   optarg);
-			ctx->super_mirror = (int)mirror;
-			continue;
-		}
-		return cmd_parse_common(ctx, c, optarg);
+		ret = cmd_parse_common(ctx, c, optarg);
+		if (ret != CMD_PARSE_OK)
+			return ret;
 	}
 	if ((ret = check_argc_exact(ctx->cmd, argc - optind, 2)))
 		return ret;

@@ -209,6 +209,14 @@ int cmd_parse_common(struct cmd_context *ctx, int c, const char *arg)
 		ctx->force = true;
 		return CMD_PARSE_OK;
 	}
+	if (c == GETOPT_VAL_SUPER) {
+		u64 mirror;
+
+		if (parse_u64(arg, &mirror) || mirror > 2)
+			return usage_error(ctx->cmd, "invalid superblock copy '%s' (0, 1 or 2)", arg);
+		ctx->super_mirror = (int)mirror;
+		return CMD_PARSE_OK;
+	}
 	if (ret > 0)
 		return CMD_PARSE_OK;
 	if (ret < 0)
