@@ -10,6 +10,7 @@
 #include <string.h>
 #include "check/check.h"
 #include "check/check-scrub.h"
+#include "kernel-shared/disk-io.h"
 #include "kernel-shared/fs-walk.h"
 #include "kernel-shared/volumes.h"
 #include "common/messages.h"
@@ -283,6 +284,10 @@ void check_scrub_start(struct check_ctx *c)
 
 	if (!c->check_data_csum || !c->csum_data || c->scrub)
 		return;
+	if (fs_is_metadump(c->fs)) {	/* as btrfs check does */
+		check_report(c, PR_METADUMP_DATA_NOT_CHECKED, LOC_NONE);
+		return;
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		check_report(c, PR_DATA_READ_ERROR, LOC_NONE, "out of memory");

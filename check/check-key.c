@@ -18,6 +18,7 @@
 #include "check/check.h"
 #include "crypto/extent-io.h"
 #include "data/read.h"
+#include "kernel-shared/disk-io.h"
 #include "common/key-input.h"
 #include "common/messages.h"
 #include "crypto/fname.h"
@@ -166,7 +167,8 @@ static struct file_extent_rec **select_compressed(struct check_ctx *c, size_t ma
  * C12: every compressed encrypted extent under our key decrypts (through
  * the read path, data/read.h, with its extent nonce) to a stream that
  * decompresses.  Each disk extent is checked once; csums are the scrub's
- * business, so none are verified here.
+ * business, so none are verified here.  A metadata dump holds no file data
+ * (disk-io.h): nothing to decode there.
  */
 static void check_compressed_with_key(struct check_ctx *c)
 {
@@ -175,7 +177,7 @@ static void check_compressed_with_key(struct check_ctx *c)
 	struct extent_io *io = NULL;
 	size_t n;
 	const size_t max_ram = 128 * 1024;	/* btrfs caps compressed extents at 128 KiB */
-	struct file_extent_rec **sel = select_compressed(c, max_ram, &n);
+	struct file_extent_rec **sel = fs_is_metadump(fs) ? NULL : select_compressed(c, max_ram, &n);
 
 	if (!sel || !n)
 		goto out;

@@ -40,6 +40,8 @@ const struct check_problem_def check_problems[PR_MAX] = {
 		"tree block at level %u is referenced twice inside tree %s" },
 	[PR_LOG_TREE_IGNORED] = { "LOG_TREE_IGNORED", N, "tree",
 		"the image has an unreplayed log tree at %llu; it is not checked" },
+	[PR_METADUMP_DATA_NOT_CHECKED] = { "METADUMP_DATA_NOT_CHECKED", N, "C13",
+		"the image is a metadata dump (btrfs-image): it holds no file data, so data checksums are not verified" },
 	[PR_TREE_CHECKER] = { "TREE_CHECKER", E, "tree",
 		"%s slot %d%s: %s (the kernel's tree-checker refuses this block)" },
 	[PR_TREE_BLOCK_OWNER] = { "TREE_BLOCK_OWNER", E, "tree", "%s" },

@@ -62,7 +62,8 @@ int data_read_map(struct fs_info *fs, const struct root_ref *csum_root, u64 disk
 	rd->copies = m->num_stripes > 1 ? 2 : 1;
 	for (int i = 0; i < rd->copies; i++)
 		rd->physical[i] = m->physical[i] + (rd->logical - m->logical);
-	if (!(flags & (DATA_READ_CSUMS | DATA_READ_SOME_CSUMS)))
+	/* A metadata dump holds no file data: nothing to verify (disk-io.h). */
+	if (!(flags & (DATA_READ_CSUMS | DATA_READ_SOME_CSUMS)) || fs_is_metadump(fs))
 		return 0;
 	return map_csums(fs, csum_root, flags, rd);
 }

@@ -103,6 +103,12 @@ void fs_clear_err(struct fs_info *fs)
 		fs->errors.lost[0] = 0;
 }
 
+bool fs_is_metadump(const struct fs_info *fs)
+{
+	return le64_to_cpu(fs->super.flags) &
+	       (BTRFS_SUPER_FLAG_METADUMP | BTRFS_SUPER_FLAG_METADUMP_V2);
+}
+
 /* Set fs_errmsg(fs) and return err; keeps error paths one line long. */
 int fs_err(struct fs_info *fs, int err, const char *fmt, ...)
 {

@@ -33,6 +33,14 @@ void fs_errors_free(struct fs_errors *e);
 int fs_err(struct fs_info *fs, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * The image is a metadata dump restored by btrfs-image (superblock flag
+ * METADUMP or METADUMP_V2): it holds the trees but not the file data, so
+ * data checksums cannot match.  The kernel and btrfs check skip data csum
+ * verification on such images, and so do we (Documentation/format.rst).
+ */
+bool fs_is_metadump(const struct fs_info *fs);
+
 /* Options for open_image(). */
 struct open_args {
 	int super_mirror;	/* -1: primary, falling back to none; 0..2 that copy */
