@@ -26,8 +26,6 @@ KNOWN = {
         "encrypt reports a data csum mismatch in an extent both checks pass (issue 17)",
     "020-extent-ref-cases/shared_data_ref_only.img":
         "encrypt reports a data csum mismatch in an extent both checks pass (issue 17)",
-    "023-qgroup-stack-overflow/quota_balance_loop_backref.raw.xz":
-        "qgroup counts are not kept by encrypt/decrypt (issue 13, quotas)",
 }
 
 
