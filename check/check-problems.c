@@ -102,6 +102,12 @@ const struct check_problem_def check_problems[PR_MAX] = {
 		"%s" },
 	[PR_SUPER_BYTES_USED] = { "SUPER_BYTES_USED", E, "extent",
 		"superblock bytes_used %llu, extent items add up to %llu" },
+	/* quota groups */
+	[PR_QGROUP_COUNT_MISMATCH] = { "QGROUP_COUNT_MISMATCH", E, "space",
+		"qgroup %llu/%llu: referenced %llu, exclusive %llu; its info item says "
+		"referenced %llu, exclusive %llu" },
+	[PR_QGROUP_NOT_VERIFIED] = { "QGROUP_NOT_VERIFIED", N, "space",
+		"qgroup counts are not verified: %s" },
 	/* free space tree */
 	[PR_FREE_SPACE_MISMATCH] = { "FREE_SPACE_MISMATCH", E, "space",
 		"block group [%llu, %llu): free space tree %s [%llu, %llu) %s" },

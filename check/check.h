@@ -72,6 +72,9 @@ enum check_problem {
 	PR_BLOCK_GROUP_USED,
 	PR_BLOCK_GROUP_CHUNK,
 	PR_SUPER_BYTES_USED,
+	/* quota groups */
+	PR_QGROUP_COUNT_MISMATCH,
+	PR_QGROUP_NOT_VERIFIED,
 	/* free space tree */
 	PR_FREE_SPACE_MISMATCH,
 	PR_FREE_SPACE_COUNT,
@@ -409,6 +412,9 @@ void fst_leaf(struct check_ctx *c, const struct tree_block *leaf);
 void check_extents(struct check_ctx *c);
 void check_free_space(struct check_ctx *c);
 const struct ext_rec *ext_rec_find(const struct check_ctx *c, u64 bytenr);
+
+/* check-qgroup.c: qgroup counts against the extent and fs trees, as btrfs check */
+void check_qgroups(struct check_ctx *c);
 
 /* check-csum.c */
 void csum_tree_leaf(struct check_ctx *c, const struct tree_block *leaf);

@@ -299,6 +299,7 @@ static int check_passes(struct check_ctx *c)
 	}
 	check_extents(c);
 	check_free_space(c);
+	check_qgroups(c);
 	fs_check_global(c);
 	check_required_subvols(c);
 	check_csums(c);

@@ -7,6 +7,7 @@
 #include "crypto/fscrypt-keys.h"
 #include "kernel-shared/transaction.h"
 #include "kernel-shared/disk-io.h"
+#include "kernel-shared/qgroup.h"
 
 int cmd_open_image(const char *path, int mirror, size_t cache_bytes, bool warn_log,
 		   struct fs_info **fs)
@@ -81,4 +82,12 @@ void cmd_free_master_key(struct fscrypt_master_key *mk)
 		return;
 	fscrypt_master_key_wipe(mk);
 	secret_free(mk, sizeof(*mk));
+}
+
+void cmd_note_qgroups(const struct fs_info *fs)
+{
+	const char *why = qgroup_mode_note(fs->qgroup_mode);
+
+	if (why)
+		note("%s", why);
 }

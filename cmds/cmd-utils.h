@@ -25,6 +25,9 @@ int cmd_open_image_rw(const char *path, struct fs_info **fs);
  */
 int cmd_engine_error(struct fs_info *fs, int err, const char *what);
 
+/* After a writing command: a note when the qgroup counts were left alone (qgroup.h). */
+void cmd_note_qgroups(const struct fs_info *fs);
+
 struct key_input;
 struct fscrypt_master_key;
 

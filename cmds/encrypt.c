@@ -359,6 +359,7 @@ static int convert_run(struct cmd_context *ctx)
 		ret = cmd_engine_error(ctx->fs, ret, NULL);
 	} else {
 		print_summary(o, &st, (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+		cmd_note_qgroups(ctx->fs);
 		ret = EXIT_OK;
 	}
 	reencrypt_stats_free(&st);

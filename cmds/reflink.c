@@ -643,7 +643,10 @@ static int reflink_run(struct cmd_context *ctx)
 {
 	const struct reflink_opts *o = ctx->opts;
 
-	return o->batch ? reflink_batch(ctx, o) : reflink_one(ctx, o);
+	int ret = o->batch ? reflink_batch(ctx, o) : reflink_one(ctx, o);
+
+	cmd_note_qgroups(ctx->fs);
+	return ret;
 }
 
 DEFINE_COMMAND(reflink, "reflink", CMD_IMAGE_RW, struct reflink_opts);

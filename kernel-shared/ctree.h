@@ -130,6 +130,7 @@ struct fs_info {
 	bool writable;			/* opened by open_image_rw() */
 	u64 sys_chunk_mismatch;		/* a system chunk whose array copy and item differ, or 0 */
 	u64 alloc_hint[3];		/* where to look first: data, metadata, system */
+	int qgroup_mode;		/* enum qgroup_mode at the last commit (qgroup.h) */
 
 	struct fs_errors errors;	/* fs_errmsg() texts, per thread */
 };

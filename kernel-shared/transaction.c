@@ -22,6 +22,7 @@
 #include "kernel-shared/volumes.h"
 #include "kernel-shared/disk-io.h"
 #include "kernel-shared/ctree-mod.h"
+#include "kernel-shared/qgroup.h"
 #include "crypto/csum.h"
 #include "common/containers.h"
 #include "common/utils.h"
@@ -633,7 +634,7 @@ int trans_commit(struct trans *t)
 	struct fs_info *fs = t->fs;
 	struct trans_root *rt;
 	int ret, rounds = 0;
-	bool changed;
+	bool changed, qgroups_done = false;
 
 	/*
 	 * The superblock names the root tree's root with this generation: even a
@@ -665,6 +666,13 @@ int trans_commit(struct trans *t)
 		ret = update_root_items(t, &changed);
 		if (ret)
 			goto fail;
+		/* The extent and fs trees are final: the qgroup counts follow them. */
+		if (!changed && !(t->refs && queue_pending(t)) && !qgroups_done) {
+			qgroups_done = true;
+			ret = qgroup_trans_update(t, &changed);
+			if (ret)
+				goto fail;
+		}
 	} while (changed || (t->refs && queue_pending(t)));
 	rt = trans_get_root(t, BTRFS_ROOT_TREE_OBJECTID);
 	if (!rt) {

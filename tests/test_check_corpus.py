@@ -30,7 +30,6 @@ def corpus_dir():
 # Images where progs reports problems only in structures `check` does not
 # cover (documented exceptions: we may exit 0 there).
 NOT_OUR_STRUCTURES = {
-    "032-corrupted-qgroup": "quota group accounting",
     "039-bad-inode-mode/bad_free_space_cache_imode": "v1 free space cache inodes in the root tree",
 }
 

@@ -28,8 +28,6 @@ KNOWN = {
         "after encrypt + decrypt, btrfs check reports 'Missing file extent item for inode 267, "
         "root 256, offset 2129920': a snapshot shares the leaf whose 34 items all map one 64 KiB "
         "prealloc extent; found once data csums of metadumps were no longer verified (issue 17)",
-    "023-qgroup-stack-overflow/quota_balance_loop_backref.raw.xz":
-        "qgroup counts are not kept by encrypt/decrypt (issue 13, quotas)",
 }
 
 
