@@ -262,3 +262,52 @@ def test_kernel_uses_decrypted_image(run, tmp_path):
             f.write(os.urandom(100 * MiB))
             os.fsync(f.fileno())
     progs_check(img)
+
+
+@pytest.mark.slow  # crash sweep
+def test_crash_sweep_allocate_and_remove(run, tmp_path):
+    """Cut encrypt at every image write while it allocates a data chunk and
+    removes the emptied mkfs ones: every cut image is clean (our check; btrfs
+    check while bit 15 is still clear), and running encrypt again finishes."""
+    from test_encrypt import FAULT_RE
+    key = write_key(tmp_path / "k")
+    tree = make_tree(tmp_path / "tree", big_mib=10, small=4)
+    base = fixtures.mkfs(tmp_path / "base.img", tree, nodesize=16384, size_mib=128)
+    logical0 = {c["logical"] for c in chunks_of(base)[0]}
+    img = tmp_path / "cut.img"
+    failures, cuts = [], 0
+    for n in range(1, 2000):
+        fixtures.sparse_copy(base, img)
+        res = run("encrypt", "--threads", "1", "--key-file", key, img,
+                  env={"EXTCRYPT_FAIL_AT": str(n)}, timeout=120)
+        if res.returncode == 0:
+            break
+        cuts += 1
+        if res.returncode != 1 or not FAULT_RE.search(res.stderr):
+            pytest.skip("no fault-injection build") if n == 1 else \
+                failures.append("cut %d: exit %d: %s" % (n, res.returncode, res.stderr[-300:]))
+            continue
+        r = run("check", img, timeout=120)
+        if r.returncode != 0:
+            failures.append("cut %d: our check: %s" % (n, (r.stdout + r.stderr)[-800:]))
+        flags = re.search(r"^incompat_flags\s+(0x[0-9a-f]+)",
+                          fixtures.dump_super_progs(img, check=False), re.M)
+        if flags and not int(flags.group(1), 16) & 0x8000:
+            p = fixtures.btrfs_check(img, "--check-data-csum")
+            if p.returncode != 0:
+                failures.append("cut %d: btrfs check: %s" % (n, (p.stdout + p.stderr)[-800:]))
+        r = run("encrypt", "--threads", "1", "--key-file", key, img, timeout=120)
+        if r.returncode != 0:
+            failures.append("cut %d: re-run exit %d: %s" % (n, r.returncode, r.stderr[-300:]))
+            continue
+        r = run("check", "--check-data-csum", "--key-file", key, img, timeout=120)
+        if r.returncode != 0:
+            failures.append("cut %d: check after re-run: %s" % (n, (r.stdout + r.stderr)[-800:]))
+    assert not failures, "%d cuts, failures:\n%s" % (cuts, "\n".join(failures[:20]))
+    # The completed run did allocate and remove.
+    res = run("decrypt", "--key-file", key, img, timeout=120)
+    assert res.returncode == 0, res.stderr
+    progs_check(img)
+    after = {c["logical"] for c in assert_consistent(img)[0]}
+    assert after - logical0 and logical0 - after, (sorted(logical0), sorted(after))
+    print("crash sweep: %d cuts" % cuts)
