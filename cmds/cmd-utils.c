@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "cmds/cmd-utils.h"
 #include "common/messages.h"
 #include "common/key-input.h"
@@ -90,4 +91,23 @@ void cmd_note_qgroups(const struct fs_info *fs)
 
 	if (why)
 		note("%s", why);
+}
+
+int cmd_allow_grow(struct fs_info *fs)
+{
+	struct stat st;
+
+	if (fstat(fs->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		error("--grow: %s is not an image file; a block device cannot grow", fs->path);
+		return EXIT_PROBLEMS;
+	}
+	fs->may_grow = true;
+	return 0;
+}
+
+void cmd_report_grow(const struct fs_info *fs)
+{
+	if (fs->grown_bytes)
+		note("Grew the image by %llu bytes to %llu bytes", fs->grown_bytes,
+		     le64_to_cpu(fs->super.total_bytes));
 }

@@ -27,6 +27,13 @@ int cmd_engine_error(struct fs_info *fs, int err, const char *what);
 
 /* After a writing command: a note when the qgroup counts were left alone (qgroup.h). */
 void cmd_note_qgroups(const struct fs_info *fs);
+/*
+ * --grow: let chunk allocation extend the image file (kernel-shared/chunk-alloc.h).
+ * Refuses a block device with one ERROR line: returns 0 or EXIT_PROBLEMS.
+ */
+int cmd_allow_grow(struct fs_info *fs);
+/* After a run: say by how much the image grew, if it did. */
+void cmd_report_grow(const struct fs_info *fs);
 
 struct key_input;
 struct fscrypt_master_key;

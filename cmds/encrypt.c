@@ -26,6 +26,7 @@
 	OPTLINE("--path DIR", "only this directory and everything below it (repeatable)"), \
 	OPTLINE("--dry-run", "check the key, policy and free space, and say what would be " verb ", changing nothing"), \
 	OPTLINE("--threads N", "crypto worker threads (default: online CPUs)"),	\
+	OPTLINE("--grow", "extend the image file when the job needs more room than it has"), \
 	KEY_INPUT_OPTLINES(OPTLINE),						\
 	OPTLINE("--help", "show this help")
 
@@ -49,6 +50,10 @@ const char *const cmd_encrypt_usage[] = {
 	OPTLINE("--padding 4|8|16|32", "filename padding in bytes (default 32)"),
 	OPTLINE("--no-wipe", "do not overwrite freed blocks that held plaintext"),
 	COMMON_LINES("encrypted"),
+	"",
+	"When no block group has room, new chunks are allocated from unallocated",
+	"device space, sized as the kernel sizes them; block groups left empty are",
+	"removed.  With --grow an image file too small for the job is extended.",
 	"",
 	"Exit status: 0 done, 1 refused or failed, 2 usage error, 3 image unreadable,",
 	"4 key error (bad key input, or the image is encrypted with another key).",
@@ -110,7 +115,7 @@ static void progress(u64 done, u64 total, void *arg)
 }
 
 enum { OPT_POLICY = 0x2000, OPT_PADDING, OPT_SUBVOL, OPT_PATH, OPT_DRY, OPT_NOWIPE,
-       OPT_THREADS };
+       OPT_THREADS, OPT_GROW };
 
 /* --subvol ID or PATH (a path must name a subvolume's top directory). */
 static int resolve_subvol(struct fs_info *fs, const char *arg, u64 *id)
@@ -141,6 +146,7 @@ struct convert_cmd_opts {
 	size_t nr_subvols, nr_paths;
 	struct reencrypt_path paths[64];
 	u64 subvols[64];
+	bool grow;
 };
 
 /* One option of encrypt or decrypt; returns CMD_PARSE_OK or the exit code. */
@@ -180,6 +186,9 @@ static int convert_opt(struct cmd_context *ctx, int c, const char *arg)
 			return usage_error(cmd, "--no-wipe is an encrypt option");
 		o->wipe = false;
 		break;
+	case OPT_GROW:
+		co->grow = true;
+		break;
 	case OPT_THREADS:
 		if (parse_u64(arg, &v) || !v || v > 256)
 			return usage_error(cmd, "invalid thread count '%s'", arg);
@@ -201,6 +210,7 @@ static int convert_parse(struct cmd_context *ctx, int argc, char **argv, bool de
 		{ "dry-run", no_argument, NULL, OPT_DRY },
 		{ "no-wipe", no_argument, NULL, OPT_NOWIPE },
 		{ "threads", required_argument, NULL, OPT_THREADS },
+		{ "grow", no_argument, NULL, OPT_GROW },
 		KEY_INPUT_LONG_OPTIONS,
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
@@ -346,6 +356,8 @@ static int convert_run(struct cmd_context *ctx)
 	if (o->mode == REENCRYPT_ENCRYPT && (ret = check_key_fits(ctx->mk, o)))
 		return ret;
 	ret = resolve_selection(ctx->fs, co);
+	if (!ret && co->grow)
+		ret = cmd_allow_grow(ctx->fs);
 	if (ret)
 		return ret;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -362,6 +374,7 @@ static int convert_run(struct cmd_context *ctx)
 		cmd_note_qgroups(ctx->fs);
 		ret = EXIT_OK;
 	}
+	cmd_report_grow(ctx->fs);
 	reencrypt_stats_free(&st);
 	return ret;
 }

@@ -50,6 +50,7 @@ const char *const cmd_reflink_usage[] = {
 	OPTLINE("--src-inode INO", "source by inode number (in --root) instead of a path"),
 	OPTLINE("--dst-inode INO", "destination by inode number (in --root) instead of a path"),
 	OPTLINE("--dry-run", "check everything, change nothing"),
+	OPTLINE("--grow", "extend the image file when new metadata needs more room than it has"),
 	OPTLINE("--batch FILE|-", "clones listed one per line in FILE ('-': standard input)"),
 	OPTLINE("--commit-every N", "with --batch: commit after N clones (default 1000)"),
 	OPTLINE("--commit-interval S", "with --batch: commit after S seconds (default 10)"),
@@ -94,13 +95,13 @@ static int resolve(struct fs_info *fs, u64 root_id, const struct file_spec *f,
 struct reflink_opts {
 	unsigned long long root_id, soff, len, doff;
 	struct file_spec src, dst;
-	bool create, dry_run;
+	bool create, dry_run, grow;
 	/* --batch */
 	const char *batch;
 	unsigned long long commit_every, commit_secs;
 };
 
-enum { OPT_BATCH = 0x2300, OPT_COMMIT_EVERY, OPT_COMMIT_SECS };
+enum { OPT_BATCH = 0x2300, OPT_COMMIT_EVERY, OPT_COMMIT_SECS, OPT_GROW };
 
 static const struct option clone_opts[] = {
 	{ "root", required_argument, NULL, 'r' },
@@ -114,6 +115,7 @@ static const struct option clone_opts[] = {
 	{ "batch", required_argument, NULL, OPT_BATCH },
 	{ "commit-every", required_argument, NULL, OPT_COMMIT_EVERY },
 	{ "commit-interval", required_argument, NULL, OPT_COMMIT_SECS },
+	{ "grow", no_argument, NULL, OPT_GROW },
 	GETOPT_HELP_OPTION,
 	{ NULL, 0, NULL, 0 }
 };
@@ -185,6 +187,9 @@ static int reflink_parse(struct cmd_context *ctx, int argc, char **argv)
 			break;
 		case OPT_BATCH:
 			o->batch = optarg;
+			break;
+		case OPT_GROW:
+			o->grow = true;
 			break;
 		case OPT_COMMIT_EVERY:
 		case OPT_COMMIT_SECS:
@@ -642,10 +647,13 @@ static int reflink_batch(struct cmd_context *ctx, const struct reflink_opts *o)
 static int reflink_run(struct cmd_context *ctx)
 {
 	const struct reflink_opts *o = ctx->opts;
+	int ret = o->grow && !o->dry_run ? cmd_allow_grow(ctx->fs) : 0;
 
-	int ret = o->batch ? reflink_batch(ctx, o) : reflink_one(ctx, o);
-
+	if (ret)
+		return ret;
+	ret = o->batch ? reflink_batch(ctx, o) : reflink_one(ctx, o);
 	cmd_note_qgroups(ctx->fs);
+	cmd_report_grow(ctx->fs);
 	return ret;
 }
 

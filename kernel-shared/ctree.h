@@ -131,6 +131,12 @@ struct fs_info {
 	u64 sys_chunk_mismatch;		/* a system chunk whose array copy and item differ, or 0 */
 	u64 alloc_hint[3];		/* where to look first: data, metadata, system */
 	int qgroup_mode;		/* enum qgroup_mode at the last commit (qgroup.h) */
+	/* Chunk allocation (chunk-alloc.h): may the image file grow, by how much it has. */
+	bool may_grow;
+	u64 grown_bytes;
+	/* Device ranges of chunks the last commit removed, until the next trans_begin(). */
+	struct dev_range { u64 offset, len; } *freed_dev;
+	size_t nr_freed_dev;
 
 	struct fs_errors errors;	/* fs_errmsg() texts, per thread */
 };

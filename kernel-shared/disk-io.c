@@ -891,6 +891,7 @@ void close_image(struct fs_info *fs)
 		return;
 	cache_free_all(&fs->cache);
 	free(fs->chunks);
+	free(fs->freed_dev);
 	if (fs->fd >= 0)
 		close(fs->fd);
 	fs_errors_free(&fs->errors);

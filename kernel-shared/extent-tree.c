@@ -158,7 +158,10 @@ int alloc_tree_block(struct trans *t, struct trans_root *root, int level,
 	u64 bytenr;
 	int ret;
 
-	ret = space_alloc(t, BTRFS_BLOCK_GROUP_METADATA, fs->nodesize, fs->nodesize, &bytenr);
+	/* The chunk tree lives in SYSTEM chunks: the superblock's array maps them. */
+	ret = space_alloc(t, root->ref.objectid == BTRFS_CHUNK_TREE_OBJECTID ?
+			  BTRFS_BLOCK_GROUP_SYSTEM : BTRFS_BLOCK_GROUP_METADATA,
+			  fs->nodesize, fs->nodesize, &bytenr);
 	if (ret)
 		return ret;
 	ret = cache_new_block(fs, bytenr, &b);

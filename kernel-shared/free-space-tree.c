@@ -453,3 +453,30 @@ int fst_add_range(struct trans *t, u64 start, u64 len)
 {
 	return fst_change(t, start, len, true);
 }
+
+int fst_add_group(struct trans *t, u64 start, u64 len)
+{
+	struct btrfs_key key = { start, BTRFS_FREE_SPACE_INFO_KEY, len };
+	struct btrfs_free_space_info info = { cpu_to_le32(1), 0 };
+	struct fst_bg g = { .t = t, .start = start, .len = len };
+	int ret;
+
+	g.root = trans_get_root(t, BTRFS_FREE_SPACE_TREE_OBJECTID);
+	if (!g.root)
+		return trans_root_err(t);
+	ret = insert_item(t, g.root, &key, &info, sizeof(info));
+	return ret ? ret : fst_insert_extent(&g, start, len);
+}
+
+int fst_remove_group(struct trans *t, u64 start, u64 len)
+{
+	struct btrfs_key key = { start, BTRFS_FREE_SPACE_INFO_KEY, len };
+	struct fst_bg g = { .t = t, .start = start, .len = len };
+	int ret;
+
+	g.root = trans_get_root(t, BTRFS_FREE_SPACE_TREE_OBJECTID);
+	if (!g.root)
+		return trans_root_err(t);
+	ret = delete_group_items(&g);
+	return ret ? ret : fst_delete_key(&g, &key);
+}

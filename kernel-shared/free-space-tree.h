@@ -14,4 +14,12 @@
 int fst_remove_range(struct trans *t, u64 start, u64 len);
 int fst_add_range(struct trans *t, u64 start, u64 len);
 
+/*
+ * A new block group: its info item and one free extent over all of it, as
+ * the kernel writes them.  fst_remove_group() deletes every item of a
+ * removed one.
+ */
+int fst_add_group(struct trans *t, u64 start, u64 len);
+int fst_remove_group(struct trans *t, u64 start, u64 len);
+
 #endif

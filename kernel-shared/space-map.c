@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common/fault.h"
+#include "kernel-shared/chunk-alloc.h"
 #include "kernel-shared/extent-tree.h"
 #include "kernel-shared/space-map.h"
 #include "kernel-shared/free-space-tree.h"
@@ -23,6 +24,13 @@ struct bg_space {
 	u8 *bitmap;		/* one bit per sector: set = allocated, pinned or new */
 	s64 used_delta;		/* change to the BLOCK_GROUP_ITEM used field */
 	bool loaded;
+	bool is_new;		/* allocated by this transaction (chunk-alloc.c) */
+	bool emptied;		/* something in it was freed: removed at commit if empty */
+	bool removed;		/* its chunk is removed: no allocations */
+	/* New, items not yet in the trees: free-space tree changes wait here. */
+	bool items_pending;
+	struct fst_op { u64 start, len; bool alloc; } *ops;
+	size_t nr_ops, cap_ops;
 };
 
 struct pinned_range {
@@ -40,19 +48,26 @@ void space_map_free(struct space_map *sm)
 {
 	if (!sm)
 		return;
-	for (size_t i = 0; i < sm->nr; i++)
+	for (size_t i = 0; i < sm->nr; i++) {
 		free(sm->bgs[i].bitmap);
+		free(sm->bgs[i].ops);
+	}
 	free(sm->bgs);
 	free(sm->pinned);
 	free(sm);
 }
 
-static struct root_ref *block_group_root(struct trans *t, struct trans_root **tr)
+struct trans_root *space_bg_root(struct trans *t)
 {
 	u64 id = (t->fs->compat_ro & BTRFS_FEATURE_COMPAT_RO_BLOCK_GROUP_TREE) ?
 		 BTRFS_BLOCK_GROUP_TREE_OBJECTID : BTRFS_EXTENT_TREE_OBJECTID;
 
-	*tr = trans_get_root(t, id);
+	return trans_get_root(t, id);
+}
+
+static struct root_ref *block_group_root(struct trans *t, struct trans_root **tr)
+{
+	*tr = space_bg_root(t);
 	return *tr ? &(*tr)->ref : NULL;
 }
 
@@ -170,6 +185,61 @@ static void bitmap_set_range(struct fs_info *fs, struct bg_space *bg, u64 start,
 		bg->bitmap[i >> 3] |= 1 << (i & 7);
 }
 
+/*
+ * Never hand out space whose stripe covers a superblock copy: the copies
+ * sit at fixed *physical* offsets (64 MiB is usually inside the first
+ * metadata chunk), and the next commit writes them.
+ */
+static void exclude_supers(struct fs_info *fs, struct bg_space *bg)
+{
+	const struct chunk_map *cm = find_chunk(fs, bg->start);
+
+	for (int m = 0; cm && m < BTRFS_SUPER_MIRROR_MAX; m++) {
+		u64 sb = btrfs_sb_offset(m);
+
+		for (u16 st = 0; st < cm->num_stripes && st < 2; st++) {
+			if (sb + BTRFS_SUPER_INFO_SIZE <= cm->physical[st] ||
+			    sb >= cm->physical[st] + cm->length)
+				continue;
+			bitmap_set_range(fs, bg, cm->logical + (sb - cm->physical[st]),
+					 BTRFS_SUPER_INFO_SIZE);
+		}
+	}
+}
+
+int space_map_add_group(struct trans *t, u64 start, u64 length, u64 flags)
+{
+	struct fs_info *fs = t->fs;
+	struct space_map *sm;
+	struct bg_space *n, bg = { .start = start, .length = length, .flags = flags };
+	size_t cap, at;
+	int ret = space_map_init(t);
+
+	if (ret)
+		return ret;
+	sm = t->space;
+	bg.bitmap = fault_calloc(length / fs->sectorsize / 8 + 2, 1);
+	if (!bg.bitmap)
+		return fs_err(fs, -ENOMEM, "out of memory");
+	cap = sm->nr;
+	n = array_grow(sm->bgs, &cap, sm->nr, sizeof(*n));
+	if (!n) {
+		free(bg.bitmap);
+		return fs_err(fs, -ENOMEM, "out of memory");
+	}
+	sm->bgs = n;
+	bg.loaded = true;
+	bg.is_new = true;
+	bg.items_pending = true;
+	exclude_supers(fs, &bg);
+	for (at = sm->nr; at > 0 && sm->bgs[at - 1].start > start; at--)
+		;
+	memmove(&sm->bgs[at + 1], &sm->bgs[at], (sm->nr - at) * sizeof(*sm->bgs));
+	sm->bgs[at] = bg;
+	sm->nr++;
+	return 0;
+}
+
 /* Mark everything the extent tree holds in the block group, plus pinned space. */
 static int bg_load(struct trans *t, struct bg_space *bg)
 {
@@ -201,26 +271,7 @@ static int bg_load(struct trans *t, struct bg_space *bg)
 		return ret;
 	for (size_t i = 0; i < t->space->nr_pinned; i++)
 		bitmap_set_range(fs, bg, t->space->pinned[i].start, t->space->pinned[i].len);
-	/*
-	 * Never hand out space whose stripe covers a superblock copy: the
-	 * copies sit at fixed *physical* offsets (64 MiB is usually inside the
-	 * first metadata chunk), and the next commit writes them.
-	 */
-	{
-		const struct chunk_map *cm = find_chunk(fs, bg->start);
-
-		for (int m = 0; cm && m < BTRFS_SUPER_MIRROR_MAX; m++) {
-			u64 sb = btrfs_sb_offset(m);
-
-			for (u16 st = 0; st < cm->num_stripes && st < 2; st++) {
-				if (sb + BTRFS_SUPER_INFO_SIZE <= cm->physical[st] ||
-				    sb >= cm->physical[st] + cm->length)
-					continue;
-				bitmap_set_range(fs, bg, cm->logical + (sb - cm->physical[st]),
-						 BTRFS_SUPER_INFO_SIZE);
-			}
-		}
-	}
+	exclude_supers(fs, bg);
 	bg->loaded = true;
 	return 0;
 }
@@ -276,7 +327,7 @@ static u64 bg_find(const struct bg_space *bg, u64 first, u64 from, u64 stop, u64
  * `type`, starting where the last allocation of that type ended (a hint
  * kept in fs_info across transactions) and wrapping once.
  */
-int space_alloc(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
+static int space_find(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
 {
 	struct fs_info *fs = t->fs;
 	u64 sectors = len / fs->sectorsize, step = align / fs->sectorsize;
@@ -292,7 +343,7 @@ int space_alloc(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
 			struct bg_space *bg = &t->space->bgs[g];
 			u64 nbits, first, from, stop, i;
 
-			if ((bg->flags & BTRFS_BLOCK_GROUP_TYPE_MASK) != type)
+			if ((bg->flags & BTRFS_BLOCK_GROUP_TYPE_MASK) != type || bg->removed)
 				continue;
 			/* Pass 0: from the hint onwards; pass 1: everything before it. */
 			if (pass == 0 && hint >= bg->start + bg->length)
@@ -315,14 +366,33 @@ int space_alloc(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
 			}
 		}
 	}
-	{
-		u64 free_bytes = 0;
+	return 1;
+}
 
-		space_free_bytes(t, type, &free_bytes);
-		return fs_err(fs, -ENOSPC,
-			      "not enough free %s space: need %llu more bytes, %llu are free in the existing block groups (the tool does not allocate new chunks)",
-			      type & BTRFS_BLOCK_GROUP_DATA ? "data" : "metadata", len, free_bytes);
+int space_alloc(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
+{
+	struct fs_info *fs = t->fs;
+	u64 free_bytes = 0, unalloc = 0;
+	int ret = space_find(t, type, len, align, out);
+
+	if (ret <= 0)
+		return ret;
+	/* No block group of the type has room: a new chunk (chunk-alloc.h). */
+	ret = chunk_alloc(t, type, len);
+	if (!ret) {
+		ret = space_find(t, type, len, align, out);
+		if (ret <= 0)
+			return ret;
+	} else if (ret != -ENOSPC) {
+		return ret;
 	}
+	space_free_bytes(t, type, &free_bytes);
+	chunk_dev_unallocated(t, &unalloc, NULL);
+	return fs_err(fs, -ENOSPC,
+		      "not enough free %s space: need %llu more bytes, %llu are free in the existing block groups and %llu bytes of the device are unallocated",
+		      type & BTRFS_BLOCK_GROUP_DATA ? "data" :
+		      type & BTRFS_BLOCK_GROUP_SYSTEM ? "system" : "metadata",
+		      len, free_bytes, unalloc);
 }
 
 int space_free_bytes(struct trans *t, u64 type, u64 *free_bytes)
@@ -337,7 +407,7 @@ int space_free_bytes(struct trans *t, u64 type, u64 *free_bytes)
 		struct bg_space *bg = &t->space->bgs[g];
 		u64 nbits;
 
-		if ((bg->flags & BTRFS_BLOCK_GROUP_TYPE_MASK) != type)
+		if ((bg->flags & BTRFS_BLOCK_GROUP_TYPE_MASK) != type || bg->removed)
 			continue;
 		if (!bg->loaded && (ret = bg_load(t, bg)))
 			return ret;
@@ -379,7 +449,7 @@ int space_for_each_free(struct trans *t, u64 type,
 	for (size_t g = 0; !ret && g < t->space->nr; g++) {
 		struct bg_space *bg = &t->space->bgs[g];
 
-		if (!(bg->flags & type))
+		if (!(bg->flags & type) || bg->removed)
 			continue;
 		if (!bg->loaded && (ret = bg_load(t, bg)))
 			return ret;
@@ -430,6 +500,7 @@ int account_range(struct trans *t, u64 start, u64 len, bool alloc)
 	bg->used_delta += alloc ? (s64)len : -(s64)len;
 	t->bytes_used_delta += alloc ? (s64)len : -(s64)len;
 	if (!alloc) {
+		bg->emptied = true;
 		if (t->on_free)
 			t->on_free(start, len, t->on_free_arg);
 		ret = pin_range(t, start, len);
@@ -438,9 +509,43 @@ int account_range(struct trans *t, u64 start, u64 len, bool alloc)
 		if (bg->loaded)
 			bitmap_set_range(t->fs, bg, start, len);
 	}
+	if (!(t->fs->compat_ro & BTRFS_FEATURE_COMPAT_RO_FREE_SPACE_TREE))
+		return 0;
+	if (bg->items_pending) {
+		struct fst_op *n = array_grow(bg->ops, &bg->cap_ops, bg->nr_ops, sizeof(*n));
+
+		if (!n)
+			return fs_err(t->fs, -ENOMEM, "out of memory");
+		bg->ops = n;
+		bg->ops[bg->nr_ops++] = (struct fst_op){ start, len, alloc };
+		return 0;
+	}
+	return alloc ? fst_remove_range(t, start, len) : fst_add_range(t, start, len);
+}
+
+int space_group_flushed(struct trans *t, u64 start)
+{
+	struct bg_space *bg;
+	struct fst_op *ops;
+	size_t nr;
+	u64 length;
+	int ret = bg_lookup(t, start, &bg);
+
+	if (ret || !bg)
+		return ret ? ret : fs_err(t->fs, -ENOENT, "no block group at %llu", start);
+	ops = bg->ops;
+	nr = bg->nr_ops;
+	length = bg->length;
+	bg->ops = NULL;
+	bg->nr_ops = bg->cap_ops = 0;
+	bg->items_pending = false;	/* bg may move from here on */
 	if (t->fs->compat_ro & BTRFS_FEATURE_COMPAT_RO_FREE_SPACE_TREE)
-		return alloc ? fst_remove_range(t, start, len) : fst_add_range(t, start, len);
-	return 0;
+		ret = fst_add_group(t, start, length);
+	for (size_t i = 0; !ret && i < nr; i++)
+		ret = ops[i].alloc ? fst_remove_range(t, ops[i].start, ops[i].len) :
+		      fst_add_range(t, ops[i].start, ops[i].len);
+	free(ops);
+	return ret;
 }
 
 /* Write the used counters of block groups that changed. */
@@ -457,7 +562,7 @@ int update_block_groups(struct trans *t)
 		struct btrfs_block_group_item *bi;
 		struct btrfs_path p;
 
-		if (!bg->used_delta)
+		if (!bg->used_delta || bg->items_pending)
 			continue;
 		ret = search_slot_mod(t, tr, &key, &p, 0);
 		if (ret) {
@@ -477,7 +582,66 @@ bool space_map_dirty(const struct trans *t)
 {
 	if (t->space)
 		for (size_t i = 0; i < t->space->nr; i++)
-			if (t->space->bgs[i].used_delta)
+			if (t->space->bgs[i].used_delta && !t->space->bgs[i].items_pending)
 				return true;
 	return false;
+}
+
+/* The used counter of a block group as the trees of the transaction have it. */
+static int bg_used(struct trans *t, const struct bg_space *bg, u64 *used)
+{
+	struct trans_root *tr = space_bg_root(t);
+	struct btrfs_key key = { bg->start, BTRFS_BLOCK_GROUP_ITEM_KEY, bg->length };
+	struct btrfs_block_group_item bi;
+	u32 size;
+	int ret;
+
+	if (!tr)
+		return trans_root_err(t);
+	ret = lookup_item(t->fs, &tr->ref, &key, &bi, sizeof(bi), &size);
+	if (ret)
+		return ret < 0 ? ret : fs_err(t->fs, -EUCLEAN, "block group %llu vanished", bg->start);
+	*used = le64_to_cpu(bi.used) + bg->used_delta;
+	return 0;
+}
+
+/* Another usable block group of the same type than number i. */
+static bool has_sibling(const struct space_map *sm, size_t i)
+{
+	u64 type = sm->bgs[i].flags & BTRFS_BLOCK_GROUP_TYPE_MASK;
+
+	for (size_t j = 0; j < sm->nr; j++)
+		if (j != i && !sm->bgs[j].removed &&
+		    (sm->bgs[j].flags & BTRFS_BLOCK_GROUP_TYPE_MASK) == type)
+			return true;
+	return false;
+}
+
+int space_remove_empty(struct trans *t, bool *removed)
+{
+	*removed = false;
+	for (size_t i = 0; t->space && i < t->space->nr; i++) {
+		struct bg_space *bg = &t->space->bgs[i];
+		u64 type = bg->flags & BTRFS_BLOCK_GROUP_TYPE_MASK, used = 0, start, length;
+		int ret;
+
+		if (!bg->emptied || bg->removed || bg->is_new ||
+		    (type != BTRFS_BLOCK_GROUP_DATA && type != BTRFS_BLOCK_GROUP_METADATA) ||
+		    !has_sibling(t->space, i))
+			continue;
+		ret = bg_used(t, bg, &used);
+		if (ret)
+			return ret;
+		if (used)
+			continue;
+		bg->removed = true;
+		start = bg->start;
+		length = bg->length;
+		/* The edits may allocate (and add block groups): bg is not used after. */
+		ret = chunk_remove(t, start, length);
+		if (ret)
+			return ret;
+		*removed = true;
+	}
+	return 0;
 }

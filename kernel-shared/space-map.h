@@ -27,6 +27,27 @@ int space_free_subranges(struct trans *t, u64 start, u64 len,
 
 void space_map_free(struct space_map *sm);
 
+/* The tree holding the block group items (block-group tree or extent tree), or NULL. */
+struct trans_root *space_bg_root(struct trans *t);
+
+/* A block group chunk_alloc() has just created: empty, usable at once. */
+int space_map_add_group(struct trans *t, u64 start, u64 length, u64 flags);
+
+/*
+ * chunk_flush() has put the items of the new block group at start into the
+ * trees: write its free-space tree entries, with the changes that waited.
+ */
+int space_group_flushed(struct trans *t, u64 start);
+
+/*
+ * At commit, once the reference changes are applied: remove the chunk of
+ * every data or metadata block group that something freed in this
+ * transaction and that is now empty (never the last one of its type, never
+ * a system or new one), as the kernel's cleaner does.  *removed says
+ * whether any was.
+ */
+int space_remove_empty(struct trans *t, bool *removed);
+
 /* The block group holding bytenr: 0 with start/length/flags, or -ENOENT. */
 int block_group_of(struct trans *t, u64 bytenr, u64 *start, u64 *length, u64 *flags);
 

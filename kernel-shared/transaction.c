@@ -19,6 +19,7 @@
 #include "kernel-shared/transaction.h"
 #include "kernel-shared/extent-tree.h"
 #include "kernel-shared/space-map.h"
+#include "kernel-shared/chunk-alloc.h"
 #include "kernel-shared/volumes.h"
 #include "kernel-shared/disk-io.h"
 #include "kernel-shared/ctree-mod.h"
@@ -115,10 +116,43 @@ int write_logical(struct fs_info *fs, u64 logical, const void *buf, u64 len)
 	return 0;
 }
 
-int wipe_logical(struct fs_info *fs, u64 logical, u64 len)
+static int wipe_run(struct fs_info *fs, u64 phys, u64 n)
 {
 	static const u8 zero[65536];
 
+	fault_point();
+	if (fallocate(fs->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, phys, n) == 0)
+		return 0;
+	/* A device or a filesystem without hole punching: write zeros. */
+	for (u64 off = 0; off < n; off += sizeof(zero)) {
+		u64 w = n - off < sizeof(zero) ? n - off : sizeof(zero);
+
+		if (pwrite(fs->fd, zero, w, phys + off) != (ssize_t)w)
+			return fs_err(fs, -errno, "wiping %llu failed: %s", phys + off,
+				      strerror(errno));
+	}
+	return 0;
+}
+
+int wipe_physical(struct fs_info *fs, u64 phys, u64 n)
+{
+	/* Around the superblock copies: a removed chunk may have covered one. */
+	for (int m = 0; m < BTRFS_SUPER_MIRROR_MAX && n; m++) {
+		u64 sb = btrfs_sb_offset(m), end = phys + n;
+		int ret;
+
+		if (sb + BTRFS_SUPER_INFO_SIZE <= phys || sb >= end)
+			continue;
+		if (sb > phys && (ret = wipe_run(fs, phys, sb - phys)))
+			return ret;
+		phys = sb + BTRFS_SUPER_INFO_SIZE < end ? sb + BTRFS_SUPER_INFO_SIZE : end;
+		n = end - phys;
+	}
+	return n ? wipe_run(fs, phys, n) : 0;
+}
+
+int wipe_logical(struct fs_info *fs, u64 logical, u64 len)
+{
 	while (len) {
 		const struct chunk_map *m = find_chunk(fs, logical);
 		u64 n;
@@ -129,19 +163,10 @@ int wipe_logical(struct fs_info *fs, u64 logical, u64 len)
 		if (n > len)
 			n = len;
 		for (u16 s = 0; s < m->num_stripes && s < 2; s++) {
-			u64 phys = m->physical[s] + (logical - m->logical);
+			int ret = wipe_run(fs, m->physical[s] + (logical - m->logical), n);
 
-			fault_point();
-			if (fallocate(fs->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, phys, n) == 0)
-				continue;
-			/* A device or a filesystem without hole punching: write zeros. */
-			for (u64 off = 0; off < n; off += sizeof(zero)) {
-				u64 w = n - off < sizeof(zero) ? n - off : sizeof(zero);
-
-				if (pwrite(fs->fd, zero, w, phys + off) != (ssize_t)w)
-					return fs_err(fs, -errno, "wiping %llu failed: %s", phys + off,
-						      strerror(errno));
-			}
+			if (ret)
+				return ret;
 		}
 		logical += n;
 		len -= n;
@@ -509,6 +534,9 @@ static int write_supers(struct trans *t)
 	struct btrfs_super_block *sb = &fs->super;
 	int slot, ret;
 
+	ret = chunk_commit_super(t);
+	if (ret)
+		return ret;
 	sb->generation = cpu_to_le64(t->transid);
 	sb->root = cpu_to_le64(fs->tree_root.bytenr);
 	sb->root_level = fs->tree_root.level;
@@ -584,6 +612,10 @@ int trans_begin(struct fs_info *fs, struct trans **out)
 	t->cap_roots = MAX_TRANS_ROOTS;
 	t->fs = fs;
 	t->transid = fs->generation + 1;
+	/* Device space of chunks removed by the last commit may be reused from now on. */
+	free(fs->freed_dev);
+	fs->freed_dev = NULL;
+	fs->nr_freed_dev = 0;
 	*out = t;
 	return 0;
 }
@@ -596,6 +628,7 @@ static void trans_free(struct trans *t)
 	}
 	free(t->dirty);
 	space_map_free(t->space);
+	chunk_state_free(t->chunks);
 	ref_queue_free(t->refs);
 	free(t->roots);
 	free(t);
@@ -623,6 +656,7 @@ void trans_abort(struct trans *t)
 		cache_forget(fs, bytenr);
 	}
 	t->nr_dirty = 0;
+	chunk_abort(t);
 	fs->tree_root.bytenr = le64_to_cpu(fs->super.root);
 	fs->tree_root.level = fs->super.root_level;
 	fs->tree_root.generation = fs->generation;
@@ -660,20 +694,25 @@ int trans_commit(struct trans *t)
 			ret = fs_err(fs, -EUCLEAN, "commit did not converge");
 			goto fail;
 		}
-		ret = apply_ref_queue(t);
-		if (ret)
-			goto fail;
-		ret = update_root_items(t, &changed);
+		/* Chunks allocated so far get their items (chunk-alloc.h). */
+		ret = chunk_flush(t);
+		if (!ret)
+			ret = apply_ref_queue(t);
+		if (!ret)
+			ret = update_root_items(t, &changed);
+		if (!ret && !changed && !queue_pending(t) && !chunk_pending(t))
+			ret = space_remove_empty(t, &changed);
 		if (ret)
 			goto fail;
 		/* The extent and fs trees are final: the qgroup counts follow them. */
-		if (!changed && !(t->refs && queue_pending(t)) && !qgroups_done) {
+		if (!changed && !(t->refs && queue_pending(t)) && !chunk_pending(t) &&
+		    !qgroups_done) {
 			qgroups_done = true;
 			ret = qgroup_trans_update(t, &changed);
 			if (ret)
 				goto fail;
 		}
-	} while (changed || (t->refs && queue_pending(t)));
+	} while (changed || (t->refs && queue_pending(t)) || chunk_pending(t));
 	rt = trans_get_root(t, BTRFS_ROOT_TREE_OBJECTID);
 	if (!rt) {
 		ret = trans_root_err(t);
@@ -691,6 +730,7 @@ int trans_commit(struct trans *t)
 	ret = write_supers(t);
 	if (ret)
 		goto fail;
+	chunk_commit_done(t);
 	trans_free(t);
 	return 0;
 fail:

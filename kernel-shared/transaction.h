@@ -23,6 +23,7 @@
 
 struct space_map;
 struct ref_queue;
+struct chunk_state;
 
 /* A tree this transaction has changed or may change. */
 struct trans_root {
@@ -43,6 +44,7 @@ struct trans {
 
 	struct ref_queue *refs;		/* extent reference changes not yet applied */
 	struct space_map *space;	/* per block-group allocation bitmaps */
+	struct chunk_state *chunks;	/* chunks allocated or removed (chunk-alloc.h) */
 
 	s64 bytes_used_delta;		/* superblock bytes_used */
 	/* Told about every extent freed at commit (blocks to wipe later); optional. */
@@ -120,6 +122,9 @@ ssize_t fault_pwrite(int fd, const void *buf, size_t count, off_t offset);
  * image file (it stays sparse), or write zeros to a device.  Returns 0 or <0.
  */
 int wipe_logical(struct fs_info *fs, u64 logical, u64 len);
+
+/* wipe_logical() of a device range (a removed chunk's old stripes). */
+int wipe_physical(struct fs_info *fs, u64 phys, u64 len);
 
 /* Write len bytes at a logical address, to every stripe (DUP: both copies). */
 int write_logical(struct fs_info *fs, u64 logical, const void *buf, u64 len);

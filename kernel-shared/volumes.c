@@ -220,6 +220,31 @@ out:
 	return ret;
 }
 
+int chunk_map_insert(struct fs_info *fs, const struct chunk_map *m)
+{
+	size_t cap = fs->nr_chunks;
+	struct chunk_map *n = array_grow(fs->chunks, &cap, fs->nr_chunks, sizeof(*n));
+
+	if (!n)
+		return fs_err(fs, -ENOMEM, "out of memory");
+	fs->chunks = n;
+	fs->chunks[fs->nr_chunks++] = *m;
+	qsort(fs->chunks, fs->nr_chunks, sizeof(*fs->chunks), cmp_chunk);
+	return 0;
+}
+
+void chunk_map_remove(struct fs_info *fs, u64 logical)
+{
+	for (size_t i = 0; i < fs->nr_chunks; i++) {
+		if (fs->chunks[i].logical != logical)
+			continue;
+		memmove(&fs->chunks[i], &fs->chunks[i + 1],
+			(fs->nr_chunks - i - 1) * sizeof(*fs->chunks));
+		fs->nr_chunks--;
+		return;
+	}
+}
+
 const struct chunk_map *find_chunk(const struct fs_info *fs, u64 logical)
 {
 	size_t lo = 0, hi = fs->nr_chunks;

@@ -27,6 +27,13 @@ const char *profile_name(u64 flags);
 
 /* Map a logical range to an image offset (first stripe).  Returns 0 or -ENOENT. */
 int logical_to_physical(struct fs_info *fs, u64 logical, u64 len, u64 *physical);
+/*
+ * Add a mapping (a chunk allocated in a transaction) or drop one (a chunk
+ * removed, or an allocation undone).  Insert returns 0 or -ENOMEM.
+ */
+int chunk_map_insert(struct fs_info *fs, const struct chunk_map *m);
+void chunk_map_remove(struct fs_info *fs, u64 logical);
+
 /* Chunk covering a logical address, or NULL. */
 const struct chunk_map *find_chunk(const struct fs_info *fs, u64 logical);
 

@@ -14,6 +14,7 @@
 #include "kernel-shared/extent-tree.h"
 #include "kernel-shared/fscrypt-item.h"
 #include "kernel-shared/space-map.h"
+#include "kernel-shared/chunk-alloc.h"
 #include "kernel-shared/disk-io.h"
 #include "kernel-shared/ctree-mod.h"
 #include "common/containers.h"
@@ -125,6 +126,15 @@ static int commit_tx(struct reenc *c, bool force)
 	c->t = NULL;
 	c->since_commit = 0;
 	c->st->commits++;
+	/*
+	 * Chunks the commit removed (emptied block groups) held plaintext:
+	 * wipe their device space now, before a later transaction may reuse it.
+	 */
+	for (size_t i = 0; !ret && c->ops->dst_encrypted && c->o->wipe && i < c->fs->nr_freed_dev; i++) {
+		ret = wipe_physical(c->fs, c->fs->freed_dev[i].offset, c->fs->freed_dev[i].len);
+		if (!ret)
+			c->st->wiped_bytes += c->fs->freed_dev[i].len;
+	}
 	return ret;
 }
 
@@ -272,6 +282,13 @@ static int wipe_range(u64 start, u64 len, void *arg)
 	return ret;
 }
 
+static int wipe_dev_range(u64 start, u64 len, void *arg)
+{
+	struct reenc *c = arg;
+
+	return wipe_physical(c->fs, start, len);
+}
+
 /*
  * After encrypt: make every free byte of the metadata and system block
  * groups read as zeros (old tree blocks held plaintext names and inline
@@ -295,6 +312,9 @@ static int wipe_freed(struct reenc *c)
 	 */
 	ret = space_for_each_free(t, BTRFS_BLOCK_GROUP_METADATA | BTRFS_BLOCK_GROUP_SYSTEM |
 				  (c->image_file ? BTRFS_BLOCK_GROUP_DATA : 0), wipe_range, c);
+	/* Unallocated device space: removed chunks held plaintext (an interrupted run's too). */
+	if (!ret && c->image_file)
+		ret = chunk_for_each_unallocated(t, wipe_dev_range, c);
 	/* Freed data (a file had all of it above): whatever part of each range is still free. */
 	for (size_t i = 0; !ret && i < c->nr_freed; i++) {
 		u64 start, len, flags;

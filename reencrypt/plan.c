@@ -12,6 +12,7 @@
 #include "kernel-shared/backref.h"
 #include "kernel-shared/extent-tree.h"
 #include "kernel-shared/space-map.h"
+#include "kernel-shared/chunk-alloc.h"
 #include "kernel-shared/disk-io.h"
 #include "common/containers.h"
 #include "common/utils.h"
@@ -337,6 +338,8 @@ int reenc_preflight(struct reenc *c, const u64 *trees, size_t nr_trees)
 	struct fs_info *fs = c->fs;
 	struct preflight_need n = { 0 };
 	u64 free_data = 0, free_meta = 0, need_data, need_meta;
+	u64 chunk_data = 0, chunk_meta = 0, unalloc = 0, in_groups, meta_chunk = 0, sys_chunk = 0;
+	u64 free_sys = 0, room;
 	u64 total, largest, inline_bytes;
 	struct trans *t;
 	int ret = 0;
@@ -354,26 +357,55 @@ int reenc_preflight(struct reenc *c, const u64 *trees, size_t nr_trees)
 	ret = space_free_bytes(t, BTRFS_BLOCK_GROUP_DATA, &free_data);
 	if (!ret)
 		ret = space_free_bytes(t, BTRFS_BLOCK_GROUP_METADATA, &free_meta);
+	/*
+	 * New chunks come from unallocated device space (kernel-shared/chunk-alloc.h).
+	 * Data may take it all but a metadata chunk, kept back when the
+	 * metadata block groups are short of room, and a system chunk when the
+	 * system ones are (copy-on-write of the chunk tree).
+	 */
+	if (!ret)
+		ret = space_free_bytes(t, BTRFS_BLOCK_GROUP_SYSTEM, &free_sys);
+	if (!ret)
+		ret = chunk_device_bytes(t, BTRFS_BLOCK_GROUP_METADATA, &meta_chunk);
+	if (!ret)
+		ret = chunk_device_bytes(t, BTRFS_BLOCK_GROUP_SYSTEM, &sys_chunk);
+	if (!ret)
+		ret = chunk_available(t, BTRFS_BLOCK_GROUP_DATA,
+				      (free_meta < 256ULL * fs->nodesize ? meta_chunk : 0) +
+				      (free_sys < 16ULL * fs->nodesize ? sys_chunk : 0),
+				      &chunk_data);
+	if (!ret)
+		ret = chunk_available(t, BTRFS_BLOCK_GROUP_METADATA, 0, &chunk_meta);
+	if (!ret)
+		ret = chunk_dev_unallocated(t, &unalloc, NULL);
 	trans_abort(t);
 	if (ret)
 		return ret;
+	in_groups = free_data;
+	free_data += chunk_data;
+	free_meta += chunk_meta;
 	/*
 	 * Old extents become free again at each commit, so the copies of one
 	 * batch plus the largest file must fit: shrink the batch to the room
-	 * there is (an inode never splits across commits).
+	 * there is (an inode never splits across commits).  The room is the
+	 * free space of the existing block groups when batches of at least
+	 * 16 MiB fit there: a round trip then reuses the space it frees
+	 * instead of allocating chunks; else new chunks count too.
 	 */
-	if (total + inline_bytes > free_data && free_data > largest + inline_bytes + (2ULL << 20))
-		c->batch = (free_data - largest - inline_bytes) / 2 < c->batch ?
-			   (free_data - largest - inline_bytes) / 2 : c->batch;
+	room = in_groups > largest + inline_bytes + (32ULL << 20) ? in_groups : free_data;
+	if (total + inline_bytes > room && room > largest + inline_bytes + (2ULL << 20))
+		c->batch = (room - largest - inline_bytes) / 2 < c->batch ?
+			   (room - largest - inline_bytes) / 2 : c->batch;
 	need_data = total < c->batch + largest ? total : c->batch + largest;
 	/* Inline files become sector-sized extents: space taken, none given back. */
 	need_data += inline_bytes;
 	need_meta = 64ULL * fs->nodesize;
-	if (free_data < need_data)
+	/* With --grow, chunk allocation grows the image when it runs out of room. */
+	if (free_data < need_data && !fs->may_grow)
 		return fs_err(fs, -ENOSPC,
-			      "not enough free data space: need %llu bytes, %llu are free in the existing data block groups",
-			      need_data, free_data);
-	if (free_meta < need_meta)
+			      "not enough free data space: need %llu bytes, %llu are free in the existing data block groups and %llu can be allocated from %llu unallocated bytes of the device; --grow would extend the image by about %llu bytes",
+			      need_data, in_groups, chunk_data, unalloc, need_data - free_data);
+	if (free_meta < need_meta && !fs->may_grow)
 		return fs_err(fs, -ENOSPC,
 			      "not enough free metadata space: need %llu bytes, %llu are free",
 			      need_meta, free_meta);

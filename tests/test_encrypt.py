@@ -1145,14 +1145,16 @@ def test_mounted_image_refused(run, make_mkfs_image, copy_image, keys, tmp_path)
 
 
 def test_not_enough_space_refused(run, keys, tmp_path):
-    """A nearly full data block group: exit 1 'not enough free', unchanged."""
+    """Full data block groups and no unallocated device space (mkfs sized the
+    image to fit): exit 1 'not enough free', unchanged (--grow:
+    tests/test_chunk_alloc.py)."""
     ka, _ = keys
     tree = tmp_path / "tree"
     tree.mkdir()
     rng = random.Random(3)
-    (tree / "big.bin").write_bytes(rng.randbytes(24 * MiB))
+    (tree / "big.bin").write_bytes(rng.randbytes(150 * MiB))
     (tree / "small.txt").write_bytes(b"small\n")
-    image = fixtures.mkfs(tmp_path / "full.img", tree, size_mib=128)
+    image = fixtures.mkfs_fit(tmp_path / "full.img", tree)
     before = image_digest(image)
     res, _ = convert(run, "encrypt", image, ka)
     assert res.returncode == 1, "encrypt of a full image: exit %d\n%s" % (res.returncode, res.stderr)

@@ -104,8 +104,9 @@ def test_aborted_transaction_with_tiny_cache(run, tiny, tmp_path):
     (d / "a.bin").write_bytes(b"a" * 8192)
     img = fixtures.mkfs(tmp_path / "x.img", rootdir=d, nodesize=4096, size_mib=128)
     before = L.sha256_file(img)
-    # 8000 leaves of 4 KiB, DUP: far more than the 32 MiB metadata chunk.
-    res = run("debug", "xattrs", "--add", "8000", "--value-size", "3900", str(img),
+    # 20000 leaves of 4 KiB, DUP: more than the metadata chunk and all the
+    # unallocated space (new chunks: kernel-shared/chunk-alloc.c).
+    res = run("debug", "xattrs", "--add", "20000", "--value-size", "3900", str(img),
               env=TINY, timeout=300)
     errs = error_lines(res.stderr)
     assert res.returncode == 1 and len(errs) == 1, res.stderr[-3000:]

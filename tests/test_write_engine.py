@@ -173,8 +173,9 @@ def test_enospc_found_before_first_write(run, tmp_path):
     need_progs()
     img = small_image(tmp_path / "x.img", 4096)
     before = L.sha256_file(img)
-    # 8000 leaves of 4 KiB, DUP: far more than the 32 MiB metadata chunk.
-    res = xattrs(run, img, "--add", 8000, "--value-size", 3900, ok=False)
+    # 20000 leaves of 4 KiB, DUP: more than the metadata chunk and all the
+    # unallocated space of the 128 MiB device (new chunks: chunk-alloc.c).
+    res = xattrs(run, img, "--add", 20000, "--value-size", 3900, ok=False)
     errs = error_lines(res.stderr)
     assert res.returncode == 1 and len(errs) == 1, res.stderr
     assert re.search(r"space|ENOSPC", errs[0], re.I), errs[0]
@@ -187,7 +188,7 @@ def test_enospc_midway_keeps_committed(run, tmp_path):
     """With --commit-every, the commits before the ENOSPC stay and the image is clean."""
     need_progs()
     img = small_image(tmp_path / "x.img", 4096)
-    res = xattrs(run, img, "--add", 8000, "--value-size", 3900, "--commit-every", 500, ok=False)
+    res = xattrs(run, img, "--add", 20000, "--value-size", 3900, "--commit-every", 500, ok=False)
     assert res.returncode == 1 and len(error_lines(res.stderr)) == 1, res.stderr
     check_both(img, "ENOSPC in the middle of a multi-commit run")
     n = len(xattr_items(img))

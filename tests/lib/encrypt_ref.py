@@ -705,11 +705,27 @@ def verify_encrypted(orig_path, enc_path, master, content, chunks=None, flags=3,
     O = ImageReader(orig_path, chunks=chunks)
     E = ImageReader(enc_path, chunks=chunks)
     if chunks is not None:
+        # Encrypt may allocate chunks and remove emptied ones (chunk-alloc.c):
+        # every chunk of the original that is left must be unchanged, removed
+        # ones must not be SYSTEM, new ones must overlap nothing.  The
+        # encrypted image is then read with its own map.
         own = ImageReader(enc_path)
-        if [(c.logical, c.length, c.physical) for c in own.chunks] != \
-                [(c.logical, c.length, c.physical) for c in sorted(chunks)]:
-            P.add("chunk map changed: original %r, encrypted %r" % (sorted(chunks), own.chunks))
-        own.close()
+        old = {c.logical: c for c in chunks}
+        new = {c.logical: c for c in own.chunks}
+        for lg, c in old.items():
+            if lg in new and (new[lg].length, new[lg].physical) != (c.length, c.physical):
+                P.add("chunk %d changed: %r -> %r" % (lg, c, new[lg]))
+            if lg not in new and "SYSTEM" in str(c.type):
+                P.add("system chunk %d removed" % lg)
+        ranges = sorted((p, p + c.length) for c in own.chunks for p in c.physical)
+        for (s0, e0), (s1, _e1) in zip(ranges, ranges[1:]):
+            if s1 < e0:
+                P.add("device ranges overlap: %d..%d and %d" % (s0, e0, s1))
+        if set(new) != set(old):
+            E.close()
+            E = own
+        else:
+            own.close()
     if not E.incompat & INCOMPAT_ENCRYPT:
         P.add("incompat bit 15 not set after encrypt")
     ss = E.sectorsize

@@ -245,6 +245,24 @@ def mkfs(image, rootdir=None, csum="crc32c", nodesize=16384, size_mib=160,
     return image
 
 
+def mkfs_fit(image, rootdir, csum="crc32c", nodesize=16384, extra=()):
+    """mkfs.btrfs --rootdir into a new file it sizes itself: every byte of
+    the device is allocated to chunks (no unallocated space), as a plain
+    `mkfs.btrfs --rootdir DIR new.img` leaves it."""
+    image = Path(image)
+    if image.exists():
+        image.unlink()
+    mkfs_bin = shutil.which("mkfs.btrfs") or "/usr/sbin/mkfs.btrfs"
+    cmd = [mkfs_bin, "-q", "-f", "--csum", csum, "--nodesize", str(nodesize),
+           "--sectorsize", "4096", "--rootdir", str(rootdir), *extra, str(image)]
+    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         timeout=300)
+    if res.returncode != 0:
+        raise RuntimeError("mkfs.btrfs failed (%d): %s\n%s" %
+                           (res.returncode, " ".join(cmd), res.stderr))
+    return image
+
+
 def sparse_copy(src, dst):
     """Copy a sparse file keeping its holes (SEEK_DATA/SEEK_HOLE walk).
 

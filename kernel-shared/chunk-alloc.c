@@ -1,0 +1,767 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Chunk allocation and removal in a transaction (Documentation/format.rst
+ * 2.11): sizes by the kernel's rule, device extents first fit beyond the
+ * reserved first MiB, every item through the transaction, the superblock's
+ * copies at commit.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "common/fault.h"
+#include "common/containers.h"
+#include "kernel-shared/chunk-alloc.h"
+#include "kernel-shared/space-map.h"
+#include "kernel-shared/free-space-tree.h"
+#include "kernel-shared/volumes.h"
+#include "kernel-shared/disk-io.h"
+#include "kernel-shared/ctree-mod.h"
+
+#define SZ_1M (1ULL << 20)
+#define SZ_16M (16ULL << 20)
+#define SZ_32M (32ULL << 20)
+#define SZ_256M (256ULL << 20)
+#define SZ_1G (1ULL << 30)
+#define CHUNK_STRIPE_LEN (64ULL << 10)
+#define DEV_RESERVED SZ_1M			/* the kernel never allocates below 1 MiB */
+#define MAX_DATA_CHUNK (10ULL * SZ_1G)
+
+struct chunk_change {
+	struct chunk_map m;
+	u64 stripe_size;
+	bool removed;		/* false: allocated by the transaction */
+	bool inserted;		/* its items are in the trees (chunk_flush()) */
+};
+
+struct chunk_state {
+	struct chunk_change *v;
+	size_t nr, cap;
+	s64 dev_used_delta;	/* device bytes_used */
+	u64 new_total;		/* grown device size, 0: unchanged */
+	bool total_pending;	/* the device item does not say new_total yet */
+};
+
+struct dev_range_list {
+	struct dev_range *v;
+	size_t nr, cap;
+};
+
+static const struct chunk_profile profiles[] = {
+	{ 0, 1, 1, 1 },				/* SINGLE */
+	{ BTRFS_BLOCK_GROUP_DUP, 2, 2, 1 },	/* DUP: both stripes on the one device */
+};
+
+const struct chunk_profile *chunk_profile_of(u64 flags)
+{
+	u64 p = flags & BTRFS_BLOCK_GROUP_PROFILE_MASK;
+
+	for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++)
+		if (profiles[i].flag == p)
+			return &profiles[i];
+	return NULL;
+}
+
+void chunk_size_limits(u64 fs_bytes, u64 type, u64 *max_stripe, u64 *max_chunk)
+{
+	u64 size;
+
+	if (type & BTRFS_BLOCK_GROUP_DATA)
+		size = MAX_DATA_CHUNK;
+	else if (type & BTRFS_BLOCK_GROUP_SYSTEM)
+		size = SZ_32M;
+	else
+		size = fs_bytes > 50 * SZ_1G ? SZ_1G : SZ_256M;
+	*max_stripe = size < SZ_1G ? size : SZ_1G;
+	*max_chunk = fs_bytes / 10 < size ? fs_bytes / 10 : size;	/* 10% of the filesystem */
+}
+
+void chunk_state_free(struct chunk_state *cs)
+{
+	if (!cs)
+		return;
+	free(cs->v);
+	free(cs);
+}
+
+static struct chunk_state *state(struct trans *t)
+{
+	if (!t->chunks)
+		t->chunks = fault_calloc(1, sizeof(*t->chunks));
+	if (!t->chunks)
+		fs_err(t->fs, -ENOMEM, "out of memory");
+	return t->chunks;
+}
+
+static int record_change(struct trans *t, const struct chunk_map *m, u64 stripe, bool removed)
+{
+	struct chunk_state *cs = state(t);
+	struct chunk_change *n;
+
+	if (!cs)
+		return -ENOMEM;
+	n = array_grow(cs->v, &cs->cap, cs->nr, sizeof(*n));
+	if (!n)
+		return fs_err(t->fs, -ENOMEM, "out of memory");
+	cs->v = n;
+	cs->v[cs->nr++] = (struct chunk_change){ *m, stripe, removed, removed };
+	return 0;
+}
+
+static u64 devid_of(const struct fs_info *fs)
+{
+	return le64_to_cpu(fs->super.dev_item.devid);
+}
+
+static u64 dev_total(const struct trans *t)
+{
+	if (t->chunks && t->chunks->new_total)
+		return t->chunks->new_total;
+	return le64_to_cpu(t->fs->super.dev_item.total_bytes);
+}
+
+static u64 fs_total(const struct trans *t)
+{
+	if (t->chunks && t->chunks->new_total)
+		return t->chunks->new_total;
+	return le64_to_cpu(t->fs->super.total_bytes);
+}
+
+/* ---- device space ------------------------------------------------------ */
+
+static int add_range(struct fs_info *fs, struct dev_range_list *l, u64 off, u64 len)
+{
+	struct dev_range *n = array_grow(l->v, &l->cap, l->nr, sizeof(*n));
+
+	if (!n)
+		return fs_err(fs, -ENOMEM, "out of memory");
+	l->v = n;
+	l->v[l->nr++] = (struct dev_range){ off, len };
+	return 0;
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct dev_range *x = a, *y = b;
+
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/*
+ * Device ranges in use: the device extents of the tree as this transaction
+ * has it, plus every chunk the transaction added or removed (the committed
+ * generation still uses a removed one), sorted.
+ */
+static int dev_used_ranges(struct trans *t, struct dev_range_list *l)
+{
+	struct fs_info *fs = t->fs;
+	struct trans_root *dr = trans_get_root(t, BTRFS_DEV_TREE_OBJECTID);
+	struct key_iter it;
+	int ret;
+
+	if (!dr)
+		return trans_root_err(t);
+	for (ret = key_iter_type(&it, fs, &dr->ref, devid_of(fs), BTRFS_DEV_EXTENT_KEY, 0);
+	     ret == 0; ret = key_iter_next(&it)) {
+		const struct btrfs_dev_extent *de = (const void *)it.ptr;
+
+		if (it.size < sizeof(*de)) {
+			ret = fs_err(fs, -EUCLEAN, "device extent %llu: item too small",
+				     it.key.offset);
+			break;
+		}
+		ret = add_range(fs, l, it.key.offset, le64_to_cpu(de->length));
+		if (ret)
+			break;
+	}
+	key_iter_release(&it);
+	if (ret < 0)
+		return ret;
+	for (size_t i = 0; t->chunks && i < t->chunks->nr; i++) {
+		const struct chunk_change *c = &t->chunks->v[i];
+
+		for (u16 s = 0; s < c->m.num_stripes && s < 2; s++) {
+			ret = add_range(fs, l, c->m.physical[s], c->stripe_size);
+			if (ret)
+				return ret;
+		}
+	}
+	qsort(l->v, l->nr, sizeof(*l->v), cmp_range);
+	return 0;
+}
+
+struct holes {
+	u64 want;
+	u64 total, largest, largest_at;
+	u64 fit_at, fit_len;	/* the first hole of at least want bytes (fit_len 0: none) */
+	u64 end;		/* the end of the last used range */
+	int (*fn)(u64 start, u64 len, void *arg);	/* told of every hole, if set */
+	void *arg;
+	int err;
+};
+
+static void hole(struct holes *h, u64 start, u64 len)
+{
+	if (h->fn && !h->err)
+		h->err = h->fn(start, len, h->arg);
+	h->total += len;
+	if (len > h->largest) {
+		h->largest = len;
+		h->largest_at = start;
+	}
+	if (!h->fit_len && len >= h->want) {
+		h->fit_at = start;
+		h->fit_len = len;
+	}
+}
+
+/* Walk the free space of the device beyond the reserved first MiB. */
+static int dev_find_hole(struct trans *t, struct holes *h)
+{
+	struct dev_range_list l = { 0 };
+	u64 limit = dev_total(t) < t->fs->image_size ? dev_total(t) : t->fs->image_size;
+	u64 pos = DEV_RESERVED;
+	int ret = dev_used_ranges(t, &l);
+
+	h->end = DEV_RESERVED;
+	for (size_t i = 0; !ret && i < l.nr; i++) {
+		u64 s = l.v[i].offset, e = s + l.v[i].len;
+
+		if (s > pos && pos < limit)
+			hole(h, pos, (s < limit ? s : limit) - pos);
+		if (e > pos)
+			pos = e;
+		if (e > h->end)
+			h->end = e;
+	}
+	if (!ret && limit > pos)
+		hole(h, pos, limit - pos);
+	free(l.v);
+	return ret ? ret : h->err;
+}
+
+int chunk_for_each_unallocated(struct trans *t, int (*fn)(u64 start, u64 len, void *arg),
+			       void *arg)
+{
+	struct holes h = { .want = (u64)-1, .fn = fn, .arg = arg };
+
+	return dev_find_hole(t, &h);
+}
+
+int chunk_dev_unallocated(struct trans *t, u64 *total, u64 *largest)
+{
+	struct holes h = { .want = (u64)-1 };
+	int ret = dev_find_hole(t, &h);
+
+	if (ret)
+		return ret;
+	if (total)
+		*total = h.total;
+	if (largest)
+		*largest = h.largest;
+	return 0;
+}
+
+/* ---- profile of a type ------------------------------------------------- */
+
+/* The profile the filesystem's chunks of `type` have (SINGLE if it has none). */
+static int type_profile(struct fs_info *fs, u64 type, const struct chunk_profile **out)
+{
+	u64 flags = 0;
+	bool found = false;
+
+	for (size_t i = 0; i < fs->nr_chunks; i++) {
+		if ((fs->chunks[i].type & BTRFS_BLOCK_GROUP_TYPE_MASK) != type)
+			continue;
+		flags = fs->chunks[i].type;
+		found = true;
+		break;
+	}
+	*out = chunk_profile_of(flags);
+	if (!*out || (!found && type != BTRFS_BLOCK_GROUP_DATA && type != BTRFS_BLOCK_GROUP_METADATA &&
+		      type != BTRFS_BLOCK_GROUP_SYSTEM))
+		return fs_err(fs, -EOPNOTSUPP, "cannot allocate a chunk of type 0x%llx (%s)",
+			      (unsigned long long)type, profile_name(flags));
+	return 0;
+}
+
+/* ---- items ---------------------------------------------------------------- */
+
+/* Add to the device item's bytes_used, and set its total_bytes (0: unchanged). */
+static int dev_item_update(struct trans *t, s64 used_delta, u64 new_total)
+{
+	struct fs_info *fs = t->fs;
+	struct trans_root *cr = trans_get_root(t, BTRFS_CHUNK_TREE_OBJECTID);
+	struct btrfs_key key = { BTRFS_DEV_ITEMS_OBJECTID, BTRFS_DEV_ITEM_KEY, devid_of(fs) };
+	struct btrfs_dev_item *di;
+	struct btrfs_path p;
+	int ret;
+
+	if (!cr)
+		return trans_root_err(t);
+	ret = search_slot_mod(t, cr, &key, &p, 0);
+	if (ret || path_size(&p) < sizeof(*di)) {
+		path_release(fs, &p);
+		return ret < 0 ? ret : fs_err(fs, -EUCLEAN, "device item %llu missing or too small",
+					      devid_of(fs));
+	}
+	di = (void *)path_ptr_mut(&p);
+	di->bytes_used = cpu_to_le64(le64_to_cpu(di->bytes_used) + used_delta);
+	if (new_total)
+		di->total_bytes = cpu_to_le64(new_total);
+	path_release(fs, &p);
+	t->chunks->dev_used_delta += used_delta;
+	return 0;
+}
+
+static u32 chunk_item_bytes(u16 num_stripes)
+{
+	return offsetof(struct btrfs_chunk, stripe) + num_stripes * sizeof(struct btrfs_stripe);
+}
+
+static void build_chunk_item(struct fs_info *fs, const struct chunk_map *m,
+			     const struct chunk_profile *prof, struct btrfs_chunk *c)
+{
+	c->length = cpu_to_le64(m->length);
+	c->owner = cpu_to_le64(BTRFS_EXTENT_TREE_OBJECTID);
+	c->stripe_len = cpu_to_le64(CHUNK_STRIPE_LEN);
+	c->type = cpu_to_le64(m->type);
+	c->io_align = cpu_to_le32(CHUNK_STRIPE_LEN);
+	c->io_width = cpu_to_le32(CHUNK_STRIPE_LEN);
+	c->sector_size = cpu_to_le32(fs->sectorsize);
+	c->num_stripes = cpu_to_le16(m->num_stripes);
+	c->sub_stripes = cpu_to_le16(prof->sub_stripes);
+	for (u16 s = 0; s < m->num_stripes && s < 2; s++) {
+		struct btrfs_stripe *st = &c->stripe + s;
+
+		st->devid = fs->super.dev_item.devid;
+		st->offset = cpu_to_le64(m->physical[s]);
+		memcpy(st->dev_uuid, fs->super.dev_item.uuid, BTRFS_UUID_SIZE);
+	}
+}
+
+static int insert_chunk_items(struct trans *t, const struct chunk_map *m, u64 stripe,
+			      const struct chunk_profile *prof)
+{
+	struct fs_info *fs = t->fs;
+	u8 buf[sizeof(struct btrfs_chunk) + sizeof(struct btrfs_stripe)] = { 0 };
+	struct btrfs_key key = { BTRFS_FIRST_CHUNK_TREE_OBJECTID, BTRFS_CHUNK_ITEM_KEY, m->logical };
+	struct trans_root *cr = trans_get_root(t, BTRFS_CHUNK_TREE_OBJECTID);
+	struct trans_root *dr = cr ? trans_get_root(t, BTRFS_DEV_TREE_OBJECTID) : NULL;
+	struct trans_root *bgr = dr ? space_bg_root(t) : NULL;
+	struct btrfs_block_group_item bi = { 0 };
+	int ret;
+
+	if (!bgr)
+		return trans_root_err(t);
+	build_chunk_item(fs, m, prof, (struct btrfs_chunk *)buf);
+	ret = insert_item(t, cr, &key, buf, chunk_item_bytes(m->num_stripes));
+	for (u16 s = 0; !ret && s < m->num_stripes && s < 2; s++) {
+		struct btrfs_dev_extent de = { 0 };
+		struct btrfs_key dk = { devid_of(fs), BTRFS_DEV_EXTENT_KEY, m->physical[s] };
+
+		de.chunk_tree = cpu_to_le64(BTRFS_CHUNK_TREE_OBJECTID);
+		de.chunk_objectid = cpu_to_le64(BTRFS_FIRST_CHUNK_TREE_OBJECTID);
+		de.chunk_offset = cpu_to_le64(m->logical);
+		de.length = cpu_to_le64(stripe);
+		memcpy(de.chunk_tree_uuid, fs->chunk_tree_uuid, BTRFS_UUID_SIZE);
+		ret = insert_item(t, dr, &dk, &de, sizeof(de));
+	}
+	if (!ret)
+		ret = dev_item_update(t, (s64)(stripe * m->num_stripes), 0);
+	if (!ret) {
+		struct btrfs_key bk = { m->logical, BTRFS_BLOCK_GROUP_ITEM_KEY, m->length };
+
+		bi.chunk_objectid = cpu_to_le64(BTRFS_FIRST_CHUNK_TREE_OBJECTID);
+		bi.flags = cpu_to_le64(m->type);
+		ret = insert_item(t, bgr, &bk, &bi, sizeof(bi));
+	}
+	return ret;
+}
+
+/* ---- allocation ---------------------------------------------------------- */
+
+static u64 round_up_to(u64 x, u64 a)
+{
+	return (x + a - 1) / a * a;
+}
+
+/* The end of the highest chunk: new chunks go above every logical address in use. */
+static u64 next_logical(const struct fs_info *fs)
+{
+	u64 end = 0;
+
+	for (size_t i = 0; i < fs->nr_chunks; i++)
+		if (fs->chunks[i].logical + fs->chunks[i].length > end)
+			end = fs->chunks[i].logical + fs->chunks[i].length;
+	return end;
+}
+
+/* Stripe size by the kernel's rule for a hole of hole_len bytes (0: too small). */
+static u64 stripe_for(const struct trans *t, u64 type, const struct chunk_profile *prof,
+		      u64 hole_len)
+{
+	u64 max_stripe, max_chunk, stripe;
+	u16 data_stripes = prof->dev_stripes / prof->ncopies;
+
+	chunk_size_limits(fs_total(t), type, &max_stripe, &max_chunk);
+	if (data_stripes < 1)
+		data_stripes = 1;
+	stripe = hole_len / prof->dev_stripes;
+	if (stripe > max_stripe)
+		stripe = max_stripe;
+	if (stripe * data_stripes > max_chunk && round_up_to(max_chunk / data_stripes, SZ_16M) < stripe)
+		stripe = round_up_to(max_chunk / data_stripes, SZ_16M);
+	return stripe / CHUNK_STRIPE_LEN * CHUNK_STRIPE_LEN;
+}
+
+/* Find device room for a chunk holding need bytes: growing the image if allowed. */
+static int place_chunk(struct trans *t, u64 type, const struct chunk_profile *prof, u64 need,
+		       u64 *at, u64 *stripe)
+{
+	struct fs_info *fs = t->fs;
+	u64 need_stripe = round_up_to(need ? need : 1, CHUNK_STRIPE_LEN);
+	u64 max_stripe, max_chunk;
+	struct holes h = { 0 };
+	int ret;
+
+	chunk_size_limits(fs_total(t), type, &max_stripe, &max_chunk);
+	h.want = (max_stripe > need_stripe ? max_stripe : need_stripe) * prof->dev_stripes;
+	ret = dev_find_hole(t, &h);
+	if (ret)
+		return ret;
+	if (!h.fit_len && h.largest / prof->dev_stripes < need_stripe) {
+		u64 want = stripe_for(t, type, prof, (u64)-1);
+
+		if (!fs->may_grow)
+			return fs_err(fs, -ENOSPC,
+				      "the device has %llu bytes unallocated (largest hole %llu), a %s chunk for %llu bytes needs %llu",
+				      h.total, h.largest, profile_name(prof->flag),
+				      need, need_stripe * prof->dev_stripes);
+		want = want > need_stripe ? want : need_stripe;
+		ret = chunk_grow_device(t, want * prof->dev_stripes);
+		if (ret)
+			return ret;
+		memset(&h, 0, sizeof(h));
+		h.want = want * prof->dev_stripes;
+		ret = dev_find_hole(t, &h);
+		if (ret)
+			return ret;
+	}
+	if (h.fit_len) {
+		*at = h.fit_at;
+		*stripe = stripe_for(t, type, prof, h.fit_len);
+	} else {
+		*at = h.largest_at;
+		*stripe = stripe_for(t, type, prof, h.largest);
+	}
+	/* An extent is never split across chunks: the chunk holds the whole request. */
+	if (*stripe < need_stripe)
+		*stripe = need_stripe;
+	if (*stripe * prof->dev_stripes > (h.fit_len ? h.fit_len : h.largest))
+		return fs_err(fs, -ENOSPC, "the device has no room for a chunk of %llu bytes",
+			      need_stripe * prof->dev_stripes);
+	return 0;
+}
+
+int chunk_alloc(struct trans *t, u64 type, u64 need)
+{
+	struct fs_info *fs = t->fs;
+	struct chunk_state *cs = state(t);
+	const struct chunk_profile *prof;
+	struct chunk_map m = { 0 };
+	u64 at = 0, stripe = 0;
+	int ret;
+
+	if (!cs)
+		return -ENOMEM;
+	ret = type_profile(fs, type, &prof);
+	if (ret)
+		return ret;
+	if (fs->incompat & BTRFS_FEATURE_INCOMPAT_MIXED_GROUPS)
+		return fs_err(fs, -ENOSPC, "no chunk allocation on a filesystem with mixed block groups");
+	ret = place_chunk(t, type, prof, need, &at, &stripe);
+	if (ret)
+		return ret;
+	if ((type & BTRFS_BLOCK_GROUP_SYSTEM) &&
+	    le32_to_cpu(fs->super.sys_chunk_array_size) + sizeof(struct btrfs_disk_key) +
+	    chunk_item_bytes(prof->dev_stripes) > BTRFS_SYSTEM_CHUNK_ARRAY_SIZE)
+		return fs_err(fs, -ENOSPC, "the superblock's system chunk array is full");
+	m.logical = next_logical(fs);
+	m.length = stripe * (prof->dev_stripes / prof->ncopies ? prof->dev_stripes / prof->ncopies : 1);
+	m.type = type | prof->flag;
+	m.num_stripes = prof->dev_stripes;
+	for (u16 s = 0; s < m.num_stripes && s < 2; s++)
+		m.physical[s] = at + s * stripe;
+	ret = chunk_map_insert(fs, &m);
+	if (ret)
+		return ret;
+	ret = record_change(t, &m, stripe, false);
+	if (ret) {
+		chunk_map_remove(fs, m.logical);
+		return ret;
+	}
+	/*
+	 * Usable at once; the items follow at the commit (chunk_flush()): the
+	 * caller may be in the middle of changing a tree, even the chunk or
+	 * extent tree these items go to.
+	 */
+	return space_map_add_group(t, m.logical, m.length, m.type);
+}
+
+bool chunk_pending(const struct trans *t)
+{
+	if (!t->chunks)
+		return false;
+	if (t->chunks->total_pending)
+		return true;
+	for (size_t i = 0; i < t->chunks->nr; i++)
+		if (!t->chunks->v[i].inserted)
+			return true;
+	return false;
+}
+
+int chunk_flush(struct trans *t)
+{
+	struct chunk_state *cs = t->chunks;
+	int ret;
+
+	/* Inserting may allocate further chunks: cs->v grows, index it afresh. */
+	for (size_t i = 0; cs && i < cs->nr; i++) {
+		struct chunk_change c = cs->v[i];
+		const struct chunk_profile *prof = chunk_profile_of(c.m.type);
+
+		if (c.inserted)
+			continue;
+		cs->v[i].inserted = true;
+		ret = prof ? insert_chunk_items(t, &c.m, c.stripe_size, prof) : -EOPNOTSUPP;
+		if (!ret)
+			ret = space_group_flushed(t, c.m.logical);
+		if (ret)
+			return ret;
+	}
+	if (cs && cs->total_pending) {
+		cs->total_pending = false;
+		return dev_item_update(t, 0, cs->new_total);
+	}
+	return 0;
+}
+
+/* ---- removal -------------------------------------------------------------- */
+
+static int delete_key(struct trans *t, struct trans_root *root, const struct btrfs_key *key)
+{
+	struct btrfs_path p;
+	int ret = search_slot_mod(t, root, key, &p, -1);
+
+	if (!ret)
+		ret = del_items(t, root, &p, 1);
+	path_release(t->fs, &p);
+	return ret > 0 ? fs_err(t->fs, -EUCLEAN, "item (%llu %u %llu) to remove is missing",
+				key->objectid, key->type, key->offset) : ret;
+}
+
+int chunk_remove(struct trans *t, u64 logical, u64 length)
+{
+	struct fs_info *fs = t->fs;
+	const struct chunk_map *cm = find_chunk(fs, logical);
+	struct chunk_map m;
+	struct btrfs_key key = { BTRFS_FIRST_CHUNK_TREE_OBJECTID, BTRFS_CHUNK_ITEM_KEY, logical };
+	struct trans_root *cr = trans_get_root(t, BTRFS_CHUNK_TREE_OBJECTID);
+	struct trans_root *dr = cr ? trans_get_root(t, BTRFS_DEV_TREE_OBJECTID) : NULL;
+	struct trans_root *bgr = dr ? space_bg_root(t) : NULL;
+	const struct chunk_profile *prof;
+	u64 stripe;
+	int ret;
+
+	if (!bgr)
+		return trans_root_err(t);
+	if (!cm || cm->logical != logical || cm->length != length || !state(t))
+		return fs_err(fs, cm ? -EUCLEAN : -ENOENT, "block group %llu has no chunk of its size",
+			      logical);
+	m = *cm;
+	prof = chunk_profile_of(m.type);
+	if (!prof)
+		return fs_err(fs, -EOPNOTSUPP, "chunk %llu: profile not supported", logical);
+	stripe = m.length / (prof->dev_stripes / prof->ncopies ? prof->dev_stripes / prof->ncopies : 1);
+	ret = record_change(t, &m, stripe, true);
+	if (!ret)
+		ret = delete_key(t, cr, &key);
+	for (u16 s = 0; !ret && s < m.num_stripes && s < 2; s++) {
+		struct btrfs_key dk = { devid_of(fs), BTRFS_DEV_EXTENT_KEY, m.physical[s] };
+
+		ret = delete_key(t, dr, &dk);
+	}
+	if (!ret)
+		ret = dev_item_update(t, -(s64)(stripe * m.num_stripes), 0);
+	if (!ret) {
+		struct btrfs_key bk = { logical, BTRFS_BLOCK_GROUP_ITEM_KEY, length };
+
+		ret = delete_key(t, bgr, &bk);
+	}
+	if (!ret && (fs->compat_ro & BTRFS_FEATURE_COMPAT_RO_FREE_SPACE_TREE))
+		ret = fst_remove_group(t, logical, length);
+	return ret;
+}
+
+/* ---- growing ---------------------------------------------------------------- */
+
+int chunk_grow_device(struct trans *t, u64 more)
+{
+	struct fs_info *fs = t->fs;
+	struct chunk_state *cs = state(t);
+	struct holes h = { .want = (u64)-1 };
+	u64 old = dev_total(t), new_total;
+	struct stat st;
+	int ret;
+
+	if (!cs)
+		return -ENOMEM;
+	if (fstat(fs->fd, &st) < 0)
+		return fs_err(fs, -errno, "cannot stat the image: %s", strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return fs_err(fs, -EOPNOTSUPP, "cannot grow %s: only an image file can grow, not a block device",
+			      fs->path);
+	ret = dev_find_hole(t, &h);
+	if (ret)
+		return ret;
+	new_total = round_up_to(h.end + more, SZ_1M);
+	if (new_total <= old)
+		new_total = round_up_to(old + more, SZ_1M);
+	if ((u64)st.st_size < new_total && ftruncate(fs->fd, (off_t)new_total) < 0)
+		return fs_err(fs, -errno, "cannot grow the image file to %llu bytes: %s", new_total,
+			      strerror(errno));
+	if (fs->image_size < new_total)
+		fs->image_size = new_total;
+	cs->new_total = new_total;
+	cs->total_pending = true;
+	fs->grown_bytes += new_total - old;
+	return 0;
+}
+
+/* ---- commit and abort -------------------------------------------------------- */
+
+static int sys_array_append(struct fs_info *fs, const struct chunk_change *c)
+{
+	struct btrfs_super_block *sb = &fs->super;
+	u32 size = le32_to_cpu(sb->sys_chunk_array_size);
+	u32 item = chunk_item_bytes(c->m.num_stripes);
+	struct btrfs_disk_key dk;
+	const struct chunk_profile *prof = chunk_profile_of(c->m.type);
+
+	if (!prof || size + sizeof(dk) + item > BTRFS_SYSTEM_CHUNK_ARRAY_SIZE)
+		return fs_err(fs, -ENOSPC, "the superblock's system chunk array is full");
+	dk.objectid = cpu_to_le64(BTRFS_FIRST_CHUNK_TREE_OBJECTID);
+	dk.type = BTRFS_CHUNK_ITEM_KEY;
+	dk.offset = cpu_to_le64(c->m.logical);
+	memcpy(sb->sys_chunk_array + size, &dk, sizeof(dk));
+	{
+		u8 buf[sizeof(struct btrfs_chunk) + sizeof(struct btrfs_stripe)] = { 0 };
+
+		build_chunk_item(fs, &c->m, prof, (struct btrfs_chunk *)buf);
+		memcpy(sb->sys_chunk_array + size + sizeof(dk), buf, item);
+	}
+	sb->sys_chunk_array_size = cpu_to_le32(size + sizeof(dk) + item);
+	return 0;
+}
+
+int chunk_commit_super(struct trans *t)
+{
+	struct fs_info *fs = t->fs;
+	struct btrfs_super_block *sb = &fs->super;
+	struct chunk_state *cs = t->chunks;
+	int ret;
+
+	for (size_t i = 0; i < t->nr_roots; i++) {
+		struct trans_root *r = &t->roots[i];
+
+		if (r->ref.objectid != BTRFS_CHUNK_TREE_OBJECTID ||
+		    r->ref.bytenr == le64_to_cpu(sb->chunk_root))
+			continue;
+		sb->chunk_root = cpu_to_le64(r->ref.bytenr);
+		sb->chunk_root_level = r->ref.level;
+		sb->chunk_root_generation = cpu_to_le64(t->transid);
+		fs->chunk_root = r->ref;
+		fs->chunk_root.generation = t->transid;
+	}
+	if (!cs)
+		return 0;
+	sb->dev_item.bytes_used = cpu_to_le64(le64_to_cpu(sb->dev_item.bytes_used) +
+					      cs->dev_used_delta);
+	if (cs->new_total) {
+		sb->dev_item.total_bytes = cpu_to_le64(cs->new_total);
+		sb->total_bytes = cpu_to_le64(cs->new_total);
+	}
+	for (size_t i = 0; i < cs->nr; i++) {
+		if (cs->v[i].removed || !(cs->v[i].m.type & BTRFS_BLOCK_GROUP_SYSTEM))
+			continue;
+		ret = sys_array_append(fs, &cs->v[i]);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+void chunk_commit_done(struct trans *t)
+{
+	struct fs_info *fs = t->fs;
+	struct chunk_state *cs = t->chunks;
+	struct dev_range_list l = { fs->freed_dev, fs->nr_freed_dev, fs->nr_freed_dev };
+
+	for (size_t i = 0; cs && i < cs->nr; i++) {
+		const struct chunk_change *c = &cs->v[i];
+
+		if (!c->removed)
+			continue;
+		chunk_map_remove(fs, c->m.logical);
+		/* Best effort: the list only serves the wipe of what the chunk held. */
+		for (u16 s = 0; s < c->m.num_stripes && s < 2; s++)
+			if (add_range(fs, &l, c->m.physical[s], c->stripe_size))
+				break;
+	}
+	fs->freed_dev = l.v;
+	fs->nr_freed_dev = l.nr;
+}
+
+void chunk_abort(struct trans *t)
+{
+	struct fs_info *fs = t->fs;
+	struct chunk_state *cs = t->chunks;
+
+	for (size_t i = 0; cs && i < cs->nr; i++)
+		if (!cs->v[i].removed)
+			chunk_map_remove(fs, cs->v[i].m.logical);
+	fs->chunk_root.bytenr = le64_to_cpu(fs->super.chunk_root);
+	fs->chunk_root.level = fs->super.chunk_root_level;
+	fs->chunk_root.generation = le64_to_cpu(fs->super.chunk_root_generation);
+}
+
+int chunk_device_bytes(struct trans *t, u64 type, u64 *bytes)
+{
+	const struct chunk_profile *prof;
+	int ret = type_profile(t->fs, type, &prof);
+
+	if (ret)
+		return ret;
+	*bytes = stripe_for(t, type, prof, (u64)-1) * prof->dev_stripes;
+	return 0;
+}
+
+int chunk_available(struct trans *t, u64 type, u64 reserve, u64 *bytes)
+{
+	const struct chunk_profile *prof;
+	u64 unalloc;
+	int ret = chunk_dev_unallocated(t, &unalloc, NULL);
+
+	if (ret)
+		return ret;
+	*bytes = 0;
+	if (type_profile(t->fs, type, &prof)) {
+		fs_clear_err(t->fs);	/* no chunks of this kind can be made: none available */
+		return 0;
+	}
+	if (unalloc > reserve)
+		*bytes = (unalloc - reserve) / prof->ncopies;
+	return 0;
+}
