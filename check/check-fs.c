@@ -978,14 +978,17 @@ static u8 mode_to_ftype(u32 mode)
  * is the directory's (fscrypt_has_permitted_context(): EPERM otherwise).
  */
 static void check_entry_policy(struct check_ctx *c, struct fs_tree_state *st, const struct dent *d,
-			       const struct ino_sum *child, const char *name)
+			       const struct ino_sum *child)
 {
 	struct ino_sum *dir = find_ino(st, d->dir);
+	char nb[4 * MAX_NAME + 8];
 
 	if (!dir || !dir->policy || !child->policy || dir->policy == child->policy ||
 	    dir->policy == 0xffff || child->policy == 0xffff)
 		return;
-	check_report(c, PR_POLICY_MISMATCH, LOC(st->root->objectid, d->dir, d->index, NOLOC), name,
+	/* The name is escaped only for the report: every entry passes here. */
+	check_report(c, PR_POLICY_MISMATCH, LOC(st->root->objectid, d->dir, d->index, NOLOC),
+		     bytes_escape(st->names + d->name_off, d->name_len, nb, sizeof(nb)),
 		     d->dir, d->child);
 }
 
@@ -1063,7 +1066,7 @@ static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 				check_report(c, PR_PLAIN_INODE_IN_ENCRYPTED_DIR,
 					     LOC(root, d->dir, d->index, NOLOC), NAME_OF(d), d->dir, d->child,
 					     s->mode);
-			check_entry_policy(c, st, d, s, NAME_OF(d));
+			check_entry_policy(c, st, d, s);
 			continue;
 		}
 		/* DIR_ITEM */

@@ -59,14 +59,19 @@ bool utf8_valid(const void *buf, size_t len)
 
 const char *bytes_escape(const void *buf, size_t len, char *out, size_t outlen)
 {
+	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = buf;
 	size_t pos = 0;
 
 	for (size_t i = 0; i < len && pos + 5 < outlen; i++) {
-		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\')
+		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\') {
 			out[pos++] = p[i];
-		else
-			pos += snprintf(out + pos, outlen - pos, "\\x%02x", p[i]);
+		} else {	/* "\\xNN", without a printf per byte */
+			out[pos++] = '\\';
+			out[pos++] = 'x';
+			out[pos++] = hex[p[i] >> 4];
+			out[pos++] = hex[p[i] & 15];
+		}
 	}
 	out[pos] = 0;
 	return out;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Unit tests of common/utils.c: utf8_valid() against the boundaries of the
- * Unicode standard's table of well-formed UTF-8 byte sequences (table 3-7).
+ * Unicode standard's table of well-formed UTF-8 byte sequences (table 3-7),
+ * and bytes_escape().
  */
 #include <string.h>
 #include "common/utils.h"
@@ -36,4 +37,18 @@ UNIT_TEST(utf8_valid_table_3_7)
 	INVALID("\xe2\x82");			/* cut short */
 	INVALID("a\xc2");
 	INVALID("\xe2\x28\xa1");		/* bad continuation */
+}
+
+/* bytes_escape(): printable ASCII as is, everything else and '\' as \xNN, cut to fit. */
+UNIT_TEST(bytes_escape_forms_and_bounds)
+{
+	char out[64];
+
+	CHECK(strcmp(bytes_escape("a b~", 4, out, sizeof(out)), "a b~") == 0);
+	CHECK(strcmp(bytes_escape("\x1b\n\\\x7f\xff", 5, out, sizeof(out)),
+		     "\\x1b\\x0a\\x5c\\x7f\\xff") == 0);
+	CHECK(strcmp(bytes_escape("x\0y", 3, out, sizeof(out)), "x\\x00y") == 0);
+	/* Never past outlen: 8 bytes hold one escape and the NUL, not two. */
+	CHECK(strcmp(bytes_escape("\x01\x02", 2, out, 8), "\\x01") == 0);
+	CHECK(strcmp(bytes_escape("abc", 3, out, 1), "") == 0);
 }
