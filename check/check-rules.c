@@ -155,6 +155,8 @@ static void chunk_tree_item(struct check_ctx *c, struct dev_state *s, const stru
 		for (u16 i = 0; i < n; i++) {
 			struct dext_rec *w = vec_push(&s->want);
 
+			if (!w)
+				die_oom();
 			w->devid = le64_to_cpu((&ch->stripe)[i].devid);
 			w->physical = le64_to_cpu((&ch->stripe)[i].offset);
 			w->length = len;
@@ -175,6 +177,8 @@ static int collect_devices(struct check_ctx *c, struct dev_state *s)
 	     ret = key_iter_next(&it))
 		chunk_tree_item(c, s, &it.key, it.ptr, it.size);
 	key_iter_release(&it);
+	if (ret == -ENOMEM)
+		die_oom();	/* not a problem of the image */
 	if (ret < 0 || find_root(c->fs, BTRFS_DEV_TREE_OBJECTID, &dev_root))
 		return ret < 0 ? ret : -ENOENT;
 	for (ret = key_iter_first(&it, c->fs, &dev_root, &min, &max); ret == 0;
@@ -185,12 +189,16 @@ static int collect_devices(struct check_ctx *c, struct dev_state *s)
 		if (it.key.type != BTRFS_DEV_EXTENT_KEY || it.size != sizeof(*de))
 			continue;
 		h = vec_push(&s->have);
+		if (!h)
+			die_oom();
 		h->devid = it.key.objectid;
 		h->physical = it.key.offset;
 		h->length = le64_to_cpu(de->length);
 		h->chunk = le64_to_cpu(de->chunk_offset);
 	}
 	key_iter_release(&it);
+	if (ret == -ENOMEM)
+		die_oom();
 	return ret < 0 ? ret : 0;
 }
 
