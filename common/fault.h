@@ -8,6 +8,8 @@
  * the Nth of the process with EXTCRYPT_FAIL_ALLOC=N in the environment, or
  * the Nth after fault_alloc_arm(N) (unit tests).  Only that one call
  * fails, so the error path that follows runs with memory as usual.
+ * EXTCRYPT_COUNT_ALLOC=1 counts the allocations without failing one and
+ * prints "EXTCRYPT_COUNT_ALLOC: N" on stderr at exit.
  */
 #ifndef EXTCRYPT_FAULT_H
 #define EXTCRYPT_FAULT_H
