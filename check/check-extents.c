@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/fault.h"
 #include "check/check.h"
 #include "common/messages.h"
 #include "kernel-shared/volumes.h"
@@ -396,7 +397,7 @@ static u64 ref_root_for_loc(const struct ext_backref *r)
 static struct ext_backref *resolve_found(struct check_ctx *c, size_t *nr)
 {
 	size_t n = c->tree_refs.nr + c->data_refs.nr, k = 0;
-	struct ext_backref *v = calloc(n ? n : 1, sizeof(*v));
+	struct ext_backref *v = fault_calloc(n ? n : 1, sizeof(*v));
 
 	if (!v)
 		die_oom();

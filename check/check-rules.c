@@ -138,10 +138,8 @@ static void chunk_tree_item(struct check_ctx *c, struct dev_state *s, const stru
 
 	if (k->type == BTRFS_DEV_ITEM_KEY && size == sizeof(struct btrfs_dev_item)) {
 		const struct btrfs_dev_item *d = (const void *)p;
-		struct dev_rec *r = vec_push(&s->devs);
+		struct dev_rec *r = vec_push_or_die(&s->devs);
 
-		if (!r)
-			die_oom();
 		r->devid = le64_to_cpu(d->devid);
 		r->total_bytes = le64_to_cpu(d->total_bytes);
 		r->bytes_used = le64_to_cpu(d->bytes_used);
@@ -153,10 +151,8 @@ static void chunk_tree_item(struct check_ctx *c, struct dev_state *s, const stru
 					le16_to_cpu(ch->sub_stripes));
 
 		for (u16 i = 0; i < n; i++) {
-			struct dext_rec *w = vec_push(&s->want);
+			struct dext_rec *w = vec_push_or_die(&s->want);
 
-			if (!w)
-				die_oom();
 			w->devid = le64_to_cpu((&ch->stripe)[i].devid);
 			w->physical = le64_to_cpu((&ch->stripe)[i].offset);
 			w->length = len;
@@ -188,9 +184,7 @@ static int collect_devices(struct check_ctx *c, struct dev_state *s)
 
 		if (it.key.type != BTRFS_DEV_EXTENT_KEY || it.size != sizeof(*de))
 			continue;
-		h = vec_push(&s->have);
-		if (!h)
-			die_oom();
+		h = vec_push_or_die(&s->have);
 		h->devid = it.key.objectid;
 		h->physical = it.key.offset;
 		h->length = le64_to_cpu(de->length);

@@ -52,7 +52,7 @@ static int collect_entries(struct reenc *c, struct trans_root *root, u64 dir,
 			struct dir_entry *n = array_grow(*out, &cap, *nr, sizeof(*n));
 
 			if (!n) {
-				ret = -ENOMEM;
+				ret = fs_err(c->fs, -ENOMEM, "out of memory");
 				break;
 			}
 			*out = n;
