@@ -65,6 +65,8 @@ static int first_ref(struct fs_info *fs, const struct root_ref *root, u64 ino,
 		len = le16_to_cpu(r->name_len);
 		if (sizeof(*r) + len > path_size(&p))
 			goto corrupt;
+		if (len > BTRFS_NAME_LEN)
+			goto too_long;
 		*parent = k.offset;
 		memcpy(name, r + 1, len);
 		*name_len = len;
@@ -78,6 +80,8 @@ static int first_ref(struct fs_info *fs, const struct root_ref *root, u64 ino,
 		len = le16_to_cpu(r->name_len);
 		if (sizeof(*r) + len > path_size(&p))
 			goto corrupt;
+		if (len > BTRFS_NAME_LEN)
+			goto too_long;
 		*parent = le64_to_cpu(r->parent_objectid);
 		memcpy(name, r + 1, len);
 		*name_len = len;
@@ -89,6 +93,11 @@ out:
 corrupt:
 	path_release(fs, &p);
 	return fs_err(fs, -EUCLEAN, "inode %llu in tree %llu: truncated inode ref",
+		      (unsigned long long)ino, (unsigned long long)root->objectid);
+too_long:
+	/* The tree-checker bounds a ref's name by its item only: name holds 256 bytes. */
+	path_release(fs, &p);
+	return fs_err(fs, -EUCLEAN, "inode %llu in tree %llu: inode ref name longer than 255 bytes",
 		      (unsigned long long)ino, (unsigned long long)root->objectid);
 }
 

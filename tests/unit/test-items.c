@@ -7,10 +7,12 @@
  * top-level subvolume of a scratch image inside an aborted transaction.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include "kernel-shared/ctree.h"
 #include "kernel-shared/dir-item.h"
 #include "kernel-shared/fscrypt-item.h"
+#include "kernel-shared/fs-walk.h"
 #include "kernel-shared/inode.h"
 #include "kernel-shared/transaction.h"
 #include "kernel-shared/ctree-mod.h"
@@ -111,6 +113,38 @@ UNIT_TEST(dir_item_find_bounds)
 	/* A name length running past the item. */
 	((struct btrfs_dir_item *)item)->name_len = cpu_to_le16(0xffff);
 	CHECK_EQ_INT(dir_item_find(item, a + b, "two", 3, &pos, &len), -EUCLEAN);
+}
+
+/* Insert an INODE_REF of ino in IT_DIR holding one entry whose name is nl bytes of c. */
+static void it_ref(struct scratch_tree *f, u64 ino, u64 index, u32 nl, char c)
+{
+	u8 buf[sizeof(struct btrfs_inode_ref) + 1024];
+	struct btrfs_inode_ref *r = (void *)buf;
+	struct btrfs_key key = { ino, BTRFS_INODE_REF_KEY, IT_DIR };
+
+	r->index = cpu_to_le64(index);
+	r->name_len = cpu_to_le16(nl);
+	memset(r + 1, c, nl);
+	CHECK_EQ_INT(insert_item(f->t, f->root, &key, buf, sizeof(*r) + nl), 0);
+}
+
+/* A ref name longer than BTRFS_NAME_LEN (the tree-checker allows it) is corrupt, not copied. */
+UNIT_TEST(inode_path_long_ref_name)
+{
+	struct scratch_tree f;
+	char path[PATH_MAX];
+
+	if (!it_open(&f)) {
+		scratch_tree_close(&f);
+		return;
+	}
+	it_ref(&f, 300, 20, 255, 'a');
+	CHECK_EQ_INT(inode_path(f.fs, &f.root->ref, 300, path, sizeof(path)), 0);
+	CHECK(strlen(path) == 256 && path[0] == '/' && path[1] == 'a' && path[255] == 'a');
+	it_ref(&f, 301, 21, 1000, 'b');
+	CHECK_EQ_INT(inode_path(f.fs, &f.root->ref, 301, path, sizeof(path)), -EUCLEAN);
+	CHECK(strstr(fs_errmsg(f.fs), "longer than 255") != NULL);
+	scratch_tree_close(&f);
 }
 
 UNIT_TEST(fscrypt_item_round_trip)
