@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/fault.h"
 #include "check/check.h"
 #include "check/check-scrub.h"
 #include "kernel-shared/disk-io.h"
@@ -281,6 +282,7 @@ void check_scrub_start(struct check_ctx *c)
 	struct check_scrub *s;
 	u64 ss = c->fs->sectorsize;
 	char err[256];
+	int ret;
 
 	if (!c->check_data_csum || !c->csum_data || c->scrub)
 		return;
@@ -288,11 +290,9 @@ void check_scrub_start(struct check_ctx *c)
 		check_report(c, PR_METADUMP_DATA_NOT_CHECKED, LOC_NONE);
 		return;
 	}
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		check_report(c, PR_DATA_READ_ERROR, LOC_NONE, "out of memory");
-		return;
-	}
+	s = fault_calloc(1, sizeof(*s));
+	if (!s)
+		die_oom();
 	s->bl.csum_size = c->fs->csum_size;
 	s->p = (struct scrub_params){
 		.fd = c->fs->fd,
@@ -348,8 +348,11 @@ void check_scrub_start(struct check_ctx *c)
 		}
 		i = j;
 	}
-	if (s->ranges.nr && scrub_start(&s->p, s->ranges.data, s->ranges.nr, &s->job, err,
-					sizeof(err)))
+	ret = s->ranges.nr ? scrub_start(&s->p, s->ranges.data, s->ranges.nr, &s->job, err,
+					 sizeof(err)) : 0;
+	if (ret == -ENOMEM)
+		die_oom();	/* not a problem of the image */
+	if (ret)
 		check_report(c, PR_DATA_READ_ERROR, LOC_NONE, err);
 }
 
@@ -359,10 +362,14 @@ void check_scrub_finish(struct check_ctx *c)
 	struct check_scrub *s = c->scrub;
 	uint64_t bytes = 0;
 	char err[256];
+	int ret;
 
 	if (!s)
 		return;
-	if (scrub_finish(s->job, &bytes, err, sizeof(err)))
+	ret = scrub_finish(s->job, &bytes, err, sizeof(err));
+	if (ret == -ENOMEM)
+		die_oom();
+	if (ret)
 		check_report(c, PR_DATA_READ_ERROR, LOC_NONE, err);
 	s->job = NULL;
 	c->cnt.data_bytes_checked = bytes;

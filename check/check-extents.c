@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/fault.h"
 #include "check/check.h"
 #include "common/messages.h"
 #include "kernel-shared/volumes.h"
@@ -396,7 +397,7 @@ static u64 ref_root_for_loc(const struct ext_backref *r)
 static struct ext_backref *resolve_found(struct check_ctx *c, size_t *nr)
 {
 	size_t n = c->tree_refs.nr + c->data_refs.nr, k = 0;
-	struct ext_backref *v = calloc(n ? n : 1, sizeof(*v));
+	struct ext_backref *v = fault_calloc(n ? n : 1, sizeof(*v));
 
 	if (!v)
 		die_oom();
@@ -843,17 +844,16 @@ static void check_bg_free_space(struct check_ctx *c, const struct bg_rec *bg,
 	vec_init(&used, sizeof(struct range));
 	vec_init(&want, sizeof(struct range));
 	vec_init(&have, sizeof(struct range));
-	/* Out of memory: this group goes unchecked, as before. */
+	/* Their only failure is -ENOMEM; a group left unchecked would pass. */
 	if (bg_used_ranges(c, bg, sup, nsup, &used))
-		goto out;
+		die_oom();
 	check_qsort(used.data, used.nr, sizeof(struct range), cmp_range);
 	if (bg_free_gaps(bg, &used, &want) || bg_tree_free(c, bg, &have, &budget))
-		goto out;
+		die_oom();
 	bg_compare_free(c, bg, &want, &have, &budget);
 	if (info->extent_count != have.nr)
 		check_report(c, PR_FREE_SPACE_COUNT, LOC_BLOCK(BTRFS_FREE_SPACE_TREE_OBJECTID, bg->start),
 			     bg->start, bg_end, info->extent_count, (unsigned long long)have.nr);
-out:
 	vec_free(&used);
 	vec_free(&want);
 	vec_free(&have);

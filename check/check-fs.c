@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "common/fault.h"
 #include "check/check.h"
 #include "crypto/csum.h"
 #include "kernel-shared/hash.h"
@@ -808,7 +809,7 @@ static void file_extent(struct check_ctx *c, struct fs_tree_state *st,
 
 struct fs_tree_state *fs_tree_begin(struct check_ctx *c, const struct root_desc *root)
 {
-	struct fs_tree_state *st = calloc(1, sizeof(*st));
+	struct fs_tree_state *st = fault_calloc(1, sizeof(*st));
 
 	if (!st) {
 		die_oom();

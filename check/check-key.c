@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/fault.h"
 #include "check/check.h"
 #include "crypto/extent-io.h"
 #include "data/read.h"
@@ -30,7 +31,7 @@ struct check_key {
 
 int check_key_attach(struct check_ctx *c, struct fscrypt_master_key *mk)
 {
-	c->key = calloc(1, sizeof(*c->key));
+	c->key = fault_calloc(1, sizeof(*c->key));
 	if (!c->key) {
 		error("out of memory");
 		return -ENOMEM;
@@ -147,7 +148,7 @@ static struct file_extent_rec **select_compressed(struct check_ctx *c, size_t ma
 	struct file_extent_rec *v = c->file_exts.data, **sel;
 
 	*n = 0;
-	sel = malloc((c->file_exts.nr + 1) * sizeof(*sel));
+	sel = fault_malloc((c->file_exts.nr + 1) * sizeof(*sel));
 	if (!sel)
 		return NULL;
 	for (size_t i = 0; i < c->file_exts.nr; i++) {
@@ -177,9 +178,15 @@ static void check_compressed_with_key(struct check_ctx *c)
 	struct extent_io *io = NULL;
 	size_t n;
 	const size_t max_ram = 128 * 1024;	/* btrfs caps compressed extents at 128 KiB */
-	struct file_extent_rec **sel = fs_is_metadump(fs) ? NULL : select_compressed(c, max_ram, &n);
+	struct file_extent_rec **sel;
+	int ret;
 
-	if (!sel || !n)
+	if (fs_is_metadump(fs))
+		return;	/* no decoding of a metadata dump's compressed extents */
+	sel = select_compressed(c, max_ram, &n);
+	if (!sel)
+		die_oom();
+	if (!n)
 		goto out;
 	params.fd = fs->fd;
 	params.dst_fd = -1;
@@ -189,7 +196,10 @@ static void check_compressed_with_key(struct check_ctx *c)
 	params.profile = FSCRYPT_PROFILE_V7;
 	params.contents_mode = FSCRYPT_MODE_AES_256_XTS;
 	data_read_setup(&params);
-	if (extent_io_new(&io, &params))
+	ret = extent_io_new(&io, &params);
+	if (ret == -ENOMEM)
+		die_oom();
+	if (ret)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		const struct file_extent_rec *r = sel[i];
@@ -200,11 +210,17 @@ static void check_compressed_with_key(struct check_ctx *c)
 
 		if (i && sel[i - 1]->disk_bytenr == r->disk_bytenr)
 			continue;
-		if (data_read_map(fs, NULL, r->disk_bytenr, 0, r->disk_num_bytes, 0, ec->nonce, &rd)) {
+		ret = data_read_map(fs, NULL, r->disk_bytenr, 0, r->disk_num_bytes, 0, ec->nonce, &rd);
+		if (ret == -ENOMEM)
+			die_oom();	/* not a problem of the image */
+		if (ret) {
 			data_read_release(&rd);
 			continue;	/* not mapped: reported by the extent checks */
 		}
-		if (data_read_decode(io, &rd, r->compression, max_ram, NULL, NULL, &got))
+		ret = data_read_decode(io, &rd, r->compression, max_ram, NULL, NULL, &got);
+		if (ret == -ENOMEM || (!ret && got == -ENOMEM))
+			die_oom();
+		if (ret)
 			why = "cannot read or decrypt it";
 		else if (got <= 0)
 			why = got == -EINVAL ? "unknown compression type" : "corrupt stream";

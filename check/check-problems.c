@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
+#include "common/fault.h"
 #include "check/check.h"
 #include "common/messages.h"
 #include "common/output.h"
@@ -265,18 +266,19 @@ void check_report(struct check_ctx *c, enum check_problem code, struct check_loc
 	c->nr_by_sev[check_problems[code].severity]++;
 	if (c->nr_problems >= MAX_PROBLEMS)
 		return;
+	/* A problem dropped for want of memory would go unreported. */
 	np = array_grow(c->problems, &c->cap_problems, c->nr_problems, sizeof(*c->problems));
 	if (!np)
-		return;
+		die_oom();
 	c->problems = np;
 	va_start(ap, loc);
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-	n = vasprintf(&msg, check_problems[code].fmt, ap);
+	n = fault_alloc_fails() ? -1 : vasprintf(&msg, check_problems[code].fmt, ap);
 #pragma GCC diagnostic pop
 	va_end(ap);
 	if (n < 0)
-		msg = NULL;
+		die_oom();
 	p = &c->problems[c->nr_problems++];
 	p->code = code;
 	p->loc = loc;

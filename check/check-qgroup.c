@@ -5,7 +5,9 @@
  * judges them: referenced and exclusive bytes, only while the status item
  * says the counts are exact (ON, not inconsistent, no rescan running).
  */
+#include <errno.h>
 #include "check/check.h"
+#include "common/messages.h"
 #include "kernel-shared/disk-io.h"
 #include "kernel-shared/qgroup.h"
 
@@ -30,6 +32,8 @@ void check_qgroups(struct check_ctx *c)
 	const char *why = NULL;
 	int ret = qgroup_load(c->fs, &c->fs->tree_root, &qs);
 
+	if (ret == -ENOMEM)
+		die_oom();	/* not a problem of the image */
 	if (ret) {
 		check_report(c, PR_QGROUP_NOT_VERIFIED, LOC_NONE, fs_errmsg(c->fs));
 		goto out;
@@ -57,6 +61,8 @@ void check_qgroups(struct check_ctx *c)
 		goto out;
 	}
 	ret = qgroup_compute(c->fs, &c->fs->tree_root, &qs);
+	if (ret == -ENOMEM)
+		die_oom();
 	if (ret) {
 		check_report(c, PR_QGROUP_NOT_VERIFIED, LOC_NONE, fs_errmsg(c->fs));
 		goto out;

@@ -138,10 +138,8 @@ static void chunk_tree_item(struct check_ctx *c, struct dev_state *s, const stru
 
 	if (k->type == BTRFS_DEV_ITEM_KEY && size == sizeof(struct btrfs_dev_item)) {
 		const struct btrfs_dev_item *d = (const void *)p;
-		struct dev_rec *r = vec_push(&s->devs);
+		struct dev_rec *r = vec_push_or_die(&s->devs);
 
-		if (!r)
-			die_oom();
 		r->devid = le64_to_cpu(d->devid);
 		r->total_bytes = le64_to_cpu(d->total_bytes);
 		r->bytes_used = le64_to_cpu(d->bytes_used);
@@ -153,7 +151,7 @@ static void chunk_tree_item(struct check_ctx *c, struct dev_state *s, const stru
 					le16_to_cpu(ch->sub_stripes));
 
 		for (u16 i = 0; i < n; i++) {
-			struct dext_rec *w = vec_push(&s->want);
+			struct dext_rec *w = vec_push_or_die(&s->want);
 
 			w->devid = le64_to_cpu((&ch->stripe)[i].devid);
 			w->physical = le64_to_cpu((&ch->stripe)[i].offset);
@@ -175,6 +173,8 @@ static int collect_devices(struct check_ctx *c, struct dev_state *s)
 	     ret = key_iter_next(&it))
 		chunk_tree_item(c, s, &it.key, it.ptr, it.size);
 	key_iter_release(&it);
+	if (ret == -ENOMEM)
+		die_oom();	/* not a problem of the image */
 	if (ret < 0 || find_root(c->fs, BTRFS_DEV_TREE_OBJECTID, &dev_root))
 		return ret < 0 ? ret : -ENOENT;
 	for (ret = key_iter_first(&it, c->fs, &dev_root, &min, &max); ret == 0;
@@ -184,13 +184,15 @@ static int collect_devices(struct check_ctx *c, struct dev_state *s)
 
 		if (it.key.type != BTRFS_DEV_EXTENT_KEY || it.size != sizeof(*de))
 			continue;
-		h = vec_push(&s->have);
+		h = vec_push_or_die(&s->have);
 		h->devid = it.key.objectid;
 		h->physical = it.key.offset;
 		h->length = le64_to_cpu(de->length);
 		h->chunk = le64_to_cpu(de->chunk_offset);
 	}
 	key_iter_release(&it);
+	if (ret == -ENOMEM)
+		die_oom();
 	return ret < 0 ? ret : 0;
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/fault.h"
 #include "check/check-scrub.h"
 #include "crypto/csum.h"
 #include "crypto/extent-io.h"
@@ -55,13 +56,13 @@ int scrub_start(const struct scrub_params *p, const struct scrub_range *r, size_
 		.threads = p->threads,
 		.process = extent_io_csum_process,
 	};
-	struct scrub_job *s = calloc(1, sizeof(*s));
+	struct scrub_job *s = fault_calloc(1, sizeof(*s));
 	int ret;
 
 	*out = NULL;
-	if (!s || !(s->jobs = calloc(n + 1, sizeof(*s->jobs))) ||
-	    !(s->csums = calloc(n + 1, sizeof(*s->csums))) ||
-	    !(s->args = calloc(n + 1, sizeof(*s->args)))) {
+	if (!s || !(s->jobs = fault_calloc(n + 1, sizeof(*s->jobs))) ||
+	    !(s->csums = fault_calloc(n + 1, sizeof(*s->csums))) ||
+	    !(s->args = fault_calloc(n + 1, sizeof(*s->args)))) {
 		if (s)
 			scrub_free(s);
 		snprintf(err, errlen, "out of memory");

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/fault.h"
 #include "check/check.h"
 #include "common/messages.h"
 #include "kernel-shared/disk-io.h"
@@ -45,7 +46,7 @@ static struct block_ent *bs_find(struct block_set *s, u64 bytenr, bool insert)
 
 	if (insert && (s->nr + 1) * 4 > s->cap * 3) {
 		size_t ncap = s->cap ? s->cap * 2 : 4096;
-		struct block_ent *nt = calloc(ncap, sizeof(*nt));
+		struct block_ent *nt = fault_calloc(ncap, sizeof(*nt));
 
 		if (!nt)
 			die_oom();
@@ -376,7 +377,7 @@ int check_trees(struct check_ctx *c)
 	};
 	size_t nr_before;
 
-	c->blocks = calloc(1, sizeof(*c->blocks));
+	c->blocks = fault_calloc(1, sizeof(*c->blocks));
 	if (!c->blocks)
 		return -ENOMEM;
 	walk_tree(c, &root_tree, WK_ROOT);

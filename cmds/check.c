@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <json-c/json.h>
+#include "common/fault.h"
 #include "cmds/commands.h"
 #include "cmds/cmd-utils.h"
 #include "check/check.h"
@@ -179,7 +180,7 @@ static int parse_uint(const struct cmd_struct *cmd, const char *opt, const char 
 /* --require-encryption=ID,ID,...: subvolume IDs (5, or 256 and above). */
 static int parse_subvol_list(const struct cmd_struct *cmd, const char *arg, struct check_ctx *c)
 {
-	char *copy = strdup(arg), *save = NULL, *tok;
+	char *copy = fault_strdup(arg), *save = NULL, *tok;
 	int ret = 0;
 
 	if (!copy)
@@ -286,8 +287,7 @@ static int check_passes(struct check_ctx *c)
 
 	ret = check_trees(c);
 	if (ret) {
-		error("check failed: %s", strerror(-ret));
-		return exit_code(ret, ERR_AT_RUN);
+		return cmd_engine_error(c->fs, ret, "check failed");
 	}
 	if (!block_set_contains(c, c->fs->tree_root.bytenr)) {
 		/* Nothing can be checked without the root tree. */

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <uuid/uuid.h>
+#include "common/fault.h"
 #include "cmds/commands.h"
 #include "cmds/print-tree.h"
 #include "common/messages.h"
@@ -822,7 +823,7 @@ static int add_block(struct cmd_context *ctx, const char *arg)
 	u64 *nb;
 
 	errno = 0;
-	nb = realloc(o->blocks, (o->nblocks + 1) * sizeof(u64));
+	nb = fault_realloc(o->blocks, (o->nblocks + 1) * sizeof(u64));
 	if (!nb) {
 		error("out of memory");
 		return exit_code(-ENOMEM, ERR_AT_RUN);

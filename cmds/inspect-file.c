@@ -19,12 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "common/fault.h"
 #include "cmds/commands.h"
 #include "cmds/cmd-utils.h"
 #include "common/messages.h"
 #include "common/output.h"
 #include "common/containers.h"
 #include "common/utils.h"
+#include "kernel-shared/disk-io.h"
 #include "kernel-shared/fs-walk.h"
 
 const char *const cmd_inspect_file_usage[] = {
@@ -239,12 +241,13 @@ static void print_extent(const struct btrfs_key *key, const u8 *ptr, u32 size,
 		putchar('\n');
 }
 
-static int add_ctx(struct file_report *r, const struct btrfs_key *key, const u8 *ptr, u32 size)
+static int add_ctx(struct fs_info *fs, struct file_report *r, const struct btrfs_key *key,
+		   const u8 *ptr, u32 size)
 {
 	struct ctx_item *c, *n = array_grow(r->ctx, &r->cap_ctx, r->nr_ctx, sizeof(*n));
 
 	if (!n)
-		return -ENOMEM;
+		return fs_err(fs, -ENOMEM, "out of memory");
 	r->ctx = n;
 	c = &r->ctx[r->nr_ctx++];
 	c->offset = key->offset;
@@ -253,63 +256,67 @@ static int add_ctx(struct file_report *r, const struct btrfs_key *key, const u8 
 	return 0;
 }
 
-/* Walk all items of one inode; ctx items (42) sort before EXTENT_DATA (108). */
+/* One item of the inode; 0 or -ENOMEM. */
+static int report_item(struct fs_info *fs, const struct root_ref *root, const struct key_iter *it,
+		       struct file_report *r, char *path, bool *have_inode, struct json_object *doc)
+{
+	int ret;
+
+	if (it->key.type == BTRFS_INODE_ITEM_KEY && it->size >= sizeof(struct btrfs_inode_item)) {
+		struct btrfs_inode_item ii;
+
+		memcpy(&ii, it->ptr, sizeof(ii));
+		ret = inode_path(fs, root, it->key.objectid, path, PATH_MAX * 2);
+		if (ret == -ENOMEM)
+			return ret;
+		if (ret)
+			strcpy(path, "");
+		print_inode(root->objectid, it->key.objectid, path[0] ? path : NULL, &ii, doc);
+		*have_inode = true;
+	} else if (it->key.type == BTRFS_FSCRYPT_INODE_CTX_KEY) {
+		print_inode_ctx(it->ptr, it->size, doc);
+	} else if (it->key.type == BTRFS_FSCRYPT_CTX_KEY) {
+		return add_ctx(fs, r, &it->key, it->ptr, it->size);
+	} else if (it->key.type == BTRFS_EXTENT_DATA_KEY && *have_inode) {
+		print_extent(&it->key, it->ptr, it->size, find_ctx(r, it->key.offset), r);
+	}
+	return 0;
+}
+
+/*
+ * Walk all items of one inode; ctx items (42) sort before EXTENT_DATA (108).
+ * 0, 1 when there is no inode item, or <0.
+ */
 static int report_inode(struct fs_info *fs, const struct root_ref *root, u64 ino,
 			struct json_object *doc)
 {
-	struct btrfs_key key = { ino, 0, 0 }, k;
+	struct btrfs_key min = { ino, 0, 0 }, max = { ino, (u8)-1, (u64)-1 };
 	struct file_report r = { 0 };
-	struct btrfs_path p;
+	struct key_iter it;
 	bool have_inode = false;
-	char *path = malloc(PATH_MAX * 2);
+	char *path = fault_malloc(PATH_MAX * 2);
 	int ret;
 
 	if (!path)
-		return -ENOMEM;
-	ret = search_slot(fs, root, &key, &p);
-	if (ret < 0)
-		goto out_free;
+		return fs_err(fs, -ENOMEM, "out of memory");
 	if (doc)
 		r.extents = json_object_new_array();
-	for (; path_item_valid(&p); ret = next_item(fs, &p)) {
-		if (ret < 0)
-			goto out;
-		path_key(&p, &k);
-		if (k.objectid != ino)
+	for (ret = key_iter_first(&it, fs, root, &min, &max); ret == 0; ret = key_iter_next(&it)) {
+		ret = report_item(fs, root, &it, &r, path, &have_inode, doc);
+		if (ret)
 			break;
-		if (k.type == BTRFS_INODE_ITEM_KEY && path_size(&p) >= sizeof(struct btrfs_inode_item)) {
-			struct btrfs_inode_item ii;
-
-			memcpy(&ii, path_ptr(&p), sizeof(ii));
-			if (inode_path(fs, root, ino, path, PATH_MAX * 2))
-				strcpy(path, "");
-			print_inode(root->objectid, ino, path[0] ? path : NULL, &ii, doc);
-			have_inode = true;
-		} else if (k.type == BTRFS_FSCRYPT_INODE_CTX_KEY) {
-			print_inode_ctx(path_ptr(&p), path_size(&p), doc);
-		} else if (k.type == BTRFS_FSCRYPT_CTX_KEY) {
-			ret = add_ctx(&r, &k, path_ptr(&p), path_size(&p));
-			if (ret)
-				goto out;
-		} else if (k.type == BTRFS_EXTENT_DATA_KEY) {
-			if (!have_inode)
-				continue;
-			print_extent(&k, path_ptr(&p), path_size(&p), find_ctx(&r, k.offset), &r);
+	}
+	key_iter_release(&it);
+	if (ret >= 0) {
+		ret = have_inode ? 0 : 1;
+		if (have_inode && doc) {
+			json_object_object_add(doc, "extents", r.extents);
+			r.extents = NULL;
 		}
 	}
-	if (ret < 0)
-		goto out;
-	ret = have_inode ? 0 : 1;
-	if (have_inode && doc) {
-		json_object_object_add(doc, "extents", r.extents);
-		r.extents = NULL;
-	}
-out:
 	if (r.extents)
 		json_object_put(r.extents);
 	free(r.ctx);
-	path_release(fs, &p);
-out_free:
 	free(path);
 	return ret;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/fault.h"
 #include "cmds/commands.h"
 #include "cmds/cmd-utils.h"
 #include "common/messages.h"
@@ -44,14 +45,21 @@ struct resolve_ctx {
 	u64 nr_found;
 };
 
-static void emit_ref(struct resolve_ctx *rc, const struct root_ref *root, u64 ino,
-		     u64 file_offset, bool compressed)
+/* One reference: 0, or -ENOMEM (a path that cannot be resolved is printed as "?"). */
+static int emit_ref(struct resolve_ctx *rc, const struct root_ref *root, u64 ino,
+		    u64 file_offset, bool compressed)
 {
-	char *path = malloc(PATH_MAX * 2);
+	char *path = fault_malloc(PATH_MAX * 2);
+	int ret;
 
 	if (!path)
-		return;
-	if (inode_path(rc->fs, root, ino, path, PATH_MAX * 2))
+		return fs_err(rc->fs, -ENOMEM, "out of memory");
+	ret = inode_path(rc->fs, root, ino, path, PATH_MAX * 2);
+	if (ret == -ENOMEM) {
+		free(path);
+		return ret;
+	}
+	if (ret)
 		path[0] = 0;
 	rc->nr_found++;
 	if (rc->refs) {
@@ -71,14 +79,15 @@ static void emit_ref(struct resolve_ctx *rc, const struct root_ref *root, u64 in
 		       file_offset, compressed ? " compressed" : "", path[0] ? path : "?");
 	}
 	free(path);
+	return 0;
 }
 
 /*
  * Check one EXTENT_DATA item against the address: emit the file offset it
  * maps to.  For compressed extents the whole item range is reported by its
- * start, since a stored byte has no single file position.
+ * start, since a stored byte has no single file position.  0 or -ENOMEM.
  */
-static void match_extent_item(struct resolve_ctx *rc, const struct root_ref *root,
+static int match_extent_item(struct resolve_ctx *rc, const struct root_ref *root,
 			      const struct btrfs_key *k, const u8 *ptr, u32 size,
 			      u64 want_backref, bool check_backref)
 {
@@ -86,29 +95,26 @@ static void match_extent_item(struct resolve_ctx *rc, const struct root_ref *roo
 	u64 off, num, start;
 
 	if (size < sizeof(*fe) || fe->type == BTRFS_FILE_EXTENT_INLINE)
-		return;
+		return 0;
 	if (le64_to_cpu(fe->disk_bytenr) != rc->ext_bytenr)
-		return;
+		return 0;
 	off = le64_to_cpu(fe->offset);
 	num = le64_to_cpu(fe->num_bytes);
 	if (check_backref && k->offset - off != want_backref)
-		return;
-	if (fe->compression) {
-		emit_ref(rc, root, k->objectid, k->offset, true);
-		return;
-	}
+		return 0;
+	if (fe->compression)
+		return emit_ref(rc, root, k->objectid, k->offset, true);
 	start = rc->ext_bytenr + off;
 	if (rc->logical < start || rc->logical - start >= num)
-		return;
-	emit_ref(rc, root, k->objectid, k->offset + (rc->logical - start), false);
+		return 0;
+	return emit_ref(rc, root, k->objectid, k->offset + (rc->logical - start), false);
 }
 
 /* EXTENT_DATA_REF (root, ino, backref offset): scan that inode's extents. */
 static int resolve_data_ref(struct resolve_ctx *rc, u64 root_id, u64 ino, u64 backref)
 {
-	struct btrfs_key key = { ino, BTRFS_EXTENT_DATA_KEY, 0 }, k;
 	struct root_ref root;
-	struct btrfs_path p;
+	struct key_iter it;
 	int ret;
 
 	ret = find_root(rc->fs, root_id, &root);
@@ -116,21 +122,14 @@ static int resolve_data_ref(struct resolve_ctx *rc, u64 root_id, u64 ino, u64 ba
 		return 0;	/* a ref to a deleted subvolume; nothing to show */
 	if (ret)
 		return ret;
-	ret = search_slot(rc->fs, &root, &key, &p);
-	if (ret < 0)
-		return ret;
-	for (ret = 0; path_item_valid(&p); ) {
-		path_key(&p, &k);
-		if (k.objectid != ino || k.type != BTRFS_EXTENT_DATA_KEY)
+	for (ret = key_iter_type(&it, rc->fs, &root, ino, BTRFS_EXTENT_DATA_KEY, 0); ret == 0;
+	     ret = key_iter_next(&it)) {
+		ret = match_extent_item(rc, &root, &it.key, it.ptr, it.size, backref, true);
+		if (ret)
 			break;
-		match_extent_item(rc, &root, &k, path_ptr(&p), path_size(&p), backref, true);
-		ret = next_item(rc->fs, &p);
-		if (ret < 0)
-			break;
-		ret = 0;
 	}
-	path_release(rc->fs, &p);
-	return ret;
+	key_iter_release(&it);
+	return ret < 0 ? ret : 0;
 }
 
 /* SHARED_DATA_REF: the referencing leaf is named directly. */
@@ -151,13 +150,18 @@ static int resolve_shared_ref(struct resolve_ctx *rc, u64 parent)
 		if (k.type == BTRFS_EXTENT_DATA_KEY) {
 			struct root_ref r;
 
-			if (find_root(rc->fs, root.objectid, &r) == 0)
-				match_extent_item(rc, &r, &k, tb_item_ptr(b, i),
-						  tb_item_size(b, i), 0, false);
+			ret = find_root(rc->fs, root.objectid, &r);
+			if (ret == 0)
+				ret = match_extent_item(rc, &r, &k, tb_item_ptr(b, i),
+							tb_item_size(b, i), 0, false);
+			else if (ret != -ENOMEM)
+				ret = 0;	/* the owner tree is gone: nothing to show */
+			if (ret)
+				break;
 		}
 	}
 	tree_block_put(rc->fs, b);
-	return 0;
+	return ret;
 }
 
 /* Resolve one backref: ret is what the iterator returned for it (0 or BACKREF_BAD). */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/fault.h"
 #include "cmds/commands.h"
 #include "cmds/cmd-utils.h"
 #include "common/key-input.h"
@@ -344,7 +345,7 @@ static int run_command(const struct cmd_struct *cmd, int argc, char **argv)
 	int ret;
 
 	key_input_init(&ctx.key);
-	ctx.opts = calloc(1, cmd->opts_size ? cmd->opts_size : 1);
+	ctx.opts = fault_calloc(1, cmd->opts_size ? cmd->opts_size : 1);
 	if (!ctx.opts)
 		die_oom();
 	cmd_argv = argv;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include <uuid/uuid.h>
+#include "common/fault.h"
 #include "cmds/print-tree-internal.h"
 #include "common/messages.h"
 #include "common/utils.h"
@@ -29,11 +30,11 @@ static struct json_object *j_hex(const struct blk *c, size_t off, size_t n)
 {
 	static const char digits[] = "0123456789abcdef";
 	struct json_object *o;
-	char *s = malloc(2 * n + 1);
+	char *s = fault_malloc(2 * n + 1);
 	size_t i;
 
 	if (!s)
-		return NULL;
+		die_oom();
 	for (i = 0; i < n; i++) {
 		u8 b = (off + i < c->len && off + i >= off) ? c->b[off + i] : 0;
 
@@ -81,7 +82,7 @@ static void j_name(struct json_object *o, const struct blk *c, size_t off, size_
 		JADD(o, key, json_object_new_string_len((const char *)c->b + off, (int)n));
 		return;
 	}
-	esc = malloc(4 * n + 1);
+	esc = fault_malloc(4 * n + 1);
 	if (!esc)
 		die_oom();
 	len = pt_escape(c->b + off, n, esc);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "common/fault.h"
 #include "cmds/commands.h"
 #include "cmds/cmd-utils.h"
 #include "common/messages.h"
@@ -223,13 +224,19 @@ static int create_destination(struct trans *t, const struct reflink_opts *o,
 			      struct clone_args *a, const struct timespec *now)
 {
 	struct fs_info *fs = t->fs;
-	char *copy = strdup(o->dst.path), *copy2 = strdup(o->dst.path);
-	struct file_spec parent = { .path = copy ? dirname(copy) : "/" };
+	char *copy = fault_strdup(o->dst.path), *copy2 = fault_strdup(o->dst.path);
+	struct file_spec parent = { 0 };
 	struct btrfs_inode_item si;
 	struct trans_root *tr;
 	u64 pdir;
 	int ret;
 
+	if (!copy || !copy2) {
+		free(copy);
+		free(copy2);
+		return fs_err(fs, -ENOMEM, "out of memory");
+	}
+	parent.path = dirname(copy);
 	/* "name" alone lives at the top of the subvolume: dirname says ".". */
 	if (!strcmp(parent.path, "."))
 		parent.path = "/";
@@ -243,7 +250,7 @@ static int create_destination(struct trans *t, const struct reflink_opts *o,
 	if (ret > 0)
 		ret = fs_err(fs, -ENOENT, "source inode %llu not found", a->src_ino);
 	if (!ret)
-		ret = inode_create_file(t, tr, pdir, copy2 ? basename(copy2) : "",
+		ret = inode_create_file(t, tr, pdir, basename(copy2),
 					le32_to_cpu(si.mode), le32_to_cpu(si.uid),
 					le32_to_cpu(si.gid), now->tv_sec, now->tv_nsec,
 					&a->dst_ino);
@@ -357,6 +364,7 @@ struct batch_line {
 	unsigned long lineno;
 	int argc;
 	char **argv;		/* the line's words, argv[0] = "line" */
+	char *words;		/* the one buffer argv[1..] point into */
 	struct reflink_opts o;
 	struct clone_args a;
 	bool bad;		/* the line cannot be parsed: why says why */
@@ -375,14 +383,15 @@ struct batch {
  * Split a line into words as sh does for plain words: blanks separate them,
  * single quotes keep everything, double quotes keep all but backslash
  * escapes, a backslash outside quotes escapes the next character.  Returns
- * the number of words (words[0] is "line"), or -1 for unbalanced quotes or
- * no memory.
+ * the number of words ((*out)[0] is "line"; the others point into *words,
+ * one buffer), -1 for unbalanced quotes or -ENOMEM.
  */
-static int split_words(const char *line, char ***out)
+static int split_words(const char *line, char ***out, char **words)
 {
 	size_t len = strlen(line), n = 1, cap = 8;
-	char **w = malloc(cap * sizeof(*w)), *buf = malloc(len + 1), *p = buf;
+	char **w = fault_malloc(cap * sizeof(*w)), *buf = fault_malloc(len + 1), *p = buf;
 	const char *s = line;
+	int err = -ENOMEM;
 
 	if (!w || !buf)
 		goto fail;
@@ -395,10 +404,10 @@ static int split_words(const char *line, char ***out)
 		if (!*s)
 			break;
 		if (n + 1 >= cap) {
-			char **nw = realloc(w, (cap *= 2) * sizeof(*w));
+			char **nw = fault_realloc(w, (cap *= 2) * sizeof(*w));
 
 			if (!nw)
-				goto fail;
+				goto fail;	/* -ENOMEM */
 			w = nw;
 		}
 		w[n++] = p;
@@ -412,23 +421,26 @@ static int split_words(const char *line, char ***out)
 			else
 				*p++ = *s;
 		}
-		if (q)
+		if (q) {
+			err = -1;
 			goto fail;
+		}
 		*p++ = 0;
 	}
 	w[n] = NULL;
 	*out = w;
+	*words = buf;
 	return (int)n;
 fail:
 	free(w);
 	free(buf);
-	return -1;
+	return err;
 }
 
 static void batch_line_free(struct batch_line *l)
 {
-	if (l->argv && l->argc > 1)
-		free(l->argv[1]);	/* the words' one buffer */
+	/* Not argv[1]: getopt_long() permutes the words, options first. */
+	free(l->words);
 	free(l->argv);
 }
 
@@ -489,7 +501,9 @@ static int batch_read(struct batch *b, const struct reflink_opts *o)
 		l = &b->v[b->nr++];
 		memset(l, 0, sizeof(*l));
 		l->lineno = lineno;
-		l->argc = split_words(s, &l->argv);
+		l->argc = split_words(s, &l->argv, &l->words);
+		if (l->argc == -ENOMEM)
+			die_oom();	/* before the first transaction */
 		if (l->argc < 0) {
 			l->argv = NULL;
 			snprintf(l->why, sizeof(l->why), "unbalanced quotes");
@@ -501,7 +515,7 @@ static int batch_read(struct batch *b, const struct reflink_opts *o)
 	free(line);
 	if (f != stdin)
 		fclose(f);
-	b->pending = calloc(b->nr + 1, sizeof(*b->pending));
+	b->pending = fault_calloc(b->nr + 1, sizeof(*b->pending));
 	if (!b->pending)
 		die_oom();
 	return 0;

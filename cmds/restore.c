@@ -152,7 +152,8 @@ static int restore_run(struct cmd_context *ctx)
 	int ret = restore_image(&p, &st, err, sizeof(err));
 
 	if (ret) {
-		error("%s", err);
+		/* Whoever ran out of memory, and whatever text is left: it says so. */
+		error("%s", ret == -ENOMEM ? "out of memory" : err);
 		return exit_code(ret, ERR_AT_RUN);
 	}
 	return restore_report(&p, &st);

@@ -4,18 +4,34 @@
 
 #ifdef EXTCRYPT_FAULT_INJECTION
 #include <pthread.h>
+#include <stdio.h>
+#include <string.h>
 
-/* Allocations counted, and the one that fails (0: none); atomics, as workers allocate too. */
+/*
+ * Allocations counted, and the one that fails (0: none); atomics, as workers
+ * allocate too.  EXTCRYPT_COUNT_ALLOC=1 counts without failing and prints
+ * the count at exit, for the sweeps that fail each allocation in turn.
+ */
 static unsigned long long alloc_count;
 static unsigned long long alloc_fail_at;
 static bool alloc_fired;
+static bool alloc_counting;
+
+static void print_alloc_count(void)
+{
+	fprintf(stderr, "EXTCRYPT_COUNT_ALLOC: %llu\n",
+		__atomic_load_n(&alloc_count, __ATOMIC_SEQ_CST));
+}
 
 static void read_fail_alloc(void)
 {
 	const char *s = getenv("EXTCRYPT_FAIL_ALLOC");
+	const char *count = getenv("EXTCRYPT_COUNT_ALLOC");
 
 	if (s)
 		__atomic_store_n(&alloc_fail_at, strtoull(s, NULL, 0), __ATOMIC_SEQ_CST);
+	if (count && *count && strcmp(count, "0") && !atexit(print_alloc_count))
+		__atomic_store_n(&alloc_counting, true, __ATOMIC_SEQ_CST);
 }
 
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
@@ -26,10 +42,10 @@ bool fault_alloc_fails(void)
 
 	pthread_once(&env_once, read_fail_alloc);
 	at = __atomic_load_n(&alloc_fail_at, __ATOMIC_SEQ_CST);
-	if (!at)
+	if (!at && !__atomic_load_n(&alloc_counting, __ATOMIC_SEQ_CST))
 		return false;
 	n = __atomic_add_fetch(&alloc_count, 1, __ATOMIC_SEQ_CST);
-	if (n != at)
+	if (!at || n != at)
 		return false;
 	__atomic_store_n(&alloc_fired, true, __ATOMIC_SEQ_CST);
 	return true;

@@ -8,12 +8,16 @@
  * the Nth of the process with EXTCRYPT_FAIL_ALLOC=N in the environment, or
  * the Nth after fault_alloc_arm(N) (unit tests).  Only that one call
  * fails, so the error path that follows runs with memory as usual.
+ * EXTCRYPT_COUNT_ALLOC=1 counts the allocations without failing one and
+ * prints "EXTCRYPT_COUNT_ALLOC: N" on stderr at exit.
  */
 #ifndef EXTCRYPT_FAULT_H
 #define EXTCRYPT_FAULT_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #ifdef EXTCRYPT_FAULT_INJECTION
 /* Count one allocation; true if this is the one to fail. */
@@ -42,6 +46,17 @@ static inline void *fault_calloc(size_t nmemb, size_t size)
 static inline void *fault_realloc(void *ptr, size_t size)
 {
 	return fault_alloc_fails() ? NULL : realloc(ptr, size);
+}
+
+static inline char *fault_strdup(const char *s)
+{
+	return fault_alloc_fails() ? NULL : strdup(s);
+}
+
+/* posix_memalign(): 0, or ENOMEM (a positive errno, as posix_memalign()). */
+static inline int fault_posix_memalign(void **ptr, size_t align, size_t size)
+{
+	return fault_alloc_fails() ? ENOMEM : posix_memalign(ptr, align, size);
 }
 
 #endif

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <uuid/uuid.h>
 #include <string.h>
+#include "common/fault.h"
 #include "common/messages.h"
 #include "common/output.h"
 #include "common/utils.h"
@@ -64,11 +65,11 @@ void hex_encode(const void *buf, size_t len, char *out)
 struct json_object *json_hex(const void *buf, size_t len)
 {
 	char small[256];
-	char *s = len * 2 + 1 <= sizeof(small) ? small : malloc(len * 2 + 1);
+	char *s = len * 2 + 1 <= sizeof(small) ? small : fault_malloc(len * 2 + 1);
 	struct json_object *o;
 
 	if (!s)
-		return NULL;
+		die_oom();	/* a field left out would go unnoticed */
 	hex_encode(buf, len, s);
 	o = json_object_new_string(s);
 	if (s != small)

@@ -33,7 +33,7 @@ void json_add_error(struct json_object *doc, int exit_status);
 
 /* Helpers that keep numbers numbers: u64 values beyond INT64_MAX are emitted exactly. */
 struct json_object *json_u64(uint64_t v);
-/* Lowercase hex string of a byte buffer. */
+/* Lowercase hex string of a byte buffer (out of memory: die_oom()). */
 struct json_object *json_hex(const void *buf, size_t len);
 /* Unparsed UUID "xxxxxxxx-xxxx-..." of 16 bytes. */
 struct json_object *json_uuid(const uint8_t *uuid);

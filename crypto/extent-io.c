@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "common/fault.h"
 #include "crypto/csum.h"
 #include "crypto/extent-io.h"
 #include "crypto/xts.h"
@@ -574,10 +575,11 @@ void extent_io_free(struct extent_io *io)
 	io->shutdown = true;
 	pthread_cond_broadcast(&io->work_cv);
 	pthread_mutex_unlock(&io->lock);
-	for (unsigned int i = 0; i < io->nworkers; i++)
+	/* No workers array when allocating it failed. */
+	for (unsigned int i = 0; io->workers && i < io->nworkers; i++)
 		if (io->workers[i].started)
 			pthread_join(io->workers[i].thread, NULL);
-	for (unsigned int i = 0; i < io->nworkers; i++)
+	for (unsigned int i = 0; io->workers && i < io->nworkers; i++)
 		worker_release(io, &io->workers[i]);
 	free(io->workers);
 	pthread_mutex_destroy(&io->lock);
@@ -601,7 +603,7 @@ int extent_io_new(struct extent_io **out, const struct extent_io_params *params)
 			    !fscrypt_profile_info(params->profile)))
 		return -EINVAL;
 
-	io = calloc(1, sizeof(*io));
+	io = fault_calloc(1, sizeof(*io));
 	if (!io)
 		return -ENOMEM;
 	io->p = *params;
@@ -628,7 +630,7 @@ int extent_io_new(struct extent_io **out, const struct extent_io_params *params)
 	pthread_cond_init(&io->work_cv, NULL);
 	pthread_cond_init(&io->done_cv, NULL);
 
-	io->workers = calloc(io->nworkers, sizeof(*io->workers));
+	io->workers = fault_calloc(io->nworkers, sizeof(*io->workers));
 	if (!io->workers) {
 		extent_io_free(io);
 		return -ENOMEM;
@@ -637,8 +639,8 @@ int extent_io_new(struct extent_io **out, const struct extent_io_params *params)
 		struct worker *w = &io->workers[i];
 
 		w->io = io;
-		w->slots = calloc(io->p.key_cache, sizeof(*w->slots));
-		if (!w->slots || posix_memalign((void **)&w->buf, 4096, io->chunk)) {
+		w->slots = fault_calloc(io->p.key_cache, sizeof(*w->slots));
+		if (!w->slots || fault_posix_memalign((void **)&w->buf, 4096, io->chunk)) {
 			w->buf = NULL;
 			extent_io_free(io);
 			return -ENOMEM;

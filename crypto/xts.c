@@ -20,6 +20,7 @@
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include "common/fault.h"
 #include "crypto/xts.h"
 
 struct xts_ctx {
@@ -125,7 +126,7 @@ int xts_ctx_new(struct xts_ctx **out, const uint8_t *key, size_t key_len)
 	pthread_once(&xts_once, xts_init_once);
 	if (!xts_cipher)
 		return -EIO;
-	x = calloc(1, sizeof(*x));
+	x = fault_calloc(1, sizeof(*x));
 	if (!x)
 		return -ENOMEM;
 	x->enc = EVP_CIPHER_CTX_new();

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/fault.h"
 #include "data/read.h"
 #include "kernel-shared/compression.h"
 #include "kernel-shared/file-item.h"
@@ -28,9 +29,9 @@ static int map_csums(struct fs_info *fs, const struct root_ref *csum_root, unsig
 			return ret;
 		csum_root = &cr;
 	}
-	rd->owned_sums = malloc(nsec * fs->csum_size);
+	rd->owned_sums = fault_malloc(nsec * fs->csum_size);
 	if (flags & DATA_READ_SOME_CSUMS)
-		rd->owned_present = malloc(nsec);
+		rd->owned_present = fault_malloc(nsec);
 	if (!rd->owned_sums || ((flags & DATA_READ_SOME_CSUMS) && !rd->owned_present))
 		return fs_err(fs, -ENOMEM, "out of memory");
 	found = csum_lookup_range(fs, csum_root, rd->logical, nsec, rd->owned_sums,
@@ -143,6 +144,8 @@ int data_read_run(struct extent_io *io, struct data_read *rd, uint8_t *mem,
 	}
 	if (ret == -EBADMSG)
 		return fs_err(rd->fs, -EBADMSG, "data checksum mismatch in extent %llu", rd->extent);
+	if (ret == -ENOMEM)
+		return fs_err(rd->fs, ret, "out of memory");
 	if (ret)
 		return fs_err(rd->fs, ret, "reading extent %llu failed: %s", rd->extent,
 			      strerror(-ret));
@@ -152,7 +155,7 @@ int data_read_run(struct extent_io *io, struct data_read *rd, uint8_t *mem,
 int data_read_decode(struct extent_io *io, struct data_read *rd, int compression, u64 ram,
 		     data_read_sink_fn sink, void *arg, long *decoded)
 {
-	u8 *stored = malloc(rd->len), *plain = calloc(1, ram + 1);
+	u8 *stored = fault_malloc(rd->len), *plain = fault_calloc(1, ram + 1);
 	int ret = stored && plain ? 0 : fs_err(rd->fs, -ENOMEM, "out of memory");
 
 	*decoded = -EUCLEAN;

@@ -5,6 +5,7 @@
 #include <zstd.h>
 #include <lzo/lzo1x.h>
 #include "kernel-shared/compression.h"
+#include "common/fault.h"
 
 static long zlib_decompress(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len)
 {
@@ -13,7 +14,8 @@ static long zlib_decompress(const uint8_t *in, size_t in_len, uint8_t *out, size
 	int ret;
 
 	memset(&zs, 0, sizeof(zs));
-	if (inflateInit(&zs) != Z_OK)
+	/* zlib and zstd allocate their own state: the injector fails it here. */
+	if (fault_alloc_fails() || inflateInit(&zs) != Z_OK)
 		return -ENOMEM;
 	zs.next_in = (Bytef *)in;
 	zs.avail_in = in_len;
@@ -30,7 +32,7 @@ static long zlib_decompress(const uint8_t *in, size_t in_len, uint8_t *out, size
 
 static long zstd_decompress(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len)
 {
-	ZSTD_DStream *ds = ZSTD_createDStream();
+	ZSTD_DStream *ds = fault_alloc_fails() ? NULL : ZSTD_createDStream();
 	ZSTD_inBuffer ib = { in, in_len, 0 };
 	ZSTD_outBuffer ob = { out, out_len, 0 };
 	size_t ret;

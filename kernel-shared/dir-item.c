@@ -107,24 +107,43 @@ int dir_index_insert(struct trans *t, struct trans_root *root, u64 dir, u64 inde
 	return insert_item(t, root, &key, entry, len);
 }
 
-int dir_item_remove(struct trans *t, struct trans_root *root, u64 dir, const void *name,
-		    u32 nl)
+int item_remove_entry(struct trans *t, struct trans_root *root, const struct btrfs_key *key,
+		      item_entry_find_fn find, const void *arg)
 {
-	struct btrfs_key key = { dir, BTRFS_DIR_ITEM_KEY, btrfs_name_hash(name, nl) };
 	struct btrfs_path p;
 	u32 pos, len;
-	int ret = search_slot_mod(t, root, &key, &p, -1);
+	int ret = search_slot_mod(t, root, key, &p, -1);
 
 	if (ret) {
 		path_release(t->fs, &p);
 		return ret;
 	}
-	ret = dir_item_find(path_ptr(&p), path_size(&p), name, nl, &pos, &len);
-	if (ret) {
+	if (find(path_ptr(&p), path_size(&p), arg, &pos, &len)) {
 		path_release(t->fs, &p);
 		return DIR_ITEM_NO_ENTRY;
 	}
 	return item_cut_entry(t, root, &p, pos, len);
+}
+
+struct name_arg {
+	const void *name;
+	u32 nl;
+};
+
+static int find_dir_entry(const u8 *item, u32 size, const void *arg, u32 *pos, u32 *len)
+{
+	const struct name_arg *a = arg;
+
+	return dir_item_find(item, size, a->name, a->nl, pos, len);
+}
+
+int dir_item_remove(struct trans *t, struct trans_root *root, u64 dir, const void *name,
+		    u32 nl)
+{
+	struct btrfs_key key = { dir, BTRFS_DIR_ITEM_KEY, btrfs_name_hash(name, nl) };
+	struct name_arg a = { name, nl };
+
+	return item_remove_entry(t, root, &key, find_dir_entry, &a);
 }
 
 int dir_lookup(struct fs_info *fs, const struct root_ref *root, u64 dir,

@@ -59,6 +59,16 @@ int item_append_entry(struct trans *t, struct trans_root *root, const struct btr
  */
 int item_cut_entry(struct trans *t, struct trans_root *root, struct btrfs_path *p, u32 pos,
 		   u32 len);
+/* Locate an entry in a packed item: 0 with *pos and *len, or not 0. */
+typedef int (*item_entry_find_fn)(const u8 *item, u32 size, const void *arg, u32 *pos,
+				  u32 *len);
+/*
+ * Cut the entry find() locates out of the item at key (item_cut_entry()).
+ * Returns 0, 1 if there is no item at key, DIR_ITEM_NO_ENTRY if find()
+ * does not locate it, or <0.
+ */
+int item_remove_entry(struct trans *t, struct trans_root *root, const struct btrfs_key *key,
+		      item_entry_find_fn find, const void *arg);
 
 /* Add entry (len bytes, named name) to dir's DIR_ITEM at the name's hash. */
 int dir_item_insert(struct trans *t, struct trans_root *root, u64 dir, const void *name,

@@ -3,6 +3,7 @@
 #include <string.h>
 #include "kernel-shared/fs-walk.h"
 #include "kernel-shared/hash.h"
+#include "kernel-shared/inode-ref.h"
 #include "kernel-shared/disk-io.h"
 
 /* Deepest directory nesting we follow before calling the tree corrupt. */
@@ -38,60 +39,6 @@ int subvol_root_dir(struct fs_info *fs, u64 tree_id, u64 *dirid)
 	return 0;
 }
 
-/* First parent reference of ino: parent inode and the name. */
-static int first_ref(struct fs_info *fs, const struct root_ref *root, u64 ino,
-		     u64 *parent, char *name, u16 *name_len)
-{
-	struct btrfs_key key = { ino, BTRFS_INODE_REF_KEY, 0 };
-	struct btrfs_path p;
-	struct btrfs_key k;
-	int ret;
-
-	ret = search_slot(fs, root, &key, &p);
-	if (ret < 0)
-		return ret;
-	ret = 1;
-	if (!path_item_valid(&p))
-		goto out;
-	path_key(&p, &k);
-	if (k.objectid != ino)
-		goto out;
-	if (k.type == BTRFS_INODE_REF_KEY) {
-		const struct btrfs_inode_ref *r = (const void *)path_ptr(&p);
-		u16 len;
-
-		if (path_size(&p) < sizeof(*r))
-			goto corrupt;
-		len = le16_to_cpu(r->name_len);
-		if (sizeof(*r) + len > path_size(&p))
-			goto corrupt;
-		*parent = k.offset;
-		memcpy(name, r + 1, len);
-		*name_len = len;
-		ret = 0;
-	} else if (k.type == BTRFS_INODE_EXTREF_KEY) {
-		const struct btrfs_inode_extref *r = (const void *)path_ptr(&p);
-		u16 len;
-
-		if (path_size(&p) < sizeof(*r))
-			goto corrupt;
-		len = le16_to_cpu(r->name_len);
-		if (sizeof(*r) + len > path_size(&p))
-			goto corrupt;
-		*parent = le64_to_cpu(r->parent_objectid);
-		memcpy(name, r + 1, len);
-		*name_len = len;
-		ret = 0;
-	}
-out:
-	path_release(fs, &p);
-	return ret;
-corrupt:
-	path_release(fs, &p);
-	return fs_err(fs, -EUCLEAN, "inode %llu in tree %llu: truncated inode ref",
-		      (unsigned long long)ino, (unsigned long long)root->objectid);
-}
-
 int inode_path(struct fs_info *fs, const struct root_ref *root, u64 ino,
 	       char *buf, size_t len)
 {
@@ -114,7 +61,7 @@ int inode_path(struct fs_info *fs, const struct root_ref *root, u64 ino,
 		if (++depth > MAX_PATH_DEPTH)
 			return fs_err(fs, -EUCLEAN, "inode %llu in tree %llu: parent chain loops",
 				      (unsigned long long)ino, (unsigned long long)root->objectid);
-		ret = first_ref(fs, root, cur, &parent, name, &nlen);
+		ret = inode_ref_first(fs, root, cur, &parent, name, &nlen);
 		if (ret)
 			return ret;
 		if (parent == cur)

@@ -562,6 +562,16 @@ static int write_super_copies(struct fs_info *fs)
 	struct btrfs_super_block *sb = &fs->super;
 	int ret;
 
+#ifdef EXTCRYPT_FAULT_INJECTION
+	/*
+	 * Test builds: after the injected allocation failure the command is
+	 * failing, and a failing command writes no superblock.
+	 */
+	if (fault_alloc_fired()) {
+		fprintf(stderr, "ERROR: fault injection: superblock write after the failed allocation\n");
+		_exit(1);
+	}
+#endif
 	for (int mirror = 0; mirror < BTRFS_SUPER_MIRROR_MAX; mirror++) {
 		struct btrfs_super_block copy;
 		u64 off = btrfs_sb_offset(mirror);

@@ -101,14 +101,42 @@ static int check_tree_blocks(struct fs_info *fs, const struct root_ref *root, st
 	return ret;
 }
 
+/*
+ * The root of a live tree from the ROOT_ITEM at it, added to roots; dead
+ * and half-dropped subvolumes hold freed blocks the kernel never reads, and
+ * are left out.  0 or -ENOMEM.
+ */
+static int add_live_root(struct fs_info *fs, const struct key_iter *it, struct root_ref **roots,
+			 size_t *nr, size_t *cap)
+{
+	struct btrfs_root_item ri;
+
+	if (it->key.type != BTRFS_ROOT_ITEM_KEY || it->size < BTRFS_ROOT_ITEM_V0_SIZE)
+		return 0;
+	memset(&ri, 0, sizeof(ri));
+	memcpy(&ri, it->ptr, it->size < sizeof(ri) ? it->size : sizeof(ri));
+	if (!le32_to_cpu(ri.refs) || ri.drop_progress.objectid || ri.drop_progress.type)
+		return 0;
+	if (*nr == *cap) {
+		struct root_ref *n = array_grow(*roots, cap, *nr, sizeof(**roots));
+
+		if (!n)
+			return fs_err(fs, -ENOMEM, "out of memory");
+		*roots = n;
+	}
+	(*roots)[(*nr)++] = (struct root_ref){ it->key.objectid, le64_to_cpu(ri.bytenr),
+					       le64_to_cpu(ri.generation), ri.level };
+	return 0;
+}
+
 int tree_check_image(struct fs_info *fs)
 {
 	struct u64map seen;
-	struct btrfs_key key = { 0, BTRFS_ROOT_ITEM_KEY, 0 }, k;
+	struct btrfs_key min = { 0, BTRFS_ROOT_ITEM_KEY, 0 };
+	struct btrfs_key max = { (u64)-1, (u8)-1, (u64)-1 };
 	struct root_ref *roots = NULL;
 	size_t nr = 0, cap = 0;
-	struct btrfs_path p;
-	bool have_path = false;
+	struct key_iter it;
 	const char *why = tree_check_super_flags(le64_to_cpu(fs->super.flags), true);
 	int ret;
 
@@ -127,37 +155,16 @@ int tree_check_image(struct fs_info *fs)
 
 	if (!ret)
 		ret = check_tree_blocks(fs, &fs->tree_root, &seen);
+	/* The roots first, then their trees: the iterator holds blocks of the root tree. */
 	if (!ret) {
-		ret = search_slot(fs, &fs->tree_root, &key, &p);
-		have_path = ret >= 0;
-	}
-	/* The roots first, then their trees: a path holds blocks of the root tree. */
-	for (ret = ret < 0 ? ret : 0; ret == 0 && path_item_valid(&p); ret = next_item(fs, &p)) {
-		struct btrfs_root_item ri;
-		u32 size = path_size(&p);
-
-		path_key(&p, &k);
-		if (k.type != BTRFS_ROOT_ITEM_KEY || size < BTRFS_ROOT_ITEM_V0_SIZE)
-			continue;
-		memset(&ri, 0, sizeof(ri));
-		memcpy(&ri, path_ptr(&p), size < sizeof(ri) ? size : sizeof(ri));
-		/* Dead and half-dropped subvolumes hold freed blocks: the kernel never reads them. */
-		if (!le32_to_cpu(ri.refs) || ri.drop_progress.objectid || ri.drop_progress.type)
-			continue;
-		if (nr == cap) {
-			struct root_ref *n = array_grow(roots, &cap, nr, sizeof(*roots));
-
-			if (!n) {
-				ret = fs_err(fs, -ENOMEM, "out of memory");
+		for (ret = key_iter_first(&it, fs, &fs->tree_root, &min, &max); ret == 0;
+		     ret = key_iter_next(&it)) {
+			ret = add_live_root(fs, &it, &roots, &nr, &cap);
+			if (ret)
 				break;
-			}
-			roots = n;
 		}
-		roots[nr++] = (struct root_ref){ k.objectid, le64_to_cpu(ri.bytenr),
-						 le64_to_cpu(ri.generation), ri.level };
+		key_iter_release(&it);
 	}
-	if (have_path)
-		path_release(fs, &p);
 	ret = ret < 0 ? ret : 0;
 	for (size_t i = 0; !ret && i < nr; i++)
 		ret = check_tree_blocks(fs, &roots[i], &seen);

@@ -184,40 +184,32 @@ static int load_sys_array(struct fs_info *fs, size_t *cap)
 
 int load_chunk_map(struct fs_info *fs)
 {
-	struct btrfs_path path = { 0 };
-	struct btrfs_key key = { BTRFS_FIRST_CHUNK_TREE_OBJECTID, BTRFS_CHUNK_ITEM_KEY, 0 };
+	struct btrfs_key min = { BTRFS_FIRST_CHUNK_TREE_OBJECTID, BTRFS_CHUNK_ITEM_KEY, 0 };
+	struct btrfs_key max = { (u64)-1, (u8)-1, (u64)-1 };
+	struct key_iter it;
 	size_t cap = 0;
 	int ret;
 
 	ret = load_sys_array(fs, &cap);
 	if (ret)
 		return ret;
-	ret = search_slot(fs, &fs->chunk_root, &key, &path);
-	if (ret < 0)
-		goto out;
+	ret = key_iter_first(&it, fs, &fs->chunk_root, &min, &max);
 	/* Every tree block header repeats this; the write engine copies it. */
-	memcpy(fs->chunk_tree_uuid, tb_header(path.nodes[path.root_level])->chunk_tree_uuid,
-	       BTRFS_UUID_SIZE);
-	while (path_item_valid(&path)) {
-		struct btrfs_key k;
-
-		path_key(&path, &k);
-		if (k.type == BTRFS_CHUNK_ITEM_KEY) {
-			ret = validate_chunk(fs, k.offset, (const void *)path_ptr(&path),
-					     path_size(&path));
-			if (!ret)
-				ret = add_chunk(fs, k.offset, (const void *)path_ptr(&path), &cap);
-			if (ret)
-				goto out;
-		}
-		ret = next_item(fs, &path);
-		if (ret < 0)
-			goto out;
+	if (ret >= 0)
+		memcpy(fs->chunk_tree_uuid,
+		       tb_header(it.path.nodes[it.path.root_level])->chunk_tree_uuid,
+		       BTRFS_UUID_SIZE);
+	for (; ret == 0; ret = key_iter_next(&it)) {
+		if (it.key.type != BTRFS_CHUNK_ITEM_KEY)
+			continue;
+		ret = validate_chunk(fs, it.key.offset, (const void *)it.ptr, it.size);
+		if (!ret)
+			ret = add_chunk(fs, it.key.offset, (const void *)it.ptr, &cap);
+		if (ret)
+			break;
 	}
-	ret = 0;
-out:
-	path_release(fs, &path);
-	return ret;
+	key_iter_release(&it);
+	return ret < 0 ? ret : 0;
 }
 
 int chunk_map_insert(struct fs_info *fs, const struct chunk_map *m)

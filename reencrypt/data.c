@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "common/fault.h"
 #include "reencrypt/internal.h"
 #include "kernel-shared/compression.h"
 #include "kernel-shared/data-write.h"
@@ -232,7 +233,7 @@ static int queue_copy(struct reenc *c, u64 old, u8 *mem, u64 len, bool datasum,
 	nm = ret ? NULL : find_chunk(fs, pc.new_bytenr);
 	if (!ret && (!nm || nm->num_stripes > 1 || (!mem && pc.src.copies > 1)))
 		ret = fs_err(fs, -EOPNOTSUPP, "data in DUP block groups is not supported");
-	if (!ret && datasum && !(pc.new_sums = malloc(len / fs->sectorsize * fs->csum_size)))
+	if (!ret && datasum && !(pc.new_sums = fault_malloc(len / fs->sectorsize * fs->csum_size)))
 		ret = fs_err(fs, -ENOMEM, "out of memory");
 	v = ret ? NULL : array_grow(c->pend, &c->cap_pend, c->nr_pend, sizeof(*v));
 	if (!v) {
@@ -305,7 +306,7 @@ static int collect_file_items(struct reenc *c, struct trans_root *root, u64 ino,
 			struct file_item *n = array_grow(*out, &cap, *nr, sizeof(*n));
 
 			if (!n) {
-				ret = -ENOMEM;
+				ret = fs_err(c->fs, -ENOMEM, "out of memory");
 				break;
 			}
 			*out = n;
@@ -326,9 +327,9 @@ static int collect_file_items(struct reenc *c, struct trans_root *root, u64 ino,
 		memcpy(fi->data, fe, fi->size < sizeof(fi->data) ? fi->size : sizeof(fi->data));
 		if (fe->type == BTRFS_FILE_EXTENT_INLINE) {
 			fi->inline_len = fi->size - BTRFS_FILE_EXTENT_INLINE_DATA_START;
-			fi->inline_data = malloc(fi->inline_len + 1);
+			fi->inline_data = fault_malloc(fi->inline_len + 1);
 			if (!fi->inline_data) {
-				ret = -ENOMEM;
+				ret = fs_err(c->fs, -ENOMEM, "out of memory");
 				break;
 			}
 			memcpy(fi->inline_data, it.ptr + BTRFS_FILE_EXTENT_INLINE_DATA_START,
@@ -491,7 +492,7 @@ static int encrypt_new_extent(struct reenc *c, struct trans_root *root, u64 ino,
 
 	if (ret)
 		return ret;
-	buf = calloc(1, alen);
+	buf = fault_calloc(1, alen);
 	if (!buf)
 		return fs_err(fs, -ENOMEM, "out of memory");
 	memcpy(buf, data, len);
@@ -523,7 +524,7 @@ static int encrypt_inline(struct reenc *c, struct trans_root *root, u64 ino,
 					  ram < fi->inline_len ? ram : fi->inline_len, datasum);
 	if (ram > c->fs->sectorsize * 4ULL)
 		return fs_err(c->fs, -EUCLEAN, "inode %llu: inline extent of %llu bytes", ino, ram);
-	plain = calloc(1, ram + 1);
+	plain = fault_calloc(1, ram + 1);
 	if (!plain)
 		return fs_err(c->fs, -ENOMEM, "out of memory");
 	n = btrfs_decompress(fe->compression, fi->inline_data, fi->inline_len, plain, ram,
@@ -551,8 +552,8 @@ static int reencrypt_file_data(struct reenc *c, struct trans_root *root, u64 ino
 	size_t nr, nr_created = 0;
 	int ret = collect_file_items(c, root, ino, &items, &nr);
 
-	if (!ret && nr && !(created = malloc(nr * sizeof(*created))))
-		ret = -ENOMEM;
+	if (!ret && nr && !(created = fault_malloc(nr * sizeof(*created))))
+		ret = fs_err(c->fs, -ENOMEM, "out of memory");
 	for (size_t i = 0; !ret && i < nr; i++) {
 		struct file_item *fi = &items[i];
 		const struct btrfs_file_extent_item *fe = (const void *)fi->data;
@@ -586,7 +587,7 @@ static int reencrypt_file_data(struct reenc *c, struct trans_root *root, u64 ino
 				break;
 			m = map_add(c, old);
 			if (!m) {
-				ret = -ENOMEM;
+				ret = fs_err(c->fs, -ENOMEM, "out of memory");
 				break;
 			}
 			m->owner_ino = all ? 0 : ino;

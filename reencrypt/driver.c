@@ -10,6 +10,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "common/fault.h"
 #include "reencrypt/internal.h"
 #include "kernel-shared/extent-tree.h"
 #include "kernel-shared/fscrypt-item.h"
@@ -227,10 +228,10 @@ static int reencrypt_subvol(struct reenc *c, u64 tree, const u64 *sel, size_t ns
 		free(inodes);
 		return ret;
 	}
-	dirs = malloc((nr + 1) * sizeof(*dirs));
+	dirs = fault_malloc((nr + 1) * sizeof(*dirs));
 	if (!dirs) {
 		free(inodes);
-		return -ENOMEM;
+		return fs_err(fs, -ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < nr; i++)
 		if (S_ISDIR(inodes[i].mode) && inodes[i].selected)
@@ -407,10 +408,10 @@ int reencrypt_image(struct fs_info *fs, const struct reencrypt_opts *o, struct r
 		goto out;
 	c.all_subvols = !o->nr_subvols && !o->nr_paths;
 	c.image_file = image_is_file(fs);
-	trees = calloc(nr_jobs + 1, sizeof(*trees));
-	st->subvols = calloc(nr_jobs + 1, sizeof(*st->subvols));
+	trees = fault_calloc(nr_jobs + 1, sizeof(*trees));
+	st->subvols = fault_calloc(nr_jobs + 1, sizeof(*st->subvols));
 	if (!trees || !st->subvols) {
-		ret = -ENOMEM;
+		ret = fs_err(fs, -ENOMEM, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < nr_jobs; i++)

@@ -11,6 +11,7 @@
 #include "kernel-shared/dir-item.h"
 #include "kernel-shared/hash.h"
 #include "kernel-shared/inode.h"
+#include "kernel-shared/inode-ref.h"
 #include "kernel-shared/disk-io.h"
 #include "kernel-shared/ctree-mod.h"
 #include "crypto/fname.h"
@@ -52,7 +53,7 @@ static int collect_entries(struct reenc *c, struct trans_root *root, u64 dir,
 			struct dir_entry *n = array_grow(*out, &cap, *nr, sizeof(*n));
 
 			if (!n) {
-				ret = -ENOMEM;
+				ret = fs_err(c->fs, -ENOMEM, "out of memory");
 				break;
 			}
 			*out = n;
@@ -85,57 +86,6 @@ static int remove_dir_item_entry(struct reenc *c, struct trans_root *root, u64 d
 		return fs_err(c->fs, -EUCLEAN,
 			      "dir %llu: dir item does not hold an entry of its index", dir);
 	return ret;
-}
-
-/*
- * INODE_EXTREF (ino, 13, btrfs_extref_hash(parent, name)): items with colliding
- * hashes hold several {parent, index, name_len, name} entries.
- */
-static int del_extref(struct reenc *c, struct trans_root *root, u64 ino, u64 dir,
-		      const u8 *name, u32 nl)
-{
-	struct btrfs_key key = { ino, BTRFS_INODE_EXTREF_KEY, btrfs_extref_hash(dir, name, nl) };
-	struct btrfs_path p;
-	int ret = search_slot_mod(c->t, root, &key, &p, -1);
-	u8 *ptr;
-	u32 size, pos = 0;
-
-	if (ret) {
-		path_release(c->fs, &p);
-		return ret;
-	}
-	ptr = path_ptr_mut(&p);
-	size = path_size(&p);
-	while (pos + sizeof(struct btrfs_inode_extref) <= size) {
-		struct btrfs_inode_extref *x = (void *)(ptr + pos);
-		u32 len = sizeof(*x) + le16_to_cpu(x->name_len);
-
-		if (pos + len > size)
-			break;
-		if (le64_to_cpu(x->parent_objectid) == dir && le16_to_cpu(x->name_len) == nl &&
-		    !memcmp(x + 1, name, nl)) {
-			return item_cut_entry(c->t, root, &p, pos, len);
-		}
-		pos += len;
-	}
-	path_release(c->fs, &p);
-	return 1;
-}
-
-static int add_extref(struct reenc *c, struct trans_root *root, u64 ino, u64 dir,
-		      const struct dir_entry *e)
-{
-	struct btrfs_key key = { ino, BTRFS_INODE_EXTREF_KEY,
-				 btrfs_extref_hash(dir, e->new_name, e->new_len) };
-	u8 buf[sizeof(struct btrfs_inode_extref) + FNAME_MAX_LEN];
-	struct btrfs_inode_extref *x = (void *)buf;
-	u32 len = sizeof(*x) + e->new_len;
-
-	x->parent_objectid = cpu_to_le64(dir);
-	x->index = cpu_to_le64(e->index);
-	x->name_len = cpu_to_le16(e->new_len);
-	memcpy(x + 1, e->new_name, e->new_len);
-	return item_append_entry(c->t, root, &key, buf, len);
 }
 
 /* A subvolume entry: ROOT_REF and ROOT_BACKREF in the root tree hold the name. */
@@ -186,7 +136,7 @@ static int rename_backref(struct reenc *c, struct trans_root *root, u64 dir,
 {
 	struct btrfs_key loc, key;
 	struct btrfs_path p;
-	u32 old_nl = le16_to_cpu(e->di.name_len);
+	u32 old_nl = le16_to_cpu(e->di.name_len), pos, len;
 	int ret;
 
 	btrfs_disk_key_to_cpu(&loc, &e->di.location);
@@ -204,62 +154,53 @@ static int rename_backref(struct reenc *c, struct trans_root *root, u64 dir,
 			ret = search_slot_mod(c->t, root, &key, &p,
 					      e->new_len > old_nl ? e->new_len - old_nl : 0);
 	}
-	if (ret == 0) {
+	if (ret == 0 && inode_ref_find_index(path_ptr(&p), path_size(&p), e->index, &pos, &len) == 0) {
 		u8 *ptr = path_ptr_mut(&p);
-		u32 size = path_size(&p), pos = 0;
+		u32 size = path_size(&p), nl = len - sizeof(struct btrfs_inode_ref);
+		u32 nsize = size - nl + e->new_len;
+		struct btrfs_inode_ref *r;
 
-		while (pos + sizeof(struct btrfs_inode_ref) <= size) {
-			struct btrfs_inode_ref *r = (void *)(ptr + pos);
-			u32 nl = le16_to_cpu(r->name_len), len = sizeof(*r) + nl;
-
-			if (pos + len > size)
-				break;
-			if (le64_to_cpu(r->index) == e->index) {
-				u32 nsize = size - nl + e->new_len;
-
-				if (nsize > max_item_size(c->fs) &&
-				    (c->fs->incompat & BTRFS_FEATURE_INCOMPAT_EXTENDED_IREF) &&
-				    size > len) {
-					/*
-					 * The renamed ref would make the item larger than
-					 * any leaf holds: move it to an INODE_EXTREF, as the
-					 * kernel does when an INODE_REF cannot grow.
-					 */
-					memmove(ptr + pos, ptr + pos + len, size - pos - len);
-					ret = resize_item(c->t, root, &p, size - len);
-					path_release(c->fs, &p);
-					return ret ? ret : add_extref(c, root, loc.objectid, dir, e);
-				}
-				if (nsize > size) {
-					ret = resize_item(c->t, root, &p, nsize);
-					ptr = path_ptr_mut(&p);
-					r = (void *)(ptr + pos);
-				}
-				if (ret)
-					break;
-				memmove(ptr + pos + sizeof(*r) + e->new_len, ptr + pos + len,
-					size - pos - len);
-				memcpy(r + 1, e->new_name, e->new_len);
-				r->name_len = cpu_to_le16(e->new_len);
-				if (nsize < size)
-					ret = resize_item(c->t, root, &p, nsize);
-				path_release(c->fs, &p);
-				return ret;
-			}
-			pos += len;
+		if (nsize > max_item_size(c->fs) &&
+		    (c->fs->incompat & BTRFS_FEATURE_INCOMPAT_EXTENDED_IREF) && size > len) {
+			/*
+			 * The renamed ref would make the item larger than any
+			 * leaf holds: move it to an INODE_EXTREF, as the kernel
+			 * does when an INODE_REF cannot grow.
+			 */
+			memmove(ptr + pos, ptr + pos + len, size - pos - len);
+			ret = resize_item(c->t, root, &p, size - len);
+			path_release(c->fs, &p);
+			return ret ? ret : inode_extref_insert(c->t, root, loc.objectid, dir, e->index,
+							       e->new_name, e->new_len);
+		}
+		if (nsize > size) {
+			ret = resize_item(c->t, root, &p, nsize);
+			ptr = path_ptr_mut(&p);
+		}
+		if (!ret) {
+			r = (void *)(ptr + pos);
+			memmove(ptr + pos + sizeof(*r) + e->new_len, ptr + pos + len,
+				size - pos - len);
+			memcpy(r + 1, e->new_name, e->new_len);
+			r->name_len = cpu_to_le16(e->new_len);
+			if (nsize < size)
+				ret = resize_item(c->t, root, &p, nsize);
+			path_release(c->fs, &p);
+			return ret;
 		}
 	}
 	path_release(c->fs, &p);
 	if (ret < 0)
 		return ret;
 	/* Not in the INODE_REF: an INODE_EXTREF keyed by the name's hash. */
-	ret = del_extref(c, root, loc.objectid, dir, e->name, old_nl);
+	ret = inode_extref_remove(c->t, root, loc.objectid, dir, e->name, old_nl);
 	if (ret > 0 && orphan)
 		return 0;
 	if (ret)
 		return ret > 0 ? fs_err(c->fs, -EUCLEAN, "inode %llu: no ref for index %llu",
 					loc.objectid, e->index) : ret;
-	return add_extref(c, root, loc.objectid, dir, e);
+	return inode_extref_insert(c->t, root, loc.objectid, dir, e->index, e->new_name,
+				   e->new_len);
 }
 
 /*

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "common/fault.h"
 #include "reencrypt/internal.h"
 #include "kernel-shared/backref.h"
 #include "kernel-shared/extent-tree.h"
@@ -166,9 +167,9 @@ int reenc_list_subvols(struct fs_info *fs, u64 **out, size_t *nr)
 	size_t cap = 16;
 	int ret;
 
-	*out = malloc(cap * sizeof(**out));
+	*out = fault_malloc(cap * sizeof(**out));
 	if (!*out)
-		return -ENOMEM;
+		return fs_err(fs, -ENOMEM, "out of memory");
 	(*out)[0] = BTRFS_FS_TREE_OBJECTID;
 	*nr = 1;
 	for (ret = key_iter_first(&it, fs, &fs->tree_root, &key, &last_free_key); ret == 0;
@@ -181,7 +182,7 @@ int reenc_list_subvols(struct fs_info *fs, u64 **out, size_t *nr)
 			u64 *n = array_grow(*out, &cap, *nr, sizeof(*n));
 
 			if (!n) {
-				ret = -ENOMEM;
+				ret = fs_err(fs, -ENOMEM, "out of memory");
 				break;
 			}
 			*out = n;
@@ -431,11 +432,11 @@ int reenc_plan_jobs(struct fs_info *fs, const struct reencrypt_opts *o,
 		    const struct reencrypt_mode_ops *ops, const u64 *all, size_t nr_all,
 		    struct tree_job **out, size_t *nr)
 {
-	struct tree_job *jobs = calloc(nr_all + o->nr_subvols + o->nr_paths + 1, sizeof(*jobs));
+	struct tree_job *jobs = fault_calloc(nr_all + o->nr_subvols + o->nr_paths + 1, sizeof(*jobs));
 	size_t n = 0;
 
 	if (!jobs)
-		return -ENOMEM;
+		return fs_err(fs, -ENOMEM, "out of memory");
 	if (!o->nr_subvols && !o->nr_paths) {
 		for (size_t i = 0; i < nr_all; i++)
 			jobs[n++].tree = all[i];
@@ -459,9 +460,13 @@ int reenc_plan_jobs(struct fs_info *fs, const struct reencrypt_opts *o,
 		if (!j) {
 			j = &jobs[n++];
 			j->tree = o->paths[i].tree;
-			j->sel = calloc(o->nr_paths, sizeof(u64));
-			if (!j->sel)
-				return -ENOMEM;
+			j->sel = fault_calloc(o->nr_paths, sizeof(u64));
+			if (!j->sel) {
+				for (size_t k = 0; k < n; k++)
+					free(jobs[k].sel);
+				free(jobs);
+				return fs_err(fs, -ENOMEM, "out of memory");
+			}
 		}
 		if (j->sel)
 			j->sel[j->nsel++] = o->paths[i].dir;

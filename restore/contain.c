@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include "common/fault.h"
 #include "common/messages.h"
 #include "common/utils.h"
 #include "restore/internal.h"
@@ -210,7 +211,7 @@ static int link_find_or_add(struct link_table *lt, u64 root, u64 ino, const char
 			return 1;
 		}
 	}
-	h = malloc(sizeof(*h) + len);
+	h = fault_malloc(sizeof(*h) + len);
 	slot = h ? u64map_insert(&lt->map, key) : NULL;
 	if (!slot) {
 		free(h);

@@ -3,6 +3,7 @@
  * restore's file data: every extent through the read path (data/read.h):
  * csums of the stored bytes verified before decryption, then decompressed.
  */
+#include "common/fault.h"
 #include "kernel-shared/compression.h"
 #include "kernel-shared/file-item.h"
 #include "kernel-shared/fscrypt-item.h"
@@ -134,7 +135,7 @@ static int restore_compressed(struct worker *w, int fd, const struct btrfs_key *
 	int ret = map_range(w, disk, 0, dlen, datasum, nonce, &rd);
 
 	if (!ret && as_stored) {
-		u8 *stored = malloc(dlen);
+		u8 *stored = fault_malloc(dlen);
 		u64 num = z.num < dlen ? z.num : dlen;
 
 		ret = stored ? read_range(w, &rd, stored, NULL) : fs_err(fs, -ENOMEM, "out of memory");
@@ -177,7 +178,7 @@ static int restore_extent(struct worker *w, int fd, const struct btrfs_key *k, c
 		u32 dlen = size - BTRFS_FILE_EXTENT_INLINE_DATA_START;
 
 		if (fe->compression && !as_stored) {
-			u8 *plain = calloc(1, ram + 1);
+			u8 *plain = fault_calloc(1, ram + 1);
 			long n = plain ? btrfs_decompress(fe->compression, data, dlen, plain, ram,
 							 fs->sectorsize) : -ENOMEM;
 			int werr = 0;
@@ -257,6 +258,8 @@ int rs_restore_data(struct worker *w, const struct root_ref *root, u64 ino, int 
 			u32 csize;
 
 			ret = fscrypt_extent_ctx_read(fs, root, ino, k.offset, cbuf, &csize);
+			if (ret == -ENOMEM)
+				break;
 			if (ret) {
 				ret = fs_err(fs, -EUCLEAN, "inode %llu: extent at %llu has no context",
 					     ino, k.offset);
@@ -268,10 +271,10 @@ int rs_restore_data(struct worker *w, const struct root_ref *root, u64 ino, int 
 		}
 		if (((struct btrfs_file_extent_item *)item)->type == BTRFS_FILE_EXTENT_INLINE) {
 			/* The path's leaf may go away while we read: copy the inline item. */
-			u8 *copy = malloc(size);
+			u8 *copy = fault_malloc(size);
 
 			if (!copy) {
-				ret = -ENOMEM;
+				ret = fs_err(fs, -ENOMEM, "out of memory");
 				break;
 			}
 			memcpy(copy, ptr, size);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include "common/fault.h"
 #include "common/progress.h"
 #include "common/utils.h"
 #include "kernel-shared/fs-walk.h"
@@ -53,8 +54,10 @@ static int start_workers(struct restore *r, const struct restore_params *p, stru
 	params.profile = FSCRYPT_PROFILE_V7;
 	params.contents_mode = FSCRYPT_MODE_AES_256_XTS;
 	data_read_setup(&params);	/* csums verified, plaintext to each read's sink */
-	*ws = calloc(p->threads, sizeof(**ws));
+	*ws = fault_calloc(p->threads, sizeof(**ws));
 	ret = *ws ? rs_workers_start(r, *ws, p->threads, &params) : -ENOMEM;
+	if (ret == -ENOMEM)
+		return fs_err(r->fs, ret, "out of memory");
 	if (ret)
 		return fs_err(r->fs, ret, "cannot start the data pipeline: %s", strerror(-ret));
 	return 0;

@@ -5,6 +5,7 @@
  */
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include "common/fault.h"
 #include "crypto/fname.h"
 #include "kernel-shared/dir-item.h"
 #include "kernel-shared/fs-walk.h"
@@ -264,7 +265,7 @@ static int restore_symlink(struct worker *w, const struct root_ref *root, u64 in
 /* Queue a job for d from index on, at the back or the front. */
 static int push_job(struct restore *r, struct rdir *d, u64 index, bool back)
 {
-	struct dir_job *j = malloc(sizeof(*j));
+	struct dir_job *j = fault_malloc(sizeof(*j));
 
 	if (!j)
 		return fs_err(r->fs, -ENOMEM, "out of memory");
@@ -302,7 +303,7 @@ int rs_start_dir(struct worker *w, struct rdir *parent, const struct root_ref *r
 
 	if (depth > 4096)
 		return fs_err(r->fs, -EUCLEAN, "directory nesting deeper than 4096 at %s", path);
-	d = calloc(1, sizeof(*d) + len);
+	d = fault_calloc(1, sizeof(*d) + len);
 	if (!d)
 		return fs_err(r->fs, -ENOMEM, "out of memory");
 	d->parent = parent;
@@ -676,9 +677,9 @@ int rs_workers_start(struct restore *r, struct worker *ws, unsigned int n,
 	one.threads = 1;
 	for (unsigned int i = 0; i < n; i++) {
 		ws[i].r = r;
-		ws[i].batch = malloc(DIR_BATCH * sizeof(*ws[i].batch));
+		ws[i].batch = fault_malloc(DIR_BATCH * sizeof(*ws[i].batch));
 		if (!ws[i].batch)
-			return -ENOMEM;
+			return fs_err(r->fs, -ENOMEM, "out of memory");
 		ret = extent_io_new(&ws[i].io, &one);
 		if (ret)
 			return ret;

@@ -1,16 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Unit tests of the item modules kernel-shared/dir-item.c (insert, lookup
- * and remove, hash collisions sharing one DIR_ITEM, truncated entries) and
+ * and remove, hash collisions sharing one DIR_ITEM, truncated entries),
+ * kernel-shared/inode-ref.c (INODE_REF and INODE_EXTREF entries: bounds,
+ * insert, remove, an inode's first ref, a name too long for a path) and
  * kernel-shared/fscrypt-item.c (items 41 and 42: write, read back, short
  * items, delete, and a 42 item moving with its EXTENT_DATA item), in the
  * top-level subvolume of a scratch image inside an aborted transaction.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include "kernel-shared/ctree.h"
 #include "kernel-shared/dir-item.h"
 #include "kernel-shared/fscrypt-item.h"
+#include "kernel-shared/fs-walk.h"
+#include "kernel-shared/hash.h"
+#include "kernel-shared/inode-ref.h"
 #include "kernel-shared/inode.h"
 #include "kernel-shared/transaction.h"
 #include "kernel-shared/ctree-mod.h"
@@ -111,6 +117,129 @@ UNIT_TEST(dir_item_find_bounds)
 	/* A name length running past the item. */
 	((struct btrfs_dir_item *)item)->name_len = cpu_to_le16(0xffff);
 	CHECK_EQ_INT(dir_item_find(item, a + b, "two", 3, &pos, &len), -EUCLEAN);
+}
+
+/* Insert an INODE_REF of ino in IT_DIR holding one entry whose name is nl bytes of c. */
+static void it_ref(struct scratch_tree *f, u64 ino, u64 index, u32 nl, char c)
+{
+	u8 buf[sizeof(struct btrfs_inode_ref) + 1024];
+	struct btrfs_inode_ref *r = (void *)buf;
+	struct btrfs_key key = { ino, BTRFS_INODE_REF_KEY, IT_DIR };
+
+	r->index = cpu_to_le64(index);
+	r->name_len = cpu_to_le16(nl);
+	memset(r + 1, c, nl);
+	CHECK_EQ_INT(insert_item(f->t, f->root, &key, buf, sizeof(*r) + nl), 0);
+}
+
+/* A ref name longer than BTRFS_NAME_LEN (the tree-checker allows it) is corrupt, not copied. */
+UNIT_TEST(inode_path_long_ref_name)
+{
+	struct scratch_tree f;
+	char path[PATH_MAX];
+
+	if (!it_open(&f)) {
+		scratch_tree_close(&f);
+		return;
+	}
+	it_ref(&f, 300, 20, 255, 'a');
+	CHECK_EQ_INT(inode_path(f.fs, &f.root->ref, 300, path, sizeof(path)), 0);
+	CHECK(strlen(path) == 256 && path[0] == '/' && path[1] == 'a' && path[255] == 'a');
+	it_ref(&f, 301, 21, 1000, 'b');
+	CHECK_EQ_INT(inode_path(f.fs, &f.root->ref, 301, path, sizeof(path)), -EUCLEAN);
+	CHECK(strstr(fs_errmsg(f.fs), "longer than 255") != NULL);
+	scratch_tree_close(&f);
+}
+
+/* Two packed INODE_REF entries, then the same as INODE_EXTREF entries: parsing bounds. */
+UNIT_TEST(inode_ref_find_bounds)
+{
+	u8 item[2 * (sizeof(struct btrfs_inode_extref) + 8)];
+	struct btrfs_inode_ref *r = (void *)item;
+	struct btrfs_inode_extref *x;
+	u32 a = sizeof(*r) + 3, b = sizeof(*r) + 5, pos, len;
+
+	r->index = cpu_to_le64(7);
+	r->name_len = cpu_to_le16(3);
+	memcpy(r + 1, "one", 3);
+	r = (void *)(item + a);
+	r->index = cpu_to_le64(9);
+	r->name_len = cpu_to_le16(5);
+	memcpy(r + 1, "three", 5);
+	CHECK_EQ_INT(inode_ref_entry_len(item, a + b, 0, false), a);
+	CHECK_EQ_INT(inode_ref_entry_len(item, a + b, a, false), b);
+	CHECK_EQ_INT(inode_ref_entry_len(item, a + b, a + b, false), 0);
+	CHECK_EQ_INT(inode_ref_find_index(item, a + b, 9, &pos, &len), 0);
+	CHECK(pos == a && len == b);
+	CHECK_EQ_INT(inode_ref_find_index(item, a + b, 8, &pos, &len), 1);
+	/* The second entry cut short: not found, and not read past the item. */
+	CHECK_EQ_INT(inode_ref_find_index(item, a + b - 1, 9, &pos, &len), 1);
+	CHECK_EQ_INT(inode_ref_find_index(item, a + b - 1, 7, &pos, &len), 0);
+
+	x = (void *)item;
+	x->parent_objectid = cpu_to_le64(IT_DIR);
+	x->index = cpu_to_le64(7);
+	x->name_len = cpu_to_le16(3);
+	memcpy(x + 1, "one", 3);
+	a = sizeof(*x) + 3;
+	x = (void *)(item + a);
+	x->parent_objectid = cpu_to_le64(IT_DIR + 1);
+	x->index = cpu_to_le64(9);
+	x->name_len = cpu_to_le16(3);
+	memcpy(x + 1, "one", 3);
+	b = sizeof(*x) + 3;
+	CHECK_EQ_INT(inode_extref_find(item, a + b, IT_DIR + 1, "one", 3, &pos, &len), 0);
+	CHECK(pos == a && len == b);
+	CHECK_EQ_INT(inode_extref_find(item, a + b, IT_DIR, "one", 3, &pos, &len), 0);
+	CHECK(pos == 0 && len == a);
+	CHECK_EQ_INT(inode_extref_find(item, a + b, IT_DIR, "two", 3, &pos, &len), 1);
+	CHECK_EQ_INT(inode_extref_find(item, a + b - 1, IT_DIR + 1, "one", 3, &pos, &len), 1);
+	/* A name length running past the item. */
+	((struct btrfs_inode_extref *)item)->name_len = cpu_to_le16(0xffff);
+	CHECK_EQ_INT(inode_ref_entry_len(item, a + b, 0, true), 0);
+	CHECK_EQ_INT(inode_extref_find(item, a + b, IT_DIR + 1, "one", 3, &pos, &len), 1);
+}
+
+/* INODE_EXTREF insert (appending on the same hash), remove, and the first ref of an inode. */
+UNIT_TEST(inode_extref_insert_remove_first)
+{
+	struct scratch_tree f;
+	char name[BTRFS_NAME_LEN];
+	u64 parent = 0;
+	u16 nl = 0;
+
+	if (!it_open(&f)) {
+		scratch_tree_close(&f);
+		return;
+	}
+	CHECK_EQ_INT(inode_ref_first(f.fs, &f.root->ref, 310, &parent, name, &nl), 1);
+	CHECK_EQ_INT(inode_extref_insert(f.t, f.root, 310, IT_DIR, 30, "ext", 3), 0);
+	/* The same parent and name again: one item, two entries. */
+	CHECK_EQ_INT(inode_extref_insert(f.t, f.root, 310, IT_DIR, 31, "ext", 3), 0);
+	{
+		struct btrfs_key k = { 310, BTRFS_INODE_EXTREF_KEY,
+				       btrfs_extref_hash(IT_DIR, "ext", 3) };
+		u8 buf[128];
+		u32 size;
+
+		CHECK_EQ_INT(lookup_item(f.fs, &f.root->ref, &k, buf, sizeof(buf), &size), 0);
+		CHECK_EQ_INT(size, 2 * (sizeof(struct btrfs_inode_extref) + 3));
+	}
+	CHECK_EQ_INT(inode_ref_first(f.fs, &f.root->ref, 310, &parent, name, &nl), 0);
+	CHECK(parent == IT_DIR && nl == 3 && !memcmp(name, "ext", 3));
+	CHECK_EQ_INT(inode_extref_remove(f.t, f.root, 310, IT_DIR + 5, "ext", 3), 1);
+	CHECK_EQ_INT(inode_extref_remove(f.t, f.root, 310, IT_DIR, "ext", 3), 0);
+	CHECK_EQ_INT(inode_extref_remove(f.t, f.root, 310, IT_DIR, "ext", 3), 0);
+	CHECK_EQ_INT(inode_extref_remove(f.t, f.root, 310, IT_DIR, "ext", 3), 1);
+	CHECK_EQ_INT(inode_ref_first(f.fs, &f.root->ref, 310, &parent, name, &nl), 1);
+	CHECK(inode_extref_insert(f.t, f.root, 310, IT_DIR, 32, name, BTRFS_NAME_LEN + 1) ==
+	      -ENAMETOOLONG);
+	/* An INODE_REF comes first, its parent from the key. */
+	it_ref(&f, 311, 40, 4, 'r');
+	CHECK_EQ_INT(inode_extref_insert(f.t, f.root, 311, IT_DIR + 1, 41, "ext", 3), 0);
+	CHECK_EQ_INT(inode_ref_first(f.fs, &f.root->ref, 311, &parent, name, &nl), 0);
+	CHECK(parent == IT_DIR && nl == 4 && !memcmp(name, "rrrr", 4));
+	scratch_tree_close(&f);
 }
 
 UNIT_TEST(fscrypt_item_round_trip)
