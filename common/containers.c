@@ -25,7 +25,7 @@ int vec_reserve(struct vec *v, size_t n)
 	return 0;
 }
 
-void *vec_push(struct vec *v)
+void *vec_push_slow(struct vec *v)
 {
 	void *p;
 

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include <stdint.h>
 
 /* ---- growable array ------------------------------------------------------- */
@@ -23,7 +24,17 @@ void vec_init(struct vec *v, size_t esize);
 /* Room for n more elements: 0 or -ENOMEM.  Capacity doubles (at least 16). */
 int vec_reserve(struct vec *v, size_t n);
 /* Append a zeroed element and return it; NULL when out of memory. */
-void *vec_push(struct vec *v);
+void *vec_push_slow(struct vec *v);
+static inline void *vec_push(struct vec *v)
+{
+	void *p;
+
+	if (v->nr >= v->cap)	/* growing: out of line */
+		return vec_push_slow(v);
+	p = (char *)v->data + v->nr++ * v->esize;
+	memset(p, 0, v->esize);
+	return p;
+}
 /* Free the elements; v is empty (and reusable) afterwards. */
 void vec_free(struct vec *v);
 #define VEC_AT(v, type, i) (((type *)(v)->data)[i])
