@@ -652,7 +652,9 @@ void check_extents(struct check_ctx *c)
 			h++;
 		if (!e && f == f0)
 			continue;	/* stray backrefs: reported while reading */
-		compare_group(c, e, found + f0, f - f0, have + h0, h - h0, complete);
+		/* No pointer arithmetic on an empty list's NULL (UB). */
+		compare_group(c, e, nfound ? found + f0 : NULL, f - f0,
+			      nhave ? have + h0 : NULL, h - h0, complete);
 	}
 	free(found);
 	if (c->extent_tree_ok)

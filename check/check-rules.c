@@ -218,7 +218,9 @@ static void match_stripes(struct check_ctx *c, struct dev_state *s)
 
 	for (size_t i = 0; i < s->want.nr; i++) {
 		struct dext_rec *w = &VEC_AT(&s->want, struct dext_rec, i);
-		struct dext_rec *h = bsearch(w, have, s->have.nr, sizeof(*have), cmp_dext);
+		/* bsearch() on an empty list's NULL is UB (no dev extents read). */
+		struct dext_rec *h = s->have.nr ? bsearch(w, have, s->have.nr, sizeof(*have),
+							  cmp_dext) : NULL;
 		char what[160];
 
 		if (!find_dev(s, w->devid))

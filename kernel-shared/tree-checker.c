@@ -142,6 +142,10 @@ static bool check_file_extent(struct tc *t, int slot, const struct btrfs_key *k,
 	if (size != sizeof(*fi))
 		return tc_bad(t, slot, "invalid item size for reg/prealloc file extent, have %u expect %zu",
 			      size, sizeof(*fi));
+	/* btrfs check's rule (both modes) for a regular or prealloc extent. */
+	if (le64_to_cpu(fi->generation) > t->max_gen)
+		return tc_bad(t, slot, "invalid file extent generation, have %llu expect (0, %llu]",
+			      le64_to_cpu(fi->generation), t->max_gen);
 	if (!fe_aligned(t, slot, "ram_bytes", le64_to_cpu(fi->ram_bytes)) ||
 	    !fe_aligned(t, slot, "disk_bytenr", le64_to_cpu(fi->disk_bytenr)) ||
 	    !fe_aligned(t, slot, "disk_num_bytes", le64_to_cpu(fi->disk_num_bytes)) ||

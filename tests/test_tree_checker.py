@@ -203,6 +203,9 @@ CASES = [
      {"TREE_CHECKER"}, "invalid compression for file extent", "kernel"),
     ("file-extent-encryption", "plain", bo.FS_TREE, patch_fe(17, "B", lambda v: 2),
      {"TREE_CHECKER"}, "invalid encryption for file extent", "kernel"),
+    # btrfs check's rule (both modes; fuzzer class fs/EXTENT_DATA/generation).
+    ("file-extent-generation", "plain", bo.FS_TREE, patch_fe(0, "<Q", lambda v: 100),
+     {"TREE_CHECKER"}, "invalid file extent generation, have 100", "progs"),
     ("file-extent-num-bytes", "plain", bo.FS_TREE, patch_fe(45, "<Q", lambda v: v + 1),
      {"TREE_CHECKER"}, "invalid num_bytes for file extent", "kernel"),
     ("file-extent-overlap", "plain", bo.FS_TREE,
