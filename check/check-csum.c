@@ -239,7 +239,11 @@ static const struct file_extent_rec *owner_of(const struct check_ctx *c, u64 log
 	return any;
 }
 
-static void report_bad(struct check_ctx *c, const struct bad_sector *b)
+/*
+ * One bad copy of a sector: an error when no copy of it is good, else a
+ * warning (DATA_BAD_COPY): readers use the good copy, as the kernel does.
+ */
+static void report_bad(struct check_ctx *c, const struct bad_sector *b, bool other_good)
 {
 	char found[65], expected[65], path[4096] = "";
 	u64 off = NOLOC;
@@ -258,6 +262,15 @@ static void report_bad(struct check_ctx *c, const struct bad_sector *b)
 		loc.offset = off;
 		if (find_root(c->fs, f->root, &rr) || inode_path(c->fs, &rr, f->ino, path, sizeof(path)))
 			path[0] = 0;
+	}
+	if (other_good) {
+		struct copy_loc cl = { 0, 0 };
+
+		map_copy(c->fs, b->logical, c->fs->sectorsize, b->mirror - 1, &cl);
+		check_report(c, PR_DATA_BAD_COPY, loc, (unsigned long long)b->logical, b->mirror,
+			     (unsigned long long)cl.devid, (unsigned long long)cl.physical,
+			     path[0] ? " path " : "", path, found, expected);
+		return;
 	}
 	check_report(c, PR_DATA_CSUM_MISMATCH, loc, (unsigned long long)b->logical, b->mirror,
 		     path[0] ? " path " : "", path, found, expected);
@@ -375,8 +388,17 @@ void check_scrub_finish(struct check_ctx *c)
 	c->cnt.data_bytes_checked = bytes;
 	c->cnt.csums_checked = bytes / c->fs->sectorsize;
 	check_qsort(s->bl.v.data, s->bl.v.nr, sizeof(struct bad_sector), cmp_bad);
-	for (size_t i = 0; i < s->bl.v.nr; i++)
-		report_bad(c, &VEC_AT(&s->bl.v, struct bad_sector, i));
+	for (size_t i = 0, j; i < s->bl.v.nr; i = j) {
+		const struct bad_sector *b = &VEC_AT(&s->bl.v, struct bad_sector, i);
+
+		/* The bad copies of one sector are next to each other. */
+		for (j = i + 1; j < s->bl.v.nr &&
+		     VEC_AT(&s->bl.v, struct bad_sector, j).logical == b->logical; j++)
+			;
+		for (size_t k = i; k < j; k++)
+			report_bad(c, &VEC_AT(&s->bl.v, struct bad_sector, k),
+				   (int)(j - i) < num_copies(c->fs, b->logical));
+	}
 	check_scrub_free(c);
 }
 

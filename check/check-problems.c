@@ -47,6 +47,8 @@ const struct check_problem_def check_problems[PR_MAX] = {
 		"%s slot %d%s: %s (the kernel's tree-checker refuses this block)" },
 	[PR_TREE_BLOCK_OWNER] = { "TREE_BLOCK_OWNER", E, "tree", "%s" },
 	[PR_TREE_BLOCK_HEADER] = { "TREE_BLOCK_HEADER", E, "tree", "%s" },
+	[PR_TREE_BLOCK_BAD_COPY] = { "TREE_BLOCK_BAD_COPY", W, "tree",
+		"mirror %d of the tree block (device %llu physical %llu) is bad, mirror %d is good: %s" },
 	/* chunks and devices */
 	[PR_SYS_CHUNK_BAD] = { "SYS_CHUNK_BAD", E, "device",
 		"system chunk array entry for chunk %llu: %s" },
@@ -135,6 +137,8 @@ const struct check_problem_def check_problems[PR_MAX] = {
 		"the inode is NODATASUM but %llu bytes of its extent at %llu have csums" },
 	[PR_DATA_CSUM_MISMATCH] = { "DATA_CSUM_MISMATCH", E, "C13",
 		"data csum mismatch at logical %llu mirror %u%s%s: have %s expected %s" },
+	[PR_DATA_BAD_COPY] = { "DATA_BAD_COPY", W, "C13",
+		"data csum mismatch at logical %llu mirror %u (device %llu physical %llu)%s%s: have %s expected %s; another copy is good" },
 	[PR_DATA_READ_ERROR] = { "DATA_READ_ERROR", E, "data",
 		"cannot read data: %s" },
 	/* inodes and names */

@@ -19,6 +19,7 @@
 #include "check/check.h"
 #include "common/messages.h"
 #include "kernel-shared/disk-io.h"
+#include "kernel-shared/volumes.h"
 
 /* ---- visited blocks: open-addressing set of bytenr ---------------------- */
 
@@ -282,6 +283,8 @@ static void walk_block(struct walk *w, u64 bytenr, const struct block_check *chk
 		e->tree = w->root->objectid;
 		c->cnt.tree_blocks++;
 		c->cnt.tree_bytes += b->len;
+		if (verify_tree_block_copies(c->fs, b, chk) == -ENOMEM)
+			die_oom();
 		check_block_rules(c, w->root->objectid, b);
 	}
 	if (tb_level(b) == 0) {
@@ -428,4 +431,32 @@ int check_trees(struct check_ctx *c)
 		check_report(c, PR_LOG_TREE_IGNORED, LOC_NONE,
 			     (unsigned long long)le64_to_cpu(c->fs->super.log_root));
 	return 0;
+}
+
+static int cmp_bad_copy(const void *x, const void *y)
+{
+	const struct bad_copy *a = x, *b = y;
+	int r = cmp_u64(a->logical, b->logical);
+
+	return r ? r : a->copy - b->copy;
+}
+
+void check_bad_copies(struct check_ctx *c)
+{
+	size_t nr;
+	const struct bad_copy *v = bad_copies(c->fs, &nr);
+	struct bad_copy *s;
+
+	if (!nr)
+		return;
+	s = fault_malloc(nr * sizeof(*s));
+	if (!s)
+		die_oom();
+	memcpy(s, v, nr * sizeof(*s));
+	check_qsort(s, nr, sizeof(*s), cmp_bad_copy);
+	for (size_t i = 0; i < nr; i++)
+		check_report(c, PR_TREE_BLOCK_BAD_COPY, LOC_BLOCK(NOLOC, s[i].logical), s[i].copy + 1,
+			     (unsigned long long)s[i].devid, (unsigned long long)s[i].physical,
+			     s[i].good_copy + 1, s[i].reason);
+	free(s);
 }

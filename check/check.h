@@ -43,6 +43,7 @@ enum check_problem {
 	PR_TREE_CHECKER,
 	PR_TREE_BLOCK_OWNER,
 	PR_TREE_BLOCK_HEADER,
+	PR_TREE_BLOCK_BAD_COPY,
 	/* chunks and devices */
 	PR_SYS_CHUNK_BAD,
 	PR_DEV_EXTENT_MISSING,
@@ -89,6 +90,7 @@ enum check_problem {
 	PR_CSUM_ITEM_BAD,
 	PR_CSUM_NODATASUM,
 	PR_DATA_CSUM_MISMATCH,
+	PR_DATA_BAD_COPY,
 	PR_DATA_READ_ERROR,
 	/* inodes and names */
 	PR_INODE_ITEM_MISSING,
@@ -394,6 +396,8 @@ void check_devices(struct check_ctx *c);
 
 /* check-trees.c */
 int check_trees(struct check_ctx *c);
+/* Report the bad tree block copies readers replaced with a good copy (volumes.h). */
+void check_bad_copies(struct check_ctx *c);
 bool block_set_contains(const struct check_ctx *c, u64 bytenr);
 void block_set_free(struct check_ctx *c);
 

@@ -307,6 +307,7 @@ static int check_passes(struct check_ctx *c)
 	ret = 0;
 	if (c->key)
 		ret = check_with_key(c);
+	check_bad_copies(c);
 	if (g_format == FORMAT_JSON)
 		print_json(c, ret);
 	else

@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include "common/containers.h"
 #include "kernel-shared/ondisk.h"
 
 /* One mapping of the chunk tree; only SINGLE and DUP exist here. */
@@ -32,7 +33,7 @@ struct chunk_map {
 	u64 length;
 	u64 type;
 	u16 num_stripes;
-	u64 physical[2];	/* stripe offsets on the single device */
+	u64 physical[2];	/* stripe offsets on the single device (see map_copy()) */
 };
 
 /*
@@ -139,6 +140,14 @@ struct fs_info {
 	size_t nr_freed_dev;
 
 	struct fs_errors errors;	/* fs_errmsg() texts, per thread */
+
+	/* Bad copies met by readers that used another copy (volumes.h). */
+	struct {
+		pthread_mutex_t lock;
+		struct bad_copy *v;
+		size_t nr, cap;
+		struct u64map seen;	/* logical | copy -> nothing */
+	} bad;
 };
 
 /* Header accessors. */

@@ -633,12 +633,107 @@ static int verify_block(struct fs_info *fs, struct tree_block *b, u64 bytenr)
 	return check_block_layout(fs, b);
 }
 
+/* The parent's expectations of a verified block: level, generation, first key, owner. */
+static int check_expectations(struct fs_info *fs, const struct tree_block *b, u64 bytenr,
+			      const struct block_check *check)
+{
+	struct btrfs_key first;
+	char k1[64], k2[64];
+
+	if (!check)
+		return 0;
+	if (check->level >= 0 && tb_level(b) != check->level)
+		return fs_err(fs, -EUCLEAN, "tree block %llu: level %u, parent expects %d",
+			      (unsigned long long)bytenr, tb_level(b), check->level);
+	if (check->generation && tb_generation(b) != check->generation)
+		return fs_err(fs, -EUCLEAN, "tree block %llu: generation %llu, parent expects %llu",
+			      (unsigned long long)bytenr, (unsigned long long)tb_generation(b),
+			      (unsigned long long)check->generation);
+	if (check->first_key) {
+		if (tb_nritems(b) == 0)
+			return fs_err(fs, -EUCLEAN, "tree block %llu: empty, parent expects a first key",
+				      (unsigned long long)bytenr);
+		if (tb_level(b))
+			tb_node_key(b, 0, &first);
+		else
+			tb_item_key(b, 0, &first);
+		if (btrfs_comp_keys(&first, check->first_key)) {
+			key_str(&first, k1, sizeof(k1));
+			key_str(check->first_key, k2, sizeof(k2));
+			return fs_err(fs, -EUCLEAN, "tree block %llu: first key %s, parent expects %s",
+				      (unsigned long long)bytenr, k1, k2);
+		}
+	}
+	if (check->owner && tb_owner(b) != check->owner)
+		return fs_err(fs, -EUCLEAN, "tree block %llu: owner %llu, expected %llu",
+			      (unsigned long long)bytenr, (unsigned long long)tb_owner(b),
+			      (unsigned long long)check->owner);
+	return 0;
+}
+
+/* Read copy `copy` of the tree block at bytenr (inside one chunk) into buf. */
+static int read_block_copy(struct fs_info *fs, u64 bytenr, int copy, u8 *buf)
+{
+	struct copy_loc loc;
+	ssize_t ret;
+
+	if (map_copy(fs, bytenr, fs->nodesize, copy, &loc))
+		return fs_err(fs, -ENOENT, "logical %llu is not mapped by any chunk",
+			      (unsigned long long)bytenr);
+	if (loc.physical + fs->nodesize > fs->image_size)
+		return fs_err(fs, -EIO, "logical %llu maps to %llu, beyond the end of the image",
+			      (unsigned long long)bytenr, (unsigned long long)loc.physical);
+	ret = pread(fs->fd, buf, fs->nodesize, loc.physical);
+	if (ret != (ssize_t)fs->nodesize)
+		return fs_err(fs, -EIO, "read error at logical %llu: %s", (unsigned long long)bytenr,
+			      ret < 0 ? strerror(errno) : "short read");
+	return 0;
+}
+
 /*
- * Read and checksum-verify a block; the caller does the semantic checks.
- * A miss is read and verified outside the cache lock; if another thread
- * cached the same block meanwhile, its copy wins and ours is dropped.
+ * Read the copies of a tree block in turn until one passes every check
+ * (checksum, header, layout, the parent's expectations); the bad copies
+ * met before it are noted (note_bad_copy()).  None good: the first copy's
+ * error, as a single copy would have given.
  */
-static int load_block(struct fs_info *fs, u64 bytenr, struct tree_block **out)
+static int read_good_copy(struct fs_info *fs, struct tree_block *b, u64 bytenr,
+			  const struct block_check *check)
+{
+	char why[MAX_COPIES][160];
+	char first[FS_ERRMSG_SIZE] = "";
+	int n = num_copies(fs, bytenr), first_ret = -EIO;
+
+	for (int i = 0; i < n && i < MAX_COPIES; i++) {
+		int ret = read_block_copy(fs, bytenr, i, b->data);
+
+		if (!ret)
+			ret = verify_block(fs, b, bytenr);
+		if (!ret)
+			ret = check_expectations(fs, b, bytenr, check);
+		if (!ret) {
+			for (int j = 0; j < i; j++)
+				note_bad_copy(fs, bytenr, j, i, why[j]);
+			return 0;
+		}
+		if (ret == -ENOMEM)
+			return ret;
+		snprintf(why[i], sizeof(why[i]), "%.159s", fs_errmsg(fs));
+		if (i == 0) {
+			first_ret = ret;
+			snprintf(first, sizeof(first), "%s", fs_errmsg(fs));
+		}
+	}
+	return fs_err(fs, first_ret, "%s", first[0] ? first : "tree block has no copy");
+}
+
+/*
+ * Read and verify a block (against check, when given).  A miss is read and
+ * verified outside the cache lock; if another thread cached the same block
+ * meanwhile, its copy wins and ours is dropped.  A cached block was verified
+ * when it was read; only the expectations are checked again.
+ */
+static int load_block(struct fs_info *fs, u64 bytenr, const struct block_check *check,
+		      struct tree_block **out)
 {
 	struct block_cache *c = &fs->cache;
 	struct tree_block *b, *other;
@@ -649,6 +744,11 @@ static int load_block(struct fs_info *fs, u64 bytenr, struct tree_block **out)
 	if (b) {
 		cache_grab(c, b);
 		cache_unlock(c);
+		ret = check_expectations(fs, b, bytenr, check);
+		if (ret) {
+			tree_block_put(fs, b);
+			return ret;
+		}
 		*out = b;
 		return 0;
 	}
@@ -679,10 +779,7 @@ static int load_block(struct fs_info *fs, u64 bytenr, struct tree_block **out)
 	}
 	b->bytenr = bytenr;
 	b->len = fs->nodesize;
-	ret = read_logical(fs, bytenr, b->data, fs->nodesize);
-	if (ret)
-		goto fail;
-	ret = verify_block(fs, b, bytenr);
+	ret = read_good_copy(fs, b, bytenr, check);
 	if (ret)
 		goto fail;
 	cache_lock(c);
@@ -691,6 +788,11 @@ static int load_block(struct fs_info *fs, u64 bytenr, struct tree_block **out)
 		cache_grab(c, other);
 		cache_spare(c, b);
 		cache_unlock(c);
+		ret = check_expectations(fs, other, bytenr, check);
+		if (ret) {
+			tree_block_put(fs, other);
+			return ret;
+		}
 		*out = other;
 		return 0;
 	}
@@ -710,65 +812,56 @@ fail:
 int read_tree_block(struct fs_info *fs, u64 bytenr,
 		    const struct block_check *check, struct tree_block **out)
 {
-	struct tree_block *b;
-	int ret;
-
 	*out = NULL;
-	ret = load_block(fs, bytenr, &b);
-	if (ret)
-		return ret;
-	if (check && check->level >= 0 && tb_level(b) != check->level) {
-		ret = fs_err(fs, -EUCLEAN, "tree block %llu: level %u, parent expects %d",
-			     (unsigned long long)bytenr, tb_level(b), check->level);
-		goto fail;
-	}
-	if (check && check->generation && tb_generation(b) != check->generation) {
-		ret = fs_err(fs, -EUCLEAN,
-			     "tree block %llu: generation %llu, parent expects %llu",
-			     (unsigned long long)bytenr,
-			     (unsigned long long)tb_generation(b),
-			     (unsigned long long)check->generation);
-		goto fail;
-	}
-	if (check && check->first_key) {
-		struct btrfs_key first;
-		char k1[64], k2[64];
+	return load_block(fs, bytenr, check, out);
+}
 
-		if (tb_nritems(b) == 0) {
-			ret = fs_err(fs, -EUCLEAN, "tree block %llu: empty, parent expects a first key",
-				     (unsigned long long)bytenr);
-			goto fail;
+int verify_tree_block_copies(struct fs_info *fs, const struct tree_block *b,
+			     const struct block_check *check)
+{
+	int n = num_copies(fs, b->bytenr), good = -1;
+	bool bad[MAX_COPIES] = { false };
+	char why[MAX_COPIES][160];
+	struct tree_block tmp = { .bytenr = b->bytenr, .len = b->len };
+
+	if (n < 2)
+		return 0;
+	tmp.data = fault_malloc(fs->nodesize);
+	if (!tmp.data)
+		return fs_err(fs, -ENOMEM, "out of memory");
+	for (int i = 0; i < n && i < MAX_COPIES; i++) {
+		int ret = read_block_copy(fs, b->bytenr, i, tmp.data);
+
+		if (!ret && !memcmp(tmp.data, b->data, fs->nodesize)) {
+			if (good < 0)
+				good = i;
+			continue;
 		}
-		if (tb_level(b))
-			tb_node_key(b, 0, &first);
-		else
-			tb_item_key(b, 0, &first);
-		if (btrfs_comp_keys(&first, check->first_key)) {
-			key_str(&first, k1, sizeof(k1));
-			key_str(check->first_key, k2, sizeof(k2));
-			ret = fs_err(fs, -EUCLEAN,
-				     "tree block %llu: first key %s, parent expects %s",
-				     (unsigned long long)bytenr, k1, k2);
-			goto fail;
+		if (!ret)
+			ret = verify_block(fs, &tmp, b->bytenr);
+		if (!ret)
+			ret = check_expectations(fs, &tmp, b->bytenr, check);
+		if (ret == -ENOMEM) {
+			free(tmp.data);
+			return ret;
+		}
+		if (ret) {
+			bad[i] = true;
+			snprintf(why[i], sizeof(why[i]), "%.159s", fs_errmsg(fs));
 		}
 	}
-	if (check && check->owner && tb_owner(b) != check->owner) {
-		ret = fs_err(fs, -EUCLEAN, "tree block %llu: owner %llu, expected %llu",
-			     (unsigned long long)bytenr, (unsigned long long)tb_owner(b),
-			     (unsigned long long)check->owner);
-		goto fail;
-	}
-	*out = b;
+	free(tmp.data);
+	for (int i = 0; i < n && i < MAX_COPIES; i++)
+		if (bad[i])
+			note_bad_copy(fs, b->bytenr, i, good < 0 ? 0 : good, why[i]);
+	fs_clear_err(fs);
 	return 0;
-fail:
-	tree_block_put(fs, b);
-	return ret;
 }
 
 int read_tree_block_raw(struct fs_info *fs, u64 bytenr, struct tree_block **out)
 {
 	*out = NULL;
-	return load_block(fs, bytenr, out);
+	return load_block(fs, bytenr, NULL, out);
 }
 
 /* ---- open / close ----------------------------------------------------- */
@@ -828,6 +921,8 @@ int open_image(const char *path, const struct open_args *args,
 		return -ENOMEM;
 	}
 	fs_errors_init(&fs->errors);
+	pthread_mutex_init(&fs->bad.lock, NULL);
+	u64map_init(&fs->bad.seen, 1);
 	fs->path = path;
 	fs->fd = open(path, (args && args->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (fs->fd < 0) {
@@ -895,5 +990,7 @@ void close_image(struct fs_info *fs)
 	if (fs->fd >= 0)
 		close(fs->fd);
 	fs_errors_free(&fs->errors);
+	bad_copies_free(fs);
+	pthread_mutex_destroy(&fs->bad.lock);
 	free(fs);
 }

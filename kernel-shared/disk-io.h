@@ -86,6 +86,13 @@ struct block_check {
  */
 int read_tree_block(struct fs_info *fs, u64 bytenr,
 		    const struct block_check *check, struct tree_block **out);
+/*
+ * Read every copy of a verified block b (DUP: both) and note each that fails
+ * the checks read_tree_block() makes (note_bad_copy(), volumes.h), also the
+ * copies a read never needed: for `check`.  Returns 0 or -ENOMEM.
+ */
+int verify_tree_block_copies(struct fs_info *fs, const struct tree_block *b,
+			     const struct block_check *check);
 /* Read a block without parent expectations and without structural checks
  * beyond the checksum failing: for dump-tree -b.  Returns like read_tree_block. */
 int read_tree_block_raw(struct fs_info *fs, u64 bytenr, struct tree_block **out);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The chunk map: logical -> physical for single-device SINGLE and DUP. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "kernel-shared/tree-checker.h"
@@ -264,4 +265,65 @@ int logical_to_physical(struct fs_info *fs, u64 logical, u64 len, u64 *physical)
 			      (unsigned long long)logical, (unsigned long long)len);
 	*physical = m->physical[0] + (logical - m->logical);
 	return 0;
+}
+
+/* ---- copies ------------------------------------------------------------ */
+
+int num_copies(const struct fs_info *fs, u64 logical)
+{
+	const struct chunk_map *m = find_chunk(fs, logical);
+
+	if (!m)
+		return 0;
+	/* SINGLE: one stripe, one copy; DUP: two stripes, each a full copy. */
+	return m->num_stripes < 2 ? 1 : 2;
+}
+
+int map_copy(const struct fs_info *fs, u64 logical, u64 len, int copy, struct copy_loc *out)
+{
+	const struct chunk_map *m = find_chunk(fs, logical);
+
+	if (!m || logical + len < logical || logical + len > m->logical + m->length ||
+	    copy < 0 || copy >= num_copies(fs, logical))
+		return -ENOENT;
+	out->devid = le64_to_cpu(fs->super.dev_item.devid);
+	out->physical = m->physical[copy] + (logical - m->logical);
+	return 0;
+}
+
+void note_bad_copy(struct fs_info *fs, u64 logical, int copy, int good_copy, const char *reason)
+{
+	struct copy_loc loc = { 0, 0 };
+	struct bad_copy *b;
+	/* logical is sector aligned: its low bits hold the copy number. */
+	u64 key = logical | (u64)(copy & 0xff);
+
+	map_copy(fs, logical, 1, copy, &loc);
+	pthread_mutex_lock(&fs->bad.lock);
+	if (u64map_find(&fs->bad.seen, key) || !u64map_insert(&fs->bad.seen, key))
+		goto out;
+	b = array_grow(fs->bad.v, &fs->bad.cap, fs->bad.nr, sizeof(*b));
+	if (!b)
+		goto out;
+	fs->bad.v = b;
+	b = &fs->bad.v[fs->bad.nr++];
+	*b = (struct bad_copy){ .logical = logical, .devid = loc.devid, .physical = loc.physical,
+				.copy = copy, .good_copy = good_copy };
+	snprintf(b->reason, sizeof(b->reason), "%s", reason);
+out:
+	pthread_mutex_unlock(&fs->bad.lock);
+}
+
+const struct bad_copy *bad_copies(struct fs_info *fs, size_t *nr)
+{
+	*nr = fs->bad.nr;
+	return fs->bad.v;
+}
+
+void bad_copies_free(struct fs_info *fs)
+{
+	free(fs->bad.v);
+	fs->bad.v = NULL;
+	fs->bad.nr = fs->bad.cap = 0;
+	u64map_free(&fs->bad.seen);
 }

@@ -169,6 +169,19 @@ static void tb_corrupt(const char *path, u64 phys, u32 nodesize, size_t off, u64
 
 #define HDR_OFF(f) offsetof(struct btrfs_header, f)
 
+static void tb_corrupt_all(const char *path, const struct copy_loc *copy, int n, size_t off,
+			   u64 value, int width, bool fix_csum)
+{
+	for (int i = 0; i < n; i++)
+		tb_corrupt(path, copy[i].physical, 4096, off, value, width, fix_csum);
+}
+
+static void tb_restore_all(const char *path, const u8 *saved, const struct copy_loc *copy, int n)
+{
+	for (int i = 0; i < n; i++)
+		err_pwrite(path, saved, 4096, copy[i].physical);
+}
+
 /* Open, read the root tree's root block with its parent's expectations. */
 static int tb_read(const char *path, u64 owner, char *msg)
 {
@@ -196,6 +209,8 @@ UNIT_TEST(errors_tree_blocks)
 	u8 saved[4096];
 	struct fs_info *fs = NULL;
 	u64 root, phys;
+	struct copy_loc copy[2] = { { 0, 0 }, { 0, 0 } };
+	int ncopies = 0;
 	u8 buf[16];
 	int ret;
 
@@ -206,6 +221,12 @@ UNIT_TEST(errors_tree_blocks)
 		return;
 	root = fs->tree_root.bytenr;
 	CHECK_EQ_INT(logical_to_physical(fs, root, 4096, &phys), 0);
+	ncopies = num_copies(fs, root);
+	CHECK(ncopies >= 1 && ncopies <= 2);
+	for (int i = 0; i < ncopies; i++)
+		CHECK_EQ_INT(map_copy(fs, root, 4096, i, &copy[i]), 0);
+	CHECK_EQ_INT(map_copy(fs, root, 4096, ncopies, &(struct copy_loc){ 0, 0 }), -ENOENT);
+	CHECK(copy[0].physical == phys);
 	/* Addresses: unaligned, outside every chunk, a data chunk, unmapped. */
 	ret = read_tree_block_raw(fs, root + 1, &(struct tree_block *){ NULL });
 	CHECK_FAILED(ret, fs_errmsg(fs));
@@ -221,23 +242,24 @@ UNIT_TEST(errors_tree_blocks)
 	CHECK_FAILED(ret, fs_errmsg(fs));
 	close_image(fs);
 
+	/* Every copy (both of DUP metadata) gets the same damage: the read fails. */
 	err_pread(path, saved, sizeof(saved), phys);
 	CHECK_FAILED(tb_read(path, 999, msg), msg);			/* owner */
-	tb_corrupt(path, phys, 4096, 200, 0x5a, 1, false);		/* checksum */
+	tb_corrupt_all(path, copy, ncopies, 200, 0x5a, 1, false);	/* checksum */
 	CHECK_FAILED(tb_read(path, 0, msg), msg);
-	err_pwrite(path, saved, sizeof(saved), phys);
-	tb_corrupt(path, phys, 4096, HDR_OFF(bytenr), root + 4096, 8, true);
+	tb_restore_all(path, saved, copy, ncopies);
+	tb_corrupt_all(path, copy, ncopies, HDR_OFF(bytenr), root + 4096, 8, true);
 	CHECK_FAILED(tb_read(path, 0, msg), msg);
-	err_pwrite(path, saved, sizeof(saved), phys);
-	tb_corrupt(path, phys, 4096, HDR_OFF(level), 9, 1, true);
+	tb_restore_all(path, saved, copy, ncopies);
+	tb_corrupt_all(path, copy, ncopies, HDR_OFF(level), 9, 1, true);
 	CHECK_FAILED(tb_read(path, 0, msg), msg);
-	err_pwrite(path, saved, sizeof(saved), phys);
-	tb_corrupt(path, phys, 4096, HDR_OFF(level), 1, 1, true);	/* parent expects 0 */
+	tb_restore_all(path, saved, copy, ncopies);
+	tb_corrupt_all(path, copy, ncopies, HDR_OFF(level), 1, 1, true);	/* parent expects 0 */
 	CHECK_FAILED(tb_read(path, 0, msg), msg);
-	err_pwrite(path, saved, sizeof(saved), phys);
-	tb_corrupt(path, phys, 4096, HDR_OFF(nritems), 5000, 4, true);
+	tb_restore_all(path, saved, copy, ncopies);
+	tb_corrupt_all(path, copy, ncopies, HDR_OFF(nritems), 5000, 4, true);
 	CHECK_FAILED(tb_read(path, 0, msg), msg);
-	err_pwrite(path, saved, sizeof(saved), phys);
+	tb_restore_all(path, saved, copy, ncopies);
 	CHECK_EQ_INT(tb_read(path, 0, msg), 0);
 
 	/* An image cut short after it was opened: a short read, -EIO. */
@@ -250,6 +272,86 @@ UNIT_TEST(errors_tree_blocks)
 		CHECK_EQ_INT(ret, -EIO);
 		CHECK_FAILED(ret, fs_errmsg(fs));
 		close_image(fs);
+	}
+	unlink(path);
+}
+
+/* Open, read the root tree's root block, return the bad copies noted. */
+static int tb_read_copies(const char *path, struct bad_copy *out, size_t *nr)
+{
+	struct fs_info *fs = NULL;
+	struct tree_block *b = NULL;
+	char errbuf[FS_ERRMSG_SIZE] = "";
+	const struct bad_copy *v;
+	int ret = open_image(path, NULL, &fs, errbuf);
+
+	*nr = 0;
+	if (ret)
+		return ret;
+	struct block_check check = { .level = fs->tree_root.level,
+				     .generation = fs->tree_root.generation };
+
+	ret = read_tree_block(fs, fs->tree_root.bytenr, &check, &b);
+	/* Read again (a cached block, then a reread): noted once. */
+	tree_block_put(fs, b);
+	cache_forget(fs, fs->tree_root.bytenr);
+	if (!ret)
+		ret = read_tree_block(fs, fs->tree_root.bytenr, &check, &b);
+	v = bad_copies(fs, nr);
+	if (*nr)
+		memcpy(out, v, sizeof(*v));
+	tree_block_put(fs, b);
+	close_image(fs);
+	return ret;
+}
+
+/* DUP metadata: one bad copy of a tree block is read from the other. */
+UNIT_TEST(errors_tree_block_mirror)
+{
+	char path[64], msg[FS_ERRMSG_SIZE];
+	struct fs_info *fs = NULL;
+	struct copy_loc copy[2];
+	struct bad_copy bc;
+	u8 saved[4096];
+	size_t nr;
+	u64 root;
+
+	if (!err_mkfs(path))
+		return;
+	CHECK_EQ_INT(open_image(path, NULL, &fs, msg), 0);
+	if (!fs)
+		return;
+	root = fs->tree_root.bytenr;
+	if (num_copies(fs, root) != 2) {	/* mkfs made SINGLE metadata: nothing to test */
+		close_image(fs);
+		unlink(path);
+		return;
+	}
+	CHECK_EQ_INT(map_copy(fs, root, 4096, 0, &copy[0]), 0);
+	CHECK_EQ_INT(map_copy(fs, root, 4096, 1, &copy[1]), 0);
+	CHECK(copy[0].physical != copy[1].physical);
+	CHECK(copy[0].devid == le64_to_cpu(fs->super.dev_item.devid));
+	close_image(fs);
+	err_pread(path, saved, sizeof(saved), copy[0].physical);
+	CHECK_EQ_INT(tb_read_copies(path, &bc, &nr), 0);
+	CHECK_EQ_INT((int)nr, 0);
+	for (int i = 0; i < 2; i++) {
+		/* Copy i: a bad checksum, then a stale generation with a good checksum. */
+		tb_corrupt(path, copy[i].physical, 4096, 200, 0x5a, 1, false);
+		CHECK_EQ_INT(tb_read_copies(path, &bc, &nr), 0);
+		CHECK_EQ_INT((int)nr, i == 0 ? 1 : 0);	/* copy 1 is never read when copy 0 is good */
+		if (nr) {
+			CHECK(bc.logical == root && bc.copy == 0 && bc.good_copy == 1);
+			CHECK(bc.physical == copy[0].physical && bc.devid == copy[0].devid);
+			CHECK(strstr(bc.reason, "checksum mismatch") != NULL);
+		}
+		err_pwrite(path, saved, sizeof(saved), copy[i].physical);
+		tb_corrupt(path, copy[i].physical, 4096, HDR_OFF(generation), 0x7777, 8, true);
+		CHECK_EQ_INT(tb_read_copies(path, &bc, &nr), 0);
+		CHECK_EQ_INT((int)nr, i == 0 ? 1 : 0);
+		if (nr)
+			CHECK(strstr(bc.reason, "generation 30583, parent expects") != NULL);
+		err_pwrite(path, saved, sizeof(saved), copy[i].physical);
 	}
 	unlink(path);
 }
