@@ -455,6 +455,11 @@ int reencrypt_image(struct fs_info *fs, const struct reencrypt_opts *o, struct r
 	if (!c.plain)
 		return fs_err(fs, -ENOMEM, "out of memory");
 	c.batch = o->batch_bytes ? o->batch_bytes : DEFAULT_BATCH;
+#ifdef EXTCRYPT_FAULT_INJECTION
+	/* Test builds: small batches, so that a small image has many commits to cut between. */
+	if (getenv("EXTCRYPT_BATCH_BYTES"))
+		c.batch = strtoull(getenv("EXTCRYPT_BATCH_BYTES"), NULL, 0) ?: 1;
+#endif
 	ret = reenc_list_subvols(fs, &all, &nr_all);
 	if (!ret)
 		ret = reenc_plan_jobs(fs, o, c.ops, all, nr_all, &jobs, &nr_jobs);

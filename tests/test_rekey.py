@@ -367,3 +367,44 @@ def test_rekey_new_padding(run, make_mkfs_image, copy_image, keys3):
                                       chunks=progs_chunks(fsimg.path), flags=0)
     assert not problems, "\n".join(problems[:40])
     our_check(run, img, "--check-data-csum", "--key-file", kb)
+
+
+def test_check_with_both_keys_midway(run, make_mkfs_image, copy_image, keys3):
+    """A rekey cut between commits: `check` with both keys is clean and
+    notes REKEY_IN_PROGRESS with counts; with the old key alone the entries
+    whose inode is under the other key are POLICY_MISMATCH errors (the
+    kernel refuses them); the re-run finishes and check with B is clean."""
+    ka, kb, kc = keys3
+    fsimg, img = _encrypted_small(run, make_mkfs_image, copy_image, ka)
+    env = {"EXTCRYPT_BATCH_BYTES": "200000"}
+    res, doc = rekey(run, img, ka, kb, "--dry-run")
+    found = False
+    for cut in (40, 80, 160, 320):
+        trial = copy_image(img, "cut.img")
+        res = run("rekey", "--key-file", ka, "--new-key-file", kb, trial,
+                  env=dict(env, EXTCRYPT_FAIL_AT=str(cut)))
+        if res.returncode == 0:
+            break
+        assert res.returncode == 1, res.stderr
+        ik, _ek, _in, _en = key_state(trial)
+        if len(ik) < 2:
+            continue
+        found = True
+        res = run("--format", "json", "check", "--key-file", ka, "--key-file", kb, trial)
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+        codes = [p["code"] for p in json.loads(res.stdout)["problems"]]
+        assert "REKEY_IN_PROGRESS" in codes and "POLICY_MISMATCH" not in codes, codes
+        res = run("check", "--key-file", kb, "--key-file", ka, "--key-file", kc, trial)
+        assert res.returncode == 0, res.stderr[-2000:]
+        res = run("check", "--key-file", ka, trial)
+        if "POLICY_MISMATCH" in res.stdout + res.stderr:
+            assert res.returncode == 1
+        res = run("check", "--key-file", kc, trial)
+        assert res.returncode == 4, res.stderr
+        must(run("rekey", "--key-file", ka, "--new-key-file", kb, trial, env=env), "re-run")
+        our_check(run, trial, "--check-data-csum", "--key-file", kb)
+        assert_rekeyed(fsimg.path, trial, tree_content(fsimg.tree), ([], [], [], []))
+        break
+    assert found, "no cut left the image with inodes under both keys"
+    res = run("check", "--key-file", ka, "--key-file", ka, img)
+    assert res.returncode == 4 and "must differ" in res.stderr, res.stderr
