@@ -203,7 +203,8 @@ static void check_compressed_with_key(struct check_ctx *c, const struct fscrypt_
 	struct extent_io *io = NULL;
 	size_t n;
 	const size_t max_ram = 128 * 1024;	/* btrfs caps compressed extents at 128 KiB */
-	struct file_extent_rec **sel = fs_is_metadump(fs) ? NULL : select_compressed(c, mk, max_ram, &n);
+	struct file_extent_rec **sel = fs_is_metadump(fs) ? NULL :
+					select_compressed(c, mk, max_ram, &n);
 
 	if (!sel || !n)
 		goto out;
