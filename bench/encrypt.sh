@@ -59,24 +59,8 @@ command -v mkfs.btrfs >/dev/null || [ -x /usr/sbin/mkfs.btrfs ] ||
 mkdir -p "$WORK"
 $PY -c "import sys; sys.stdout.buffer.write(bytes(range(64)))" >"$WORK/key.bin"
 
-# run_timed LABEL CMD...: appends "wall rss" of one run to $WORK/LABEL.times;
-# returns the command's exit status (a failure is reported, and the bench
-# exits 1 at the end)
-failed=0
-run_timed() {
-	label=$1
-	shift
-	rc=0
-	/usr/bin/time -f "%e %M" -o "$WORK/$label.one" "$@" >"$WORK/$label.out" 2>"$WORK/$label.err" || rc=$?
-	if [ "$rc" = 0 ]; then
-		tail -1 "$WORK/$label.one" >>"$WORK/$label.times"
-		return 0
-	fi
-	echo "bench/encrypt.sh: FAILED ($rc): $*" >&2
-	grep -v "^Command exited" "$WORK/$label.err" | tail -3 >&2
-	failed=1
-	return $rc
-}
+BENCH_NAME=bench/encrypt.sh
+. "$top/bench/timing.sh"
 
 # the image after encrypt must be clean (not timed); a broken image is reported
 check_image() {
@@ -87,10 +71,6 @@ check_image() {
 		failed=1
 	}
 }
-
-best_t() { sort -n "$1" | head -1 | cut -d' ' -f1; }
-max_rss() { sort -n -k2 "$1" | tail -1 | cut -d' ' -f2; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
 echo "bench/encrypt.sh: $BIN, threads $THREADS, $ROUNDS rounds, $(nproc) CPUs, host $(uname -r)"
 echo "cache: WARM (source image read before the rounds; drop_caches not used); mkfs options: ${MKFS_ARGS:-default}, $FPM files per MiB"

@@ -64,6 +64,7 @@ struct ino_sum {
 
 /* The policy part of an inode context: all but the nonce (version, modes, flags, key id). */
 #define POLICY_BYTES offsetof(struct fscrypt_context_v2, nonce)
+#define KEY_ID_OFFSET offsetof(struct fscrypt_context_v2, master_key_identifier)
 
 enum { SRC_REF = 0, SRC_ITEM = 1, SRC_INDEX = 2 };
 
@@ -987,6 +988,14 @@ static void check_entry_policy(struct check_ctx *c, struct fs_tree_state *st, co
 	if (!dir || !dir->policy || !child->policy || dir->policy == child->policy ||
 	    dir->policy == 0xffff || child->policy == 0xffff)
 		return;
+	/* Both under keys given to check: the state of a rekey cut short (a note). */
+	if (check_key_given(c, st->policies[dir->policy - 1] + KEY_ID_OFFSET) &&
+	    check_key_given(c, st->policies[child->policy - 1] + KEY_ID_OFFSET) &&
+	    memcmp(st->policies[dir->policy - 1] + KEY_ID_OFFSET,
+		   st->policies[child->policy - 1] + KEY_ID_OFFSET, FSCRYPT_KEY_IDENTIFIER_SIZE)) {
+		c->cnt.rekey_mixed_entries++;
+		return;
+	}
 	/* The name is escaped only for the report: every entry passes here. */
 	check_report(c, PR_POLICY_MISMATCH, LOC(st->root->objectid, d->dir, d->index, NOLOC),
 		     bytes_escape(st->names + d->name_off, d->name_len, nb, sizeof(nb)),

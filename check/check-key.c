@@ -5,11 +5,15 @@
  * While the trees are walked, the fs checker hands over (only when a key
  * was given) the contexts of encrypted inodes, the stored names of entries
  * in encrypted directories and the data of encrypted symlinks.  Here the key
- * identifier is compared with the contexts first: a key that matches none
- * of them is a wrong key (exit 4); contexts of other keys are counted and
- * noted.  Then every name under a matching directory policy must decrypt to
- * a valid name (non-empty, no NUL or '/', zero padding only), and every
- * symlink target must decrypt.
+ * identifiers are compared with the contexts first: keys that match none
+ * of them are wrong keys (exit 4); contexts of other keys are counted and
+ * noted.  Then every name under a directory policy of a given key must
+ * decrypt to a valid name (non-empty, no NUL or '/', zero padding only), and
+ * every symlink target must decrypt, each with the key its context names.
+ * Several keys are how an image cut in the middle of a rekey is checked:
+ * contexts under two of them are a rekey in progress (a note with the
+ * counts, and entries whose inode is under the other key than their
+ * directory, which check-fs.c counts instead of reporting them).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,19 +29,38 @@
 #include "crypto/fname.h"
 #include "crypto/fscrypt-keys.h"
 
+#define MAX_KEYS 8
+
 struct check_key {
-	struct fscrypt_master_key *mk;	/* the dispatcher's, in secret memory */
+	struct fscrypt_master_key *mks[MAX_KEYS];	/* the dispatcher's, in secret memory */
+	size_t n;
+	u64 used[MAX_KEYS];	/* inode contexts under each */
 };
 
-int check_key_attach(struct check_ctx *c, struct fscrypt_master_key *mk)
+int check_key_attach(struct check_ctx *c, struct fscrypt_master_key *const *mks, size_t n)
 {
 	c->key = fault_calloc(1, sizeof(*c->key));
 	if (!c->key) {
 		error("out of memory");
 		return -ENOMEM;
 	}
-	c->key->mk = mk;
+	for (size_t i = 0; i < n && i < MAX_KEYS; i++)
+		c->key->mks[c->key->n++] = mks[i];
 	return 0;
+}
+
+/* The given key with this identifier, or NULL. */
+static const struct fscrypt_master_key *key_of(const struct check_ctx *c, const u8 *identifier)
+{
+	for (size_t i = 0; c->key && i < c->key->n; i++)
+		if (!memcmp(c->key->mks[i]->identifier, identifier, FSCRYPT_KEY_IDENTIFIER_SIZE))
+			return c->key->mks[i];
+	return NULL;
+}
+
+bool check_key_given(const struct check_ctx *c, const u8 *identifier)
+{
+	return key_of(c, identifier) != NULL;
 }
 
 void check_key_free(struct check_ctx *c)
@@ -93,7 +116,7 @@ static const char *decrypt_error(int ret)
 	}
 }
 
-/* Names and symlink data of one inode whose context uses our key. */
+/* Names and symlink data of one inode whose context uses a given key. */
 static void check_inode_with_key(struct check_ctx *c, const struct key_rec *ctxr,
 				 const struct key_rec *recs, size_t n)
 {
@@ -103,7 +126,8 @@ static void check_inode_with_key(struct check_ctx *c, const struct key_rec *ctxr
 	unsigned int ksize;
 	int ret;
 
-	ret = fscrypt_derive_file_key(c->key->mk, ctx->nonce, ctx->filenames_mode, key, &ksize);
+	ret = fscrypt_derive_file_key(key_of(c, ctx->master_key_identifier), ctx->nonce,
+				      ctx->filenames_mode, key, &ksize);
 	if (ret) {
 		check_report(c, PR_NAME_DECRYPT_BAD, LOC_INODE(ctxr->root, ctxr->ino), "any", 0U,
 			     ctxr->ino, "cannot derive the directory key");
@@ -142,8 +166,10 @@ static int cmp_fe_bytenr(const void *x, const void *y)
 	return cmp_u64(a->disk_bytenr, b->disk_bytenr);
 }
 
-/* The compressed encrypted extents under our key, sorted by disk address; NULL on no memory. */
-static struct file_extent_rec **select_compressed(struct check_ctx *c, size_t max_ram, size_t *n)
+/* The compressed encrypted extents under mk, sorted by disk address; NULL on no memory. */
+static struct file_extent_rec **select_compressed(struct check_ctx *c,
+						  const struct fscrypt_master_key *mk,
+						  size_t max_ram, size_t *n)
 {
 	struct file_extent_rec *v = c->file_exts.data, **sel;
 
@@ -156,7 +182,7 @@ static struct file_extent_rec **select_compressed(struct check_ctx *c, size_t ma
 
 		if (v[i].type == BTRFS_FILE_EXTENT_REG && v[i].compression && v[i].encryption == 1 &&
 		    v[i].disk_bytenr && v[i].has_ctx &&
-		    !memcmp(ec->master_key_identifier, c->key->mk->identifier, 16) &&
+		    !memcmp(ec->master_key_identifier, mk->identifier, 16) &&
 		    v[i].disk_num_bytes <= max_ram && v[i].disk_num_bytes % c->fs->sectorsize == 0)
 			sel[(*n)++] = &v[i];
 	}
@@ -171,7 +197,7 @@ static struct file_extent_rec **select_compressed(struct check_ctx *c, size_t ma
  * business, so none are verified here.  A metadata dump holds no file data
  * (disk-io.h): nothing to decode there.
  */
-static void check_compressed_with_key(struct check_ctx *c)
+static void check_compressed_with_key(struct check_ctx *c, const struct fscrypt_master_key *mk)
 {
 	struct fs_info *fs = c->fs;
 	struct extent_io_params params = { 0 };
@@ -183,7 +209,7 @@ static void check_compressed_with_key(struct check_ctx *c)
 
 	if (fs_is_metadump(fs))
 		return;	/* no decoding of a metadata dump's compressed extents */
-	sel = select_compressed(c, max_ram, &n);
+	sel = select_compressed(c, mk, max_ram, &n);
 	if (!sel)
 		die_oom();
 	if (!n)
@@ -192,7 +218,7 @@ static void check_compressed_with_key(struct check_ctx *c)
 	params.dst_fd = -1;
 	params.unit_size = fs->sectorsize;
 	params.threads = 1;
-	params.key = c->key->mk;
+	params.key = mk;
 	params.profile = FSCRYPT_PROFILE_V7;
 	params.contents_mode = FSCRYPT_MODE_AES_256_XTS;
 	data_read_setup(&params);
@@ -236,47 +262,98 @@ out:
 	free(sel);
 }
 
-int check_with_key(struct check_ctx *c)
+static void hex_id(const u8 *id, char *out)
 {
-	struct key_rec *v = c->key_recs.data;
-	size_t n = c->key_recs.nr, ours = 0, others = 0;
-	char other_id[33] = "";
+	for (int q = 0; q < 16; q++)
+		snprintf(out + 2 * q, 3, "%02x", id[q]);
+}
 
-	check_qsort(v, n, sizeof(*v), cmp_rec);
-	for (size_t i = 0; i < n; i++) {
+/*
+ * Count the inode contexts under each given key (c->key->used) and under
+ * others (*others, one of them in other_id).  Returns how many contexts are
+ * under given keys.
+ */
+static size_t count_contexts(struct check_ctx *c, size_t *others, char *other_id)
+{
+	const struct key_rec *v = c->key_recs.data;
+	size_t ours = 0;
+
+	*others = 0;
+	for (size_t i = 0; i < c->key_recs.nr; i++) {
 		const struct fscrypt_context_v2 *ctx = (const void *)v[i].ctx;
+		const struct fscrypt_master_key *mk;
 
 		if (v[i].kind != KR_CTX)
 			continue;
-		if (!memcmp(ctx->master_key_identifier, c->key->mk->identifier, 16)) {
+		mk = key_of(c, ctx->master_key_identifier);
+		for (size_t k = 0; mk && k < c->key->n; k++)
+			c->key->used[k] += c->key->mks[k] == mk;
+		if (mk)
 			ours++;
-		} else if (!others++) {
-			for (int q = 0; q < 16; q++)
-				snprintf(other_id + 2 * q, 3, "%02x", ctx->master_key_identifier[q]);
-		}
+		else if (!(*others)++)
+			hex_id(ctx->master_key_identifier, other_id);
 	}
+	return ours;
+}
+
+/* Contexts under two given keys: a rekey cut short (a note, not an error). */
+static void report_rekey_state(struct check_ctx *c)
+{
+	size_t a = MAX_KEYS, b = MAX_KEYS;
+	char ida[33], idb[33];
+
+	for (size_t k = 0; k < c->key->n; k++) {
+		if (!c->key->used[k])
+			continue;
+		if (a == MAX_KEYS)
+			a = k;
+		else if (b == MAX_KEYS)
+			b = k;
+	}
+	if (b == MAX_KEYS && !c->cnt.rekey_mixed_entries)
+		return;
+	if (b == MAX_KEYS)
+		b = a == 0 ? 1 : 0;
+	if (a == MAX_KEYS || b >= c->key->n)
+		return;
+	hex_id(c->key->mks[a]->identifier, ida);
+	hex_id(c->key->mks[b]->identifier, idb);
+	check_report(c, PR_REKEY_IN_PROGRESS, LOC_NONE, (unsigned long long)c->key->used[a], ida,
+		     (unsigned long long)c->key->used[b], idb,
+		     (unsigned long long)c->cnt.rekey_mixed_entries);
+}
+
+int check_with_key(struct check_ctx *c)
+{
+	struct key_rec *v = c->key_recs.data;
+	size_t n = c->key_recs.nr, ours, others;
+	char other_id[33] = "";
+
+	check_qsort(v, n, sizeof(*v), cmp_rec);
+	ours = count_contexts(c, &others, other_id);
 	if (!ours && others) {
 		char id[33];
 
-		for (int q = 0; q < 16; q++)
-			snprintf(id + 2 * q, 3, "%02x", c->key->mk->identifier[q]);
-		error("wrong key: its identifier %s matches none of the %zu encryption contexts (for example %s)",
-		      id, others, other_id);
+		hex_id(c->key->mks[0]->identifier, id);
+		error("wrong key: %s %s matches none of the %zu encryption contexts (for example %s)",
+		      c->key->n > 1 ? "no key given, for example" : "its identifier", id, others,
+		      other_id);
 		return exit_code(-EKEYREJECTED, ERR_AT_RUN);
 	}
 	if (others)
 		check_report(c, PR_KEY_NOT_USED, LOC_NONE, (unsigned long long)others, other_id);
+	report_rekey_state(c);
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
 
 		while (j < n && v[j].root == v[i].root && v[j].ino == v[i].ino)
 			j++;
 		if (v[i].kind == KR_CTX &&
-		    !memcmp(((const struct fscrypt_context_v2 *)v[i].ctx)->master_key_identifier,
-			    c->key->mk->identifier, 16))
+		    key_of(c, ((const struct fscrypt_context_v2 *)v[i].ctx)->master_key_identifier))
 			check_inode_with_key(c, &v[i], v + i + 1, j - i - 1);
 		i = j;
 	}
-	check_compressed_with_key(c);
+	for (size_t k = 0; k < c->key->n; k++)
+		check_compressed_with_key(c, c->key->mks[k]);
 	return 0;
 }

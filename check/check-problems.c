@@ -242,6 +242,8 @@ const struct check_problem_def check_problems[PR_MAX] = {
 	/* with a key */
 	[PR_KEY_NOT_USED] = { "KEY_NOT_USED", N, "C12",
 		"%llu encryption contexts use other master keys (for example %s); their inodes were not decrypted" },
+	[PR_REKEY_IN_PROGRESS] = { "REKEY_IN_PROGRESS", N, "C12",
+		"rekey in progress: %llu encryption contexts under key %s, %llu under key %s; %llu entries name an inode under the other key than their directory's (the kernel refuses them): finish the rekey before mounting" },
 	[PR_NAME_DECRYPT_BAD] = { "NAME_DECRYPT_BAD", E, "C12",
 		"%s name of %u bytes in directory %llu does not decrypt to a valid name: %s" },
 	[PR_SYMLINK_DECRYPT_BAD] = { "SYMLINK_DECRYPT_BAD", E, "C12",

@@ -144,6 +144,7 @@ enum check_problem {
 	PR_REQUIRED_SUBVOL_MISSING,
 	/* with a key (C12) */
 	PR_KEY_NOT_USED,
+	PR_REKEY_IN_PROGRESS,
 	PR_NAME_DECRYPT_BAD,
 	PR_SYMLINK_DECRYPT_BAD,
 	PR_COMPRESSED_DECODE_BAD,
@@ -199,6 +200,7 @@ struct check_counters {
 	u64 encrypted_extents;
 	u64 names_decrypted;
 	u64 compressed_decoded;	/* compressed encrypted extents decrypted and decompressed */
+	u64 rekey_mixed_entries;	/* entries whose inode is under another given key than the directory */
 };
 
 /* An extent item of the extent tree (data or tree block). */
@@ -434,8 +436,13 @@ void check_scrub_finish(struct check_ctx *c);
 void check_scrub_free(struct check_ctx *c);
 
 /* check-key.c */
-/* Use the master key the dispatcher loaded (not copied, not freed); 0 or -ENOMEM. */
-int check_key_attach(struct check_ctx *c, struct fscrypt_master_key *mk);
+/*
+ * Use the master keys the dispatcher loaded (not copied, not freed); 0 or
+ * -ENOMEM.  Every inode is checked with the key its context names.
+ */
+int check_key_attach(struct check_ctx *c, struct fscrypt_master_key *const *mks, size_t n);
+/* Whether one of the given keys has this identifier (false without a key). */
+bool check_key_given(const struct check_ctx *c, const u8 *identifier);
 void check_key_free(struct check_ctx *c);	/* leaves the master key alone */
 int check_with_key(struct check_ctx *c);
 void check_key_collect(struct check_ctx *c, u8 kind, u64 root, u64 ino, u64 key_offset,

@@ -35,7 +35,7 @@ const char *const cmd_check_usage[] = {
 	"3 image unreadable, 4 key error (wrong key).",
 	"",
 	OPTLINE("--check-data-csum", "also read all data and verify its csums (ciphertext for encrypted extents)"),
-	OPTLINE("--key-file PATH", "master key for the checks that decrypt (names, symlinks, compressed data); '-' for stdin"),
+	OPTLINE("--key-file PATH", "master key for the checks that decrypt (names, symlinks, compressed data); '-' for stdin; repeatable (several keys, e.g. during a rekey)"),
 	OPTLINE("--key-fd N", "read the master key from file descriptor N"),
 	OPTLINE("--key-format raw|hex", "how the key is encoded (default raw)"),
 	OPTLINE("--require-encryption[=ID,...]", "every file, directory and symlink of every subvolume (or of these) must be encrypted"),
@@ -325,7 +325,7 @@ static int check_run(struct cmd_context *ctx)
 
 	c->image_path = ctx->image_path;
 	c->fs = ctx->fs;
-	if (ctx->mk && check_key_attach(c, ctx->mk))
+	if (ctx->mk && check_key_attach(c, ctx->mks, ctx->nr_mks))
 		return exit_code(-ENOMEM, ERR_AT_RUN);
 	check_ctx_init(c);
 	ret = check_passes(c);
@@ -335,5 +335,5 @@ static int check_run(struct cmd_context *ctx)
 	return ret;
 }
 
-DEFINE_COMMAND(check, "check", CMD_IMAGE_RO | CMD_NOT_MOUNTED | CMD_KEY_OPTIONAL,
+DEFINE_COMMAND(check, "check", CMD_IMAGE_RO | CMD_NOT_MOUNTED | CMD_KEY_OPTIONAL | CMD_KEYS_MULTI,
 	       struct check_ctx);

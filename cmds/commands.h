@@ -14,6 +14,9 @@
  *   2. The dispatcher satisfies the flags: CMD_KEY_REQUIRED refuses a missing
  *      key as a usage error; a given key is read and loaded as a master key
  *      (ctx->mk) through common/key-input.h, before the image is touched;
+ *      CMD_KEYS_MULTI lets the key options repeat (every key in ctx->mks,
+ *      distinct identifiers); CMD_NEW_KEY loads a second, different key from
+ *      --new-key-file or --new-key-fd (ctx->new_mk);
  *      CMD_IMAGE_RO / CMD_IMAGE_RW open ctx->image_path (ctx->fs) with the
  *      lock and the mounted/log-tree refusals of open_image_rw().
  *   3. run(ctx): the work.  It returns an exit code; engine errors become
@@ -65,6 +68,11 @@ struct fscrypt_master_key;
 #define CMD_KEY_OPTIONAL	(1U << 4)	/* load the key if one is given */
 #define CMD_MULTI_DEVICE	(1U << 5)	/* reserved: several device paths */
 #define CMD_NOT_MOUNTED		(1U << 6)	/* refuse a mounted image unless --force */
+#define CMD_KEYS_MULTI		(1U << 7)	/* the key options may repeat: every key is loaded */
+#define CMD_NEW_KEY		(1U << 8)	/* --new-key-file/--new-key-fd required: ctx->new_mk */
+
+/* Keys a CMD_KEYS_MULTI command takes at most. */
+#define CMD_MAX_KEYS		8
 
 struct cmd_struct {
 	const char *token;
@@ -95,10 +103,16 @@ struct cmd_context {
 	size_t cache_bytes;		/* tree block cache; 0 (preset): default */
 	bool quiet_log_tree;		/* read-only: no warning about a log tree */
 	bool force;			/* --force: CMD_NOT_MOUNTED warns instead */
-	struct key_input key;		/* the shared key options */
+	struct key_input key;		/* the shared key options (the first key) */
+	struct key_input more_keys[CMD_MAX_KEYS - 1];	/* CMD_KEYS_MULTI: the others */
+	size_t nr_more_keys;
+	struct key_input new_key;	/* CMD_NEW_KEY */
 	/* provided by the dispatcher from cmd->flags */
 	struct fs_info *fs;
 	struct fscrypt_master_key *mk;	/* NULL when no key was given */
+	struct fscrypt_master_key *mks[CMD_MAX_KEYS];	/* every key given, mks[0] == mk */
+	size_t nr_mks;
+	struct fscrypt_master_key *new_mk;	/* CMD_NEW_KEY: the new key */
 };
 
 #define CMD_PARSE_OK	(-1)	/* parse() went well: go on to run() */
@@ -157,6 +171,7 @@ extern const struct cmd_struct cmd_struct_key_generate;
 extern const struct cmd_struct cmd_struct_check;
 extern const struct cmd_struct cmd_struct_encrypt;
 extern const struct cmd_struct cmd_struct_decrypt;
+extern const struct cmd_struct cmd_struct_rekey;
 extern const struct cmd_struct cmd_struct_restore;
 extern const struct cmd_struct cmd_struct_reflink;
 extern const struct cmd_struct cmd_struct_debug_xattrs;
@@ -170,6 +185,7 @@ extern const char *const cmd_key_generate_usage[];
 extern const char *const cmd_check_usage[];
 extern const char *const cmd_encrypt_usage[];
 extern const char *const cmd_decrypt_usage[];
+extern const char *const cmd_rekey_usage[];
 extern const char *const cmd_restore_usage[];
 extern const char *const cmd_reflink_usage[];
 extern const char *const cmd_debug_xattrs_usage[];

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* encrypt and decrypt: whole subvolumes in place, crash-safe and resumable. */
+/* encrypt, decrypt and rekey: whole subvolumes in place, crash-safe and resumable. */
 #include <errno.h>
 #include <limits.h>
 #include <getopt.h>
@@ -71,6 +71,31 @@ const char *const cmd_decrypt_usage[] = {
 	"",
 	"Exit status: 0 done, 1 refused or failed, 2 usage error, 3 image unreadable,",
 	"4 key error (bad key input, or a context with another key identifier).",
+	NULL
+};
+
+const char *const cmd_rekey_usage[] = {
+	"btrfs-extcrypt rekey --key-file OLD --new-key-file NEW [options] <image>",
+	"Change the master key of an encrypted image in place, offline",
+	"",
+	"Every inode under the old key gets a fresh context under the new key; names,",
+	"symlink targets and the data of every extent are decrypted and encrypted",
+	"again in memory (plaintext only in locked memory, never on the disk) under",
+	"fresh nonces, with checksums of the new ciphertext.  Compressed extents stay",
+	"compressed, shared extents stay shared when every sharer is converted.",
+	"Work is committed in batches, each inode wholly under one key: running the",
+	"command again with the same two keys finishes an interrupted run, and must",
+	"be done before the image is mounted.  Freed blocks that held the old",
+	"ciphertext are overwritten with zeros unless --no-wipe is given.",
+	"",
+	NEW_KEY_INPUT_OPTLINES(OPTLINE),
+	OPTLINE("--policy C:F", "new contents and filenames modes (default: each inode keeps its own)"),
+	OPTLINE("--padding 4|8|16|32", "new filename padding in bytes (with --policy; default 32)"),
+	OPTLINE("--no-wipe", "do not overwrite freed blocks that held the old ciphertext"),
+	COMMON_LINES("rekeyed"),
+	"",
+	"Exit status: 0 done, 1 refused or failed, 2 usage error, 3 image unreadable,",
+	"4 key error (bad key input, the same key twice, or an inode under a third key).",
 	NULL
 };
 
@@ -162,11 +187,13 @@ static int convert_opt(struct cmd_context *ctx, int c, const char *arg)
 	case OPT_POLICY:
 		if (decrypt || parse_policy(arg, &o->contents_mode, &o->filenames_mode))
 			return usage_error(cmd, "invalid policy '%s' (CONTENTS:FILENAMES)", arg);
+		o->keep_policy = false;
 		break;
 	case OPT_PADDING:
 		if (decrypt || parse_u64(arg, &v) || (v != 4 && v != 8 && v != 16 && v != 32))
 			return usage_error(cmd, "padding must be 4, 8, 16 or 32");
 		o->policy_flags = v == 4 ? 0 : v == 8 ? 1 : v == 16 ? 2 : 3;
+		o->keep_policy = false;
 		break;
 	case OPT_SUBVOL:
 		if (co->nr_subvols == 64)
@@ -183,7 +210,7 @@ static int convert_opt(struct cmd_context *ctx, int c, const char *arg)
 		break;
 	case OPT_NOWIPE:
 		if (decrypt)
-			return usage_error(cmd, "--no-wipe is an encrypt option");
+			return usage_error(cmd, "--no-wipe is an encrypt and rekey option");
 		o->wipe = false;
 		break;
 	case OPT_GROW:
@@ -194,13 +221,20 @@ static int convert_opt(struct cmd_context *ctx, int c, const char *arg)
 			return usage_error(cmd, "invalid thread count '%s'", arg);
 		o->threads = v;
 		break;
+	case GETOPT_VAL_NEW_KEY_FILE:
+	case GETOPT_VAL_NEW_KEY_FD:
+		if (o->mode != REENCRYPT_REKEY)
+			return usage_error(cmd, "unrecognized option '%s'", c == GETOPT_VAL_NEW_KEY_FILE ?
+					   "--new-key-file" : "--new-key-fd");
+		return cmd_parse_common(ctx, c, arg);
 	default:
 		return cmd_parse_common(ctx, c, arg);
 	}
 	return CMD_PARSE_OK;
 }
 
-static int convert_parse(struct cmd_context *ctx, int argc, char **argv, bool decrypt)
+static int convert_parse(struct cmd_context *ctx, int argc, char **argv,
+			 enum reencrypt_mode mode)
 {
 	static const struct option opts[] = {
 		{ "policy", required_argument, NULL, OPT_POLICY },
@@ -212,18 +246,20 @@ static int convert_parse(struct cmd_context *ctx, int argc, char **argv, bool de
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "grow", no_argument, NULL, OPT_GROW },
 		KEY_INPUT_LONG_OPTIONS,
+		NEW_KEY_INPUT_LONG_OPTIONS,
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
+	bool decrypt = mode == REENCRYPT_DECRYPT;
 	struct convert_cmd_opts *co = ctx->opts;
 	struct reencrypt_opts *o = &co->o;
 	char reason[FSCRYPT_REASON_SIZE];
 	struct fscrypt_context_v2 probe;
 	int c, ret;
 
-	*o = (struct reencrypt_opts){ .mode = decrypt ? REENCRYPT_DECRYPT : REENCRYPT_ENCRYPT,
-				      .contents_mode = 1, .filenames_mode = 4,
-				      .policy_flags = FSCRYPT_POLICY_FLAGS_PAD_32, .wipe = true };
+	*o = (struct reencrypt_opts){ .mode = mode, .contents_mode = 1, .filenames_mode = 4,
+				      .policy_flags = FSCRYPT_POLICY_FLAGS_PAD_32, .wipe = true,
+				      .keep_policy = mode == REENCRYPT_REKEY };
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		ret = convert_opt(ctx, c, optarg);
 		if (ret != CMD_PARSE_OK)
@@ -232,7 +268,7 @@ static int convert_parse(struct cmd_context *ctx, int argc, char **argv, bool de
 	if ((ret = check_argc_exact(ctx->cmd, argc - optind, 1)))
 		return ret;
 	ctx->image_path = argv[optind];
-	if (decrypt)
+	if (decrypt || o->keep_policy)
 		return CMD_PARSE_OK;
 	fscrypt_context_init(&probe, o->contents_mode, o->filenames_mode, o->policy_flags,
 			     (const u8 *)"0123456789abcdef", (const u8 *)"0123456789abcdef");
@@ -335,11 +371,15 @@ static void print_summary(const struct reencrypt_opts *o, const struct reencrypt
 		print_summary_json(o, st, secs);
 		return;
 	}
-	note("%s%s %llu inodes, %llu extents, %llu bytes in %zu subvolume(s), %llu commits, %.2f s",
-	     o->dry_run ? "Dry run: would have " : "",
-	     (o->mode == REENCRYPT_DECRYPT) ? (o->dry_run ? "decrypted" : "Decrypted")
-			: (o->dry_run ? "encrypted" : "Encrypted"),
-	     st->inodes, st->extents, st->bytes, st->nr_subvols, st->commits, secs);
+	static const char *const done[] = {
+		[REENCRYPT_ENCRYPT] = "encrypted", [REENCRYPT_DECRYPT] = "decrypted",
+		[REENCRYPT_REKEY] = "rekeyed",
+	};
+	const char *verb = done[o->mode];
+
+	note("%s%c%s %llu inodes, %llu extents, %llu bytes in %zu subvolume(s), %llu commits, %.2f s",
+	     o->dry_run ? "Dry run: would have " : "", o->dry_run ? verb[0] : verb[0] - 'a' + 'A',
+	     verb + 1, st->inodes, st->extents, st->bytes, st->nr_subvols, st->commits, secs);
 }
 
 /* encrypt and decrypt: the dispatcher has loaded the key and opened the image. */
@@ -353,7 +393,10 @@ static int convert_run(struct cmd_context *ctx)
 	int ret;
 
 	o->mk = ctx->mk;
+	o->new_mk = ctx->new_mk;
 	if (o->mode == REENCRYPT_ENCRYPT && (ret = check_key_fits(ctx->mk, o)))
+		return ret;
+	if (o->mode == REENCRYPT_REKEY && !o->keep_policy && (ret = check_key_fits(ctx->new_mk, o)))
 		return ret;
 	ret = resolve_selection(ctx->fs, co);
 	if (!ret && co->grow)
@@ -381,15 +424,23 @@ static int convert_run(struct cmd_context *ctx)
 
 static int encrypt_parse(struct cmd_context *ctx, int argc, char **argv)
 {
-	return convert_parse(ctx, argc, argv, false);
+	return convert_parse(ctx, argc, argv, REENCRYPT_ENCRYPT);
 }
 
 static int decrypt_parse(struct cmd_context *ctx, int argc, char **argv)
 {
-	return convert_parse(ctx, argc, argv, true);
+	return convert_parse(ctx, argc, argv, REENCRYPT_DECRYPT);
+}
+
+static int rekey_parse(struct cmd_context *ctx, int argc, char **argv)
+{
+	return convert_parse(ctx, argc, argv, REENCRYPT_REKEY);
 }
 
 #define encrypt_run convert_run
 #define decrypt_run convert_run
+#define rekey_run convert_run
 DEFINE_COMMAND(encrypt, "encrypt", CMD_IMAGE_RW | CMD_KEY_REQUIRED, struct convert_cmd_opts);
 DEFINE_COMMAND(decrypt, "decrypt", CMD_IMAGE_RW | CMD_KEY_REQUIRED, struct convert_cmd_opts);
+DEFINE_COMMAND(rekey, "rekey", CMD_IMAGE_RW | CMD_KEY_REQUIRED | CMD_NEW_KEY,
+	       struct convert_cmd_opts);

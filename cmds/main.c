@@ -19,6 +19,7 @@
 #include "common/progress.h"
 #include "common/utils.h"
 #include "crypto/csum.h"
+#include "crypto/fscrypt-keys.h"
 #include <uuid/uuid.h>
 #include "kernel-shared/ctree.h"
 #include "kernel-shared/transaction.h"
@@ -100,6 +101,7 @@ static const struct cmd_struct *const top_cmds[] = {
 	&key_cmd,
 	&cmd_struct_encrypt,
 	&cmd_struct_decrypt,
+	&cmd_struct_rekey,
 	&cmd_struct_reflink,
 	&cmd_struct_restore,
 	&cmd_struct_check,
@@ -202,9 +204,37 @@ int cmd_help_or_usage(const struct cmd_struct *cmd, int c)
 	return EXIT_USAGE;
 }
 
+/* A key option after the first key (CMD_KEYS_MULTI), or a new-key option (CMD_NEW_KEY). */
+static int parse_extra_key(struct cmd_context *ctx, int c, const char *arg)
+{
+	unsigned int flags = ctx->cmd->flags;
+	bool key_opt = c == GETOPT_VAL_KEY_FILE || c == GETOPT_VAL_KEY_FD;
+	struct key_input *ki;
+
+	if (key_opt && (flags & CMD_KEYS_MULTI) && key_input_given(&ctx->key)) {
+		if (ctx->nr_more_keys == CMD_MAX_KEYS - 1)
+			return usage_error(ctx->cmd, "at most %d keys", CMD_MAX_KEYS);
+		ki = &ctx->more_keys[ctx->nr_more_keys++];
+		key_input_init(ki);
+		return key_input_parse_opt(ki, c, arg) > 0 ? CMD_PARSE_OK
+							   : usage_error(ctx->cmd, NULL);
+	}
+	if ((c != GETOPT_VAL_NEW_KEY_FILE && c != GETOPT_VAL_NEW_KEY_FD) || !(flags & CMD_NEW_KEY))
+		return 0;
+	if (key_input_given(&ctx->new_key))
+		return usage_error(ctx->cmd, "only one of --new-key-file and --new-key-fd, once");
+	return key_input_parse_opt(&ctx->new_key, c == GETOPT_VAL_NEW_KEY_FILE ?
+				   GETOPT_VAL_KEY_FILE : GETOPT_VAL_KEY_FD, arg) > 0 ?
+	       CMD_PARSE_OK : usage_error(ctx->cmd, NULL);
+}
+
 int cmd_parse_common(struct cmd_context *ctx, int c, const char *arg)
 {
-	int ret = key_input_parse_opt(&ctx->key, c, arg);
+	int ret = parse_extra_key(ctx, c, arg);
+
+	if (ret)
+		return ret;
+	ret = key_input_parse_opt(&ctx->key, c, arg);
 
 	if (c == GETOPT_VAL_FORCE && (ctx->cmd->flags & CMD_NOT_MOUNTED)) {
 		ctx->force = true;
@@ -308,6 +338,65 @@ static void describe_image(const struct fs_info *fs, const char *path)
 		fs->incompat & BTRFS_FEATURE_INCOMPAT_ENCRYPT ? ", encryption in use" : "");
 }
 
+/* Whether two of the key inputs read standard input. */
+static bool stdin_twice(const struct cmd_context *ctx)
+{
+	const struct key_input *all[CMD_MAX_KEYS + 1];
+	size_t n = 0, from_stdin = 0;
+
+	all[n++] = &ctx->key;
+	all[n++] = &ctx->new_key;
+	for (size_t i = 0; i < ctx->nr_more_keys; i++)
+		all[n++] = &ctx->more_keys[i];
+	for (size_t i = 0; i < n; i++)
+		from_stdin += (all[i]->path && !strcmp(all[i]->path, "-")) || all[i]->fd == 0;
+	return from_stdin > 1;
+}
+
+/* Load one more key with the format of the first; refuse an identifier seen already. */
+static int load_other_key(struct cmd_context *ctx, struct key_input *ki,
+			  struct fscrypt_master_key **mk, const char *what)
+{
+	int ret;
+
+	ki->format = ctx->key.format;
+	ret = cmd_load_master_key(ki, mk);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < ctx->nr_mks; i++) {
+		if (ctx->mks[i] != *mk &&
+		    !memcmp(ctx->mks[i]->identifier, (*mk)->identifier, FSCRYPT_KEY_IDENTIFIER_SIZE)) {
+			error("%s is the same key as another one given (same identifier): the keys must differ",
+			      what);
+			return exit_code(-EINVAL, ERR_AT_KEY);
+		}
+	}
+	return 0;
+}
+
+/* Every key the options name: ctx->mk (= mks[0]), the others, the new key. */
+static int load_keys(struct cmd_context *ctx)
+{
+	int ret;
+
+	if (stdin_twice(ctx))
+		return usage_error(ctx->cmd, "only one key can come from standard input");
+	ret = cmd_load_master_key(&ctx->key, &ctx->mk);
+	if (ret)
+		return ret;
+	ctx->mks[ctx->nr_mks++] = ctx->mk;
+	for (size_t i = 0; i < ctx->nr_more_keys; i++) {
+		ret = load_other_key(ctx, &ctx->more_keys[i], &ctx->mks[ctx->nr_mks], "a --key-file");
+		if (ctx->mks[ctx->nr_mks])
+			ctx->nr_mks++;
+		if (ret)
+			return ret;
+	}
+	if (key_input_given(&ctx->new_key))
+		ret = load_other_key(ctx, &ctx->new_key, &ctx->new_mk, "the new key");
+	return ret;
+}
+
 static int cmd_setup(struct cmd_context *ctx)
 {
 	const struct cmd_struct *cmd = ctx->cmd;
@@ -318,8 +407,10 @@ static int cmd_setup(struct cmd_context *ctx)
 		return usage_error(cmd, "a key is needed: --key-file PATH or --key-fd N");
 	if ((cmd->flags & CMD_KEY_OPTIONAL) && ctx->key.format_given && !key_given)
 		return usage_error(cmd, "--key-format needs --key-file or --key-fd");
+	if ((cmd->flags & CMD_NEW_KEY) && !key_input_given(&ctx->new_key))
+		return usage_error(cmd, "a new key is needed: --new-key-file PATH or --new-key-fd N");
 	if ((cmd->flags & (CMD_KEY_REQUIRED | CMD_KEY_OPTIONAL)) && key_given) {
-		ret = cmd_load_master_key(&ctx->key, &ctx->mk);
+		ret = load_keys(ctx);
 		if (ret)
 			return ret;
 	}
@@ -345,6 +436,7 @@ static int run_command(const struct cmd_struct *cmd, int argc, char **argv)
 	int ret;
 
 	key_input_init(&ctx.key);
+	key_input_init(&ctx.new_key);
 	ctx.opts = fault_calloc(1, cmd->opts_size ? cmd->opts_size : 1);
 	if (!ctx.opts)
 		die_oom();
@@ -359,7 +451,11 @@ static int run_command(const struct cmd_struct *cmd, int argc, char **argv)
 	if (cmd->release)
 		cmd->release(&ctx);
 	close_image(ctx.fs);
-	cmd_free_master_key(ctx.mk);
+	for (size_t i = 0; i < ctx.nr_mks; i++)
+		cmd_free_master_key(ctx.mks[i]);
+	if (!ctx.nr_mks)
+		cmd_free_master_key(ctx.mk);
+	cmd_free_master_key(ctx.new_mk);
 	free(ctx.opts);
 	return ret;
 }

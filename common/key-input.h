@@ -27,12 +27,23 @@
 #define GETOPT_VAL_KEY_FILE	0x1101
 #define GETOPT_VAL_KEY_FD	0x1102
 #define GETOPT_VAL_KEY_FORMAT	0x1103
+#define GETOPT_VAL_NEW_KEY_FILE	0x1104
+#define GETOPT_VAL_NEW_KEY_FD	0x1105
 
 /* Entries for a command's struct option array. */
 #define KEY_INPUT_LONG_OPTIONS							\
 	{ "key-file", required_argument, NULL, GETOPT_VAL_KEY_FILE },		\
 	{ "key-fd", required_argument, NULL, GETOPT_VAL_KEY_FD },		\
 	{ "key-format", required_argument, NULL, GETOPT_VAL_KEY_FORMAT }
+
+/* The second key of a command that changes keys (rekey): the same sources. */
+#define NEW_KEY_INPUT_LONG_OPTIONS						\
+	{ "new-key-file", required_argument, NULL, GETOPT_VAL_NEW_KEY_FILE },	\
+	{ "new-key-fd", required_argument, NULL, GETOPT_VAL_NEW_KEY_FD }
+
+#define NEW_KEY_INPUT_OPTLINES(optline)						\
+	optline("--new-key-file PATH", "read the new master key from PATH, '-' for standard input"), \
+	optline("--new-key-fd N", "read the new master key from file descriptor N")
 
 /* Usage lines for a command's usage array: KEY_INPUT_OPTLINES(OPTLINE). */
 #define KEY_INPUT_OPTLINES(optline)						\

@@ -16,8 +16,10 @@
 #include "crypto/csum.h"
 #include "crypto/extent-io.h"
 #include "crypto/xts.h"
+#include "common/key-input.h"
 
 struct key_slot {
+	const struct fscrypt_master_key *mk;
 	uint8_t nonce[FSCRYPT_NONCE_SIZE];
 	struct xts_ctx *xts;	/* NULL: empty slot */
 	uint64_t last_use;
@@ -110,8 +112,9 @@ static int pwrite_full(struct extent_io *io, int fd, const uint8_t *buf, size_t 
 	return 0;
 }
 
-/* The worker's XTS context for an extent nonce, deriving it on a miss. */
-static int get_xts(struct worker *w, const uint8_t *nonce, struct xts_ctx **out)
+/* The worker's XTS context for an extent nonce under mk, deriving it on a miss. */
+static int get_xts(struct worker *w, const struct fscrypt_master_key *mk, const uint8_t *nonce,
+		   struct xts_ctx **out)
 {
 	struct extent_io *io = w->io;
 	unsigned int n = io->p.key_cache;
@@ -124,7 +127,7 @@ static int get_xts(struct worker *w, const uint8_t *nonce, struct xts_ctx **out)
 	for (unsigned int i = 0; i < n; i++) {
 		struct key_slot *s = &w->slots[i];
 
-		if (s->xts && memcmp(s->nonce, nonce, FSCRYPT_NONCE_SIZE) == 0) {
+		if (s->xts && s->mk == mk && memcmp(s->nonce, nonce, FSCRYPT_NONCE_SIZE) == 0) {
 			s->last_use = w->tick;
 			*out = s->xts;
 			return 0;
@@ -133,7 +136,7 @@ static int get_xts(struct worker *w, const uint8_t *nonce, struct xts_ctx **out)
 			victim = s;
 	}
 
-	ret = fscrypt_derive_extent_key(io->p.key, io->p.profile, io->p.contents_mode,
+	ret = fscrypt_derive_extent_key(mk, io->p.profile, io->p.contents_mode,
 					nonce, key, &key_size);
 	if (!ret) {
 		if (victim->xts)
@@ -149,6 +152,7 @@ static int get_xts(struct worker *w, const uint8_t *nonce, struct xts_ctx **out)
 		return ret;
 	}
 	memcpy(victim->nonce, nonce, FSCRYPT_NONCE_SIZE);
+	victim->mk = mk;
 	victim->last_use = w->tick;
 	w->st.keys_derived++;
 	*out = victim->xts;
@@ -162,7 +166,7 @@ static int crypt_chunk(struct worker *w, const struct extent_io_loc *loc, uint64
 	struct xts_ctx *xts;
 	int ret;
 
-	ret = get_xts(w, loc->nonce, &xts);
+	ret = get_xts(w, loc->key ? loc->key : w->io->p.key, loc->nonce, &xts);
 	if (ret)
 		return ret;
 	if (enc) {
@@ -415,10 +419,9 @@ static int validate_job(const struct extent_io *io, const struct extent_io_job *
 		return -EINVAL;
 	if (!rd && !j->mem && !p->produce)
 		return -EINVAL;
-	if ((rd && j->src.nonce) || (wr && j->dst.nonce)) {
-		if (!p->key)
-			return -EINVAL;
-	}
+	if ((rd && j->src.nonce && !j->src.key && !p->key) ||
+	    (wr && j->dst.nonce && !j->dst.key && !p->key))
+		return -EINVAL;
 	/* DUN arithmetic must not wrap. */
 	if ((rd && j->src.dun > UINT64_MAX - j->len / p->unit_size) ||
 	    (wr && j->dst.dun > UINT64_MAX - j->len / p->unit_size))
@@ -560,10 +563,7 @@ static void worker_release(struct extent_io *io, struct worker *w)
 		explicit_bzero(w->slots, io->p.key_cache * sizeof(*w->slots));
 		free(w->slots);
 	}
-	if (w->buf) {
-		explicit_bzero(w->buf, io->chunk);	/* plaintext passed through it */
-		free(w->buf);
-	}
+	secret_free(w->buf, io->chunk);	/* wiped: plaintext passed through it */
 }
 
 void extent_io_free(struct extent_io *io)
@@ -640,8 +640,8 @@ int extent_io_new(struct extent_io **out, const struct extent_io_params *params)
 
 		w->io = io;
 		w->slots = fault_calloc(io->p.key_cache, sizeof(*w->slots));
-		if (!w->slots || fault_posix_memalign((void **)&w->buf, 4096, io->chunk)) {
-			w->buf = NULL;
+		w->buf = w->slots ? secret_alloc(io->chunk) : NULL;
+		if (!w->buf) {
 			extent_io_free(io);
 			return -ENOMEM;
 		}

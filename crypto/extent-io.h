@@ -80,6 +80,11 @@ struct extent_io_loc {
 	uint64_t dun;		/* DUN of the first data unit ((L - disk_bytenr) / sectorsize) */
 	const uint8_t *nonce;	/* extent nonce (FSCRYPT_NONCE_SIZE bytes); NULL: plain */
 	void *priv;		/* handed to process for this side */
+	/*
+	 * Master key of this side's nonce; NULL: params.key.  A rekey job
+	 * reads under the old key and writes under the new one.
+	 */
+	const struct fscrypt_master_key *key;
 };
 
 #define EXTENT_IO_READ	(1U << 0)	/* read src: pread, process, decrypt */
@@ -107,7 +112,10 @@ struct extent_io_params {
 	unsigned int threads;	/* workers; 0: online CPUs */
 	size_t chunk_size;	/* bytes per I/O, rounded down to units; 0: EXTENT_IO_DEFAULT_CHUNK */
 	unsigned int key_cache;	/* cached extent keys per worker; 0: EXTENT_IO_DEFAULT_KEY_CACHE */
-	/* Master key for jobs with a nonce (NULL: plain jobs only); not copied, keep it alive. */
+	/*
+	 * Master key for jobs with a nonce whose side names none (NULL: plain
+	 * jobs or jobs with their own keys only); not copied, keep it alive.
+	 */
 	const struct fscrypt_master_key *key;
 	enum fscrypt_profile profile;	/* which HKDF context derives extent keys */
 	int contents_mode;	/* FSCRYPT_MODE_AES_256_XTS (the only one implemented) */
@@ -147,7 +155,11 @@ struct extent_io_stats {
  */
 int extent_io_new(struct extent_io **out, const struct extent_io_params *params);
 
-/* Stop the workers, wipe the key cache and chunk buffers, free.  NULL is fine. */
+/*
+ * Stop the workers, wipe the key cache and chunk buffers, free.  NULL is
+ * fine.  The chunk buffers, through which plaintext passes, are secret
+ * memory (common/key-input.h: locked where the limits allow, not dumped).
+ */
 void extent_io_free(struct extent_io *io);
 
 /*

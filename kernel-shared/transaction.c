@@ -33,19 +33,43 @@
 #ifdef EXTCRYPT_FAULT_INJECTION
 static unsigned long long write_count;
 static long long fail_at;
+static int write_log_fd = -1;
+static pthread_mutex_t write_log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void read_fail_at(void)
 {
 	const char *s = getenv("EXTCRYPT_FAIL_AT");
+	const char *log = getenv("EXTCRYPT_WRITE_LOG");
 
 	fail_at = s ? atoll(s) : 0;
+	if (log)
+		write_log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+}
+
+/*
+ * EXTCRYPT_WRITE_LOG=FILE: append every image write to FILE as a record
+ * {le64 offset; le64 length; the bytes} (length 0 and no bytes: a hole
+ * punched or zeros written, offset only), so that tests can search what
+ * the command wrote.  Test builds only.
+ */
+static void log_write(const void *buf, size_t count, off_t offset)
+{
+	u64 hdr[2] = { cpu_to_le64((u64)offset), cpu_to_le64(buf ? count : 0) };
+
+	if (write_log_fd < 0)
+		return;
+	pthread_mutex_lock(&write_log_lock);
+	if (write(write_log_fd, hdr, sizeof(hdr)) != sizeof(hdr) ||
+	    (buf && write(write_log_fd, buf, count) != (ssize_t)count))
+		abort();	/* a test build that cannot log must not pass */
+	pthread_mutex_unlock(&write_log_lock);
 }
 
 /*
  * EXTCRYPT_FAIL_AT=N: the Nth image write is not done and the process exits.
  * Pipeline workers write too: the counter is atomic, the variable read once.
  */
-static void fault_point(void)
+static void fault_point(const void *buf, size_t count, off_t offset)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	unsigned long long n;
@@ -56,14 +80,15 @@ static void fault_point(void)
 		fprintf(stderr, "ERROR: fault injection: write %llu failed\n", n);
 		_exit(1);
 	}
+	log_write(buf, count, offset);
 }
 #else
-static inline void fault_point(void) { }
+static inline void fault_point(const void *buf, size_t count, off_t offset) { }
 #endif
 
 ssize_t fault_pwrite(int fd, const void *buf, size_t count, off_t offset)
 {
-	fault_point();
+	fault_point(buf, count, offset);
 	return pwrite(fd, buf, count, offset);
 }
 
@@ -73,7 +98,7 @@ int image_pwrite(struct fs_info *fs, const void *buf, size_t len, u64 offset)
 
 	if (!fs->writable)
 		return fs_err(fs, -EROFS, "image is open read-only");
-	fault_point();
+	fault_point(buf, len, offset);
 	while (len) {
 		ssize_t n = pwrite(fs->fd, p, len, offset);
 
@@ -120,7 +145,7 @@ static int wipe_run(struct fs_info *fs, u64 phys, u64 n)
 {
 	static const u8 zero[65536];
 
-	fault_point();
+	fault_point(NULL, n, phys);
 	if (fallocate(fs->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, phys, n) == 0)
 		return 0;
 	/* A device or a filesystem without hole punching: write zeros. */

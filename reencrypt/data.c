@@ -98,7 +98,7 @@ static void drop_pending(struct reenc *c)
 }
 
 /* The copy's job: the read half from the read path (data/read.h), then the write half. */
-static void pending_job(struct pending_copy *pc, struct extent_io_job *job)
+static void pending_job(struct reenc *c, struct pending_copy *pc, struct extent_io_job *job)
 {
 	memset(job, 0, sizeof(*job));
 	if (pc->mem) {
@@ -108,11 +108,12 @@ static void pending_job(struct pending_copy *pc, struct extent_io_job *job)
 		/* The copies moved since they were queued: point into this one now. */
 		pc->src.nonce = pc->has_old_nonce ? pc->old_nonce : NULL;
 		data_read_job(&pc->src, 0, job);
+		job->src.key = c->src_mk;
 	}
 	job->flags |= EXTENT_IO_WRITE;
 	job->dst = (struct extent_io_loc){ pc->dst_phys, pc->new_bytenr, 0,
 					   pc->has_new_nonce ? pc->new_nonce : NULL,
-					   pc->datasum ? &pc->vout : NULL };
+					   pc->datasum ? &pc->vout : NULL, c->dst_mk };
 }
 
 /*
@@ -179,7 +180,7 @@ static int start_flight(struct reenc *c)
 	c->nr_pend = 0;
 	c->pend_bytes = 0;
 	for (size_t i = 0; i < c->nr_fly; i++)
-		pending_job(&c->fly[i], &c->fly_jobs[i]);
+		pending_job(c, &c->fly[i], &c->fly_jobs[i]);
 	ret = extent_io_start(c->io, c->fly_jobs, c->nr_fly);
 	if (ret) {
 		free_copies(c->fly, &c->nr_fly);
@@ -386,15 +387,18 @@ static int repoint_item(struct reenc *c, struct trans_root *root, const struct f
 	ret = queue_ref(c->t, &rc);
 	if (ret)
 		return ret;
-	if (!c->ops->dst_encrypted) {
+	if (c->ops->src_encrypted) {
 		ret = fscrypt_extent_ctx_delete(c->t, root, ino, fi->key.offset);
-		return ret > 0 ? 0 : ret;
-	} else {
+		if (ret < 0)
+			return ret;
+	}
+	if (c->ops->dst_encrypted) {
 		struct fscrypt_extent_context ectx;
 
-		fscrypt_extent_context_init(&ectx, c->o->contents_mode, c->o->mk->identifier, nonce);
+		fscrypt_extent_context_init(&ectx, c->contents_mode, c->dst_mk->identifier, nonce);
 		return fscrypt_extent_ctx_insert(c->t, root, ino, fi->key.offset, &ectx, sizeof(ectx));
 	}
+	return 0;
 }
 
 /* The extent context of an encrypted item (decrypt needs its nonce). */
@@ -412,7 +416,7 @@ static int item_nonce(struct reenc *c, struct trans_root *root, const struct fil
 	if (ret > 0)
 		return fs_err(c->fs, -EUCLEAN, "inode %llu: encrypted extent at %llu has no context",
 			      fi->key.objectid, fi->key.offset);
-	if (!ret && memcmp(ectx.master_key_identifier, c->o->mk->identifier,
+	if (!ret && memcmp(ectx.master_key_identifier, c->src_mk->identifier,
 			   FSCRYPT_KEY_IDENTIFIER_SIZE))
 		return fs_err(c->fs, -EKEYREJECTED, "inode %llu: extent at %llu uses another key",
 			      fi->key.objectid, fi->key.offset);
@@ -499,7 +503,7 @@ static int encrypt_new_extent(struct reenc *c, struct trans_root *root, u64 ino,
 	ret = queue_copy(c, 0, buf, alen, datasum, NULL, nonce, &bytenr);
 	if (ret)
 		return ret;
-	fscrypt_extent_context_init(&ectx, c->o->contents_mode, c->o->mk->identifier, nonce);
+	fscrypt_extent_context_init(&ectx, c->contents_mode, c->dst_mk->identifier, nonce);
 	ret = data_extent_insert(c->t, root, ino, off, bytenr, alen, &ectx);
 	if (!ret) {
 		c->sv->extents++;
@@ -562,9 +566,14 @@ static int reencrypt_file_data(struct reenc *c, struct trans_root *root, u64 ino
 		u8 old_nonce[FSCRYPT_NONCE_SIZE];
 		bool fresh = false;
 
+		if (fe->type == BTRFS_FILE_EXTENT_INLINE && c->ops->src_encrypted) {
+			/* Encrypted files have none (Documentation/format.rst 5.3). */
+			if (!c->ops->dst_encrypted)
+				continue;
+			ret = fs_err(c->fs, -EUCLEAN, "encrypted inode %llu has an inline extent", ino);
+			break;
+		}
 		if (fe->type == BTRFS_FILE_EXTENT_INLINE) {
-			if (c->ops->src_encrypted)
-				continue;	/* encrypted files have none */
 			/* Inline data becomes a regular encrypted extent (Documentation/format.rst 5.3). */
 			ret = trans_delete_item(c->t, root, &fi->key);
 			if (!ret)
@@ -643,21 +652,62 @@ static int fix_nbytes(struct reenc *c, struct trans_root *root, u64 ino, u64 siz
 	return trans_inode_write(c->t, root, ino, &ii);
 }
 
+/*
+ * The new inline data of a symlink whose item holds in[0..in_len) and whose
+ * i_size is isize: the target decrypted under old (if encrypted now), then
+ * encrypted under new (if it ends encrypted), into out.  Between the two
+ * the target lies in c->plain.  Returns its length or <0.
+ */
+static int symlink_convert(struct reenc *c, u64 ino, const u8 *in, u32 in_len, u64 isize,
+			   const struct fscrypt_context_v2 *old,
+			   const struct fscrypt_context_v2 *new, u8 *out, size_t out_size)
+{
+	struct fs_info *fs = c->fs;
+	u8 key[FSCRYPT_MAX_MODE_KEY_SIZE];
+	u32 max_data = fs->sectorsize - 1;
+	int len = 0, ret = 0;
+
+	if (max_data > max_item_size(fs) - BTRFS_FILE_EXTENT_INLINE_DATA_START)
+		max_data = max_item_size(fs) - BTRFS_FILE_EXTENT_INLINE_DATA_START;
+	if (in_len > PLAIN_SCRATCH || in_len > out_size)
+		return fs_err(fs, -EOPNOTSUPP, "symlink %llu: target of %u bytes", ino, in_len);
+	if (old) {
+		ret = fscrypt_derive_file_key(c->src_mk, old->nonce, old->filenames_mode, key, NULL);
+		len = ret ? ret : fscrypt_symlink_decrypt(old->filenames_mode, key, in, in_len,
+							  c->plain, PLAIN_SCRATCH);
+	} else {
+		/* mkfs 6.2 stores the target with a trailing NUL: the target is i_size bytes. */
+		len = isize < in_len ? (int)isize : (int)in_len;
+		memcpy(c->plain, in, len);
+	}
+	if (len >= 0 && new) {
+		ret = fscrypt_derive_file_key(c->dst_mk, new->nonce, new->filenames_mode, key, NULL);
+		len = ret ? ret : fscrypt_symlink_encrypt(new->filenames_mode, key, new->flags,
+							  c->plain, len, max_data, out, out_size);
+	} else if (len >= 0) {
+		memcpy(out, c->plain, len);
+	}
+	explicit_bzero(key, sizeof(key));
+	explicit_bzero(c->plain, PLAIN_SCRATCH);
+	if (len < 0)
+		return len == -EBADMSG ? fs_err(fs, -EKEYREJECTED, "symlink %llu does not decrypt", ino)
+				       : fs_err(fs, len, "symlink %llu: target cannot be converted", ino);
+	return len;
+}
+
 static int reencrypt_symlink(struct reenc *c, struct trans_root *root, u64 ino,
-			     const struct fscrypt_context_v2 *ctx)
+			     const struct fscrypt_context_v2 *old,
+			     const struct fscrypt_context_v2 *new)
 {
 	struct fs_info *fs = c->fs;
 	struct file_item *items;
 	size_t nr;
-	u8 key[FSCRYPT_MAX_MODE_KEY_SIZE], out[4096 + 64];
+	u8 out[4096 + 64];
 	u8 item[BTRFS_FILE_EXTENT_INLINE_DATA_START + sizeof(out)];
 	struct btrfs_file_extent_item *fe = (void *)item;
 	struct btrfs_inode_item ii;
-	u32 max_data = fs->sectorsize - 1;
 	int len, ret;
 
-	if (max_data > max_item_size(fs) - BTRFS_FILE_EXTENT_INLINE_DATA_START)
-		max_data = max_item_size(fs) - BTRFS_FILE_EXTENT_INLINE_DATA_START;
 	ret = trans_inode_read(c->t, root, ino, &ii);
 	if (ret)
 		return ret > 0 ? -EUCLEAN : ret;
@@ -670,23 +720,9 @@ static int reencrypt_symlink(struct reenc *c, struct trans_root *root, u64 ino,
 		free_file_items(items, nr);
 		return fs_err(fs, -EOPNOTSUPP, "symlink %llu does not keep its target inline", ino);
 	}
-	ret = fscrypt_derive_file_key(c->o->mk, ctx->nonce, ctx->filenames_mode, key, NULL);
-	if (!ret && !c->ops->src_encrypted) {
-		u64 tlen = le64_to_cpu(ii.size);
-
-		/* mkfs 6.2 stores the target with a trailing NUL: the target is i_size bytes. */
-		if (tlen > items[0].inline_len)
-			tlen = items[0].inline_len;
-		len = fscrypt_symlink_encrypt(ctx->filenames_mode, key, ctx->flags,
-					      items[0].inline_data, tlen, max_data, out, sizeof(out));
-	} else if (!ret) {
-		len = fscrypt_symlink_decrypt(ctx->filenames_mode, key, items[0].inline_data,
-					      items[0].inline_len, out, sizeof(out));
-	}
-	explicit_bzero(key, sizeof(key));
-	if (!ret && len < 0)
-		ret = len == -EBADMSG ? fs_err(fs, -EKEYREJECTED, "symlink %llu does not decrypt", ino)
-				      : fs_err(fs, len, "symlink %llu: target cannot be converted", ino);
+	len = symlink_convert(c, ino, items[0].inline_data, items[0].inline_len,
+			      le64_to_cpu(ii.size), old, new, out, sizeof(out));
+	ret = len < 0 ? len : 0;
 	if (!ret) {
 		memset(item, 0, BTRFS_FILE_EXTENT_INLINE_DATA_START);
 		memcpy(fe, items[0].data, BTRFS_FILE_EXTENT_INLINE_DATA_START);
@@ -707,41 +743,30 @@ static int reencrypt_symlink(struct reenc *c, struct trans_root *root, u64 ino,
 
 int reencrypt_nondir(struct reenc *c, struct trans_root *root, const struct inode_info *ii)
 {
-	struct fscrypt_context_v2 ctx;
-	bool is_link = S_ISLNK(ii->mode);
+	struct fscrypt_context_v2 old, new;
+	const struct fscrypt_context_v2 *oldp = c->ops->src_encrypted ? &old : NULL;
+	const struct fscrypt_context_v2 *newp = c->ops->dst_encrypted ? &new : NULL;
+	bool is_link = S_ISLNK(ii->mode), todo;
 	int ret;
 
 	if (!S_ISREG(ii->mode) && !is_link)
 		return 0;
-	if (!!(ii->flags & BTRFS_INODE_ENCRYPT) != c->ops->src_encrypted) {
-		/* Already in the wanted state: verify the key (resume). */
-		if (ii->flags & BTRFS_INODE_ENCRYPT) {
-			ret = reenc_begin(c);
-			return ret ? ret : reenc_read_inode_ctx(c, root, ii->ino, &ctx);
-		}
-		return 0;
-	}
 	ret = reenc_begin(c);
-	if (ret)
-		return ret;
+	if (!ret)
+		ret = reenc_inode_todo(c, root, ii, &old, &todo);
+	if (ret || !todo)
+		return ret;	/* not to do, or done already (resume), with the key verified */
 	c->nbytes_changed = false;
-	if (c->ops->src_encrypted) {
-		ret = reenc_read_inode_ctx(c, root, ii->ino, &ctx);
-		if (ret)
-			return ret;
-		if (is_link)
-			ret = reencrypt_symlink(c, root, ii->ino, &ctx);
-		else
-			ret = reencrypt_file_data(c, root, ii->ino, !(ii->flags & BTRFS_INODE_NODATASUM));
-		if (!ret)
-			ret = reenc_set_inode_encrypted(c, root, ii->ino, false, &ctx);
-	} else {
-		ret = reenc_set_inode_encrypted(c, root, ii->ino, true, &ctx);
-		if (!ret && is_link)
-			ret = reencrypt_symlink(c, root, ii->ino, &ctx);
-		else if (!ret)
-			ret = reencrypt_file_data(c, root, ii->ino, !(ii->flags & BTRFS_INODE_NODATASUM));
+	if (newp) {
+		ret = reenc_new_inode_ctx(c, root, ii->ino, oldp, &new);
+		c->contents_mode = new.contents_mode;
 	}
+	if (!ret && is_link)
+		ret = reencrypt_symlink(c, root, ii->ino, oldp, newp);
+	else if (!ret)
+		ret = reencrypt_file_data(c, root, ii->ino, !(ii->flags & BTRFS_INODE_NODATASUM));
+	if (!ret && !newp)
+		ret = reenc_clear_inode_ctx(c, root, ii->ino);
 	/* Extents are replaced one for one: only inline data turned regular changes nbytes. */
 	if (!ret && !is_link && c->nbytes_changed)
 		ret = fix_nbytes(c, root, ii->ino, 0, false);

@@ -19,6 +19,7 @@
 #include "kernel-shared/disk-io.h"
 #include "kernel-shared/ctree-mod.h"
 #include "common/containers.h"
+#include "common/key-input.h"
 #include "common/utils.h"
 
 #define DEFAULT_BATCH (256ULL << 20)
@@ -26,9 +27,9 @@
 /* ---- modes ---------------------------------------------------------------- */
 
 static const struct reencrypt_mode_ops mode_table[] = {
-	[REENCRYPT_ENCRYPT] = { "encrypt", false, true, false, true },
-	[REENCRYPT_DECRYPT] = { "decrypt", true, false, true, true },
-	[REENCRYPT_REKEY] = { "rekey", true, true, false, false },
+	[REENCRYPT_ENCRYPT] = { "encrypt", false, true, false, REENCRYPT_FILES_THEN_DIRS, false },
+	[REENCRYPT_DECRYPT] = { "decrypt", true, false, false, REENCRYPT_DIRS_THEN_FILES, true },
+	[REENCRYPT_REKEY] = { "rekey", true, true, true, REENCRYPT_BY_DIRECTORY, true },
 };
 
 const struct reencrypt_mode_ops *reencrypt_mode_ops(enum reencrypt_mode mode)
@@ -146,43 +147,42 @@ int reenc_commit(struct reenc *c)
 
 /* ---- inode contexts --------------------------------------------------------- */
 
-int reenc_read_inode_ctx(struct reenc *c, struct trans_root *root, u64 ino,
-			 struct fscrypt_context_v2 *ctx)
+static bool same_key(const struct fscrypt_context_v2 *ctx, const struct fscrypt_master_key *mk)
 {
-	int ret = fscrypt_inode_ctx_read(c->fs, &root->ref, ino, ctx);
-
-	if (ret > 0)
-		return fs_err(c->fs, -EUCLEAN, "encrypted inode %llu has no valid context item", ino);
-	if (!ret && memcmp(ctx->master_key_identifier, c->o->mk->identifier,
-			   FSCRYPT_KEY_IDENTIFIER_SIZE))
-		return fs_err(c->fs, -EKEYREJECTED,
-			      "inode %llu in tree %llu is encrypted with another master key", ino,
-			      root->ref.objectid);
-	return ret;
+	return !memcmp(ctx->master_key_identifier, mk->identifier, FSCRYPT_KEY_IDENTIFIER_SIZE);
 }
 
-/* Give ino a fresh inode context and the ENCRYPT flag (or take them away). */
-int reenc_set_inode_encrypted(struct reenc *c, struct trans_root *root, u64 ino, bool on,
-			      struct fscrypt_context_v2 *ctx)
+int reenc_inode_todo(struct reenc *c, struct trans_root *root, const struct inode_info *ii,
+		     struct fscrypt_context_v2 *ctx, bool *todo)
 {
-	struct btrfs_inode_item ii;
 	int ret;
 
-	if (on) {
-		u8 nonce[FSCRYPT_NONCE_SIZE];
-
-		ret = reenc_random_bytes(c->fs, nonce, sizeof(nonce));
-		if (ret)
-			return ret;
-		fscrypt_context_init(ctx, c->o->contents_mode, c->o->filenames_mode,
-				     c->o->policy_flags, c->o->mk->identifier, nonce);
-		ret = fscrypt_inode_ctx_insert(c->t, root, ino, ctx);
-	} else {
-		ret = fscrypt_inode_ctx_delete(c->t, root, ino);
+	*todo = false;
+	if (!(ii->flags & BTRFS_INODE_ENCRYPT)) {
+		*todo = !c->ops->src_encrypted;
+		return 0;
 	}
+	ret = fscrypt_inode_ctx_read(c->fs, &root->ref, ii->ino, ctx);
+	if (ret > 0)
+		return fs_err(c->fs, -EUCLEAN, "encrypted inode %llu has no valid context item",
+			      ii->ino);
 	if (ret)
-		return ret > 0 ? -EUCLEAN : ret;
-	ret = trans_inode_read(c->t, root, ino, &ii);
+		return ret;
+	if (c->ops->src_encrypted && same_key(ctx, c->src_mk))
+		*todo = true;
+	else if (!c->ops->dst_encrypted || !same_key(ctx, c->dst_mk))
+		return fs_err(c->fs, -EKEYREJECTED,
+			      "inode %llu in tree %llu is encrypted with another master key",
+			      ii->ino, root->ref.objectid);
+	return 0;
+}
+
+/* Set or clear the ENCRYPT flag of ino. */
+static int set_encrypt_flag(struct reenc *c, struct trans_root *root, u64 ino, bool on)
+{
+	struct btrfs_inode_item ii;
+	int ret = trans_inode_read(c->t, root, ino, &ii);
+
 	if (ret)
 		return ret > 0 ? -EUCLEAN : ret;
 	if (on)
@@ -191,6 +191,42 @@ int reenc_set_inode_encrypted(struct reenc *c, struct trans_root *root, u64 ino,
 		ii.flags = cpu_to_le64(le64_to_cpu(ii.flags) & ~(u64)BTRFS_INODE_ENCRYPT);
 	ii.transid = cpu_to_le64(c->t->transid);
 	return trans_inode_write(c->t, root, ino, &ii);
+}
+
+int reenc_new_inode_ctx(struct reenc *c, struct trans_root *root, u64 ino,
+			const struct fscrypt_context_v2 *old, struct fscrypt_context_v2 *ctx)
+{
+	const struct reencrypt_opts *o = c->o;
+	u8 nonce[FSCRYPT_NONCE_SIZE];
+	int ret = reenc_random_bytes(c->fs, nonce, sizeof(nonce));
+
+	if (ret)
+		return ret;
+	if (old && o->keep_policy) {
+		*ctx = *old;	/* the policy as it is: modes, flags, data unit size */
+		memcpy(ctx->master_key_identifier, c->dst_mk->identifier,
+		       FSCRYPT_KEY_IDENTIFIER_SIZE);
+		memcpy(ctx->nonce, nonce, FSCRYPT_NONCE_SIZE);
+	} else {
+		fscrypt_context_init(ctx, o->contents_mode, o->filenames_mode, o->policy_flags,
+				     c->dst_mk->identifier, nonce);
+	}
+	explicit_bzero(nonce, sizeof(nonce));
+	ret = old ? fscrypt_inode_ctx_delete(c->t, root, ino) : 0;
+	if (!ret)
+		ret = fscrypt_inode_ctx_insert(c->t, root, ino, ctx);
+	if (ret)
+		return ret > 0 ? -EUCLEAN : ret;
+	return set_encrypt_flag(c, root, ino, true);
+}
+
+int reenc_clear_inode_ctx(struct reenc *c, struct trans_root *root, u64 ino)
+{
+	int ret = fscrypt_inode_ctx_delete(c->t, root, ino);
+
+	if (ret)
+		return ret > 0 ? -EUCLEAN : ret;
+	return set_encrypt_flag(c, root, ino, false);
 }
 
 /* ---- driver -------------------------------------------------------------- */
@@ -205,12 +241,54 @@ static int cmp_depth_desc(const void *a, const void *b)
 	return x->ino < y->ino ? -1 : x->ino > y->ino;
 }
 
+/*
+ * The selected inodes of a tree in the mode's order (reencrypt.h): *out
+ * (malloc'ed) and *nr_out.
+ */
+static int order_inodes(struct reenc *c, struct inode_info *inodes, size_t nr,
+			struct inode_info ***out, size_t *nr_out)
+{
+	enum reencrypt_order order = c->ops->order;
+	struct inode_info **v, **dirs;
+	size_t n = 0, nr_dirs = 0;
+
+	if (order == REENCRYPT_BY_DIRECTORY) {
+		int ret = reenc_order_by_dir(inodes, nr, out, nr_out);
+
+		return ret == -ENOMEM ? fs_err(c->fs, -ENOMEM, "out of memory") : ret;
+	}
+	v = fault_malloc((nr + 1) * sizeof(*v));
+	dirs = fault_malloc((nr + 1) * sizeof(*dirs));
+	if (!v || !dirs) {
+		free(v);
+		free(dirs);
+		return fs_err(c->fs, -ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < nr; i++)
+		if (S_ISDIR(inodes[i].mode) && inodes[i].selected)
+			dirs[nr_dirs++] = &inodes[i];
+	qsort(dirs, nr_dirs, sizeof(*dirs), cmp_depth_desc);
+	if (order == REENCRYPT_DIRS_THEN_FILES)
+		for (size_t j = 0; j < nr_dirs; j++)
+			v[n++] = dirs[nr_dirs - 1 - j];
+	for (size_t i = 0; i < nr; i++)
+		if (!S_ISDIR(inodes[i].mode) && inodes[i].selected)
+			v[n++] = &inodes[i];
+	if (order == REENCRYPT_FILES_THEN_DIRS)
+		for (size_t j = 0; j < nr_dirs; j++)
+			v[n++] = dirs[j];
+	free(dirs);
+	*out = v;
+	*nr_out = n;
+	return 0;
+}
+
 static int reencrypt_subvol(struct reenc *c, u64 tree, const u64 *sel, size_t nsel)
 {
 	struct fs_info *fs = c->fs;
-	struct inode_info *inodes = NULL, **dirs = NULL;
+	struct inode_info *inodes = NULL, **order = NULL;
 	struct root_ref rr;
-	size_t nr, nr_dirs = 0;
+	size_t nr, nr_order = 0;
 	int ret;
 
 	/* The inventory comes from the committed tree: commit what is pending first. */
@@ -224,51 +302,23 @@ static int reencrypt_subvol(struct reenc *c, u64 tree, const u64 *sel, size_t ns
 	reenc_compute_depths(inodes, nr);
 	for (size_t i = 0; i < nr; i++)
 		inodes[i].selected = !nsel;
-	if (nsel && (ret = reenc_mark_selected(fs, &rr, inodes, nr, sel, nsel))) {
-		free(inodes);
-		return ret;
-	}
-	dirs = fault_malloc((nr + 1) * sizeof(*dirs));
-	if (!dirs) {
-		free(inodes);
-		return fs_err(fs, -ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < nr; i++)
-		if (S_ISDIR(inodes[i].mode) && inodes[i].selected)
-			dirs[nr_dirs++] = &inodes[i];
-	qsort(dirs, nr_dirs, sizeof(*dirs), cmp_depth_desc);
-	/* encrypt: files, then directories deepest first; decrypt: the reverse. */
-	for (int phase = 0; !ret && phase < 2; phase++) {
-		bool do_dirs = c->ops->dirs_first ? phase == 0 : phase == 1;
+	if (nsel)
+		ret = reenc_mark_selected(fs, &rr, inodes, nr, sel, nsel);
+	if (!ret)
+		ret = order_inodes(c, inodes, nr, &order, &nr_order);
+	for (size_t i = 0; !ret && i < nr_order; i++) {
+		struct trans_root *root;
 
-		if (do_dirs) {
-			for (size_t j = 0; !ret && j < nr_dirs; j++) {
-				size_t i = c->ops->dirs_first ? nr_dirs - 1 - j : j;
-				struct trans_root *root;
-
-				ret = reenc_begin(c);
-				root = ret ? NULL : trans_get_root(c->t, tree);
-				if (!ret && !root)
-					ret = trans_root_err(c->t);
-				if (!ret)
-					ret = reencrypt_dir(c, root, dirs[i]);
-			}
-		} else {
-			for (size_t i = 0; !ret && i < nr; i++) {
-				struct trans_root *root;
-
-				if (S_ISDIR(inodes[i].mode) || !inodes[i].selected)
-					continue;
-				ret = reenc_begin(c);
-				root = ret ? NULL : trans_get_root(c->t, tree);
-				if (!ret && !root)
-					ret = trans_root_err(c->t);
-				if (!ret)
-					ret = reencrypt_nondir(c, root, &inodes[i]);
-			}
-		}
+		ret = reenc_begin(c);
+		root = ret ? NULL : trans_get_root(c->t, tree);
+		if (!ret && !root)
+			ret = trans_root_err(c->t);
+		if (!ret && S_ISDIR(order[i]->mode))
+			ret = reencrypt_dir(c, root, order[i]);
+		else if (!ret)
+			ret = reencrypt_nondir(c, root, order[i]);
 	}
-	free(dirs);
+	free(order);
 	free(inodes);
 	return ret;
 }
@@ -341,7 +391,7 @@ static int start_pipeline(struct reenc *c)
 	params.dst_fd = -1;
 	params.unit_size = c->fs->sectorsize;
 	params.threads = c->o->threads;
-	params.key = c->o->mk;
+	params.key = c->src_mk;	/* each job names the key of each side (data.c) */
 	params.profile = FSCRYPT_PROFILE_V7;
 	params.contents_mode = c->o->contents_mode;
 	params.process = extent_io_csum_process;
@@ -383,6 +433,7 @@ static void reenc_release(struct reenc *c)
 	extent_io_free(c->io);
 	u64map_free(&c->map);
 	free(c->freed);
+	secret_free(c->plain, PLAIN_SCRATCH);
 }
 
 int reencrypt_image(struct fs_info *fs, const struct reencrypt_opts *o, struct reencrypt_stats *st)
@@ -397,10 +448,22 @@ int reencrypt_image(struct fs_info *fs, const struct reencrypt_opts *o, struct r
 	memset(st, 0, sizeof(*st));
 	u64map_init(&c.map, sizeof(struct extent_map_entry));
 	c.ops = reencrypt_mode_ops(o->mode);
-	if (!c.ops || !c.ops->implemented)
-		return fs_err(fs, -EOPNOTSUPP, "%s is not implemented",
-			      c.ops ? c.ops->name : "this conversion mode");
+	if (!c.ops)
+		return fs_err(fs, -EINVAL, "no such conversion mode");
+	c.src_mk = o->mk;
+	c.dst_mk = c.ops->new_key ? o->new_mk : o->mk;
+	if (!c.src_mk || !c.dst_mk || (c.ops->new_key && !memcmp(c.src_mk->identifier,
+			c.dst_mk->identifier, FSCRYPT_KEY_IDENTIFIER_SIZE)))
+		return fs_err(fs, -EINVAL, "%s needs two different keys", c.ops->name);
+	c.plain = secret_alloc(PLAIN_SCRATCH);
+	if (!c.plain)
+		return fs_err(fs, -ENOMEM, "out of memory");
 	c.batch = o->batch_bytes ? o->batch_bytes : DEFAULT_BATCH;
+#ifdef EXTCRYPT_FAULT_INJECTION
+	/* Test builds: small batches, so that a small image has many commits to cut between. */
+	if (getenv("EXTCRYPT_BATCH_BYTES"))
+		c.batch = strtoull(getenv("EXTCRYPT_BATCH_BYTES"), NULL, 0) ?: 1;
+#endif
 	ret = reenc_list_subvols(fs, &all, &nr_all);
 	if (!ret)
 		ret = reenc_plan_jobs(fs, o, c.ops, all, nr_all, &jobs, &nr_jobs);

@@ -12,7 +12,8 @@
  *
  * The direction is never tested as such: code asks c->ops (struct
  * reencrypt_mode_ops) whether the inodes to do are encrypted now and
- * whether they end encrypted.
+ * whether they end encrypted, reads under c->src_mk and writes under
+ * c->dst_mk (the same key unless the mode changes keys).
  */
 #ifndef EXTCRYPT_REENCRYPT_INTERNAL_H
 #define EXTCRYPT_REENCRYPT_INTERNAL_H
@@ -78,6 +79,10 @@ struct reenc {
 	struct fs_info *fs;
 	const struct reencrypt_opts *o;
 	const struct reencrypt_mode_ops *ops;	/* what the mode reads and writes */
+	const struct fscrypt_master_key *src_mk;	/* what encrypted inodes to do are under */
+	const struct fscrypt_master_key *dst_mk;	/* what converted inodes end under */
+	u8 contents_mode;	/* of the inode being converted (its extent contexts) */
+	u8 *plain;		/* PLAIN_SCRATCH bytes of secret memory: names, symlink targets */
 	struct reencrypt_stats *st;
 	struct reencrypt_subvol_stats *sv;
 	struct trans *t;
@@ -99,6 +104,9 @@ struct reenc {
 	bool nbytes_changed;	/* the file being converted had inline data */
 };
 
+/* Room for a name or a symlink target in plaintext between two keys. */
+#define PLAIN_SCRATCH 8192
+
 struct tree_job {
 	u64 tree;
 	u64 *sel;	/* selected directories; NULL: the whole tree */
@@ -113,16 +121,35 @@ int reenc_random_bytes(struct fs_info *fs, u8 *buf, size_t len);
 int reenc_begin(struct reenc *c);
 /* Commit the running transaction, if it changed anything (the copies first). */
 int reenc_commit(struct reenc *c);
-/* Read ino's inode context; -EKEYREJECTED if another master key made it. */
-int reenc_read_inode_ctx(struct reenc *c, struct trans_root *root, u64 ino,
-			 struct fscrypt_context_v2 *ctx);
-int reenc_set_inode_encrypted(struct reenc *c, struct trans_root *root, u64 ino, bool on,
-			      struct fscrypt_context_v2 *ctx);
+/*
+ * Whether the run converts inode ii (*todo), with its current context in
+ * *ctx when it is encrypted: encrypted under src_mk with a source that is
+ * encrypted, or plain with a plain source.  An inode under dst_mk is done;
+ * one under any other key is -EKEYREJECTED.
+ */
+int reenc_inode_todo(struct reenc *c, struct trans_root *root, const struct inode_info *ii,
+		     struct fscrypt_context_v2 *ctx, bool *todo);
+/*
+ * Give ino a fresh inode context under dst_mk (*ctx) and the ENCRYPT flag,
+ * replacing old (its current context, or NULL); with keep_policy it keeps
+ * old's modes and flags.
+ */
+int reenc_new_inode_ctx(struct reenc *c, struct trans_root *root, u64 ino,
+			const struct fscrypt_context_v2 *old, struct fscrypt_context_v2 *ctx);
+/* Take ino's inode context and ENCRYPT flag away. */
+int reenc_clear_inode_ctx(struct reenc *c, struct trans_root *root, u64 ino);
 
 /* plan.c */
 int reenc_list_inodes(struct fs_info *fs, const struct root_ref *root,
 		      struct inode_info **out, size_t *nr);
 void reenc_compute_depths(struct inode_info *v, size_t nr);
+/*
+ * The selected inodes of v in the order of REENCRYPT_BY_DIRECTORY: the
+ * directories depth first, each followed by the files and symlinks whose
+ * first link is in it, then the others.  *out (malloc'ed), *nr_out.
+ */
+int reenc_order_by_dir(struct inode_info *v, size_t nr, struct inode_info ***out,
+		       size_t *nr_out);
 int reenc_mark_selected(struct fs_info *fs, const struct root_ref *root, struct inode_info *v,
 			size_t nr, const u64 *sel, size_t nsel);
 int reenc_list_subvols(struct fs_info *fs, u64 **out, size_t *nr);

@@ -292,64 +292,82 @@ static int is_orphan(struct reenc *c, struct trans_root *root, u64 ino, bool *or
 	return ret < 0 ? ret : 0;
 }
 
-int reencrypt_dir(struct reenc *c, struct trans_root *root, const struct inode_info *ii)
+/*
+ * The new names of the entries (e->new_name): decrypted under old (if the
+ * directory is encrypted now), then encrypted under new (if it ends
+ * encrypted).  Between the two a name lies in c->plain.  *dsize: the new
+ * directory size.
+ */
+static int convert_names(struct reenc *c, u64 dir, struct dir_entry *ents, size_t nr,
+			 const struct fscrypt_context_v2 *old, const struct fscrypt_context_v2 *new,
+			 u64 *dsize)
 {
-	struct fs_info *fs = c->fs;
-	struct fscrypt_context_v2 ctx;
-	struct dir_entry *ents = NULL;
-	size_t nr = 0;
-	u8 key[FSCRYPT_MAX_MODE_KEY_SIZE];
-	u64 dsize = 0;
-	bool orphan;
-	int ret;
+	u8 okey[FSCRYPT_MAX_MODE_KEY_SIZE], nkey[FSCRYPT_MAX_MODE_KEY_SIZE];
+	int ret = 0;
 
-	if (!!(ii->flags & BTRFS_INODE_ENCRYPT) != c->ops->src_encrypted) {
-		if (ii->flags & BTRFS_INODE_ENCRYPT) {
-			ret = reenc_begin(c);
-			return ret ? ret : reenc_read_inode_ctx(c, root, ii->ino, &ctx);
-		}
-		return 0;
-	}
-	ret = reenc_begin(c);
-	if (ret)
-		return ret;
-	ret = is_orphan(c, root, ii->ino, &orphan);
-	if (ret)
-		return ret;
-	if (c->ops->src_encrypted)
-		ret = reenc_read_inode_ctx(c, root, ii->ino, &ctx);
-	else
-		ret = reenc_set_inode_encrypted(c, root, ii->ino, true, &ctx);
-	if (!ret)
-		ret = fscrypt_derive_file_key(c->o->mk, ctx.nonce, ctx.filenames_mode, key, NULL);
-	if (!ret)
-		ret = collect_entries(c, root, ii->ino, &ents, &nr);
+	*dsize = 0;
+	if (old)
+		ret = fscrypt_derive_file_key(c->src_mk, old->nonce, old->filenames_mode, okey, NULL);
+	if (!ret && new)
+		ret = fscrypt_derive_file_key(c->dst_mk, new->nonce, new->filenames_mode, nkey, NULL);
 	for (size_t i = 0; !ret && i < nr; i++) {
 		struct dir_entry *e = &ents[i];
-		u32 nl = le16_to_cpu(e->di.name_len);
-		int n;
+		int n = le16_to_cpu(e->di.name_len);
 
-		if (c->ops->src_encrypted)
-			n = fname_decrypt(ctx.filenames_mode, key, e->name, nl, e->new_name);
+		if (old)
+			n = fname_decrypt(old->filenames_mode, okey, e->name, n, c->plain);
 		else
-			n = fname_encrypt(ctx.filenames_mode, key, ctx.flags, e->name, nl, e->new_name);
+			memcpy(c->plain, e->name, n);
+		if (n >= 0 && new)
+			n = fname_encrypt(new->filenames_mode, nkey, new->flags, c->plain, n,
+					  e->new_name);
+		else if (n >= 0)
+			memcpy(e->new_name, c->plain, n);
 		if (n < 0) {
-			ret = n == -EBADMSG ? fs_err(fs, -EKEYREJECTED,
+			ret = n == -EBADMSG ? fs_err(c->fs, -EKEYREJECTED,
 						     "dir %llu: entry %llu does not decrypt to a valid name",
-						     ii->ino, e->index)
-					    : fs_err(fs, n, "dir %llu: cannot convert entry %llu", ii->ino,
+						     dir, e->index)
+					    : fs_err(c->fs, n, "dir %llu: cannot convert entry %llu", dir,
 						     e->index);
 			break;
 		}
 		e->new_len = n;
-		dsize += 2 * (u64)n;
+		*dsize += 2 * (u64)n;
 		ret = check_subvol_entry(c, e);
 	}
-	explicit_bzero(key, sizeof(key));
+	explicit_bzero(okey, sizeof(okey));
+	explicit_bzero(nkey, sizeof(nkey));
+	explicit_bzero(c->plain, PLAIN_SCRATCH);
+	return ret;
+}
+
+int reencrypt_dir(struct reenc *c, struct trans_root *root, const struct inode_info *ii)
+{
+	struct fscrypt_context_v2 old, new;
+	const struct fscrypt_context_v2 *oldp = c->ops->src_encrypted ? &old : NULL;
+	const struct fscrypt_context_v2 *newp = c->ops->dst_encrypted ? &new : NULL;
+	struct dir_entry *ents = NULL;
+	size_t nr = 0;
+	u64 dsize = 0;
+	bool orphan, todo;
+	int ret;
+
+	ret = reenc_begin(c);
+	if (!ret)
+		ret = reenc_inode_todo(c, root, ii, &old, &todo);
+	if (ret || !todo)
+		return ret;	/* not to do, or done already (resume), with the key verified */
+	ret = is_orphan(c, root, ii->ino, &orphan);
+	if (!ret && newp)
+		ret = reenc_new_inode_ctx(c, root, ii->ino, oldp, &new);
+	if (!ret)
+		ret = collect_entries(c, root, ii->ino, &ents, &nr);
+	if (!ret)
+		ret = convert_names(c, ii->ino, ents, nr, oldp, newp, &dsize);
 	if (!ret)
 		ret = rewrite_entries(c, root, ii->ino, ents, nr, orphan);
-	if (!ret && !c->ops->dst_encrypted)
-		ret = reenc_set_inode_encrypted(c, root, ii->ino, false, &ctx);
+	if (!ret && !newp)
+		ret = reenc_clear_inode_ctx(c, root, ii->ino);
 	if (!ret) {
 		struct btrfs_inode_item di;
 

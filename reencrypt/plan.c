@@ -91,6 +91,113 @@ void reenc_compute_depths(struct inode_info *v, size_t nr)
 	}
 }
 
+static int cmp_by_parent(const void *a, const void *b)
+{
+	const struct inode_info *x = *(struct inode_info *const *)a;
+	const struct inode_info *y = *(struct inode_info *const *)b;
+
+	if (x->parent != y->parent)
+		return x->parent < y->parent ? -1 : 1;
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+/* The first of the n entries of v (sorted by parent) whose parent is p; n if none. */
+static size_t first_child(struct inode_info **v, size_t n, u64 p)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v[mid]->parent < p)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Append the selected files of directory d to out; mark them taken. */
+static void take_files(struct inode_info **files, size_t nf, bool *taken, u64 d,
+		       struct inode_info **out, size_t *n)
+{
+	for (size_t i = first_child(files, nf, d); i < nf && files[i]->parent == d; i++) {
+		taken[i] = true;
+		if (files[i]->selected)
+			out[(*n)++] = files[i];
+	}
+}
+
+int reenc_order_by_dir(struct inode_info *v, size_t nr, struct inode_info ***out,
+		       size_t *nr_out)
+{
+	struct inode_info **dirs = fault_malloc((nr + 1) * sizeof(*dirs));
+	struct inode_info **files = fault_malloc((nr + 1) * sizeof(*files));
+	struct inode_info **stack = fault_malloc((nr + 1) * sizeof(*stack));
+	struct inode_info **res = fault_malloc((nr + 1) * sizeof(*res));
+	bool *taken = fault_calloc(nr + 1, 1), *seen = fault_calloc(nr + 1, 1);
+	size_t nd = 0, nf = 0, n = 0;
+	int ret = 0;
+
+	if (!dirs || !files || !stack || !res || !taken || !seen) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < nr; i++) {
+		if (S_ISDIR(v[i].mode))
+			dirs[nd++] = &v[i];
+		else
+			files[nf++] = &v[i];
+	}
+	qsort(dirs, nd, sizeof(*dirs), cmp_by_parent);
+	qsort(files, nf, sizeof(*files), cmp_by_parent);
+	/* Depth first from each directory whose parent is no directory here (the top). */
+	for (size_t r = 0; r < nd; r++) {
+		size_t top = 0, i0, j;
+		struct inode_info *p = dirs[r]->parent && dirs[r]->parent != dirs[r]->ino ?
+				       find_inode(v, nr, dirs[r]->parent) : NULL;
+
+		if ((p && S_ISDIR(p->mode)) || seen[dirs[r] - v])
+			continue;
+		stack[top++] = dirs[r];
+		while (top) {
+			struct inode_info *d = stack[--top];
+
+			if (seen[d - v])
+				continue;
+			seen[d - v] = true;
+			if (d->selected)
+				res[n++] = d;
+			take_files(files, nf, taken, d->ino, res, &n);
+			/* Children pushed last-first: the first is taken next. */
+			i0 = first_child(dirs, nd, d->ino);
+			for (j = i0; j < nd && dirs[j]->parent == d->ino; j++)
+				;
+			for (size_t k = j; k-- > i0;)
+				if (dirs[k] != d && !seen[dirs[k] - v])
+					stack[top++] = dirs[k];
+		}
+	}
+	/* Directories off any path from a top (loops in a corrupt tree), then the rest. */
+	for (size_t r = 0; r < nd; r++)
+		if (!seen[dirs[r] - v] && dirs[r]->selected)
+			res[n++] = dirs[r];
+	for (size_t i = 0; i < nf; i++)
+		if (!taken[i] && files[i]->selected)
+			res[n++] = files[i];
+out:
+	free(dirs);
+	free(files);
+	free(stack);
+	free(taken);
+	free(seen);
+	if (ret)
+		free(res);
+	*out = ret ? NULL : res;
+	*nr_out = n;
+	return ret;
+}
+
 /*
  * Mark what lies inside the selected directories: directories below one
  * (or one itself), and files or symlinks with any link in such a directory
@@ -272,8 +379,9 @@ static int preflight_tree(struct reenc *c, u64 tree, struct preflight_need *n)
 	struct btrfs_key max = { (u64)-1, (u8)-1, (u64)-1 };
 	struct key_iter it;
 	struct root_ref rr;
-	u64 cur_ino = 0, cur_bytes = 0;
+	u64 cur_ino = 0, cur_bytes = 0, cur_counted = 0;
 	u32 cur_mode = 0;
+	bool cur_done = false;
 	int ret;
 
 	ret = find_root(fs, tree, &rr);
@@ -287,16 +395,26 @@ static int preflight_tree(struct reenc *c, u64 tree, struct preflight_need *n)
 			n->largest = cur_bytes > n->largest ? cur_bytes : n->largest;
 			cur_ino = k.objectid;
 			cur_bytes = 0;
+			cur_done = false;
+			cur_counted = 0;
 		}
 		if (k.type == BTRFS_FSCRYPT_INODE_CTX_KEY &&
-		    it.size >= sizeof(struct fscrypt_context_v2) &&
-		    memcmp(((const struct fscrypt_context_v2 *)it.ptr)->master_key_identifier,
-			   c->o->mk->identifier, FSCRYPT_KEY_IDENTIFIER_SIZE)) {
-			ret = fs_err(fs, -EKEYREJECTED,
-				     "inode %llu in tree %llu is encrypted with another master key (wrong key?)",
-				     k.objectid, tree);
-			break;
+		    it.size >= sizeof(struct fscrypt_context_v2)) {
+			const u8 *id = ((const struct fscrypt_context_v2 *)it.ptr)->master_key_identifier;
+
+			if (c->ops->new_key && !memcmp(id, c->dst_mk->identifier,
+						       FSCRYPT_KEY_IDENTIFIER_SIZE)) {
+				cur_done = true;	/* rekeyed already (resume) */
+				c->st->inodes -= cur_counted;
+			} else if (memcmp(id, c->src_mk->identifier, FSCRYPT_KEY_IDENTIFIER_SIZE)) {
+				ret = fs_err(fs, -EKEYREJECTED,
+					     "inode %llu in tree %llu is encrypted with another master key (wrong key?)",
+					     k.objectid, tree);
+				break;
+			}
 		}
+		if (cur_done)
+			continue;
 		if (k.type == BTRFS_EXTENT_DATA_KEY &&
 		    it.size >= BTRFS_FILE_EXTENT_INLINE_DATA_START) {
 			const struct btrfs_file_extent_item *fe = (const void *)it.ptr;
@@ -324,9 +442,10 @@ static int preflight_tree(struct reenc *c, u64 tree, struct preflight_need *n)
 			u32 mode = le32_to_cpu(ii->mode);
 
 			cur_mode = mode;
-			if ((S_ISREG(mode) || S_ISDIR(mode) || S_ISLNK(mode)) &&
-			    !!(le64_to_cpu(ii->flags) & BTRFS_INODE_ENCRYPT) == c->ops->src_encrypted)
-				c->st->inodes++;
+			cur_counted = (S_ISREG(mode) || S_ISDIR(mode) || S_ISLNK(mode)) &&
+				      !!(le64_to_cpu(ii->flags) & BTRFS_INODE_ENCRYPT) ==
+				      c->ops->src_encrypted;
+			c->st->inodes += cur_counted;
 		}
 	}
 	n->largest = cur_bytes > n->largest ? cur_bytes : n->largest;
@@ -473,7 +592,7 @@ int reenc_plan_jobs(struct fs_info *fs, const struct reencrypt_opts *o,
 	}
 	for (size_t i = 0; i < n; i++) {
 		jobs[i].depth = subvol_depth(fs, jobs[i].tree);
-		jobs[i].outer_first = ops->dirs_first;
+		jobs[i].outer_first = ops->outer_first;
 	}
 	qsort(jobs, n, sizeof(*jobs), cmp_job);
 	*out = jobs;

@@ -10,9 +10,14 @@
  * symlinks first (an encrypted file in a plain directory is fine), then
  * directories deepest first (an encrypted directory never holds a plain
  * child).  decrypt runs the reverse: directories shallowest first, then
- * files.  Each inode (or directory with its entries) changes within one
- * transaction, so an interrupted run leaves whole inodes done or not, and
- * running the command again finishes the job.
+ * files.  rekey cannot avoid pairs of a directory and an entry under
+ * different keys before it is done (the kernel refuses to open such an
+ * entry); it goes directory by directory, depth first, each directory
+ * followed by its files, so that only the files of the directory at hand
+ * and the subdirectories not yet reached from the directories done are such
+ * pairs.  Each inode (or directory with its entries) changes within one
+ * transaction, so an interrupted run leaves whole inodes done or not, each
+ * wholly under one key, and running the command again finishes the job.
  */
 #ifndef EXTCRYPT_REENCRYPT_H
 #define EXTCRYPT_REENCRYPT_H
@@ -23,27 +28,33 @@
 /*
  * What a run turns the selected inodes into.  The mode is looked up once in
  * a table (reencrypt_mode_ops()); the engine asks the table what it reads and
- * writes and never tests the mode itself.  REKEY (encrypted to encrypted
- * under a new key) is reserved: reencrypt_image() refuses it for now.
+ * writes and never tests the mode itself.
  */
 enum reencrypt_mode {
 	REENCRYPT_ENCRYPT,	/* plain -> encrypted */
 	REENCRYPT_DECRYPT,	/* encrypted -> plain */
-	REENCRYPT_REKEY,	/* encrypted -> encrypted (not implemented yet) */
+	REENCRYPT_REKEY,	/* encrypted under mk -> encrypted under new_mk */
+};
+
+/* The order of the inodes of a tree (see above). */
+enum reencrypt_order {
+	REENCRYPT_FILES_THEN_DIRS,	/* files, then directories deepest first */
+	REENCRYPT_DIRS_THEN_FILES,	/* directories shallowest first, then files */
+	REENCRYPT_BY_DIRECTORY,		/* depth first, each directory with its files */
 };
 
 struct reencrypt_mode_ops {
 	const char *name;	/* "encrypt", "decrypt", "rekey" */
 	bool src_encrypted;	/* the inodes to do are encrypted now: read them with the key */
 	bool dst_encrypted;	/* they end encrypted: new nonces, contexts, encrypted names */
+	bool new_key;		/* reads under mk, writes under new_mk */
+	enum reencrypt_order order;
 	/*
-	 * Order: directories before files, shallowest first, and enclosing
-	 * subvolumes before nested ones (decrypt); else files first, then
-	 * directories deepest first, nested subvolumes first (encrypt).  Either
-	 * way no commit leaves an encrypted directory naming a plain child.
+	 * Enclosing subvolumes before nested ones (decrypt, rekey), else nested
+	 * ones first (encrypt): no commit leaves an encrypted directory naming
+	 * a plain subvolume.
 	 */
-	bool dirs_first;
-	bool implemented;
+	bool outer_first;
 };
 
 /* The table entry of a mode, or NULL for a value outside the enum. */
@@ -57,16 +68,18 @@ struct reencrypt_path {
 
 struct reencrypt_opts {
 	enum reencrypt_mode mode;
-	const struct fscrypt_master_key *mk;
+	const struct fscrypt_master_key *mk;	/* the key the inodes are under now (encrypt: to be) */
+	const struct fscrypt_master_key *new_mk;	/* rekey: the key they end under */
 	u8 contents_mode;	/* FSCRYPT_MODE_AES_256_XTS */
 	u8 filenames_mode;	/* FSCRYPT_MODE_AES_256_CTS */
 	u8 policy_flags;	/* padding */
+	bool keep_policy;	/* rekey: each inode keeps its modes and flags (the three above unused) */
 	const u64 *subvols;	/* trees to convert; NULL/0: every subvolume */
 	size_t nr_subvols;
 	const struct reencrypt_path *paths;	/* --path selections (with or without subvols) */
 	size_t nr_paths;
 	bool dry_run;
-	bool wipe;		/* zero freed blocks that held plaintext (encrypt) */
+	bool wipe;		/* zero freed blocks that held plaintext (encrypt) or old ciphertext (rekey) */
 	u64 batch_bytes;	/* commit after this much data (0: 256 MiB) */
 	unsigned int threads;
 	void (*progress)(u64 done, u64 total, void *arg);
@@ -87,7 +100,7 @@ struct reencrypt_stats {
 
 /*
  * Run the conversion.  Returns 0, or a negative errno with fs_errmsg(fs) set:
- * -EOPNOTSUPP also for a mode that is not implemented (REKEY),
+ * -EINVAL for a mode outside the table or a rekey without two different keys,
  * -EKEYREJECTED when an inode is encrypted with another key, -ENOSPC when
  * the image lacks room (checked before the first write), -EOPNOTSUPP for
  * content the tool refuses, -EUCLEAN for corruption.
