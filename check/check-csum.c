@@ -256,7 +256,7 @@ static void report_bad(struct check_ctx *c, const struct bad_sector *b)
 		loc.root = f->root;
 		loc.ino = f->ino;
 		loc.offset = off;
-		if (find_root(c->fs, f->root, &rr) || inode_path(c->fs, &rr, f->ino, path, sizeof(path)))
+		if (find_root(c->fs, f->root, &rr) || inode_path(c->fs, NULL, &rr, f->ino, path, sizeof(path)))
 			path[0] = 0;
 	}
 	check_report(c, PR_DATA_CSUM_MISMATCH, loc, (unsigned long long)b->logical, b->mirror,
