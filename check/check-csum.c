@@ -260,7 +260,7 @@ static void report_bad(struct check_ctx *c, const struct bad_sector *b, bool oth
 		loc.root = f->root;
 		loc.ino = f->ino;
 		loc.offset = off;
-		if (find_root(c->fs, f->root, &rr) || inode_path(c->fs, &rr, f->ino, path, sizeof(path)))
+		if (find_root(c->fs, f->root, &rr) || inode_path(c->fs, NULL, &rr, f->ino, path, sizeof(path)))
 			path[0] = 0;
 	}
 	if (other_good) {

@@ -19,6 +19,8 @@
 #include "common/utils.h"
 #include "reencrypt/reencrypt.h"
 #include "kernel-shared/fs-walk.h"
+#include "kernel-shared/inode-ref.h"
+#include "data/names.h"
 #include "kernel-shared/disk-io.h"
 
 #define COMMON_LINES(verb)							\
@@ -143,7 +145,7 @@ enum { OPT_POLICY = 0x2000, OPT_PADDING, OPT_SUBVOL, OPT_PATH, OPT_DRY, OPT_NOWI
        OPT_THREADS, OPT_GROW };
 
 /* --subvol ID or PATH (a path must name a subvolume's top directory). */
-static int resolve_subvol(struct fs_info *fs, const char *arg, u64 *id)
+static int resolve_subvol(struct fs_info *fs, const struct name_codec *nc, const char *arg, u64 *id)
 {
 	unsigned long long v;
 	struct root_ref root;
@@ -154,7 +156,7 @@ static int resolve_subvol(struct fs_info *fs, const char *arg, u64 *id)
 		*id = v;
 		return 0;
 	}
-	ret = path_lookup(fs, arg, &root, &ino);
+	ret = path_lookup(fs, nc, arg, &root, &ino);
 	if (ret)
 		return ret < 0 ? ret : fs_err(fs, -ENOENT, "no such path in the image: %s", arg);
 	ret = subvol_root_dir(fs, root.objectid, &top);
@@ -295,14 +297,43 @@ static int check_key_fits(const struct fscrypt_master_key *mk, const struct reen
 	return 0;
 }
 
+/*
+ * decrypt --path: a directory whose parent stays encrypted would leave a plain
+ * entry in an encrypted directory (Documentation/format.rst section 8).
+ * 0, or a negative errno with its text.
+ */
+static int decrypt_parent_plain(struct fs_info *fs, const struct root_ref *root, u64 dir)
+{
+	struct btrfs_inode_item pi;
+	char name[NAME_SHOW_SIZE];
+	u64 parent, top;
+	u16 nlen;
+	int ret = subvol_root_dir(fs, root->objectid, &top);
+
+	if (ret || dir == top)
+		return ret < 0 ? ret : 0;
+	ret = inode_ref_first(fs, root, dir, &parent, name, &nlen);
+	if (!ret)
+		ret = inode_lookup(fs, root, parent, &pi);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	if (le64_to_cpu(pi.flags) & BTRFS_INODE_ENCRYPT)
+		return fs_err(fs, -EINVAL, "its parent directory is encrypted: decrypt the "
+			      "parent (or the subvolume) instead");
+	return 0;
+}
+
 /* --subvol and --path arguments to tree ids and directories; 0 or the exit code. */
-static int resolve_selection(struct fs_info *fs, struct convert_cmd_opts *co)
+static int resolve_selection(struct fs_info *fs, const struct fscrypt_master_key *mk,
+			     struct convert_cmd_opts *co)
 {
 	char what[PATH_MAX + 16];
+	struct enc_names en;
 	int ret;
 
+	enc_names_init(&en, fs, mk);
 	for (size_t i = 0; i < co->nr_subvols; i++) {
-		ret = resolve_subvol(fs, co->subvol_args[i], &co->subvols[i]);
+		ret = resolve_subvol(fs, &en.nc, co->subvol_args[i], &co->subvols[i]);
 		if (ret) {
 			snprintf(what, sizeof(what), "--subvol %s", co->subvol_args[i]);
 			return cmd_engine_error(fs, ret, what);
@@ -312,13 +343,15 @@ static int resolve_selection(struct fs_info *fs, struct convert_cmd_opts *co)
 		struct root_ref root;
 		struct btrfs_inode_item ii;
 
-		ret = path_lookup(fs, co->path_args[i], &root, &co->paths[i].dir);
+		ret = path_lookup(fs, &en.nc, co->path_args[i], &root, &co->paths[i].dir);
 		if (ret > 0)
 			ret = fs_err(fs, -ENOENT, "no such directory in the image");
 		if (!ret)
 			ret = inode_lookup(fs, &root, co->paths[i].dir, &ii);
 		if (!ret && !S_ISDIR(le32_to_cpu(ii.mode)))
 			ret = fs_err(fs, -ENOTDIR, "not a directory");
+		if (!ret && co->o.mode == REENCRYPT_DECRYPT)
+			ret = decrypt_parent_plain(fs, &root, co->paths[i].dir);
 		if (ret) {
 			snprintf(what, sizeof(what), "--path %s", co->path_args[i]);
 			return cmd_engine_error(fs, ret, what);
@@ -398,7 +431,7 @@ static int convert_run(struct cmd_context *ctx)
 		return ret;
 	if (o->mode == REENCRYPT_REKEY && !o->keep_policy && (ret = check_key_fits(ctx->new_mk, o)))
 		return ret;
-	ret = resolve_selection(ctx->fs, co);
+	ret = resolve_selection(ctx->fs, ctx->mk, co);
 	if (!ret && co->grow)
 		ret = cmd_allow_grow(ctx->fs);
 	if (ret)

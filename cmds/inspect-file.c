@@ -28,17 +28,22 @@
 #include "common/utils.h"
 #include "kernel-shared/disk-io.h"
 #include "kernel-shared/fs-walk.h"
+#include "data/names.h"
 
 const char *const cmd_inspect_file_usage[] = {
 	"btrfs-extcrypt inspect file [options] <path> <image>",
 	"btrfs-extcrypt inspect file [options] --root <id> --inode <ino> <image>",
 	"Show an inode, its fscrypt context and its extents with their contexts",
 	"",
-	"The path is inside the image, from the top-level subvolume.",
+	"The path is inside the image, from the top-level subvolume.  In an",
+	"encrypted directory, a path component is the plaintext name (with the",
+	"key) or the fscrypt no-key name that restore writes (with or without it);",
+	"with the key, the path shown is the plaintext one.",
 	"",
 	OPTLINE("--root ID", "tree (subvolume) id of the inode, with --inode"),
 	OPTLINE("--inode INO", "inode number, instead of a path"),
 	SUPER_OPTLINE,
+	KEY_INPUT_OPTLINES(OPTLINE),
 	OPTLINE("--help", "show this help"),
 	NULL
 };
@@ -257,8 +262,9 @@ static int add_ctx(struct fs_info *fs, struct file_report *r, const struct btrfs
 }
 
 /* One item of the inode; 0 or -ENOMEM. */
-static int report_item(struct fs_info *fs, const struct root_ref *root, const struct key_iter *it,
-		       struct file_report *r, char *path, bool *have_inode, struct json_object *doc)
+static int report_item(struct fs_info *fs, const struct name_codec *nc, const struct root_ref *root,
+		       const struct key_iter *it, struct file_report *r, char *path, bool *have_inode,
+		       struct json_object *doc)
 {
 	int ret;
 
@@ -266,7 +272,7 @@ static int report_item(struct fs_info *fs, const struct root_ref *root, const st
 		struct btrfs_inode_item ii;
 
 		memcpy(&ii, it->ptr, sizeof(ii));
-		ret = inode_path(fs, root, it->key.objectid, path, PATH_MAX * 2);
+		ret = inode_path(fs, nc, root, it->key.objectid, path, PATH_MAX * 2);
 		if (ret == -ENOMEM)
 			return ret;
 		if (ret)
@@ -287,8 +293,8 @@ static int report_item(struct fs_info *fs, const struct root_ref *root, const st
  * Walk all items of one inode; ctx items (42) sort before EXTENT_DATA (108).
  * 0, 1 when there is no inode item, or <0.
  */
-static int report_inode(struct fs_info *fs, const struct root_ref *root, u64 ino,
-			struct json_object *doc)
+static int report_inode(struct fs_info *fs, const struct name_codec *nc, const struct root_ref *root,
+			u64 ino, struct json_object *doc)
 {
 	struct btrfs_key min = { ino, 0, 0 }, max = { ino, (u8)-1, (u64)-1 };
 	struct file_report r = { 0 };
@@ -302,7 +308,7 @@ static int report_inode(struct fs_info *fs, const struct root_ref *root, u64 ino
 	if (doc)
 		r.extents = json_object_new_array();
 	for (ret = key_iter_first(&it, fs, root, &min, &max); ret == 0; ret = key_iter_next(&it)) {
-		ret = report_item(fs, root, &it, &r, path, &have_inode, doc);
+		ret = report_item(fs, nc, root, &it, &r, path, &have_inode, doc);
 		if (ret)
 			break;
 	}
@@ -333,6 +339,7 @@ static int inspect_file_parse(struct cmd_context *ctx, int argc, char **argv)
 		{ "root", required_argument, NULL, 'r' },
 		{ "inode", required_argument, NULL, 'i' },
 		GETOPT_SUPER_OPTION,
+		KEY_INPUT_LONG_OPTIONS,
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -375,14 +382,14 @@ static int inspect_file_parse(struct cmd_context *ctx, int argc, char **argv)
 }
 
 /* The tree and inode number the options name; 0 or the exit code. */
-static int inspect_file_find(struct fs_info *fs, const struct inspect_file_opts *o,
-			     struct root_ref *root, u64 *ino)
+static int inspect_file_find(struct fs_info *fs, const struct name_codec *nc,
+			     const struct inspect_file_opts *o, struct root_ref *root, u64 *ino)
 {
 	int ret;
 
 	*ino = o->ino;
 	if (o->fpath) {
-		ret = path_lookup(fs, o->fpath, root, ino);
+		ret = path_lookup(fs, nc, o->fpath, root, ino);
 		if (ret > 0) {
 			error("no such file in the image: %s", o->fpath);
 			return EXIT_PROBLEMS;
@@ -403,16 +410,23 @@ static int inspect_file_run(struct cmd_context *ctx)
 {
 	struct fs_info *fs = ctx->fs;
 	struct json_object *doc = NULL;
+	struct enc_names en;
 	struct root_ref root;
 	u64 ino;
 	int ret;
 
-	ret = inspect_file_find(fs, ctx->opts, &root, &ino);
+	enc_names_init(&en, fs, ctx->mk);
+	ret = inspect_file_find(fs, &en.nc, ctx->opts, &root, &ino);
+	if (!ret) {
+		ret = enc_names_check_inode(&en, &root, ino);
+		if (ret)
+			return cmd_engine_error(fs, ret, NULL);
+	}
 	if (ret)
 		return ret;
 	if (g_format == FORMAT_JSON)
 		doc = json_doc_new();
-	ret = report_inode(fs, &root, ino, doc);
+	ret = report_inode(fs, &en.nc, &root, ino, doc);
 	if (ret > 0) {
 		error("inode %llu not found in tree %llu", ino, root.objectid);
 		ret = EXIT_PROBLEMS;
@@ -427,4 +441,4 @@ static int inspect_file_run(struct cmd_context *ctx)
 	return ret;
 }
 
-DEFINE_COMMAND(inspect_file, "file", CMD_IMAGE_RO, struct inspect_file_opts);
+DEFINE_COMMAND(inspect_file, "file", CMD_IMAGE_RO | CMD_KEY_OPTIONAL, struct inspect_file_opts);

@@ -54,7 +54,7 @@ static int emit_ref(struct resolve_ctx *rc, const struct root_ref *root, u64 ino
 
 	if (!path)
 		return fs_err(rc->fs, -ENOMEM, "out of memory");
-	ret = inode_path(rc->fs, root, ino, path, PATH_MAX * 2);
+	ret = inode_path(rc->fs, NULL, root, ino, path, PATH_MAX * 2);
 	if (ret == -ENOMEM) {
 		free(path);
 		return ret;

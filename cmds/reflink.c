@@ -19,6 +19,8 @@
 #include "kernel-shared/inode.h"
 #include "kernel-shared/reflink.h"
 #include "kernel-shared/disk-io.h"
+#include "crypto/fname.h"
+#include "data/names.h"
 
 const char *const cmd_reflink_usage[] = {
 	"btrfs-extcrypt reflink [options] <src> <dst> <image>",
@@ -34,6 +36,11 @@ const char *const cmd_reflink_usage[] = {
 	"sector aligned, and so must the length unless it reaches the source's",
 	"end of file.  The image is changed in one transaction: an interrupted",
 	"run leaves it as it was.",
+	"",
+	"Paths through encrypted directories take plaintext names with the key",
+	"(which --create needs to make a file in an encrypted directory) and the",
+	"fscrypt no-key names that restore writes with or without it.  A key that",
+	"is not the one of an encrypted directory or file named is a key error.",
 	"",
 	"With --batch, each line of FILE (or standard input) holds the options and",
 	"the <src> <dst> of one clone, words split as a shell would (quotes and",
@@ -55,10 +62,11 @@ const char *const cmd_reflink_usage[] = {
 	OPTLINE("--batch FILE|-", "clones listed one per line in FILE ('-': standard input)"),
 	OPTLINE("--commit-every N", "with --batch: commit after N clones (default 1000)"),
 	OPTLINE("--commit-interval S", "with --batch: commit after S seconds (default 10)"),
+	KEY_INPUT_OPTLINES(OPTLINE),
 	OPTLINE("--help", "show this help"),
 	"",
 	"Exit status: 0 done, 1 refused or failed (nothing changed; with --batch:",
-	"some lines refused), 2 usage error, 3 image unreadable.",
+	"some lines refused), 2 usage error, 3 image unreadable, 4 key error.",
 	NULL
 };
 
@@ -69,8 +77,8 @@ struct file_spec {
 };
 
 /* Resolve a path (or inode) to tree and inode; --create makes a missing destination. */
-static int resolve(struct fs_info *fs, u64 root_id, const struct file_spec *f,
-		   struct root_ref *root, u64 *ino)
+static int resolve(struct fs_info *fs, const struct name_codec *nc, u64 root_id,
+		   const struct file_spec *f, struct root_ref *root, u64 *ino)
 {
 	u64 dir;
 	int ret;
@@ -87,13 +95,14 @@ static int resolve(struct fs_info *fs, u64 root_id, const struct file_spec *f,
 	ret = subvol_root_dir(fs, root_id, &dir);
 	if (ret)
 		return ret < 0 ? ret : fs_err(fs, -ENOENT, "tree %llu is not a subvolume", root_id);
-	ret = path_lookup_from(fs, root, dir, f->path, root, ino);
+	ret = path_lookup_from(fs, nc, root, dir, f->path, root, ino);
 	if (ret > 0)
 		return fs_err(fs, -ENOENT, "no such file in the image: %s", f->path);
 	return ret;
 }
 
 struct reflink_opts {
+	const struct enc_names *names;	/* paths through encrypted directories */
 	unsigned long long root_id, soff, len, doff;
 	struct file_spec src, dst;
 	bool create, dry_run, grow;
@@ -117,6 +126,7 @@ static const struct option clone_opts[] = {
 	{ "commit-every", required_argument, NULL, OPT_COMMIT_EVERY },
 	{ "commit-interval", required_argument, NULL, OPT_COMMIT_SECS },
 	{ "grow", no_argument, NULL, OPT_GROW },
+	KEY_INPUT_LONG_OPTIONS,
 	GETOPT_HELP_OPTION,
 	{ NULL, 0, NULL, 0 }
 };
@@ -199,7 +209,9 @@ static int reflink_parse(struct cmd_context *ctx, int argc, char **argv)
 				return usage_error(ctx->cmd, "invalid number '%s'", optarg);
 			break;
 		default:
-			return cmd_parse_common(ctx, c, optarg);
+			ret = cmd_parse_common(ctx, c, optarg);
+			if (ret != CMD_PARSE_OK)
+				return ret;
 		}
 	}
 	if (o->batch) {
@@ -227,7 +239,11 @@ static int create_destination(struct trans *t, const struct reflink_opts *o,
 	char *copy = fault_strdup(o->dst.path), *copy2 = fault_strdup(o->dst.path);
 	struct file_spec parent = { 0 };
 	struct btrfs_inode_item si;
+	struct fscrypt_context_v2 ctx;
 	struct trans_root *tr;
+	u8 stored[FNAME_MAX_LEN];
+	size_t slen = 0;
+	const char *name;
 	u64 pdir;
 	int ret;
 
@@ -240,8 +256,15 @@ static int create_destination(struct trans *t, const struct reflink_opts *o,
 	/* "name" alone lives at the top of the subvolume: dirname says ".". */
 	if (!strcmp(parent.path, "."))
 		parent.path = "/";
+	name = basename(copy2);
 	fs_clear_err(fs);
-	ret = resolve(fs, o->root_id, &parent, droot, &pdir);
+	ret = resolve(fs, &o->names->nc, o->root_id, &parent, droot, &pdir);
+	if (!ret) {
+		/* In an encrypted directory the name is stored encrypted, the inode gets a context. */
+		ret = enc_names_new_entry(o->names, droot, pdir, name, strlen(name), stored, &slen, &ctx);
+		if (ret > 0)
+			ret = 0, slen = 0;
+	}
 	tr = ret ? NULL : trans_get_root(t, droot->objectid);
 	if (!ret && !tr)
 		ret = trans_root_err(t);
@@ -250,7 +273,8 @@ static int create_destination(struct trans *t, const struct reflink_opts *o,
 	if (ret > 0)
 		ret = fs_err(fs, -ENOENT, "source inode %llu not found", a->src_ino);
 	if (!ret)
-		ret = inode_create_file(t, tr, pdir, basename(copy2),
+		ret = inode_create_file(t, tr, pdir, slen ? (const void *)stored : name,
+					slen ? slen : strlen(name), slen ? &ctx : NULL,
 					le32_to_cpu(si.mode), le32_to_cpu(si.uid),
 					le32_to_cpu(si.gid), now->tv_sec, now->tv_nsec,
 					&a->dst_ino);
@@ -313,13 +337,17 @@ static int reflink_in(struct trans *t, const struct reflink_opts *o, struct clon
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	*what = "source";
-	ret = resolve(fs, o->root_id, &o->src, &sroot, &a->src_ino);
+	ret = resolve(fs, &o->names->nc, o->root_id, &o->src, &sroot, &a->src_ino);
+	if (!ret)
+		ret = enc_names_check_inode(o->names, &sroot, a->src_ino);
 	if (ret)
 		return ret;
 	*what = "destination";
-	ret = resolve(fs, o->root_id, &o->dst, &droot, &a->dst_ino);
+	ret = resolve(fs, &o->names->nc, o->root_id, &o->dst, &droot, &a->dst_ino);
 	if (ret == -ENOENT && o->create)
 		ret = create_destination(t, o, &sroot, &droot, a, &now);
+	else if (!ret)
+		ret = enc_names_check_inode(o->names, &droot, a->dst_ino);
 	if (ret)
 		return ret;
 	a->src_root = sroot.objectid;
@@ -450,7 +478,8 @@ static void parse_line(struct batch_line *l, const struct reflink_opts *cmdline)
 	const char *why;
 	int c, ret;
 
-	l->o = (struct reflink_opts){ .root_id = cmdline->root_id, .dry_run = cmdline->dry_run };
+	l->o = (struct reflink_opts){ .root_id = cmdline->root_id, .dry_run = cmdline->dry_run,
+				      .names = cmdline->names };
 	optind = 0;
 	while ((c = getopt_long(l->argc, l->argv, "", clone_opts, NULL)) != -1) {
 		ret = clone_option(&l->o, c, optarg, l->why, sizeof(l->why));
@@ -660,15 +689,18 @@ static int reflink_batch(struct cmd_context *ctx, const struct reflink_opts *o)
 
 static int reflink_run(struct cmd_context *ctx)
 {
-	const struct reflink_opts *o = ctx->opts;
+	struct reflink_opts *o = ctx->opts;
+	struct enc_names names;
 	int ret = o->grow && !o->dry_run ? cmd_allow_grow(ctx->fs) : 0;
 
 	if (ret)
 		return ret;
+	enc_names_init(&names, ctx->fs, ctx->mk);
+	o->names = &names;
 	ret = o->batch ? reflink_batch(ctx, o) : reflink_one(ctx, o);
 	cmd_note_qgroups(ctx->fs);
 	cmd_report_grow(ctx->fs);
 	return ret;
 }
 
-DEFINE_COMMAND(reflink, "reflink", CMD_IMAGE_RW, struct reflink_opts);
+DEFINE_COMMAND(reflink, "reflink", CMD_IMAGE_RW | CMD_KEY_OPTIONAL, struct reflink_opts);

@@ -30,7 +30,7 @@ const char *const cmd_restore_usage[] = {
 	"and, when run as root, owners and device nodes are kept.  Never prompts.",
 	"",
 	OPTLINE("--root ID", "subvolume to restore (default: the top level, 5)"),
-	OPTLINE("--path P", "restore only this directory or file (a path inside the subvolume)"),
+	OPTLINE("--path P", "restore only this directory or file (a path inside the subvolume; plaintext or no-key names in encrypted directories)"),
 	OPTLINE("--raw", "without a key, write the ciphertext of encrypted files"),
 	OPTLINE("--dry-run", "walk and report, write nothing"),
 	OPTLINE("--threads N", "worker threads restoring files at once (default: online CPUs)"),

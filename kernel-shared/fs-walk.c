@@ -39,11 +39,11 @@ int subvol_root_dir(struct fs_info *fs, u64 tree_id, u64 *dirid)
 	return 0;
 }
 
-int inode_path(struct fs_info *fs, const struct root_ref *root, u64 ino,
-	       char *buf, size_t len)
+int inode_path(struct fs_info *fs, const struct name_codec *nc, const struct root_ref *root,
+	       u64 ino, char *buf, size_t len)
 {
 	u64 top, cur = ino;
-	char name[256];
+	char name[NAME_SHOW_SIZE], shown[NAME_SHOW_SIZE];
 	size_t pos = len - 1;
 	int ret, depth = 0;
 
@@ -67,6 +67,13 @@ int inode_path(struct fs_info *fs, const struct root_ref *root, u64 ino,
 		if (parent == cur)
 			return fs_err(fs, -EUCLEAN, "inode %llu in tree %llu: is its own parent",
 				      (unsigned long long)cur, (unsigned long long)root->objectid);
+		if (nc) {
+			ret = nc->show(nc, root, parent, (const u8 *)name, nlen, shown);
+			if (ret < 0)
+				return ret;
+			nlen = ret;
+			memcpy(name, shown, nlen);
+		}
 		if ((size_t)nlen + 1 > pos)
 			return fs_err(fs, -ENAMETOOLONG,
 				      "inode %llu in tree %llu: path longer than %zu bytes",
@@ -83,8 +90,9 @@ int inode_path(struct fs_info *fs, const struct root_ref *root, u64 ino,
 	return 0;
 }
 
-int path_lookup_from(struct fs_info *fs, const struct root_ref *start, u64 dir,
-		     const char *path, struct root_ref *root_out, u64 *ino_out)
+int path_lookup_from(struct fs_info *fs, const struct name_codec *nc,
+		     const struct root_ref *start, u64 dir, const char *path,
+		     struct root_ref *root_out, u64 *ino_out)
 {
 	struct root_ref root = *start;
 	u64 ino = dir;
@@ -102,7 +110,10 @@ int path_lookup_from(struct fs_info *fs, const struct root_ref *start, u64 dir,
 		end = strchrnul(path, '/');
 		if (end - path > BTRFS_NAME_LEN)
 			return 1;
-		ret = dir_lookup(fs, &root, ino, path, end - path, &loc, &type);
+		if (nc)
+			ret = nc->lookup(nc, &root, ino, path, end - path, &loc);
+		else
+			ret = dir_lookup(fs, &root, ino, path, end - path, &loc, &type);
 		if (ret)
 			return ret;
 		if (loc.type == BTRFS_ROOT_ITEM_KEY) {
@@ -122,8 +133,8 @@ int path_lookup_from(struct fs_info *fs, const struct root_ref *start, u64 dir,
 	return 0;
 }
 
-int path_lookup(struct fs_info *fs, const char *path, struct root_ref *root_out,
-		u64 *ino_out)
+int path_lookup(struct fs_info *fs, const struct name_codec *nc, const char *path,
+		struct root_ref *root_out, u64 *ino_out)
 {
 	struct root_ref root;
 	u64 dir;
@@ -137,5 +148,5 @@ int path_lookup(struct fs_info *fs, const char *path, struct root_ref *root_out,
 	ret = subvol_root_dir(fs, root.objectid, &dir);
 	if (ret)
 		return ret < 0 ? ret : fs_err(fs, -EUCLEAN, "FS tree has no root item");
-	return path_lookup_from(fs, &root, dir, path, root_out, ino_out);
+	return path_lookup_from(fs, nc, &root, dir, path, root_out, ino_out);
 }

@@ -7,6 +7,7 @@
 #include "kernel-shared/disk-io.h"
 #include "kernel-shared/ctree-mod.h"
 #include "kernel-shared/dir-item.h"
+#include "kernel-shared/fscrypt-item.h"
 #include <sys/stat.h>
 
 int trans_lookup(struct trans *t, struct trans_root *root, const struct btrfs_key *key,
@@ -96,11 +97,11 @@ static int next_dir_index(struct trans *t, struct trans_root *root, u64 dir, u64
 	return ret < 0 ? ret : 0;
 }
 
-int inode_create_file(struct trans *t, struct trans_root *root, u64 dir, const char *name,
-		      u32 mode, u32 uid, u32 gid, u64 now_sec, u32 now_nsec, u64 *ino)
+int inode_create_file(struct trans *t, struct trans_root *root, u64 dir, const void *name,
+		      size_t nlen, const struct fscrypt_context_v2 *ctx, u32 mode, u32 uid,
+		      u32 gid, u64 now_sec, u32 now_nsec, u64 *ino)
 {
 	struct fs_info *fs = t->fs;
-	size_t nlen = strlen(name);
 	struct btrfs_inode_item pi, ii;
 	struct btrfs_key loc, key;
 	u8 buf[sizeof(struct btrfs_dir_item) + BTRFS_NAME_LEN];
@@ -109,20 +110,22 @@ int inode_create_file(struct trans *t, struct trans_root *root, u64 dir, const c
 	u64 index, pflags, flags = 0;
 	int ret;
 
-	if (!nlen || nlen > BTRFS_NAME_LEN || strchr(name, '/'))
-		return fs_err(fs, -EINVAL, "invalid file name '%s'", name);
+	if (!nlen || nlen > BTRFS_NAME_LEN || (!ctx && (memchr(name, '/', nlen) || memchr(name, 0, nlen))))
+		return fs_err(fs, -EINVAL, "invalid file name '%.*s'", (int)nlen, (const char *)name);
 	ret = trans_inode_read(t, root, dir, &pi);
 	if (ret)
 		return ret < 0 ? ret : fs_err(fs, -ENOENT, "directory %llu not found", dir);
 	if (!S_ISDIR(le32_to_cpu(pi.mode)))
 		return fs_err(fs, -ENOTDIR, "inode %llu is not a directory", dir);
 	pflags = le64_to_cpu(pi.flags);
-	if (pflags & BTRFS_INODE_ENCRYPT)
-		return fs_err(fs, -EOPNOTSUPP,
-			      "cannot create a file in an encrypted directory without its key");
+	if (!(pflags & BTRFS_INODE_ENCRYPT) != !ctx)
+		return fs_err(fs, -EOPNOTSUPP, ctx ? "directory %llu is not encrypted" :
+			      "cannot create a file in encrypted directory %llu without its key",
+			      (unsigned long long)dir);
 	ret = dir_lookup(fs, &root->ref, dir, name, nlen, &loc, &type);
 	if (ret <= 0)
-		return ret ? ret : fs_err(fs, -EEXIST, "'%s' already exists", name);
+		return ret ? ret : fs_err(fs, -EEXIST, "the name already exists in directory %llu",
+					  (unsigned long long)dir);
 	ret = highest_objectid(t, root, ino);
 	if (!ret)
 		ret = next_dir_index(t, root, dir, &index);
@@ -133,6 +136,8 @@ int inode_create_file(struct trans *t, struct trans_root *root, u64 dir, const c
 	if (pflags & BTRFS_INODE_NODATACOW)
 		flags |= BTRFS_INODE_NODATACOW | BTRFS_INODE_NODATASUM;
 	flags |= pflags & (BTRFS_INODE_COMPRESS | BTRFS_INODE_NOCOMPRESS);
+	if (ctx)
+		flags |= BTRFS_INODE_ENCRYPT;
 	memset(&ii, 0, sizeof(ii));
 	ii.generation = cpu_to_le64(t->transid);
 	ii.transid = cpu_to_le64(t->transid);
@@ -145,6 +150,8 @@ int inode_create_file(struct trans *t, struct trans_root *root, u64 dir, const c
 	ii.atime.nsec = ii.ctime.nsec = ii.mtime.nsec = ii.otime.nsec = cpu_to_le32(now_nsec);
 	key = (struct btrfs_key){ *ino, BTRFS_INODE_ITEM_KEY, 0 };
 	ret = insert_item(t, root, &key, &ii, sizeof(ii));
+	if (!ret && ctx)
+		ret = fscrypt_inode_ctx_insert(t, root, *ino, ctx);
 	if (ret)
 		return ret;
 	{
@@ -160,7 +167,8 @@ int inode_create_file(struct trans *t, struct trans_root *root, u64 dir, const c
 			return ret;
 	}
 	loc = (struct btrfs_key){ *ino, BTRFS_INODE_ITEM_KEY, 0 };
-	elen = dir_entry_fill(buf, &loc, t->transid, BTRFS_FT_REG_FILE, name, nlen);
+	elen = dir_entry_fill(buf, &loc, t->transid,
+			      BTRFS_FT_REG_FILE | (ctx ? BTRFS_FT_ENCRYPTED : 0), name, nlen);
 	ret = dir_item_insert(t, root, dir, name, nlen, buf, elen);
 	if (ret)
 		return ret;

@@ -3,6 +3,7 @@
 #ifndef EXTCRYPT_INODE_H
 #define EXTCRYPT_INODE_H
 
+#include "common/fscrypt-format.h"
 #include "kernel-shared/transaction.h"
 
 /* Read the inode item of ino from the transaction's current tree.  0, 1 if absent, <0. */
@@ -18,12 +19,16 @@ int trans_lookup(struct trans *t, struct trans_root *root, const struct btrfs_ke
 int trans_delete_item(struct trans *t, struct trans_root *root, const struct btrfs_key *key);
 
 /*
- * Create an empty regular file `name` in directory `dir` (a plain one):
- * inode item, inode ref, dir item and dir index, parent size and times.
- * Flags are inherited from the directory as the kernel does.  Returns 0
- * with *ino, -EEXIST if the name exists, or <0.
+ * Create an empty regular file in directory dir: inode item, inode ref, dir
+ * item and dir index, parent size and times.  Flags are inherited from the
+ * directory as the kernel does.  In a plain directory ctx is NULL and name
+ * (nlen bytes) the name.  In an encrypted one (Documentation/format.rst
+ * section 8), name is the stored ciphertext and ctx the new inode's
+ * context: the entries get type bit 0x80, the inode the ENCRYPT flag and
+ * its context item.  Returns 0 with *ino, -EEXIST if the name exists, or <0.
  */
-int inode_create_file(struct trans *t, struct trans_root *root, u64 dir, const char *name,
-		      u32 mode, u32 uid, u32 gid, u64 now_sec, u32 now_nsec, u64 *ino);
+int inode_create_file(struct trans *t, struct trans_root *root, u64 dir, const void *name,
+		      size_t nlen, const struct fscrypt_context_v2 *ctx, u32 mode, u32 uid,
+		      u32 gid, u64 now_sec, u32 now_nsec, u64 *ino);
 
 #endif

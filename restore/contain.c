@@ -5,7 +5,6 @@
  * links, directories).
  */
 #include <linux/openat2.h>
-#include <openssl/evp.h>
 #include <sys/syscall.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,39 +22,6 @@
 #include "kernel-shared/disk-io.h"
 
 /* ---- names ------------------------------------------------------------------- */
-
-/* The fscrypt no-key name: base64url(dirhash[2] = 0, ct or ct[0..149) + sha256(rest)). */
-void rs_nokey_name(const u8 *ct, u32 len, char *out)
-{
-	u8 buf[8 + 149 + 32] = { 0 };
-	size_t n;
-	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t o = 0;
-	u32 acc = 0;
-	int bits = 0;
-
-	if (len <= 149) {
-		memcpy(buf + 8, ct, len);
-		n = 8 + len;
-	} else {
-		unsigned int dl;
-
-		memcpy(buf + 8, ct, 149);
-		EVP_Digest(ct + 149, len - 149, buf + 8 + 149, &dl, EVP_sha256(), NULL);
-		n = sizeof(buf);
-	}
-	for (size_t i = 0; i < n; i++) {
-		acc = (acc << 8) | buf[i];
-		bits += 8;
-		while (bits >= 6) {
-			out[o++] = tbl[(acc >> (bits - 6)) & 63];
-			bits -= 6;
-		}
-	}
-	if (bits)
-		out[o++] = tbl[(acc << (6 - bits)) & 63];
-	out[o] = 0;
-}
 
 /* A name usable as one path component: no '/', no NUL, not "." or "..". */
 bool rs_name_ok(const u8 *name, size_t len)

@@ -159,8 +159,6 @@ int rs_restore_data(struct worker *w, const struct root_ref *root, u64 ino, int 
 		    bool datasum, bool encrypted);
 
 /* ---- contain.c ---- */
-/* The fscrypt no-key name of ciphertext ct (out: at least 256 bytes). */
-void rs_nokey_name(const u8 *ct, u32 len, char *out);
 /* A name usable as one path component: no '/', no NUL, not "." or "..". */
 bool rs_name_ok(const u8 *name, size_t len);
 /* Open directory d, if it is still the host directory this run made for it. */

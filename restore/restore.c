@@ -14,6 +14,7 @@
 #include "common/utils.h"
 #include "kernel-shared/fs-walk.h"
 #include "kernel-shared/disk-io.h"
+#include "data/names.h"
 #include "data/read.h"
 #include "kernel-shared/volumes.h"
 #include "restore/internal.h"
@@ -22,9 +23,11 @@
 static int start_point(struct restore *r, const struct restore_params *p, struct root_ref *root,
 		       u64 *start_ino)
 {
+	struct enc_names en;
 	struct root_ref rr;
 	int ret;
 
+	enc_names_init(&en, r->fs, r->mk);
 	ret = find_root(r->fs, p->root_id, root);
 	if (!ret)
 		ret = subvol_root_dir(r->fs, p->root_id, start_ino);
@@ -32,7 +35,7 @@ static int start_point(struct restore *r, const struct restore_params *p, struct
 		return fs_err(r->fs, -ENOENT, "no subvolume with id %llu", p->root_id);
 	if (ret || !p->sel)
 		return ret;
-	ret = path_lookup_from(r->fs, root, *start_ino, p->sel, &rr, start_ino);
+	ret = path_lookup_from(r->fs, &en.nc, root, *start_ino, p->sel, &rr, start_ino);
 	if (ret > 0 || ret == -ENOENT)
 		return fs_err(r->fs, -ENOENT, "--path %s: no such file in the image", p->sel);
 	if (!ret)

@@ -7,6 +7,7 @@
 #include <sys/xattr.h>
 #include "common/fault.h"
 #include "crypto/fname.h"
+#include "data/names.h"
 #include "kernel-shared/dir-item.h"
 #include "kernel-shared/fs-walk.h"
 #include "kernel-shared/disk-io.h"
@@ -218,7 +219,7 @@ static int restore_symlink(struct worker *w, const struct root_ref *root, u64 in
 	struct btrfs_key key = { ino, BTRFS_EXTENT_DATA_KEY, 0 };
 	u8 item[4096 + 64], target[4096 + 64], fkey[FSCRYPT_MAX_MODE_KEY_SIZE];
 	struct fscrypt_context_v2 ctx;
-	char nokey[512];
+	char nokey[NOKEY_NAME_SIZE];
 	u32 size;
 	int ret = lookup_item(fs, root, &key, item, sizeof(item), &size);
 	const u8 *data = item + BTRFS_FILE_EXTENT_INLINE_DATA_START;
@@ -245,7 +246,7 @@ static int restore_symlink(struct worker *w, const struct root_ref *root, u64 in
 			target[n] = 0;
 		} else {
 			/* No key: the no-key form of the stored ciphertext. */
-			rs_nokey_name(data + 2, dlen > 2 ? dlen - 2 : 0, nokey);
+			nokey_name(data + 2, dlen > 2 ? dlen - 2 : 0, nokey);
 			snprintf((char *)target, sizeof(target), "%s", nokey);
 		}
 	} else {
@@ -433,7 +434,7 @@ static int read_entries(struct worker *w, struct rdir *d, u64 index, u64 *next, 
 			memcpy(e->name, plain, len);
 			e->name[len] = 0;
 		} else if (d->encrypted) {
-			rs_nokey_name(name, nl, e->name);
+			nokey_name(name, nl, e->name);
 		} else {
 			if (!rs_name_ok(name, nl)) {
 				bad_name(w, d, k.offset, name, nl);

@@ -211,10 +211,27 @@ def test_key_wrong_restore(run, env):
     assert doc["error"]["code"] == "key" and doc["skipped"] > 0, doc
 
 
-@pytest.mark.parametrize("command", ("encrypt", "decrypt", "check", "restore", "key id"))
+def test_key_wrong_inspect_file(run, env):
+    """inspect file takes the key since issue 15: a wrong one is a key error."""
+    res = run("inspect", "file", "--key-file", env.key_b, "/dir/small.txt", env.enc)
+    expect(res, 4)
+
+
+def test_key_wrong_reflink(run, env):
+    image = copy(env, env.enc, "wk-reflink.img")
+    before = image.read_bytes()
+    expect(run("reflink", "--key-file", env.key_b, "--create", "/dir/small.txt",
+               "/dir/copy.txt", image), 4)
+    assert image.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", ("encrypt", "decrypt", "check", "restore", "key id",
+                                     "inspect file", "reflink"))
 def test_key_unreadable(run, env, command):
     image = copy(env, env.enc, "ku-%s.img" % command.replace(" ", "-"))
-    args = {"key id": [], "restore": [image, env.dir / "out-ku"]}.get(command, [image])
+    args = {"key id": [], "restore": [image, env.dir / "out-ku"],
+            "inspect file": ["/dir/small.txt", image],
+            "reflink": ["/dir/small.txt", "/dir/data.bin", image]}.get(command, [image])
     expect(run(*command.split(), "--key-file", env.short_key, *args, timeout=120), 4)
     expect(run(*command.split(), "--key-file", env.dir / "no-such.key", *args,
                timeout=120), 4)

@@ -143,10 +143,10 @@ UNIT_TEST(inode_path_long_ref_name)
 		return;
 	}
 	it_ref(&f, 300, 20, 255, 'a');
-	CHECK_EQ_INT(inode_path(f.fs, &f.root->ref, 300, path, sizeof(path)), 0);
+	CHECK_EQ_INT(inode_path(f.fs, NULL, &f.root->ref, 300, path, sizeof(path)), 0);
 	CHECK(strlen(path) == 256 && path[0] == '/' && path[1] == 'a' && path[255] == 'a');
 	it_ref(&f, 301, 21, 1000, 'b');
-	CHECK_EQ_INT(inode_path(f.fs, &f.root->ref, 301, path, sizeof(path)), -EUCLEAN);
+	CHECK_EQ_INT(inode_path(f.fs, NULL, &f.root->ref, 301, path, sizeof(path)), -EUCLEAN);
 	CHECK(strstr(fs_errmsg(f.fs), "longer than 255") != NULL);
 	scratch_tree_close(&f);
 }
