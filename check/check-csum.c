@@ -117,6 +117,33 @@ static void check_coverage(struct check_ctx *c)
 	}
 }
 
+/*
+ * A data extent only prealloc items refer to was never written: it has no
+ * csums (file_exts sorted by disk_bytenr).  The data relocation tree's
+ * prealloc extents receive relocated data with its csums: left alone.
+ */
+static void check_prealloc_csums(struct check_ctx *c)
+{
+	const struct file_extent_rec *v = c->file_exts.data;
+	size_t n = c->file_exts.nr;
+
+	for (size_t i = 0, j; i < n; i = j) {
+		bool written = false;
+		u64 have;
+
+		for (j = i; j < n && v[j].disk_bytenr == v[i].disk_bytenr; j++)
+			written |= v[j].type != BTRFS_FILE_EXTENT_PREALLOC ||
+				   v[j].root == BTRFS_DATA_RELOC_TREE_OBJECTID;
+		if (written || !v[i].disk_bytenr)
+			continue;
+		have = covered_bytes(c, v[i].disk_bytenr, v[i].disk_bytenr + v[i].disk_num_bytes);
+		if (have)
+			check_report(c, PR_CSUM_PREALLOC,
+				     LOC(v[i].root, v[i].ino, v[i].file_offset, v[i].disk_bytenr),
+				     have, v[i].disk_bytenr);
+	}
+}
+
 /* Csums must lie inside data extent items. */
 static void check_orphans(struct check_ctx *c)
 {
@@ -156,6 +183,7 @@ void check_csums(struct check_ctx *c)
 		return;
 	check_overlaps(c);
 	check_coverage(c);
+	check_prealloc_csums(c);
 	/* An unreplayed log may hold the only references to csummed data. */
 	if (c->extent_tree_ok && !le64_to_cpu(c->fs->super.log_root))
 		check_orphans(c);

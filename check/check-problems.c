@@ -135,6 +135,8 @@ const struct check_problem_def check_problems[PR_MAX] = {
 		"malformed csum item (%llu %u %llu): %s" },
 	[PR_CSUM_NODATASUM] = { "CSUM_NODATASUM", W, "csum",
 		"the inode is NODATASUM but %llu bytes of its extent at %llu have csums" },
+	[PR_CSUM_PREALLOC] = { "CSUM_PREALLOC", E, "csum",
+		"%llu bytes of the data extent at %llu have csums, but every file extent item of it is prealloc (never written)" },
 	[PR_DATA_CSUM_MISMATCH] = { "DATA_CSUM_MISMATCH", E, "C13",
 		"data csum mismatch at logical %llu mirror %u%s%s: have %s expected %s" },
 	[PR_DATA_BAD_COPY] = { "DATA_BAD_COPY", W, "C13",

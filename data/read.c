@@ -63,9 +63,22 @@ int data_read_map(struct fs_info *fs, const struct root_ref *csum_root, u64 disk
 	rd->copies = m->num_stripes > 1 ? 2 : 1;
 	for (int i = 0; i < rd->copies; i++)
 		rd->physical[i] = m->physical[i] + (rd->logical - m->logical);
-	/* A metadata dump holds no file data: nothing to verify (disk-io.h). */
-	if (!(flags & (DATA_READ_CSUMS | DATA_READ_SOME_CSUMS)) || fs_is_metadump(fs))
+	if (!(flags & (DATA_READ_CSUMS | DATA_READ_SOME_CSUMS)))
 		return 0;
+	if (fs_is_metadump(fs)) {
+		int ret;
+
+		/*
+		 * A metadata dump holds no file data: nothing to verify
+		 * (disk-io.h).  Which units have a csum is still told: a copy
+		 * gets csums where its source had them, no more.
+		 */
+		if (!(flags & DATA_READ_SOME_CSUMS))
+			return 0;
+		ret = map_csums(fs, csum_root, flags, rd);
+		rd->csums.expected = NULL;
+		return ret;
+	}
 	return map_csums(fs, csum_root, flags, rd);
 }
 

@@ -60,7 +60,8 @@ struct data_read {
  * reading: its copies (chunk map), DUN start / sectorsize, nonce (kept as
  * a pointer: keep it alive), and with DATA_READ_CSUMS or
  * DATA_READ_SOME_CSUMS its csums from csum_root (NULL: look the csum tree
- * up).  Returns 0, -EUCLEAN ("extent %llu is not mapped", "extent %llu:
+ * up).  On a metadata dump none are verified: DATA_READ_CSUMS looks
+ * nothing up, DATA_READ_SOME_CSUMS only fills the present map.  Returns 0, -EUCLEAN ("extent %llu is not mapped", "extent %llu:
  * checksums missing"), -ENOMEM, or an error of the csum lookup.  Release
  * rd with data_read_release() whatever the result.
  */

@@ -310,6 +310,14 @@ int open_image_rw(const char *path, struct fs_info **out, char *errbuf)
 		close_image(fs);
 		return -EBUSY;
 	}
+	if (fs->incompat & BTRFS_FEATURE_INCOMPAT_SIMPLE_QUOTA) {
+		/* Simple quotas count new extents by owner refs, which nothing here writes. */
+		snprintf(errbuf, 512,
+			 "%s uses simple quotas (incompat SIMPLE_QUOTA): their owner refs for new "
+			 "extents are not written; not changing it", path);
+		close_image(fs);
+		return -EOPNOTSUPP;
+	}
 	fs->writable = true;
 	*out = fs;
 	return 0;

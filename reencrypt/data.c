@@ -446,27 +446,6 @@ static u64 extent_refs(struct reenc *c, u64 bytenr)
 }
 
 /*
- * Whether nothing can read data of this extent: every reference is a
- * PREALLOC item of this inode.  A partly written prealloc extent is also
- * referenced by REG items, whose data must be copied.
- */
-static bool prealloc_only(struct reenc *c, const struct file_item *items, size_t nr, u64 bytenr)
-{
-	u64 mine = 0;
-
-	for (size_t i = 0; i < nr; i++) {
-		const struct btrfs_file_extent_item *fe = (const void *)items[i].data;
-
-		if (fe->type == BTRFS_FILE_EXTENT_INLINE || le64_to_cpu(fe->disk_bytenr) != bytenr)
-			continue;
-		if (fe->type != BTRFS_FILE_EXTENT_PREALLOC)
-			return false;
-		mine++;
-	}
-	return extent_refs(c, bytenr) == mine;
-}
-
-/*
  * After a file: forget the extents no later item can reach.  Private copies
  * and extents whose every reference is an item of this file, all in leaves
  * no snapshot shares, are done; the others stay for their other sharers.
@@ -589,7 +568,7 @@ static int reencrypt_file_data(struct reenc *c, struct trans_root *root, u64 ino
 			break;
 		m = map_find(c, old, ino);
 		if (!m) {
-			bool all;
+			bool all, unwritten = false;
 
 			ret = reenc_all_refs_in_target(c, old, &all);
 			if (ret)
@@ -605,8 +584,10 @@ static int reencrypt_file_data(struct reenc *c, struct trans_root *root, u64 ino
 			    (ret = reenc_random_bytes(c->fs, m->nonce, sizeof(m->nonce))))
 				break;
 			if (fe->type == BTRFS_FILE_EXTENT_PREALLOC &&
-			    prealloc_only(c, items, nr, old)) {
-				/* Prealloc: contexts only, no data to convert (reads as zeros). */
+			    (ret = reenc_extent_unwritten(c, old, len, &unwritten)))
+				break;
+			if (fe->type == BTRFS_FILE_EXTENT_PREALLOC && unwritten) {
+				/* Never written: contexts only, no data or csums (reads as zeros). */
 				ret = alloc_data_extent(c->t, len, &m->new_bytenr);
 			} else {
 				ret = copy_extent(c, old, len, datasum,

@@ -154,6 +154,13 @@ int reenc_mark_selected(struct fs_info *fs, const struct root_ref *root, struct 
 			size_t nr, const u64 *sel, size_t nsel);
 int reenc_list_subvols(struct fs_info *fs, u64 **out, size_t *nr);
 int reenc_all_refs_in_target(struct reenc *c, u64 bytenr, bool *all);
+/*
+ * Whether no file extent item anywhere reads the data extent at bytenr:
+ * every reference, in any tree, is a PREALLOC item (a prealloc extent
+ * never written to, shared by reflinks or snapshots).  Its bytes read as
+ * zeros and carry no data csums.
+ */
+int reenc_extent_unwritten(struct reenc *c, u64 bytenr, u64 len, bool *unwritten);
 int reenc_anything_encrypted(struct fs_info *fs, const u64 *trees, size_t nr, bool *any);
 int reenc_preflight(struct reenc *c, const u64 *trees, size_t nr_trees);
 int reenc_plan_jobs(struct fs_info *fs, const struct reencrypt_opts *o,

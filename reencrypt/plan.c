@@ -338,6 +338,98 @@ int reenc_all_refs_in_target(struct reenc *c, u64 bytenr, bool *all)
 	return ret < 0 ? ret : 0;
 }
 
+/*
+ * Whether any file extent item of the data ref (root, ino, backref offset)
+ * reads the extent at bytenr (len bytes) as written data: a REG item.  Its
+ * items sit at key offsets backref + extent offset (wrapping, as stored),
+ * with the extent offset below len.
+ */
+static int data_ref_reads(struct reenc *c, const struct backref *br, u64 bytenr, u64 len,
+			  bool *reads)
+{
+	struct trans_root *root = trans_get_root(c->t, br->root);
+	bool wraps = br->offset > (u64)-1 - len;
+	struct btrfs_key min = { br->objectid, BTRFS_EXTENT_DATA_KEY, wraps ? 0 : br->offset };
+	struct btrfs_key max = { br->objectid, BTRFS_EXTENT_DATA_KEY, br->offset + len - 1 };
+	struct key_iter it;
+	int ret;
+
+	if (!root) {
+		*reads = true;	/* a tree we cannot read: assume its items read the data */
+		return 0;
+	}
+	for (ret = key_iter_first(&it, c->fs, &root->ref, &min, &max); ret == 0 && !*reads;
+	     ret = key_iter_next(&it)) {
+		const struct btrfs_file_extent_item *fe = (const void *)it.ptr;
+
+		if (it.size < sizeof(*fe) || fe->type == BTRFS_FILE_EXTENT_INLINE ||
+		    le64_to_cpu(fe->disk_bytenr) != bytenr ||
+		    it.key.offset - le64_to_cpu(fe->offset) != br->offset)
+			continue;
+		*reads = fe->type != BTRFS_FILE_EXTENT_PREALLOC;
+	}
+	key_iter_release(&it);
+	return ret < 0 ? ret : 0;
+}
+
+/* Whether a leaf named by a SHARED_DATA_REF holds a REG item of the extent. */
+static int shared_ref_reads(struct reenc *c, u64 parent, u64 bytenr, bool *reads)
+{
+	struct tree_block *b;
+	int ret = read_tree_block(c->fs, parent, &(struct block_check){ .level = 0 }, &b);
+
+	if (ret)
+		return ret;
+	for (u32 i = 0; i < tb_nritems(b) && !*reads; i++) {
+		const struct btrfs_file_extent_item *fe = (const void *)tb_item_ptr(b, i);
+		struct btrfs_key k;
+
+		tb_item_key(b, i, &k);
+		if (k.type == BTRFS_EXTENT_DATA_KEY && tb_item_size(b, i) >= sizeof(*fe) &&
+		    fe->type != BTRFS_FILE_EXTENT_INLINE && le64_to_cpu(fe->disk_bytenr) == bytenr)
+			*reads = fe->type != BTRFS_FILE_EXTENT_PREALLOC;
+	}
+	tree_block_put(c->fs, b);
+	return 0;
+}
+
+int reenc_extent_unwritten(struct reenc *c, u64 bytenr, u64 len, bool *unwritten)
+{
+	struct trans_root *er = trans_get_root(c->t, BTRFS_EXTENT_TREE_OBJECTID);
+	struct btrfs_key key = { bytenr, BTRFS_EXTENT_ITEM_KEY, 0 };
+	struct backref_iter it;
+	struct backref br;
+	struct btrfs_path p;
+	bool reads = false;
+	int ret;
+
+	*unwritten = false;
+	if (!er)
+		return trans_root_err(c->t);
+	ret = search_slot(c->fs, &er->ref, &key, &p);
+	if (ret < 0)
+		return ret;
+	backref_iter_init(&it, c->fs, &p, bytenr);
+	while (!reads) {
+		ret = backref_iter_next(&it, &br);
+		if (ret == 1 || ret < 0)
+			break;
+		if (ret == BACKREF_BAD)
+			reads = true;	/* a ref we cannot follow: keep the data */
+		else if (br.kind == REF_DATA)
+			ret = data_ref_reads(c, &br, bytenr, len, &reads);
+		else if (br.kind == REF_SHARED_DATA)
+			ret = shared_ref_reads(c, br.parent, bytenr, &reads);
+		if (ret < 0)
+			break;
+	}
+	path_release(c->fs, &p);
+	if (ret < 0)
+		return ret;
+	*unwritten = !reads;
+	return 0;
+}
+
 /* Any item 41 left in any subvolume? (decides the incompat bit after decrypt) */
 int reenc_anything_encrypted(struct fs_info *fs, const u64 *trees, size_t nr, bool *any)
 {

@@ -214,6 +214,13 @@ def corrupt_file_extent_num_bytes(ed):
     ed.patch_fmt(bo.FS_TREE, key, 45, "<Q", e["num_bytes"] + 4096 * 100)
 
 
+def corrupt_written_to_prealloc(ed):
+    """Every item of a written, csummed extent made PREALLOC: its csums now
+    cover an extent nothing ever wrote (issue 17)."""
+    _ino, key, _e = _first_reg_extent(ed, "data/random-odd.bin")
+    ed.patch_fmt(bo.FS_TREE, key, 20, "<B", 2)
+
+
 def corrupt_delete_inode_item(ed):
     ino = ed.lookup("tiny")
     ed.delete(bo.FS_TREE, (ino, bo.INODE_ITEM, 0))
@@ -250,6 +257,7 @@ STRUCTURAL = [
     ("data-byte", corrupt_data_byte, "DATA_CSUM_MISMATCH", ("--check-data-csum",)),
     ("csum-item-deleted", corrupt_delete_csum_item, "CSUM_MISSING", ()),
     ("file-extent-num-bytes", corrupt_file_extent_num_bytes, "FILE_EXTENT_BAD", ()),
+    ("written-to-prealloc", corrupt_written_to_prealloc, "CSUM_PREALLOC", ()),
     ("inode-item-deleted", corrupt_delete_inode_item, "INODE_ITEM_MISSING", ()),
     ("tree-block-csum", corrupt_tree_block_byte, "TREE_BLOCK_BAD", ()),
     ("super-bytes-used", corrupt_super_bytes_used, "SUPER_BYTES_USED", ()),

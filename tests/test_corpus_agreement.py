@@ -24,10 +24,6 @@ KEY = bytes(range(64))
 # Disagreements found and not yet fixed: each must fail (strict xfail), so
 # a fix shows up as an unexpected pass and the entry is removed.
 KNOWN = {
-    "020-extent-ref-cases/extent_data_ref.img":
-        "after encrypt + decrypt, btrfs check reports 'Missing file extent item for inode 267, "
-        "root 256, offset 2129920': a snapshot shares the leaf whose 34 items all map one 64 KiB "
-        "prealloc extent; found once data csums of metadumps were no longer verified (issue 17)",
 }
 
 

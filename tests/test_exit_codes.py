@@ -256,6 +256,61 @@ def test_failed_reflink(run, env):
     expect(run("reflink", "/no-such-file", "/dir/copy.txt", image), 1)
 
 
+SIMPLE_QUOTA = 1 << 16
+SQUOTA_COMMANDS = {
+    "encrypt": ("encrypt", "--key-file", "{key}"),
+    "encrypt --dry-run": ("encrypt", "--dry-run", "--key-file", "{key}"),
+    "decrypt": ("decrypt", "--key-file", "{key}"),
+    "reflink": ("reflink", "--create", "/dir/data.bin", "/dir/clone.bin"),
+    "reflink --batch": ("reflink", "--batch", "{batch}"),
+}
+
+
+def _squota_kernel(env, is_root):
+    """The plain image with simple quotas enabled by the kernel (6.14's btrfs)."""
+    import progs614
+    if not is_root:
+        pytest.skip("needs root and loop devices")
+    btrfs614 = progs614.path()
+    img = copy(env, env.plain, "squota-kernel.img")
+    with fixtures.loop_mount(img, env.dir / "squota-mnt", ro=False) as mnt:
+        res = subprocess.run([btrfs614, "quota", "enable", "--simple", str(mnt)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if res.returncode != 0:
+            pytest.skip("this kernel does not enable simple quotas: " + res.stdout[-300:])
+        (mnt / "dir" / "after.bin").write_bytes(os.urandom(20000))
+        os.sync()
+    return img
+
+
+def _squota_patched(env):
+    """The plain image with only the incompat bit set: refused all the same."""
+    from leafedit import Editor
+    img = copy(env, env.plain, "squota-patched.img")
+    with Editor(img) as ed:
+        ed.set_incompat(SIMPLE_QUOTA)
+    return img
+
+
+@pytest.mark.parametrize("made", ("kernel", "patched"))
+@pytest.mark.parametrize("command", sorted(SQUOTA_COMMANDS))
+def test_refused_simple_quota(run, env, is_root, made, command):
+    """Simple quotas need an owner ref on every new extent, which the write
+    commands do not write: they refuse such an image before the first write
+    (issue 13 point 7), exit 1, one ERROR line naming the feature."""
+    image = _squota_kernel(env, is_root) if made == "kernel" else _squota_patched(env)
+    assert od.Image(image).super("incompat_flags") & SIMPLE_QUOTA
+    batch = env.dir / "squota.batch"
+    batch.write_text("--create /dir/data.bin /dir/clone2.bin\n")
+    args = [a.format(key=env.key_a, batch=batch) for a in SQUOTA_COMMANDS[command]]
+    before = image.read_bytes()
+    res = run(*args, image, timeout=120)
+    expect(res, 1)
+    errs = error_lines(res.stderr)
+    assert len(errs) == 1 and "SIMPLE_QUOTA" in errs[0], res.stderr
+    assert image.read_bytes() == before
+
+
 def test_failed_restore(run, env):
     expect(run("restore", "--root", "999", env.plain, env.dir / "out-f"), 1)
 
