@@ -188,11 +188,17 @@ static void bitmap_set_range(struct fs_info *fs, struct bg_space *bg, u64 start,
 /*
  * Never hand out space whose stripe covers a superblock copy: the copies
  * sit at fixed *physical* offsets (64 MiB is usually inside the first
- * metadata chunk), and the next commit writes them.
+ * metadata chunk), and the next commit writes them.  Nor, as the kernel's
+ * exclude_super_stripes() does, the logical range below the primary copy's
+ * offset (64 KiB) of a group that starts there: old mkfs put the SYSTEM
+ * chunk at logical 0, and a block at logical 0 would read as "no block".
  */
 static void exclude_supers(struct fs_info *fs, struct bg_space *bg)
 {
 	const struct chunk_map *cm = find_chunk(fs, bg->start);
+
+	if (bg->start < BTRFS_SUPER_INFO_OFFSET)
+		bitmap_set_range(fs, bg, bg->start, BTRFS_SUPER_INFO_OFFSET - bg->start);
 
 	for (int m = 0; cm && m < BTRFS_SUPER_MIRROR_MAX; m++) {
 		u64 sb = btrfs_sb_offset(m);
