@@ -539,6 +539,45 @@ static void compare_group(struct check_ctx *c, const struct ext_rec *e,
 	}
 }
 
+static int cmp_found_block(const void *a, const void *b)
+{
+	return cmp_u64(((const struct found_block *)a)->bytenr, ((const struct found_block *)b)->bytenr);
+}
+
+/*
+ * A tree block's header against its extent item, as btrfs check compares
+ * them: the item's generation is the block's (lowmem: "backref generation
+ * mismatch"), and unless the item has FULL_BACKREF, the header's owner is
+ * the root of a reference the walk found or the tree whose walk reached it
+ * ("owner ref check failed").
+ */
+static void check_block_header_refs(struct check_ctx *c, const struct ext_rec *e,
+				    const struct ext_backref *found, size_t nf)
+{
+	struct found_block key = { .bytenr = e->bytenr }, *fb;
+	char msg[200];
+	bool owned = false;
+
+	if (!c->found_blocks.nr)
+		return;
+	fb = bsearch(&key, c->found_blocks.data, c->found_blocks.nr, sizeof(key), cmp_found_block);
+	if (!fb)
+		return;
+	if (fb->generation != e->generation)
+		check_report(c, PR_EXTENT_ITEM_BAD, LOC_BLOCK(NOLOC, e->bytenr), e->bytenr,
+			     BTRFS_METADATA_ITEM_KEY, e->len, "generation differs from the tree block's");
+	if (e->flags & BTRFS_BLOCK_FLAG_FULL_BACKREF)
+		return;
+	for (size_t k = 0; k < nf && !owned; k++)
+		owned = found[k].kind == REF_TREE_BLOCK && found[k].root == fb->owner;
+	if (owned || fb->tree == fb->owner)
+		return;
+	snprintf(msg, sizeof(msg),
+		 "%s owner %llu: no reference to the block comes from tree %llu (owner ref check failed)",
+		 e->level ? "node" : "leaf", fb->owner, fb->owner);
+	check_report(c, PR_TREE_BLOCK_OWNER, LOC_BLOCK(fb->tree, e->bytenr), msg);
+}
+
 static void check_block_groups(struct check_ctx *c)
 {
 	struct bg_rec *bgs = c->bgs.data;
@@ -574,9 +613,8 @@ static void check_block_groups(struct check_ctx *c)
 			if (bgs[k].start != m->logical)
 				continue;
 			found = true;
-			if (bgs[k].len != m->length ||
-			    (bgs[k].flags & (BTRFS_BLOCK_GROUP_TYPE_MASK | BTRFS_BLOCK_GROUP_PROFILE_MASK)) !=
-			    (m->type & (BTRFS_BLOCK_GROUP_TYPE_MASK | BTRFS_BLOCK_GROUP_PROFILE_MASK))) {
+			/* All flag bits, unknown ones too (btrfs check lowmem). */
+			if (bgs[k].len != m->length || bgs[k].flags != m->type) {
 				snprintf(msg, sizeof(msg),
 					 "block group [%llu, +%llu) type 0x%llx does not match its chunk (+%llu, type 0x%llx)",
 					 bgs[k].start, bgs[k].len, bgs[k].flags, m->length, m->type);
@@ -616,6 +654,8 @@ void check_extents(struct check_ctx *c)
 	bool complete = c->nr_by_sev[SEV_ERROR] == 0 || c->extent_tree_ok;
 
 	check_qsort(recs, nrec, sizeof(*recs), cmp_ext_rec);
+	check_qsort(c->found_blocks.data, c->found_blocks.nr, sizeof(struct found_block),
+		    cmp_found_block);
 	check_qsort(c->bgs.data, c->bgs.nr, sizeof(struct bg_rec), cmp_bg);
 	for (size_t k = 0; k < nrec; k++)
 		check_ext_rec_alone(c, &recs[k], k + 1 < nrec ? &recs[k + 1] : NULL);
@@ -655,6 +695,8 @@ void check_extents(struct check_ctx *c)
 		/* No pointer arithmetic on an empty list's NULL (UB). */
 		compare_group(c, e, nfound ? found + f0 : NULL, f - f0,
 			      nhave ? have + h0 : NULL, h - h0, complete);
+		if (e && e->metadata)
+			check_block_header_refs(c, e, nfound ? found + f0 : NULL, f - f0);
 	}
 	free(found);
 	if (c->extent_tree_ok)

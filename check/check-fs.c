@@ -1018,8 +1018,14 @@ static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 		if (d->src == SRC_REF) {
 			const struct dent *idx, *item;
 
-			if (d->child == rootdir && d->dir == rootdir)
-				continue;	/* the root directory's ".." */
+			if (d->child == rootdir && d->dir == rootdir) {
+				/* The root directory's "..": btrfs check wants index 0 and that name. */
+				if (d->index || d->name_len != 2 ||
+				    memcmp(st->names + d->name_off, "..", 2))
+					check_report(c, PR_ROOT_DIR_BAD, LOC_INODE(root, rootdir),
+						     "its inode ref to itself is not \"..\" with index 0");
+				continue;
+			}
 			item = find_dent(v, n, SRC_ITEM, d->dir, d, true);
 			idx = find_dent(v, n, SRC_INDEX, d->dir, d, true);
 			if (!idx || idx->index != d->index)

@@ -76,6 +76,8 @@ const struct check_problem_def check_problems[PR_MAX] = {
 		"superblock total_bytes %llu is smaller than its devices' sizes, %llu" },
 	[PR_SUPER_FLAGS] = { "SUPER_FLAGS", E, "device",
 		"superblock flags 0x%llx: %s" },
+	[PR_SUPER_FEATURES] = { "SUPER_FEATURES", E, "device",
+		"superblock compat_ro flags 0x%llx: %s" },
 	/* extent tree */
 	[PR_EXTENT_ITEM_MISSING] = { "EXTENT_ITEM_MISSING", E, "extent",
 		"%s extent of %llu bytes is in use (%llu references) but has no extent item" },

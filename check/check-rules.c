@@ -60,8 +60,37 @@ static void check_super_flags(struct check_ctx *c)
 	u64 flags = le64_to_cpu(c->fs->super.flags);
 	const char *why = tree_check_super_flags(flags, false);
 
+	struct root_ref r;
+
 	if (why)
 		check_report(c, PR_SUPER_FLAGS, LOC_NONE, flags, why);
+	if (!(c->fs->compat_ro & BTRFS_FEATURE_COMPAT_RO_FREE_SPACE_TREE) &&
+	    !find_root(c->fs, BTRFS_FREE_SPACE_TREE_OBJECTID, &r))
+		check_report(c, PR_SUPER_FEATURES, LOC_NONE, (unsigned long long)c->fs->compat_ro,
+			     "the free space tree exists but the FREE_SPACE_TREE bit is clear");
+	if ((c->fs->compat_ro & BTRFS_FEATURE_COMPAT_RO_BLOCK_GROUP_TREE) &&
+	    find_root(c->fs, BTRFS_BLOCK_GROUP_TREE_OBJECTID, &r))
+		check_report(c, PR_SUPER_FEATURES, LOC_NONE, (unsigned long long)c->fs->compat_ro,
+			     "the BLOCK_GROUP_TREE bit is set but there is no block group tree");
+}
+
+/* Whether the stripes of a sys chunk array entry (avail bytes left) are on the superblock's device. */
+static bool sys_stripes_on_device(const struct btrfs_super_block *sb, const struct btrfs_chunk *ch,
+				  u32 avail)
+{
+	u16 n = le16_to_cpu(ch->num_stripes);
+
+	for (u16 i = 0; i < n; i++) {
+		const struct btrfs_stripe *st = &ch->stripe + i;
+
+		if (sizeof(struct btrfs_disk_key) + offsetof(struct btrfs_chunk, stripe) +
+		    (i + 1) * sizeof(*st) > avail)
+			return true;	/* truncated: tree_check_chunk's to report */
+		if (le64_to_cpu(st->devid) != le64_to_cpu(sb->dev_item.devid) ||
+		    memcmp(st->dev_uuid, sb->dev_item.uuid, BTRFS_UUID_SIZE))
+			return false;
+	}
+	return true;
 }
 
 static void check_sys_chunk_array(struct check_ctx *c)
@@ -84,6 +113,8 @@ static void check_sys_chunk_array(struct check_ctx *c)
 		why[0] = 0;
 		if (k.type != BTRFS_CHUNK_ITEM_KEY)
 			snprintf(why, sizeof(why), "key type %u is not CHUNK_ITEM", k.type);
+		else if (!sys_stripes_on_device(sb, ch, size - off))
+			snprintf(why, sizeof(why), "a stripe names a device (devid and uuid) that is not this filesystem's");
 		else if (tree_check_chunk(c->fs, ch, 0, k.offset, why, sizeof(why)) == 0 &&
 			 !(le64_to_cpu(ch->type) & BTRFS_BLOCK_GROUP_SYSTEM))
 			snprintf(why, sizeof(why), "a chunk of type 0x%llx in the system chunk array",
@@ -101,11 +132,13 @@ static void check_sys_chunk_array(struct check_ctx *c)
 
 struct dev_rec {
 	u64 devid, total_bytes, bytes_used, extents_sum;
+	u8 uuid[BTRFS_UUID_SIZE];
 };
 
 /* A dev extent as a chunk stripe expects it, or as the device tree holds it. */
 struct dext_rec {
 	u64 devid, physical, length, chunk;
+	u8 dev_uuid[BTRFS_UUID_SIZE];	/* chunk stripes only */
 	bool matched;
 };
 
@@ -143,6 +176,11 @@ static void chunk_tree_item(struct check_ctx *c, struct dev_state *s, const stru
 		r->devid = le64_to_cpu(d->devid);
 		r->total_bytes = le64_to_cpu(d->total_bytes);
 		r->bytes_used = le64_to_cpu(d->bytes_used);
+		memcpy(r->uuid, d->uuid, BTRFS_UUID_SIZE);
+		/* The kernel looks the device up by this fsid: another one is a missing device. */
+		if (memcmp(d->fsid, c->fs->metadata_uuid, BTRFS_FSID_SIZE))
+			check_report(c, PR_DEVICE_ITEM_MISMATCH, LOC_NONE, r->devid,
+				     "the device item's fsid is not the filesystem's");
 	} else if (k->type == BTRFS_CHUNK_ITEM_KEY &&
 		   !tree_check_chunk(c->fs, (const void *)p, size, k->offset, why, sizeof(why))) {
 		const struct btrfs_chunk *ch = (const void *)p;
@@ -155,6 +193,7 @@ static void chunk_tree_item(struct check_ctx *c, struct dev_state *s, const stru
 
 			w->devid = le64_to_cpu((&ch->stripe)[i].devid);
 			w->physical = le64_to_cpu((&ch->stripe)[i].offset);
+			memcpy(w->dev_uuid, (&ch->stripe)[i].dev_uuid, BTRFS_UUID_SIZE);
 			w->length = len;
 			w->chunk = k->offset;
 		}
@@ -211,6 +250,27 @@ static struct dev_rec *find_dev(struct dev_state *s, u64 devid)
 	return NULL;
 }
 
+/* Whether the superblock's sys chunk array has a chunk at logical. */
+static bool in_sys_chunk_array(const struct btrfs_super_block *sb, u64 logical)
+{
+	u32 size = le32_to_cpu(sb->sys_chunk_array_size), off = 0;
+
+	if (size > BTRFS_SYSTEM_CHUNK_ARRAY_SIZE)
+		return false;
+	while (off + sizeof(struct btrfs_disk_key) + offsetof(struct btrfs_chunk, stripe) <= size) {
+		struct btrfs_key k;
+		const struct btrfs_chunk *ch;
+
+		btrfs_disk_key_to_cpu(&k, (const void *)(sb->sys_chunk_array + off));
+		if (k.offset == logical)
+			return true;
+		ch = (const void *)(sb->sys_chunk_array + off + sizeof(struct btrfs_disk_key));
+		off += sizeof(struct btrfs_disk_key) + offsetof(struct btrfs_chunk, stripe) +
+		       le16_to_cpu(ch->num_stripes) * sizeof(struct btrfs_stripe);
+	}
+	return false;
+}
+
 /* Every chunk stripe against the dev extent at its place. */
 static void match_stripes(struct check_ctx *c, struct dev_state *s)
 {
@@ -221,9 +281,15 @@ static void match_stripes(struct check_ctx *c, struct dev_state *s)
 		/* bsearch() on an empty list's NULL is UB (no dev extents read). */
 		struct dext_rec *h = s->have.nr ? bsearch(w, have, s->have.nr, sizeof(*have),
 							  cmp_dext) : NULL;
+		const struct dev_rec *d = find_dev(s, w->devid);
 		char what[160];
 
-		if (!find_dev(s, w->devid))
+		/*
+		 * The kernel finds a stripe's device by devid and uuid; a chunk the
+		 * sys chunk array maps already is not read from the chunk tree.
+		 */
+		if (!d || (memcmp(d->uuid, w->dev_uuid, BTRFS_UUID_SIZE) &&
+			   !in_sys_chunk_array(&c->fs->super, w->chunk)))
 			check_report(c, PR_DEVICE_MISSING, LOC_NONE, w->devid, w->chunk);
 		if (!h) {
 			check_report(c, PR_DEV_EXTENT_MISSING, LOC_NONE, w->chunk, w->devid, w->physical,

@@ -13,6 +13,7 @@
  * with the next pointer, so one bad block never hides the rest.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "common/fault.h"
@@ -196,6 +197,16 @@ static void leaf_first_visit(struct walk *w, const struct tree_block *leaf)
 	record_data_refs(c, leaf);
 }
 
+static void record_block(struct check_ctx *c, u64 tree, const struct tree_block *b)
+{
+	struct found_block *r = vec_push_or_die(&c->found_blocks);
+
+	r->bytenr = b->bytenr;
+	r->owner = tb_owner(b);
+	r->generation = tb_generation(b);
+	r->tree = tree;
+}
+
 static void record_tree_ref(struct walk *w, u64 bytenr, u64 parent, u64 parent_owner, int level)
 {
 	struct found_tree_ref *r = vec_push_or_die(&w->c->tree_refs);
@@ -232,6 +243,15 @@ static void walk_children(struct walk *w, const struct tree_block *b, bool recor
 
 		if (child_dropped(w, b, i))
 			continue;
+		/* The kernel skips the transid check for 0; btrfs check does not. */
+		if (record && !chk.generation) {
+			char why[128];
+
+			snprintf(why, sizeof(why), "node %llu slot %u points to this block with generation 0",
+				 b->bytenr, i);
+			check_report(w->c, PR_TREE_BLOCK_HEADER,
+				     LOC_BLOCK(w->root->objectid, tb_node_blockptr(b, i)), why);
+		}
 		tb_node_key(b, i, &first);
 		walk_block(w, tb_node_blockptr(b, i), &chk, b->bytenr, tb_owner(b), record);
 	}
@@ -286,6 +306,7 @@ static void walk_block(struct walk *w, u64 bytenr, const struct block_check *chk
 		if (verify_tree_block_copies(c->fs, b, chk) == -ENOMEM)
 			die_oom();
 		check_block_rules(c, w->root->objectid, b);
+		record_block(c, w->root->objectid, b);
 	}
 	if (tb_level(b) == 0) {
 		if (first)
@@ -354,6 +375,33 @@ static bool root_desc_valid(struct check_ctx *c, const struct root_desc *r)
 		check_report(c, PR_ROOT_GENERATION, LOC_BLOCK(r->objectid, r->bytenr),
 			     r->generation, c->fs->generation);
 	return true;
+}
+
+/*
+ * An unreplayed log tree is not checked, but its root block must be
+ * readable: the kernel replays it at mount and btrfs check cannot open the
+ * filesystem without it ("Couldn't setup log root tree").
+ */
+static void check_log_root(struct check_ctx *c)
+{
+	u64 bytenr = le64_to_cpu(c->fs->super.log_root);
+	struct block_check chk = {
+		.level = c->fs->super.log_root_level,
+		.generation = c->fs->generation + 1,
+		.owner = BTRFS_TREE_LOG_OBJECTID,
+	};
+	struct tree_block *b;
+	int ret = read_tree_block(c->fs, bytenr, &chk, &b);
+
+	if (ret == -ENOMEM)
+		die_oom();
+	if (ret) {
+		check_report(c, PR_TREE_BLOCK_BAD, LOC_BLOCK(BTRFS_TREE_LOG_OBJECTID, bytenr),
+			     "log", fs_errmsg(c->fs));
+		return;
+	}
+	tree_block_put(c->fs, b);
+	check_report(c, PR_LOG_TREE_IGNORED, LOC_NONE, (unsigned long long)bytenr);
 }
 
 int check_trees(struct check_ctx *c)
@@ -428,8 +476,7 @@ int check_trees(struct check_ctx *c)
 	}
 	check_devices(c);
 	if (le64_to_cpu(c->fs->super.log_root))
-		check_report(c, PR_LOG_TREE_IGNORED, LOC_NONE,
-			     (unsigned long long)le64_to_cpu(c->fs->super.log_root));
+		check_log_root(c);
 	return 0;
 }
 

@@ -58,6 +58,7 @@ enum check_problem {
 	PR_DEVICE_ITEM_MISMATCH,
 	PR_SUPER_TOTAL_BYTES,
 	PR_SUPER_FLAGS,
+	PR_SUPER_FEATURES,
 	/* extent tree */
 	PR_EXTENT_ITEM_MISSING,
 	PR_EXTENT_ITEM_UNUSED,
@@ -235,6 +236,14 @@ struct found_tree_ref {
 	u8 level;
 };
 
+/* A tree block as the walk read it: its header's owner and generation. */
+struct found_block {
+	u64 bytenr;
+	u64 owner;
+	u64 generation;
+	u64 tree;		/* the tree whose walk reached it first */
+};
+
 struct found_data_ref {
 	u64 bytenr;
 	u64 num_bytes;		/* disk_num_bytes */
@@ -352,6 +361,7 @@ struct check_ctx {
 	struct vec ext_recs;		/* struct ext_rec, sorted by bytenr */
 	struct vec ext_backrefs;	/* struct ext_backref from the extent tree */
 	struct vec tree_refs;		/* struct found_tree_ref */
+	struct vec found_blocks;	/* struct found_block */
 	struct vec data_refs;		/* struct found_data_ref */
 	struct vec file_exts;		/* struct file_extent_rec */
 	struct vec bgs;			/* struct bg_rec */

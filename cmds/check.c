@@ -156,6 +156,7 @@ static void free_ctx(struct check_ctx *c)
 	vec_free(&c->ext_recs);
 	vec_free(&c->ext_backrefs);
 	vec_free(&c->tree_refs);
+	vec_free(&c->found_blocks);
 	vec_free(&c->data_refs);
 	vec_free(&c->file_exts);
 	vec_free(&c->bgs);
@@ -270,6 +271,7 @@ static void check_ctx_init(struct check_ctx *c)
 	vec_init(&c->ext_recs, sizeof(struct ext_rec));
 	vec_init(&c->ext_backrefs, sizeof(struct ext_backref));
 	vec_init(&c->tree_refs, sizeof(struct found_tree_ref));
+	vec_init(&c->found_blocks, sizeof(struct found_block));
 	vec_init(&c->data_refs, sizeof(struct found_data_ref));
 	vec_init(&c->file_exts, sizeof(struct file_extent_rec));
 	vec_init(&c->bgs, sizeof(struct bg_rec));

@@ -207,6 +207,12 @@ int read_super_copy(int fd, u64 image_size, int mirror,
 	    sys_size < sizeof(struct btrfs_disk_key) + sizeof(struct btrfs_chunk))
 		return SB_BAD("superblock copy %d: invalid sys_chunk_array_size %u",
 			      mirror, sys_size);
+	if (le32_to_cpu(sb->stripesize) != sectorsize)
+		return SB_BAD("superblock copy %d: invalid stripesize %u, expected the sectorsize %u",
+			      mirror, le32_to_cpu(sb->stripesize), sectorsize);
+	if (le64_to_cpu(sb->log_root) % sectorsize)
+		return SB_BAD("superblock copy %d: log_root block unaligned: %llu", mirror,
+			      (unsigned long long)le64_to_cpu(sb->log_root));
 	if (!le64_to_cpu(sb->root) || le64_to_cpu(sb->root) % sectorsize)
 		return SB_BAD("superblock copy %d: root tree bytenr %llu is not aligned",
 			      mirror, (unsigned long long)le64_to_cpu(sb->root));
