@@ -317,6 +317,45 @@ struct check_scrub {
  * soon as the csum tree is read, so the data is read and verified while the
  * other trees are walked and checked.  check_scrub_finish() collects.
  */
+/*
+ * The scrub ranges of [cur, cur + n) (one chunk), every copy on a device
+ * that was given, cut where the stripe layer cuts them (RAID0/10/5/6
+ * stripe elements).
+ */
+static void scrub_add_copies(struct check_ctx *c, struct check_scrub *s, u64 cur, u64 n,
+			     const u8 *csums)
+{
+	u64 ss = c->fs->sectorsize;
+	int copies = num_copies(c->fs, cur);
+
+	for (int st = 0; st < copies; st++) {
+		for (u64 off = 0, run; off < n; off += run) {
+			struct copy_loc loc;
+			struct scrub_range *r;
+
+			if (map_copy_run(c->fs, cur + off, n - off, st, &loc, &run) || run % ss) {
+				check_report(c, PR_DATA_READ_ERROR, LOC_BLOCK(NOLOC, cur + off),
+					     "data is not mapped by the stripe layer");
+				break;
+			}
+			if (loc.fd < 0)
+				continue;	/* a missing device */
+			if (loc.physical + run > c->fs->devs[loc.dev].size) {
+				check_report(c, PR_DATA_READ_ERROR, LOC_BLOCK(NOLOC, cur + off),
+					     "data lies beyond the end of the device");
+				continue;
+			}
+			r = vec_push_or_die(&s->ranges);
+			r->logical = cur + off;
+			r->physical = loc.physical;
+			r->dev = (uint32_t)loc.dev;
+			r->len = run;
+			r->csums = csums + off / ss * c->fs->csum_size;
+			r->mirror = st + 1;
+		}
+	}
+}
+
 void check_scrub_start(struct check_ctx *c)
 {
 	const struct csum_range *v = c->csums.data;
@@ -337,6 +376,8 @@ void check_scrub_start(struct check_ctx *c)
 	s->bl.csum_size = c->fs->csum_size;
 	s->p = (struct scrub_params){
 		.fd = c->fs->fd,
+		.fds = c->fs->nr_devs > 1 ? c->fs->dev_fds : NULL,
+		.nfds = c->fs->nr_devs,
 		.csum_type = c->fs->csum_type,
 		.unit = c->fs->sectorsize,
 		.threads = c->threads,
@@ -371,20 +412,8 @@ void check_scrub_start(struct check_ctx *c)
 			n = m->logical + m->length - cur;
 			if (n > end - cur)
 				n = end - cur;
-			for (int st = 0; st < m->num_stripes && st < 2; st++) {
-				struct scrub_range *r = vec_push_or_die(&s->ranges);
-
-				r->logical = cur;
-				r->physical = m->physical[st] + (cur - m->logical);
-				r->len = n;
-				r->csums = c->csum_data + data_off + (cur - start) / ss * c->fs->csum_size;
-				r->mirror = st + 1;
-				if (r->physical + n > c->fs->image_size) {
-					check_report(c, PR_DATA_READ_ERROR, LOC_BLOCK(NOLOC, cur),
-						     "data lies beyond the end of the image");
-					s->ranges.nr--;
-				}
-			}
+			scrub_add_copies(c, s, cur, n, c->csum_data + data_off +
+					 (cur - start) / ss * c->fs->csum_size);
 			cur += n;
 		}
 		i = j;
@@ -425,7 +454,7 @@ void check_scrub_finish(struct check_ctx *c)
 			;
 		for (size_t k = i; k < j; k++)
 			report_bad(c, &VEC_AT(&s->bl.v, struct bad_sector, k),
-				   (int)(j - i) < num_copies(c->fs, b->logical));
+				   (int)(j - i) < num_copies_present(c->fs, b->logical));
 	}
 	check_scrub_free(c);
 }

@@ -19,7 +19,6 @@
 #include "common/messages.h"
 #include "kernel-shared/volumes.h"
 
-#define STRIPE_LEN (64ULL * 1024)
 
 /* ---- collection --------------------------------------------------------- */
 
@@ -725,14 +724,13 @@ static size_t super_ranges(const struct check_ctx *c, struct range *out, size_t 
 		for (int mir = 0; mir < BTRFS_SUPER_MIRROR_MAX; mir++) {
 			u64 phys = btrfs_sb_offset(mir);
 
-			for (int s = 0; s < m->num_stripes && s < 2; s++) {
-				u64 off, start, end;
+			for (int s = 0; s < m->num_stripes; s++) {
+				u64 start, end, len;
 
-				if (phys < m->physical[s] || phys >= m->physical[s] + m->length)
+				/* Every device holds the copies at the same offsets. */
+				if (!chunk_rmap(m, s, phys, &start, &len))
 					continue;
-				off = (phys - m->physical[s]) / STRIPE_LEN * STRIPE_LEN;
-				start = m->logical + off;
-				end = start + STRIPE_LEN;
+				end = start + len;
 				if (end > m->logical + m->length)
 					end = m->logical + m->length;
 				if (n < max)

@@ -221,7 +221,7 @@ static void check_compressed_with_key(struct check_ctx *c, const struct fscrypt_
 	params.key = mk;
 	params.profile = FSCRYPT_PROFILE_V7;
 	params.contents_mode = FSCRYPT_MODE_AES_256_XTS;
-	data_read_setup(&params);
+	data_read_setup(&params, fs);
 	ret = extent_io_new(&io, &params);
 	if (ret == -ENOMEM)
 		die_oom();

@@ -51,6 +51,8 @@ int scrub_start(const struct scrub_params *p, const struct scrub_range *r, size_
 {
 	struct extent_io_params params = {
 		.fd = p->fd,
+		.fds = p->fds,
+		.nfds = p->fds ? p->nfds : 0,
 		.dst_fd = -1,
 		.unit_size = p->unit,
 		.threads = p->threads,
@@ -80,6 +82,7 @@ int scrub_start(const struct scrub_params *p, const struct scrub_range *r, size_
 		s->jobs[i].len = r[i].len;
 		s->jobs[i].flags = EXTENT_IO_READ;
 		s->jobs[i].src.physical = r[i].physical;
+		s->jobs[i].src.dev = r[i].dev;
 		s->jobs[i].src.logical = r[i].logical;
 		s->jobs[i].src.priv = &s->csums[i];
 	}

@@ -17,7 +17,8 @@
 /* One contiguous run of csummed sectors on one mirror. */
 struct scrub_range {
 	uint64_t logical;
-	uint64_t physical;	/* image offset of logical on this mirror */
+	uint64_t physical;	/* device offset of logical on this mirror */
+	uint32_t dev;		/* the device: index in scrub_params.fds (0 without) */
 	uint64_t len;		/* bytes, a multiple of the unit */
 	const uint8_t *csums;	/* len / unit packed digests */
 	int mirror;		/* 1-based, as btrfs numbers mirrors */
@@ -29,6 +30,8 @@ typedef void (*scrub_bad_fn)(void *arg, uint64_t logical, int mirror,
 
 struct scrub_params {
 	int fd;
+	const int *fds;		/* the devices of a multi-device filesystem; NULL: fd only */
+	uint32_t nfds;
 	int csum_type;
 	uint32_t unit;		/* sectorsize */
 	unsigned int threads;	/* 0: online CPUs */

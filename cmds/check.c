@@ -40,6 +40,7 @@ const char *const cmd_check_usage[] = {
 	OPTLINE("--key-format raw|hex", "how the key is encoded (default raw)"),
 	OPTLINE("--require-encryption[=ID,...]", "every file, directory and symlink of every subvolume (or of these) must be encrypted"),
 	SUPER_OPTLINE,
+	DEVICE_OPTLINE,
 	OPTLINE("--threads N", "worker threads for --check-data-csum (default: one per CPU)"),
 	FORCE_OPTLINE,
 	NULL
@@ -216,6 +217,7 @@ static int check_parse(struct cmd_context *ctx, int argc, char **argv)
 	static const struct option long_opts[] = {
 		{ "check-data-csum", no_argument, NULL, OPT_DATA_CSUM },
 		GETOPT_SUPER_OPTION,
+		GETOPT_DEVICE_OPTION,
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "require-encryption", optional_argument, NULL, OPT_REQUIRE_ENC },
 		KEY_INPUT_LONG_OPTIONS,
@@ -337,5 +339,5 @@ static int check_run(struct cmd_context *ctx)
 	return ret;
 }
 
-DEFINE_COMMAND(check, "check", CMD_IMAGE_RO | CMD_NOT_MOUNTED | CMD_KEY_OPTIONAL | CMD_KEYS_MULTI,
+DEFINE_COMMAND(check, "check", CMD_IMAGE_RO | CMD_MULTI_DEVICE | CMD_NOT_MOUNTED | CMD_KEY_OPTIONAL | CMD_KEYS_MULTI,
 	       struct check_ctx);

@@ -14,16 +14,27 @@ int cmd_open_image(const char *path, int mirror, size_t cache_bytes, bool warn_l
 		   struct fs_info **fs)
 {
 	struct open_args args = { .super_mirror = mirror, .cache_bytes = cache_bytes };
+
+	return cmd_open_image_args(path, &args, warn_log, fs);
+}
+
+int cmd_open_image_args(const char *path, const struct open_args *args, bool warn_log,
+			struct fs_info **fs)
+{
 	char errbuf[512] = "";
 	int ret;
 
-	ret = open_image(path, &args, fs, errbuf);
+	ret = open_image(path, args, fs, errbuf);
 	if (ret) {
 		error("%s", errbuf[0] ? errbuf : strerror(-ret));
 		return exit_code(ret, ERR_AT_OPEN_RO);
 	}
 	if (warn_log && le64_to_cpu((*fs)->super.log_root))
 		warning("%s has an unreplayed log tree; it is ignored", path);
+	for (u32 i = 0; i < (*fs)->nr_devs; i++)
+		if ((*fs)->devs[i].fd < 0)
+			warning("device devid %llu of the filesystem is missing (not given with --device): reading degraded, from the other copies",
+				(unsigned long long)(*fs)->devs[i].devid);
 	return 0;
 }
 

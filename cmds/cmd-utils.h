@@ -14,6 +14,10 @@
  */
 int cmd_open_image(const char *path, int mirror, size_t cache_bytes, bool warn_log,
 		   struct fs_info **fs);
+/* The same with every open_image() argument (--device: args->devices). */
+struct open_args;
+int cmd_open_image_args(const char *path, const struct open_args *args, bool warn_log,
+			struct fs_info **fs);
 
 /* The same for writing (CMD_IMAGE_RW, open_image_rw()): ERR_AT_OPEN_RW. */
 int cmd_open_image_rw(const char *path, struct fs_info **fs);

@@ -66,13 +66,15 @@ struct fscrypt_master_key;
 #define CMD_IMAGE_RW		(1U << 2)	/* open it for writing: lock, not mounted, no log */
 #define CMD_KEY_REQUIRED	(1U << 3)	/* a key option must be given; load it */
 #define CMD_KEY_OPTIONAL	(1U << 4)	/* load the key if one is given */
-#define CMD_MULTI_DEVICE	(1U << 5)	/* reserved: several device paths */
+#define CMD_MULTI_DEVICE	(1U << 5)	/* reads a filesystem of several devices: --device */
 #define CMD_NOT_MOUNTED		(1U << 6)	/* refuse a mounted image unless --force */
 #define CMD_KEYS_MULTI		(1U << 7)	/* the key options may repeat: every key is loaded */
 #define CMD_NEW_KEY		(1U << 8)	/* --new-key-file/--new-key-fd required: ctx->new_mk */
 
 /* Keys a CMD_KEYS_MULTI command takes at most. */
 #define CMD_MAX_KEYS		8
+/* --device options a CMD_MULTI_DEVICE command takes at most. */
+#define CMD_MAX_DEVICES		64
 
 struct cmd_struct {
 	const char *token;
@@ -103,6 +105,8 @@ struct cmd_context {
 	size_t cache_bytes;		/* tree block cache; 0 (preset): default */
 	bool quiet_log_tree;		/* read-only: no warning about a log tree */
 	bool force;			/* --force: CMD_NOT_MOUNTED warns instead */
+	const char *devices[CMD_MAX_DEVICES];	/* --device: the filesystem's other devices */
+	int nr_devices;
 	struct key_input key;		/* the shared key options (the first key) */
 	struct key_input more_keys[CMD_MAX_KEYS - 1];	/* CMD_KEYS_MULTI: the others */
 	size_t nr_more_keys;
@@ -153,6 +157,16 @@ int usage_error(const struct cmd_struct *cmd, const char *msg, ...)
 #define GETOPT_VAL_SUPER 0x1002
 #define GETOPT_SUPER_OPTION { "super", required_argument, NULL, GETOPT_VAL_SUPER }
 #define SUPER_OPTLINE OPTLINE("--super N", "use superblock copy N (0, 1 or 2) instead of the primary")
+/*
+ * --device PATH of the CMD_MULTI_DEVICE commands (repeatable, as mount's
+ * -o device=), taken by cmd_parse_common(): the filesystem's other devices
+ * beside the image argument.  They are matched by fsid and devid; a device
+ * not given is missing, which reads survive where the profile keeps
+ * another copy (a warning names its devid).
+ */
+#define GETOPT_VAL_DEVICE 0x1003
+#define GETOPT_DEVICE_OPTION { "device", required_argument, NULL, GETOPT_VAL_DEVICE }
+#define DEVICE_OPTLINE OPTLINE("--device PATH", "another device (image file) of a multi-device filesystem; repeat for each")
 int cmd_help_or_usage(const struct cmd_struct *cmd, int c);
 
 /*

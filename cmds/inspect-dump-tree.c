@@ -32,13 +32,14 @@
 #define DUMP_TREE_COMPAT_BANNER "btrfs-progs v6.14"
 
 const char *const cmd_inspect_dump_tree_usage[] = {
-	"btrfs-extcrypt inspect dump-tree [options] <image>",
+	"btrfs-extcrypt inspect dump-tree [options] <image> [<device>...]",
 	"Dump tree structures of an image in textual form",
 	"",
 	"The text is that of btrfs-progs' inspect-internal dump-tree, with the",
 	"fscrypt item names, context values and encryption fields added.",
 	"Note: contains file names, consider that if you're asked to send the dump",
-	"for analysis.",
+	"for analysis.  A filesystem of several devices is given as the image and",
+	"its other devices (every other command takes them with --device PATH).",
 	"",
 	OPTLINE("-t|--tree <tree_id>", "print only tree with the given id (name or number)"),
 	OPTLINE("-b|--block <bytenr>", "print info from the specified block only, can be given multiple times"),
@@ -53,7 +54,7 @@ const char *const cmd_inspect_dump_tree_usage[] = {
 	OPTLINE("--hide-names", "hide filenames/subvolume/xattrs and other name references"),
 	OPTLINE("--csum-headers", "print node checksums stored in headers (metadata)"),
 	OPTLINE("--csum-items", "print checksums stored in checksum items (data)"),
-	OPTLINE("--noscan", "accepted for compatibility, ignored (single image)"),
+	OPTLINE("--noscan", "accepted for compatibility, ignored (devices are the arguments)"),
 	NULL
 };
 
@@ -895,10 +896,14 @@ static int inspect_dump_tree_parse(struct cmd_context *ctx, int argc, char **arg
 		if (ret != CMD_PARSE_OK)
 			return ret;
 	}
-	ret = check_argc_exact(ctx->cmd, argc - optind, 1);
-	if (ret)
-		return ret;
+	if (argc - optind < 1)
+		return usage_error(ctx->cmd, "not enough arguments: an image is needed");
+	if (argc - optind - 1 > CMD_MAX_DEVICES)
+		return usage_error(ctx->cmd, "at most %d more devices", CMD_MAX_DEVICES);
 	ctx->image_path = argv[optind];
+	/* -d|--device means "device trees" here, as in btrfs-progs: more devices are arguments. */
+	for (int i = optind + 1; i < argc; i++)
+		ctx->devices[ctx->nr_devices++] = argv[i];
 	/* the walk holds its path; a small cache is enough and keeps RSS low */
 	ctx->cache_bytes = 8 << 20;
 	ctx->quiet_log_tree = true;
@@ -967,6 +972,6 @@ static int inspect_dump_tree_run(struct cmd_context *cctx)
 
 const struct cmd_struct cmd_struct_inspect_dump_tree = {
 	.token = "dump-tree", .parse = inspect_dump_tree_parse, .run = inspect_dump_tree_run,
-	.usagestr = cmd_inspect_dump_tree_usage, .flags = CMD_IMAGE_RO,
+	.usagestr = cmd_inspect_dump_tree_usage, .flags = CMD_IMAGE_RO | CMD_MULTI_DEVICE,
 	.opts_size = sizeof(struct dump_tree_opts), .release = inspect_dump_tree_release,
 };

@@ -43,6 +43,7 @@ const char *const cmd_inspect_file_usage[] = {
 	OPTLINE("--root ID", "tree (subvolume) id of the inode, with --inode"),
 	OPTLINE("--inode INO", "inode number, instead of a path"),
 	SUPER_OPTLINE,
+	DEVICE_OPTLINE,
 	KEY_INPUT_OPTLINES(OPTLINE),
 	OPTLINE("--help", "show this help"),
 	NULL
@@ -339,6 +340,7 @@ static int inspect_file_parse(struct cmd_context *ctx, int argc, char **argv)
 		{ "root", required_argument, NULL, 'r' },
 		{ "inode", required_argument, NULL, 'i' },
 		GETOPT_SUPER_OPTION,
+		GETOPT_DEVICE_OPTION,
 		KEY_INPUT_LONG_OPTIONS,
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
@@ -441,4 +443,4 @@ static int inspect_file_run(struct cmd_context *ctx)
 	return ret;
 }
 
-DEFINE_COMMAND(inspect_file, "file", CMD_IMAGE_RO | CMD_KEY_OPTIONAL, struct inspect_file_opts);
+DEFINE_COMMAND(inspect_file, "file", CMD_IMAGE_RO | CMD_MULTI_DEVICE | CMD_KEY_OPTIONAL, struct inspect_file_opts);

@@ -33,6 +33,7 @@ const char *const cmd_inspect_resolve_logical_usage[] = {
 	"Exit status 1 when nothing references the address.",
 	"",
 	SUPER_OPTLINE,
+	DEVICE_OPTLINE,
 	OPTLINE("--help", "show this help"),
 	NULL
 };
@@ -307,6 +308,7 @@ static int inspect_resolve_logical_parse(struct cmd_context *ctx, int argc, char
 {
 	static const struct option opts[] = {
 		GETOPT_SUPER_OPTION,
+		GETOPT_DEVICE_OPTION,
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -345,4 +347,4 @@ static int inspect_resolve_logical_run(struct cmd_context *ctx)
 	return ret;
 }
 
-DEFINE_COMMAND(inspect_resolve_logical, "resolve-logical", CMD_IMAGE_RO, struct resolve_ctx);
+DEFINE_COMMAND(inspect_resolve_logical, "resolve-logical", CMD_IMAGE_RO | CMD_MULTI_DEVICE, struct resolve_ctx);

@@ -240,6 +240,12 @@ int cmd_parse_common(struct cmd_context *ctx, int c, const char *arg)
 		ctx->force = true;
 		return CMD_PARSE_OK;
 	}
+	if (c == GETOPT_VAL_DEVICE && (ctx->cmd->flags & CMD_MULTI_DEVICE)) {
+		if (ctx->nr_devices == CMD_MAX_DEVICES)
+			return usage_error(ctx->cmd, "at most %d --device options", CMD_MAX_DEVICES);
+		ctx->devices[ctx->nr_devices++] = arg;
+		return CMD_PARSE_OK;
+	}
 	if (c == GETOPT_VAL_SUPER) {
 		u64 mirror;
 
@@ -314,8 +320,14 @@ static void print_group_help(const struct cmd_group *grp, const char *prefix, bo
 static int refuse_mounted(struct cmd_context *ctx)
 {
 	char why[512];
+	u32 i;
 
-	if (!image_check_not_mounted(ctx->fs->fd, ctx->image_path, why, sizeof(why)))
+	for (i = 0; i < ctx->fs->nr_devs; i++)
+		if (ctx->fs->devs[i].fd >= 0 &&
+		    image_check_not_mounted(ctx->fs->devs[i].fd, ctx->fs->devs[i].path, why,
+					    sizeof(why)))
+			break;
+	if (i == ctx->fs->nr_devs)
 		return 0;
 	if (ctx->force) {
 		warning("%s; going on because of --force: results may be stale", why);
@@ -417,8 +429,11 @@ static int cmd_setup(struct cmd_context *ctx)
 	if (cmd->flags & CMD_IMAGE_RW) {
 		ret = cmd_open_image_rw(ctx->image_path, &ctx->fs);
 	} else if (cmd->flags & CMD_IMAGE_RO) {
-		ret = cmd_open_image(ctx->image_path, ctx->super_mirror, ctx->cache_bytes,
-				     !ctx->quiet_log_tree, &ctx->fs);
+		struct open_args args = { .super_mirror = ctx->super_mirror,
+					  .cache_bytes = ctx->cache_bytes,
+					  .devices = ctx->devices, .nr_devices = ctx->nr_devices };
+
+		ret = cmd_open_image_args(ctx->image_path, &args, !ctx->quiet_log_tree, &ctx->fs);
 		if (!ret && (cmd->flags & CMD_NOT_MOUNTED))
 			ret = refuse_mounted(ctx);
 	} else {

@@ -35,6 +35,7 @@ const char *const cmd_restore_usage[] = {
 	OPTLINE("--dry-run", "walk and report, write nothing"),
 	OPTLINE("--threads N", "worker threads restoring files at once (default: online CPUs)"),
 	SUPER_OPTLINE,
+	DEVICE_OPTLINE,
 	KEY_INPUT_OPTLINES(OPTLINE),
 	FORCE_OPTLINE,
 	OPTLINE("--help", "show this help"),
@@ -60,6 +61,7 @@ static int restore_parse(struct cmd_context *ctx, int argc, char **argv)
 		{ "dry-run", no_argument, NULL, OPT_DRY },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		GETOPT_SUPER_OPTION,
+		GETOPT_DEVICE_OPTION,
 		KEY_INPUT_LONG_OPTIONS,
 		GETOPT_FORCE_OPTION,
 		GETOPT_HELP_OPTION,
@@ -159,5 +161,5 @@ static int restore_run(struct cmd_context *ctx)
 	return restore_report(&p, &st);
 }
 
-DEFINE_COMMAND(restore, "restore", CMD_IMAGE_RO | CMD_NOT_MOUNTED | CMD_KEY_OPTIONAL,
+DEFINE_COMMAND(restore, "restore", CMD_IMAGE_RO | CMD_MULTI_DEVICE | CMD_NOT_MOUNTED | CMD_KEY_OPTIONAL,
 	       struct restore_opts);

@@ -272,11 +272,12 @@ static int do_chunk(struct worker *w, struct piece *pcs, unsigned int n)
 			continue;
 		}
 		while (j + 1 < n && (pcs[j + 1].job->flags & EXTENT_IO_READ) &&
+		       pcs[j].job->src.dev == pcs[j + 1].job->src.dev &&
 		       pcs[j].job->src.physical + pcs[j].off + pcs[j].len ==
 		       pcs[j + 1].job->src.physical + pcs[j + 1].off)
 			j++;
 		len = pcs[j].pos + pcs[j].len - pcs[i].pos;
-		ret = pread_full(p->fd, w->buf + pcs[i].pos, len,
+		ret = pread_full(p->fds ? p->fds[pcs[i].job->src.dev] : p->fd, w->buf + pcs[i].pos, len,
 				 pcs[i].job->src.physical + pcs[i].off);
 		if (ret)
 			return ret;
@@ -328,7 +329,7 @@ static bool gang_with(const struct extent_io_job *a, const struct extent_io_job 
 		return false;
 	if (a->flags & EXTENT_IO_WRITE)
 		return a->dst.physical + a->len == b->dst.physical;
-	return a->src.physical + a->len == b->src.physical;
+	return a->src.dev == b->src.dev && a->src.physical + a->len == b->src.physical;
 }
 
 /* Take the next chunk of the current run into pcs; 0 pieces when none is left. Under lock. */
@@ -419,6 +420,8 @@ static int validate_job(const struct extent_io *io, const struct extent_io_job *
 		return -EINVAL;
 	if (!rd && !j->mem && !p->produce)
 		return -EINVAL;
+	if (rd && (p->fds ? j->src.dev >= p->nfds || p->fds[j->src.dev] < 0 : j->src.dev != 0))
+		return -EINVAL;	/* no such device, or a missing one */
 	if ((rd && j->src.nonce && !j->src.key && !p->key) ||
 	    (wr && j->dst.nonce && !j->dst.key && !p->key))
 		return -EINVAL;

@@ -85,6 +85,7 @@ struct extent_io_loc {
 	 * reads under the old key and writes under the new one.
 	 */
 	const struct fscrypt_master_key *key;
+	uint32_t dev;		/* reads: index in params.fds (0 without them: params.fd) */
 };
 
 #define EXTENT_IO_READ	(1U << 0)	/* read src: pread, process, decrypt */
@@ -108,6 +109,12 @@ struct extent_io_job {
 struct extent_io_params {
 	int fd;			/* image: source of reads, and of writes if dst_fd < 0 */
 	int dst_fd;		/* destination of writes; -1: fd */
+	/*
+	 * The devices of a multi-device filesystem, for reads (src.dev
+	 * indexes them; fds[0] is normally fd); NULL: every read is from fd.
+	 */
+	const int *fds;
+	uint32_t nfds;
 	uint32_t unit_size;	/* data unit (sectorsize): a power of two, 16..64 KiB */
 	unsigned int threads;	/* workers; 0: online CPUs */
 	size_t chunk_size;	/* bytes per I/O, rounded down to units; 0: EXTENT_IO_DEFAULT_CHUNK */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The file-data read path (data/read.h): stored bytes through the pipeline,
- * csums verified by extent_io_csum_process() before decryption, the second
+ * csums verified by extent_io_csum_process() before decryption, the next
  * copy tried on a mismatch, then decompression.
  */
 #include <errno.h>
@@ -60,9 +60,20 @@ int data_read_map(struct fs_info *fs, const struct root_ref *csum_root, u64 disk
 	rd->nonce = nonce;
 	if (!m || disk + start + len > m->logical + m->length)
 		return fs_err(fs, -EUCLEAN, "extent %llu is not mapped", disk);
-	rd->copies = m->num_stripes > 1 ? 2 : 1;
-	for (int i = 0; i < rd->copies; i++)
-		rd->physical[i] = m->physical[i] + (rd->logical - m->logical);
+	rd->copies = chunk_num_copies(m);
+	if (rd->copies > DATA_READ_MAX_COPIES)
+		rd->copies = DATA_READ_MAX_COPIES;
+	for (int i = 0; i < rd->copies; i++) {
+		struct copy_loc loc;
+		u64 run;
+
+		if (map_copy_run(fs, rd->logical, len, i, &loc, &run))
+			return fs_err(fs, -EUCLEAN, "extent %llu is not mapped", disk);
+		rd->physical[i] = loc.physical;
+		rd->dev[i] = (u32)loc.dev;
+		rd->missing[i] = loc.fd < 0;
+		rd->split |= run < len;
+	}
 	if (!(flags & (DATA_READ_CSUMS | DATA_READ_SOME_CSUMS)))
 		return 0;
 	if (fs_is_metadump(fs)) {
@@ -114,11 +125,13 @@ void data_read_job(struct data_read *rd, int copy, struct extent_io_job *job)
 	job->flags |= EXTENT_IO_READ;
 	job->src = (struct extent_io_loc){ rd->physical[copy], rd->logical, rd->dun, rd->nonce,
 					   sums ? &rd->csums : NULL };
+	job->src.dev = rd->dev[copy];
 }
 
 struct sink_ctx {
 	data_read_sink_fn fn;
 	void *arg;
+	u64 base;	/* byte of the range where the job starts */
 };
 
 static int read_consume(struct extent_io *io, const struct extent_io_job *job, uint64_t off,
@@ -126,31 +139,116 @@ static int read_consume(struct extent_io *io, const struct extent_io_job *job, u
 {
 	const struct sink_ctx *s = priv;
 
-	return s->fn(s->arg, off, buf, len);
+	return s->fn(s->arg, s->base + off, buf, len);
 }
 
-void data_read_setup(struct extent_io_params *params)
+void data_read_setup(struct extent_io_params *params, const struct fs_info *fs)
 {
 	params->process = extent_io_csum_process;
 	params->consume = read_consume;
+	if (fs && fs->nr_devs > 1) {
+		params->fds = fs->dev_fds;
+		params->nfds = fs->nr_devs;
+	}
+}
+
+/*
+ * A split range for attempt `copy`: one job per stripe element, each from
+ * copy `copy` of its piece or, where that is on a missing device, the
+ * next copy that is not.  0, -ENODEV (no copy of a piece), or -ENOMEM.
+ */
+static int split_jobs(struct data_read *rd, int copy, uint8_t *mem, const struct sink_ctx *s,
+		      struct extent_io_job **jobs_out, struct sink_ctx **ctx_out, size_t *n_out)
+{
+	struct extent_io_job *jobs = NULL;
+	struct sink_ctx *ctx = NULL;
+	size_t n = 0, cap = 0;
+	u64 unit = rd->fs->sectorsize;
+
+	for (u64 off = 0, run = 0; off < rd->len; off += run) {
+		struct copy_loc loc = { .fd = -1 };
+		int c;
+
+		for (c = 0; c < rd->copies; c++)
+			if (!map_copy_run(rd->fs, rd->logical + off, rd->len - off,
+					  (copy + c) % rd->copies, &loc, &run) && loc.fd >= 0)
+				break;
+		if (c == rd->copies || run % unit) {
+			free(jobs);
+			free(ctx);
+			return -ENODEV;
+		}
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 8;
+			struct extent_io_job *nj = realloc(jobs, ncap * sizeof(*nj));
+			struct sink_ctx *nc = nj ? realloc(ctx, ncap * sizeof(*nc)) : NULL;
+
+			if (nj)
+				jobs = nj;
+			if (!nc) {
+				free(jobs);
+				free(ctx);
+				return -ENOMEM;
+			}
+			ctx = nc;
+			cap = ncap;
+		}
+		memset(&jobs[n], 0, sizeof(jobs[n]));
+		data_read_job(rd, 0, &jobs[n]);
+		jobs[n].len = run;
+		jobs[n].src.physical = loc.physical;
+		jobs[n].src.dev = (u32)loc.dev;
+		jobs[n].src.logical = rd->logical + off;
+		jobs[n].src.dun = rd->dun + off / unit;
+		jobs[n].mem = mem ? mem + off : NULL;
+		ctx[n] = (struct sink_ctx){ s->fn, s->arg, off };
+		n++;
+	}
+	*jobs_out = jobs;
+	*ctx_out = ctx;
+	*n_out = n;
+	return 0;
+}
+
+/* One attempt: copy `copy` of rd (a split range: see split_jobs()). */
+static int run_copy(struct extent_io *io, struct data_read *rd, int copy, uint8_t *mem,
+		    struct sink_ctx *s)
+{
+	struct extent_io_job job = { 0 }, *jobs;
+	struct sink_ctx *ctx;
+	size_t n;
+	int ret;
+
+	if (!rd->split) {
+		data_read_job(rd, copy, &job);
+		job.mem = mem;
+		job.priv = s;
+		return extent_io_run(io, &job, 1);
+	}
+	ret = split_jobs(rd, copy, mem, s, &jobs, &ctx, &n);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < n; i++)
+		jobs[i].priv = &ctx[i];
+	ret = extent_io_run(io, jobs, n);
+	free(jobs);
+	free(ctx);
+	return ret;
 }
 
 int data_read_run(struct extent_io *io, struct data_read *rd, uint8_t *mem,
 		  data_read_sink_fn sink, void *arg)
 {
-	struct sink_ctx s = { sink, arg };
-	int ret = -EINVAL;
+	struct sink_ctx s = { sink, arg, 0 };
+	int ret = -ENODEV;
 
 	rd->bad_logical = 0;
 	rd->bad_copy = 0;
 	for (int copy = 0; copy < rd->copies; copy++) {
-		struct extent_io_job job = { 0 };
-
-		data_read_job(rd, copy, &job);
-		job.mem = mem;
-		job.priv = &s;
+		if (!rd->split && rd->missing[copy])
+			continue;	/* on a missing device */
 		rd->bad_logical = 0;
-		ret = extent_io_run(io, &job, 1);
+		ret = run_copy(io, rd, copy, mem, &s);
 		if (ret != -EBADMSG)
 			break;
 		rd->bad_copy = copy + 1;
@@ -159,6 +257,8 @@ int data_read_run(struct extent_io *io, struct data_read *rd, uint8_t *mem,
 		return fs_err(rd->fs, -EBADMSG, "data checksum mismatch in extent %llu", rd->extent);
 	if (ret == -ENOMEM)
 		return fs_err(rd->fs, ret, "out of memory");
+	if (ret == -ENODEV)
+		return fs_err(rd->fs, ret, "extent %llu: no copy on the devices given", rd->extent);
 	if (ret)
 		return fs_err(rd->fs, ret, "reading extent %llu failed: %s", rd->extent,
 			      strerror(-ret));

@@ -8,16 +8,16 @@
  * encrypt/decrypt engine's copies.  A struct data_read describes a range of
  * one disk extent's stored bytes: its copies in the image, its DUN and
  * nonce, and the csums that cover it.  data_read_map() fills one from the
- * image (chunk map, csum tree); data_read_run() reads it through a
- * pipeline, verifying the csums before decryption and trying the second
- * copy (DUP) when the first one's csums do not match; data_read_decode()
+ * image (stripe layer, csum tree); data_read_run() reads it through a
+ * pipeline, verifying the csums before decryption and trying the next
+ * copy (DUP, RAID1*, RAID10) when one's csums do not match; data_read_decode()
  * does that for a whole compressed extent and decompresses it.  Writers
  * that copy an extent (the engine) take the read half of their jobs from
  * data_read_job() and run the jobs themselves.
  *
  * The pipeline (crypto/extent-io.h) must be set up by data_read_setup():
- * extent_io_csum_process as its process callback, and this module's
- * consume callback.  Errors are negative errnos described in
+ * extent_io_csum_process as its process callback, this module's consume
+ * callback, and the devices of the filesystem (params.fds).  Errors are negative errnos described in
  * fs_errmsg(fs) (kernel-shared/ctree.h).
  */
 #ifndef EXTCRYPT_DATA_READ_H
@@ -28,15 +28,26 @@
 #include "crypto/extent-io.h"
 #include "kernel-shared/ctree.h"
 
-#define DATA_READ_MAX_COPIES	2	/* SINGLE and DUP */
+#define DATA_READ_MAX_COPIES	4	/* RAID1C4 (kernel-shared/volumes.h MAX_COPIES) */
 
 struct data_read {
 	struct fs_info *fs;		/* for messages; may be NULL */
 	u64 extent;		/* logical address of the disk extent (messages) */
 	u64 logical;		/* logical address of the first byte read */
 	u64 len;			/* bytes: a non-zero multiple of the unit */
-	u64 physical[DATA_READ_MAX_COPIES];	/* image offset of each copy */
-	int copies;			/* physical[] in use: 1 or 2 */
+	/*
+	 * Where each copy starts: device offset and index (fs->devs, the
+	 * pipeline's params.fds; 0 on a one-device image).  A copy on a missing
+	 * device is skipped.  split: the range crosses stripe elements (RAID0,
+	 * RAID10, RAID5/6), and data_read_run() maps it piece by piece
+	 * through rd->fs's stripe layer (data_read_job() takes contiguous
+	 * ranges only).
+	 */
+	u64 physical[DATA_READ_MAX_COPIES];
+	u32 dev[DATA_READ_MAX_COPIES];
+	bool missing[DATA_READ_MAX_COPIES];
+	int copies;			/* physical[] in use: 1 to DATA_READ_MAX_COPIES */
+	bool split;
 	u64 dun;			/* DUN of the first data unit */
 	const u8 *nonce;		/* extent nonce; NULL: deliver the stored bytes */
 	/*
@@ -83,8 +94,8 @@ void data_read_job(struct data_read *rd, int copy, struct extent_io_job *job);
  */
 typedef int (*data_read_sink_fn)(void *arg, uint64_t off, const uint8_t *buf, uint64_t len);
 
-/* Set the pipeline's process and consume callbacks for this module. */
-void data_read_setup(struct extent_io_params *params);
+/* Set the pipeline's process and consume callbacks and fs's devices (fs may be NULL). */
+void data_read_setup(struct extent_io_params *params, const struct fs_info *fs);
 
 /*
  * Read rd through io into mem (rd->len bytes) or, with mem NULL, to sink.

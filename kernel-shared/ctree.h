@@ -27,13 +27,37 @@
 #include "common/containers.h"
 #include "kernel-shared/ondisk.h"
 
-/* One mapping of the chunk tree; only SINGLE and DUP exist here. */
+/* Stripes a chunk may have here; a chunk item with more is refused by name. */
+#define CHUNK_MAX_STRIPES	32
+
+/*
+ * One mapping of the chunk tree: every profile (volumes.h maps a logical
+ * address to a (device, offset) per copy).  Stripe s lies on devid[s] at
+ * byte physical[s]; the write engine (single device only) uses SINGLE and
+ * DUP chunks, whose stripes are all on that device.
+ */
 struct chunk_map {
 	u64 logical;
 	u64 length;
 	u64 type;
 	u16 num_stripes;
-	u64 physical[2];	/* stripe offsets on the single device (see map_copy()) */
+	u16 sub_stripes;	/* RAID10: copies of each stripe (2) */
+	u32 stripe_len;		/* bytes per stripe element (64 KiB) */
+	u64 physical[CHUNK_MAX_STRIPES];
+	u64 devid[CHUNK_MAX_STRIPES];
+};
+
+/*
+ * One device of the filesystem: devs[0] is the image the command was given,
+ * the others come from --device or, with fd -1, are devices the chunk items
+ * name that were not given (missing: readers use other copies).
+ */
+struct fs_device {
+	u64 devid;
+	int fd;			/* -1: missing */
+	const char *path;	/* NULL: missing */
+	u64 size;		/* bytes */
+	u64 generation;		/* of its superblock */
 };
 
 /*
@@ -104,9 +128,13 @@ struct root_ref {
 };
 
 struct fs_info {
-	int fd;
-	const char *path;
-	u64 image_size;
+	int fd;				/* devs[0].fd */
+	const char *path;		/* devs[0].path */
+	u64 image_size;			/* devs[0].size */
+	/* Every device (volumes.h); the data pipeline takes dev_fds[] (index = devs[] index). */
+	struct fs_device *devs;
+	int *dev_fds;
+	u32 nr_devs;
 	int super_mirror;		/* which copy was used */
 	struct btrfs_super_block super;	/* verified raw copy */
 	u64 generation;
@@ -129,6 +157,7 @@ struct fs_info {
 	struct block_cache cache;
 
 	bool writable;			/* opened by open_image_rw() */
+	bool writable_open;		/* being opened for writing (open_args.writable) */
 	u64 sys_chunk_mismatch;		/* a system chunk whose array copy and item differ, or 0 */
 	u64 alloc_hint[3];		/* where to look first: data, metadata, system */
 	int qgroup_mode;		/* enum qgroup_mode at the last commit (qgroup.h) */

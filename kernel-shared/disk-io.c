@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/mount.h>	/* BLKGETSIZE64; linux/fs.h would clash with fscrypt names */
+#include <uuid/uuid.h>
 #include "kernel-shared/disk-io.h"
 #include "common/fault.h"
 #include "kernel-shared/ctree.h"
@@ -500,26 +501,24 @@ int read_logical(struct fs_info *fs, u64 logical, void *buf, u64 len)
 	u8 *p = buf;
 
 	while (len) {
-		const struct chunk_map *m = find_chunk(fs, logical);
-		u64 in_chunk, n, phys;
-		ssize_t ret;
+		struct copy_loc loc;
+		u64 n;
+		int ret = -ENOENT, n_copies = num_copies(fs, logical);
 
-		if (!m)
+		if (!n_copies)
 			return fs_err(fs, -ENOENT,
 				      "logical %llu is not mapped by any chunk",
 				      (unsigned long long)logical);
-		in_chunk = m->logical + m->length - logical;
-		n = len < in_chunk ? len : in_chunk;
-		phys = m->physical[0] + (logical - m->logical);
-		if (phys + n > fs->image_size)
-			return fs_err(fs, -EIO,
-				      "logical %llu maps to %llu, beyond the end of the image",
-				      (unsigned long long)logical, (unsigned long long)phys);
-		ret = pread(fs->fd, p, n, phys);
-		if (ret != (ssize_t)n)
-			return fs_err(fs, -EIO, "read error at logical %llu: %s",
-				      (unsigned long long)logical,
-				      ret < 0 ? strerror(errno) : "short read");
+		/* The first copy on a device that was given. */
+		for (int c = 0; c < n_copies; c++) {
+			ret = map_copy_run(fs, logical, len, c, &loc, &n);
+			if (!ret && loc.fd >= 0)
+				break;
+		}
+		if (!ret)
+			ret = copy_pread(fs, &loc, p, n, logical);
+		if (ret)
+			return ret;
 		p += n;
 		logical += n;
 		len -= n;
@@ -677,23 +676,18 @@ static int check_expectations(struct fs_info *fs, const struct tree_block *b, u6
 	return 0;
 }
 
-/* Read copy `copy` of the tree block at bytenr (inside one chunk) into buf. */
+/*
+ * Read copy `copy` of the tree block at bytenr (inside one chunk) into buf.
+ * -ENODEV: the copy is on a missing device (not a bad copy).
+ */
 static int read_block_copy(struct fs_info *fs, u64 bytenr, int copy, u8 *buf)
 {
 	struct copy_loc loc;
-	ssize_t ret;
 
 	if (map_copy(fs, bytenr, fs->nodesize, copy, &loc))
-		return fs_err(fs, -ENOENT, "logical %llu is not mapped by any chunk",
+		return fs_err(fs, -ENOENT, "tree block %llu is not mapped by one chunk stripe",
 			      (unsigned long long)bytenr);
-	if (loc.physical + fs->nodesize > fs->image_size)
-		return fs_err(fs, -EIO, "logical %llu maps to %llu, beyond the end of the image",
-			      (unsigned long long)bytenr, (unsigned long long)loc.physical);
-	ret = pread(fs->fd, buf, fs->nodesize, loc.physical);
-	if (ret != (ssize_t)fs->nodesize)
-		return fs_err(fs, -EIO, "read error at logical %llu: %s", (unsigned long long)bytenr,
-			      ret < 0 ? strerror(errno) : "short read");
-	return 0;
+	return copy_pread(fs, &loc, buf, fs->nodesize, bytenr);
 }
 
 /*
@@ -707,24 +701,30 @@ static int read_good_copy(struct fs_info *fs, struct tree_block *b, u64 bytenr,
 {
 	char why[MAX_COPIES][160];
 	char first[FS_ERRMSG_SIZE] = "";
+	bool seen_first = false;
 	int n = num_copies(fs, bytenr), first_ret = -EIO;
 
 	for (int i = 0; i < n && i < MAX_COPIES; i++) {
 		int ret = read_block_copy(fs, bytenr, i, b->data);
 
+		why[i][0] = 0;
+		if (ret == -ENODEV && i + 1 < n)
+			continue;	/* a missing device: not a bad copy */
 		if (!ret)
 			ret = verify_block(fs, b, bytenr);
 		if (!ret)
 			ret = check_expectations(fs, b, bytenr, check);
 		if (!ret) {
 			for (int j = 0; j < i; j++)
-				note_bad_copy(fs, bytenr, j, i, why[j]);
+				if (why[j][0])
+					note_bad_copy(fs, bytenr, j, i, why[j]);
 			return 0;
 		}
 		if (ret == -ENOMEM)
 			return ret;
 		snprintf(why[i], sizeof(why[i]), "%.159s", fs_errmsg(fs));
-		if (i == 0) {
+		if (!seen_first) {
+			seen_first = true;
 			first_ret = ret;
 			snprintf(first, sizeof(first), "%s", fs_errmsg(fs));
 		}
@@ -838,6 +838,8 @@ int verify_tree_block_copies(struct fs_info *fs, const struct tree_block *b,
 	for (int i = 0; i < n && i < MAX_COPIES; i++) {
 		int ret = read_block_copy(fs, b->bytenr, i, tmp.data);
 
+		if (ret == -ENODEV)
+			continue;	/* a missing device: nothing to compare */
 		if (!ret && !memcmp(tmp.data, b->data, fs->nodesize)) {
 			if (good < 0)
 				good = i;
@@ -895,10 +897,10 @@ static int setup_from_super(struct fs_info *fs)
 		return fs_err(fs, -EOPNOTSUPP, "unsupported incompat features 0x%llx (%s)",
 			      (unsigned long long)unsupported, names);
 	}
-	if (le64_to_cpu(sb->num_devices) != 1)
+	if (fs->writable_open && le64_to_cpu(sb->num_devices) != 1)
 		return fs_err(fs, -EOPNOTSUPP,
-			      "multi-device filesystems are not supported (num_devices %llu)",
-			      (unsigned long long)le64_to_cpu(sb->num_devices));
+			      "%s is one of %llu devices of a filesystem: writing multi-device filesystems is not supported yet",
+			      fs->path, (unsigned long long)le64_to_cpu(sb->num_devices));
 	fs->chunk_root.objectid = BTRFS_CHUNK_TREE_OBJECTID;
 	fs->chunk_root.bytenr = le64_to_cpu(sb->chunk_root);
 	fs->chunk_root.level = sb->chunk_root_level;
@@ -907,6 +909,83 @@ static int setup_from_super(struct fs_info *fs)
 	fs->tree_root.bytenr = le64_to_cpu(sb->root);
 	fs->tree_root.level = sb->root_level;
 	fs->tree_root.generation = fs->generation;
+	return 0;
+}
+
+/* One more device of the filesystem (--device): same fsid, a devid not seen yet. */
+static int open_other_device(struct fs_info *fs, const char *path, int mirror)
+{
+	struct btrfs_super_block *sb = fault_malloc(sizeof(*sb));
+	struct fs_device d = { .path = path };
+	char why[FS_ERRMSG_SIZE] = "", fsid[37], want[37];
+	int ret, other;
+
+	if (!sb)
+		return fs_err(fs, -ENOMEM, "out of memory");
+	d.fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (d.fd < 0) {
+		ret = fs_err(fs, -errno, "cannot open device %s: %s", path, strerror(errno));
+		goto out;
+	}
+	ret = get_image_size(d.fd, &d.size);
+	if (ret) {
+		fs_err(fs, ret, "device %s is not a regular file or block device", path);
+		goto out;
+	}
+	ret = read_super_copy(d.fd, d.size, mirror, sb, why, sizeof(why));
+	if (ret) {
+		fs_err(fs, ret == -ENOENT ? -EUCLEAN : ret, "device %s: %s", path,
+		       why[0] ? why : "too small to hold a btrfs superblock");
+		ret = ret == -ENOENT ? -EUCLEAN : ret;
+		goto out;
+	}
+	if (memcmp(sb->fsid, fs->fsid, BTRFS_FSID_SIZE)) {
+		uuid_unparse(sb->fsid, fsid);
+		uuid_unparse(fs->fsid, want);
+		ret = fs_err(fs, -EUCLEAN, "device %s belongs to another filesystem (fsid %s, not %s)",
+			     path, fsid, want);
+		goto out;
+	}
+	d.devid = le64_to_cpu(sb->dev_item.devid);
+	d.generation = le64_to_cpu(sb->generation);
+	other = fs_dev_index(fs, d.devid);
+	if (other >= 0) {
+		ret = fs_err(fs, -EINVAL, "device %s is devid %llu, given already as %s", path,
+			     (unsigned long long)d.devid, fs->devs[other].path);
+		goto out;
+	}
+	if (d.generation != fs->generation) {
+		ret = fs_err(fs, -EUCLEAN,
+			     "device %s has generation %llu, %s has %llu: not one consistent filesystem",
+			     path, (unsigned long long)d.generation, fs->path,
+			     (unsigned long long)fs->generation);
+		goto out;
+	}
+	ret = fs_add_dev(fs, &d) ? fs_err(fs, -ENOMEM, "out of memory") : 0;
+	if (!ret)
+		d.fd = -1;	/* fs owns it now */
+out:
+	if (d.fd >= 0)
+		close(d.fd);
+	free(sb);
+	return ret;
+}
+
+/* devs[0] (the image), then every --device. */
+static int open_devices(struct fs_info *fs, const struct open_args *args, int mirror)
+{
+	struct fs_device d = { .devid = le64_to_cpu(fs->super.dev_item.devid), .fd = fs->fd,
+			       .path = fs->path, .size = fs->image_size,
+			       .generation = fs->generation };
+
+	if (fs_add_dev(fs, &d))
+		return fs_err(fs, -ENOMEM, "out of memory");
+	for (int i = 0; args && i < args->nr_devices; i++) {
+		int ret = open_other_device(fs, args->devices[i], mirror);
+
+		if (ret)
+			return ret;
+	}
 	return 0;
 }
 
@@ -930,6 +1009,7 @@ int open_image(const char *path, const struct open_args *args,
 	pthread_mutex_init(&fs->bad.lock, NULL);
 	u64map_init(&fs->bad.seen, 1);
 	fs->path = path;
+	fs->writable_open = args && args->writable;
 	fs->fd = open(path, (args && args->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (fs->fd < 0) {
 		ret = fs_err(fs, -errno, "cannot open %s: %s", path, strerror(errno));
@@ -949,6 +1029,8 @@ int open_image(const char *path, const struct open_args *args,
 	if (ret)
 		goto fail;
 	ret = setup_from_super(fs);
+	if (!ret)
+		ret = open_devices(fs, args, mirror);
 	if (ret)
 		goto fail;
 #ifdef EXTCRYPT_FAULT_INJECTION
@@ -971,6 +1053,10 @@ int open_image(const char *path, const struct open_args *args,
 		goto fail;
 	}
 	ret = load_chunk_map(fs);
+	if (!ret)
+		ret = check_missing_devices(fs);
+	if (!ret)
+		ret = check_device_count(fs);
 	/* A command that writes builds on nothing the kernel's tree-checker refuses. */
 	if (!ret && args && args->writable)
 		ret = tree_check_image(fs);
@@ -995,6 +1081,11 @@ void close_image(struct fs_info *fs)
 	free(fs->freed_dev);
 	if (fs->fd >= 0)
 		close(fs->fd);
+	for (u32 i = 1; i < fs->nr_devs; i++)
+		if (fs->devs[i].fd >= 0)
+			close(fs->devs[i].fd);
+	free(fs->devs);
+	free(fs->dev_fds);
 	fs_errors_free(&fs->errors);
 	bad_copies_free(fs);
 	pthread_mutex_destroy(&fs->bad.lock);

@@ -46,6 +46,14 @@ struct open_args {
 	int super_mirror;	/* -1: primary, falling back to none; 0..2 that copy */
 	bool writable;		/* reserved for the write engine */
 	size_t cache_bytes;	/* 0: default (64 MiB) */
+	/*
+	 * The filesystem's other devices (--device): each must carry the
+	 * image's fsid and generation and a devid not given yet.  Devices
+	 * not given are missing: reads use other copies where the profile
+	 * has them (volumes.h).
+	 */
+	const char *const *devices;
+	int nr_devices;
 };
 
 /*

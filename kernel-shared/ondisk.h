@@ -59,6 +59,7 @@ typedef __s64 s64;
 #define BTRFS_FEATURE_INCOMPAT_BIG_METADATA (1ULL << 5)
 #define BTRFS_FEATURE_INCOMPAT_EXTENDED_IREF (1ULL << 6)
 #define BTRFS_FEATURE_INCOMPAT_RAID56 (1ULL << 7)
+#define BTRFS_STRIPE_LEN 65536ULL	/* a chunk's stripe element */
 #define BTRFS_FEATURE_INCOMPAT_SKINNY_METADATA (1ULL << 8)
 #define BTRFS_FEATURE_INCOMPAT_NO_HOLES (1ULL << 9)
 #define BTRFS_FEATURE_INCOMPAT_METADATA_UUID (1ULL << 10)
@@ -77,8 +78,8 @@ typedef __s64 s64;
 
 /*
  * Incompat bits an image may carry and still be read by this tool.  Anything
- * else (RAID56 needs multi-stripe mapping, zoned, extent-tree-v2, the stripe
- * and remap trees) is refused when the image is opened.
+ * else (zoned, extent-tree-v2, the raid stripe and remap trees) is refused
+ * by name when the image is opened.
  */
 #define EXTCRYPT_INCOMPAT_SUPPORTED                                           \
 	(BTRFS_FEATURE_INCOMPAT_MIXED_BACKREF |                               \
@@ -91,6 +92,7 @@ typedef __s64 s64;
 	 BTRFS_FEATURE_INCOMPAT_SKINNY_METADATA |                             \
 	 BTRFS_FEATURE_INCOMPAT_NO_HOLES | BTRFS_FEATURE_INCOMPAT_METADATA_UUID | \
 	 BTRFS_FEATURE_INCOMPAT_RAID1C34 | BTRFS_FEATURE_INCOMPAT_ENCRYPT |   \
+	 BTRFS_FEATURE_INCOMPAT_RAID56 |                                      \
 	 BTRFS_FEATURE_INCOMPAT_SIMPLE_QUOTA)
 
 /* key types */

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The chunk map: logical -> physical for single-device SINGLE and DUP. */
+/* The chunk map and the stripe layer: logical -> (device, offset) for every profile. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "kernel-shared/tree-checker.h"
 #include "kernel-shared/volumes.h"
 #include "kernel-shared/disk-io.h"
@@ -31,12 +32,64 @@ static u32 chunk_item_size(u16 num_stripes)
 	return offsetof(struct btrfs_chunk, stripe) + (u32)num_stripes * sizeof(struct btrfs_stripe);
 }
 
+/* Stripes that hold distinct data in a row: the divisor of a stripe's size. */
+static u64 data_stripes(u64 type, u16 num, u16 sub)
+{
+	switch (type & BTRFS_BLOCK_GROUP_PROFILE_MASK) {
+	case BTRFS_BLOCK_GROUP_RAID0: return num;
+	case BTRFS_BLOCK_GROUP_RAID10: return sub ? num / sub : 0;
+	case BTRFS_BLOCK_GROUP_RAID5: return num > 1 ? num - 1 : 0;
+	case BTRFS_BLOCK_GROUP_RAID6: return num > 2 ? num - 2 : 0;
+	default: return 1;
+	}
+}
+
+/* The stripes of a chunk item: count, devices, and extents on the devices given. */
+static int validate_stripes(struct fs_info *fs, u64 logical, const struct btrfs_chunk *c)
+{
+	u16 num_stripes = le16_to_cpu(c->num_stripes), sub = le16_to_cpu(c->sub_stripes);
+	u64 type = le64_to_cpu(c->type), profile = type & BTRFS_BLOCK_GROUP_PROFILE_MASK;
+	u64 ndata = data_stripes(type, num_stripes, sub), stripe_size;
+	u64 own = le64_to_cpu(fs->super.dev_item.devid);
+
+	if (num_stripes > CHUNK_MAX_STRIPES)
+		return fs_err(fs, -EOPNOTSUPP, "chunk %llu: %u stripes; at most %d are supported",
+			      (unsigned long long)logical, num_stripes, CHUNK_MAX_STRIPES);
+	if (fs->writable_open && profile && profile != BTRFS_BLOCK_GROUP_DUP)
+		return fs_err(fs, -EOPNOTSUPP,
+			      "chunk %llu: %s profile; only single and dup chunks can be written",
+			      (unsigned long long)logical, profile_name(type));
+	if (!ndata ||
+	    (profile == BTRFS_BLOCK_GROUP_RAID10 && (sub < 2 || num_stripes % sub)) ||
+	    num_stripes != (profile == BTRFS_BLOCK_GROUP_DUP ? 2 : !profile ? 1 : num_stripes))
+		return fs_err(fs, -EUCLEAN, "chunk %llu: %s profile with %u stripes (sub_stripes %u)",
+			      (unsigned long long)logical, profile_name(type), num_stripes, sub);
+	stripe_size = le64_to_cpu(c->length) / ndata;
+	for (u16 i = 0; i < num_stripes; i++) {
+		const struct btrfs_stripe *st = &c->stripe + i;
+		u64 off = le64_to_cpu(st->offset), devid = le64_to_cpu(st->devid);
+		int d = fs_dev_index(fs, devid);
+
+		if (fs->writable_open && devid != own)
+			return fs_err(fs, -EUCLEAN, "chunk %llu: stripe on device %llu of a one-device filesystem",
+				      (unsigned long long)logical, (unsigned long long)devid);
+		if (d < 0 || fs->devs[d].fd < 0)
+			continue;	/* a missing device: readers use other copies */
+		if (off + stripe_size < off || off + stripe_size > fs->devs[d].size)
+			return fs_err(fs, -EUCLEAN,
+				      "chunk %llu: stripe %u [%llu, %llu) lies beyond the end of %s (%llu bytes)",
+				      (unsigned long long)logical, i, (unsigned long long)off,
+				      (unsigned long long)(off + stripe_size), fs->devs[d].path,
+				      (unsigned long long)fs->devs[d].size);
+	}
+	return 0;
+}
+
 int validate_chunk(struct fs_info *fs, u64 logical, const struct btrfs_chunk *c,
 		   u32 item_size)
 {
-	u64 length, type, profile;
+	u64 length, type;
 	u16 num_stripes;
-	u64 devid = le64_to_cpu(fs->super.dev_item.devid);
 	char why[200];
 
 	/* The kernel's rules first: a chunk they refuse makes the filesystem unmountable. */
@@ -49,7 +102,6 @@ int validate_chunk(struct fs_info *fs, u64 logical, const struct btrfs_chunk *c,
 	num_stripes = le16_to_cpu(c->num_stripes);
 	length = le64_to_cpu(c->length);
 	type = le64_to_cpu(c->type);
-	profile = type & BTRFS_BLOCK_GROUP_PROFILE_MASK;
 	if (num_stripes == 0 || chunk_item_size(num_stripes) != item_size)
 		return fs_err(fs, -EUCLEAN, "chunk %llu: invalid num_stripes %u for item size %u",
 			      (unsigned long long)logical, num_stripes, item_size);
@@ -62,30 +114,14 @@ int validate_chunk(struct fs_info *fs, u64 logical, const struct btrfs_chunk *c,
 	if (!(type & BTRFS_BLOCK_GROUP_TYPE_MASK))
 		return fs_err(fs, -EUCLEAN, "chunk %llu: no data/metadata/system type (0x%llx)",
 			      (unsigned long long)logical, (unsigned long long)type);
-	if (profile && profile != BTRFS_BLOCK_GROUP_DUP)
-		return fs_err(fs, -EOPNOTSUPP,
-			      "chunk %llu: %s profile is not supported (only single and dup)",
-			      (unsigned long long)logical, profile_name(type));
-	if (num_stripes != (profile == BTRFS_BLOCK_GROUP_DUP ? 2 : 1))
-		return fs_err(fs, -EUCLEAN, "chunk %llu: %s profile with %u stripes",
-			      (unsigned long long)logical, profile_name(type), num_stripes);
-	for (u16 i = 0; i < num_stripes; i++) {
-		const struct btrfs_stripe *s = &c->stripe + i;
-		u64 off = le64_to_cpu(s->offset);
-
-		if (le64_to_cpu(s->devid) != devid)
-			return fs_err(fs, -EOPNOTSUPP,
-				      "chunk %llu: stripe on device %llu; multi-device filesystems are not supported",
-				      (unsigned long long)logical,
-				      (unsigned long long)le64_to_cpu(s->devid));
-		if (off + length < off || off + length > fs->image_size)
-			return fs_err(fs, -EUCLEAN,
-				      "chunk %llu: stripe %u [%llu, %llu) lies beyond the end of the image (%llu bytes)",
-				      (unsigned long long)logical, i, (unsigned long long)off,
-				      (unsigned long long)(off + length),
-				      (unsigned long long)fs->image_size);
-	}
-	return 0;
+	if ((type & BTRFS_BLOCK_GROUP_PROFILE_MASK) & ((type & BTRFS_BLOCK_GROUP_PROFILE_MASK) - 1))
+		return fs_err(fs, -EUCLEAN, "chunk %llu: several profile bits (0x%llx)",
+			      (unsigned long long)logical, (unsigned long long)type);
+	if (le64_to_cpu(c->stripe_len) != BTRFS_STRIPE_LEN)
+		return fs_err(fs, -EUCLEAN, "chunk %llu: stripe length %llu",
+			      (unsigned long long)logical,
+			      (unsigned long long)le64_to_cpu(c->stripe_len));
+	return validate_stripes(fs, logical, c);
 }
 
 static int cmp_chunk(const void *a, const void *b)
@@ -105,8 +141,14 @@ static int add_chunk(struct fs_info *fs, u64 logical, const struct btrfs_chunk *
 	m.length = le64_to_cpu(c->length);
 	m.type = le64_to_cpu(c->type);
 	m.num_stripes = le16_to_cpu(c->num_stripes);
-	for (u16 i = 0; i < m.num_stripes && i < 2; i++)
+	m.sub_stripes = le16_to_cpu(c->sub_stripes);
+	m.stripe_len = (u32)le64_to_cpu(c->stripe_len);
+	for (u16 i = 0; i < m.num_stripes && i < CHUNK_MAX_STRIPES; i++) {
 		m.physical[i] = le64_to_cpu((&c->stripe + i)->offset);
+		m.devid[i] = le64_to_cpu((&c->stripe + i)->devid);
+		if (fs_dev_index(fs, m.devid[i]) < 0 && fs_add_missing_dev(fs, m.devid[i]))
+			return fs_err(fs, -ENOMEM, "out of memory");
+	}
 	for (size_t i = 0; i < fs->nr_chunks; i++) {
 		struct chunk_map *o = &fs->chunks[i];
 
@@ -118,7 +160,8 @@ static int add_chunk(struct fs_info *fs, u64 logical, const struct btrfs_chunk *
 			 * nothing is written through a mapping in doubt).
 			 */
 			if ((o->type != m.type || o->num_stripes != m.num_stripes ||
-			     o->physical[0] != m.physical[0] || o->physical[1] != m.physical[1]) &&
+			     memcmp(o->physical, m.physical, sizeof(m.physical)) ||
+			     memcmp(o->devid, m.devid, sizeof(m.devid))) &&
 			    !fs->sys_chunk_mismatch)
 				fs->sys_chunk_mismatch = m.logical;
 			return 0;
@@ -192,6 +235,8 @@ int load_chunk_map(struct fs_info *fs)
 	int ret;
 
 	ret = load_sys_array(fs, &cap);
+	if (!ret)
+		ret = check_missing_devices(fs);	/* before reading the chunk tree */
 	if (ret)
 		return ret;
 	ret = key_iter_first(&it, fs, &fs->chunk_root, &min, &max);
@@ -256,14 +301,215 @@ const struct chunk_map *find_chunk(const struct fs_info *fs, u64 logical)
 	return NULL;
 }
 
+/* ---- devices ------------------------------------------------------------ */
+
+int fs_dev_index(const struct fs_info *fs, u64 devid)
+{
+	for (u32 i = 0; i < fs->nr_devs; i++)
+		if (fs->devs[i].devid == devid)
+			return (int)i;
+	return -1;
+}
+
+int fs_add_dev(struct fs_info *fs, const struct fs_device *d)
+{
+	struct fs_device *nd = realloc(fs->devs, (fs->nr_devs + 1) * sizeof(*nd));
+	int *nf;
+
+	if (!nd)
+		return -ENOMEM;
+	fs->devs = nd;
+	nf = realloc(fs->dev_fds, (fs->nr_devs + 1) * sizeof(*nf));
+	if (!nf)
+		return -ENOMEM;
+	fs->dev_fds = nf;
+	fs->devs[fs->nr_devs] = *d;
+	fs->dev_fds[fs->nr_devs] = d->fd;
+	fs->nr_devs++;
+	return 0;
+}
+
+int fs_add_missing_dev(struct fs_info *fs, u64 devid)
+{
+	return fs_add_dev(fs, &(struct fs_device){ .devid = devid, .fd = -1 });
+}
+
+/* Whether every byte of chunk m has a copy on the devices given. */
+static bool chunk_readable(const struct fs_info *fs, const struct chunk_map *m)
+{
+	u64 profile = m->type & BTRFS_BLOCK_GROUP_PROFILE_MASK;
+	int group = 1;	/* stripes that mirror each other, side by side */
+
+	if (profile & (BTRFS_BLOCK_GROUP_RAID1 | BTRFS_BLOCK_GROUP_RAID1C3 |
+		       BTRFS_BLOCK_GROUP_RAID1C4))
+		group = m->num_stripes;
+	else if (profile == BTRFS_BLOCK_GROUP_RAID10)
+		group = m->sub_stripes;
+	for (int g = 0; g < m->num_stripes; g += group) {
+		bool any = false;
+
+		for (int s = g; s < g + group && s < m->num_stripes; s++) {
+			int d = fs_dev_index(fs, m->devid[s]);
+
+			any |= d >= 0 && fs->devs[d].fd >= 0;
+		}
+		if (!any)
+			return false;
+	}
+	return true;
+}
+
+int check_missing_devices(struct fs_info *fs)
+{
+	for (size_t i = 0; i < fs->nr_chunks; i++) {
+		const struct chunk_map *m = &fs->chunks[i];
+
+		if (chunk_readable(fs, m))
+			continue;
+		for (int s = 0; s < m->num_stripes; s++) {
+			int d = fs_dev_index(fs, m->devid[s]);
+
+			if (d >= 0 && fs->devs[d].fd >= 0)
+				continue;
+			return fs_err(fs, -ENODEV,
+				      "device devid %llu is missing: %s chunk %llu has no copy without it (give every device with --device PATH)",
+				      (unsigned long long)m->devid[s], profile_name(m->type),
+				      (unsigned long long)m->logical);
+		}
+	}
+	return 0;
+}
+
+int check_device_count(struct fs_info *fs)
+{
+	u64 num = le64_to_cpu(fs->super.num_devices);
+
+	if (num == fs->nr_devs)
+		return 0;
+	if (num < fs->nr_devs)
+		return fs_err(fs, -EUCLEAN,
+			      "the superblock says %llu devices, but %u are given or named by chunks",
+			      (unsigned long long)num, fs->nr_devs);
+	return fs_err(fs, -ENODEV,
+		      "the filesystem has %llu devices, %u are known (given, or named by chunks): give the others with --device PATH",
+		      (unsigned long long)num, fs->nr_devs);
+}
+
+/* ---- the stripe layer ---------------------------------------------------- */
+
+int chunk_num_copies(const struct chunk_map *m)
+{
+	switch (m->type & BTRFS_BLOCK_GROUP_PROFILE_MASK) {
+	case BTRFS_BLOCK_GROUP_DUP:
+	case BTRFS_BLOCK_GROUP_RAID1:
+	case BTRFS_BLOCK_GROUP_RAID1C3:
+	case BTRFS_BLOCK_GROUP_RAID1C4:
+		return m->num_stripes < MAX_COPIES ? m->num_stripes : MAX_COPIES;
+	case BTRFS_BLOCK_GROUP_RAID10:
+		return m->sub_stripes < MAX_COPIES ? m->sub_stripes : MAX_COPIES;
+	default:	/* SINGLE, RAID0; RAID5/6: data stripes only (no parity rebuild) */
+		return 1;
+	}
+}
+
+/*
+ * Byte `off` of chunk m, copy `copy`: its stripe, the offset on that
+ * stripe's device, and how many bytes follow it there contiguously.
+ */
+static void chunk_locate(const struct chunk_map *m, u64 off, int copy, int *stripe,
+			 u64 *physical, u64 *run)
+{
+	u64 profile = m->type & BTRFS_BLOCK_GROUP_PROFILE_MASK;
+	u64 sl = m->stripe_len, nr = off / sl, soff = off % sl, row, idx;
+
+	switch (profile) {
+	case BTRFS_BLOCK_GROUP_RAID0:
+		idx = nr % m->num_stripes;
+		row = nr / m->num_stripes;
+		break;
+	case BTRFS_BLOCK_GROUP_RAID10: {
+		u64 factor = m->num_stripes / m->sub_stripes;
+
+		idx = (nr % factor) * m->sub_stripes + (u64)copy;
+		row = nr / factor;
+		break;
+	}
+	case BTRFS_BLOCK_GROUP_RAID5:
+	case BTRFS_BLOCK_GROUP_RAID6: {
+		u64 ndata = data_stripes(m->type, m->num_stripes, m->sub_stripes);
+
+		/* Parity rotates: row r's data stripe i lies on stripe (r + i) % n. */
+		row = nr / ndata;
+		idx = (row + nr % ndata) % m->num_stripes;
+		break;
+	}
+	default:	/* one full copy per stripe */
+		*stripe = copy;
+		*physical = m->physical[copy] + off;
+		*run = m->length - off;
+		return;
+	}
+	*stripe = (int)idx;
+	*physical = m->physical[idx] + row * sl + soff;
+	*run = sl - soff;
+	if (*run > m->length - off)
+		*run = m->length - off;
+}
+
+u64 chunk_stripe_size(const struct chunk_map *m)
+{
+	u64 n = data_stripes(m->type, m->num_stripes, m->sub_stripes);
+
+	return n ? m->length / n : 0;
+}
+
+bool chunk_rmap(const struct chunk_map *m, int stripe, u64 physical, u64 *logical, u64 *len)
+{
+	u64 profile = m->type & BTRFS_BLOCK_GROUP_PROFILE_MASK, sl = m->stripe_len, off, row, nr;
+	u64 ndata = data_stripes(m->type, m->num_stripes, m->sub_stripes);
+
+	if (physical < m->physical[stripe] ||
+	    physical >= m->physical[stripe] + chunk_stripe_size(m))
+		return false;
+	off = physical - m->physical[stripe];
+	row = off / sl;
+	switch (profile) {
+	case BTRFS_BLOCK_GROUP_RAID0:
+		nr = row * m->num_stripes + (u64)stripe;
+		break;
+	case BTRFS_BLOCK_GROUP_RAID10:
+		nr = row * ndata + (u64)stripe / m->sub_stripes;
+		break;
+	case BTRFS_BLOCK_GROUP_RAID5:
+	case BTRFS_BLOCK_GROUP_RAID6: {
+		u64 di = ((u64)stripe + m->num_stripes - row % m->num_stripes) % m->num_stripes;
+
+		if (di >= ndata) {	/* parity: the whole row it protects */
+			*logical = m->logical + row * ndata * sl;
+			*len = ndata * sl;
+			return true;
+		}
+		nr = row * ndata + di;
+		break;
+	}
+	default:
+		*logical = m->logical + off / sl * sl;
+		*len = sl;
+		return true;
+	}
+	*logical = m->logical + nr * sl;
+	*len = sl;
+	return true;
+}
+
 int logical_to_physical(struct fs_info *fs, u64 logical, u64 len, u64 *physical)
 {
-	const struct chunk_map *m = find_chunk(fs, logical);
+	struct copy_loc loc;
 
-	if (!m || logical + len > m->logical + m->length)
+	if (map_copy(fs, logical, len, 0, &loc))
 		return fs_err(fs, -ENOENT, "logical range %llu+%llu is not mapped by one chunk",
 			      (unsigned long long)logical, (unsigned long long)len);
-	*physical = m->physical[0] + (logical - m->logical);
+	*physical = loc.physical;
 	return 0;
 }
 
@@ -273,21 +519,62 @@ int num_copies(const struct fs_info *fs, u64 logical)
 {
 	const struct chunk_map *m = find_chunk(fs, logical);
 
-	if (!m)
-		return 0;
-	/* SINGLE: one stripe, one copy; DUP: two stripes, each a full copy. */
-	return m->num_stripes < 2 ? 1 : 2;
+	return m ? chunk_num_copies(m) : 0;
+}
+
+int num_copies_present(const struct fs_info *fs, u64 logical)
+{
+	int n = num_copies(fs, logical), present = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct copy_loc loc;
+
+		present += !map_copy(fs, logical, 1, i, &loc) && loc.fd >= 0;
+	}
+	return present;
+}
+
+int map_copy_run(const struct fs_info *fs, u64 logical, u64 len, int copy,
+		 struct copy_loc *out, u64 *run)
+{
+	const struct chunk_map *m = find_chunk(fs, logical);
+	int stripe;
+
+	if (!m || !len || logical + len < logical || copy < 0 || copy >= chunk_num_copies(m))
+		return -ENOENT;
+	chunk_locate(m, logical - m->logical, copy, &stripe, &out->physical, run);
+	if (*run > len)
+		*run = len;
+	out->devid = m->devid[stripe];
+	out->dev = fs_dev_index(fs, out->devid);
+	out->fd = out->dev >= 0 ? fs->devs[out->dev].fd : -1;
+	return 0;
 }
 
 int map_copy(const struct fs_info *fs, u64 logical, u64 len, int copy, struct copy_loc *out)
 {
-	const struct chunk_map *m = find_chunk(fs, logical);
+	u64 run;
 
-	if (!m || logical + len < logical || logical + len > m->logical + m->length ||
-	    copy < 0 || copy >= num_copies(fs, logical))
+	if (map_copy_run(fs, logical, len, copy, out, &run) || run != len)
 		return -ENOENT;
-	out->devid = le64_to_cpu(fs->super.dev_item.devid);
-	out->physical = m->physical[copy] + (logical - m->logical);
+	return 0;
+}
+
+int copy_pread(struct fs_info *fs, const struct copy_loc *loc, void *buf, u64 len, u64 logical)
+{
+	ssize_t ret;
+
+	if (loc->fd < 0)
+		return fs_err(fs, -ENODEV, "logical %llu: device devid %llu is missing",
+			      (unsigned long long)logical, (unsigned long long)loc->devid);
+	if (loc->physical + len < loc->physical || loc->physical + len > fs->devs[loc->dev].size)
+		return fs_err(fs, -EIO, "logical %llu maps to %llu, beyond the end of %s",
+			      (unsigned long long)logical, (unsigned long long)loc->physical,
+			      fs->devs[loc->dev].path);
+	ret = pread(loc->fd, buf, len, (off_t)loc->physical);
+	if (ret != (ssize_t)len)
+		return fs_err(fs, -EIO, "read error at logical %llu: %s", (unsigned long long)logical,
+			      ret < 0 ? strerror(errno) : "short read");
 	return 0;
 }
 

@@ -10,7 +10,10 @@
 
 /*
  * Build fs->chunks from the superblock's sys_chunk_array, then from every
- * CHUNK_ITEM of the chunk tree.  Refuses profiles other than SINGLE and DUP.
+ * CHUNK_ITEM of the chunk tree.  Devices the stripes name that were not
+ * given are added to fs->devs as missing (fd -1); a chunk left without a
+ * copy is refused (check_missing_devices()).  An image opened for writing
+ * takes SINGLE and DUP chunks on its own device only.
  * Returns 0 or a negative errno with fs_errmsg(fs) set.
  */
 int load_chunk_map(struct fs_info *fs);
@@ -25,7 +28,7 @@ int validate_chunk(struct fs_info *fs, u64 logical, const struct btrfs_chunk *c,
 /* Human name of a block group profile ("single", "dup", "raid1", ...). */
 const char *profile_name(u64 flags);
 
-/* Map a logical range to an image offset (first stripe).  Returns 0 or -ENOENT. */
+/* Map a logical range to a device offset (first copy).  Returns 0 or -ENOENT. */
 int logical_to_physical(struct fs_info *fs, u64 logical, u64 len, u64 *physical);
 /*
  * Add a mapping (a chunk allocated in a transaction) or drop one (a chunk
@@ -37,28 +40,76 @@ void chunk_map_remove(struct fs_info *fs, u64 logical);
 /* Chunk covering a logical address, or NULL. */
 const struct chunk_map *find_chunk(const struct fs_info *fs, u64 logical);
 
-/*
- * Copies of a logical range (the mirror layer).  Readers try copy 0, 1, ...
- * in order and take the first good one; writers write every copy.  Today a
- * copy is one stripe of a SINGLE (1 copy) or DUP (2 copies) chunk on the one
- * device; a stripe layer for RAID1* / RAID10 (a copy per mirror) and RAID5/6
- * (a copy rebuilt from parity) implements these two and nothing above them
- * changes.
+/* ---- devices ----
+ * fs->devs[] (ctree.h): the index of devid, or -1; add one (0 or -ENOMEM);
+ * add a missing one (fd -1).
  */
-#define MAX_COPIES	4	/* RAID1C4; today at most 2 (DUP) */
+int fs_dev_index(const struct fs_info *fs, u64 devid);
+int fs_add_dev(struct fs_info *fs, const struct fs_device *d);
+int fs_add_missing_dev(struct fs_info *fs, u64 devid);
+/*
+ * With devices missing: 0 when every chunk keeps a copy of each byte on the
+ * devices given, else -ENODEV naming the first missing devid that leaves
+ * a chunk without one.  RAID5/6 parity is not used to rebuild data, so a
+ * RAID5/6 chunk needs all its devices.
+ */
+int check_missing_devices(struct fs_info *fs);
+/*
+ * After the chunk map: the superblock's num_devices against the devices
+ * known (given, or missing but named by a chunk).  0, -EUCLEAN (fewer
+ * devices than that), or -ENODEV (devices holding no chunk not given).
+ */
+int check_device_count(struct fs_info *fs);
+
+/*
+ * Copies of a logical range (the stripe layer).  Readers try copy 0, 1, ...
+ * in order and take the first good one (skipping copies on missing
+ * devices); writers (one device only) write every copy.  A copy is, per
+ * profile: SINGLE 1, DUP 2 (both on the one device), RAID1/RAID1C3/RAID1C4
+ * one per stripe, RAID10 one per sub-stripe; RAID0 1, striped over the
+ * devices in stripe_len elements; RAID5/RAID6 1: the data stripes, read
+ * directly (parity is neither read nor used to rebuild a missing device).
+ */
+#define MAX_COPIES	4	/* RAID1C4 */
 
 struct copy_loc {
 	u64 devid;
 	u64 physical;	/* byte offset on that device */
+	int dev;	/* index in fs->devs */
+	int fd;		/* fs->devs[dev].fd; -1: the device is missing */
 };
 
 /* How many copies the chunk holding logical keeps (0: not mapped). */
 int num_copies(const struct fs_info *fs, u64 logical);
+int chunk_num_copies(const struct chunk_map *m);
+/* Bytes of a chunk's stripe on its device (length / data stripes). */
+u64 chunk_stripe_size(const struct chunk_map *m);
+/*
+ * Reverse map: the stripe element of chunk m that holds byte `physical` of
+ * stripe `stripe`'s device, as a logical range (a parity element: the row
+ * of data it protects).  false: physical is not on that stripe.
+ */
+bool chunk_rmap(const struct chunk_map *m, int stripe, u64 physical, u64 *logical, u64 *len);
+/* Copies of the byte at logical on devices that were given. */
+int num_copies_present(const struct fs_info *fs, u64 logical);
 /*
  * Where copy `copy` (0-based) of [logical, logical + len) is.  The range must
- * lie in one chunk.  Returns 0 or -ENOENT (not mapped, or no such copy).
+ * lie in one chunk and, on a striped profile, in one stripe element.
+ * Returns 0 or -ENOENT (not mapped, no such copy, or not contiguous).
  */
 int map_copy(const struct fs_info *fs, u64 logical, u64 len, int copy, struct copy_loc *out);
+/*
+ * The same for the first bytes of the range: *run (<= len, > 0) bytes from
+ * logical lie contiguously at *out.
+ */
+int map_copy_run(const struct fs_info *fs, u64 logical, u64 len, int copy,
+		 struct copy_loc *out, u64 *run);
+/*
+ * Read len bytes of a copy (map_copy()'s loc) for logical: 0, -ENODEV
+ * (device missing), or -EIO (beyond the device's end, read error), with
+ * fs_errmsg() set.
+ */
+int copy_pread(struct fs_info *fs, const struct copy_loc *loc, void *buf, u64 len, u64 logical);
 
 /*
  * Bad copies met by readers whose data came from another, good copy: a tree

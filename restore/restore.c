@@ -56,7 +56,7 @@ static int start_workers(struct restore *r, const struct restore_params *p, stru
 	params.key = r->mk;
 	params.profile = FSCRYPT_PROFILE_V7;
 	params.contents_mode = FSCRYPT_MODE_AES_256_XTS;
-	data_read_setup(&params);	/* csums verified, plaintext to each read's sink */
+	data_read_setup(&params, r->fs);	/* csums verified, plaintext to each read's sink */
 	*ws = fault_calloc(p->threads, sizeof(**ws));
 	ret = *ws ? rs_workers_start(r, *ws, p->threads, &params) : -ENOMEM;
 	if (ret == -ENOMEM)

@@ -93,7 +93,7 @@ static bool dr_setup(struct dr_fixture *f, unsigned int threads)
 					  .threads = threads, .chunk_size = 2 * DR_UNIT,
 					  .key = &f->mk, .profile = FSCRYPT_PROFILE_V7,
 					  .contents_mode = FSCRYPT_MODE_AES_256_XTS };
-	data_read_setup(&f->p);
+	data_read_setup(&f->p, NULL);
 	CHECK(f->p.process == extent_io_csum_process);
 	CHECK_EQ_INT(extent_io_new(&f->io, &f->p), 0);
 	return f->io != NULL;
