@@ -116,6 +116,11 @@ def test_usage_unknown_option(run, command):
 
 @pytest.mark.parametrize("command", ALL_COMMANDS)
 def test_usage_extra_arguments(run, command):
+    if command == "inspect dump-tree":
+        # Its arguments are the devices of a filesystem (test_multidev.py):
+        # a missing one cannot be opened.
+        expect(run(*command.split(), "a", "b", "c", "d", "e"), 3)
+        return
     expect(run(*command.split(), "a", "b", "c", "d", "e"), 2)
 
 
