@@ -16,6 +16,7 @@
 #include "check/check.h"
 #include "cmds/print-tree.h"
 #include "kernel-shared/tree-checker.h"
+#include "kernel-shared/volumes.h"
 
 struct rules_arg {
 	struct check_ctx *c;
@@ -74,20 +75,26 @@ static void check_super_flags(struct check_ctx *c)
 			     "the BLOCK_GROUP_TREE bit is set but there is no block group tree");
 }
 
-/* Whether the stripes of a sys chunk array entry (avail bytes left) are on the superblock's device. */
-static bool sys_stripes_on_device(const struct btrfs_super_block *sb, const struct btrfs_chunk *ch,
+/*
+ * Whether the stripes of a sys chunk array entry (avail bytes left) are on
+ * devices of this filesystem: a device given (its devid and uuid), or a
+ * missing one the chunks name (devid only: its superblock is not there).
+ */
+static bool sys_stripes_on_device(const struct fs_info *fs, const struct btrfs_chunk *ch,
 				  u32 avail)
 {
 	u16 n = le16_to_cpu(ch->num_stripes);
 
 	for (u16 i = 0; i < n; i++) {
 		const struct btrfs_stripe *st = &ch->stripe + i;
+		int d;
 
 		if (sizeof(struct btrfs_disk_key) + offsetof(struct btrfs_chunk, stripe) +
 		    (i + 1) * sizeof(*st) > avail)
 			return true;	/* truncated: tree_check_chunk's to report */
-		if (le64_to_cpu(st->devid) != le64_to_cpu(sb->dev_item.devid) ||
-		    memcmp(st->dev_uuid, sb->dev_item.uuid, BTRFS_UUID_SIZE))
+		d = fs_dev_index(fs, le64_to_cpu(st->devid));
+		if (d < 0 || (fs->devs[d].fd >= 0 &&
+			      memcmp(st->dev_uuid, fs->devs[d].uuid, BTRFS_UUID_SIZE)))
 			return false;
 	}
 	return true;
@@ -113,7 +120,7 @@ static void check_sys_chunk_array(struct check_ctx *c)
 		why[0] = 0;
 		if (k.type != BTRFS_CHUNK_ITEM_KEY)
 			snprintf(why, sizeof(why), "key type %u is not CHUNK_ITEM", k.type);
-		else if (!sys_stripes_on_device(sb, ch, size - off))
+		else if (!sys_stripes_on_device(c->fs, ch, size - off))
 			snprintf(why, sizeof(why), "a stripe names a device (devid and uuid) that is not this filesystem's");
 		else if (tree_check_chunk(c->fs, ch, 0, k.offset, why, sizeof(why)) == 0 &&
 			 !(le64_to_cpu(ch->type) & BTRFS_BLOCK_GROUP_SYSTEM))

@@ -58,6 +58,7 @@ struct fs_device {
 	const char *path;	/* NULL: missing */
 	u64 size;		/* bytes */
 	u64 generation;		/* of its superblock */
+	u8 uuid[BTRFS_UUID_SIZE];	/* its superblock's dev_item.uuid (given devices) */
 };
 
 /*

@@ -948,6 +948,7 @@ static int open_other_device(struct fs_info *fs, const char *path, int mirror)
 	}
 	d.devid = le64_to_cpu(sb->dev_item.devid);
 	d.generation = le64_to_cpu(sb->generation);
+	memcpy(d.uuid, sb->dev_item.uuid, BTRFS_UUID_SIZE);
 	other = fs_dev_index(fs, d.devid);
 	if (other >= 0) {
 		ret = fs_err(fs, -EINVAL, "device %s is devid %llu, given already as %s", path,
@@ -978,6 +979,7 @@ static int open_devices(struct fs_info *fs, const struct open_args *args, int mi
 			       .path = fs->path, .size = fs->image_size,
 			       .generation = fs->generation };
 
+	memcpy(d.uuid, fs->super.dev_item.uuid, BTRFS_UUID_SIZE);
 	if (fs_add_dev(fs, &d))
 		return fs_err(fs, -ENOMEM, "out of memory");
 	for (int i = 0; args && i < args->nr_devices; i++) {
