@@ -150,3 +150,35 @@ def test_wrong_key_and_usage(run, ab_image):
     assert res.returncode == 4, res.stderr
     for bad in ("--require-encryption=", "--require-encryption=,", "--require-encryption=a/b"):
         assert run("check", bad, str(img)).returncode == 2, bad
+
+
+def test_directory_cycle_terminates(run, ab_image, tmp_path):
+    """Hostile image: /b/sub's DIR_INDEX entry for big.bin patched to point at
+    /b itself (a directory cycle).  The walk ends, each inode reported once."""
+    import btrfs_ondisk as bo
+    src, _k, _w = ab_image
+    img = tmp_path / "cycle.img"
+    fixtures.sparse_copy(src, img)
+    modes, parent = _inodes(img)
+    b = _top_dir(img, b"b")
+    sub = next(i for i, p in parent.items() if p == b and stat.S_ISDIR(modes[i][0]))
+    patched = False
+    with bo.Image(img, writable=True) as im:
+        root, _lvl = im.tree_roots()[5]
+        for blk in im.walk(root, 5):
+            if blk.level:
+                continue
+            for it in blk.items():
+                if it.key.objectid == sub and it.key.type == 96:
+                    o = blk.item_data_offset(it)
+                    bo.put(blk.data, o, "<Q", b)       # location objectid
+                    bo.put(blk.data, o + 8, "B", 1)    # INODE_ITEM
+                    im.write_block(blk)
+                    patched = True
+    assert patched
+    res, probs = _report(run, img, "--require-encryption=/b")
+    got = [(p["root"], p["inode"]) for p in probs if p["code"] == "NOT_ENCRYPTED"]
+    assert res.returncode == 1 and len(got) == len(set(got))
+    want = {(5, i) for i in _plain(modes, _below(parent, b))}
+    big = {(5, i) for i, p in parent.items() if p == sub}
+    assert set(got) == want - big, (set(got), want)
