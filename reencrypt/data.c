@@ -623,6 +623,8 @@ static int reinline_file(struct reenc *c, struct trans_root *root, const struct 
 		return ret;
 	c->nbytes_changed = true;
 	c->since_commit += size;
+	c->sv->bytes += rc.num_bytes;	/* as the preflight counts it */
+	c->st->bytes += rc.num_bytes;
 	c->sv->extents++;
 	c->st->extents++;
 	return 0;
