@@ -202,7 +202,8 @@ static u16 intern_policy(struct fs_tree_state *st, const u8 *ctx)
 /* --require-encryption: every file, directory and symlink of the subvolumes it names. */
 static void check_required_encryption(struct check_ctx *c, u64 root, const struct inode_cur *cur)
 {
-	bool covered = c->nr_require_roots == 0;
+	bool covered = !c->nr_require_roots && !c->nr_require_paths;
+	char what[48];
 
 	if (!c->require_encryption || (cur->flags & BTRFS_INODE_ENCRYPT) ||
 	    cur->ino < BTRFS_FIRST_FREE_OBJECTID ||
@@ -213,9 +214,10 @@ static void check_required_encryption(struct check_ctx *c, u64 root, const struc
 		return;		/* not a subvolume: the data relocation tree */
 	for (size_t i = 0; i < c->nr_require_roots && !covered; i++)
 		covered = c->require_roots[i] == root;
-	if (covered)
-		check_report(c, PR_NOT_ENCRYPTED, LOC_INODE(root, cur->ino), cur->mode,
-			     (unsigned long long)root);
+	if (!covered)
+		return;
+	snprintf(what, sizeof(what), "subvolume %llu", (unsigned long long)root);
+	check_report(c, PR_NOT_ENCRYPTED, LOC_INODE(root, cur->ino), cur->mode, what);
 }
 
 /* Each subvolume that --require-encryption names must exist. */

@@ -144,6 +144,7 @@ enum check_problem {
 	PR_LEGACY_EXTENT_CTX,
 	PR_NOT_ENCRYPTED,
 	PR_REQUIRED_SUBVOL_MISSING,
+	PR_REQUIRED_PATH_MISSING,
 	/* with a key (C12) */
 	PR_KEY_NOT_USED,
 	PR_REKEY_IN_PROGRESS,
@@ -342,8 +343,11 @@ struct check_ctx {
 	struct fs_info *fs;
 	bool check_data_csum;
 	bool require_encryption;	/* --require-encryption */
-	u64 *require_roots;		/* its subvolume IDs; none: every subvolume */
+	u64 *require_roots;		/* its subvolume IDs; none (and no paths): every subvolume */
 	size_t nr_require_roots;
+	char **require_paths;		/* its paths in the top-level subvolume (check-paths.c) */
+	size_t nr_require_paths;
+	const struct fscrypt_master_key *path_key;	/* resolves them; NULL: no-key names */
 	unsigned int threads;
 	struct check_key *key;		/* NULL without a key */
 	const char *image_path;
@@ -394,6 +398,12 @@ struct check_ctx {
 /* Report a problem; the message is the table's template with the arguments. */
 void check_report(struct check_ctx *c, enum check_problem code, struct check_loc loc, ...);
 void check_required_subvols(struct check_ctx *c);
+/*
+ * --require-encryption's paths (check-paths.c): reports NOT_ENCRYPTED
+ * below them and REQUIRED_PATH_MISSING; returns 0, or EXIT_KEY after an
+ * ERROR line when the key given is not the one of a directory on a path.
+ */
+int check_required_paths(struct check_ctx *c);
 /* Print all problems (text) or add them to doc (JSON). */
 void check_print_problem(const struct check_ctx *c, const struct check_problem_rec *p);
 struct json_object;

@@ -38,7 +38,7 @@ const char *const cmd_check_usage[] = {
 	OPTLINE("--key-file PATH", "master key for the checks that decrypt (names, symlinks, compressed data); '-' for stdin; repeatable (several keys, e.g. during a rekey)"),
 	OPTLINE("--key-fd N", "read the master key from file descriptor N"),
 	OPTLINE("--key-format raw|hex", "how the key is encoded (default raw)"),
-	OPTLINE("--require-encryption[=ID,...]", "every file, directory and symlink of every subvolume (or of these) must be encrypted"),
+	OPTLINE("--require-encryption[=ID|PATH,...]", "every file, directory and symlink of every subvolume (or of these subvolumes, or below these /paths) must be encrypted"),
 	SUPER_OPTLINE,
 	DEVICE_OPTLINE,
 	OPTLINE("--threads N", "worker threads for --check-data-csum (default: one per CPU)"),
@@ -153,6 +153,9 @@ static void free_ctx(struct check_ctx *c)
 		free(c->problems[i].message);
 	free(c->problems);
 	free(c->require_roots);
+	for (size_t i = 0; i < c->nr_require_paths; i++)
+		free(c->require_paths[i]);
+	free(c->require_paths);
 	vec_free(&c->roots);
 	vec_free(&c->ext_recs);
 	vec_free(&c->ext_backrefs);
@@ -179,7 +182,23 @@ static int parse_uint(const struct cmd_struct *cmd, const char *opt, const char 
 	return 0;
 }
 
-/* --require-encryption=ID,ID,...: subvolume IDs (5, or 256 and above). */
+/* A --require-encryption token starting with '/': a path in the top-level subvolume. */
+static void add_required_path(struct check_ctx *c, const char *tok)
+{
+	char **n = reallocarray(c->require_paths, c->nr_require_paths + 1, sizeof(*n));
+
+	if (!n)
+		die_oom();
+	c->require_paths = n;
+	if (!(c->require_paths[c->nr_require_paths] = fault_strdup(tok)))
+		die_oom();
+	c->nr_require_paths++;
+}
+
+/*
+ * --require-encryption=ID,/path,...: subvolume IDs (5, or 256 and above)
+ * and paths in the top-level subvolume.
+ */
 static int parse_subvol_list(const struct cmd_struct *cmd, const char *arg, struct check_ctx *c)
 {
 	char *copy = fault_strdup(arg), *save = NULL, *tok;
@@ -191,6 +210,10 @@ static int parse_subvol_list(const struct cmd_struct *cmd, const char *arg, stru
 		unsigned long long v;
 		u64 *n;
 
+		if (tok[0] == '/') {
+			add_required_path(c, tok);
+			continue;
+		}
 		if (parse_u64(tok, &v) || (v != BTRFS_FS_TREE_OBJECTID &&
 		    (v < BTRFS_FIRST_FREE_OBJECTID || v > BTRFS_LAST_FREE_OBJECTID))) {
 			ret = usage_error(cmd, "invalid subvolume ID for --require-encryption: '%s'", tok);
@@ -202,8 +225,8 @@ static int parse_subvol_list(const struct cmd_struct *cmd, const char *arg, stru
 		c->require_roots = n;
 		c->require_roots[c->nr_require_roots++] = v;
 	}
-	if (!ret && !c->nr_require_roots)
-		ret = usage_error(cmd, "--require-encryption= needs subvolume IDs");
+	if (!ret && !c->nr_require_roots && !c->nr_require_paths)
+		ret = usage_error(cmd, "--require-encryption= needs subvolume IDs or paths");
 	free(copy);
 	return ret;
 }
@@ -287,7 +310,7 @@ static void check_ctx_init(struct check_ctx *c)
 /* The passes of cmds/check.h, in order; returns the exit code. */
 static int check_passes(struct check_ctx *c)
 {
-	int ret;
+	int ret, path_ret;
 
 	ret = check_trees(c);
 	if (ret) {
@@ -306,11 +329,14 @@ static int check_passes(struct check_ctx *c)
 	check_qgroups(c);
 	fs_check_global(c);
 	check_required_subvols(c);
+	path_ret = check_required_paths(c);
 	check_csums(c);
 	check_scrub_finish(c);
 	ret = 0;
 	if (c->key)
 		ret = check_with_key(c);
+	if (!ret)
+		ret = path_ret;
 	check_bad_copies(c);
 	if (g_format == FORMAT_JSON)
 		print_json(c, ret);
@@ -329,6 +355,7 @@ static int check_run(struct cmd_context *ctx)
 
 	c->image_path = ctx->image_path;
 	c->fs = ctx->fs;
+	c->path_key = ctx->mk;
 	if (ctx->mk && check_key_attach(c, ctx->mks, ctx->nr_mks))
 		return exit_code(-ENOMEM, ERR_AT_RUN);
 	check_ctx_init(c);

@@ -528,16 +528,139 @@ static int encrypt_inline(struct reenc *c, struct trans_root *root, u64 ino,
 	return ret;
 }
 
+/*
+ * Whether a file whose data is the one item fi goes back inline: the kernel
+ * never makes an inline extent of an encrypted file, so encrypt moved the
+ * inline data of small files into regular extents (encrypt_inline()); this
+ * is mkfs.btrfs --rootdir's rule for an inline file (Documentation/format.rst
+ * 14): i_size above 0, below a sector and within BTRFS_MAX_INLINE_DATA_SIZE,
+ * the whole data in one uncompressed regular extent at file offset 0 that
+ * nothing else references.
+ */
+static int reinline_candidate(struct reenc *c, struct trans_root *root,
+			      const struct file_item *fi, u64 *size)
+{
+	const struct btrfs_file_extent_item *fe = (const void *)fi->data;
+	struct fs_info *fs = c->fs;
+	struct btrfs_inode_item ii;
+	int ret;
+
+	*size = 0;
+	if (fi->key.offset || fe->type != BTRFS_FILE_EXTENT_REG || fe->compression ||
+	    fe->other_encoding || !fe->disk_bytenr || fe->offset || fi->shared_leaf ||
+	    !!fe->encryption != c->ops->src_encrypted ||
+	    le64_to_cpu(fe->disk_num_bytes) < fs->sectorsize)
+		return 0;
+	ret = trans_inode_read(c->t, root, fi->key.objectid, &ii);
+	if (ret)
+		return ret > 0 ? -EUCLEAN : ret;
+	if (!ii.size || le64_to_cpu(ii.size) >= fs->sectorsize ||
+	    le64_to_cpu(ii.size) > max_item_size(fs) - BTRFS_FILE_EXTENT_INLINE_DATA_START ||
+	    le64_to_cpu(ii.size) > le64_to_cpu(fe->num_bytes) ||
+	    extent_refs(c, le64_to_cpu(fe->disk_bytenr)) != 1)
+		return 0;
+	*size = le64_to_cpu(ii.size);
+	return 0;
+}
+
+/*
+ * The first size bytes of the extent of fi, read (and decrypted) through
+ * the read path, replace fi as an uncompressed inline extent; the old
+ * extent loses its last reference, so the commit of this transaction
+ * deletes its extent item and csums and frees its space.
+ */
+static int reinline_file(struct reenc *c, struct trans_root *root, const struct file_item *fi,
+			 u64 size, bool datasum)
+{
+	const struct btrfs_file_extent_item *fe = (const void *)fi->data;
+	struct fs_info *fs = c->fs;
+	struct trans_root *cr = trans_get_root(c->t, BTRFS_CSUM_TREE_OBJECTID);
+	const u32 hdr = BTRFS_FILE_EXTENT_INLINE_DATA_START;
+	u64 ino = fi->key.objectid, old = le64_to_cpu(fe->disk_bytenr);
+	struct ref_change rc = { .bytenr = old, .num_bytes = le64_to_cpu(fe->disk_num_bytes),
+				 .kind = REF_DATA, .root = root->ref.objectid, .objectid = ino,
+				 .offset = 0, .delta = -1 };
+	u8 nonce[FSCRYPT_NONCE_SIZE], *buf = NULL;
+	struct btrfs_file_extent_item *ne;
+	struct data_read rd = { 0 };
+	int ret = cr ? 0 : fs_err(fs, -EUCLEAN, "no csum tree");
+
+	if (!ret && fe->encryption)
+		ret = item_nonce(c, root, fi, nonce);
+	/* The pipeline runs one batch at a time: the queued copies go first. */
+	if (!ret)
+		ret = reenc_flush_copies(c);
+	if (!ret && !(buf = fault_calloc(1, hdr + fs->sectorsize)))
+		ret = fs_err(fs, -ENOMEM, "out of memory");
+	if (!ret)
+		ret = data_read_map(fs, &cr->ref, old, 0, fs->sectorsize,
+				    datasum ? DATA_READ_SOME_CSUMS : 0,
+				    fe->encryption ? nonce : NULL, &rd);
+	if (!ret)
+		ret = data_read_run(c->io, &rd, buf + hdr, NULL, NULL);
+	data_read_release(&rd);
+	if (ret == -EBADMSG)
+		ret = fs_err(fs, -EUCLEAN, "extent %llu: data checksum mismatch; not converting it",
+			     old);
+	ne = (void *)buf;
+	if (!ret) {
+		ne->generation = cpu_to_le64(c->t->transid);
+		ne->ram_bytes = cpu_to_le64(size);
+		ne->type = BTRFS_FILE_EXTENT_INLINE;
+		ret = trans_delete_item(c->t, root, &fi->key);
+	}
+	if (!ret)
+		ret = insert_item(c->t, root, &fi->key, buf, hdr + size);
+	if (buf) {
+		explicit_bzero(buf, hdr + fs->sectorsize);
+		free(buf);
+	}
+	if (!ret)
+		ret = queue_ref(c->t, &rc);
+	if (!ret && fe->encryption)
+		ret = fscrypt_extent_ctx_delete(c->t, root, ino, fi->key.offset);
+	if (ret < 0)
+		return ret;
+	c->nbytes_changed = true;
+	c->since_commit += size;
+	c->sv->bytes += rc.num_bytes;	/* as the preflight counts it */
+	c->st->bytes += rc.num_bytes;
+	c->sv->extents++;
+	c->st->extents++;
+	return 0;
+}
+
+/* With the mode's reinline: a small file's one extent back inline (*done). */
+static int reinline_small_file(struct reenc *c, struct trans_root *root,
+			       const struct file_item *items, size_t nr, bool datasum, bool *done)
+{
+	u64 size;
+	int ret;
+
+	*done = false;
+	if (!c->ops->reinline || nr != 1)
+		return 0;
+	ret = reinline_candidate(c, root, &items[0], &size);
+	if (ret || !size)
+		return ret;
+	*done = true;
+	return reinline_file(c, root, &items[0], size, datasum);
+}
+
 static int reencrypt_file_data(struct reenc *c, struct trans_root *root, u64 ino, bool datasum)
 {
 	struct file_item *items;
 	u64 *created = NULL;
-	size_t nr, nr_created = 0;
+	size_t nr, nr_created = 0, todo;
+	bool inlined = false;
 	int ret = collect_file_items(c, root, ino, &items, &nr);
 
-	if (!ret && nr && !(created = fault_malloc(nr * sizeof(*created))))
+	if (!ret)
+		ret = reinline_small_file(c, root, items, nr, datasum, &inlined);
+	todo = inlined ? 0 : nr;
+	if (!ret && todo && !(created = fault_malloc(nr * sizeof(*created))))
 		ret = fs_err(c->fs, -ENOMEM, "out of memory");
-	for (size_t i = 0; !ret && i < nr; i++) {
+	for (size_t i = 0; !ret && i < todo; i++) {
 		struct file_item *fi = &items[i];
 		const struct btrfs_file_extent_item *fe = (const void *)fi->data;
 		u64 old = le64_to_cpu(fe->disk_bytenr), len = le64_to_cpu(fe->disk_num_bytes);

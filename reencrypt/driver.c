@@ -27,9 +27,11 @@
 /* ---- modes ---------------------------------------------------------------- */
 
 static const struct reencrypt_mode_ops mode_table[] = {
-	[REENCRYPT_ENCRYPT] = { "encrypt", false, true, false, REENCRYPT_FILES_THEN_DIRS, false },
-	[REENCRYPT_DECRYPT] = { "decrypt", true, false, false, REENCRYPT_DIRS_THEN_FILES, true },
-	[REENCRYPT_REKEY] = { "rekey", true, true, true, REENCRYPT_BY_DIRECTORY, true },
+	[REENCRYPT_ENCRYPT] = { "encrypt", false, true, false, REENCRYPT_FILES_THEN_DIRS, false,
+				false },
+	[REENCRYPT_DECRYPT] = { "decrypt", true, false, false, REENCRYPT_DIRS_THEN_FILES, true,
+				true },
+	[REENCRYPT_REKEY] = { "rekey", true, true, true, REENCRYPT_BY_DIRECTORY, true, false },
 };
 
 const struct reencrypt_mode_ops *reencrypt_mode_ops(enum reencrypt_mode mode)

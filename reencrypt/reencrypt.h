@@ -55,6 +55,12 @@ struct reencrypt_mode_ops {
 	 * a plain subvolume.
 	 */
 	bool outer_first;
+	/*
+	 * Plain results: a file whose data is one small regular extent gets
+	 * it back inline, as mkfs.btrfs --rootdir stores it (decrypt undoes
+	 * encrypt's move of inline data out of the tree).
+	 */
+	bool reinline;
 };
 
 /* The table entry of a mode, or NULL for a value outside the enum. */

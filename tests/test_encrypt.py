@@ -1614,6 +1614,12 @@ def test_check_require_encryption(run, kernel_images, keys, tmp_path):
     assert rc == 1 and got == want_all and len(probs) == len(want_all), (got ^ want_all)
     rc, got, _ = reported("--require-encryption=5,%d" % sv)
     assert rc == 1 and got == plain_inodes(img, 5)
+    # Paths: the encrypted subvolume's path is clean; "/" crosses into every
+    # subvolume and snapshot below the top level, each plain inode once.
+    rc, got, probs = reported("--require-encryption=/subvol")
+    assert rc == 0 and not probs, probs[:5]
+    rc, got, probs = reported("--require-encryption=/")
+    assert rc == 1 and got == want_all and len(probs) == len(want_all), (got ^ want_all)
     # A named subvolume that does not exist is an error of its own.
     rc, got, probs = reported("--require-encryption=%d,%d" % (sv, max(trees) + 100))
     assert rc == 1 and not got and [p["code"] for p in probs] == ["REQUIRED_SUBVOL_MISSING"]
