@@ -410,6 +410,7 @@ static int inspect_file_find(struct fs_info *fs, const struct name_codec *nc,
 
 static int inspect_file_run(struct cmd_context *ctx)
 {
+	const struct inspect_file_opts *o = ctx->opts;
 	struct fs_info *fs = ctx->fs;
 	struct json_object *doc = NULL;
 	struct enc_names en;
@@ -429,7 +430,12 @@ static int inspect_file_run(struct cmd_context *ctx)
 	if (g_format == FORMAT_JSON)
 		doc = json_doc_new();
 	ret = report_inode(fs, &en.nc, &root, ino, doc);
-	if (ret > 0) {
+	if (ret > 0 && !o->have_ino) {
+		/* A directory entry names it: a dangling entry is a corrupt image. */
+		ret = fs_err(fs, -EUCLEAN, "%s: its directory entry names inode %llu, which tree %llu does not have",
+			     o->fpath, ino, root.objectid);
+		ret = cmd_engine_error(fs, ret, NULL);
+	} else if (ret > 0) {
 		error("inode %llu not found in tree %llu", ino, root.objectid);
 		ret = EXIT_PROBLEMS;
 	} else if (ret < 0) {
