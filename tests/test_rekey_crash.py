@@ -92,9 +92,12 @@ def test_rekey_crash_sweep(run, rk_crash):
     img = work / "cut.img"
     t0 = time.time()
     env_base = {"EXTCRYPT_BATCH_BYTES": BATCH}
+    # Under ASan every 4th write is cut: the sanitizers still see cuts between
+    # all kinds of writes, the normal build cuts at every one (suite time).
+    step = 4 if run.sanitized else 1
     n = 0
     while True:
-        n += 1
+        n += step
         assert n < 5000, "rekey never completed"
         fixtures.sparse_copy(enc, img)
         res = run("rekey", "--threads", "1", "--key-file", ka, "--new-key-file", kb, img,
@@ -144,7 +147,7 @@ def test_rekey_crash_sweep(run, rk_crash):
     stats["seconds"] = round(time.time() - t0, 1)
     print("rekey crash sweep: %d writes, %s" % (n - 1, stats))
     assert not failures, "%d bad cuts:\n%s" % (len(failures), "\n".join(failures[:30]))
-    assert stats["cuts"] >= MIN_CUTS, "only %d cut points" % stats["cuts"]
+    assert stats["cuts"] >= MIN_CUTS // step, "only %d cut points" % stats["cuts"]
     assert stats["in-progress-notes"] > 0, "no cut showed a rekey in progress"
 
 
