@@ -203,6 +203,7 @@ def test_metadata_dup_chunk(run, tmp_path):
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
 
 
+@pytest.mark.slow  # several seconds: out of `make check`
 def test_grow(run, tmp_path):
     """No unallocated space: refused without --grow (exit 1, numbers, image
     unchanged), done with --grow; the round trip ends clean."""

@@ -848,6 +848,7 @@ def test_copies_in_several_batches(run, keys, tmp_path):
     assert not compare_plain(image, img)
 
 
+@pytest.mark.slow  # several seconds: out of `make check`
 def test_space_preflight_counts_inline_conversion(run, keys, tmp_path):
     """Inline files become regular 4 KiB extents when encrypted (Documentation/format.rst
     5.3): the free-space preflight must count them.  Either encrypt succeeds,
@@ -1146,6 +1147,7 @@ def test_mounted_image_refused(run, make_mkfs_image, copy_image, keys, tmp_path)
     assert image_digest(img) == before
 
 
+@pytest.mark.slow  # several seconds: out of `make check`
 def test_not_enough_space_refused(run, keys, tmp_path):
     """Full data block groups and no unallocated device space (mkfs sized the
     image to fit): exit 1 'not enough free', unchanged (--grow:

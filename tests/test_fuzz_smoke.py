@@ -45,6 +45,7 @@ def test_fuzz_smoke_known_lax(smoke):
         pytest.xfail("known-lax classes (tests/fuzz/known-lax.txt): " + "; ".join(classes))
 
 
+@pytest.mark.slow  # several seconds: out of `make check`
 def test_engine_flags_crash_hang_and_bad_exit(tmp_path):
     """The judge itself: a stand-in binary that crashes, hangs, exits 7 or
     reports a sanitizer error on some commands must give those findings."""

@@ -176,6 +176,7 @@ def test_options_after_the_paths(base, run, tmp_path):
     btrfs_check_clean(img)
 
 
+@pytest.mark.slow  # several seconds: out of `make check`
 def test_batch_cut_at_every_write(base, run, tmp_path):
     """Cut the batch at every write: consistent, then the re-run completes it."""
     top, img0 = base
