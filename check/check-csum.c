@@ -8,13 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/escape.h"
 #include "common/fault.h"
 #include "check/check.h"
 #include "check/check-scrub.h"
 #include "kernel-shared/disk-io.h"
 #include "kernel-shared/fs-walk.h"
 #include "kernel-shared/volumes.h"
+#include "data/names.h"
 #include "common/messages.h"
+#include "common/progress.h"
 
 void csum_tree_leaf(struct check_ctx *c, const struct tree_block *leaf)
 {
@@ -273,7 +276,7 @@ static const struct file_extent_rec *owner_of(const struct check_ctx *c, u64 log
  */
 static void report_bad(struct check_ctx *c, const struct bad_sector *b, bool other_good)
 {
-	char found[65], expected[65], path[4096] = "";
+	char found[65], expected[65], path[4096] = "", shown[4 * sizeof(path)];
 	u64 off = NOLOC;
 	const struct file_extent_rec *f = owner_of(c, b->logical, &off);
 	struct check_loc loc = LOC(NOLOC, NOLOC, NOLOC, b->logical);
@@ -284,12 +287,16 @@ static void report_bad(struct check_ctx *c, const struct bad_sector *b, bool oth
 	}
 	if (f) {
 		struct root_ref rr;
+		struct enc_names en;
 
 		loc.root = f->root;
 		loc.ino = f->ino;
 		loc.offset = off;
-		if (find_root(c->fs, f->root, &rr) || inode_path(c->fs, NULL, &rr, f->ino, path, sizeof(path)))
+		enc_names_init(&en, c->fs, c->path_key);
+		if (find_root(c->fs, f->root, &rr) ||
+		    inode_path(c->fs, &en.nc, &rr, f->ino, path, sizeof(path)))
 			path[0] = 0;
+		name_text(path, strlen(path), shown, sizeof(shown));
 	}
 	if (other_good) {
 		struct copy_loc cl = { 0, 0 };
@@ -297,11 +304,11 @@ static void report_bad(struct check_ctx *c, const struct bad_sector *b, bool oth
 		map_copy(c->fs, b->logical, c->fs->sectorsize, b->mirror - 1, &cl);
 		check_report(c, PR_DATA_BAD_COPY, loc, (unsigned long long)b->logical, b->mirror,
 			     (unsigned long long)cl.devid, (unsigned long long)cl.physical,
-			     path[0] ? " path " : "", path, found, expected);
+			     path[0] ? " path " : "", shown, found, expected);
 		return;
 	}
 	check_report(c, PR_DATA_CSUM_MISMATCH, loc, (unsigned long long)b->logical, b->mirror,
-		     path[0] ? " path " : "", path, found, expected);
+		     path[0] ? " path " : "", shown, found, expected);
 }
 
 /* A scrub running in the background while the other checks go on. */
@@ -310,6 +317,8 @@ struct check_scrub {
 	struct bad_list bl;
 	struct vec ranges;
 	struct scrub_job *job;
+	struct progress prog;	/* shown while check_scrub_finish() waits */
+	bool prog_ended;
 };
 
 /*
@@ -383,7 +392,10 @@ void check_scrub_start(struct check_ctx *c)
 		.threads = c->threads,
 		.bad = on_bad,
 		.arg = &s->bl,
+		.progress = progress_cb,
+		.progress_arg = &s->prog,
 	};
+	progress_init(&s->prog, "check", "bytes");
 	vec_init(&s->ranges, sizeof(struct scrub_range));
 	vec_init(&s->bl.v, sizeof(struct bad_sector));
 	pthread_mutex_init(&s->bl.lock, NULL);
@@ -437,6 +449,8 @@ void check_scrub_finish(struct check_ctx *c)
 	if (!s)
 		return;
 	ret = scrub_finish(s->job, &bytes, err, sizeof(err));
+	progress_end(&s->prog, bytes, 0);
+	s->prog_ended = true;
 	if (ret == -ENOMEM)
 		die_oom();
 	if (ret)
@@ -468,6 +482,8 @@ void check_scrub_free(struct check_ctx *c)
 	if (!s)
 		return;
 	scrub_finish(s->job, NULL, err, sizeof(err));
+	if (!s->prog_ended)
+		progress_end(&s->prog, 0, 0);	/* a consumer always gets its final line */
 	pthread_mutex_destroy(&s->bl.lock);
 	vec_free(&s->bl.v);
 	vec_free(&s->ranges);

@@ -20,12 +20,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "common/escape.h"
 #include "common/fault.h"
 #include "check/check.h"
 #include "crypto/csum.h"
 #include "kernel-shared/hash.h"
 #include "common/messages.h"
 #include "common/utils.h"
+#include "data/names.h"
+#include "kernel-shared/disk-io.h"
 
 #define MAX_NAME 255
 
@@ -418,6 +421,31 @@ bad:
 		     ext ? "inode extref" : "inode ref", "name overruns the item or has a bad length");
 }
 
+/*
+ * The name of an entry of directory dir in tree root as a report shows it
+ * (common/escape.h): in an encrypted directory decrypted with the key, its
+ * no-key name without it (or when the directory's context cannot be read),
+ * never the ciphertext; escaped.  Called only to make a report.
+ */
+static const char *shown_name(struct check_ctx *c, u64 root, u64 dir, const u8 *name,
+			      size_t len, char *out, size_t outlen)
+{
+	char shown[NAME_SHOW_SIZE];
+	struct enc_names en;
+	struct root_ref rr;
+	int n = -1;
+
+	enc_names_init(&en, c->fs, c->path_key);
+	if (find_root(c->fs, root, &rr) == 0)
+		n = en.nc.show(&en.nc, &rr, dir, name, len, shown);
+	if (n < 0) {
+		fs_clear_err(c->fs);
+		nokey_name(name, (u32)len, shown);
+		n = (int)strlen(shown);
+	}
+	return name_text(shown, (size_t)n, out, outlen);
+}
+
 /* The name of one directory entry: its hash (DIR_ITEM), C9 and C10. */
 static void check_entry_name(struct check_ctx *c, u64 root, const struct btrfs_key *k,
 			     const char *what, const u8 *name, u16 nlen, u8 type, bool enc_dir,
@@ -435,13 +463,13 @@ static void check_entry_name(struct check_ctx *c, u64 root, const struct btrfs_k
 			else
 				check_report(c, PR_DIR_ITEM_HASH,
 					     LOC(root, k->objectid, k->offset, NOLOC),
-					     bytes_escape(name, nlen, nb, sizeof(nb)), h, k->offset);
+					     name_text(name, nlen, nb, sizeof(nb)), h, k->offset);
 		}
 	}
 	/* C9: the type bit follows the directory's state. */
 	if (enc_dir != !!(type & BTRFS_FT_ENCRYPTED))
 		check_report(c, PR_DIR_ENTRY_FT_ENCRYPTED, LOC(root, k->objectid, k->offset, NOLOC),
-			     what, bytes_escape(name, nlen, nb, sizeof(nb)),
+			     what, shown_name(c, root, k->objectid, name, nlen, nb, sizeof(nb)),
 			     enc_dir ? "n encrypted" : " plain",
 			     enc_dir ? "lacks" : "has", type);
 	/* C10 */
@@ -1000,7 +1028,8 @@ static void check_entry_policy(struct check_ctx *c, struct fs_tree_state *st, co
 	}
 	/* The name is escaped only for the report: every entry passes here. */
 	check_report(c, PR_POLICY_MISMATCH, LOC(st->root->objectid, d->dir, d->index, NOLOC),
-		     bytes_escape(st->names + d->name_off, d->name_len, nb, sizeof(nb)),
+		     shown_name(c, st->root->objectid, d->dir, st->names + d->name_off, d->name_len,
+				nb, sizeof(nb)),
 		     d->dir, d->child);
 }
 
@@ -1012,7 +1041,8 @@ static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 	char nb[4 * MAX_NAME + 8], msg[160];
 
 	/* Formatted only for a report: most entries never need it. */
-#define NAME_OF(d) bytes_escape(st->names + (d)->name_off, (d)->name_len, nb, sizeof(nb))
+#define NAME_OF(d) shown_name(c, root, (d)->dir, st->names + (d)->name_off, (d)->name_len, \
+				  nb, sizeof(nb))
 	check_qsort(v, n, sizeof(*v), cmp_dent_name);
 	for (size_t i = 0; i < n; i++) {
 		const struct dent *d = &v[i];

@@ -57,6 +57,8 @@ int scrub_start(const struct scrub_params *p, const struct scrub_range *r, size_
 		.unit_size = p->unit,
 		.threads = p->threads,
 		.process = extent_io_csum_process,
+		.progress = p->progress,
+		.progress_arg = p->progress_arg,
 	};
 	struct scrub_job *s = fault_calloc(1, sizeof(*s));
 	int ret;

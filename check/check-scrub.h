@@ -37,6 +37,9 @@ struct scrub_params {
 	unsigned int threads;	/* 0: online CPUs */
 	scrub_bad_fn bad;
 	void *arg;
+	/* Optional: bytes verified so far, called while scrub_finish() waits. */
+	void (*progress)(uint64_t done, uint64_t total, void *arg);
+	void *progress_arg;
 };
 
 /*

@@ -136,11 +136,6 @@ static int parse_policy(const char *s, u8 *contents, u8 *filenames)
 	return 0;
 }
 
-static void progress(u64 done, u64 total, void *arg)
-{
-	progress_update(arg, done, total);
-}
-
 enum { OPT_POLICY = 0x2000, OPT_PADDING, OPT_SUBVOL, OPT_PATH, OPT_DRY, OPT_NOWIPE,
        OPT_THREADS, OPT_GROW };
 
@@ -438,7 +433,7 @@ static int convert_run(struct cmd_context *ctx)
 		return ret;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	progress_init(&prog, reencrypt_mode_ops(o->mode)->name, "bytes");
-	o->progress = progress;
+	o->progress = progress_cb;
 	o->progress_arg = &prog;
 	ret = reencrypt_image(ctx->fs, o, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "common/escape.h"
 #include "common/fault.h"
 #include "cmds/commands.h"
 #include "cmds/cmd-utils.h"
@@ -110,12 +111,7 @@ static void print_inode(u64 root, u64 ino, const char *path,
 	if (doc) {
 		json_object_object_add(doc, "root", json_u64(root));
 		json_object_object_add(doc, "inode", json_u64(ino));
-		/* Encrypted names are bytes, not text: hex when not valid UTF-8. */
-		if (path && utf8_valid(path, strlen(path)))
-			json_object_object_add(doc, "path", json_object_new_string(path));
-		else
-			json_object_object_add(doc, "path-hex",
-					       path ? json_hex(path, strlen(path)) : NULL);
+		json_name_add(doc, "path", "path-hex", path, path ? strlen(path) : 0);
 		json_object_object_add(doc, "type", json_object_new_string(mode_type_name(mode)));
 		json_object_object_add(doc, "mode", json_u64(mode));
 		json_object_object_add(doc, "size", json_u64(le64_to_cpu(ii->size)));
@@ -132,8 +128,12 @@ static void print_inode(u64 root, u64 ino, const char *path,
 	}
 	printf("root: %llu\n", root);
 	printf("inode: %llu\n", ino);
-	if (path)
-		printf("path: %s\n", path);
+	if (path) {
+		char *text = name_text_dup(path, strlen(path));
+
+		printf("path: %s\n", text);
+		free(text);
+	}
 	printf("type: %s\n", mode_type_name(mode));
 	printf("mode: 0%o\n", mode);
 	printf("size: %llu\n", le64_to_cpu(ii->size));

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/escape.h"
 #include "common/fault.h"
 #include "cmds/commands.h"
 #include "cmds/cmd-utils.h"
@@ -22,6 +23,7 @@
 #include "kernel-shared/fs-walk.h"
 #include "kernel-shared/volumes.h"
 #include "kernel-shared/disk-io.h"
+#include "data/names.h"
 
 const char *const cmd_inspect_resolve_logical_usage[] = {
 	"btrfs-extcrypt inspect resolve-logical [options] <logical> <image>",
@@ -32,14 +34,19 @@ const char *const cmd_inspect_resolve_logical_usage[] = {
 	"For metadata: the tree block, its owner tree and level.",
 	"Exit status 1 when nothing references the address.",
 	"",
+	"Names in encrypted directories are shown decrypted with the key, as",
+	"fscrypt no-key names without it.",
+	"",
 	SUPER_OPTLINE,
 	DEVICE_OPTLINE,
+	KEY_INPUT_OPTLINES(OPTLINE),
 	OPTLINE("--help", "show this help"),
 	NULL
 };
 
 struct resolve_ctx {
 	struct fs_info *fs;
+	struct enc_names names;		/* shows the names of paths */
 	u64 logical;
 	u64 ext_bytenr, ext_len;
 	struct json_object *refs;	/* JSON mode */
@@ -55,7 +62,7 @@ static int emit_ref(struct resolve_ctx *rc, const struct root_ref *root, u64 ino
 
 	if (!path)
 		return fs_err(rc->fs, -ENOMEM, "out of memory");
-	ret = inode_path(rc->fs, NULL, root, ino, path, PATH_MAX * 2);
+	ret = inode_path(rc->fs, &rc->names.nc, root, ino, path, PATH_MAX * 2);
 	if (ret == -ENOMEM) {
 		free(path);
 		return ret;
@@ -70,14 +77,14 @@ static int emit_ref(struct resolve_ctx *rc, const struct root_ref *root, u64 ino
 		json_object_object_add(o, "inode", json_u64(ino));
 		json_object_object_add(o, "offset", json_u64(file_offset));
 		json_object_object_add(o, "compressed", json_object_new_boolean(compressed));
-		if (path[0] && utf8_valid(path, strlen(path)))
-			json_object_object_add(o, "path", json_object_new_string(path));
-		else
-			json_object_object_add(o, "path-hex", path[0] ? json_hex(path, strlen(path)) : NULL);
+		json_name_add(o, "path", "path-hex", path[0] ? path : NULL, strlen(path));
 		json_object_array_add(rc->refs, o);
 	} else {
+		char *text = name_text_dup(path, strlen(path));
+
 		printf("root %llu inode %llu offset %llu%s path %s\n", root->objectid, ino,
-		       file_offset, compressed ? " compressed" : "", path[0] ? path : "?");
+		       file_offset, compressed ? " compressed" : "", path[0] ? text : "?");
+		free(text);
 	}
 	free(path);
 	return 0;
@@ -309,6 +316,7 @@ static int inspect_resolve_logical_parse(struct cmd_context *ctx, int argc, char
 	static const struct option opts[] = {
 		GETOPT_SUPER_OPTION,
 		GETOPT_DEVICE_OPTION,
+		KEY_INPUT_LONG_OPTIONS,
 		GETOPT_HELP_OPTION,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -335,6 +343,7 @@ static int inspect_resolve_logical_run(struct cmd_context *ctx)
 	int ret;
 
 	rc->fs = ctx->fs;
+	enc_names_init(&rc->names, ctx->fs, ctx->mk);
 	if (g_format == FORMAT_JSON)
 		doc = json_doc_new();
 	ret = resolve(rc, doc);
@@ -347,4 +356,5 @@ static int inspect_resolve_logical_run(struct cmd_context *ctx)
 	return ret;
 }
 
-DEFINE_COMMAND(inspect_resolve_logical, "resolve-logical", CMD_IMAGE_RO | CMD_MULTI_DEVICE, struct resolve_ctx);
+DEFINE_COMMAND(inspect_resolve_logical, "resolve-logical", CMD_IMAGE_RO | CMD_MULTI_DEVICE | CMD_KEY_OPTIONAL,
+	       struct resolve_ctx);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include <uuid/uuid.h>
+#include "common/escape.h"
 #include "common/fault.h"
 #include "cmds/print-tree-internal.h"
 #include "common/messages.h"
@@ -85,7 +86,7 @@ static void j_name(struct json_object *o, const struct blk *c, size_t off, size_
 	esc = fault_malloc(4 * n + 1);
 	if (!esc)
 		die_oom();
-	len = pt_escape(c->b + off, n, esc);
+	len = esc_progs(c->b + off, n, esc);
 	JADD(o, key, json_object_new_string_len(esc, (int)len));
 	free(esc);
 	JADD(o, hexkey, j_hex(c, off, n));

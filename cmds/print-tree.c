@@ -14,6 +14,7 @@
 #include <time.h>
 #include <uuid/uuid.h>
 #include "cmds/print-tree-internal.h"
+#include "common/escape.h"
 #include "common/messages.h"
 #include "common/utils.h"
 #include "kernel-shared/hash.h"
@@ -156,46 +157,6 @@ void pt_rd_key(const struct blk *c, size_t off, struct btrfs_key *k)
 	k->offset = R64(c, off + 9);
 }
 
-/*
- * Escaping of names and xattr values as btrfs-progs 6.14 prints them: the C
- * escapes \a \b \e \f \n \r \t \v, a backslash before space and
- * backslash, and three octal digits for every other byte outside 0x21-0x7e
- * (NUL, the rest of the control bytes, DEL and every byte >= 0x80, so
- * UTF-8 text is escaped byte by byte too).  The result is printable ASCII.
- */
-static size_t esc_byte(u8 ch, char *d)
-{
-	static const char letter[] = "abtnvfr";	/* bytes 7 to 13 */
-
-	if (ch > ' ' && ch < 0x7f && ch != '\\') {
-		d[0] = (char)ch;
-		return 1;
-	}
-	d[0] = '\\';
-	if (ch >= 7 && ch <= 13) {
-		d[1] = letter[ch - 7];
-		return 2;
-	}
-	if (ch == 27 || ch == ' ' || ch == '\\') {
-		d[1] = ch == 27 ? 'e' : (char)ch;
-		return 2;
-	}
-	d[1] = (char)('0' + (ch >> 6));
-	d[2] = (char)('0' + ((ch >> 3) & 7));
-	d[3] = (char)('0' + (ch & 7));
-	return 4;
-}
-
-size_t pt_escape(const u8 *s, size_t n, char *dst)
-{
-	size_t i, len = 0;
-
-	for (i = 0; i < n; i++)
-		len += esc_byte(s[i], dst + len);
-	dst[len] = 0;
-	return len;
-}
-
 bool pt_plain_text(const u8 *s, size_t n)
 {
 	size_t i;
@@ -217,7 +178,7 @@ void pt_out_escaped(const struct blk *c, size_t off, size_t n)
 		n = c->len - off;
 	for (i = 0; i < n; i++) {
 		out_room(4);
-		opos += esc_byte(c->b[off + i], obuf + opos);
+		opos += esc_progs_byte(c->b[off + i], obuf + opos);
 	}
 }
 

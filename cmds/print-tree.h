@@ -64,12 +64,6 @@ int pt_print_block(const struct print_opts *opts, const u8 *blk,
  */
 void pt_print_chunk(const u8 *base, u32 limit, u32 off);
 
-/*
- * Names (file names, xattr names and values) as btrfs-progs 6.14 prints them:
- * every byte outside 0x21-0x7e and the backslash escaped (\n, \e, \ ,
- * \\, \ooo...).  dst must hold 4 * n + 1 bytes; returns the length.
- */
-size_t pt_escape(const u8 *s, size_t n, char *dst);
 /* True when s is valid UTF-8 without control bytes (C0, DEL) or NUL. */
 bool pt_plain_text(const u8 *s, size_t n);
 

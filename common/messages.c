@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include "common/escape.h"
 #include "common/messages.h"
 
 int g_verbose;
@@ -15,11 +16,16 @@ const char *messages_first_error(void)
 
 static void vmsg(const char *prefix, const char *fmt, va_list ap)
 {
-	/* One fprintf of a pre-formatted line keeps the message atomic. */
-	char line[2048];
+	/*
+	 * One fprintf of a pre-formatted line keeps the message atomic.  Names
+	 * in messages are rendered by their callers (common/escape.h); what
+	 * still holds a control byte or malformed UTF-8 is escaped here, so no
+	 * message can move the cursor or break a line.
+	 */
+	char line[2048], esc[4 * sizeof(line)];
 
 	vsnprintf(line, sizeof(line), fmt, ap);
-	fprintf(stderr, "%s%s\n", prefix, line);
+	fprintf(stderr, "%s%s\n", prefix, str_text(line, esc, sizeof(esc)));
 }
 
 void error(const char *fmt, ...)

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <uuid/uuid.h>
 #include <string.h>
+#include "common/escape.h"
 #include "common/fault.h"
 #include "common/messages.h"
 #include "common/output.h"
@@ -85,6 +86,21 @@ struct json_object *json_uuid(const uint8_t *uuid)
 	return json_object_new_string(s);
 }
 
+void json_name_add(struct json_object *o, const char *key, const char *hexkey,
+		   const void *s, size_t n)
+{
+	char *text;
+
+	if (!s || text_plain(s, n)) {
+		json_object_object_add(o, key, s ? json_object_new_string_len(s, (int)n) : NULL);
+		return;
+	}
+	text = name_text_dup(s, n);
+	json_object_object_add(o, key, json_object_new_string(text));
+	free(text);
+	json_object_object_add(o, hexkey, json_hex(s, n));
+}
+
 void json_add_error(struct json_object *doc, int exit_status)
 {
 	static const char *const codes[] = { "ok", "failed", "usage", "unreadable", "key" };
@@ -92,9 +108,8 @@ void json_add_error(struct json_object *doc, int exit_status)
 	const char *msg = messages_first_error();
 	char esc[4 * 2048 + 1];
 
-	/* JSON strings must be UTF-8: a message holding raw name bytes is escaped. */
-	if (!utf8_valid(msg, strlen(msg)))
-		msg = bytes_escape(msg, strlen(msg), esc, sizeof(esc));
+	/* As on stderr (common/messages.c): JSON strings must be UTF-8. */
+	msg = str_text(msg, esc, sizeof(esc));
 	json_object_object_add(err, "code", json_object_new_string(
 		exit_status >= 0 && exit_status <= 4 ? codes[exit_status] : "failed"));
 	json_object_object_add(err, "exit-status", json_object_new_int(exit_status));

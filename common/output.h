@@ -37,6 +37,14 @@ struct json_object *json_u64(uint64_t v);
 struct json_object *json_hex(const void *buf, size_t len);
 /* Unparsed UUID "xxxxxxxx-xxxx-..." of 16 bytes. */
 struct json_object *json_uuid(const uint8_t *uuid);
+/*
+ * A name (s, n bytes) as member key of o (common/escape.h): its exact text
+ * when that is plain text, else its name_text() form, with member hexkey
+ * beside it holding the exact bytes in lowercase hex.  A NULL s adds
+ * key: null.
+ */
+void json_name_add(struct json_object *o, const char *key, const char *hexkey,
+		   const void *s, size_t n);
 
 /* Lowercase hex into out (2*len+1 bytes). */
 void hex_encode(const void *buf, size_t len, char *out);

@@ -82,6 +82,11 @@ void progress_update(struct progress *p, uint64_t done, uint64_t total)
 	pthread_mutex_unlock(&p->lock);
 }
 
+void progress_cb(uint64_t done, uint64_t total, void *arg)
+{
+	progress_update(arg, done, total);
+}
+
 void progress_end(struct progress *p, uint64_t done, uint64_t total)
 {
 	struct timespec now;

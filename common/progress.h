@@ -37,6 +37,8 @@ struct progress {
 void progress_init(struct progress *p, const char *command, const char *unit);
 /* done (and total, 0 if unknown) so far; cheap when nothing is due. */
 void progress_update(struct progress *p, uint64_t done, uint64_t total);
+/* progress_update() in the shape of a pipeline's progress callback (arg: the progress). */
+void progress_cb(uint64_t done, uint64_t total, void *arg);
 /* The last report, and the terminal line ended. */
 void progress_end(struct progress *p, uint64_t done, uint64_t total);
 

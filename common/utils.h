@@ -13,13 +13,6 @@ int parse_u64(const char *s, unsigned long long *out);
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Whether buf holds valid UTF-8 (encrypted names usually do not). */
-bool utf8_valid(const void *buf, size_t len);
 
-/*
- * buf as text for a message: printable ASCII as is, every other byte and
- * the backslash as \xNN; cut to fit out (outlen > 0).  Returns out.
- */
-const char *bytes_escape(const void *buf, size_t len, char *out, size_t outlen);
 
 #endif

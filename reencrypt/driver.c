@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "common/fault.h"
 #include "reencrypt/internal.h"
@@ -20,6 +21,7 @@
 #include "kernel-shared/ctree-mod.h"
 #include "common/containers.h"
 #include "common/key-input.h"
+#include "common/messages.h"
 #include "common/utils.h"
 
 #define DEFAULT_BATCH (256ULL << 20)
@@ -111,6 +113,35 @@ int reenc_begin(struct reenc *c)
 	return 0;
 }
 
+static double mono_secs(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec + now.tv_nsec / 1e9;
+}
+
+/* -v: one line per committed batch, with what it converted and the run so far. */
+static void show_batch(struct reenc *c)
+{
+	const struct reencrypt_stats *st = c->st;
+	double secs;
+
+	if (g_verbose <= 0)
+		return;
+	secs = mono_secs();
+	verbose("%s: commit %llu, generation %llu: %llu inodes, %llu extents, %llu bytes in %.2f s; %llu of %llu bytes done",
+		c->ops->name, (unsigned long long)st->commits, (unsigned long long)c->fs->generation,
+		(unsigned long long)(st->inodes - c->shown.inodes),
+		(unsigned long long)(st->extents - c->shown.extents),
+		(unsigned long long)(st->bytes - c->shown.bytes), secs - c->shown.secs,
+		(unsigned long long)st->bytes, (unsigned long long)st->bytes_total);
+	c->shown.inodes = st->inodes;
+	c->shown.extents = st->extents;
+	c->shown.bytes = st->bytes;
+	c->shown.secs = secs;
+}
+
 static int commit_tx(struct reenc *c, bool force)
 {
 	int ret;
@@ -130,6 +161,8 @@ static int commit_tx(struct reenc *c, bool force)
 	c->t = NULL;
 	c->since_commit = 0;
 	c->st->commits++;
+	if (!ret)
+		show_batch(c);
 	/*
 	 * Chunks the commit removed (emptied block groups) held plaintext:
 	 * wipe their device space now, before a later transaction may reuse it.
@@ -440,7 +473,7 @@ static void reenc_release(struct reenc *c)
 
 int reencrypt_image(struct fs_info *fs, const struct reencrypt_opts *o, struct reencrypt_stats *st)
 {
-	struct reenc c = { .fs = fs, .o = o, .st = st };
+	struct reenc c = { .fs = fs, .o = o, .st = st, .shown.secs = mono_secs() };
 	struct tree_job *jobs = NULL;
 	size_t nr_jobs = 0;
 	u64 *all = NULL, *trees = NULL;

@@ -102,6 +102,7 @@ struct reenc {
 	u64 cur_tree;		/* the tree being converted */
 	bool image_file;	/* wipe punches all free space: no list of freed ranges */
 	bool nbytes_changed;	/* the file being converted had inline data */
+	struct { u64 inodes, extents, bytes; double secs; } shown;	/* at the last -v batch line */
 };
 
 /* Room for a name or a symlink target in plaintext between two keys. */

@@ -88,7 +88,7 @@ struct reencrypt_opts {
 	bool wipe;		/* zero freed blocks that held plaintext (encrypt) or old ciphertext (rekey) */
 	u64 batch_bytes;	/* commit after this much data (0: 256 MiB) */
 	unsigned int threads;
-	void (*progress)(u64 done, u64 total, void *arg);
+	void (*progress)(uint64_t done, uint64_t total, void *arg);
 	void *progress_arg;
 };
 

@@ -5,6 +5,7 @@
  */
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include "common/escape.h"
 #include "common/fault.h"
 #include "crypto/fname.h"
 #include "data/names.h"
@@ -376,7 +377,7 @@ static void bad_name(struct worker *w, const struct rdir *d, u64 index, const u8
 	char esc[BTRFS_NAME_LEN * 4 + 1];
 
 	error("%s: entry %llu of directory %llu has the name \"%s\", which is not a valid file name: skipped",
-	      d->path, index, d->ino, bytes_escape(name, len, esc, sizeof(esc)));
+	      d->path, index, d->ino, name_text(name, len, esc, sizeof(esc)));
 	w->n.failed++;
 }
 

@@ -2,6 +2,7 @@
 import json
 import os
 import pty
+import re
 import subprocess
 
 import pytest
@@ -68,27 +69,77 @@ def big_image(tmp_path_factory):
     return fixtures.mkfs(top / "big.img", rootdir=tree, size_mib=512)
 
 
+def test_check_progress_fd(image, run):
+    """check --check-data-csum reports the bytes it verified; the last line equals the counter."""
+    res, lines = run_with_fd(run, "--format", "json", "check", "--check-data-csum", image)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert lines and lines[-1]["final"] is True and all(not l["final"] for l in lines[:-1])
+    assert all(l["command"] == "check" and l["unit"] == "bytes" for l in lines)
+    assert lines[-1]["done"] == doc["counters"]["data-bytes-checked"] >= 16 << 20
+    assert all(a["done"] <= b["done"] for a, b in zip(lines, lines[1:]))
+    # Without --check-data-csum there is no data pass and no progress.
+    res, lines = run_with_fd(run, "check", image)
+    assert res.returncode == 0 and lines == []
+
+
+def test_verbose_batch_lines(image, run, tmp_path, copy_image):
+    """-v: encrypt and decrypt print one line per committed batch, adding up to the summary."""
+    img = copy_image(image)
+    key = tmp_path / "key"
+    key.write_bytes(os.urandom(64))
+    for cmd in ("encrypt", "decrypt"):
+        res = run("-v", "--format", "json", cmd, "--key-file", key, img,
+                  env={"EXTCRYPT_BATCH_BYTES": str(4 << 20)})   # fault-injection builds
+        assert res.returncode == 0, res.stderr
+        doc = json.loads(res.stdout)
+        batches = [l for l in res.stderr.splitlines() if l.startswith(cmd + ": commit ")]
+        assert len(batches) == doc["commits"] > 1, res.stderr
+        per = [re.search(r": (\d+) inodes, (\d+) extents, (\d+) bytes in ", l).groups()
+               for l in batches]
+        assert sum(int(p[0]) for p in per) == doc["inodes"]
+        assert sum(int(p[1]) for p in per) == doc["extents"]
+        assert sum(int(p[2]) for p in per) == doc["bytes"]
+        gens = [int(re.search(r"generation (\d+):", l).group(1)) for l in batches]
+        assert gens == sorted(gens) and len(set(gens)) == len(gens)
+        assert re.search(r"of (\d+) bytes done", batches[-1]).group(1) == str(doc["bytes"])
+        quiet = run("--format", "json", cmd, "--key-file", key, img) if cmd == "encrypt" else None
+        if quiet is not None:
+            assert quiet.returncode == 0 and ": commit " not in quiet.stderr
+
+
+def _pty_run(run, args):
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(run.bin, [run.bin] + args, run.env)
+    data = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    _pid, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), data.decode(errors="replace")
+
+
+def test_check_progress_line_on_a_terminal(big_image, run):
+    """On a terminal, check --check-data-csum shows a progress line; with -q nothing."""
+    code, text = _pty_run(run, ["check", "--check-data-csum", str(big_image)])
+    assert code == 0, text
+    assert "\rcheck: " in text and "MiB" in text, text
+    code, text = _pty_run(run, ["-q", "check", "--check-data-csum", str(big_image)])
+    assert code == 0 and "check: " not in text, text
+
+
 def test_progress_line_on_a_terminal(big_image, run, tmp_path):
     """On a terminal, restore shows a progress line ended by a newline; with -q nothing."""
-    image = big_image
     for quiet in (False, True):
         out = tmp_path / ("t%d" % quiet)
-        pid, fd = pty.fork()
-        if pid == 0:
-            args = [run.bin] + (["-q"] if quiet else []) + ["restore", str(image), str(out)]
-            os.execve(run.bin, args, run.env)
-        data = b""
-        while True:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            data += chunk
-        _pid, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0, data
-        text = data.decode(errors="replace")
+        code, text = _pty_run(run, (["-q"] if quiet else []) + ["restore", str(big_image), str(out)])
+        assert code == 0, text
         if quiet:
             assert "restore:" not in text, text
         else:

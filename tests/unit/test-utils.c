@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Unit tests of common/utils.c: utf8_valid() against the boundaries of the
+ * Unit tests of common/utils.c and common/escape.c: utf8_valid() against the boundaries of the
  * Unicode standard's table of well-formed UTF-8 byte sequences (table 3-7),
- * and bytes_escape().
+ * and the name renderer (common/escape.h).
  */
 #include <string.h>
+#include "common/escape.h"
 #include "common/utils.h"
 #include "tests/unit/unit.h"
 
@@ -39,16 +40,33 @@ UNIT_TEST(utf8_valid_table_3_7)
 	INVALID("\xe2\x28\xa1");		/* bad continuation */
 }
 
-/* bytes_escape(): printable ASCII as is, everything else and '\' as \xNN, cut to fit. */
-UNIT_TEST(bytes_escape_forms_and_bounds)
+/* esc_progs(): btrfs-progs' escapes; every byte outside 0x21-0x7e escaped. */
+UNIT_TEST(esc_progs_forms)
 {
 	char out[64];
 
-	CHECK(strcmp(bytes_escape("a b~", 4, out, sizeof(out)), "a b~") == 0);
-	CHECK(strcmp(bytes_escape("\x1b\n\\\x7f\xff", 5, out, sizeof(out)),
-		     "\\x1b\\x0a\\x5c\\x7f\\xff") == 0);
-	CHECK(strcmp(bytes_escape("x\0y", 3, out, sizeof(out)), "x\\x00y") == 0);
-	/* Never past outlen: 8 bytes hold one escape and the NUL, not two. */
-	CHECK(strcmp(bytes_escape("\x01\x02", 2, out, 8), "\\x01") == 0);
-	CHECK(strcmp(bytes_escape("abc", 3, out, 1), "") == 0);
+	CHECK(esc_progs("a b", 3, out) == 4 && strcmp(out, "a\\ b") == 0);
+	esc_progs("\x07\x0d\x1b\\\x00\x7f\xc3\xa9", 8, out);
+	CHECK(strcmp(out, "\\a\\r\\e\\\\\\000\\177\\303\\251") == 0);
+}
+
+/* name_text(): printable UTF-8 kept; control, C1, malformed and '\\' escaped; cut at whole escapes. */
+UNIT_TEST(name_text_forms_and_bounds)
+{
+	char out[64];
+
+	CHECK(strcmp(name_text("caf\xc3\xa9 x", 7, out, sizeof(out)), "caf\xc3\xa9 x") == 0);
+	CHECK(strcmp(name_text("\x1b[1m\n\\", 6, out, sizeof(out)), "\\e[1m\\n\\\\") == 0);
+	/* C1 control U+0085, a lone continuation byte, an overlong '/', a surrogate */
+	CHECK(strcmp(name_text("\xc2\x85\x80\xc0\xaf\xed\xa0\x80", 8, out, sizeof(out)),
+		     "\\302\\205\\200\\300\\257\\355\\240\\200") == 0);
+	CHECK(strcmp(name_text("x\0y", 3, out, sizeof(out)), "x\\000y") == 0);
+	/* Never past outlen, never half an escape or half a character. */
+	CHECK(strcmp(name_text("\x01\x02", 2, out, 6), "\\001") == 0);
+	CHECK(strcmp(name_text("\xc3\xa9", 2, out, 2), "") == 0);
+	CHECK(strcmp(name_text("abc", 3, out, 1), "") == 0);
+	CHECK(text_plain("caf\xc3\xa9", 5) && !text_plain("a\\b", 3) && !text_plain("\t", 1));
+	/* The message net keeps backslashes (names in it are escaped already). */
+	CHECK(strcmp(str_text("a\\e", out, sizeof(out)), "a\\e") == 0);
+	CHECK(strcmp(str_text("a\x1b\xff", out, sizeof(out)), "a\\e\\377") == 0);
 }
