@@ -246,6 +246,18 @@ void fst_leaf(struct check_ctx *c, const struct tree_block *leaf)
 				     k.type, k.offset, "it lies outside the free space info before it");
 			continue;
 		}
+		if (k.type == BTRFS_FREE_SPACE_EXTENT_KEY || k.type == BTRFS_FREE_SPACE_BITMAP_KEY) {
+			/* The info's USING_BITMAPS flag says which of the two its block group holds. */
+			bool bitmaps = VEC_AT(&c->fst_infos, struct fst_info, c->fst_infos.nr - 1).flags &
+				       BTRFS_FREE_SPACE_USING_BITMAPS;
+
+			if (bitmaps != (k.type == BTRFS_FREE_SPACE_BITMAP_KEY))
+				check_report(c, PR_FREE_SPACE_ITEM_BAD,
+					     LOC_BLOCK(BTRFS_FREE_SPACE_TREE_OBJECTID, leaf->bytenr),
+					     k.objectid, k.type, k.offset, bitmaps ?
+					     "an extent item where the free space info says bitmaps" :
+					     "a bitmap item where the free space info says extents");
+		}
 		if (k.type == BTRFS_FREE_SPACE_INFO_KEY) {
 			const struct btrfs_free_space_info *fi = (const void *)p;
 			struct fst_info *info;
@@ -548,7 +560,10 @@ static int cmp_found_block(const void *a, const void *b)
  * them: the item's generation is the block's (lowmem: "backref generation
  * mismatch"), and unless the item has FULL_BACKREF, the header's owner is
  * the root of a reference the walk found or the tree whose walk reached it
- * ("owner ref check failed").
+ * ("owner ref check failed").  A block with the header flag RELOC was
+ * written by relocation (or belongs to a reloc tree), whose blocks the
+ * kernel gives full backrefs: btrfs check then expects them ("bad full
+ * backref"), so its extent item must have FULL_BACKREF.
  */
 static void check_block_header_refs(struct check_ctx *c, const struct ext_rec *e,
 				    const struct ext_backref *found, size_t nf)
@@ -567,6 +582,12 @@ static void check_block_header_refs(struct check_ctx *c, const struct ext_rec *e
 			     BTRFS_METADATA_ITEM_KEY, e->len, "generation differs from the tree block's");
 	if (e->flags & BTRFS_BLOCK_FLAG_FULL_BACKREF)
 		return;
+	if (fb->reloc) {
+		check_report(c, PR_EXTENT_ITEM_BAD, LOC_BLOCK(NOLOC, e->bytenr), e->bytenr,
+			     BTRFS_METADATA_ITEM_KEY, e->len,
+			     "the block's header has the RELOC flag but the item lacks FULL_BACKREF (bad full backref)");
+		return;
+	}
 	for (size_t k = 0; k < nf && !owned; k++)
 		owned = found[k].kind == REF_TREE_BLOCK && found[k].root == fb->owner;
 	if (owned || fb->tree == fb->owner)

@@ -205,6 +205,7 @@ static void record_block(struct check_ctx *c, u64 tree, const struct tree_block 
 	r->owner = tb_owner(b);
 	r->generation = tb_generation(b);
 	r->tree = tree;
+	r->reloc = tb_flags(b) & BTRFS_HEADER_FLAG_RELOC;
 }
 
 static void record_tree_ref(struct walk *w, u64 bytenr, u64 parent, u64 parent_owner, int level)

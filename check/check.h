@@ -243,6 +243,7 @@ struct found_block {
 	u64 owner;
 	u64 generation;
 	u64 tree;		/* the tree whose walk reached it first */
+	bool reloc;		/* its header has the flag RELOC */
 };
 
 struct found_data_ref {
@@ -348,6 +349,7 @@ struct check_ctx {
 	char **require_paths;		/* its paths in the top-level subvolume (check-paths.c) */
 	size_t nr_require_paths;
 	const struct fscrypt_master_key *path_key;	/* resolves them; NULL: no-key names */
+	bool verify;			/* a write command's check (check-run.h): no wrong-key verdict */
 	unsigned int threads;
 	struct check_key *key;		/* NULL without a key */
 	const char *image_path;

@@ -16,6 +16,7 @@
 #include "cmds/commands.h"
 #include "cmds/cmd-utils.h"
 #include "check/check.h"
+#include "check/check-run.h"
 #include "common/messages.h"
 #include "common/output.h"
 #include "common/utils.h"
@@ -147,33 +148,6 @@ static void print_json(const struct check_ctx *c, int status)
 	json_doc_print(doc);
 }
 
-static void free_ctx(struct check_ctx *c)
-{
-	for (size_t i = 0; i < c->nr_problems; i++)
-		free(c->problems[i].message);
-	free(c->problems);
-	free(c->require_roots);
-	for (size_t i = 0; i < c->nr_require_paths; i++)
-		free(c->require_paths[i]);
-	free(c->require_paths);
-	vec_free(&c->roots);
-	vec_free(&c->ext_recs);
-	vec_free(&c->ext_backrefs);
-	vec_free(&c->tree_refs);
-	vec_free(&c->found_blocks);
-	vec_free(&c->data_refs);
-	vec_free(&c->file_exts);
-	vec_free(&c->bgs);
-	vec_free(&c->csums);
-	vec_free(&c->fst_infos);
-	vec_free(&c->fst_ranges);
-	vec_free(&c->nonces);
-	free(c->csum_data);
-	vec_free(&c->key_recs);
-	free(c->key_arena);
-	block_set_free(c);
-}
-
 static int parse_uint(const struct cmd_struct *cmd, const char *opt, const char *arg,
 		      unsigned long long max, unsigned long long *out)
 {
@@ -289,24 +263,6 @@ static int check_parse(struct cmd_context *ctx, int argc, char **argv)
 	return CMD_PARSE_OK;
 }
 
-static void check_ctx_init(struct check_ctx *c)
-{
-	c->print_now = g_format == FORMAT_TEXT;
-	vec_init(&c->roots, sizeof(struct root_desc));
-	vec_init(&c->ext_recs, sizeof(struct ext_rec));
-	vec_init(&c->ext_backrefs, sizeof(struct ext_backref));
-	vec_init(&c->tree_refs, sizeof(struct found_tree_ref));
-	vec_init(&c->found_blocks, sizeof(struct found_block));
-	vec_init(&c->data_refs, sizeof(struct found_data_ref));
-	vec_init(&c->file_exts, sizeof(struct file_extent_rec));
-	vec_init(&c->bgs, sizeof(struct bg_rec));
-	vec_init(&c->csums, sizeof(struct csum_range));
-	vec_init(&c->fst_infos, sizeof(struct fst_info));
-	vec_init(&c->fst_ranges, sizeof(struct fst_range));
-	vec_init(&c->nonces, sizeof(struct nonce_rec));
-	vec_init(&c->key_recs, sizeof(struct key_rec));
-}
-
 /* The passes of cmds/check.h, in order; returns the exit code. */
 static int check_passes(struct check_ctx *c)
 {
@@ -358,11 +314,12 @@ static int check_run(struct cmd_context *ctx)
 	c->path_key = ctx->mk;
 	if (ctx->mk && check_key_attach(c, ctx->mks, ctx->nr_mks))
 		return exit_code(-ENOMEM, ERR_AT_RUN);
+	c->print_now = g_format == FORMAT_TEXT;
 	check_ctx_init(c);
 	ret = check_passes(c);
 	check_scrub_free(c);
 	check_key_free(c);
-	free_ctx(c);
+	check_ctx_free(c);
 	return ret;
 }
 

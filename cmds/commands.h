@@ -70,6 +70,8 @@ struct fscrypt_master_key;
 #define CMD_NOT_MOUNTED		(1U << 6)	/* refuse a mounted image unless --force */
 #define CMD_KEYS_MULTI		(1U << 7)	/* the key options may repeat: every key is loaded */
 #define CMD_NEW_KEY		(1U << 8)	/* --new-key-file/--new-key-fd required: ctx->new_mk */
+#define CMD_VERIFY		(1U << 9)	/* run check's rules before the first write (check/check-run.h) */
+#define CMD_VERIFY_KEYS		(1U << 10)	/* ... with the keys given, the new one included */
 
 /* Keys a CMD_KEYS_MULTI command takes at most. */
 #define CMD_MAX_KEYS		8

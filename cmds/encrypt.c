@@ -468,7 +468,8 @@ static int rekey_parse(struct cmd_context *ctx, int argc, char **argv)
 #define encrypt_run convert_run
 #define decrypt_run convert_run
 #define rekey_run convert_run
-DEFINE_COMMAND(encrypt, "encrypt", CMD_IMAGE_RW | CMD_KEY_REQUIRED, struct convert_cmd_opts);
-DEFINE_COMMAND(decrypt, "decrypt", CMD_IMAGE_RW | CMD_KEY_REQUIRED, struct convert_cmd_opts);
-DEFINE_COMMAND(rekey, "rekey", CMD_IMAGE_RW | CMD_KEY_REQUIRED | CMD_NEW_KEY,
+DEFINE_COMMAND(encrypt, "encrypt", CMD_IMAGE_RW | CMD_KEY_REQUIRED | CMD_VERIFY, struct convert_cmd_opts);
+DEFINE_COMMAND(decrypt, "decrypt", CMD_IMAGE_RW | CMD_KEY_REQUIRED | CMD_VERIFY | CMD_VERIFY_KEYS,
 	       struct convert_cmd_opts);
+DEFINE_COMMAND(rekey, "rekey", CMD_IMAGE_RW | CMD_KEY_REQUIRED | CMD_NEW_KEY | CMD_VERIFY |
+	       CMD_VERIFY_KEYS, struct convert_cmd_opts);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common/fault.h"
+#include "check/check-run.h"
 #include "cmds/commands.h"
 #include "cmds/cmd-utils.h"
 #include "common/key-input.h"
@@ -386,6 +387,26 @@ static int load_other_key(struct cmd_context *ctx, struct key_input *ki,
 	return 0;
 }
 
+/*
+ * A write command builds on nothing check rejects: its rules, before the
+ * first write (with the keys given for the commands that decrypt).
+ */
+static int verify_image(struct cmd_context *ctx)
+{
+	struct fscrypt_master_key *keys[CMD_MAX_KEYS + 1];
+	size_t n = 0;
+
+	if (ctx->cmd->flags & CMD_VERIFY_KEYS) {
+		for (size_t i = 0; i < ctx->nr_mks; i++)
+			keys[n++] = ctx->mks[i];
+		if (!ctx->nr_mks && ctx->mk)
+			keys[n++] = ctx->mk;
+		if (ctx->new_mk)
+			keys[n++] = ctx->new_mk;
+	}
+	return check_verify_image(ctx->fs, keys, n);
+}
+
 /* Every key the options name: ctx->mk (= mks[0]), the others, the new key. */
 static int load_keys(struct cmd_context *ctx)
 {
@@ -441,6 +462,8 @@ static int cmd_setup(struct cmd_context *ctx)
 	}
 	if (!ret)
 		describe_image(ctx->fs, ctx->image_path);
+	if (!ret && (cmd->flags & CMD_VERIFY))
+		ret = verify_image(ctx);
 	return ret;
 }
 

@@ -703,4 +703,4 @@ static int reflink_run(struct cmd_context *ctx)
 	return ret;
 }
 
-DEFINE_COMMAND(reflink, "reflink", CMD_IMAGE_RW | CMD_KEY_OPTIONAL, struct reflink_opts);
+DEFINE_COMMAND(reflink, "reflink", CMD_IMAGE_RW | CMD_KEY_OPTIONAL | CMD_VERIFY, struct reflink_opts);

@@ -191,6 +191,41 @@ def corrupt_fst_count(ed):
             return
 
 
+def corrupt_fst_info_bitmaps(ed):
+    """USING_BITMAPS on an info whose block group holds extent items (btrfs
+    check: "unexpected key of type 199"; a known-lax class until issue 17)."""
+    items = ed.items(bo.FREE_SPACE_TREE)
+    for (leaf, it), (_l2, nxt) in zip(items, items[1:]):
+        if it.key.type == bo.FREE_SPACE_INFO and nxt.key.type == bo.FREE_SPACE_EXTENT:
+            raw = leaf.item_data(it)
+            ed.patch_fmt(bo.FREE_SPACE_TREE, tuple(it.key), 4, "<I", bo.get(raw, 4, "<I") | 1)
+            return
+    raise AssertionError("no free space info followed by an extent item")
+
+
+def corrupt_header_reloc_flag(ed):
+    """The header flag RELOC on a leaf whose extent item lacks FULL_BACKREF
+    (btrfs check: "bad full backref"; a known-lax class until issue 17)."""
+    leaf = ed.leaves(bo.FS_TREE)[-1]
+    bo.put(leaf.data, 0x38, "<Q", bo.get(leaf.data, 0x38, "<Q") | 2)
+    ed.img.write_block(leaf)
+
+
+def corrupt_root_item_offset(ed):
+    """A global tree's ROOT_ITEM with a key offset (btrfs check: "global root
+    with too large of an offset"; the kernel's tree-checker refuses it)."""
+    ed.set_key(bo.ROOT_TREE, (bo.EXTENT_TREE, bo.ROOT_ITEM, 0), (bo.EXTENT_TREE, bo.ROOT_ITEM, 7))
+
+
+def corrupt_super_total_bytes(ed):
+    """total_bytes below the device's size (btrfs check: "super total bytes
+    ... smaller than real device(s) size")."""
+    for i, _ in enumerate(ed.img.mirrors()):
+        buf = ed.img.read_super(i)
+        bo.put(buf, 0x70, "<Q", bo.get(buf, 0x70, "<Q") - (16 << 20))
+        ed.img.write_super(buf, i)
+
+
 def corrupt_csum_value(ed):
     for leaf, it in ed.items(bo.CSUM_TREE, ktype=bo.EXTENT_CSUM):
         raw = leaf.item_data(it)
@@ -253,6 +288,10 @@ STRUCTURAL = [
     ("bg-used", corrupt_bg_used, "BLOCK_GROUP_USED", ()),
     ("fst-extent", corrupt_fst_extent, "FREE_SPACE_MISMATCH", ()),
     ("fst-count", corrupt_fst_count, "FREE_SPACE_COUNT", ()),
+    ("fst-info-bitmaps", corrupt_fst_info_bitmaps, "FREE_SPACE_ITEM_BAD", ()),
+    ("header-reloc-flag", corrupt_header_reloc_flag, "EXTENT_ITEM_BAD", ()),
+    ("root-item-offset", corrupt_root_item_offset, "TREE_CHECKER", ()),
+    ("super-total-bytes", corrupt_super_total_bytes, "SUPER_TOTAL_BYTES", ()),
     ("csum-value", corrupt_csum_value, "DATA_CSUM_MISMATCH", ("--check-data-csum",)),
     ("data-byte", corrupt_data_byte, "DATA_CSUM_MISMATCH", ("--check-data-csum",)),
     ("csum-item-deleted", corrupt_delete_csum_item, "CSUM_MISSING", ()),
@@ -731,3 +770,27 @@ def test_encrypt_command_images_clean(run, make_mkfs_image, copy_image, tmp_path
     wrong = tmp_path / "wrong.bin"
     wrong.write_bytes(bytes(range(1, 65)))
     assert run("check", "--key-file", str(wrong), str(img)).returncode == 4
+
+
+def test_simple_quota_bit_is_not_corruption(run, make_mkfs_image, copy_image, btrfs_check):
+    """The regression image of the class super/incompat_flags of
+    tests/fuzz/known-lax.txt: incompat bit 0x10000 is SIMPLE_QUOTA (kernel and
+    btrfs-progs 6.7).  Our check and btrfs-progs 6.14 accept the image;
+    Debian's 6.2 predates the feature and refuses to open it, which is why
+    the fuzzer's differential (judged by 6.2) lists it."""
+    import subprocess
+
+    import progs614
+    img = copy_image(make_mkfs_image("crc32c", 16384), "squota-bit.img")
+    with bo.Image(img, writable=True) as im:
+        for i, _ in enumerate(im.mirrors()):
+            buf = im.read_super(i)
+            bo.put(buf, 0xbc, "<Q", bo.get(buf, 0xbc, "<Q") | 0x10000)
+            im.write_super(buf, i)
+    rc, doc = check_json(run, img)
+    assert rc == 0 and not codes(doc, "error"), doc.get("problems")
+    new = subprocess.run([progs614.path(), "check", "--readonly", str(img)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert new.returncode == 0, new.stdout[-2000:]
+    old = btrfs_check(img, "--readonly")
+    assert old.returncode != 0 and "unsupported option features (10000)" in old.stderr
