@@ -476,11 +476,10 @@ int chunk_alloc(struct trans *t, u64 type, u64 need)
 
 	if (!cs)
 		return -ENOMEM;
+	type = space_group_type(fs, type);
 	ret = type_profile(fs, type, &prof);
 	if (ret)
 		return ret;
-	if (fs->incompat & BTRFS_FEATURE_INCOMPAT_MIXED_GROUPS)
-		return fs_err(fs, -ENOSPC, "no chunk allocation on a filesystem with mixed block groups");
 	ret = place_chunk(t, type, prof, need, &at, &stripe);
 	if (ret)
 		return ret;
@@ -740,8 +739,10 @@ void chunk_abort(struct trans *t)
 int chunk_device_bytes(struct trans *t, u64 type, u64 *bytes)
 {
 	const struct chunk_profile *prof;
-	int ret = type_profile(t->fs, type, &prof);
+	int ret;
 
+	type = space_group_type(t->fs, type);
+	ret = type_profile(t->fs, type, &prof);
 	if (ret)
 		return ret;
 	*bytes = stripe_for(t, type, prof, (u64)-1) * prof->dev_stripes;
@@ -757,6 +758,7 @@ int chunk_available(struct trans *t, u64 type, u64 reserve, u64 *bytes)
 	if (ret)
 		return ret;
 	*bytes = 0;
+	type = space_group_type(t->fs, type);
 	if (type_profile(t->fs, type, &prof)) {
 		fs_clear_err(t->fs);	/* no chunks of this kind can be made: none available */
 		return 0;

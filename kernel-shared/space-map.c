@@ -328,6 +328,14 @@ static u64 bg_find(const struct bg_space *bg, u64 first, u64 from, u64 stop, u64
 	return nbits;
 }
 
+u64 space_group_type(const struct fs_info *fs, u64 type)
+{
+	if ((fs->incompat & BTRFS_FEATURE_INCOMPAT_MIXED_GROUPS) &&
+	    (type & (BTRFS_BLOCK_GROUP_DATA | BTRFS_BLOCK_GROUP_METADATA)))
+		return BTRFS_BLOCK_GROUP_DATA | BTRFS_BLOCK_GROUP_METADATA;
+	return type;
+}
+
 /*
  * First fit of len bytes aligned to align within block groups of type
  * `type`, starting where the last allocation of that type ended (a hint
@@ -337,10 +345,12 @@ static int space_find(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
 {
 	struct fs_info *fs = t->fs;
 	u64 sectors = len / fs->sectorsize, step = align / fs->sectorsize;
-	int hint_idx = type & BTRFS_BLOCK_GROUP_DATA ? 0 : type & BTRFS_BLOCK_GROUP_SYSTEM ? 2 : 1;
-	u64 hint = fs->alloc_hint[hint_idx];
-	int ret;
+	int hint_idx, ret;
+	u64 hint;
 
+	type = space_group_type(fs, type);
+	hint_idx = type & BTRFS_BLOCK_GROUP_DATA ? 0 : type & BTRFS_BLOCK_GROUP_SYSTEM ? 2 : 1;
+	hint = fs->alloc_hint[hint_idx];
 	ret = space_map_init(t);
 	if (ret)
 		return ret;
@@ -383,6 +393,7 @@ int space_alloc(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
 
 	if (ret <= 0)
 		return ret;
+	type = space_group_type(fs, type);
 	/* No block group of the type has room: a new chunk (chunk-alloc.h). */
 	ret = chunk_alloc(t, type, len);
 	if (!ret) {
@@ -396,6 +407,7 @@ int space_alloc(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
 	chunk_dev_unallocated(t, &unalloc, NULL);
 	return fs_err(fs, -ENOSPC,
 		      "not enough free %s space: need %llu more bytes, %llu are free in the existing block groups and %llu bytes of the device are unallocated",
+		      type == (BTRFS_BLOCK_GROUP_DATA | BTRFS_BLOCK_GROUP_METADATA) ? "mixed data and metadata" :
 		      type & BTRFS_BLOCK_GROUP_DATA ? "data" :
 		      type & BTRFS_BLOCK_GROUP_SYSTEM ? "system" : "metadata",
 		      len, free_bytes, unalloc);
@@ -408,6 +420,7 @@ int space_free_bytes(struct trans *t, u64 type, u64 *free_bytes)
 
 	if (ret)
 		return ret;
+	type = space_group_type(fs, type);
 	*free_bytes = 0;
 	for (size_t g = 0; g < t->space->nr; g++) {
 		struct bg_space *bg = &t->space->bgs[g];

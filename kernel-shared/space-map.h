@@ -52,6 +52,13 @@ int space_remove_empty(struct trans *t, bool *removed);
 int block_group_of(struct trans *t, u64 bytenr, u64 *start, u64 *length, u64 *flags);
 
 /*
+ * The block group type that serves allocations of `type`: on a filesystem
+ * with mixed block groups (mkfs.btrfs --mixed), data and metadata share
+ * groups of type DATA|METADATA; otherwise type itself.
+ */
+u64 space_group_type(const struct fs_info *fs, u64 type);
+
+/*
  * Allocate len bytes (aligned to align) in a block group of the type: the
  * range is marked used in this transaction's bitmap; *out gets its address.
  * -ENOSPC when no block group of the type has room.

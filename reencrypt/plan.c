@@ -612,6 +612,9 @@ int reenc_preflight(struct reenc *c, const u64 *trees, size_t nr_trees)
 	/* Inline files become sector-sized extents: space taken, none given back. */
 	need_data += inline_bytes;
 	need_meta = 64ULL * fs->nodesize;
+	/* Mixed block groups: one pool, counted once (format.rst 2.11). */
+	if (fs->incompat & BTRFS_FEATURE_INCOMPAT_MIXED_GROUPS)
+		free_meta = free_data > need_data ? free_data - need_data : 0;
 	/* With --grow, chunk allocation grows the image when it runs out of room. */
 	if (free_data < need_data && !fs->may_grow)
 		return fs_err(fs, -ENOSPC,

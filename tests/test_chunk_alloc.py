@@ -154,6 +154,20 @@ def progs_restore_matches(image, tree, out):
     assert digests(out) == digests(tree)
 
 
+def kernel_accepts(img, tree, mnt, new_bytes):
+    """The kernel mounts img read-write with tree's content, scrubs it clean
+    and takes new_bytes of new writes; btrfs check is clean afterwards."""
+    with fixtures.loop_mount(img, mnt, ro=False) as m:
+        assert digests(m) == digests(tree)
+        r = subprocess.run(["btrfs", "scrub", "start", "-B", str(m)], capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0 and "no errors found" in r.stdout + r.stderr, r.stdout + r.stderr
+        with open(m / "new.bin", "wb") as f:
+            f.write(os.urandom(new_bytes))
+            os.fsync(f.fileno())
+    progs_check(img)
+
+
 def round_trip(run, tmp_path, csum, nodesize):
     key = write_key(tmp_path / "k")
     tree = make_tree(tmp_path / "tree")
@@ -253,16 +267,7 @@ def test_grow_refuses_block_device(run, tmp_path):
 @pytest.mark.kernel
 def test_kernel_uses_decrypted_image(run, tmp_path):
     img, tree, _b, _a, _c = round_trip(run, tmp_path, "crc32c", 16384)
-    mnt = tmp_path / "mnt"
-    with fixtures.loop_mount(img, mnt, ro=False) as m:
-        assert digests(m) == digests(tree)
-        r = subprocess.run(["btrfs", "scrub", "start", "-B", str(m)], capture_output=True,
-                           text=True, timeout=300)
-        assert r.returncode == 0 and "no errors found" in r.stdout + r.stderr, r.stdout + r.stderr
-        with open(m / "new.bin", "wb") as f:
-            f.write(os.urandom(100 * MiB))
-            os.fsync(f.fileno())
-    progs_check(img)
+    kernel_accepts(img, tree, tmp_path / "mnt", 100 * MiB)
 
 
 @pytest.mark.slow  # crash sweep
