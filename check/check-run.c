@@ -110,7 +110,10 @@ int check_verify_image(struct fs_info *fs, struct fscrypt_master_key *const *mks
 		die_oom();
 	check_ctx_init(c);
 	ret = verify_passes(c);
-	if (ret < 0) {
+	if (ret == -ENOMEM) {
+		error("out of memory");
+		ret = exit_code(ret, ERR_AT_RUN);
+	} else if (ret < 0) {
 		error("check cannot verify the image: %s; nothing was written",
 		      fs_errmsg(fs)[0] ? fs_errmsg(fs) : strerror(-ret));
 		ret = exit_code(ret, ERR_AT_RUN);

@@ -464,6 +464,20 @@ struct preflight_need {
  * Count what a tree still needs (into n and the stats a dry run prints), and
  * refuse an inode context made by another master key.
  */
+/*
+ * Whether a plain symlink's target (the item's inline data, i_size bytes of
+ * it: mkfs 6.2 adds a NUL) can be encrypted: fscrypt ends a target at its
+ * first NUL, so an empty one or one holding a NUL would not decrypt back.
+ */
+static bool symlink_target_ok(const u8 *item, u32 size, u64 isize)
+{
+	u64 len = size - BTRFS_FILE_EXTENT_INLINE_DATA_START;
+
+	if (isize < len)
+		len = isize;
+	return len && !memchr(item + BTRFS_FILE_EXTENT_INLINE_DATA_START, 0, len);
+}
+
 static int preflight_tree(struct reenc *c, u64 tree, struct preflight_need *n)
 {
 	struct fs_info *fs = c->fs;
@@ -473,6 +487,7 @@ static int preflight_tree(struct reenc *c, u64 tree, struct preflight_need *n)
 	struct root_ref rr;
 	u64 cur_ino = 0, cur_bytes = 0, cur_counted = 0;
 	u32 cur_mode = 0;
+	u64 cur_size = 0;
 	bool cur_done = false;
 	int ret;
 
@@ -526,6 +541,13 @@ static int preflight_tree(struct reenc *c, u64 tree, struct preflight_need *n)
 				   !c->ops->src_encrypted) {
 				c->st->extents++;	/* becomes a regular encrypted extent */
 				n->inline_bytes += fs->sectorsize;	/* new space, nothing freed */
+			} else if (fe->type == BTRFS_FILE_EXTENT_INLINE && S_ISLNK(cur_mode) &&
+				   cur_counted && !c->ops->src_encrypted && !fe->compression &&
+				   !symlink_target_ok(it.ptr, it.size, cur_size)) {
+				ret = fs_err(fs, -EOPNOTSUPP,
+					     "symlink %llu in tree %llu has an empty target or one holding a NUL byte (a metadata dump zeroes them): fscrypt cannot encrypt it",
+					     k.objectid, tree);
+				break;
 			}
 		}
 		if (k.type == BTRFS_INODE_ITEM_KEY &&
@@ -534,6 +556,7 @@ static int preflight_tree(struct reenc *c, u64 tree, struct preflight_need *n)
 			u32 mode = le32_to_cpu(ii->mode);
 
 			cur_mode = mode;
+			cur_size = le64_to_cpu(ii->size);
 			cur_counted = (S_ISREG(mode) || S_ISDIR(mode) || S_ISLNK(mode)) &&
 				      !!(le64_to_cpu(ii->flags) & BTRFS_INODE_ENCRYPT) ==
 				      c->ops->src_encrypted;

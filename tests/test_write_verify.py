@@ -107,3 +107,19 @@ def test_clean_image_is_not_refused(run, encrypted, copy_image, keys):
     assert "check:" not in res.stderr
     rc, doc = check_json(run, img, "--key-file", keys[1])
     assert rc == 0, doc.get("problems")
+
+
+def test_symlink_target_with_nul_refused(run, make_mkfs_image, copy_image, keys):
+    """fscrypt ends a symlink target at its first NUL, so a target holding one
+    (a metadata dump zeroes them) cannot be encrypted and decrypted back:
+    encrypt refuses it before any write (exit 1, the symlink named)."""
+    import btrfs_ondisk as bo
+    img = copy_image(make_mkfs_image("crc32c", 16384), "nul-link.img")
+    with Editor(img) as ed:
+        ino = ed.lookup("links/short")
+        ed.patch(bo.FS_TREE, (ino, bo.EXTENT_DATA, 0), 21 + 1, b"\0")
+    before = sha(img)
+    res = run("encrypt", "--key-file", keys[0], img, timeout=300)
+    assert res.returncode == 1, res.stderr
+    assert ("symlink %d " % ino) in res.stderr and "NUL" in res.stderr, res.stderr
+    assert sha(img) == before
