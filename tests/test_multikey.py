@@ -291,3 +291,21 @@ def test_single_key_commands_refuse_two(run, mk, cmd):
     extra = {"rekey": ["--new-key-file", mk.kc], "reflink": ["/a", "/b"]}.get(cmd, [])
     res = run(cmd, "--key-file", mk.ka, "--key-file", mk.kb, *extra, "/nonexistent.img")
     assert res.returncode == 2, res.stderr
+
+
+def test_check_required_path_with_both_keys(run, mk):
+    """check's --require-encryption paths and message names go through the
+    same codec: with both keys a path crossing directories under A and B
+    resolves; with either key alone it is a key error."""
+    def parent(p):
+        return mk.dir_of_path.get(p.rsplit(b"/", 1)[0]) if b"/" in p else 256
+    cands = [p for ino, p in _files(mk) if mk.key_of.get(ino) == mk.ida and
+             mk.key_of.get(parent(p)) == mk.ida and b"," not in p]
+    assert cands and mk.key_of[256] == mk.idb, "rekey starts at the top directory"
+    opt = "--require-encryption=/" + os.fsdecode(cands[0])
+    for keys in ((mk.ka, mk.kb), (mk.kb, mk.ka)):
+        res = run("check", opt, "--key-file", keys[0], "--key-file", keys[1], mk.img)
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    for key in (mk.ka, mk.kb):
+        res = run("check", opt, "--key-file", key, mk.img)
+        assert res.returncode == 4 and "wrong key" in res.stdout + res.stderr, res.stderr
