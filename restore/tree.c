@@ -185,7 +185,8 @@ static int restore_file(struct worker *w, const struct root_ref *root, u64 ino,
 	int ret = 0;
 
 	if ((le64_to_cpu(ii->flags) & BTRFS_INODE_ENCRYPT) && !r->raw &&
-	    (rs_inode_ctx(r, root, ino, &ctx) || !rs_key(r, ctx.master_key_identifier))) {
+	    (!r->nr_mks || rs_inode_ctx(r, root, ino, &ctx) ||
+	     !rs_key(r, ctx.master_key_identifier))) {
 		warning("%s is encrypted and no key for it was given: skipped", t->path);
 		w->n.skipped++;
 		w->n.enc_locked++;
