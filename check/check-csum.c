@@ -292,7 +292,7 @@ static void report_bad(struct check_ctx *c, const struct bad_sector *b, bool oth
 		loc.root = f->root;
 		loc.ino = f->ino;
 		loc.offset = off;
-		enc_names_init(&en, c->fs, c->path_key);
+		enc_names_init_keys(&en, c->fs, c->path_keys, c->nr_path_keys);
 		if (find_root(c->fs, f->root, &rr) ||
 		    inode_path(c->fs, &en.nc, &rr, f->ino, path, sizeof(path)))
 			path[0] = 0;

@@ -435,7 +435,7 @@ static const char *shown_name(struct check_ctx *c, u64 root, u64 dir, const u8 *
 	struct root_ref rr;
 	int n = -1;
 
-	enc_names_init(&en, c->fs, c->path_key);
+	enc_names_init_keys(&en, c->fs, c->path_keys, c->nr_path_keys);
 	if (find_root(c->fs, root, &rr) == 0)
 		n = en.nc.show(&en.nc, &rr, dir, name, len, shown);
 	if (n < 0) {

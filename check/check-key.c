@@ -29,7 +29,7 @@
 #include "crypto/fname.h"
 #include "crypto/fscrypt-keys.h"
 
-#define MAX_KEYS 8
+#define MAX_KEYS FSCRYPT_MAX_KEY_SET
 
 struct check_key {
 	struct fscrypt_master_key *mks[MAX_KEYS];	/* the dispatcher's, in secret memory */
@@ -52,10 +52,8 @@ int check_key_attach(struct check_ctx *c, struct fscrypt_master_key *const *mks,
 /* The given key with this identifier, or NULL. */
 static const struct fscrypt_master_key *key_of(const struct check_ctx *c, const u8 *identifier)
 {
-	for (size_t i = 0; c->key && i < c->key->n; i++)
-		if (!memcmp(c->key->mks[i]->identifier, identifier, FSCRYPT_KEY_IDENTIFIER_SIZE))
-			return c->key->mks[i];
-	return NULL;
+	return c->key ? fscrypt_key_find((const struct fscrypt_master_key *const *)c->key->mks,
+					 c->key->n, identifier) : NULL;
 }
 
 bool check_key_given(const struct check_ctx *c, const u8 *identifier)

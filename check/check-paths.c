@@ -144,7 +144,7 @@ int check_required_paths(struct check_ctx *c)
 
 	if (!c->nr_require_paths)
 		return 0;
-	enc_names_init(&en, c->fs, c->path_key);
+	enc_names_init_keys(&en, c->fs, c->path_keys, c->nr_path_keys);
 	u64map_init(&w.seen, sizeof(struct seen_ino));
 	vec_init(&w.todo, sizeof(struct walk_item));
 	for (size_t i = 0; i < c->nr_require_paths && !err; i++) {

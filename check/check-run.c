@@ -105,7 +105,8 @@ int check_verify_image(struct fs_info *fs, struct fscrypt_master_key *const *mks
 	c->fs = fs;
 	c->threads = 1;
 	c->verify = true;
-	c->path_key = nr_mks ? mks[0] : NULL;
+	c->path_keys = (const struct fscrypt_master_key *const *)mks;
+	c->nr_path_keys = nr_mks;
 	if (nr_mks && check_key_attach(c, mks, nr_mks))
 		die_oom();
 	check_ctx_init(c);

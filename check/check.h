@@ -348,7 +348,12 @@ struct check_ctx {
 	size_t nr_require_roots;
 	char **require_paths;		/* its paths in the top-level subvolume (check-paths.c) */
 	size_t nr_require_paths;
-	const struct fscrypt_master_key *path_key;	/* resolves them; NULL: no-key names */
+	/*
+	 * The keys given (none: no-key names): they resolve those paths and
+	 * show names in messages, each directory with the key its context names.
+	 */
+	const struct fscrypt_master_key *const *path_keys;
+	size_t nr_path_keys;
 	bool verify;			/* a write command's check (check-run.h): no wrong-key verdict */
 	unsigned int threads;
 	struct check_key *key;		/* NULL without a key */

@@ -311,7 +311,8 @@ static int check_run(struct cmd_context *ctx)
 
 	c->image_path = ctx->image_path;
 	c->fs = ctx->fs;
-	c->path_key = ctx->mk;
+	c->path_keys = cmd_keys(ctx);
+	c->nr_path_keys = ctx->nr_mks;
 	if (ctx->mk && check_key_attach(c, ctx->mks, ctx->nr_mks))
 		return exit_code(-ENOMEM, ERR_AT_RUN);
 	c->print_now = g_format == FORMAT_TEXT;

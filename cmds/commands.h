@@ -52,13 +52,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "common/key-input.h"
+#include "crypto/fscrypt-keys.h"
 
 #define OPTLINE(opt, text) "\t" opt "\n\t\t\t" text
 
 struct cmd_group;
 struct cmd_context;
 struct fs_info;
-struct fscrypt_master_key;
 
 /* Command flags: what the dispatcher provides before run(). */
 #define CMD_HIDDEN		(1U << 0)	/* not listed in --help */
@@ -74,7 +74,7 @@ struct fscrypt_master_key;
 #define CMD_VERIFY_KEYS		(1U << 10)	/* ... with the keys given, the new one included */
 
 /* Keys a CMD_KEYS_MULTI command takes at most. */
-#define CMD_MAX_KEYS		8
+#define CMD_MAX_KEYS		FSCRYPT_MAX_KEY_SET
 /* --device options a CMD_MULTI_DEVICE command takes at most. */
 #define CMD_MAX_DEVICES		64
 
@@ -120,6 +120,16 @@ struct cmd_context {
 	size_t nr_mks;
 	struct fscrypt_master_key *new_mk;	/* CMD_NEW_KEY: the new key */
 };
+
+/*
+ * ctx->mks (ctx->nr_mks of them) as the read-only key set the readers take
+ * (enc_names_init_keys(), restore_params.mks, extent_io_params.keys): each
+ * inode, name and extent is read with the key its context names.
+ */
+static inline const struct fscrypt_master_key *const *cmd_keys(const struct cmd_context *ctx)
+{
+	return (const struct fscrypt_master_key *const *)ctx->mks;
+}
 
 #define CMD_PARSE_OK	(-1)	/* parse() went well: go on to run() */
 

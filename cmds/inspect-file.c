@@ -39,13 +39,15 @@ const char *const cmd_inspect_file_usage[] = {
 	"The path is inside the image, from the top-level subvolume.  In an",
 	"encrypted directory, a path component is the plaintext name (with the",
 	"key) or the fscrypt no-key name that restore writes (with or without it);",
-	"with the key, the path shown is the plaintext one.",
+	"with the key, the path shown is the plaintext one.  Several keys (a rekey",
+	"cut short): each directory and the inode with the key its context names;",
+	"when none of them opens one on the way, it is a key error (exit 4).",
 	"",
 	OPTLINE("--root ID", "tree (subvolume) id of the inode, with --inode"),
 	OPTLINE("--inode INO", "inode number, instead of a path"),
 	SUPER_OPTLINE,
 	DEVICE_OPTLINE,
-	KEY_INPUT_OPTLINES(OPTLINE),
+	KEYS_INPUT_OPTLINES(OPTLINE),
 	OPTLINE("--help", "show this help"),
 	NULL
 };
@@ -418,7 +420,7 @@ static int inspect_file_run(struct cmd_context *ctx)
 	u64 ino;
 	int ret;
 
-	enc_names_init(&en, fs, ctx->mk);
+	enc_names_init_keys(&en, fs, cmd_keys(ctx), ctx->nr_mks);
 	ret = inspect_file_find(fs, &en.nc, ctx->opts, &root, &ino);
 	if (!ret) {
 		ret = enc_names_check_inode(&en, &root, ino);
@@ -449,4 +451,5 @@ static int inspect_file_run(struct cmd_context *ctx)
 	return ret;
 }
 
-DEFINE_COMMAND(inspect_file, "file", CMD_IMAGE_RO | CMD_MULTI_DEVICE | CMD_KEY_OPTIONAL, struct inspect_file_opts);
+DEFINE_COMMAND(inspect_file, "file", CMD_IMAGE_RO | CMD_MULTI_DEVICE | CMD_KEY_OPTIONAL | CMD_KEYS_MULTI,
+	       struct inspect_file_opts);

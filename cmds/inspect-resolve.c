@@ -35,11 +35,12 @@ const char *const cmd_inspect_resolve_logical_usage[] = {
 	"Exit status 1 when nothing references the address.",
 	"",
 	"Names in encrypted directories are shown decrypted with the key, as",
-	"fscrypt no-key names without it.",
+	"fscrypt no-key names without it.  With several keys (a rekey cut short),",
+	"each directory's names are decrypted with the key its context names.",
 	"",
 	SUPER_OPTLINE,
 	DEVICE_OPTLINE,
-	KEY_INPUT_OPTLINES(OPTLINE),
+	KEYS_INPUT_OPTLINES(OPTLINE),
 	OPTLINE("--help", "show this help"),
 	NULL
 };
@@ -343,7 +344,7 @@ static int inspect_resolve_logical_run(struct cmd_context *ctx)
 	int ret;
 
 	rc->fs = ctx->fs;
-	enc_names_init(&rc->names, ctx->fs, ctx->mk);
+	enc_names_init_keys(&rc->names, ctx->fs, cmd_keys(ctx), ctx->nr_mks);
 	if (g_format == FORMAT_JSON)
 		doc = json_doc_new();
 	ret = resolve(rc, doc);
@@ -356,5 +357,5 @@ static int inspect_resolve_logical_run(struct cmd_context *ctx)
 	return ret;
 }
 
-DEFINE_COMMAND(inspect_resolve_logical, "resolve-logical", CMD_IMAGE_RO | CMD_MULTI_DEVICE | CMD_KEY_OPTIONAL,
-	       struct resolve_ctx);
+DEFINE_COMMAND(inspect_resolve_logical, "resolve-logical",
+	       CMD_IMAGE_RO | CMD_MULTI_DEVICE | CMD_KEY_OPTIONAL | CMD_KEYS_MULTI, struct resolve_ctx);

@@ -26,8 +26,10 @@ const char *const cmd_restore_usage[] = {
 	"verified before decryption; a file with a bad checksum is reported and left",
 	"out.  Without a key, encrypted names appear in the fscrypt no-key form and",
 	"encrypted contents are skipped with a warning (or written as stored",
-	"ciphertext with --raw).  Hard links, symlinks, holes, modes, times, xattrs",
-	"and, when run as root, owners and device nodes are kept.  Never prompts.",
+	"ciphertext with --raw), and so are those under a key not given.  Several",
+	"keys restore an image whose rekey was cut short whole.  Hard links,",
+	"symlinks, holes, modes, times, xattrs and, when run as root, owners and",
+	"device nodes are kept.  Never prompts.",
 	"",
 	OPTLINE("--root ID", "subvolume to restore (default: the top level, 5)"),
 	OPTLINE("--path P", "restore only this directory or file (a path inside the subvolume; plaintext or no-key names in encrypted directories)"),
@@ -36,12 +38,13 @@ const char *const cmd_restore_usage[] = {
 	OPTLINE("--threads N", "worker threads restoring files at once (default: online CPUs)"),
 	SUPER_OPTLINE,
 	DEVICE_OPTLINE,
-	KEY_INPUT_OPTLINES(OPTLINE),
+	KEYS_INPUT_OPTLINES(OPTLINE),
 	FORCE_OPTLINE,
 	OPTLINE("--help", "show this help"),
 	"",
 	"Exit status: 0 everything restored (warnings allowed), 1 some files failed,",
-	"2 usage error, 3 image unreadable, 4 key error.",
+	"2 usage error, 3 image unreadable, 4 key error (no key given opens any",
+	"encrypted inode).",
 	NULL
 };
 
@@ -108,15 +111,23 @@ static int restore_parse(struct cmd_context *ctx, int argc, char **argv)
 	return CMD_PARSE_OK;
 }
 
-/* The summary; returns the exit code (a key that opens nothing is a key error). */
+/* The summary; returns the exit code (keys that open nothing are a key error). */
 static int restore_report(const struct restore_params *p, const struct restore_stats *st)
 {
 	int ret = EXIT_OK;
 
-	/* A key that opens none of the encrypted inodes is a wrong key, not a success. */
-	if (p->mk && st->enc_locked && !st->enc_opened) {
-		error("wrong key: it opens none of the %llu encrypted inodes", st->enc_locked);
+	/* Keys that open none of the encrypted inodes are wrong keys, not a success. */
+	if (p->nr_mks && st->enc_locked && !st->enc_opened) {
+		if (p->nr_mks == 1)
+			error("wrong key: it opens none of the %llu encrypted inodes", st->enc_locked);
+		else
+			error("wrong keys: none of the %zu keys opens any of the %llu encrypted inodes",
+			      p->nr_mks, st->enc_locked);
 		ret = EXIT_KEY;
+	} else if (p->nr_mks && st->enc_locked) {
+		/* Part of the image (a rekey cut short?) is under a key not given. */
+		warning("%llu of the %llu encrypted inodes are under keys that were not given: files among them skipped, names in directories among them left in no-key form",
+			st->enc_locked, st->enc_locked + st->enc_opened);
 	}
 	if (g_format == FORMAT_JSON) {
 		struct json_object *doc = json_doc_new();
@@ -146,7 +157,8 @@ static int restore_run(struct cmd_context *ctx)
 {
 	const struct restore_opts *o = ctx->opts;
 	struct restore_params p = {
-		.fs = ctx->fs, .mk = ctx->mk, .root_id = o->root_id, .sel = o->sel,
+		.fs = ctx->fs, .mks = cmd_keys(ctx), .nr_mks = ctx->nr_mks,
+		.root_id = o->root_id, .sel = o->sel,
 		.outdir = o->outdir, .threads = o->threads, .raw = o->raw, .dry_run = o->dry_run,
 	};
 	struct restore_stats st = { 0 };
@@ -161,5 +173,6 @@ static int restore_run(struct cmd_context *ctx)
 	return restore_report(&p, &st);
 }
 
-DEFINE_COMMAND(restore, "restore", CMD_IMAGE_RO | CMD_MULTI_DEVICE | CMD_NOT_MOUNTED | CMD_KEY_OPTIONAL,
+DEFINE_COMMAND(restore, "restore",
+	       CMD_IMAGE_RO | CMD_MULTI_DEVICE | CMD_NOT_MOUNTED | CMD_KEY_OPTIONAL | CMD_KEYS_MULTI,
 	       struct restore_opts);

@@ -50,6 +50,14 @@
 	optline("--key-file PATH", "read the master key from PATH, '-' for standard input"), \
 	optline("--key-fd N", "read the master key from file descriptor N"),	\
 	optline("--key-format raw|hex", "raw bytes (default, 16 to 64) or hex text with an optional trailing newline")
+/*
+ * The same for a command whose key options repeat (cmds/commands.h
+ * CMD_KEYS_MULTI): KEYS_INPUT_OPTLINES(OPTLINE).
+ */
+#define KEYS_INPUT_OPTLINES(optline)						\
+	optline("--key-file PATH", "read a master key from PATH, '-' for standard input; repeatable (up to 8 keys, e.g. the old and the new key of a rekey cut short): each inode is read with the key its context names"), \
+	optline("--key-fd N", "read a master key from file descriptor N; repeatable"),	\
+	optline("--key-format raw|hex", "raw bytes (default, 16 to 64) or hex text with an optional trailing newline (every key)")
 
 enum key_format {
 	KEY_FORMAT_RAW = 0,

@@ -159,6 +159,18 @@ static int get_xts(struct worker *w, const struct fscrypt_master_key *mk, const 
 	return 0;
 }
 
+/* The master key of a side: its own, the one its key_id names, or params.key. */
+static const struct fscrypt_master_key *loc_key(const struct extent_io_params *p,
+						const struct extent_io_loc *loc)
+{
+	const struct fscrypt_master_key *mk;
+
+	if (loc->key || !loc->key_id)
+		return loc->key ? loc->key : p->key;
+	mk = fscrypt_key_find(p->keys, p->nr_keys, loc->key_id);
+	return mk ? mk : fscrypt_key_find(&p->key, 1, loc->key_id);
+}
+
 static int crypt_chunk(struct worker *w, const struct extent_io_loc *loc, uint64_t off,
 		       uint8_t *buf, uint32_t len, bool enc)
 {
@@ -166,7 +178,7 @@ static int crypt_chunk(struct worker *w, const struct extent_io_loc *loc, uint64
 	struct xts_ctx *xts;
 	int ret;
 
-	ret = get_xts(w, loc->key ? loc->key : w->io->p.key, loc->nonce, &xts);
+	ret = get_xts(w, loc_key(&w->io->p, loc), loc->nonce, &xts);
 	if (ret)
 		return ret;
 	if (enc) {
@@ -410,10 +422,19 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* A side with a nonce needs a key: 0, -ENOKEY (its key_id names no key given) or -EINVAL. */
+static int side_key(const struct extent_io_params *p, const struct extent_io_loc *loc)
+{
+	if (!loc->nonce || loc_key(p, loc))
+		return 0;
+	return loc->key_id ? -ENOKEY : -EINVAL;
+}
+
 static int validate_job(const struct extent_io *io, const struct extent_io_job *j)
 {
 	const struct extent_io_params *p = &io->p;
 	bool rd = j->flags & EXTENT_IO_READ, wr = j->flags & EXTENT_IO_WRITE;
+	int ret;
 
 	if (!j->len || j->len % p->unit_size || !(rd || wr) ||
 	    (j->flags & ~(EXTENT_IO_READ | EXTENT_IO_WRITE)))
@@ -422,9 +443,8 @@ static int validate_job(const struct extent_io *io, const struct extent_io_job *
 		return -EINVAL;
 	if (rd && (p->fds ? j->src.dev >= p->nfds || p->fds[j->src.dev] < 0 : j->src.dev != 0))
 		return -EINVAL;	/* no such device, or a missing one */
-	if ((rd && j->src.nonce && !j->src.key && !p->key) ||
-	    (wr && j->dst.nonce && !j->dst.key && !p->key))
-		return -EINVAL;
+	if ((ret = rd ? side_key(p, &j->src) : 0) || (ret = wr ? side_key(p, &j->dst) : 0))
+		return ret;
 	/* DUN arithmetic must not wrap. */
 	if ((rd && j->src.dun > UINT64_MAX - j->len / p->unit_size) ||
 	    (wr && j->dst.dun > UINT64_MAX - j->len / p->unit_size))
@@ -602,7 +622,7 @@ int extent_io_new(struct extent_io **out, const struct extent_io_params *params)
 	if (params->unit_size < 16 || params->unit_size > (64U << 10) ||
 	    (params->unit_size & (params->unit_size - 1)) || params->fd < 0)
 		return -EINVAL;
-	if (params->key && (params->contents_mode != FSCRYPT_MODE_AES_256_XTS ||
+	if ((params->key || params->nr_keys) && (params->contents_mode != FSCRYPT_MODE_AES_256_XTS ||
 			    !fscrypt_profile_info(params->profile)))
 		return -EINVAL;
 

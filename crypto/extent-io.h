@@ -81,10 +81,18 @@ struct extent_io_loc {
 	const uint8_t *nonce;	/* extent nonce (FSCRYPT_NONCE_SIZE bytes); NULL: plain */
 	void *priv;		/* handed to process for this side */
 	/*
-	 * Master key of this side's nonce; NULL: params.key.  A rekey job
-	 * reads under the old key and writes under the new one.
+	 * Master key of this side's nonce; NULL: key_id, else params.key.  A
+	 * rekey job reads under the old key and writes under the new one.
 	 */
 	const struct fscrypt_master_key *key;
+	/*
+	 * Without key: the identifier of the master key (the extent context's
+	 * FSCRYPT_KEY_IDENTIFIER_SIZE bytes), looked up in params.keys and
+	 * params.key, so that each extent is read with the key its context
+	 * names (an image cut in the middle of a rekey has extents under two).
+	 * NULL: params.key.
+	 */
+	const uint8_t *key_id;
 	uint32_t dev;		/* reads: index in params.fds (0 without them: params.fd) */
 };
 
@@ -124,6 +132,12 @@ struct extent_io_params {
 	 * jobs or jobs with their own keys only); not copied, keep it alive.
 	 */
 	const struct fscrypt_master_key *key;
+	/*
+	 * The set of master keys a side's key_id is looked up in (nr_keys of
+	 * them, besides key); not copied, keep the array and the keys alive.
+	 */
+	const struct fscrypt_master_key *const *keys;
+	size_t nr_keys;
 	enum fscrypt_profile profile;	/* which HKDF context derives extent keys */
 	int contents_mode;	/* FSCRYPT_MODE_AES_256_XTS (the only one implemented) */
 	extent_io_process_fn process;	/* NULL: none */
@@ -172,7 +186,8 @@ void extent_io_free(struct extent_io *io);
 /*
  * Run njobs jobs and wait for all of them.  Returns 0 when every chunk went
  * through (chunks dropped by process count as gone through); -EINVAL for a
- * malformed job (nothing was done then); -EIO for a short read (the image
+ * malformed job, -ENOKEY for a side whose key_id names no key given
+ * (nothing was done then); -EIO for a short read (the image
  * ends early) or a failed read/write (errno of the call otherwise); the first
  * negative value returned by a callback; or an error from key derivation.
  * After an error no new chunks start, but chunks in flight finish, so some

@@ -239,6 +239,15 @@ int fscrypt_context_parse(const void *buf, size_t len, struct fscrypt_context_v2
 	return 0;
 }
 
+const struct fscrypt_master_key *fscrypt_key_find(const struct fscrypt_master_key *const *keys,
+						  size_t n, const uint8_t *id)
+{
+	for (size_t i = 0; keys && i < n; i++)
+		if (keys[i] && !memcmp(keys[i]->identifier, id, FSCRYPT_KEY_IDENTIFIER_SIZE))
+			return keys[i];
+	return NULL;
+}
+
 int fscrypt_master_key_fits_policy(const struct fscrypt_master_key *mk,
 				   const struct fscrypt_context_v2 *ctx,
 				   char *reason, size_t rsize)

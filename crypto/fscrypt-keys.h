@@ -81,6 +81,18 @@ int fscrypt_master_key_init(struct fscrypt_master_key *mk, const uint8_t *raw, s
 /* Zero all of mk (explicit_bzero); safe on a zeroed or half-initialised key. */
 void fscrypt_master_key_wipe(struct fscrypt_master_key *mk);
 
+/* Master keys a command reads one image with at most (cmds/commands.h CMD_MAX_KEYS). */
+#define FSCRYPT_MAX_KEY_SET	8
+
+/*
+ * The key of a set (n keys, NULL entries skipped) whose identifier is id
+ * (FSCRYPT_KEY_IDENTIFIER_SIZE bytes, as a context names it), or NULL.
+ * Several keys are how an image cut in the middle of a rekey is read: each
+ * inode, name and extent with the key its context names.
+ */
+const struct fscrypt_master_key *fscrypt_key_find(const struct fscrypt_master_key *const *keys,
+						  size_t n, const uint8_t *id);
+
 /*
  * Whether the kernel would use this master key with a policy: its size must
  * reach the security strength of both modes (fs/crypto/keysetup.c).  A

@@ -102,15 +102,28 @@ static int dir_policy(const struct enc_names *en, const struct root_ref *root, u
 	return ret < 0 ? ret : 1;
 }
 
-/* The directory's name key: 0, 1 without a key or with another one, or <0. */
+/* The given key a context names, or NULL. */
+static const struct fscrypt_master_key *key_of(const struct enc_names *en,
+					       const struct fscrypt_context_v2 *ctx)
+{
+	return fscrypt_key_find(en->mks, en->nr_mks, ctx->master_key_identifier);
+}
+
+/* What a directory or inode none of the given keys opens is encrypted with. */
+static const char *other_key(const struct enc_names *en)
+{
+	return en->nr_mks > 1 ? "a key other than those given" : "another key";
+}
+
+/* The directory's name key: 0, 1 without a key or with others only, or <0. */
 static int dir_key(const struct enc_names *en, const struct fscrypt_context_v2 *ctx, u8 *key)
 {
+	const struct fscrypt_master_key *mk = key_of(en, ctx);
 	int ret;
 
-	if (!en->mk || memcmp(ctx->master_key_identifier, en->mk->identifier,
-			      FSCRYPT_KEY_IDENTIFIER_SIZE))
+	if (!mk)
 		return 1;
-	ret = fscrypt_derive_file_key(en->mk, ctx->nonce, ctx->filenames_mode, key, NULL);
+	ret = fscrypt_derive_file_key(mk, ctx->nonce, ctx->filenames_mode, key, NULL);
 	return ret ? fs_err(en->fs, ret == -EIO ? -EIO : -EOPNOTSUPP,
 			    "cannot derive the key of a directory: %s", strerror(-ret)) : 0;
 }
@@ -190,10 +203,11 @@ static int enc_lookup(const struct name_codec *nc, const struct root_ref *root, 
 			return ret;
 	}
 	ret = nokey_lookup(en, root, dir, name, len, loc);
-	if (ret == 1 && en->mk && have == 1)
+	if (ret == 1 && en->nr_mks && have == 1)
 		return fs_err(en->fs, -EKEYREJECTED,
-			      "wrong key: directory %llu in tree %llu is encrypted with another key",
-			      (unsigned long long)dir, (unsigned long long)root->objectid);
+			      "wrong key: directory %llu in tree %llu is encrypted with %s",
+			      (unsigned long long)dir, (unsigned long long)root->objectid,
+			      other_key(en));
 	return ret;
 }
 
@@ -236,7 +250,16 @@ void enc_names_init(struct enc_names *en, struct fs_info *fs,
 	en->nc.lookup = enc_lookup;
 	en->nc.show = enc_show;
 	en->fs = fs;
-	en->mk = mk;
+	en->mks[0] = mk;
+	en->nr_mks = mk ? 1 : 0;
+}
+
+void enc_names_init_keys(struct enc_names *en, struct fs_info *fs,
+			 const struct fscrypt_master_key *const *mks, size_t n)
+{
+	enc_names_init(en, fs, NULL);
+	for (size_t i = 0; i < n && i < FSCRYPT_MAX_KEY_SET; i++)
+		en->mks[en->nr_mks++] = mks[i];
 }
 
 int enc_names_new_entry(const struct enc_names *en, const struct root_ref *root, u64 dir,
@@ -249,15 +272,16 @@ int enc_names_new_entry(const struct enc_names *en, const struct root_ref *root,
 
 	if (ret <= 0)
 		return ret ? ret : 1;
-	if (!en->mk)
+	if (!en->nr_mks)
 		return fs_err(en->fs, -ENOKEY,
 			      "directory %llu is encrypted: a new name in it needs its key",
 			      (unsigned long long)dir);
 	ret = dir_key(en, &pctx, key);
 	if (ret)
 		return ret < 0 ? ret : fs_err(en->fs, -EKEYREJECTED,
-					      "wrong key: directory %llu in tree %llu is encrypted with another key",
-					      (unsigned long long)dir, (unsigned long long)root->objectid);
+					      "wrong key: directory %llu in tree %llu is encrypted with %s",
+					      (unsigned long long)dir, (unsigned long long)root->objectid,
+					      other_key(en));
 	n = fname_encrypt(pctx.filenames_mode, key, pctx.flags, name, len, stored);
 	explicit_bzero(key, sizeof(key));
 	if (n < 0)
@@ -276,15 +300,15 @@ int enc_names_check_inode(const struct enc_names *en, const struct root_ref *roo
 	struct fscrypt_context_v2 ctx;
 	int ret;
 
-	if (!en->mk)
+	if (!en->nr_mks)
 		return 0;
 	ret = fscrypt_inode_ctx_read(en->fs, root, ino, &ctx);
 	if (ret < 0)
 		return ret;
-	if (ret == 0 && memcmp(ctx.master_key_identifier, en->mk->identifier,
-			       FSCRYPT_KEY_IDENTIFIER_SIZE))
+	if (ret == 0 && !key_of(en, &ctx))
 		return fs_err(en->fs, -EKEYREJECTED,
-			      "wrong key: inode %llu in tree %llu is encrypted with another key",
-			      (unsigned long long)ino, (unsigned long long)root->objectid);
+			      "wrong key: inode %llu in tree %llu is encrypted with %s",
+			      (unsigned long long)ino, (unsigned long long)root->objectid,
+			      other_key(en));
 	return 0;
 }

@@ -24,9 +24,8 @@
 
 #include <stdbool.h>
 #include "common/fscrypt-format.h"
+#include "crypto/fscrypt-keys.h"
 #include "kernel-shared/fs-walk.h"
-
-struct fscrypt_master_key;
 
 /* Room for the longest no-key name (252 characters: base64url of 8 + 149 + 32 bytes) and its NUL. */
 #define NOKEY_NAME_SIZE	NAME_SHOW_SIZE
@@ -36,20 +35,28 @@ void nokey_name(const u8 *ct, u32 len, char *out);
 
 /*
  * A path codec (kernel-shared/fs-walk.h) for an image and an optional
- * master key (NULL: no key, no-key names only).  Nothing to release.
+ * master key (NULL: no key, no-key names only), or a set of keys
+ * (enc_names_init_keys()): each encrypted directory is opened with the key
+ * its context names, the way an image cut in the middle of a rekey is
+ * read.  "The key" below is whichever given key that is; a directory none
+ * of them opens is one "another key" encrypts.  Nothing to release.
  */
 struct enc_names {
 	struct name_codec nc;
 	struct fs_info *fs;
-	const struct fscrypt_master_key *mk;
+	const struct fscrypt_master_key *mks[FSCRYPT_MAX_KEY_SET];	/* the pointers, copied */
+	size_t nr_mks;
 };
 
 void enc_names_init(struct enc_names *en, struct fs_info *fs,
 		    const struct fscrypt_master_key *mk);
+/* The same with n keys (at most FSCRYPT_MAX_KEY_SET are used; n == 0: no key). */
+void enc_names_init_keys(struct enc_names *en, struct fs_info *fs,
+			 const struct fscrypt_master_key *const *mks, size_t n);
 
 /*
  * With a key, an encrypted inode must be one it opens: 0 if ino is plain,
- * no key was given or the key is the inode's; -EKEYREJECTED (wrong key)
+ * no key was given or a given key is the inode's; -EKEYREJECTED (wrong key)
  * otherwise, or <0.
  */
 int enc_names_check_inode(const struct enc_names *en, const struct root_ref *root, u64 ino);

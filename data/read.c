@@ -126,6 +126,7 @@ void data_read_job(struct data_read *rd, int copy, struct extent_io_job *job)
 	job->src = (struct extent_io_loc){ rd->physical[copy], rd->logical, rd->dun, rd->nonce,
 					   sums ? &rd->csums : NULL };
 	job->src.dev = rd->dev[copy];
+	job->src.key_id = rd->key_id;
 }
 
 struct sink_ctx {
@@ -259,6 +260,9 @@ int data_read_run(struct extent_io *io, struct data_read *rd, uint8_t *mem,
 		return fs_err(rd->fs, ret, "out of memory");
 	if (ret == -ENODEV)
 		return fs_err(rd->fs, ret, "extent %llu: no copy on the devices given", rd->extent);
+	if (ret == -ENOKEY)
+		return fs_err(rd->fs, ret, "extent %llu is encrypted with a key that was not given",
+			      rd->extent);
 	if (ret)
 		return fs_err(rd->fs, ret, "reading extent %llu failed: %s", rd->extent,
 			      strerror(-ret));

@@ -51,6 +51,13 @@ struct data_read {
 	u64 dun;			/* DUN of the first data unit */
 	const u8 *nonce;		/* extent nonce; NULL: deliver the stored bytes */
 	/*
+	 * The identifier of the extent's master key (its context's), kept as
+	 * a pointer: the pipeline decrypts with the key of params.keys (or
+	 * params.key) that has it, and a read fails with -ENOKEY when none
+	 * has.  NULL (as data_read_map() leaves it): params.key.
+	 */
+	const u8 *key_id;
+	/*
 	 * The csums of the range (csums.expected NULL: none are verified);
 	 * csums.present (optional) says which units have one.  Its mismatch
 	 * handler and arg are set by data_read_job().

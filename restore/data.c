@@ -76,14 +76,19 @@ static int read_range(struct worker *w, struct data_read *rd, u8 *mem, struct si
 	return ret;
 }
 
-/* Describe [start, start + len) of disk extent disk for read_range(). */
+/*
+ * Describe [start, start + len) of disk extent disk for read_range(), to be
+ * decrypted with the nonce and the key that ec (NULL: none) names.
+ */
 static int map_range(struct worker *w, u64 disk, u64 start, u64 len, bool datasum,
-		     const u8 *nonce, struct data_read *rd)
+		     const struct fscrypt_extent_context *ec, struct data_read *rd)
 {
 	struct restore *r = w->r;
+	int ret = data_read_map(r->fs, r->have_csum_root ? &r->csum_root : NULL, disk, start, len,
+				datasum ? DATA_READ_CSUMS : 0, ec ? ec->nonce : NULL, rd);
 
-	return data_read_map(r->fs, r->have_csum_root ? &r->csum_root : NULL, disk, start, len,
-			     datasum ? DATA_READ_CSUMS : 0, nonce, rd);
+	rd->key_id = ec ? ec->master_key_identifier : NULL;
+	return ret;
 }
 
 /* Bytes written to a restored file: the worker's count and the run's progress. */
@@ -119,20 +124,20 @@ static int zsink_write(void *arg, uint64_t pos, const uint8_t *plain, uint64_t n
 }
 
 /*
- * A compressed extent: read, verified, decrypted with nonce when given,
- * decompressed; as_stored (--raw): the stored bytes as they are, in the
- * extent's range.
+ * A compressed extent: read, verified, decrypted as its context ec says
+ * when given, decompressed; as_stored (--raw): the stored bytes as they
+ * are, in the extent's range.
  */
 static int restore_compressed(struct worker *w, int fd, const struct btrfs_key *k,
 			      const struct btrfs_file_extent_item *fe, bool datasum,
-			      const u8 *nonce, bool as_stored)
+			      const struct fscrypt_extent_context *ec, bool as_stored)
 {
 	struct fs_info *fs = w->r->fs;
 	u64 disk = le64_to_cpu(fe->disk_bytenr), dlen = le64_to_cpu(fe->disk_num_bytes);
 	struct zsink z = { w, fd, k->offset, le64_to_cpu(fe->offset), le64_to_cpu(fe->num_bytes) };
 	struct data_read rd;
 	long n;
-	int ret = map_range(w, disk, 0, dlen, datasum, nonce, &rd);
+	int ret = map_range(w, disk, 0, dlen, datasum, ec, &rd);
 
 	if (!ret && as_stored) {
 		u8 *stored = fault_malloc(dlen);
@@ -161,12 +166,14 @@ static int restore_compressed(struct worker *w, int fd, const struct btrfs_key *
 }
 
 /*
- * One file extent item into fd.  nonce: decrypt with it; as_stored: an
- * encrypted extent restored with --raw, whose stored bytes (compressed or
- * not) are written as they are.
+ * One file extent item into fd.  ec: its extent context, decrypt with the
+ * nonce and the master key it names; as_stored: an encrypted extent
+ * restored with --raw, whose stored bytes (compressed or not) are written
+ * as they are.
  */
 static int restore_extent(struct worker *w, int fd, const struct btrfs_key *k, const u8 *ptr,
-			  u32 size, bool datasum, const u8 *nonce, bool as_stored)
+			  u32 size, bool datasum, const struct fscrypt_extent_context *ec,
+			  bool as_stored)
 {
 	struct fs_info *fs = w->r->fs;
 	const struct btrfs_file_extent_item *fe = (const void *)ptr;
@@ -203,7 +210,7 @@ static int restore_extent(struct worker *w, int fd, const struct btrfs_key *k, c
 	if (size < sizeof(*fe) || !fe->disk_bytenr || fe->type == BTRFS_FILE_EXTENT_PREALLOC)
 		return 0;	/* holes and prealloc read as zeros: leave a hole */
 	if (fe->compression)
-		return restore_compressed(w, fd, k, fe, datasum, nonce, as_stored);
+		return restore_compressed(w, fd, k, fe, datasum, ec, as_stored);
 	{
 		u64 off = le64_to_cpu(fe->offset), num = le64_to_cpu(fe->num_bytes);
 		u64 astart = off / fs->sectorsize * fs->sectorsize;
@@ -212,7 +219,7 @@ static int restore_extent(struct worker *w, int fd, const struct btrfs_key *k, c
 		struct data_read rd;
 
 		ret = map_range(w, le64_to_cpu(fe->disk_bytenr), astart, aend - astart, datasum,
-				nonce, &rd);
+				ec, &rd);
 		if (!ret)
 			ret = read_range(w, &rd, NULL, &s);
 		data_read_release(&rd);
@@ -236,10 +243,10 @@ int rs_restore_data(struct worker *w, const struct root_ref *root, u64 ino, int 
 
 	for (ret = key_iter_first(&it, fs, root, &min, &max); ret == 0; ret = key_iter_next(&it)) {
 		u8 item[sizeof(struct btrfs_file_extent_item)];
-		u8 nonce[FSCRYPT_NONCE_SIZE];
+		struct fscrypt_extent_context ec;
 		const u8 *ptr;
 		u32 size;
-		bool have_nonce = false, as_stored;
+		bool have_ctx = false, as_stored;
 
 		k = it.key;
 		if (k.type != BTRFS_EXTENT_DATA_KEY)
@@ -265,9 +272,8 @@ int rs_restore_data(struct worker *w, const struct root_ref *root, u64 ino, int 
 					     ino, k.offset);
 				break;
 			}
-			memcpy(nonce, cbuf + offsetof(struct fscrypt_extent_context, nonce),
-			       sizeof(nonce));
-			have_nonce = true;
+			memcpy(&ec, cbuf, sizeof(ec));
+			have_ctx = true;
 		}
 		if (((struct btrfs_file_extent_item *)item)->type == BTRFS_FILE_EXTENT_INLINE) {
 			/* The path's leaf may go away while we read: copy the inline item. */
@@ -282,7 +288,7 @@ int rs_restore_data(struct worker *w, const struct root_ref *root, u64 ino, int 
 			free(copy);
 		} else {
 			ret = restore_extent(w, fd, &k, item, size, datasum,
-					     have_nonce ? nonce : NULL, as_stored);
+					     have_ctx ? &ec : NULL, as_stored);
 		}
 		if (ret)
 			break;

@@ -25,7 +25,7 @@
 /* What a run did; one set per worker, added up at the end. */
 struct counts {
 	u64 files, dirs, symlinks, specials, bytes, skipped, failed, links_made;
-	u64 enc_opened, enc_locked;	/* encrypted inodes the key opened, or did not */
+	u64 enc_opened, enc_locked;	/* encrypted inodes a key opened, or none did */
 };
 
 /*
@@ -85,7 +85,9 @@ struct dent {
 
 struct restore {
 	struct fs_info *fs;
-	struct fscrypt_master_key *mk;
+	/* The keys given (restore_params.mks): rs_key() picks one by identifier. */
+	const struct fscrypt_master_key *mks[FSCRYPT_MAX_KEY_SET];
+	size_t nr_mks;
 	bool raw, dry_run, as_root;
 	struct root_ref csum_root;
 	bool have_csum_root;
@@ -138,7 +140,9 @@ void rs_set_fatal(struct restore *r, int err);
 /* The inode context of ino, if it has one (1 if not). */
 int rs_inode_ctx(struct restore *r, const struct root_ref *root, u64 ino,
 		 struct fscrypt_context_v2 *ctx);
-/* The per-file key of an encrypted directory or symlink, or 1 without a key. */
+/* The given key with this identifier (a context's), or NULL. */
+const struct fscrypt_master_key *rs_key(const struct restore *r, const u8 *identifier);
+/* The per-file key of an encrypted directory or symlink, or 1 without its key. */
 int rs_file_key(struct restore *r, const struct fscrypt_context_v2 *ctx, u8 *key);
 /* Restore inode ino of root at t; a directory becomes a job of its own below parent. */
 int rs_restore_entry(struct worker *w, struct rdir *parent, const struct root_ref *root,

@@ -27,7 +27,7 @@ static int start_point(struct restore *r, const struct restore_params *p, struct
 	struct root_ref rr;
 	int ret;
 
-	enc_names_init(&en, r->fs, r->mk);
+	enc_names_init_keys(&en, r->fs, r->mks, r->nr_mks);
 	ret = find_root(r->fs, p->root_id, root);
 	if (!ret)
 		ret = subvol_root_dir(r->fs, p->root_id, start_ino);
@@ -53,7 +53,8 @@ static int start_workers(struct restore *r, const struct restore_params *p, stru
 	params.dst_fd = -1;
 	params.unit_size = r->fs->sectorsize;
 	params.threads = p->threads;
-	params.key = r->mk;
+	params.keys = r->mks;	/* each extent's key by its context's identifier */
+	params.nr_keys = r->nr_mks;
 	params.profile = FSCRYPT_PROFILE_V7;
 	params.contents_mode = FSCRYPT_MODE_AES_256_XTS;
 	data_read_setup(&params, r->fs);	/* csums verified, plaintext to each read's sink */
@@ -125,7 +126,8 @@ static void restore_init(struct restore *r, const struct restore_params *p)
 {
 	memset(r, 0, sizeof(*r));
 	r->fs = p->fs;
-	r->mk = p->mk;
+	for (size_t i = 0; i < p->nr_mks && i < FSCRYPT_MAX_KEY_SET; i++)
+		r->mks[r->nr_mks++] = p->mks[i];
 	r->raw = p->raw;
 	r->dry_run = p->dry_run;
 	r->outfd = -1;

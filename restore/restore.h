@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The restore engine: extract the files of an image into a directory of the
- * host without a kernel, decrypting what is encrypted when the key is given.
+ * host without a kernel, decrypting what is encrypted when its key is given.
  * The command (cmds/restore.c) parses options, calls restore_image() and
  * reports.
  *
@@ -48,7 +48,13 @@ struct fscrypt_master_key;
 
 struct restore_params {
 	struct fs_info *fs;
-	struct fscrypt_master_key *mk;	/* NULL: no key */
+	/*
+	 * The keys (none: no key): each inode, name and extent is decrypted
+	 * with the one its context names, so an image cut in the middle of a
+	 * rekey restores whole with the old and the new key.
+	 */
+	const struct fscrypt_master_key *const *mks;
+	size_t nr_mks;
 	u64 root_id;		/* the subvolume */
 	const char *sel;	/* a path inside it to restore alone, or NULL */
 	const char *outdir;	/* made if missing; every name goes beneath it */
@@ -60,7 +66,7 @@ struct restore_params {
 /* What a run did. */
 struct restore_stats {
 	u64 files, dirs, symlinks, specials, bytes, skipped, failed, links_made;
-	u64 enc_opened, enc_locked;	/* encrypted inodes the key opened, or did not */
+	u64 enc_opened, enc_locked;	/* encrypted inodes a key opened, or none did */
 };
 
 /*

@@ -29,7 +29,7 @@
 bool rs_recoverable(int err)
 {
 	return err == -EBADMSG || err == -EKEYREJECTED || err == -EUCLEAN || err == -EEXIST ||
-	       err == -ELOOP;
+	       err == -ELOOP || err == -ENOKEY;
 }
 
 bool rs_stopping(struct restore *r)
@@ -59,14 +59,19 @@ int rs_inode_ctx(struct restore *r, const struct root_ref *root, u64 ino,
 	return ret == FSCRYPT_ITEM_SHORT ? 1 : ret;
 }
 
-/* The per-file key of an encrypted directory or symlink, or 1 without a key. */
+const struct fscrypt_master_key *rs_key(const struct restore *r, const u8 *identifier)
+{
+	return fscrypt_key_find(r->mks, r->nr_mks, identifier);
+}
+
+/* The per-file key of an encrypted directory or symlink, or 1 without its key. */
 int rs_file_key(struct restore *r, const struct fscrypt_context_v2 *ctx, u8 *key)
 {
-	if (!r->mk)
+	const struct fscrypt_master_key *mk = rs_key(r, ctx->master_key_identifier);
+
+	if (!mk)
 		return 1;
-	if (memcmp(ctx->master_key_identifier, r->mk->identifier, FSCRYPT_KEY_IDENTIFIER_SIZE))
-		return 1;
-	return fscrypt_derive_file_key(r->mk, ctx->nonce, ctx->filenames_mode, key, NULL);
+	return fscrypt_derive_file_key(mk, ctx->nonce, ctx->filenames_mode, key, NULL);
 }
 /* ---- inodes ------------------------------------------------------------------ */
 
@@ -180,8 +185,8 @@ static int restore_file(struct worker *w, const struct root_ref *root, u64 ino,
 	int ret = 0;
 
 	if ((le64_to_cpu(ii->flags) & BTRFS_INODE_ENCRYPT) && !r->raw &&
-	    (!r->mk || rs_inode_ctx(r, root, ino, &ctx) ||
-	     memcmp(ctx.master_key_identifier, r->mk->identifier, FSCRYPT_KEY_IDENTIFIER_SIZE))) {
+	    (!r->nr_mks || rs_inode_ctx(r, root, ino, &ctx) ||
+	     !rs_key(r, ctx.master_key_identifier))) {
 		warning("%s is encrypted and no key for it was given: skipped", t->path);
 		w->n.skipped++;
 		w->n.enc_locked++;

@@ -130,10 +130,12 @@ def test_usage_key_missing(run, env, command):
     expect(run(*command.split(), *args), 2)
 
 
-# check takes several keys (a rekey in progress): test_rekey.py
-@pytest.mark.parametrize("command", ("encrypt", "decrypt", "restore", "key id"))
+# check, restore, inspect file and resolve-logical take several keys (a
+# rekey in progress): test_rekey.py, test_multikey.py
+@pytest.mark.parametrize("command", ("encrypt", "decrypt", "rekey", "key id"))
 def test_usage_two_key_sources(run, env, command):
-    args = {"key id": [], "restore": [env.plain, env.dir / "out-2"]}.get(command, [env.plain])
+    args = {"key id": [], "rekey": ["--new-key-file", env.key_b, env.plain]}.get(
+        command, [env.plain])
     expect(run(*command.split(), "--key-file", env.key_a, "--key-fd", "0", *args), 2)
 
 
