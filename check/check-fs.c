@@ -945,23 +945,44 @@ static int cmp_dent_key(const struct dent *a, u8 src, u64 dir, u32 hash, u16 len
 }
 
 /*
- * The entry of source src in dir with name_of's name (and child, when
- * match_child).  The binary search never reads names: only the few entries
- * with the same hash and length are compared byte by byte.
+ * Where the entries of a (src, dir, name hash, name length) start, for one
+ * source of entries: match_entries() asks in the sort order of the entries
+ * it walks, so the answer only moves forward and a step from the last one
+ * replaces a binary search over all entries (which was most of check's time
+ * spent matching names).  set is false until the first question.
  */
-static const struct dent *find_dent(const struct dent *v, size_t n, u8 src, u64 dir,
-				    const struct dent *name_of, bool match_child)
+struct dent_cursor {
+	size_t pos;
+	bool set;
+};
+
+/*
+ * The entry of source src in dir with name_of's name (and child, when
+ * match_child).  Questions on one cursor come in ascending (dir, name hash,
+ * name length).  Names are never read to find the place: only the few
+ * entries with the same hash and length are compared, by their interned
+ * offset.
+ */
+static const struct dent *find_dent(const struct dent *v, size_t n, struct dent_cursor *cur,
+				    u8 src, u64 dir, const struct dent *name_of, bool match_child)
 {
-	size_t lo = 0, hi = n;
+	size_t lo = cur->pos, hi = n;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
+	if (!cur->set) {
+		lo = 0;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
 
-		if (cmp_dent_key(&v[mid], src, dir, name_of->name_hash, name_of->name_len) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+			if (cmp_dent_key(&v[mid], src, dir, name_of->name_hash, name_of->name_len) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		cur->set = true;
 	}
+	while (lo < n && cmp_dent_key(&v[lo], src, dir, name_of->name_hash, name_of->name_len) < 0)
+		lo++;
+	cur->pos = lo;
 	for (; lo < n && !cmp_dent_key(&v[lo], src, dir, name_of->name_hash, name_of->name_len);
 	     lo++)
 		if (name_cmp(&v[lo], name_of) == 0 && (!match_child || v[lo].child == name_of->child))
@@ -974,13 +995,27 @@ static int cmp_ino_sum(const void *x, const void *y)
 	return cmp_u64(((const struct ino_sum *)x)->ino, ((const struct ino_sum *)y)->ino);
 }
 
+/*
+ * The inode's summary; inodes are sorted by number (fs_tree_end()).  The
+ * steps of bsearch() without its calls through a comparator: with two
+ * summaries of one number (a corrupt tree) the same one is found.
+ */
 static struct ino_sum *find_ino(struct fs_tree_state *st, u64 ino)
 {
-	struct ino_sum key = { .ino = ino };
+	struct ino_sum *v = st->inodes.data;
+	size_t lo = 0, hi = st->inodes.nr;
 
-	if (!st->inodes.nr)
-		return NULL;
-	return bsearch(&key, st->inodes.data, st->inodes.nr, sizeof(key), cmp_ino_sum);
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (ino < v[mid].ino)
+			hi = mid;
+		else if (ino > v[mid].ino)
+			lo = mid + 1;
+		else
+			return &v[mid];
+	}
+	return NULL;
 }
 
 static bool has_orphan(const struct fs_tree_state *st, u64 ino)
@@ -1039,6 +1074,7 @@ static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 	size_t n = st->ents.nr;
 	u64 root = st->root->objectid, rootdir = st->root->root_dirid;
 	char nb[4 * MAX_NAME + 8], msg[160];
+	struct dent_cursor at[3];	/* per source looked in; reset when d's source changes */
 
 	/* Formatted only for a report: most entries never need it. */
 #define NAME_OF(d) shown_name(c, root, (d)->dir, st->names + (d)->name_off, (d)->name_len, \
@@ -1047,6 +1083,8 @@ static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 	for (size_t i = 0; i < n; i++) {
 		const struct dent *d = &v[i];
 
+		if (!i || d->src != v[i - 1].src)
+			memset(at, 0, sizeof(at));
 		if (d->src == SRC_REF) {
 			const struct dent *idx, *item;
 
@@ -1058,8 +1096,8 @@ static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 						     "its inode ref to itself is not \"..\" with index 0");
 				continue;
 			}
-			item = find_dent(v, n, SRC_ITEM, d->dir, d, true);
-			idx = find_dent(v, n, SRC_INDEX, d->dir, d, true);
+			item = find_dent(v, n, &at[SRC_ITEM], SRC_ITEM, d->dir, d, true);
+			idx = find_dent(v, n, &at[SRC_INDEX], SRC_INDEX, d->dir, d, true);
 			if (!idx || idx->index != d->index)
 				check_report(c, PR_DIR_INDEX_MISSING, LOC_INODE(root, d->child), NAME_OF(d),
 					     d->dir, d->child);
@@ -1077,12 +1115,12 @@ static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 				continue;	/* a deleted directory awaiting its orphan cleanup */
 		}
 		if (d->src == SRC_INDEX) {
-			const struct dent *ref = find_dent(v, n, SRC_REF, d->dir, d, true);
-			const struct dent *item = find_dent(v, n, SRC_ITEM, d->dir, d, true);
+			const struct dent *ref = find_dent(v, n, &at[SRC_REF], SRC_REF, d->dir, d, true);
+			const struct dent *item = find_dent(v, n, &at[SRC_ITEM], SRC_ITEM, d->dir, d, true);
 			struct ino_sum *s = find_ino(st, d->child);
 
 			if (!item)
-				item = find_dent(v, n, SRC_ITEM, d->dir, d, false);
+				item = find_dent(v, n, &at[SRC_ITEM], SRC_ITEM, d->dir, d, false);
 
 			if (!ref) {
 				check_report(c, PR_INODE_REF_MISSING, LOC(root, d->dir, d->index, NOLOC),
@@ -1123,8 +1161,8 @@ static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 
 			if (s)
 				s->links++;
-			if (!find_dent(v, n, SRC_INDEX, d->dir, d, true) &&
-			    !find_dent(v, n, SRC_REF, d->dir, d, true))
+			if (!find_dent(v, n, &at[SRC_INDEX], SRC_INDEX, d->dir, d, true) &&
+			    !find_dent(v, n, &at[SRC_REF], SRC_REF, d->dir, d, true))
 				check_report(c, PR_DIR_INDEX_MISSING, LOC_INODE(root, d->child), NAME_OF(d),
 					     d->dir, d->child);
 		}

@@ -391,10 +391,15 @@ size_t bytes_append(u8 **buf, size_t *len, size_t *cap, const void *data, size_t
 	return off;
 }
 
-
-int cmp_u64(u64 a, u64 b)
+void check_qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
 {
-	return a < b ? -1 : a > b;
+	const char *p = base;
+	size_t i = 1;
+
+	while (i < n && cmp(p + (i - 1) * size, p + i * size) <= 0)
+		i++;
+	if (i < n)
+		qsort(base, n, size, cmp);
 }
 
 const char *check_root_name(u64 objectid, char *buf, size_t len)

@@ -65,6 +65,12 @@ static unsigned int bits_set(u64 v)
 	return (unsigned int)__builtin_popcountll(v);
 }
 
+/* bits_set(v) == 1 without the library call popcount is without -mpopcnt (hot paths). */
+static bool one_bit(u64 v)
+{
+	return v && !(v & (v - 1));
+}
+
 bool tree_is_fs_tree(u64 id)
 {
 	/* Ids with high bits set are qgroup levels or special trees, not subvolumes. */
@@ -378,7 +384,7 @@ static bool check_inode_item(struct tc *t, int slot, const struct btrfs_key *k)
 	mode = le32_to_cpu(ii->mode);
 	if (mode & ~MODE_VALID_MASK)
 		return tc_bad(t, slot, "unknown mode bit detected: 0x%x", mode & ~MODE_VALID_MASK);
-	if (bits_set(mode & S_IFMT) != 1 && !S_ISLNK(mode) && !S_ISBLK(mode) && !S_ISSOCK(mode))
+	if (!one_bit(mode & S_IFMT) && !S_ISLNK(mode) && !S_ISBLK(mode) && !S_ISSOCK(mode))
 		return tc_bad(t, slot, "invalid mode: has 0%o expect valid S_IF* bit(s)", mode & S_IFMT);
 	if (S_ISDIR(mode) && le32_to_cpu(ii->nlink) > 1)
 		return tc_bad(t, slot, "invalid nlink: has %u expect no more than 1 for dir",
@@ -455,17 +461,21 @@ static bool check_data_ref_fields(struct tc *t, int slot, const struct btrfs_ext
 /*
  * The inline refs of an extent item, from p to end: types ascending, and
  * inside one type the sequence (offset, or the data ref hash) descending.
- * Adds their counts to *refs.
+ * Adds their counts to *refs.  A sequence is worked out only for a ref that
+ * has a neighbour of its type (a data ref's is a hash; most extents have one
+ * ref).
  */
 static bool check_inline_refs(struct tc *t, int slot, const u8 *p, const u8 *end, u64 *refs)
 {
 	u8 last_type = 0;
 	u64 last_seq = (u64)-1;
+	struct backref last;	/* the ref before, when last_type is set */
+	bool last_seq_known = true;
 
 	while (p < end) {
 		struct backref br;
 		int rsize;
-		u64 off, seq;
+		u64 off, seq = (u64)-1;
 
 		if ((size_t)(end - p) < sizeof(struct btrfs_extent_inline_ref))
 			return tc_bad(t, slot, "inline ref item overflows extent item");
@@ -476,7 +486,6 @@ static bool check_inline_refs(struct tc *t, int slot, const u8 *p, const u8 *end
 			return tc_bad(t, slot, "inline ref item overflows extent item, iref size %u",
 				      backref_inline_size(br.type));
 		off = le64_to_cpu(((const struct btrfs_extent_inline_ref *)p)->offset);
-		seq = backref_seq(&br);
 		if (br.kind == REF_DATA) {
 			if (!check_data_ref_fields(t, slot, (const void *)(p + 1), "data ref"))
 				return false;
@@ -499,13 +508,21 @@ static bool check_inline_refs(struct tc *t, int slot, const u8 *p, const u8 *end
 		if (br.type < last_type)
 			return tc_bad(t, slot, "inline ref out-of-order: has type %u, prev type %u",
 				      br.type, last_type);
-		if (br.type > last_type)
+		if (br.type > last_type) {
 			last_seq = (u64)-1;
-		if (seq > last_seq)
-			return tc_bad(t, slot, "inline ref out-of-order: has type %u offset %llu seq 0x%llx, prev type %u seq 0x%llx",
-				      br.type, off, seq, last_type, last_seq);
+			last_seq_known = false;
+		} else {
+			if (!last_seq_known)
+				last_seq = backref_seq(&last);
+			seq = backref_seq(&br);
+			if (seq > last_seq)
+				return tc_bad(t, slot, "inline ref out-of-order: has type %u offset %llu seq 0x%llx, prev type %u seq 0x%llx",
+					      br.type, off, seq, last_type, last_seq);
+			last_seq = seq;
+			last_seq_known = true;
+		}
 		last_type = br.type;
-		last_seq = seq;
+		last = br;
 		p += rsize;
 	}
 	return true;
@@ -536,7 +553,7 @@ static bool check_extent_item(struct tc *t, int slot, const struct btrfs_key *k,
 	if (le64_to_cpu(ei->generation) > t->max_gen)
 		return tc_bad(t, slot, "invalid generation, have %llu expect (0, %llu]",
 			      le64_to_cpu(ei->generation), t->max_gen);
-	if (bits_set(flags & (BTRFS_EXTENT_FLAG_DATA | BTRFS_EXTENT_FLAG_TREE_BLOCK)) != 1)
+	if (!one_bit(flags & (BTRFS_EXTENT_FLAG_DATA | BTRFS_EXTENT_FLAG_TREE_BLOCK)))
 		return tc_bad(t, slot, "invalid extent flag, have 0x%llx expect 1 bit set in 0x%llx",
 			      flags, BTRFS_EXTENT_FLAG_DATA | BTRFS_EXTENT_FLAG_TREE_BLOCK);
 	tree = flags & BTRFS_EXTENT_FLAG_TREE_BLOCK;

@@ -177,6 +177,29 @@ def data_extent_item(ed):
     raise KeyError(bytenr)
 
 
+def data_ref_hash(root, objectid, offset):
+    """The sequence of an inline EXTENT_DATA_REF (the kernel's hash_extent_data_ref())."""
+    high = bo.crc32c_raw(0xFFFFFFFF, struct.pack("<Q", root))
+    low = bo.crc32c_raw(bo.crc32c_raw(0xFFFFFFFF, struct.pack("<Q", objectid)),
+                        struct.pack("<Q", offset))
+    return (high << 31) ^ low
+
+
+def misordered_data_refs(ed):
+    """big's extent item with two inline data refs in ascending hash order.
+
+    The kernel wants the refs of one type in descending sequence; one of the
+    two is the ref that is there, the other names offset 4096 of the file."""
+    k = data_extent_item(ed)
+    d = ed.data(bo.EXTENT_TREE, k)
+    inline_type, root, oid, off = struct.unpack_from("<BQQQ", d, 24)
+    assert inline_type == 178 and len(d) == 24 + 29, (inline_type, len(d))
+    refs = sorted([(root, oid, off), (root, oid, off + 4096)], key=lambda r: data_ref_hash(*r))
+    body = struct.pack("<Q", 2) + bytes(d[8:24])
+    body += b"".join(struct.pack("<BQQQI", 178, *r, 1) for r in refs)
+    assert ed.replace(bo.EXTENT_TREE, k, body)
+
+
 def super_generation(ed):
     return ed.img.super("generation")
 
@@ -250,6 +273,8 @@ CASES = [
     ("extent-item-refs", "plain", bo.EXTENT_TREE,
      patch_item(bo.EXTENT_TREE, data_extent_item, 0, "<Q", lambda v: 0),
      {"TREE_CHECKER"}, "invalid extent refs", "kernel"),
+    ("extent-inline-refs-order", "plain", bo.EXTENT_TREE, misordered_data_refs,
+     {"TREE_CHECKER"}, "inline ref out-of-order: has type 178", "kernel"),
     ("extent-data-ref-count", "plain", bo.EXTENT_TREE,
      patch_item(bo.EXTENT_TREE, data_extent_item, 49, "<I", lambda v: 0),
      {"TREE_CHECKER"}, "invalid data ref count", "kernel"),
