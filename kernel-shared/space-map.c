@@ -200,14 +200,16 @@ static void exclude_supers(struct fs_info *fs, struct bg_space *bg)
 	if (bg->start < BTRFS_SUPER_INFO_OFFSET)
 		bitmap_set_range(fs, bg, bg->start, BTRFS_SUPER_INFO_OFFSET - bg->start);
 
+	/* Every stripe, on every device (kernel-shared/volumes.h chunk_rmap()). */
 	for (int m = 0; cm && m < BTRFS_SUPER_MIRROR_MAX; m++) {
 		u64 sb = btrfs_sb_offset(m);
 
-		for (u16 st = 0; st < cm->num_stripes && st < 2; st++) {
-			if (sb + BTRFS_SUPER_INFO_SIZE <= cm->physical[st] ||
-			    sb >= cm->physical[st] + cm->length)
-				continue;
-			bitmap_set_range(fs, bg, cm->logical + (sb - cm->physical[st]),
+		for (u16 st = 0; st < cm->num_stripes && st < CHUNK_MAX_STRIPES; st++) {
+			u64 logical, len;
+
+			if (!chunk_rmap(cm, st, sb, &logical, &len) || len != cm->stripe_len)
+				continue;	/* not on this stripe, or parity */
+			bitmap_set_range(fs, bg, logical + (sb - cm->physical[st]) % cm->stripe_len,
 					 BTRFS_SUPER_INFO_SIZE);
 		}
 	}
