@@ -366,7 +366,7 @@ def sweep_fs(tmp_path_factory, is_root):
     with loops(files) as devs:
         sh("mkfs.btrfs", "-q", "-f", "-n", "4096", "-m", "raid1", "-d", "raid1", *devs)
         with mounted(devs, work / "mnt", ro=False) as mnt:
-            populate(mnt, seed=3, big=1300000, files=150)
+            populate(mnt, seed=3, big=1300000, files=260)
     return files
 
 
