@@ -494,8 +494,12 @@ int chunk_alloc(struct trans *t, u64 type, u64 need)
 	m.length = stripe * (prof->dev_stripes / prof->ncopies ? prof->dev_stripes / prof->ncopies : 1);
 	m.type = type | prof->flag;
 	m.num_stripes = prof->dev_stripes;
-	for (u16 s = 0; s < m.num_stripes && s < 2; s++)
+	m.sub_stripes = prof->sub_stripes;	/* as the item says (chunk_flush()) */
+	m.stripe_len = CHUNK_STRIPE_LEN;	/* the stripe layer divides by it */
+	for (u16 s = 0; s < m.num_stripes && s < 2; s++) {
 		m.physical[s] = at + s * stripe;
+		m.devid[s] = devid_of(fs);	/* the stripe layer maps copies by devid */
+	}
 	ret = chunk_map_insert(fs, &m);
 	if (ret)
 		return ret;
