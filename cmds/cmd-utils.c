@@ -38,12 +38,13 @@ int cmd_open_image_args(const char *path, const struct open_args *args, bool war
 	return 0;
 }
 
-int cmd_open_image_rw(const char *path, struct fs_info **fs)
+int cmd_open_image_rw(const char *path, const char *const *devices, int nr_devices,
+			      struct fs_info **fs)
 {
 	char errbuf[512] = "";
 	int ret;
 
-	ret = open_image_rw(path, fs, errbuf);
+	ret = open_image_rw_devices(path, devices, nr_devices, fs, errbuf);
 	if (ret) {
 		*fs = NULL;
 		error("%s", errbuf[0] ? errbuf : strerror(-ret));

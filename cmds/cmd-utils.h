@@ -19,8 +19,12 @@ struct open_args;
 int cmd_open_image_args(const char *path, const struct open_args *args, bool warn_log,
 			struct fs_info **fs);
 
-/* The same for writing (CMD_IMAGE_RW, open_image_rw()): ERR_AT_OPEN_RW. */
-int cmd_open_image_rw(const char *path, struct fs_info **fs);
+/*
+ * The same for writing (CMD_IMAGE_RW, open_image_rw_devices()), with the
+ * filesystem's other devices (--device): ERR_AT_OPEN_RW.
+ */
+int cmd_open_image_rw(const char *path, const char *const *devices, int nr_devices,
+			      struct fs_info **fs);
 
 /*
  * Report a failed engine call: one "ERROR:" line, "what: " (if what is not

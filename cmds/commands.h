@@ -66,7 +66,7 @@ struct fs_info;
 #define CMD_IMAGE_RW		(1U << 2)	/* open it for writing: lock, not mounted, no log */
 #define CMD_KEY_REQUIRED	(1U << 3)	/* a key option must be given; load it */
 #define CMD_KEY_OPTIONAL	(1U << 4)	/* load the key if one is given */
-#define CMD_MULTI_DEVICE	(1U << 5)	/* reads a filesystem of several devices: --device */
+#define CMD_MULTI_DEVICE	(1U << 5)	/* a filesystem of several devices: --device */
 #define CMD_NOT_MOUNTED		(1U << 6)	/* refuse a mounted image unless --force */
 #define CMD_KEYS_MULTI		(1U << 7)	/* the key options may repeat: every key is loaded */
 #define CMD_NEW_KEY		(1U << 8)	/* --new-key-file/--new-key-fd required: ctx->new_mk */
@@ -179,6 +179,13 @@ int usage_error(const struct cmd_struct *cmd, const char *msg, ...)
 #define GETOPT_VAL_DEVICE 0x1003
 #define GETOPT_DEVICE_OPTION { "device", required_argument, NULL, GETOPT_VAL_DEVICE }
 #define DEVICE_OPTLINE OPTLINE("--device PATH", "another device (image file) of a multi-device filesystem; repeat for each")
+/* The --help lines of the writing commands on several devices (--device). */
+#define MULTI_DEVICE_WRITE_LINES						\
+	"On a filesystem of several devices, give every device: the image and each",	\
+	"other one with --device.  Every copy (DUP, RAID1, RAID1C3/4, RAID10) is",	\
+	"written on its device, and each device's superblocks at the commit.  A",	\
+	"missing device, a RAID5/6 chunk (the write hole) and a job that needs a",	\
+	"new chunk there are refused before the first write (exit 1)."
 int cmd_help_or_usage(const struct cmd_struct *cmd, int c);
 
 /*

@@ -29,6 +29,7 @@
 	OPTLINE("--dry-run", "check the key, policy and free space, and say what would be " verb ", changing nothing"), \
 	OPTLINE("--threads N", "crypto worker threads (default: online CPUs)"),	\
 	OPTLINE("--grow", "extend the image file when the job needs more room than it has"), \
+	DEVICE_OPTLINE,								\
 	KEY_INPUT_OPTLINES(OPTLINE),						\
 	OPTLINE("--help", "show this help")
 
@@ -56,6 +57,8 @@ const char *const cmd_encrypt_usage[] = {
 	"When no block group has room, new chunks are allocated from unallocated",
 	"device space, sized as the kernel sizes them; block groups left empty are",
 	"removed.  With --grow an image file too small for the job is extended.",
+	"",
+	MULTI_DEVICE_WRITE_LINES,
 	"",
 	"Exit status: 0 done, 1 refused or failed, 2 usage error, 3 image unreadable,",
 	"4 key error (bad key input, or the image is encrypted with another key).",
@@ -242,6 +245,7 @@ static int convert_parse(struct cmd_context *ctx, int argc, char **argv,
 		{ "no-wipe", no_argument, NULL, OPT_NOWIPE },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "grow", no_argument, NULL, OPT_GROW },
+		GETOPT_DEVICE_OPTION,
 		KEY_INPUT_LONG_OPTIONS,
 		NEW_KEY_INPUT_LONG_OPTIONS,
 		GETOPT_HELP_OPTION,
@@ -468,8 +472,8 @@ static int rekey_parse(struct cmd_context *ctx, int argc, char **argv)
 #define encrypt_run convert_run
 #define decrypt_run convert_run
 #define rekey_run convert_run
-DEFINE_COMMAND(encrypt, "encrypt", CMD_IMAGE_RW | CMD_KEY_REQUIRED | CMD_VERIFY, struct convert_cmd_opts);
-DEFINE_COMMAND(decrypt, "decrypt", CMD_IMAGE_RW | CMD_KEY_REQUIRED | CMD_VERIFY | CMD_VERIFY_KEYS,
+DEFINE_COMMAND(encrypt, "encrypt", CMD_IMAGE_RW | CMD_MULTI_DEVICE | CMD_KEY_REQUIRED | CMD_VERIFY, struct convert_cmd_opts);
+DEFINE_COMMAND(decrypt, "decrypt", CMD_IMAGE_RW | CMD_MULTI_DEVICE | CMD_KEY_REQUIRED | CMD_VERIFY | CMD_VERIFY_KEYS,
 	       struct convert_cmd_opts);
-DEFINE_COMMAND(rekey, "rekey", CMD_IMAGE_RW | CMD_KEY_REQUIRED | CMD_NEW_KEY | CMD_VERIFY |
+DEFINE_COMMAND(rekey, "rekey", CMD_IMAGE_RW | CMD_MULTI_DEVICE | CMD_KEY_REQUIRED | CMD_NEW_KEY | CMD_VERIFY |
 	       CMD_VERIFY_KEYS, struct convert_cmd_opts);

@@ -62,8 +62,11 @@ const char *const cmd_reflink_usage[] = {
 	OPTLINE("--batch FILE|-", "clones listed one per line in FILE ('-': standard input)"),
 	OPTLINE("--commit-every N", "with --batch: commit after N clones (default 1000)"),
 	OPTLINE("--commit-interval S", "with --batch: commit after S seconds (default 10)"),
+	DEVICE_OPTLINE,
 	KEY_INPUT_OPTLINES(OPTLINE),
 	OPTLINE("--help", "show this help"),
+	"",
+	MULTI_DEVICE_WRITE_LINES,
 	"",
 	"Exit status: 0 done, 1 refused or failed (nothing changed; with --batch:",
 	"some lines refused), 2 usage error, 3 image unreadable, 4 key error.",
@@ -126,6 +129,7 @@ static const struct option clone_opts[] = {
 	{ "commit-every", required_argument, NULL, OPT_COMMIT_EVERY },
 	{ "commit-interval", required_argument, NULL, OPT_COMMIT_SECS },
 	{ "grow", no_argument, NULL, OPT_GROW },
+	GETOPT_DEVICE_OPTION,
 	KEY_INPUT_LONG_OPTIONS,
 	GETOPT_HELP_OPTION,
 	{ NULL, 0, NULL, 0 }
@@ -703,4 +707,4 @@ static int reflink_run(struct cmd_context *ctx)
 	return ret;
 }
 
-DEFINE_COMMAND(reflink, "reflink", CMD_IMAGE_RW | CMD_KEY_OPTIONAL | CMD_VERIFY, struct reflink_opts);
+DEFINE_COMMAND(reflink, "reflink", CMD_IMAGE_RW | CMD_MULTI_DEVICE | CMD_KEY_OPTIONAL | CMD_VERIFY, struct reflink_opts);

@@ -267,6 +267,22 @@ static int do_piece(struct worker *w, struct piece *pc)
 	return 0;
 }
 
+/* Write len bytes of a chunk at `at` of device dev (dst_fd, or params.fds[dev], or fd). */
+static int write_run(struct worker *w, uint32_t dev, const uint8_t *buf, uint32_t len,
+		     uint64_t at)
+{
+	const struct extent_io_params *p = &w->io->p;
+	int fd = p->dst_fd >= 0 ? p->dst_fd : p->fds ? p->fds[dev] : p->fd;
+	int ret = pwrite_full(w->io, fd, buf, len, at);
+
+	if (ret)
+		return ret;
+	if (p->start_writeback)
+		sync_file_range(fd, (off_t)at, (off_t)len, SYNC_FILE_RANGE_WRITE);
+	w->st.bytes_written += len;
+	return 0;
+}
+
 /* One chunk of n pieces: returns 0 or a negative errno. */
 static int do_chunk(struct worker *w, struct piece *pcs, unsigned int n)
 {
@@ -303,11 +319,10 @@ static int do_chunk(struct worker *w, struct piece *pcs, unsigned int n)
 	}
 	if (!(pcs[0].job->flags & EXTENT_IO_WRITE))
 		return 0;	/* a gang writes all or nothing (gang_with) */
-	/* Write each run of pieces that were not dropped. */
+	/* Write each run of pieces that were not dropped, to every copy. */
 	for (unsigned int i = 0; i < n;) {
-		int fd = p->dst_fd >= 0 ? p->dst_fd : p->fd;
+		const struct extent_io_job *job = pcs[i].job;
 		unsigned int j = i;
-		uint64_t at;
 		uint32_t len;
 
 		if (pcs[i].dropped) {
@@ -316,14 +331,15 @@ static int do_chunk(struct worker *w, struct piece *pcs, unsigned int n)
 		}
 		while (j + 1 < n && !pcs[j + 1].dropped)
 			j++;
-		at = pcs[i].job->dst.physical + pcs[i].off;
 		len = pcs[j].pos + pcs[j].len - pcs[i].pos;
-		ret = pwrite_full(io, fd, w->buf + pcs[i].pos, len, at);
-		if (ret)
-			return ret;
-		if (p->start_writeback)
-			sync_file_range(fd, (off_t)at, (off_t)len, SYNC_FILE_RANGE_WRITE);
-		w->st.bytes_written += len;
+		for (uint32_t k = 0; k <= job->nr_more; k++) {
+			uint32_t dev = k ? job->more[k - 1].dev : job->dst.dev;
+			uint64_t at = (k ? job->more[k - 1].physical : job->dst.physical) + pcs[i].off;
+
+			ret = write_run(w, dev, w->buf + pcs[i].pos, len, at);
+			if (ret)
+				return ret;
+		}
 		i = j + 1;
 	}
 	return 0;
@@ -339,8 +355,16 @@ static bool gang_with(const struct extent_io_job *a, const struct extent_io_job 
 {
 	if ((a->flags & EXTENT_IO_WRITE) != (b->flags & EXTENT_IO_WRITE))
 		return false;
-	if (a->flags & EXTENT_IO_WRITE)
-		return a->dst.physical + a->len == b->dst.physical;
+	if (a->flags & EXTENT_IO_WRITE) {
+		if (a->dst.dev != b->dst.dev || a->nr_more != b->nr_more ||
+		    a->dst.physical + a->len != b->dst.physical)
+			return false;
+		for (uint32_t k = 0; k < a->nr_more; k++)
+			if (a->more[k].dev != b->more[k].dev ||
+			    a->more[k].physical + a->len != b->more[k].physical)
+				return false;
+		return true;
+	}
 	return a->src.dev == b->src.dev && a->src.physical + a->len == b->src.physical;
 }
 
@@ -430,6 +454,14 @@ static int side_key(const struct extent_io_params *p, const struct extent_io_loc
 	return loc->key_id ? -ENOKEY : -EINVAL;
 }
 
+/* A write destination: a present device of params.fds, or 0 (fd or dst_fd). */
+static bool write_dev_ok(const struct extent_io_params *p, uint32_t dev)
+{
+	if (p->dst_fd >= 0 || !p->fds)
+		return dev == 0;
+	return dev < p->nfds && p->fds[dev] >= 0;
+}
+
 static int validate_job(const struct extent_io *io, const struct extent_io_job *j)
 {
 	const struct extent_io_params *p = &io->p;
@@ -443,6 +475,11 @@ static int validate_job(const struct extent_io *io, const struct extent_io_job *
 		return -EINVAL;
 	if (rd && (p->fds ? j->src.dev >= p->nfds || p->fds[j->src.dev] < 0 : j->src.dev != 0))
 		return -EINVAL;	/* no such device, or a missing one */
+	if (wr && (j->nr_more > EXTENT_IO_MAX_COPIES - 1 || !write_dev_ok(p, j->dst.dev)))
+		return -EINVAL;
+	for (uint32_t k = 0; wr && k < j->nr_more; k++)
+		if (!write_dev_ok(p, j->more[k].dev))
+			return -EINVAL;
 	if ((ret = rd ? side_key(p, &j->src) : 0) || (ret = wr ? side_key(p, &j->dst) : 0))
 		return ret;
 	/* DUN arithmetic must not wrap. */

@@ -93,7 +93,20 @@ struct extent_io_loc {
 	 * NULL: params.key.
 	 */
 	const uint8_t *key_id;
-	uint32_t dev;		/* reads: index in params.fds (0 without them: params.fd) */
+	/*
+	 * Index in params.fds (0 without them: params.fd, and for writes
+	 * params.dst_fd when that is set).
+	 */
+	uint32_t dev;
+};
+
+/* Copies of each written byte a job may have: RAID1C4 (kernel-shared/volumes.h). */
+#define EXTENT_IO_MAX_COPIES	4
+
+/* Another destination of a job's writes: the same stored bytes, elsewhere. */
+struct extent_io_copy {
+	uint64_t physical;
+	uint32_t dev;		/* as extent_io_loc.dev */
 };
 
 #define EXTENT_IO_READ	(1U << 0)	/* read src: pread, process, decrypt */
@@ -112,14 +125,23 @@ struct extent_io_job {
 	 */
 	uint8_t *mem;
 	void *priv;		/* handed to produce and consume */
+	/*
+	 * Writes: the stored bytes also go to these (the other copies of a
+	 * DUP, RAID1*, RAID10 range), after dst.  They are computed once
+	 * (encryption, process) and written once per copy; process sees dst's
+	 * logical.  Each copy must be contiguous for the job's len.
+	 */
+	struct extent_io_copy more[EXTENT_IO_MAX_COPIES - 1];
+	uint32_t nr_more;
 };
 
 struct extent_io_params {
 	int fd;			/* image: source of reads, and of writes if dst_fd < 0 */
 	int dst_fd;		/* destination of writes; -1: fd */
 	/*
-	 * The devices of a multi-device filesystem, for reads (src.dev
-	 * indexes them; fds[0] is normally fd); NULL: every read is from fd.
+	 * The devices of a multi-device filesystem (src.dev, dst.dev and
+	 * more[].dev index them; fds[0] is normally fd); NULL: every read
+	 * is from fd, every write to dst_fd or fd.
 	 */
 	const int *fds;
 	uint32_t nfds;

@@ -477,6 +477,9 @@ int chunk_alloc(struct trans *t, u64 type, u64 need)
 	if (!cs)
 		return -ENOMEM;
 	type = space_group_type(fs, type);
+	if (fs->nr_devs > 1)
+		return fs_err(fs, -EOPNOTSUPP, MULTI_DEVICE_NO_CHUNK, (unsigned long long)need,
+			      fs->nr_devs);
 	ret = type_profile(fs, type, &prof);
 	if (ret)
 		return ret;
@@ -491,8 +494,12 @@ int chunk_alloc(struct trans *t, u64 type, u64 need)
 	m.length = stripe * (prof->dev_stripes / prof->ncopies ? prof->dev_stripes / prof->ncopies : 1);
 	m.type = type | prof->flag;
 	m.num_stripes = prof->dev_stripes;
-	for (u16 s = 0; s < m.num_stripes && s < 2; s++)
+	m.sub_stripes = prof->sub_stripes;	/* as the item says (chunk_flush()) */
+	m.stripe_len = CHUNK_STRIPE_LEN;	/* the stripe layer divides by it */
+	for (u16 s = 0; s < m.num_stripes && s < 2; s++) {
 		m.physical[s] = at + s * stripe;
+		m.devid[s] = devid_of(fs);	/* the stripe layer maps copies by devid */
+	}
 	ret = chunk_map_insert(fs, &m);
 	if (ret)
 		return ret;
@@ -632,7 +639,7 @@ int chunk_grow_device(struct trans *t, u64 more)
 		return fs_err(fs, -errno, "cannot grow the image file to %llu bytes: %s", new_total,
 			      strerror(errno));
 	if (fs->image_size < new_total)
-		fs->image_size = new_total;
+		fs->image_size = fs->devs[0].size = new_total;
 	cs->new_total = new_total;
 	cs->total_pending = true;
 	fs->grown_bytes += new_total - old;
@@ -742,6 +749,9 @@ int chunk_device_bytes(struct trans *t, u64 type, u64 *bytes)
 	int ret;
 
 	type = space_group_type(t->fs, type);
+	*bytes = 0;
+	if (t->fs->nr_devs > 1)
+		return 0;	/* no chunk is allocated (chunk_alloc()) */
 	ret = type_profile(t->fs, type, &prof);
 	if (ret)
 		return ret;
@@ -759,6 +769,8 @@ int chunk_available(struct trans *t, u64 type, u64 reserve, u64 *bytes)
 		return ret;
 	*bytes = 0;
 	type = space_group_type(t->fs, type);
+	if (t->fs->nr_devs > 1)
+		return 0;	/* no chunk is allocated (chunk_alloc()) */
 	if (type_profile(t->fs, type, &prof)) {
 		fs_clear_err(t->fs);	/* no chunks of this kind can be made: none available */
 		return 0;

@@ -41,6 +41,15 @@ const struct chunk_profile *chunk_profile_of(u64 flags);
 void chunk_size_limits(u64 fs_bytes, u64 type, u64 *max_stripe, u64 *max_chunk);
 
 /*
+ * The refusal of chunk_alloc() on a filesystem of several devices (printf
+ * format: the bytes needed, the devices): chunks are not allocated there
+ * yet, so chunk_available() and chunk_device_bytes() say 0 and preflight
+ * checks refuse a job that would need one, before its first write.
+ */
+#define MULTI_DEVICE_NO_CHUNK \
+	"a new chunk is needed (for %llu bytes), and allocating chunks on a filesystem of %u devices is not supported yet"
+
+/*
  * Allocate a chunk of `type` (DATA, METADATA or SYSTEM) with the profile
  * the filesystem uses for it, able to hold `need` contiguous bytes, and add
  * its block group to the transaction's space map.  Changes no tree (its

@@ -897,10 +897,6 @@ static int setup_from_super(struct fs_info *fs)
 		return fs_err(fs, -EOPNOTSUPP, "unsupported incompat features 0x%llx (%s)",
 			      (unsigned long long)unsupported, names);
 	}
-	if (fs->writable_open && le64_to_cpu(sb->num_devices) != 1)
-		return fs_err(fs, -EOPNOTSUPP,
-			      "%s is one of %llu devices of a filesystem: writing multi-device filesystems is not supported yet",
-			      fs->path, (unsigned long long)le64_to_cpu(sb->num_devices));
 	fs->chunk_root.objectid = BTRFS_CHUNK_TREE_OBJECTID;
 	fs->chunk_root.bytenr = le64_to_cpu(sb->chunk_root);
 	fs->chunk_root.level = sb->chunk_root_level;
@@ -922,7 +918,7 @@ static int open_other_device(struct fs_info *fs, const char *path, int mirror)
 
 	if (!sb)
 		return fs_err(fs, -ENOMEM, "out of memory");
-	d.fd = open(path, O_RDONLY | O_CLOEXEC);
+	d.fd = open(path, (fs->writable_open ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (d.fd < 0) {
 		ret = fs_err(fs, -errno, "cannot open device %s: %s", path, strerror(errno));
 		goto out;
@@ -955,12 +951,20 @@ static int open_other_device(struct fs_info *fs, const char *path, int mirror)
 			     (unsigned long long)d.devid, fs->devs[other].path);
 		goto out;
 	}
-	if (d.generation != fs->generation) {
-		ret = fs_err(fs, -EUCLEAN,
-			     "device %s has generation %llu, %s has %llu: not one consistent filesystem",
-			     path, (unsigned long long)d.generation, fs->path,
-			     (unsigned long long)fs->generation);
-		goto out;
+	/*
+	 * Devices may differ by a commit: a crash between two devices'
+	 * superblock writes (Documentation/design.rst, "Several devices").
+	 * The newest superblock describes the filesystem, as in the kernel;
+	 * the trees it names were on every device before any superblock.
+	 */
+	if (d.generation > fs->generation) {
+		struct btrfs_dev_item own = fs->super.dev_item;
+
+		memcpy(&fs->super, sb, sizeof(*sb));
+		fs->super.dev_item = own;	/* fs->super describes devs[0] */
+		ret = setup_from_super(fs);
+		if (ret)
+			goto out;
 	}
 	ret = fs_add_dev(fs, &d) ? fs_err(fs, -ENOMEM, "out of memory") : 0;
 	if (!ret)

@@ -200,14 +200,16 @@ static void exclude_supers(struct fs_info *fs, struct bg_space *bg)
 	if (bg->start < BTRFS_SUPER_INFO_OFFSET)
 		bitmap_set_range(fs, bg, bg->start, BTRFS_SUPER_INFO_OFFSET - bg->start);
 
+	/* Every stripe, on every device (kernel-shared/volumes.h chunk_rmap()). */
 	for (int m = 0; cm && m < BTRFS_SUPER_MIRROR_MAX; m++) {
 		u64 sb = btrfs_sb_offset(m);
 
-		for (u16 st = 0; st < cm->num_stripes && st < 2; st++) {
-			if (sb + BTRFS_SUPER_INFO_SIZE <= cm->physical[st] ||
-			    sb >= cm->physical[st] + cm->length)
-				continue;
-			bitmap_set_range(fs, bg, cm->logical + (sb - cm->physical[st]),
+		for (u16 st = 0; st < cm->num_stripes && st < CHUNK_MAX_STRIPES; st++) {
+			u64 logical, len;
+
+			if (!chunk_rmap(cm, st, sb, &logical, &len) || len != cm->stripe_len)
+				continue;	/* not on this stripe, or parity */
+			bitmap_set_range(fs, bg, logical + (sb - cm->physical[st]) % cm->stripe_len,
 					 BTRFS_SUPER_INFO_SIZE);
 		}
 	}
@@ -639,7 +641,8 @@ static bool has_sibling(const struct space_map *sm, size_t i)
 int space_remove_empty(struct trans *t, bool *removed)
 {
 	*removed = false;
-	for (size_t i = 0; t->space && i < t->space->nr; i++) {
+	/* Several devices: chunks are neither allocated nor removed (chunk-alloc.h). */
+	for (size_t i = 0; t->space && t->fs->nr_devs == 1 && i < t->space->nr; i++) {
 		struct bg_space *bg = &t->space->bgs[i];
 		u64 type = bg->flags & BTRFS_BLOCK_GROUP_TYPE_MASK, used = 0, start, length;
 		int ret;

@@ -92,21 +92,24 @@ ssize_t fault_pwrite(int fd, const void *buf, size_t count, off_t offset)
 	return pwrite(fd, buf, count, offset);
 }
 
-int image_pwrite(struct fs_info *fs, const void *buf, size_t len, u64 offset)
+int dev_pwrite(struct fs_info *fs, int dev, const void *buf, size_t len, u64 offset)
 {
 	const u8 *p = buf;
+	int fd = dev >= 0 && (u32)dev < fs->nr_devs ? fs->devs[dev].fd : -1;
 
 	if (!fs->writable)
 		return fs_err(fs, -EROFS, "image is open read-only");
+	if (fd < 0)
+		return fs_err(fs, -ENODEV, "writing a missing device");
 	fault_point(buf, len, offset);
 	while (len) {
-		ssize_t n = pwrite(fs->fd, p, len, offset);
+		ssize_t n = pwrite(fd, p, len, offset);
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return fs_err(fs, -errno, "write error at offset %llu: %s", offset,
-				      strerror(errno));
+			return fs_err(fs, -errno, "write error at offset %llu of %s: %s", offset,
+				      fs->devs[dev].path, strerror(errno));
 		}
 		p += n;
 		len -= n;
@@ -115,25 +118,55 @@ int image_pwrite(struct fs_info *fs, const void *buf, size_t len, u64 offset)
 	return 0;
 }
 
+int image_pwrite(struct fs_info *fs, const void *buf, size_t len, u64 offset)
+{
+	return dev_pwrite(fs, 0, buf, len, offset);
+}
+
+/*
+ * The bytes from logical that lie contiguously in every copy (at most len),
+ * and how many copies there are.  0 or -ENOENT (not mapped), -ENODEV (a
+ * copy on a missing device), with fs_errmsg(fs) set.
+ */
+static int copies_run(struct fs_info *fs, u64 logical, u64 len, int *ncopies, u64 *run)
+{
+	int n = num_copies(fs, logical);
+
+	*run = len;
+	for (int c = 0; c < n; c++) {
+		struct copy_loc loc;
+		u64 r;
+
+		if (map_copy_run(fs, logical, *run, c, &loc, &r))
+			break;
+		if (loc.fd < 0)
+			return fs_err(fs, -ENODEV, "logical %llu: device devid %llu is missing",
+				      logical, (unsigned long long)loc.devid);
+		*run = r;
+	}
+	if (!n)
+		return fs_err(fs, -ENOENT, "logical %llu is not mapped by any chunk", logical);
+	*ncopies = n;
+	return 0;
+}
+
 int write_logical(struct fs_info *fs, u64 logical, const void *buf, u64 len)
 {
 	const u8 *p = buf;
 
 	while (len) {
-		const struct chunk_map *m = find_chunk(fs, logical);
-		u64 n;
-		int ret;
+		u64 n, r;
+		int copies, ret = copies_run(fs, logical, len, &copies, &n);
 
-		if (!m)
-			return fs_err(fs, -ENOENT, "logical %llu is not mapped by any chunk", logical);
-		n = m->logical + m->length - logical;
-		if (n > len)
-			n = len;
-		for (u16 s = 0; s < m->num_stripes && s < 2; s++) {
-			ret = image_pwrite(fs, p, n, m->physical[s] + (logical - m->logical));
-			if (ret)
-				return ret;
+		for (int c = 0; !ret && c < copies; c++) {
+			struct copy_loc loc;
+
+			ret = map_copy_run(fs, logical, n, c, &loc, &r) ?
+			      fs_err(fs, -ENOENT, "logical %llu: copy %d is not mapped", logical, c) :
+			      dev_pwrite(fs, loc.dev, p, n, loc.physical);
 		}
+		if (ret)
+			return ret;
 		p += n;
 		logical += n;
 		len -= n;
@@ -141,20 +174,21 @@ int write_logical(struct fs_info *fs, u64 logical, const void *buf, u64 len)
 	return 0;
 }
 
-static int wipe_run(struct fs_info *fs, u64 phys, u64 n)
+static int wipe_run(struct fs_info *fs, int dev, u64 phys, u64 n)
 {
 	static const u8 zero[65536];
+	int fd = fs->devs[dev].fd;
 
 	fault_point(NULL, n, phys);
-	if (fallocate(fs->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, phys, n) == 0)
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, phys, n) == 0)
 		return 0;
 	/* A device or a filesystem without hole punching: write zeros. */
 	for (u64 off = 0; off < n; off += sizeof(zero)) {
 		u64 w = n - off < sizeof(zero) ? n - off : sizeof(zero);
 
-		if (pwrite(fs->fd, zero, w, phys + off) != (ssize_t)w)
-			return fs_err(fs, -errno, "wiping %llu failed: %s", phys + off,
-				      strerror(errno));
+		if (pwrite(fd, zero, w, phys + off) != (ssize_t)w)
+			return fs_err(fs, -errno, "wiping %llu of %s failed: %s", phys + off,
+				      fs->devs[dev].path, strerror(errno));
 	}
 	return 0;
 }
@@ -168,31 +202,29 @@ int wipe_physical(struct fs_info *fs, u64 phys, u64 n)
 
 		if (sb + BTRFS_SUPER_INFO_SIZE <= phys || sb >= end)
 			continue;
-		if (sb > phys && (ret = wipe_run(fs, phys, sb - phys)))
+		if (sb > phys && (ret = wipe_run(fs, 0, phys, sb - phys)))
 			return ret;
 		phys = sb + BTRFS_SUPER_INFO_SIZE < end ? sb + BTRFS_SUPER_INFO_SIZE : end;
 		n = end - phys;
 	}
-	return n ? wipe_run(fs, phys, n) : 0;
+	return n ? wipe_run(fs, 0, phys, n) : 0;
 }
 
 int wipe_logical(struct fs_info *fs, u64 logical, u64 len)
 {
 	while (len) {
-		const struct chunk_map *m = find_chunk(fs, logical);
-		u64 n;
+		u64 n, r;
+		int copies, ret = copies_run(fs, logical, len, &copies, &n);
 
-		if (!m)
-			return fs_err(fs, -ENOENT, "logical %llu is not mapped by any chunk", logical);
-		n = m->logical + m->length - logical;
-		if (n > len)
-			n = len;
-		for (u16 s = 0; s < m->num_stripes && s < 2; s++) {
-			int ret = wipe_run(fs, m->physical[s] + (logical - m->logical), n);
+		for (int c = 0; !ret && c < copies; c++) {
+			struct copy_loc loc;
 
-			if (ret)
-				return ret;
+			ret = map_copy_run(fs, logical, n, c, &loc, &r) ?
+			      fs_err(fs, -ENOENT, "logical %llu: copy %d is not mapped", logical, c) :
+			      wipe_run(fs, loc.dev, loc.physical, n);
 		}
+		if (ret)
+			return ret;
 		logical += n;
 		len -= n;
 	}
@@ -284,21 +316,55 @@ int image_check_not_mounted(int fd, const char *path, char *why, size_t len)
 	return ret;
 }
 
+/*
+ * Every device of an image opened for writing: present (a write goes to
+ * every copy), locked, not mounted.  0 or a negative errno with errbuf set.
+ */
+static int claim_devices(struct fs_info *fs, char *errbuf)
+{
+	for (u32 i = 0; i < fs->nr_devs; i++) {
+		const struct fs_device *d = &fs->devs[i];
+		int ret;
+
+		if (d->fd < 0) {
+			snprintf(errbuf, 512,
+				 "device devid %llu of the filesystem is missing (give every device with --device PATH): writes go to every copy, so nothing is written with a device missing",
+				 (unsigned long long)d->devid);
+			return -EOPNOTSUPP;
+		}
+		if (flock(d->fd, LOCK_EX | LOCK_NB) < 0) {
+			snprintf(errbuf, 512, "%s is locked by another process", d->path);
+			return -EBUSY;
+		}
+		ret = image_check_not_mounted(d->fd, d->path, errbuf, 512);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 int open_image_rw(const char *path, struct fs_info **out, char *errbuf)
 {
-	struct open_args args = { .super_mirror = -1, .writable = true };
+	return open_image_rw_devices(path, NULL, 0, out, errbuf);
+}
+
+int open_image_rw_devices(const char *path, const char *const *devices, int nr_devices,
+			  struct fs_info **out, char *errbuf)
+{
+	struct open_args args = { .super_mirror = -1, .writable = true, .devices = devices,
+				  .nr_devices = nr_devices };
 	struct fs_info *fs;
 	int ret;
 
 	ret = open_image(path, &args, &fs, errbuf);
+	if (ret == -ENODEV) {
+		/* A device not given: reads could go on, writes cannot. */
+		snprintf(errbuf + strlen(errbuf), 512 - strlen(errbuf), "; nothing is written with a device missing");
+		return -EOPNOTSUPP;
+	}
 	if (ret)
 		return ret;
-	if (flock(fs->fd, LOCK_EX | LOCK_NB) < 0) {
-		snprintf(errbuf, 512, "%s is locked by another process", path);
-		close_image(fs);
-		return -EBUSY;
-	}
-	ret = image_check_not_mounted(fs->fd, path, errbuf, 512);
+	ret = claim_devices(fs, errbuf);
 	if (ret) {
 		close_image(fs);
 		return ret;
@@ -589,11 +655,85 @@ static int write_supers(struct trans *t)
 	return ret;
 }
 
-/* Write every superblock copy that fits, primary first and flushed first. */
+int fs_sync_devices(struct fs_info *fs)
+{
+	for (u32 i = 0; i < fs->nr_devs; i++)
+		if (fs->devs[i].fd >= 0 && fdatasync(fs->devs[i].fd) < 0)
+			return fs_err(fs, -errno, "fdatasync of %s failed: %s", fs->devs[i].path,
+				      strerror(errno));
+	return 0;
+}
+
+/*
+ * The superblock's dev_item for device dev: the image's own is fs->super's
+ * (chunk allocation keeps it up to date); another device's is its DEV_ITEM
+ * in the chunk tree the superblock names, as the kernel writes it.
+ */
+static int dev_item_for(struct fs_info *fs, int dev, struct btrfs_dev_item *out)
+{
+	struct root_ref r;
+	struct key_iter it;
+	u64 devid = fs->devs[dev].devid;
+	int ret;
+
+	if (dev == 0) {
+		*out = fs->super.dev_item;
+		return 0;
+	}
+	ret = find_root(fs, BTRFS_CHUNK_TREE_OBJECTID, &r);
+	if (ret)
+		return ret;
+	ret = key_iter_type(&it, fs, &r, BTRFS_DEV_ITEMS_OBJECTID, BTRFS_DEV_ITEM_KEY, devid);
+	if (ret == 0 && (it.key.offset != devid || it.size < sizeof(*out)))
+		ret = 1;
+	if (ret == 0)
+		memcpy(out, it.ptr, sizeof(*out));
+	key_iter_release(&it);
+	if (ret > 0)
+		ret = fs_err(fs, -EUCLEAN, "the chunk tree has no device item for devid %llu",
+			     (unsigned long long)devid);
+	return ret;
+}
+
+/*
+ * Write every superblock copy that fits on one device, primary first and
+ * flushed first.
+ */
+static int write_dev_supers(struct fs_info *fs, int dev)
+{
+	struct btrfs_super_block copy;
+	struct btrfs_dev_item item;
+	int ret = dev_item_for(fs, dev, &item);
+
+	for (int mirror = 0; !ret && mirror < BTRFS_SUPER_MIRROR_MAX; mirror++) {
+		u64 off = btrfs_sb_offset(mirror);
+
+		if (off + BTRFS_SUPER_INFO_SIZE > fs->devs[dev].size)
+			break;
+		memcpy(&copy, &fs->super, sizeof(copy));
+		copy.dev_item = item;
+		copy.bytenr = cpu_to_le64(off);
+		fs_csum(fs, (u8 *)&copy + BTRFS_CSUM_SIZE, BTRFS_SUPER_INFO_SIZE - BTRFS_CSUM_SIZE,
+			copy.csum);
+		ret = dev_pwrite(fs, dev, &copy, BTRFS_SUPER_INFO_SIZE, off);
+		/* The primary goes first and is on disk before any mirror. */
+		if (!ret && mirror == 0 && fdatasync(fs->devs[dev].fd) < 0)
+			ret = fs_err(fs, -errno, "fdatasync failed: %s", strerror(errno));
+	}
+	if (!ret && fdatasync(fs->devs[dev].fd) < 0)
+		ret = fs_err(fs, -errno, "fdatasync failed: %s", strerror(errno));
+	return ret;
+}
+
+/*
+ * Write the superblocks of every device, one device after the other, each
+ * with its own dev_item.  Every device was flushed before (trans_commit()):
+ * a cut between two devices leaves them a generation apart, and opening
+ * takes the newest (kernel-shared/disk-io.c, Documentation/design.rst).
+ */
 static int write_super_copies(struct fs_info *fs)
 {
-	struct btrfs_super_block *sb = &fs->super;
-	int ret;
+	int ret = 0;
 
 #ifdef EXTCRYPT_FAULT_INJECTION
 	/*
@@ -605,26 +745,9 @@ static int write_super_copies(struct fs_info *fs)
 		_exit(1);
 	}
 #endif
-	for (int mirror = 0; mirror < BTRFS_SUPER_MIRROR_MAX; mirror++) {
-		struct btrfs_super_block copy;
-		u64 off = btrfs_sb_offset(mirror);
-
-		if (off + BTRFS_SUPER_INFO_SIZE > fs->image_size)
-			break;
-		memcpy(&copy, sb, sizeof(copy));
-		copy.bytenr = cpu_to_le64(off);
-		fs_csum(fs, (u8 *)&copy + BTRFS_CSUM_SIZE, BTRFS_SUPER_INFO_SIZE - BTRFS_CSUM_SIZE,
-			copy.csum);
-		ret = image_pwrite(fs, &copy, BTRFS_SUPER_INFO_SIZE, off);
-		if (ret)
-			return ret;
-		/* The primary goes first and is on disk before any mirror. */
-		if (mirror == 0 && fdatasync(fs->fd) < 0)
-			return fs_err(fs, -errno, "fdatasync failed: %s", strerror(errno));
-	}
-	if (fdatasync(fs->fd) < 0)
-		return fs_err(fs, -errno, "fdatasync failed: %s", strerror(errno));
-	return 0;
+	for (u32 dev = 0; !ret && dev < fs->nr_devs; dev++)
+		ret = write_dev_supers(fs, (int)dev);
+	return ret;
 }
 
 int reset_backup_roots(struct fs_info *fs)
@@ -764,12 +887,10 @@ int trans_commit(struct trans *t)
 	fs->tree_root = rt->ref;
 	fs->tree_root.generation = t->transid;
 	ret = write_dirty_blocks(t);
+	if (!ret)
+		ret = fs_sync_devices(fs);	/* every device, before any superblock */
 	if (ret)
 		goto fail;
-	if (fdatasync(fs->fd) < 0) {
-		ret = fs_err(fs, -errno, "fdatasync failed: %s", strerror(errno));
-		goto fail;
-	}
 	ret = write_supers(t);
 	if (ret)
 		goto fail;

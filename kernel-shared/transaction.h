@@ -63,6 +63,13 @@ struct trans {
  * mounted images.
  */
 int open_image_rw(const char *path, struct fs_info **out, char *errbuf);
+/*
+ * The same with the filesystem's other devices (--device): each is opened
+ * O_RDWR, locked and checked like the image.  A device not given, a RAID5/6
+ * chunk (kernel-shared/volumes.h) are refused with -EOPNOTSUPP.
+ */
+int open_image_rw_devices(const char *path, const char *const *devices, int nr_devices,
+			  struct fs_info **out, char *errbuf);
 
 /*
  * Whether the kernel is using the image open at fd (path for messages): a
@@ -115,20 +122,35 @@ int trans_add_dirty(struct trans *t, struct tree_block *b);
 /* Forget a dirty block freed before commit (drops the transaction's ref). */
 void trans_drop_dirty(struct trans *t, struct tree_block *b);
 
-/* Image writes go through here so fault injection can cut any of them. */
+/*
+ * Image writes go through here so fault injection can cut any of them:
+ * dev_pwrite() on device dev (index in fs->devs), image_pwrite() on the
+ * image itself (devs[0]).  -ENODEV for a missing device.
+ */
+int dev_pwrite(struct fs_info *fs, int dev, const void *buf, size_t len, u64 offset);
 int image_pwrite(struct fs_info *fs, const void *buf, size_t len, u64 offset);
 /* pwrite(2) with the same fault-injection hook, for writers outside fs_info (the pipeline). */
 ssize_t fault_pwrite(int fd, const void *buf, size_t count, off_t offset);
+/* fdatasync() every device of fs: 0 or a negative errno with fs_errmsg(fs) set. */
+int fs_sync_devices(struct fs_info *fs);
+
 /*
- * Make a logical range read as zeros on every stripe: punch a hole in an
- * image file (it stays sparse), or write zeros to a device.  Returns 0 or <0.
+ * Make a logical range read as zeros in every copy (kernel-shared/volumes.h:
+ * DUP, RAID1*, RAID10 mirrors, split at stripe elements): punch a hole in
+ * an image file (it stays sparse), or write zeros to a device.  Returns 0 or <0.
  */
 int wipe_logical(struct fs_info *fs, u64 logical, u64 len);
 
-/* wipe_logical() of a device range (a removed chunk's old stripes). */
+/*
+ * wipe_logical() of a range of the image's own device (devs[0]): a removed
+ * chunk's old stripes (chunks are removed on one-device filesystems only).
+ */
 int wipe_physical(struct fs_info *fs, u64 phys, u64 len);
 
-/* Write len bytes at a logical address, to every stripe (DUP: both copies). */
+/*
+ * Write len bytes at a logical address to every copy, each on its device
+ * (split at stripe elements, as wipe_logical()).
+ */
 int write_logical(struct fs_info *fs, u64 logical, const void *buf, u64 len);
 
 #endif

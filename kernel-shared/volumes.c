@@ -50,14 +50,18 @@ static int validate_stripes(struct fs_info *fs, u64 logical, const struct btrfs_
 	u16 num_stripes = le16_to_cpu(c->num_stripes), sub = le16_to_cpu(c->sub_stripes);
 	u64 type = le64_to_cpu(c->type), profile = type & BTRFS_BLOCK_GROUP_PROFILE_MASK;
 	u64 ndata = data_stripes(type, num_stripes, sub), stripe_size;
-	u64 own = le64_to_cpu(fs->super.dev_item.devid);
 
 	if (num_stripes > CHUNK_MAX_STRIPES)
 		return fs_err(fs, -EOPNOTSUPP, "chunk %llu: %u stripes; at most %d are supported",
 			      (unsigned long long)logical, num_stripes, CHUNK_MAX_STRIPES);
-	if (fs->writable_open && profile && profile != BTRFS_BLOCK_GROUP_DUP)
+	/*
+	 * A partial RAID5/6 stripe write leaves parity that does not match
+	 * (the write hole): such filesystems are read, never written.
+	 */
+	if (fs->writable_open &&
+	    (profile & (BTRFS_BLOCK_GROUP_RAID5 | BTRFS_BLOCK_GROUP_RAID6)))
 		return fs_err(fs, -EOPNOTSUPP,
-			      "chunk %llu: %s profile; only single and dup chunks can be written",
+			      "chunk %llu: %s profile; RAID5/6 filesystems are not written (the RAID5/6 write hole): nothing was changed",
 			      (unsigned long long)logical, profile_name(type));
 	if (!ndata ||
 	    (profile == BTRFS_BLOCK_GROUP_RAID10 && (sub < 2 || num_stripes % sub)) ||
@@ -70,9 +74,6 @@ static int validate_stripes(struct fs_info *fs, u64 logical, const struct btrfs_
 		u64 off = le64_to_cpu(st->offset), devid = le64_to_cpu(st->devid);
 		int d = fs_dev_index(fs, devid);
 
-		if (fs->writable_open && devid != own)
-			return fs_err(fs, -EUCLEAN, "chunk %llu: stripe on device %llu of a one-device filesystem",
-				      (unsigned long long)logical, (unsigned long long)devid);
 		if (d < 0 || fs->devs[d].fd < 0)
 			continue;	/* a missing device: readers use other copies */
 		if (off + stripe_size < off || off + stripe_size > fs->devs[d].size)

@@ -13,7 +13,7 @@
  * CHUNK_ITEM of the chunk tree.  Devices the stripes name that were not
  * given are added to fs->devs as missing (fd -1); a chunk left without a
  * copy is refused (check_missing_devices()).  An image opened for writing
- * takes SINGLE and DUP chunks on its own device only.
+ * refuses RAID5/6 chunks (the write hole).
  * Returns 0 or a negative errno with fs_errmsg(fs) set.
  */
 int load_chunk_map(struct fs_info *fs);
@@ -64,11 +64,13 @@ int check_device_count(struct fs_info *fs);
 /*
  * Copies of a logical range (the stripe layer).  Readers try copy 0, 1, ...
  * in order and take the first good one (skipping copies on missing
- * devices); writers (one device only) write every copy.  A copy is, per
+ * devices); writers write every copy.  A copy is, per
  * profile: SINGLE 1, DUP 2 (both on the one device), RAID1/RAID1C3/RAID1C4
  * one per stripe, RAID10 one per sub-stripe; RAID0 1, striped over the
  * devices in stripe_len elements; RAID5/RAID6 1: the data stripes, read
  * directly (parity is neither read nor used to rebuild a missing device).
+ * Writers (kernel-shared/transaction.h) write every copy, split at stripe
+ * elements with map_copy_run().
  */
 #define MAX_COPIES	4	/* RAID1C4 */
 

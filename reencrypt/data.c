@@ -98,7 +98,8 @@ static void drop_pending(struct reenc *c)
 }
 
 /* The copy's job: the read half from the read path (data/read.h), then the write half. */
-static void pending_job(struct reenc *c, struct pending_copy *pc, struct extent_io_job *job)
+static void pending_job(struct reenc *c, struct pending_copy *pc, int src_copy,
+			struct extent_io_job *job)
 {
 	memset(job, 0, sizeof(*job));
 	if (pc->mem) {
@@ -107,13 +108,85 @@ static void pending_job(struct reenc *c, struct pending_copy *pc, struct extent_
 	} else {
 		/* The copies moved since they were queued: point into this one now. */
 		pc->src.nonce = pc->has_old_nonce ? pc->old_nonce : NULL;
-		data_read_job(&pc->src, 0, job);
+		data_read_job(&pc->src, src_copy, job);
 		job->src.key = c->src_mk;
 	}
 	job->flags |= EXTENT_IO_WRITE;
-	job->dst = (struct extent_io_loc){ pc->dst_phys, pc->new_bytenr, 0,
+	job->dst = (struct extent_io_loc){ 0, pc->new_bytenr, 0,
 					   pc->has_new_nonce ? pc->new_nonce : NULL,
 					   pc->datasum ? &pc->vout : NULL, c->dst_mk };
+}
+
+/*
+ * One piece of a copy from byte off: the bytes that lie contiguously in the
+ * source copy src_copy (a striped source: RAID0, RAID10) and in every copy
+ * of the destination (DUP, RAID1*, RAID10 mirrors; RAID0/10 stripe
+ * elements).  *run gets its length; with job, the piece's job is filled
+ * from base.  0 or -EUCLEAN.
+ */
+static int copy_piece(struct reenc *c, const struct pending_copy *pc, int src_copy,
+		      const struct extent_io_job *base, u64 off, u64 *run, struct extent_io_job *job)
+{
+	struct fs_info *fs = c->fs;
+	struct copy_loc src = { 0 }, dst[MAX_COPIES];
+	int n = num_copies(fs, pc->new_bytenr + off);
+	u64 r;
+
+	*run = pc->len - off;
+	if (!pc->mem && pc->src.split) {
+		if (map_copy_run(fs, pc->src.logical + off, *run, src_copy, &src, run))
+			return fs_err(fs, -EUCLEAN, "extent %llu is not mapped", pc->old);
+	} else if (!pc->mem) {
+		src.physical = pc->src.physical[src_copy] + off;
+		src.dev = (int)pc->src.dev[src_copy];
+	}
+	if (n < 1 || n > MAX_COPIES)
+		return fs_err(fs, -EUCLEAN, "extent %llu: new address %llu is not mapped", pc->old,
+			      pc->new_bytenr);
+	for (int k = 0; k < n; k++) {
+		if (map_copy_run(fs, pc->new_bytenr + off, *run, k, &dst[k], &r))
+			return fs_err(fs, -EUCLEAN, "new extent %llu: copy %d is not mapped",
+				      pc->new_bytenr, k);
+		*run = r;
+	}
+	if (!job)
+		return 0;
+	*job = *base;
+	job->len = *run;
+	if (job->mem)
+		job->mem += off;
+	if (!pc->mem) {
+		job->src.physical = src.physical;
+		job->src.dev = (u32)src.dev;
+		job->src.logical += off;
+		job->src.dun += off / fs->sectorsize;
+	}
+	job->dst.physical = dst[0].physical;
+	job->dst.dev = (u32)dst[0].dev;
+	job->dst.logical += off;
+	job->dst.dun += off / fs->sectorsize;
+	for (int k = 1; k < n; k++)
+		job->more[k - 1] = (struct extent_io_copy){ dst[k].physical, (u32)dst[k].dev };
+	job->nr_more = (u32)(n - 1);
+	return 0;
+}
+
+/*
+ * The jobs of a copy reading source copy src_copy (copy_piece()): into jobs
+ * (NULL: only counted), their number in *nr.  0 or -EUCLEAN.
+ */
+static int copy_jobs(struct reenc *c, struct pending_copy *pc, int src_copy,
+		     struct extent_io_job *jobs, size_t *nr)
+{
+	struct extent_io_job base;
+	u64 run;
+	int ret = 0;
+
+	pending_job(c, pc, src_copy, &base);
+	*nr = 0;
+	for (u64 off = 0; !ret && off < pc->len; off += run, (*nr)++)
+		ret = copy_piece(c, pc, src_copy, &base, off, &run, jobs ? &jobs[*nr] : NULL);
+	return ret;
 }
 
 /*
@@ -122,6 +195,44 @@ static void pending_job(struct reenc *c, struct pending_copy *pc, struct extent_
  * The items already point at the copies; every batch is done, and its
  * csums inserted, before the commit (reenc_flush_copies()).
  */
+
+/*
+ * After a csum mismatch in the batch: run the copies one by one, each
+ * from its other source copies (DUP, RAID1*, RAID10) when the first does
+ * not match; name the extent none of them matches.
+ */
+static int rerun_copies(struct reenc *c)
+{
+	struct fs_info *fs = c->fs;
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < c->nr_fly; i++) {
+		struct pending_copy *pc = &c->fly[i];
+		int copies = pc->mem ? 1 : pc->src.copies;
+
+		ret = -EBADMSG;
+		for (int k = 0; ret == -EBADMSG && k < copies; k++) {
+			struct extent_io_job *jobs;
+			size_t nr;
+
+			ret = copy_jobs(c, pc, k, NULL, &nr);
+			jobs = ret ? NULL : fault_calloc(nr, sizeof(*jobs));
+			if (!ret && !jobs)
+				ret = fs_err(fs, -ENOMEM, "out of memory");
+			if (!ret)
+				ret = copy_jobs(c, pc, k, jobs, &nr);
+			if (!ret)
+				ret = extent_io_run(c->io, jobs, nr);
+			free(jobs);
+		}
+		if (ret == -EBADMSG)
+			ret = fs_err(fs, -EUCLEAN, "extent %llu: data checksum mismatch%s; "
+				     "not converting it", pc->old, copies > 1 ? " in every copy" : "");
+		else if (ret && ret != -ENOMEM && ret != -EUCLEAN)
+			ret = fs_err(fs, ret, "data copy failed: %s", strerror(-ret));
+	}
+	return ret;
+}
 
 /* Wait for the batch in flight, then insert the csums of its copies. */
 static int finish_flight(struct reenc *c)
@@ -132,20 +243,10 @@ static int finish_flight(struct reenc *c)
 	if (!c->nr_fly)
 		return 0;
 	ret = extent_io_wait(c->io);
-	if (ret == -EBADMSG) {
-		/* Name the extent: run the copies one by one up to the bad one. */
-		for (size_t i = 0; i < c->nr_fly; i++) {
-			if (extent_io_run(c->io, &c->fly_jobs[i], 1) == -EBADMSG) {
-				ret = fs_err(fs, -EUCLEAN, "extent %llu: data checksum mismatch; "
-					     "not converting it", c->fly[i].old);
-				break;
-			}
-		}
-		if (ret == -EBADMSG)
-			ret = fs_err(fs, -EUCLEAN, "data checksum mismatch; not converting");
-	} else if (ret) {
+	if (ret == -EBADMSG)
+		ret = rerun_copies(c);
+	else if (ret)
 		ret = fs_err(fs, ret, "data copy failed: %s", strerror(-ret));
-	}
 	for (size_t i = 0; !ret && i < c->nr_fly; i++) {
 		struct pending_copy *pc = &c->fly[i];
 
@@ -163,15 +264,11 @@ static int start_flight(struct reenc *c)
 {
 	struct pending_copy *swap = c->fly;
 	struct extent_io_job *jobs;
-	size_t cap = c->cap_fly;
+	size_t cap = c->cap_fly, njobs = 0;
 	int ret = finish_flight(c);
 
 	if (ret || !c->nr_pend)
 		return ret;
-	jobs = array_reserve(c->fly_jobs, &c->cap_jobs, c->nr_pend, sizeof(*jobs));
-	if (!jobs)
-		return fs_err(c->fs, -ENOMEM, "out of memory");
-	c->fly_jobs = jobs;
 	c->fly = c->pend;
 	c->cap_fly = c->cap_pend;
 	c->nr_fly = c->nr_pend;
@@ -179,9 +276,25 @@ static int start_flight(struct reenc *c)
 	c->cap_pend = cap;
 	c->nr_pend = 0;
 	c->pend_bytes = 0;
-	for (size_t i = 0; i < c->nr_fly; i++)
-		pending_job(c, &c->fly[i], &c->fly_jobs[i]);
-	ret = extent_io_start(c->io, c->fly_jobs, c->nr_fly);
+	/* One job per copy, more where a side is striped (copy_piece()). */
+	for (size_t i = 0; !ret && i < c->nr_fly; i++) {
+		size_t nr;
+
+		ret = copy_jobs(c, &c->fly[i], 0, NULL, &nr);
+		njobs += nr;
+	}
+	jobs = ret ? NULL : array_reserve(c->fly_jobs, &c->cap_jobs, njobs, sizeof(*jobs));
+	if (!ret && !jobs)
+		ret = fs_err(c->fs, -ENOMEM, "out of memory");
+	if (jobs)
+		c->fly_jobs = jobs;
+	for (size_t i = 0, at = 0, nr; !ret && i < c->nr_fly; i++, at += nr)
+		ret = copy_jobs(c, &c->fly[i], 0, c->fly_jobs + at, &nr);
+	if (ret) {
+		free_copies(c->fly, &c->nr_fly);
+		return ret;
+	}
+	ret = extent_io_start(c->io, c->fly_jobs, njobs);
 	if (ret) {
 		free_copies(c->fly, &c->nr_fly);
 		return fs_err(c->fs, ret, "cannot start the data copies: %s", strerror(-ret));
@@ -232,8 +345,8 @@ static int queue_copy(struct reenc *c, u64 old, u8 *mem, u64 len, bool datasum,
 	if (!ret)
 		ret = alloc_data_extent(c->t, len, &pc.new_bytenr);
 	nm = ret ? NULL : find_chunk(fs, pc.new_bytenr);
-	if (!ret && (!nm || nm->num_stripes > 1 || (!mem && pc.src.copies > 1)))
-		ret = fs_err(fs, -EOPNOTSUPP, "data in DUP block groups is not supported");
+	if (!ret && !nm)
+		ret = fs_err(fs, -EUCLEAN, "new extent %llu is not mapped", pc.new_bytenr);
 	if (!ret && datasum && !(pc.new_sums = fault_malloc(len / fs->sectorsize * fs->csum_size)))
 		ret = fs_err(fs, -ENOMEM, "out of memory");
 	v = ret ? NULL : array_grow(c->pend, &c->cap_pend, c->nr_pend, sizeof(*v));
@@ -242,7 +355,6 @@ static int queue_copy(struct reenc *c, u64 old, u8 *mem, u64 len, bool datasum,
 		return ret ? ret : fs_err(fs, -ENOMEM, "out of memory");
 	}
 	c->pend = v;
-	pc.dst_phys = nm->physical[0] + (pc.new_bytenr - nm->logical);
 	if (old_nonce) {
 		memcpy(pc.old_nonce, old_nonce, sizeof(pc.old_nonce));
 		pc.has_old_nonce = true;

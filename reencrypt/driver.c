@@ -411,8 +411,8 @@ static int wipe_freed(struct reenc *c)
 		ret = space_free_subranges(t, c->freed[i].start, c->freed[i].len, wipe_range, c);
 	}
 	trans_abort(t);
-	if (!ret && fdatasync(fs->fd) < 0)
-		ret = fs_err(fs, -errno, "fdatasync failed");
+	if (!ret)
+		ret = fs_sync_devices(fs);
 	return ret;
 }
 
@@ -424,6 +424,10 @@ static int start_pipeline(struct reenc *c)
 
 	params.fd = c->fs->fd;
 	params.dst_fd = -1;
+	if (c->fs->nr_devs > 1) {	/* copies go to every device (data.c) */
+		params.fds = c->fs->dev_fds;
+		params.nfds = c->fs->nr_devs;
+	}
 	params.unit_size = c->fs->sectorsize;
 	params.threads = c->o->threads;
 	params.key = c->src_mk;	/* each job names the key of each side (data.c) */

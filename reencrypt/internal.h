@@ -63,7 +63,6 @@ struct extent_map_entry {
 struct pending_copy {
 	u8 *mem;		/* owned; NULL: read from old */
 	u64 old, new_bytenr, len;
-	u64 dst_phys;
 	bool datasum, has_old_nonce, has_new_nonce;
 	u8 old_nonce[FSCRYPT_NONCE_SIZE], new_nonce[FSCRYPT_NONCE_SIZE];
 	struct data_read src;	/* without mem: where old is, its csums with datasum */

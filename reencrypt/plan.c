@@ -638,6 +638,14 @@ int reenc_preflight(struct reenc *c, const u64 *trees, size_t nr_trees)
 	/* Mixed block groups: one pool, counted once (format.rst 2.11). */
 	if (fs->incompat & BTRFS_FEATURE_INCOMPAT_MIXED_GROUPS)
 		free_meta = free_data > need_data ? free_data - need_data : 0;
+	if (fs->nr_devs > 1 && (free_data < need_data || free_meta < need_meta))
+		return fs_err(fs, -EOPNOTSUPP,
+			      "the existing %s block groups have %llu bytes free, the job needs %llu: " MULTI_DEVICE_NO_CHUNK,
+			      free_data < need_data ? "data" : "metadata",
+			      (unsigned long long)(free_data < need_data ? free_data : free_meta),
+			      (unsigned long long)(free_data < need_data ? need_data : need_meta),
+			      (unsigned long long)(free_data < need_data ? need_data - free_data : need_meta - free_meta),
+			      fs->nr_devs);
 	/* With --grow, chunk allocation grows the image when it runs out of room. */
 	if (free_data < need_data && !fs->may_grow)
 		return fs_err(fs, -ENOSPC,
