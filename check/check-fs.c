@@ -223,21 +223,6 @@ static void check_required_encryption(struct check_ctx *c, u64 root, const struc
 	check_report(c, PR_NOT_ENCRYPTED, LOC_INODE(root, cur->ino), cur->mode, what);
 }
 
-/* Each subvolume that --require-encryption names must exist. */
-void check_required_subvols(struct check_ctx *c)
-{
-	for (size_t i = 0; i < c->nr_require_roots; i++) {
-		u64 id = c->require_roots[i];
-		bool found = false;
-
-		for (size_t k = 0; k < c->roots.nr && !found; k++)
-			found = VEC_AT(&c->roots, struct root_desc, k).objectid == id;
-		if (!found)
-			check_report(c, PR_REQUIRED_SUBVOL_MISSING, LOC(id, NOLOC, NOLOC, NOLOC),
-				     (unsigned long long)id);
-	}
-}
-
 static void finish_inode(struct check_ctx *c, struct fs_tree_state *st)
 {
 	struct inode_cur *cur = &st->cur;
@@ -421,31 +406,6 @@ bad:
 		     ext ? "inode extref" : "inode ref", "name overruns the item or has a bad length");
 }
 
-/*
- * The name of an entry of directory dir in tree root as a report shows it
- * (common/escape.h): in an encrypted directory decrypted with the key, its
- * no-key name without it (or when the directory's context cannot be read),
- * never the ciphertext; escaped.  Called only to make a report.
- */
-static const char *shown_name(struct check_ctx *c, u64 root, u64 dir, const u8 *name,
-			      size_t len, char *out, size_t outlen)
-{
-	char shown[NAME_SHOW_SIZE];
-	struct enc_names en;
-	struct root_ref rr;
-	int n = -1;
-
-	enc_names_init_keys(&en, c->fs, c->path_keys, c->nr_path_keys);
-	if (find_root(c->fs, root, &rr) == 0)
-		n = en.nc.show(&en.nc, &rr, dir, name, len, shown);
-	if (n < 0) {
-		fs_clear_err(c->fs);
-		nokey_name(name, (u32)len, shown);
-		n = (int)strlen(shown);
-	}
-	return name_text(shown, (size_t)n, out, outlen);
-}
-
 /* The name of one directory entry: its hash (DIR_ITEM), C9 and C10. */
 static void check_entry_name(struct check_ctx *c, u64 root, const struct btrfs_key *k,
 			     const char *what, const u8 *name, u16 nlen, u8 type, bool enc_dir,
@@ -469,7 +429,7 @@ static void check_entry_name(struct check_ctx *c, u64 root, const struct btrfs_k
 	/* C9: the type bit follows the directory's state. */
 	if (enc_dir != !!(type & BTRFS_FT_ENCRYPTED))
 		check_report(c, PR_DIR_ENTRY_FT_ENCRYPTED, LOC(root, k->objectid, k->offset, NOLOC),
-			     what, shown_name(c, root, k->objectid, name, nlen, nb, sizeof(nb)),
+			     what, check_shown_name(c, root, k->objectid, name, nlen, nb, sizeof(nb)),
 			     enc_dir ? "n encrypted" : " plain",
 			     enc_dir ? "lacks" : "has", type);
 	/* C10 */
@@ -1063,7 +1023,7 @@ static void check_entry_policy(struct check_ctx *c, struct fs_tree_state *st, co
 	}
 	/* The name is escaped only for the report: every entry passes here. */
 	check_report(c, PR_POLICY_MISMATCH, LOC(st->root->objectid, d->dir, d->index, NOLOC),
-		     shown_name(c, st->root->objectid, d->dir, st->names + d->name_off, d->name_len,
+		     check_shown_name(c, st->root->objectid, d->dir, st->names + d->name_off, d->name_len,
 				nb, sizeof(nb)),
 		     d->dir, d->child);
 }
@@ -1077,7 +1037,7 @@ static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 	struct dent_cursor at[3];	/* per source looked in; reset when d's source changes */
 
 	/* Formatted only for a report: most entries never need it. */
-#define NAME_OF(d) shown_name(c, root, (d)->dir, st->names + (d)->name_off, (d)->name_len, \
+#define NAME_OF(d) check_shown_name(c, root, (d)->dir, st->names + (d)->name_off, (d)->name_len, \
 				  nb, sizeof(nb))
 	check_qsort(v, n, sizeof(*v), cmp_dent_name);
 	for (size_t i = 0; i < n; i++) {

@@ -3,10 +3,12 @@
  * --require-encryption=/path,...: every file, directory and symbolic link
  * at and below the named paths of the top-level subvolume, crossing into
  * the subvolumes below them, must be encrypted (NOT_ENCRYPTED); a path that
- * does not resolve is REQUIRED_PATH_MISSING.
+ * does not resolve is REQUIRED_PATH_MISSING; a subvolume ID that does not
+ * exist is REQUIRED_SUBVOL_MISSING.  Also here: how a report shows the name
+ * of a directory entry (check_shown_name()).
  *
  * Paths are resolved through the path codec (data/names.h): plaintext
- * names through encrypted directories with the (first) key given, the
+ * names through encrypted directories with the keys given, the
  * kernel's no-key names with or without one.  The walk reads each
  * directory's DIR_INDEX items once.  A set of visited (tree, inode) pairs
  * ends it on hostile images whose directory entries form cycles, and
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "check/check.h"
+#include "common/escape.h"
 #include "common/containers.h"
 #include "common/messages.h"
 #include "data/names.h"
@@ -175,4 +178,44 @@ int check_required_paths(struct check_ctx *c)
 	u64map_free(&w.seen);
 	vec_free(&w.todo);
 	return err;
+}
+
+/* Each subvolume that --require-encryption names must exist. */
+void check_required_subvols(struct check_ctx *c)
+{
+	for (size_t i = 0; i < c->nr_require_roots; i++) {
+		u64 id = c->require_roots[i];
+		bool found = false;
+
+		for (size_t k = 0; k < c->roots.nr && !found; k++)
+			found = VEC_AT(&c->roots, struct root_desc, k).objectid == id;
+		if (!found)
+			check_report(c, PR_REQUIRED_SUBVOL_MISSING, LOC(id, NOLOC, NOLOC, NOLOC),
+				     (unsigned long long)id);
+	}
+}
+
+/*
+ * The name of an entry of directory dir in tree root as a report shows it
+ * (common/escape.h): in an encrypted directory decrypted with the key, its
+ * no-key name without it (or when the directory's context cannot be read),
+ * never the ciphertext; escaped.  Called only to make a report.
+ */
+const char *check_shown_name(struct check_ctx *c, u64 root, u64 dir, const u8 *name,
+			     size_t len, char *out, size_t outlen)
+{
+	char shown[NAME_SHOW_SIZE];
+	struct enc_names en;
+	struct root_ref rr;
+	int n = -1;
+
+	enc_names_init_keys(&en, c->fs, c->path_keys, c->nr_path_keys);
+	if (find_root(c->fs, root, &rr) == 0)
+		n = en.nc.show(&en.nc, &rr, dir, name, len, shown);
+	if (n < 0) {
+		fs_clear_err(c->fs);
+		nokey_name(name, (u32)len, shown);
+		n = (int)strlen(shown);
+	}
+	return name_text(shown, (size_t)n, out, outlen);
 }

@@ -406,6 +406,14 @@ struct check_ctx {
 void check_report(struct check_ctx *c, enum check_problem code, struct check_loc loc, ...);
 void check_required_subvols(struct check_ctx *c);
 /*
+ * The name (len bytes) of an entry of directory dir in tree root as a report
+ * shows it (common/escape.h): decrypted with a key given, the no-key name
+ * without one (or when the directory's context cannot be read), never the
+ * ciphertext; escaped into out.  Returns out.  Only for reports (check-paths.c).
+ */
+const char *check_shown_name(struct check_ctx *c, u64 root, u64 dir, const u8 *name,
+			     size_t len, char *out, size_t outlen);
+/*
  * --require-encryption's paths (check-paths.c): reports NOT_ENCRYPTED
  * below them and REQUIRED_PATH_MISSING; returns 0, or EXIT_KEY after an
  * ERROR line when the key given is not the one of a directory on a path.
