@@ -96,6 +96,7 @@ struct fs_tree_state {
 	u8 (*policies)[POLICY_BYTES];	/* each distinct policy of the tree once (few) */
 	size_t nr_policies, cap_policies;
 	bool no_holes;
+	bool root_ref_seen;	/* the root directory's INODE_REF to itself */
 };
 
 struct name_slot {
@@ -1028,6 +1029,15 @@ static void check_entry_policy(struct check_ctx *c, struct fs_tree_state *st, co
 		     d->dir, d->child);
 }
 
+/* The root directory's ".." ref to itself: btrfs check wants index 0 and that name. */
+static void root_dir_ref(struct check_ctx *c, struct fs_tree_state *st, const struct dent *d)
+{
+	st->root_ref_seen = true;
+	if (d->index || d->name_len != 2 || memcmp(st->names + d->name_off, "..", 2))
+		check_report(c, PR_ROOT_DIR_BAD, LOC_INODE(st->root->objectid, d->child),
+			     "its inode ref to itself is not \"..\" with index 0");
+}
+
 static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 {
 	struct dent *v = st->ents.data;
@@ -1049,11 +1059,7 @@ static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 			const struct dent *idx, *item;
 
 			if (d->child == rootdir && d->dir == rootdir) {
-				/* The root directory's "..": btrfs check wants index 0 and that name. */
-				if (d->index || d->name_len != 2 ||
-				    memcmp(st->names + d->name_off, "..", 2))
-					check_report(c, PR_ROOT_DIR_BAD, LOC_INODE(root, rootdir),
-						     "its inode ref to itself is not \"..\" with index 0");
+				root_dir_ref(c, st, d);
 				continue;
 			}
 			item = find_dent(v, n, &at[SRC_ITEM], SRC_ITEM, d->dir, d, true);
@@ -1159,6 +1165,9 @@ static void check_links(struct check_ctx *c, struct fs_tree_state *st)
 	}
 	if (!rootdir_seen && rootdir)
 		check_report(c, PR_ROOT_DIR_BAD, LOC_INODE(root, rootdir), "no inode item");
+	else if (rootdir && !st->root_ref_seen)	/* btrfs check: "errors 400" on it */
+		check_report(c, PR_ROOT_DIR_BAD, LOC_INODE(root, rootdir),
+			     "it has no inode ref to itself (\"..\", index 0)");
 }
 
 void fs_tree_end(struct check_ctx *c, struct fs_tree_state *st)
