@@ -563,8 +563,7 @@ static int cmp_found_block(const void *a, const void *b)
  * ("owner ref check failed").  A block with the header flag RELOC was
  * written by relocation (or belongs to a reloc tree), whose blocks the
  * kernel gives full backrefs: btrfs check then expects them ("bad full
- * backref"), so its extent item must have FULL_BACKREF; and an item with
- * FULL_BACKREF belongs to a block its owner no longer reaches.
+ * backref"), so its extent item must have FULL_BACKREF.
  */
 static void check_block_header_refs(struct check_ctx *c, const struct ext_rec *e,
 				    const struct ext_backref *found, size_t nf)
@@ -581,18 +580,8 @@ static void check_block_header_refs(struct check_ctx *c, const struct ext_rec *e
 	if (fb->generation != e->generation)
 		check_report(c, PR_EXTENT_ITEM_BAD, LOC_BLOCK(NOLOC, e->bytenr), e->bytenr,
 			     BTRFS_METADATA_ITEM_KEY, e->len, "generation differs from the tree block's");
-	if (e->flags & BTRFS_BLOCK_FLAG_FULL_BACKREF) {
-		/*
-		 * The kernel sets FULL_BACKREF on a block when its owner COWs it
-		 * away: its owner's tree never reaches it again, unless it
-		 * belongs to relocation.
-		 */
-		if (!fb->reloc && fb->tree == fb->owner)
-			check_report(c, PR_EXTENT_ITEM_BAD, LOC_BLOCK(NOLOC, e->bytenr), e->bytenr,
-				     BTRFS_METADATA_ITEM_KEY, e->len,
-				     "the item has FULL_BACKREF but the block's owner tree reaches it (bad full backref)");
+	if (e->flags & BTRFS_BLOCK_FLAG_FULL_BACKREF)
 		return;
-	}
 	if (fb->reloc) {
 		check_report(c, PR_EXTENT_ITEM_BAD, LOC_BLOCK(NOLOC, e->bytenr), e->bytenr,
 			     BTRFS_METADATA_ITEM_KEY, e->len,
