@@ -31,9 +31,22 @@
 #define FLUSH_BYTES (32ULL << 20)
 #define FLUSH_COPIES 8192
 
-/* The entry for old usable by ino: shared by all, or private to ino. */
 static u64 extent_refs(struct reenc *c, u64 bytenr);
 
+/* A file's EXTENT_DATA item, copied out of its leaf. */
+struct file_item {
+	struct btrfs_key key;
+	u32 size;
+	u8 data[sizeof(struct btrfs_file_extent_item)];
+	u8 *inline_data;	/* inline extents: their bytes */
+	u32 inline_len;
+	bool shared_leaf;	/* another tree may see this item too */
+};
+
+static int reinline_candidate(struct reenc *c, struct trans_root *root,
+			      const struct file_item *fi, u64 *size);
+
+/* The entry for old usable by ino: shared by all, or private to ino. */
 static struct extent_map_entry *map_find(struct reenc *c, u64 old, u64 ino)
 {
 	struct extent_map_entry *m;
@@ -117,7 +130,8 @@ static bool allocs_has(const u64 *olds, size_t nr, u64 old)
  * made a regular extent (a rounded-up sector run), and a copy of each old
  * extent in the source state not copied before (this file's earlier items;
  * with use_map, the run's extent map).  A small file decrypt puts back
- * inline allocates nothing, but counts a copy here (a bound).  Without
+ * inline allocates nothing (a->reinline_*; the budget is spent by the
+ * caller once the file is sure to be converted).  Without
  * use_map, a->old names the old extents this file's conversion frees (its
  * item is the one reference, in a tree never snapshotted), 0 for the others.
  */
@@ -125,16 +139,26 @@ int reenc_file_allocs(struct reenc *c, struct trans_root *root, u64 ino, bool us
 		      struct reenc_allocs *a)
 {
 	struct key_iter it;
+	struct file_item first = { 0 };
 	u64 *seen = NULL;
-	size_t nr_seen = 0, cap_seen = 0;
+	size_t nr_seen = 0, cap_seen = 0, nr_items = 0;
 	int ret;
 
 	a->nr = a->next = 0;
+	a->reinline_old = a->reinline_len = 0;
 	for (ret = key_iter_type(&it, c->fs, &root->ref, ino, BTRFS_EXTENT_DATA_KEY, 0); ret == 0;
 	     ret = key_iter_next(&it)) {
 		const struct btrfs_file_extent_item *fe = (const void *)it.ptr;
 		u64 old, len, sec = c->fs->sectorsize;
 		bool private;
+
+		if (!nr_items++) {
+			first.key = it.key;
+			first.size = it.size;
+			memcpy(first.data, fe, it.size < sizeof(first.data) ? it.size : sizeof(first.data));
+			first.shared_leaf = root->last_snapshot ||
+					    tb_owner(it.path.nodes[0]) != root->ref.objectid;
+		}
 
 		if (it.size < BTRFS_FILE_EXTENT_INLINE_DATA_START ||
 		    (fe->type != BTRFS_FILE_EXTENT_INLINE && it.size < sizeof(*fe)))
@@ -173,7 +197,27 @@ int reenc_file_allocs(struct reenc *c, struct trans_root *root, u64 ino, bool us
 	}
 	key_iter_release(&it);
 	free(seen);
-	return ret < 0 ? ret : 0;
+	if (ret < 0)
+		return ret;
+	ret = 0;	/* > 0: the end of the items */
+	/*
+	 * Back inline (decrypt) while the metadata budget lasts: no copy, the
+	 * old extent freed; its data, leaves half full, spent from the budget.
+	 */
+	a->reinline_cost = 0;
+	if (c->ops->reinline && nr_items == 1 && a->nr == 1) {
+		u64 size, cost;
+
+		ret = reinline_candidate(c, root, &first, &size);
+		cost = 2 * (size + 32);
+		if (!ret && size && cost <= c->reinline_budget) {
+			a->reinline_old = le64_to_cpu(((struct btrfs_file_extent_item *)first.data)->disk_bytenr);
+			a->reinline_len = a->len[0];
+			a->reinline_cost = cost;
+			a->nr = 0;
+		}
+	}
+	return ret;
 }
 
 int reenc_reserve_file(struct reenc *c, struct trans_root *root, u64 ino, bool *fits)
@@ -420,14 +464,6 @@ static int copy_extent(struct reenc *c, u64 old, u64 len, bool datasum, const u8
 	return ret;
 }
 
-struct file_item {
-	struct btrfs_key key;
-	u32 size;
-	u8 data[sizeof(struct btrfs_file_extent_item)];
-	u8 *inline_data;	/* inline extents: their bytes */
-	u32 inline_len;
-	bool shared_leaf;	/* another tree may see this item too */
-};
 
 static int collect_file_items(struct reenc *c, struct trans_root *root, u64 ino,
 			      struct file_item **out, size_t *nr)
@@ -700,9 +736,6 @@ static int reinline_candidate(struct reenc *c, struct trans_root *root,
 	ret = trans_inode_read(c->t, root, fi->key.objectid, &ii);
 	if (ret)
 		return ret > 0 ? -EUCLEAN : ret;
-	/* Metadata short of room: the file stays as it is, a regular extent (still valid). */
-	if (!reenc_meta_room(c, le64_to_cpu(ii.size)))
-		return 0;
 	if (!ii.size || le64_to_cpu(ii.size) >= fs->sectorsize ||
 	    le64_to_cpu(ii.size) > max_item_size(fs) - BTRFS_FILE_EXTENT_INLINE_DATA_START ||
 	    le64_to_cpu(ii.size) > le64_to_cpu(fe->num_bytes) ||
@@ -787,7 +820,14 @@ static int reinline_small_file(struct reenc *c, struct trans_root *root,
 	int ret;
 
 	*done = false;
-	if (!c->ops->reinline || nr != 1)
+	/*
+	 * Decided before the file began (reenc_file_allocs()): a file the
+	 * metadata budget has no room for stays a regular extent, still a
+	 * valid plain file.
+	 */
+	if (!c->ops->reinline || nr != 1 || !c->resv.reinline_old ||
+	    c->resv.reinline_old != le64_to_cpu(((const struct btrfs_file_extent_item *)
+						  items[0].data)->disk_bytenr))
 		return 0;
 	ret = reinline_candidate(c, root, &items[0], &size);
 	if (ret || !size)

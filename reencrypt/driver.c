@@ -207,7 +207,7 @@ int reenc_reserve_meta(struct reenc *c, u64 *free)
  * 64 blocks for the next inode, would outgrow the metadata space that was
  * free when the batch began.
  */
-static int meta_tight(struct reenc *c, u64 extra, bool *tight)
+static int meta_tight(struct reenc *c, bool *tight)
 {
 	u64 nodesize = c->fs->nodesize;
 	int ret = 0;
@@ -217,16 +217,10 @@ static int meta_tight(struct reenc *c, u64 extra, bool *tight)
 		return 0;
 	if (!c->meta_free)
 		ret = space_free_bytes(c->t, BTRFS_BLOCK_GROUP_METADATA, &c->meta_free);
-	*tight = !ret && 2 * c->t->nr_dirty * nodesize + 64 * nodesize + extra > c->meta_free;
+	*tight = !ret && 2 * c->t->nr_dirty * nodesize + 64 * nodesize > c->meta_free;
 	return ret;
 }
 
-bool reenc_meta_room(struct reenc *c, u64 bytes)
-{
-	bool tight;
-
-	return !meta_tight(c, 4 * bytes + 192ULL * c->fs->nodesize, &tight) && !tight;
-}
 
 /* ---- inode contexts --------------------------------------------------------- */
 
@@ -430,7 +424,7 @@ static int begin_inode(struct reenc *c, u64 tree, const struct inode_info *ii,
 
 	bool tight;
 
-	ret = meta_tight(c, 0, &tight);
+	ret = meta_tight(c, &tight);
 	if (!ret && tight)
 		ret = reenc_commit(c);
 	for (int pass = 0; !ret && !fits && pass < 2; pass++) {
@@ -448,6 +442,8 @@ static int begin_inode(struct reenc *c, u64 tree, const struct inode_info *ii,
 			return ret;
 		ret = reenc_reserve_file(c, *root, ii->ino, &fits);
 	}
+	if (!ret && fits)
+		c->reinline_budget -= c->resv.reinline_cost;
 	return ret || fits ? ret : no_room(c, tree, ii);
 }
 

@@ -81,6 +81,8 @@ struct reenc_allocs {
 	u64 *old;	/* the old extent its conversion frees, or 0 */
 	u64 *at;	/* reserved addresses (reenc_reserve_file()) */
 	size_t nr, cap, next;	/* next: the first reserved one not yet taken */
+	/* Decrypt puts the file back inline: its extent, and the metadata it takes. */
+	u64 reinline_old, reinline_len, reinline_cost;
 };
 
 struct reenc {
@@ -114,6 +116,11 @@ struct reenc {
 	struct reenc_allocs resv;	/* the data extents of the file being converted */
 	u64 meta_need;		/* metadata the job needs free (plan.c, metadata_need()) */
 	u64 meta_free;		/* free metadata when the running transaction began; 0: not known */
+	/*
+	 * Decrypt: metadata the small files put back inline may still take
+	 * (plan.c sets it, the replay and the run spend it in the same order).
+	 */
+	u64 reinline_budget;
 };
 
 /* Room for a name or a symlink target in plaintext between two keys. */
@@ -133,11 +140,7 @@ int reenc_random_bytes(struct fs_info *fs, u8 *buf, size_t len);
 int reenc_begin(struct reenc *c);
 /* Commit the running transaction, if it changed anything (the copies first). */
 int reenc_commit(struct reenc *c);
-/*
- * Whether bytes more of metadata (inline data put back) leave room for the
- * rest of the batch: decrypt keeps a file's extent regular otherwise.
- */
-bool reenc_meta_room(struct reenc *c, u64 bytes);
+
 /*
  * Whether the run converts inode ii (*todo), with its current context in
  * *ctx when it is encrypted: encrypted under src_mk with a source that is

@@ -600,6 +600,18 @@ static int replay_commit(struct reenc *c, struct replay *r)
 	return 0;
 }
 
+/* An old extent the batch frees: free again at the batch's commit. */
+static int replay_hold(struct reenc *c, struct replay *r, u64 start, u64 len)
+{
+	struct range *n = array_grow(r->held, &r->cap_held, r->nr_held, sizeof(*n));
+
+	if (!n)
+		return fs_err(c->fs, -ENOMEM, "out of memory");
+	r->held = n;
+	r->held[r->nr_held++] = (struct range){ start, len };
+	return 0;
+}
+
 /* The first file that fits nowhere: the numbers of the refusal. */
 static void replay_failed(struct reenc *c, struct replay *r, u64 tree, u64 ino, u64 need)
 {
@@ -627,6 +639,10 @@ static int replay_file(struct reenc *c, struct trans_root *root, const struct in
 
 	if (!ret && todo)
 		ret = reenc_file_allocs(c, root, ii->ino, false, a);
+	if (!ret && todo && a->reinline_old) {
+		c->reinline_budget -= a->reinline_cost;
+		ret = replay_hold(c, r, a->reinline_old, a->reinline_len);
+	}
 	if (ret || !todo || !a->nr)
 		return ret;
 	for (size_t i = 0; i < a->nr; i++)
@@ -646,18 +662,10 @@ static int replay_file(struct reenc *c, struct trans_root *root, const struct in
 	r->batch_bytes += sum;
 	r->net += sum;
 	r->peak = r->net > r->peak ? r->net : r->peak;
-	for (size_t i = 0; i < a->nr; i++) {
-		struct range *n;
-
-		if (!a->old[i])
-			continue;
-		n = array_grow(r->held, &r->cap_held, r->nr_held, sizeof(*n));
-		if (!n)
-			return fs_err(c->fs, -ENOMEM, "out of memory");
-		r->held = n;
-		r->held[r->nr_held++] = (struct range){ a->old[i], a->len[i] };
-	}
-	return r->batch_bytes >= c->batch ? replay_commit(c, r) : 0;
+	for (size_t i = 0; !ret && i < a->nr; i++)
+		if (a->old[i])
+			ret = replay_hold(c, r, a->old[i], a->len[i]);
+	return ret || r->batch_bytes < c->batch ? ret : replay_commit(c, r);
 }
 
 static int replay_jobs(struct reenc *c, const struct tree_job *jobs, size_t nr_jobs,
@@ -738,7 +746,7 @@ static int preflight_replay(struct reenc *c, const struct tree_job *jobs, size_t
 			    struct preflight_space *sp, struct replay *r)
 {
 	struct fs_info *fs = c->fs;
-	u64 hint[3];
+	u64 hint[3], budget;
 	bool may_grow = fs->may_grow;
 	int ret = trans_begin(fs, &c->t);
 
@@ -749,8 +757,12 @@ static int preflight_replay(struct reenc *c, const struct tree_job *jobs, size_t
 	ret = preflight_space(c, c->t, sp);
 	if (!ret)
 		ret = reenc_reserve_meta(c, &sp->meta_after);
+	/* Decrypt: what small files put back inline may take (data.c). */
+	budget = sp->meta_after > c->meta_need ? sp->meta_after - c->meta_need : 0;
+	c->reinline_budget = budget;
 	if (!ret)
 		ret = replay_jobs(c, jobs, nr_jobs, r);
+	c->reinline_budget = budget;	/* the run spends it again, the same way */
 	trans_abort(c->t);
 	c->t = NULL;
 	fs->may_grow = may_grow;

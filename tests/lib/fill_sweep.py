@@ -148,8 +148,8 @@ def mkfs_images(work, kind, fills=FILLS):
 def kernel_image(path, kind, fill, work):
     """mkfs of a fixed size, then files written through a read-write loop
     mount (the kernel's allocator) until df shows `fill`."""
-    size = 256 if kind == "small" else 128
-    fixtures.mkfs(path, None, size_mib=size)
+    # 256 MiB: the chunks of an empty filesystem are well below half of it.
+    fixtures.mkfs(path, None, size_mib=256)
     with fixtures.loop_mount(path, work / "mnt", ro=False) as m:
         if kind == "small":
             small_files(m / "s")
