@@ -757,8 +757,13 @@ static int preflight_replay(struct reenc *c, const struct tree_job *jobs, size_t
 	ret = preflight_space(c, c->t, sp);
 	if (!ret)
 		ret = reenc_reserve_meta(c, &sp->meta_after);
-	/* Decrypt: what small files put back inline may take (data.c). */
+	/*
+	 * Decrypt: what small files put back inline may take (data.c).  Mixed
+	 * block groups: nothing, the data copies share that space.
+	 */
 	budget = sp->meta_after > c->meta_need ? sp->meta_after - c->meta_need : 0;
+	if (fs->incompat & BTRFS_FEATURE_INCOMPAT_MIXED_GROUPS)
+		budget = 0;
 	c->reinline_budget = budget;
 	if (!ret)
 		ret = replay_jobs(c, jobs, nr_jobs, r);
