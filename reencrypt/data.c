@@ -242,6 +242,7 @@ void reenc_unreserve(struct reenc *c)
 	for (; c->t && r->next < r->nr; r->next++)
 		space_unmark(c->t, r->at[r->next], r->len[r->next]);
 	r->nr = r->next = 0;
+	r->reinline_old = r->reinline_len = r->reinline_cost = 0;
 }
 
 /* Insert the csums of the present sectors (present NULL: all), run by run. */
