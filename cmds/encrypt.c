@@ -377,6 +377,9 @@ static void print_summary_json(const struct reencrypt_opts *o, const struct reen
 	json_object_object_add(doc, "bytes", json_u64(st->bytes));
 	json_object_object_add(doc, "commits", json_u64(st->commits));
 	json_object_object_add(doc, "wiped-bytes", json_u64(st->wiped_bytes));
+	json_object_object_add(doc, "space-needed", json_u64(st->space_needed));
+	json_object_object_add(doc, "space-available", json_u64(st->space_available));
+	json_object_object_add(doc, "grow-bytes", json_u64(st->grow_bytes));
 	json_object_object_add(doc, "seconds", json_object_new_double(secs));
 	for (size_t i = 0; i < st->nr_subvols; i++) {
 		const struct reencrypt_subvol_stats *s = &st->subvols[i];
@@ -412,6 +415,10 @@ static void print_summary(const struct reencrypt_opts *o, const struct reencrypt
 	note("%s%c%s %llu inodes, %llu extents, %llu bytes in %zu subvolume(s), %llu commits, %.2f s",
 	     o->dry_run ? "Dry run: would have " : "", o->dry_run ? verb[0] : verb[0] - 'a' + 'A',
 	     verb + 1, st->inodes, st->extents, st->bytes, st->nr_subvols, st->commits, secs);
+	if (o->dry_run)
+		note("Space: the copies need %llu bytes of data at their peak, %llu are free or can be allocated%s",
+		     st->space_needed, st->space_available,
+		     st->grow_bytes ? "; --grow adds room as needed" : "");
 }
 
 /* encrypt and decrypt: the dispatcher has loaded the key and opened the image. */

@@ -390,7 +390,7 @@ static int space_find(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
 int space_alloc(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
 {
 	struct fs_info *fs = t->fs;
-	u64 free_bytes = 0, unalloc = 0;
+	u64 free_bytes = 0, unalloc = 0, largest = 0;
 	int ret = space_find(t, type, len, align, out);
 
 	if (ret <= 0)
@@ -406,13 +406,77 @@ int space_alloc(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
 		return ret;
 	}
 	space_free_bytes(t, type, &free_bytes);
+	space_largest_free(t, type, &largest);
 	chunk_dev_unallocated(t, &unalloc, NULL);
 	return fs_err(fs, -ENOSPC,
-		      "not enough free %s space: need %llu more bytes, %llu are free in the existing block groups and %llu bytes of the device are unallocated",
+		      "not enough free %s space: need %llu contiguous bytes, %llu are free in the existing block groups (the largest free piece %llu bytes) and %llu bytes of the device are unallocated",
 		      type == (BTRFS_BLOCK_GROUP_DATA | BTRFS_BLOCK_GROUP_METADATA) ? "mixed data and metadata" :
 		      type & BTRFS_BLOCK_GROUP_DATA ? "data" :
 		      type & BTRFS_BLOCK_GROUP_SYSTEM ? "system" : "metadata",
-		      len, free_bytes, unalloc);
+		      len, free_bytes, largest, unalloc);
+}
+
+/* The bits of [start, start + len) within bg back to free. */
+static void bitmap_clear_range(struct fs_info *fs, struct bg_space *bg, u64 start, u64 len)
+{
+	u64 first = (start - bg->start) / fs->sectorsize;
+	u64 last = (start + len - bg->start + fs->sectorsize - 1) / fs->sectorsize;
+
+	for (u64 i = first; i < last && i < bg->length / fs->sectorsize; i++)
+		bg->bitmap[i >> 3] &= ~(1 << (i & 7));
+}
+
+int space_unmark(struct trans *t, u64 start, u64 len)
+{
+	struct bg_space *bg;
+	int ret = bg_lookup(t, start, &bg);
+
+	if (ret)
+		return ret;
+	if (!bg || start + len > bg->start + bg->length)
+		return fs_err(t->fs, -EUCLEAN, "range %llu+%llu is outside every block group",
+			      start, len);
+	if (!bg->loaded && (ret = bg_load(t, bg)))
+		return ret;
+	bitmap_clear_range(t->fs, bg, start, len);
+	return 0;
+}
+
+int space_alloc_all(struct trans *t, u64 type, const u64 *lens, size_t n, u64 *at, bool *fits)
+{
+	struct fs_info *fs = t->fs;
+	u64 gtype = space_group_type(fs, type);
+	int hint_idx = gtype & BTRFS_BLOCK_GROUP_DATA ? 0 : gtype & BTRFS_BLOCK_GROUP_SYSTEM ? 2 : 1;
+	u64 hint = fs->alloc_hint[hint_idx];
+	size_t placed = 0;
+	int ret = 0;
+
+	*fits = true;
+	for (size_t i = 0; !ret && i < n; i++) {
+		ret = space_find(t, type, lens[i], fs->sectorsize, &at[i]);
+		if (ret == 1) {
+			ret = chunk_alloc(t, type, lens[i]);
+			if (!ret)
+				ret = space_find(t, type, lens[i], fs->sectorsize, &at[i]);
+		}
+		if (ret == 1 || ret == -ENOSPC) {
+			*fits = false;
+			ret = 0;
+			break;
+		}
+		placed += !ret;
+	}
+	if (*fits && !ret)
+		return 0;
+	/* All or nothing: the bits back, the hint as it was (new chunks stay). */
+	for (size_t i = 0; i < placed; i++) {
+		struct bg_space *bg = bg_of(t->space, at[i]);
+
+		if (bg)
+			bitmap_clear_range(fs, bg, at[i], lens[i]);
+	}
+	fs->alloc_hint[hint_idx] = hint;
+	return ret;
 }
 
 int space_free_bytes(struct trans *t, u64 type, u64 *free_bytes)
@@ -438,6 +502,29 @@ int space_free_bytes(struct trans *t, u64 type, u64 *free_bytes)
 				*free_bytes += fs->sectorsize;
 	}
 	return 0;
+}
+
+int space_largest_free(struct trans *t, u64 type, u64 *largest)
+{
+	struct fs_info *fs = t->fs;
+	int ret = space_map_init(t);
+
+	type = space_group_type(fs, type);
+	*largest = 0;
+	for (size_t g = 0; !ret && g < t->space->nr; g++) {
+		struct bg_space *bg = &t->space->bgs[g];
+		u64 nbits = bg->length / fs->sectorsize, run = 0;
+
+		if ((bg->flags & BTRFS_BLOCK_GROUP_TYPE_MASK) != type || bg->removed)
+			continue;
+		if (!bg->loaded && (ret = bg_load(t, bg)))
+			break;
+		for (u64 i = 0; i < nbits; i++) {
+			run = bit_used(bg, i) ? 0 : run + fs->sectorsize;
+			*largest = run > *largest ? run : *largest;
+		}
+	}
+	return ret;
 }
 
 /* Call fn for each run of free sectors in [from, end) of a loaded group. */

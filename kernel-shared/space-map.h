@@ -25,6 +25,25 @@ int space_for_each_free(struct trans *t, u64 type,
 int space_free_subranges(struct trans *t, u64 start, u64 len,
 			 int (*fn)(u64 start, u64 len, void *arg), void *arg);
 
+/* The longest run of free bytes in one block group of the type: *largest. */
+int space_largest_free(struct trans *t, u64 type, u64 *largest);
+
+/*
+ * Allocate extents of the n lengths one after the other in block groups
+ * of the type, as n calls of space_alloc() would (first fit from the hint,
+ * a new chunk when no group has room), their addresses into at[]: *fits.
+ * All or nothing: when one finds no room, *fits is false and none stays
+ * allocated (the chunks made on the way do; the hint is as it was).
+ */
+int space_alloc_all(struct trans *t, u64 type, const u64 *lens, size_t n, u64 *at, bool *fits);
+
+/*
+ * The range's bits in this transaction's bitmap back to free, with no
+ * accounting: for a preflight that replays allocations in a transaction it
+ * aborts, the space of a simulated commit's freed extents (reencrypt/room.c).
+ */
+int space_unmark(struct trans *t, u64 start, u64 len);
+
 void space_map_free(struct space_map *sm);
 
 /* The tree holding the block group items (block-group tree or extent tree), or NULL. */

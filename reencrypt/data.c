@@ -18,6 +18,7 @@
 #include "kernel-shared/file-item.h"
 #include "kernel-shared/inode.h"
 #include "kernel-shared/reflink.h"
+#include "kernel-shared/space-map.h"
 #include "kernel-shared/volumes.h"
 #include "kernel-shared/disk-io.h"
 #include "kernel-shared/ctree-mod.h"
@@ -29,6 +30,21 @@
 /* Queued copies run when they reach this much data or this many extents. */
 #define FLUSH_BYTES (32ULL << 20)
 #define FLUSH_COPIES 8192
+
+static u64 extent_refs(struct reenc *c, u64 bytenr);
+
+/* A file's EXTENT_DATA item, copied out of its leaf. */
+struct file_item {
+	struct btrfs_key key;
+	u32 size;
+	u8 data[sizeof(struct btrfs_file_extent_item)];
+	u8 *inline_data;	/* inline extents: their bytes */
+	u32 inline_len;
+	bool shared_leaf;	/* another tree may see this item too */
+};
+
+static int reinline_candidate(struct reenc *c, struct trans_root *root,
+			      const struct file_item *fi, u64 *size);
 
 /* The entry for old usable by ino: shared by all, or private to ino. */
 static struct extent_map_entry *map_find(struct reenc *c, u64 old, u64 ino)
@@ -53,6 +69,181 @@ static struct extent_map_entry *map_add(struct reenc *c, u64 old)
 }
 
 /* ---- data ---------------------------------------------------------------- */
+
+/*
+ * The next data extent of the file being converted: the one reserved for
+ * it (reenc_reserve_file(), in the order the file allocates them), else a
+ * new allocation.
+ */
+static int take_data_extent(struct reenc *c, u64 len, u64 *bytenr)
+{
+	struct reenc_allocs *r = &c->resv;
+
+	for (size_t j = r->next; j < r->nr; j++) {
+		if (r->len[j] != len)
+			continue;
+		/* Taken out of order (an item not counted): the first of its length. */
+		*bytenr = r->at[j];
+		r->at[j] = r->at[r->next];
+		r->len[j] = r->len[r->next];
+		r->next++;
+		return 0;
+	}
+	return alloc_data_extent(c->t, len, bytenr);
+}
+
+static int allocs_add(struct fs_info *fs, struct reenc_allocs *a, u64 len, u64 old, bool private)
+{
+	if (a->nr == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 16;
+		u64 *l = fault_realloc(a->len, cap * sizeof(u64));
+
+		if (l)
+			a->len = l;
+		l = l ? fault_realloc(a->old, cap * sizeof(u64)) : NULL;
+		if (l)
+			a->old = l;
+		l = l ? fault_realloc(a->at, cap * sizeof(u64)) : NULL;
+		if (l)
+			a->at = l;
+		if (!l)
+			return fs_err(fs, -ENOMEM, "out of memory");
+		a->cap = cap;
+	}
+	a->len[a->nr] = len;
+	a->old[a->nr] = private ? old : 0;
+	a->nr++;
+	return 0;
+}
+
+/* Whether old was met before in this file's items (its copy is made once). */
+static bool allocs_has(const u64 *olds, size_t nr, u64 old)
+{
+	for (size_t i = 0; i < nr; i++)
+		if (olds[i] == old)
+			return true;
+	return false;
+}
+
+/*
+ * What reencrypt_file_data() below allocates, in its order: inline data
+ * made a regular extent (a rounded-up sector run), and a copy of each old
+ * extent in the source state not copied before (this file's earlier items;
+ * with use_map, the run's extent map).  A small file decrypt puts back
+ * inline allocates nothing (a->reinline_*; the budget is spent by the
+ * caller once the file is sure to be converted).  Without
+ * use_map, a->old names the old extents this file's conversion frees (its
+ * item is the one reference, in a tree never snapshotted), 0 for the others.
+ */
+int reenc_file_allocs(struct reenc *c, struct trans_root *root, u64 ino, bool use_map,
+		      struct reenc_allocs *a)
+{
+	struct key_iter it;
+	struct file_item first = { 0 };
+	u64 *seen = NULL;
+	size_t nr_seen = 0, cap_seen = 0, nr_items = 0;
+	int ret;
+
+	a->nr = a->next = 0;
+	a->reinline_old = a->reinline_len = 0;
+	for (ret = key_iter_type(&it, c->fs, &root->ref, ino, BTRFS_EXTENT_DATA_KEY, 0); ret == 0;
+	     ret = key_iter_next(&it)) {
+		const struct btrfs_file_extent_item *fe = (const void *)it.ptr;
+		u64 old, len, sec = c->fs->sectorsize;
+		bool private;
+
+		if (!nr_items++) {
+			first.key = it.key;
+			first.size = it.size;
+			memcpy(first.data, fe, it.size < sizeof(first.data) ? it.size : sizeof(first.data));
+			first.shared_leaf = root->last_snapshot ||
+					    tb_owner(it.path.nodes[0]) != root->ref.objectid;
+		}
+
+		if (it.size < BTRFS_FILE_EXTENT_INLINE_DATA_START ||
+		    (fe->type != BTRFS_FILE_EXTENT_INLINE && it.size < sizeof(*fe)))
+			continue;	/* reencrypt_file_data() refuses it */
+		if (fe->type == BTRFS_FILE_EXTENT_INLINE) {
+			u64 ram = le64_to_cpu(fe->ram_bytes);
+			u64 in = it.size - BTRFS_FILE_EXTENT_INLINE_DATA_START;
+
+			len = fe->compression || ram < in ? ram : in;
+			len = (len + sec - 1) / sec * sec;
+			if (!c->ops->src_encrypted && len && (ret = allocs_add(c->fs, a, len, 0, false)))
+				break;
+			continue;
+		}
+		old = le64_to_cpu(fe->disk_bytenr);
+		len = le64_to_cpu(fe->disk_num_bytes);
+		if (!old || !!fe->encryption != c->ops->src_encrypted ||
+		    allocs_has(seen, nr_seen, old) || (use_map && map_find(c, old, ino)))
+			continue;
+		{
+			u64 *n = array_grow(seen, &cap_seen, nr_seen, sizeof(*n));
+
+			if (!n) {
+				ret = fs_err(c->fs, -ENOMEM, "out of memory");
+				break;
+			}
+			seen = n;
+			seen[nr_seen++] = old;
+		}
+		/* Only the preflight's replay gives old extents back (no map there). */
+		private = !use_map && !root->last_snapshot &&
+			  tb_owner(it.path.nodes[0]) == root->ref.objectid && extent_refs(c, old) == 1;
+		ret = allocs_add(c->fs, a, len, old, private);
+		if (ret)
+			break;
+	}
+	key_iter_release(&it);
+	free(seen);
+	if (ret < 0)
+		return ret;
+	ret = 0;	/* > 0: the end of the items */
+	/*
+	 * Back inline (decrypt) while the metadata budget lasts: no copy, the
+	 * old extent freed; its data, leaves half full, spent from the budget.
+	 */
+	a->reinline_cost = 0;
+	if (c->ops->reinline && nr_items == 1 && a->nr == 1) {
+		u64 size, cost;
+
+		ret = reinline_candidate(c, root, &first, &size);
+		cost = 2 * (size + 32);
+		if (!ret && size && cost <= c->reinline_budget) {
+			a->reinline_old = le64_to_cpu(((struct btrfs_file_extent_item *)first.data)->disk_bytenr);
+			a->reinline_len = a->len[0];
+			a->reinline_cost = cost;
+			a->nr = 0;
+		}
+	}
+	return ret;
+}
+
+int reenc_reserve_file(struct reenc *c, struct trans_root *root, u64 ino, bool *fits)
+{
+	int ret = reenc_file_allocs(c, root, ino, true, &c->resv);
+
+	*fits = true;
+	if (!ret && c->resv.nr)
+		ret = space_alloc_all(c->t, BTRFS_BLOCK_GROUP_DATA, c->resv.len, c->resv.nr,
+				      c->resv.at, fits);
+	/* Nothing reserved: none to take or give back (the lengths stay, for a message). */
+	if (ret || !*fits)
+		c->resv.next = c->resv.nr;
+	return ret;
+}
+
+void reenc_unreserve(struct reenc *c)
+{
+	struct reenc_allocs *r = &c->resv;
+
+	/* Reserved but not taken (a small file decrypt put back inline): free again. */
+	for (; c->t && r->next < r->nr; r->next++)
+		space_unmark(c->t, r->at[r->next], r->len[r->next]);
+	r->nr = r->next = 0;
+	r->reinline_old = r->reinline_len = r->reinline_cost = 0;
+}
 
 /* Insert the csums of the present sectors (present NULL: all), run by run. */
 static int insert_present_csums(struct reenc *c, u64 start, const u8 *sums, const u8 *present,
@@ -343,7 +534,7 @@ static int queue_copy(struct reenc *c, u64 old, u8 *mem, u64 len, bool datasum,
 	ret = mem ? 0 : data_read_map(fs, &cr->ref, old, 0, len,
 				      datasum ? DATA_READ_SOME_CSUMS : 0, NULL, &pc.src);
 	if (!ret)
-		ret = alloc_data_extent(c->t, len, &pc.new_bytenr);
+		ret = take_data_extent(c, len, &pc.new_bytenr);
 	nm = ret ? NULL : find_chunk(fs, pc.new_bytenr);
 	if (!ret && !nm)
 		ret = fs_err(fs, -EUCLEAN, "new extent %llu is not mapped", pc.new_bytenr);
@@ -386,14 +577,6 @@ static int copy_extent(struct reenc *c, u64 old, u64 len, bool datasum, const u8
 	return ret;
 }
 
-struct file_item {
-	struct btrfs_key key;
-	u32 size;
-	u8 data[sizeof(struct btrfs_file_extent_item)];
-	u8 *inline_data;	/* inline extents: their bytes */
-	u32 inline_len;
-	bool shared_leaf;	/* another tree may see this item too */
-};
 
 static int collect_file_items(struct reenc *c, struct trans_root *root, u64 ino,
 			      struct file_item **out, size_t *nr)
@@ -750,7 +933,14 @@ static int reinline_small_file(struct reenc *c, struct trans_root *root,
 	int ret;
 
 	*done = false;
-	if (!c->ops->reinline || nr != 1)
+	/*
+	 * Decided before the file began (reenc_file_allocs()): a file the
+	 * metadata budget has no room for stays a regular extent, still a
+	 * valid plain file.
+	 */
+	if (!c->ops->reinline || nr != 1 || !c->resv.reinline_old ||
+	    c->resv.reinline_old != le64_to_cpu(((const struct btrfs_file_extent_item *)
+						  items[0].data)->disk_bytenr))
 		return 0;
 	ret = reinline_candidate(c, root, &items[0], &size);
 	if (ret || !size)
@@ -823,7 +1013,7 @@ static int reencrypt_file_data(struct reenc *c, struct trans_root *root, u64 ino
 				break;
 			if (fe->type == BTRFS_FILE_EXTENT_PREALLOC && unwritten) {
 				/* Never written: contexts only, no data or csums (reads as zeros). */
-				ret = alloc_data_extent(c->t, len, &m->new_bytenr);
+				ret = take_data_extent(c, len, &m->new_bytenr);
 			} else {
 				ret = copy_extent(c, old, len, datasum,
 						  c->ops->src_encrypted ? old_nonce : NULL,

@@ -155,11 +155,13 @@ static int commit_tx(struct reenc *c, bool force)
 	if (c->o->dry_run || (!force && trans_is_empty(c->t))) {
 		trans_abort(c->t);
 		c->t = NULL;
+		c->meta_free = 0;
 		return 0;
 	}
 	ret = trans_commit(c->t);
 	c->t = NULL;
 	c->since_commit = 0;
+	c->meta_free = 0;
 	c->st->commits++;
 	if (!ret)
 		show_batch(c);
@@ -179,6 +181,46 @@ int reenc_commit(struct reenc *c)
 {
 	return commit_tx(c, false);
 }
+
+int reenc_reserve_meta(struct reenc *c, u64 *free)
+{
+	int ret = space_free_bytes(c->t, BTRFS_BLOCK_GROUP_METADATA, free);
+
+	while (!ret && *free < c->meta_need) {
+		u64 before = *free;
+
+		ret = chunk_alloc(c->t, BTRFS_BLOCK_GROUP_METADATA, c->fs->nodesize);
+		if (ret == -ENOSPC)
+			return 0;	/* the preflight refuses, or --grow is on */
+		if (!ret)
+			ret = space_free_bytes(c->t, BTRFS_BLOCK_GROUP_METADATA, free);
+		if (!ret && *free <= before)
+			break;
+	}
+	return ret;
+}
+
+/*
+ * Whether the running batch should be committed before the next inode:
+ * the tree blocks it made dirty (each a new block, its old one free only
+ * after the commit), twice over for what the commit itself changes, plus
+ * 64 blocks for the next inode, would outgrow the metadata space that was
+ * free when the batch began.
+ */
+static int meta_tight(struct reenc *c, bool *tight)
+{
+	u64 nodesize = c->fs->nodesize;
+	int ret = 0;
+
+	*tight = false;
+	if (!c->t)
+		return 0;
+	if (!c->meta_free)
+		ret = space_free_bytes(c->t, BTRFS_BLOCK_GROUP_METADATA, &c->meta_free);
+	*tight = !ret && 2 * c->t->nr_dirty * nodesize + 64 * nodesize > c->meta_free;
+	return ret;
+}
+
 
 /* ---- inode contexts --------------------------------------------------------- */
 
@@ -318,40 +360,111 @@ static int order_inodes(struct reenc *c, struct inode_info *inodes, size_t nr,
 	return 0;
 }
 
-static int reencrypt_subvol(struct reenc *c, u64 tree, const u64 *sel, size_t nsel)
+int reenc_tree_inventory(struct reenc *c, u64 tree, const u64 *sel, size_t nsel,
+			 struct inode_info **inodes, struct inode_info ***order, size_t *nr_order)
 {
 	struct fs_info *fs = c->fs;
-	struct inode_info *inodes = NULL, **order = NULL;
 	struct root_ref rr;
-	size_t nr, nr_order = 0;
-	int ret;
+	size_t nr;
+	int ret = find_root(fs, tree, &rr);
 
-	/* The inventory comes from the committed tree: commit what is pending first. */
-	ret = reenc_commit(c);
+	*inodes = NULL;
+	*order = NULL;
+	*nr_order = 0;
 	if (!ret)
-		ret = find_root(fs, tree, &rr);
-	if (!ret)
-		ret = reenc_list_inodes(fs, &rr, &inodes, &nr);
+		ret = reenc_list_inodes(fs, &rr, inodes, &nr);
 	if (ret)
 		return ret;
-	reenc_compute_depths(inodes, nr);
+	reenc_compute_depths(*inodes, nr);
 	for (size_t i = 0; i < nr; i++)
-		inodes[i].selected = !nsel;
+		(*inodes)[i].selected = !nsel;
 	if (nsel)
-		ret = reenc_mark_selected(fs, &rr, inodes, nr, sel, nsel);
+		ret = reenc_mark_selected(fs, &rr, *inodes, nr, sel, nsel);
 	if (!ret)
-		ret = order_inodes(c, inodes, nr, &order, &nr_order);
-	for (size_t i = 0; !ret && i < nr_order; i++) {
-		struct trans_root *root;
+		ret = order_inodes(c, *inodes, nr, order, nr_order);
+	if (ret) {
+		free(*inodes);
+		*inodes = NULL;
+	}
+	return ret;
+}
 
-		ret = reenc_begin(c);
-		root = ret ? NULL : trans_get_root(c->t, tree);
-		if (!ret && !root)
+/* Data extents of ii that fit nowhere, even after a commit: what there is. */
+static int no_room(struct reenc *c, u64 tree, const struct inode_info *ii)
+{
+	u64 need = 0, largest = 0, free_bytes = 0, piece = 0, unalloc = 0;
+
+	for (size_t i = 0; i < c->resv.nr; i++) {
+		need += c->resv.len[i];
+		largest = c->resv.len[i] > largest ? c->resv.len[i] : largest;
+	}
+	space_free_bytes(c->t, BTRFS_BLOCK_GROUP_DATA, &free_bytes);
+	space_largest_free(c->t, BTRFS_BLOCK_GROUP_DATA, &piece);
+	chunk_dev_unallocated(c->t, &unalloc, NULL);
+	c->resv.nr = 0;
+	return fs_err(c->fs, -ENOSPC,
+		      "not enough free data space for inode %llu of tree %llu: its copies need %llu bytes in extents of up to %llu bytes; %llu are free in the data block groups (the largest free piece %llu bytes) and %llu bytes of the device are unallocated",
+		      ii->ino, tree, need, largest, free_bytes, piece, unalloc);
+}
+
+/*
+ * Begin (or go on with) the transaction for inode ii of tree, *root that
+ * tree in it; for a regular file to do, its copies' data extents are
+ * reserved first (c->resv, taken by data.c in order).  When they do not fit
+ * beside the batch's copies, the batch is committed first: its old extents
+ * are free then.  The preflight replayed the same (plan.c): a file that
+ * does not fit even after a commit was refused there.
+ */
+static int begin_inode(struct reenc *c, u64 tree, const struct inode_info *ii,
+		       struct trans_root **root)
+{
+	struct fscrypt_context_v2 ctx;
+	bool todo, fits = false;
+	int ret = 0;
+
+	bool tight;
+
+	ret = meta_tight(c, &tight);
+	if (!ret && tight)
+		ret = reenc_commit(c);
+	for (int pass = 0; !ret && !fits && pass < 2; pass++) {
+		if (pass)
+			ret = reenc_commit(c);
+		if (!ret)
+			ret = reenc_begin(c);
+		*root = ret ? NULL : trans_get_root(c->t, tree);
+		if (!ret && !*root)
 			ret = trans_root_err(c->t);
+		if (ret || !S_ISREG(ii->mode))
+			return ret;
+		ret = reenc_inode_todo(c, *root, ii, &ctx, &todo);
+		if (ret || !todo)
+			return ret;
+		ret = reenc_reserve_file(c, *root, ii->ino, &fits);
+	}
+	if (!ret && fits)
+		c->reinline_budget -= c->resv.reinline_cost;
+	return ret || fits ? ret : no_room(c, tree, ii);
+}
+
+static int reencrypt_subvol(struct reenc *c, u64 tree, const u64 *sel, size_t nsel)
+{
+	struct inode_info *inodes = NULL, **order = NULL;
+	size_t nr_order = 0;
+	/* The inventory comes from the committed tree: commit what is pending first. */
+	int ret = reenc_commit(c);
+
+	if (!ret)
+		ret = reenc_tree_inventory(c, tree, sel, nsel, &inodes, &order, &nr_order);
+	for (size_t i = 0; !ret && i < nr_order; i++) {
+		struct trans_root *root = NULL;
+
+		ret = begin_inode(c, tree, order[i], &root);
 		if (!ret && S_ISDIR(order[i]->mode))
 			ret = reencrypt_dir(c, root, order[i]);
 		else if (!ret)
 			ret = reencrypt_nondir(c, root, order[i]);
+		reenc_unreserve(c);
 	}
 	free(order);
 	free(inodes);
@@ -472,6 +585,9 @@ static void reenc_release(struct reenc *c)
 	extent_io_free(c->io);
 	u64map_free(&c->map);
 	free(c->freed);
+	free(c->resv.len);
+	free(c->resv.old);
+	free(c->resv.at);
 	secret_free(c->plain, PLAIN_SCRATCH);
 }
 
@@ -482,6 +598,7 @@ int reencrypt_image(struct fs_info *fs, const struct reencrypt_opts *o, struct r
 	size_t nr_jobs = 0;
 	u64 *all = NULL, *trees = NULL;
 	size_t nr_all;
+	u64 reserved;
 	int ret;
 
 	memset(st, 0, sizeof(*st));
@@ -519,7 +636,7 @@ int reencrypt_image(struct fs_info *fs, const struct reencrypt_opts *o, struct r
 	for (size_t i = 0; i < nr_jobs; i++)
 		trees[i] = jobs[i].tree;
 	st->nr_subvols = nr_jobs;
-	ret = reenc_preflight(&c, trees, nr_jobs);
+	ret = reenc_preflight(&c, jobs, nr_jobs);
 	if (ret || o->dry_run) {
 		/* A dry run stops here: key, policy and space checked, work counted. */
 		if (!ret)
@@ -528,6 +645,11 @@ int reencrypt_image(struct fs_info *fs, const struct reencrypt_opts *o, struct r
 	}
 	st->inodes = st->extents = 0;
 	ret = start_pipeline(&c);
+	/* The metadata chunks the preflight's replay set aside first, made first. */
+	if (!ret)
+		ret = reenc_begin(&c);
+	if (!ret)
+		ret = reenc_reserve_meta(&c, &reserved);
 	if (ret)
 		goto out;
 	/* The incompat bit goes to disk with the first commit, before any encrypted item. */

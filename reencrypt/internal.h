@@ -74,6 +74,16 @@ struct range {
 	u64 start, len;
 };
 
+/* Data extents a file's conversion allocates (reenc_file_allocs()). */
+struct reenc_allocs {
+	u64 *len;	/* each extent's length, in the order of allocation */
+	u64 *old;	/* the old extent its conversion frees, or 0 */
+	u64 *at;	/* reserved addresses (reenc_reserve_file()) */
+	size_t nr, cap, next;	/* next: the first reserved one not yet taken */
+	/* Decrypt puts the file back inline: its extent, and the metadata it takes. */
+	u64 reinline_old, reinline_len, reinline_cost;
+};
+
 struct reenc {
 	struct fs_info *fs;
 	const struct reencrypt_opts *o;
@@ -102,6 +112,14 @@ struct reenc {
 	bool image_file;	/* wipe punches all free space: no list of freed ranges */
 	bool nbytes_changed;	/* the file being converted had inline data */
 	struct { u64 inodes, extents, bytes; double secs; } shown;	/* at the last -v batch line */
+	struct reenc_allocs resv;	/* the data extents of the file being converted */
+	u64 meta_need;		/* metadata the job needs free (plan.c, metadata_need()) */
+	u64 meta_free;		/* free metadata when the running transaction began; 0: not known */
+	/*
+	 * Decrypt: metadata the small files put back inline may still take
+	 * (plan.c sets it, the replay and the run spend it in the same order).
+	 */
+	u64 reinline_budget;
 };
 
 /* Room for a name or a symlink target in plaintext between two keys. */
@@ -121,6 +139,7 @@ int reenc_random_bytes(struct fs_info *fs, u8 *buf, size_t len);
 int reenc_begin(struct reenc *c);
 /* Commit the running transaction, if it changed anything (the copies first). */
 int reenc_commit(struct reenc *c);
+
 /*
  * Whether the run converts inode ii (*todo), with its current context in
  * *ctx when it is encrypted: encrypted under src_mk with a source that is
@@ -138,6 +157,19 @@ int reenc_new_inode_ctx(struct reenc *c, struct trans_root *root, u64 ino,
 			const struct fscrypt_context_v2 *old, struct fscrypt_context_v2 *ctx);
 /* Take ino's inode context and ENCRYPT flag away. */
 int reenc_clear_inode_ctx(struct reenc *c, struct trans_root *root, u64 ino);
+/*
+ * The inodes of a committed tree (*inodes, malloc'ed) and the selected ones
+ * (sel: --path directories, none: all) in the mode's order (*order).
+ */
+int reenc_tree_inventory(struct reenc *c, u64 tree, const u64 *sel, size_t nsel,
+			 struct inode_info **inodes, struct inode_info ***order, size_t *nr_order);
+
+/*
+ * New metadata chunks, in the running transaction, until the free metadata
+ * space reaches c->meta_need or the device has no room (*free: what it
+ * is then).  The preflight's replay does it first, and so does the run.
+ */
+int reenc_reserve_meta(struct reenc *c, u64 *free);
 
 /* plan.c */
 int reenc_list_inodes(struct fs_info *fs, const struct root_ref *root,
@@ -162,7 +194,11 @@ int reenc_all_refs_in_target(struct reenc *c, u64 bytenr, bool *all);
  */
 int reenc_extent_unwritten(struct reenc *c, u64 bytenr, u64 len, bool *unwritten);
 int reenc_anything_encrypted(struct fs_info *fs, const u64 *trees, size_t nr, bool *any);
-int reenc_preflight(struct reenc *c, const u64 *trees, size_t nr_trees);
+/*
+ * Before any write: every context in the targets carries our key, and the
+ * run's data copies fit (a replay of its allocations, room in plan.c).
+ */
+int reenc_preflight(struct reenc *c, const struct tree_job *jobs, size_t nr_jobs);
 int reenc_plan_jobs(struct fs_info *fs, const struct reencrypt_opts *o,
 		    const struct reencrypt_mode_ops *ops, const u64 *all, size_t nr_all,
 		    struct tree_job **out, size_t *nr);
@@ -173,6 +209,16 @@ int reenc_flush_copies(struct reenc *c);
 /* On the way out after an error: let the workers finish, forget the copies. */
 void reenc_drop_copies(struct reenc *c);
 int reencrypt_nondir(struct reenc *c, struct trans_root *root, const struct inode_info *ii);
+/* The data extents the conversion of ino allocates, in order (data.c says which): *a. */
+int reenc_file_allocs(struct reenc *c, struct trans_root *root, u64 ino, bool use_map,
+		      struct reenc_allocs *a);
+/*
+ * Allocate them all now (c->resv), where the file's copies will take them:
+ * *fits false, and nothing allocated, when they do not all fit.
+ */
+int reenc_reserve_file(struct reenc *c, struct trans_root *root, u64 ino, bool *fits);
+/* After the file: reserved extents it did not take are free again. */
+void reenc_unreserve(struct reenc *c);
 
 /* names.c */
 int reencrypt_dir(struct reenc *c, struct trans_root *root, const struct inode_info *ii);

@@ -568,30 +568,156 @@ static int preflight_tree(struct reenc *c, u64 tree, struct preflight_need *n)
 	return ret > 0 ? 0 : ret;	/* > 0: the end of the tree */
 }
 
-int reenc_preflight(struct reenc *c, const u64 *trees, size_t nr_trees)
+/*
+ * The preflight's replay of the run's data allocations (Documentation/
+ * btrfs-extcrypt-encrypt.rst, FREE SPACE), in a transaction it aborts:
+ * every file to do, in the run's order, reserves its copies as the run
+ * does (space_alloc_all(): the same first fit from the same hint, new
+ * chunks by the same rule), a simulated commit gives back the old extents
+ * the batch freed when a file does not fit beside the batch or the batch
+ * is full, as the run commits (driver.c, begin_inode()).
+ */
+struct replay {
+	struct range *held;	/* old extents freed by the batch: free at its commit */
+	size_t nr_held, cap_held;
+	u64 batch_bytes, grow;
+	s64 net, peak;		/* data the job holds (copies less old extents given back) */
+	bool failed;
+	u64 fail_ino, fail_tree, fail_largest, fail_free, fail_piece, fail_unalloc;
+};
+
+static int replay_commit(struct reenc *c, struct replay *r)
 {
-	struct fs_info *fs = c->fs;
-	struct preflight_need n = { 0 };
-	u64 free_data = 0, free_meta = 0, need_data, need_meta;
-	u64 chunk_data = 0, chunk_meta = 0, unalloc = 0, in_groups, meta_chunk = 0, sys_chunk = 0;
-	u64 free_sys = 0, room;
-	u64 total, largest, inline_bytes;
-	struct trans *t;
+	for (size_t i = 0; i < r->nr_held; i++) {
+		int ret = space_unmark(c->t, r->held[i].start, r->held[i].len);
+
+		if (ret)
+			return ret;
+		r->net -= r->held[i].len;
+	}
+	r->nr_held = 0;
+	r->batch_bytes = 0;
+	return 0;
+}
+
+/* An old extent the batch frees: free again at the batch's commit. */
+static int replay_hold(struct reenc *c, struct replay *r, u64 start, u64 len)
+{
+	struct range *n = array_grow(r->held, &r->cap_held, r->nr_held, sizeof(*n));
+
+	if (!n)
+		return fs_err(c->fs, -ENOMEM, "out of memory");
+	r->held = n;
+	r->held[r->nr_held++] = (struct range){ start, len };
+	return 0;
+}
+
+/* The first file that fits nowhere: the numbers of the refusal. */
+static void replay_failed(struct reenc *c, struct replay *r, u64 tree, u64 ino, u64 need)
+{
+	r->grow += need;
+	if (r->failed)
+		return;
+	r->failed = true;
+	r->fail_tree = tree;
+	r->fail_ino = ino;
+	for (size_t i = 0; i < c->resv.nr; i++)
+		r->fail_largest = c->resv.len[i] > r->fail_largest ? c->resv.len[i] : r->fail_largest;
+	space_free_bytes(c->t, BTRFS_BLOCK_GROUP_DATA, &r->fail_free);
+	space_largest_free(c->t, BTRFS_BLOCK_GROUP_DATA, &r->fail_piece);
+	chunk_dev_unallocated(c->t, &r->fail_unalloc, NULL);
+}
+
+static int replay_file(struct reenc *c, struct trans_root *root, const struct inode_info *ii,
+		       struct replay *r)
+{
+	struct reenc_allocs *a = &c->resv;
+	struct fscrypt_context_v2 ctx;
+	bool fits, todo;
+	u64 sum = 0;
+	int ret = reenc_inode_todo(c, root, ii, &ctx, &todo);
+
+	if (!ret && todo)
+		ret = reenc_file_allocs(c, root, ii->ino, false, a);
+	if (!ret && todo && a->reinline_old) {
+		c->reinline_budget -= a->reinline_cost;
+		ret = replay_hold(c, r, a->reinline_old, a->reinline_len);
+	}
+	if (ret || !todo || !a->nr)
+		return ret;
+	for (size_t i = 0; i < a->nr; i++)
+		sum += a->len[i];
+	ret = space_alloc_all(c->t, BTRFS_BLOCK_GROUP_DATA, a->len, a->nr, a->at, &fits);
+	if (!ret && !fits && r->batch_bytes) {
+		ret = replay_commit(c, r);
+		if (!ret)
+			ret = space_alloc_all(c->t, BTRFS_BLOCK_GROUP_DATA, a->len, a->nr, a->at,
+					      &fits);
+	}
+	if (ret)
+		return ret;
+	/* One that fits nowhere is counted as if in grown space (--grow). */
+	if (!fits)
+		replay_failed(c, r, root->ref.objectid, ii->ino, sum);
+	r->batch_bytes += sum;
+	r->net += sum;
+	r->peak = r->net > r->peak ? r->net : r->peak;
+	for (size_t i = 0; !ret && i < a->nr; i++)
+		if (a->old[i])
+			ret = replay_hold(c, r, a->old[i], a->len[i]);
+	return ret || r->batch_bytes < c->batch ? ret : replay_commit(c, r);
+}
+
+static int replay_jobs(struct reenc *c, const struct tree_job *jobs, size_t nr_jobs,
+		       struct replay *r)
+{
 	int ret = 0;
 
-	for (size_t i = 0; !ret && i < nr_trees; i++)
-		ret = preflight_tree(c, trees[i], &n);
-	if (ret)
-		return ret;
-	total = n.total;
-	largest = n.largest;
-	inline_bytes = n.inline_bytes;
-	ret = trans_begin(fs, &t);
-	if (ret)
-		return ret;
-	ret = space_free_bytes(t, BTRFS_BLOCK_GROUP_DATA, &free_data);
+	for (size_t j = 0; !ret && j < nr_jobs; j++) {
+		struct inode_info *inodes, **order;
+		struct trans_root *root;
+		size_t nr;
+
+		/* The run commits before each tree. */
+		ret = replay_commit(c, r);
+		if (!ret)
+			ret = reenc_tree_inventory(c, jobs[j].tree, jobs[j].sel, jobs[j].nsel,
+						   &inodes, &order, &nr);
+		if (ret)
+			break;
+		root = trans_get_root(c->t, jobs[j].tree);
+		if (!root)
+			ret = trans_root_err(c->t);
+		for (size_t i = 0; !ret && i < nr; i++)
+			if (S_ISREG(order[i]->mode))
+				ret = replay_file(c, root, order[i], r);
+		free(order);
+		free(inodes);
+	}
+	c->resv.nr = c->resv.next = 0;
+	return ret;
+}
+
+/* Free space as the preflight sees it, before the replay. */
+struct preflight_space {
+	u64 free_data, free_meta, free_sys, chunk_data, chunk_meta, unalloc;
+	u64 meta_chunk, sys_chunk;
+	u64 meta_after;		/* free metadata with the chunks reserved for it */
+};
+
+static int preflight_space(struct reenc *c, struct trans *t, struct preflight_space *sp)
+{
+	struct fs_info *fs = c->fs;
+	int ret = space_free_bytes(t, BTRFS_BLOCK_GROUP_DATA, &sp->free_data);
+
 	if (!ret)
-		ret = space_free_bytes(t, BTRFS_BLOCK_GROUP_METADATA, &free_meta);
+		ret = space_free_bytes(t, BTRFS_BLOCK_GROUP_METADATA, &sp->free_meta);
+	if (!ret)
+		ret = space_free_bytes(t, BTRFS_BLOCK_GROUP_SYSTEM, &sp->free_sys);
+	if (!ret)
+		ret = chunk_device_bytes(t, BTRFS_BLOCK_GROUP_METADATA, &sp->meta_chunk);
+	if (!ret)
+		ret = chunk_device_bytes(t, BTRFS_BLOCK_GROUP_SYSTEM, &sp->sys_chunk);
 	/*
 	 * New chunks come from unallocated device space (kernel-shared/chunk-alloc.h).
 	 * Data may take it all but a metadata chunk, kept back when the
@@ -599,63 +725,117 @@ int reenc_preflight(struct reenc *c, const u64 *trees, size_t nr_trees)
 	 * system ones are (copy-on-write of the chunk tree).
 	 */
 	if (!ret)
-		ret = space_free_bytes(t, BTRFS_BLOCK_GROUP_SYSTEM, &free_sys);
-	if (!ret)
-		ret = chunk_device_bytes(t, BTRFS_BLOCK_GROUP_METADATA, &meta_chunk);
-	if (!ret)
-		ret = chunk_device_bytes(t, BTRFS_BLOCK_GROUP_SYSTEM, &sys_chunk);
-	if (!ret)
 		ret = chunk_available(t, BTRFS_BLOCK_GROUP_DATA,
-				      (free_meta < 256ULL * fs->nodesize ? meta_chunk : 0) +
-				      (free_sys < 16ULL * fs->nodesize ? sys_chunk : 0),
-				      &chunk_data);
+				      (sp->free_meta < c->meta_need ? sp->meta_chunk : 0) +
+				      (sp->free_sys < 16ULL * fs->nodesize ? sp->sys_chunk : 0),
+				      &sp->chunk_data);
 	if (!ret)
-		ret = chunk_available(t, BTRFS_BLOCK_GROUP_METADATA, 0, &chunk_meta);
+		ret = chunk_available(t, BTRFS_BLOCK_GROUP_METADATA, 0, &sp->chunk_meta);
 	if (!ret)
-		ret = chunk_dev_unallocated(t, &unalloc, NULL);
-	trans_abort(t);
+		ret = chunk_dev_unallocated(t, &sp->unalloc, NULL);
+	return ret;
+}
+
+/*
+ * Replay the data allocations in a transaction that is aborted: the
+ * metadata chunks the run reserves first (reenc_reserve_meta()), then the
+ * files.  The image never grows here, and the allocation hint is put back
+ * for the run.
+ */
+static int preflight_replay(struct reenc *c, const struct tree_job *jobs, size_t nr_jobs,
+			    struct preflight_space *sp, struct replay *r)
+{
+	struct fs_info *fs = c->fs;
+	u64 hint[3], budget;
+	bool may_grow = fs->may_grow;
+	int ret = trans_begin(fs, &c->t);
+
 	if (ret)
 		return ret;
-	in_groups = free_data;
-	free_data += chunk_data;
-	free_meta += chunk_meta;
+	memcpy(hint, fs->alloc_hint, sizeof(hint));
+	fs->may_grow = false;
+	ret = preflight_space(c, c->t, sp);
+	if (!ret)
+		ret = reenc_reserve_meta(c, &sp->meta_after);
 	/*
-	 * Old extents become free again at each commit, so the copies of one
-	 * batch plus the largest file must fit: shrink the batch to the room
-	 * there is (an inode never splits across commits).  The room is the
-	 * free space of the existing block groups when batches of at least
-	 * 16 MiB fit there: a round trip then reuses the space it frees
-	 * instead of allocating chunks; else new chunks count too.
+	 * Decrypt: what small files put back inline may take (data.c).  Mixed
+	 * block groups: nothing, the data copies share that space.
 	 */
-	room = in_groups > largest + inline_bytes + (32ULL << 20) ? in_groups : free_data;
-	if (total + inline_bytes > room && room > largest + inline_bytes + (2ULL << 20))
-		c->batch = (room - largest - inline_bytes) / 2 < c->batch ?
-			   (room - largest - inline_bytes) / 2 : c->batch;
-	need_data = total < c->batch + largest ? total : c->batch + largest;
-	/* Inline files become sector-sized extents: space taken, none given back. */
-	need_data += inline_bytes;
-	need_meta = 64ULL * fs->nodesize;
+	budget = sp->meta_after > c->meta_need ? sp->meta_after - c->meta_need : 0;
+	if (fs->incompat & BTRFS_FEATURE_INCOMPAT_MIXED_GROUPS)
+		budget = 0;
+	c->reinline_budget = budget;
+	if (!ret)
+		ret = replay_jobs(c, jobs, nr_jobs, r);
+	c->reinline_budget = budget;	/* the run spends it again, the same way */
+	trans_abort(c->t);
+	c->t = NULL;
+	fs->may_grow = may_grow;
+	memcpy(fs->alloc_hint, hint, sizeof(hint));
+	free(r->held);
+	return ret;
+}
+
+/*
+ * Metadata the job adds for good (a bound): per inode to do its context
+ * item and longer (padded) names, per file extent item its extent context
+ * or the items inline data becomes; half-full leaves counted.  Plus 64
+ * blocks for what one inode's change and a commit's copy-on-write hold at
+ * once: the run commits its batch before the dirty blocks outgrow the free
+ * metadata space (driver.c, begin_inode()).
+ */
+static u64 metadata_need(const struct reenc *c)
+{
+	u64 n = 64ULL * c->fs->nodesize;
+
+	if (c->ops->dst_encrypted && !c->ops->new_key)
+		n += c->st->inodes * 288 + c->st->extents * 192;
+	return n;
+}
+
+int reenc_preflight(struct reenc *c, const struct tree_job *jobs, size_t nr_jobs)
+{
+	struct fs_info *fs = c->fs;
+	struct preflight_need n = { 0 };
+	struct preflight_space sp = { 0 };
+	struct replay r = { 0 };
+	u64 avail;
+	int ret = 0;
+
+	for (size_t i = 0; !ret && i < nr_jobs; i++)
+		ret = preflight_tree(c, jobs[i].tree, &n);
+	c->meta_need = metadata_need(c);
+	if (!ret)
+		ret = preflight_replay(c, jobs, nr_jobs, &sp, &r);
+	if (ret)
+		return ret;
+	avail = sp.free_data + sp.chunk_data;
+	c->st->space_needed = r.peak > 0 ? r.peak : 0;
 	/* Mixed block groups: one pool, counted once (format.rst 2.11). */
 	if (fs->incompat & BTRFS_FEATURE_INCOMPAT_MIXED_GROUPS)
-		free_meta = free_data > need_data ? free_data - need_data : 0;
-	if (fs->nr_devs > 1 && (free_data < need_data || free_meta < need_meta))
+		sp.meta_after = avail > c->st->space_needed ? avail - c->st->space_needed : 0;
+	c->st->space_available = avail;
+	c->st->grow_bytes = r.failed ? r.grow : 0;
+	/* Several devices: no chunk allocation yet (chunk-alloc.h), so no --grow either. */
+	if (fs->nr_devs > 1 && (r.failed || sp.meta_after < c->meta_need))
 		return fs_err(fs, -EOPNOTSUPP,
-			      "the existing %s block groups have %llu bytes free, the job needs %llu: " MULTI_DEVICE_NO_CHUNK,
-			      free_data < need_data ? "data" : "metadata",
-			      (unsigned long long)(free_data < need_data ? free_data : free_meta),
-			      (unsigned long long)(free_data < need_data ? need_data : need_meta),
-			      (unsigned long long)(free_data < need_data ? need_data - free_data : need_meta - free_meta),
+			      "the existing block groups have %llu bytes free for data and %llu for metadata, the job needs %llu and %llu: " MULTI_DEVICE_NO_CHUNK,
+			      (unsigned long long)sp.free_data, (unsigned long long)sp.meta_after,
+			      (unsigned long long)c->st->space_needed, (unsigned long long)c->meta_need,
+			      (unsigned long long)(r.failed ? r.grow : c->meta_need - sp.meta_after),
 			      fs->nr_devs);
 	/* With --grow, chunk allocation grows the image when it runs out of room. */
-	if (free_data < need_data && !fs->may_grow)
+	if (r.failed && !fs->may_grow)
 		return fs_err(fs, -ENOSPC,
-			      "not enough free data space: need %llu bytes, %llu are free in the existing data block groups and %llu can be allocated from %llu unallocated bytes of the device; --grow would extend the image by about %llu bytes",
-			      need_data, in_groups, chunk_data, unalloc, need_data - free_data);
-	if (free_meta < need_meta && !fs->may_grow)
+			      "not enough free data space: need %llu bytes, %llu are free in the existing data block groups and %llu can be allocated from %llu unallocated bytes of the device; the copies of inode %llu of tree %llu (extents of up to %llu bytes) find no free piece that large after the copies before them (%llu bytes free, the largest piece %llu); --grow would extend the image by about %llu bytes",
+			      c->st->space_needed, sp.free_data, sp.chunk_data, sp.unalloc, r.fail_ino,
+			      r.fail_tree, r.fail_largest, r.fail_free, r.fail_piece, r.grow);
+	if (sp.meta_after < c->meta_need && !fs->may_grow)
 		return fs_err(fs, -ENOSPC,
-			      "not enough free metadata space: need %llu bytes, %llu are free",
-			      need_meta, free_meta);
-	c->st->bytes_total = total;
+			      "not enough free metadata space: need %llu bytes, %llu are free in the metadata block groups and %llu can be allocated beside the data copies",
+			      c->meta_need, sp.free_meta,
+			      sp.meta_after > sp.free_meta ? sp.meta_after - sp.free_meta : 0);
+	c->st->bytes_total = n.total;
 	return 0;
 }
 

@@ -101,6 +101,12 @@ struct reencrypt_stats {
 	struct reencrypt_subvol_stats *subvols;
 	size_t nr_subvols;
 	u64 inodes, extents, bytes, bytes_total, commits, wiped_bytes;
+	/*
+	 * The preflight's space figures: the data its copies hold at once at
+	 * the peak, the free and allocatable data space, and about how much
+	 * --grow would add (0: none needed).
+	 */
+	u64 space_needed, space_available, grow_bytes;
 	bool incompat_changed;
 };
 
