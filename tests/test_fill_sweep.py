@@ -19,8 +19,14 @@ pytestmark = pytest.mark.slow   # minutes: many images, each run several times
 
 
 def sweep(run, tmp_path, kind):
-    if run.sanitized and kind == "small":
-        pytest.skip("20,000-file images: too slow under ASan")
+    if run.sanitized:
+        # The sweep judges space verdicts, which the normal build decides the
+        # same way; ASan sees the engine's code through the other suites.
+        pytest.skip("the fill sweep runs on the normal build")
+    if kind == "small" and not os.environ.get("EXTCRYPT_LONG_SWEEPS"):
+        # Five 20,000-file kernel images took minutes of CI's 15-minute budget;
+        # bench/fill-sweep.py prints the same table (set the variable to run it here).
+        pytest.skip("the small-file fill sweep runs with EXTCRYPT_LONG_SWEEPS=1 or bench/fill-sweep.py")
     sw = S.Sweep(run.bin, tmp_path, os.environ.get("EXTCRYPT_PROGS614"))
     print("\n" + S.Sweep.header())
     sources = [S.mkfs_images] + ([S.kernel_images] if S.can_mount() else [])
