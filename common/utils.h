@@ -15,4 +15,7 @@ int parse_u64(const char *s, unsigned long long *out);
 
 
 
+/* Seconds on the monotonic clock, for durations. */
+double mono_secs(void);
+
 #endif

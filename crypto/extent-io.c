@@ -17,6 +17,7 @@
 #include "crypto/extent-io.h"
 #include "crypto/xts.h"
 #include "common/key-input.h"
+#include "common/utils.h"
 
 struct key_slot {
 	const struct fscrypt_master_key *mk;
@@ -62,14 +63,6 @@ struct extent_io {
 
 	struct extent_io_stats st;	/* folded in from the workers after each run */
 };
-
-static double now_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static int pread_full(int fd, uint8_t *buf, size_t len, uint64_t off)
 {
@@ -419,8 +412,8 @@ static void work_run(struct worker *w, double *last_progress)
 			io->error = ret;
 		io->done_bytes += len;
 		/* Inline mode: the caller's thread is the worker, report from here. */
-		if (last_progress && io->p.progress && now_sec() - *last_progress >= 0.25) {
-			*last_progress = now_sec();
+		if (last_progress && io->p.progress && mono_secs() - *last_progress >= 0.25) {
+			*last_progress = mono_secs();
 			io->p.progress(io->done_bytes, io->total_bytes, io->p.progress_arg);
 		}
 	}
@@ -539,8 +532,8 @@ static int run_finish(struct extent_io *io, double last)
 			ts.tv_nsec -= 1000000000L;
 		}
 		pthread_cond_timedwait(&io->done_cv, &io->lock, &ts);
-		if (io->busy && io->p.progress && now_sec() - last >= 0.25) {
-			last = now_sec();
+		if (io->busy && io->p.progress && mono_secs() - last >= 0.25) {
+			last = mono_secs();
 			io->p.progress(io->done_bytes, io->total_bytes, io->p.progress_arg);
 		}
 	}
@@ -591,7 +584,7 @@ static int run_begin(struct extent_io *io, const struct extent_io_job *jobs, siz
 
 int extent_io_run(struct extent_io *io, const struct extent_io_job *jobs, size_t njobs)
 {
-	double last = now_sec();
+	double last = mono_secs();
 	int ret = run_begin(io, jobs, njobs, true, &last);
 
 	return ret ? ret : run_finish(io, last);
@@ -599,7 +592,7 @@ int extent_io_run(struct extent_io *io, const struct extent_io_job *jobs, size_t
 
 int extent_io_start(struct extent_io *io, const struct extent_io_job *jobs, size_t njobs)
 {
-	double last = now_sec();
+	double last = mono_secs();
 	int ret = run_begin(io, jobs, njobs, false, &last);
 
 	if (!ret)
@@ -612,7 +605,7 @@ int extent_io_wait(struct extent_io *io)
 	if (!io->running)
 		return 0;
 	pthread_mutex_lock(&io->lock);
-	return run_finish(io, now_sec());
+	return run_finish(io, mono_secs());
 }
 
 static void worker_release(struct extent_io *io, struct worker *w)

@@ -150,28 +150,42 @@ static int copies_run(struct fs_info *fs, u64 logical, u64 len, int *ncopies, u6
 	return 0;
 }
 
-int write_logical(struct fs_info *fs, u64 logical, const void *buf, u64 len)
+/*
+ * fn on every copy of every run of [logical, logical + len) (copies_run()):
+ * the copy's location, the run's offset in the range and its length.
+ * Stops at the first error.
+ */
+static int each_copy_run(struct fs_info *fs, u64 logical, u64 len,
+			 int (*fn)(struct fs_info *fs, const struct copy_loc *loc, u64 off, u64 n,
+				   void *arg),
+			 void *arg)
 {
-	const u8 *p = buf;
-
-	while (len) {
+	for (u64 off = 0; off < len;) {
 		u64 n, r;
-		int copies, ret = copies_run(fs, logical, len, &copies, &n);
+		int copies = 0, ret = copies_run(fs, logical + off, len - off, &copies, &n);
 
 		for (int c = 0; !ret && c < copies; c++) {
 			struct copy_loc loc;
 
-			ret = map_copy_run(fs, logical, n, c, &loc, &r) ?
-			      fs_err(fs, -ENOENT, "logical %llu: copy %d is not mapped", logical, c) :
-			      dev_pwrite(fs, loc.dev, p, n, loc.physical);
+			ret = map_copy_run(fs, logical + off, n, c, &loc, &r) ?
+			      fs_err(fs, -ENOENT, "logical %llu: copy %d is not mapped", logical + off, c) :
+			      fn(fs, &loc, off, n, arg);
 		}
 		if (ret)
 			return ret;
-		p += n;
-		logical += n;
-		len -= n;
+		off += n;
 	}
 	return 0;
+}
+
+static int write_copy(struct fs_info *fs, const struct copy_loc *loc, u64 off, u64 n, void *buf)
+{
+	return dev_pwrite(fs, loc->dev, (const u8 *)buf + off, n, loc->physical);
+}
+
+int write_logical(struct fs_info *fs, u64 logical, const void *buf, u64 len)
+{
+	return each_copy_run(fs, logical, len, write_copy, (void *)buf);
 }
 
 static int wipe_run(struct fs_info *fs, int dev, u64 phys, u64 n)
@@ -210,25 +224,14 @@ int wipe_physical(struct fs_info *fs, u64 phys, u64 n)
 	return n ? wipe_run(fs, 0, phys, n) : 0;
 }
 
+static int wipe_copy(struct fs_info *fs, const struct copy_loc *loc, u64 off, u64 n, void *arg)
+{
+	return wipe_run(fs, loc->dev, loc->physical, n);
+}
+
 int wipe_logical(struct fs_info *fs, u64 logical, u64 len)
 {
-	while (len) {
-		u64 n, r;
-		int copies, ret = copies_run(fs, logical, len, &copies, &n);
-
-		for (int c = 0; !ret && c < copies; c++) {
-			struct copy_loc loc;
-
-			ret = map_copy_run(fs, logical, n, c, &loc, &r) ?
-			      fs_err(fs, -ENOENT, "logical %llu: copy %d is not mapped", logical, c) :
-			      wipe_run(fs, loc.dev, loc.physical, n);
-		}
-		if (ret)
-			return ret;
-		logical += n;
-		len -= n;
-	}
-	return 0;
+	return each_copy_run(fs, logical, len, wipe_copy, NULL);
 }
 
 /* ---- opening for write ------------------------------------------------ */

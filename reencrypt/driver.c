@@ -113,14 +113,6 @@ int reenc_begin(struct reenc *c)
 	return 0;
 }
 
-static double mono_secs(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec + now.tv_nsec / 1e9;
-}
-
 /* -v: one line per committed batch, with what it converted and the run so far. */
 static void show_batch(struct reenc *c)
 {

@@ -8,18 +8,17 @@ loop devices, and a read-only kernel mount gives the manifest that our
 restore must reproduce.  Our check must be clean on the same files.
 """
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 import fixtures
 from fixtures import MiB
+from multidev import loops, mounted, sh
 from test_restore import compare, manifest
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
@@ -27,38 +26,6 @@ pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 # profile -> devices
 PROFILES = {"raid1": 2, "raid0": 2, "raid10": 4, "raid1c3": 3, "raid1c4": 4,
             "raid5": 3, "raid6": 4}
-
-
-def sh(*cmd, check=True):
-    res = subprocess.run([str(c) for c in cmd], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, timeout=600)
-    if check and res.returncode:
-        raise RuntimeError("%s: %s" % (" ".join(map(str, cmd)), res.stderr))
-    return res
-
-
-@contextlib.contextmanager
-def loops(files):
-    devs = []
-    try:
-        for f in files:
-            devs.append(sh("losetup", "-f", "--show", f).stdout.strip())
-        yield devs
-    finally:
-        for d in devs:
-            sh("losetup", "-d", d, check=False)
-
-
-@contextlib.contextmanager
-def mounted(devs, mnt, ro):
-    mnt.mkdir(parents=True, exist_ok=True)
-    opts = ["ro" if ro else "rw"] + ["device=" + d for d in devs]
-    sh("mount", "-t", "btrfs", "-o", ",".join(opts), devs[0], mnt)
-    try:
-        yield mnt
-    finally:
-        if sh("umount", mnt, check=False).returncode:
-            sh("umount", "-l", mnt, check=False)
 
 
 def _populate(mnt, work):
