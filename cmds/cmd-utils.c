@@ -39,12 +39,12 @@ int cmd_open_image_args(const char *path, const struct open_args *args, bool war
 }
 
 int cmd_open_image_rw(const char *path, const char *const *devices, int nr_devices,
-			      struct fs_info **fs)
+		      bool verify_follows, struct fs_info **fs)
 {
 	char errbuf[512] = "";
 	int ret;
 
-	ret = open_image_rw_devices(path, devices, nr_devices, fs, errbuf);
+	ret = open_image_rw_devices(path, devices, nr_devices, verify_follows, fs, errbuf);
 	if (ret) {
 		*fs = NULL;
 		error("%s", errbuf[0] ? errbuf : strerror(-ret));

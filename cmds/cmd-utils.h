@@ -21,10 +21,11 @@ int cmd_open_image_args(const char *path, const struct open_args *args, bool war
 
 /*
  * The same for writing (CMD_IMAGE_RW, open_image_rw_devices()), with the
- * filesystem's other devices (--device): ERR_AT_OPEN_RW.
+ * filesystem's other devices (--device): ERR_AT_OPEN_RW.  verify_follows:
+ * the command runs check's rules before its first write (CMD_VERIFY).
  */
 int cmd_open_image_rw(const char *path, const char *const *devices, int nr_devices,
-			      struct fs_info **fs);
+		      bool verify_follows, struct fs_info **fs);
 
 /*
  * Report a failed engine call: one "ERROR:" line, "what: " (if what is not

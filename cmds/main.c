@@ -448,7 +448,8 @@ static int cmd_setup(struct cmd_context *ctx)
 			return ret;
 	}
 	if (cmd->flags & CMD_IMAGE_RW) {
-		ret = cmd_open_image_rw(ctx->image_path, ctx->devices, ctx->nr_devices, &ctx->fs);
+		ret = cmd_open_image_rw(ctx->image_path, ctx->devices, ctx->nr_devices,
+					cmd->flags & CMD_VERIFY, &ctx->fs);
 	} else if (cmd->flags & CMD_IMAGE_RO) {
 		struct open_args args = { .super_mirror = ctx->super_mirror,
 					  .cache_bytes = ctx->cache_bytes,

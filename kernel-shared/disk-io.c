@@ -1065,7 +1065,7 @@ int open_image(const char *path, const struct open_args *args,
 		ret = check_device_count(fs);
 	/* A command that writes builds on nothing the kernel's tree-checker refuses. */
 	if (!ret && args && args->writable)
-		ret = tree_check_image(fs);
+		ret = args->verify_follows ? tree_check_super(fs) : tree_check_image(fs);
 	if (ret)
 		goto fail;
 	*out = fs;

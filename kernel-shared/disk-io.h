@@ -45,6 +45,12 @@ bool fs_is_metadump(const struct fs_info *fs);
 struct open_args {
 	int super_mirror;	/* -1: primary, falling back to none; 0..2 that copy */
 	bool writable;		/* reserved for the write engine */
+	/*
+	 * With writable: the caller runs check's rules over every block before
+	 * its first write (check_verify_image()), so the open applies only the
+	 * superblock-level tree-checker rules, not its own walk of every block.
+	 */
+	bool verify_follows;
 	size_t cache_bytes;	/* 0: default (64 MiB) */
 	/*
 	 * The filesystem's other devices (--device): each must carry the

@@ -167,6 +167,51 @@ int block_group_of(struct trans *t, u64 bytenr, u64 *start, u64 *length, u64 *fl
 	return 0;
 }
 
+/*
+ * First sector at or after i, below nbits, whose bit is `used` (nbits when
+ * none).  Whole words and bytes that cannot hold it are skipped: the scans
+ * below run over block groups of up to 10 GiB, one bit per sector.
+ */
+static u64 bm_next(const u8 *bm, u64 i, u64 nbits, bool used)
+{
+	u8 skip = used ? 0x00 : 0xff;
+
+	while (i < nbits) {
+		if ((i & 63) == 0 && nbits - i >= 64) {
+			u64 w;
+
+			memcpy(&w, bm + (i >> 3), sizeof(w));
+			if (w == (used ? 0 : ~0ULL)) {
+				i += 64;
+				continue;
+			}
+		}
+		if ((i & 7) == 0 && bm[i >> 3] == skip) {
+			i += 8;
+			continue;
+		}
+		if (!!(bm[i >> 3] & (1 << (i & 7))) == used)
+			return i;
+		i++;
+	}
+	return nbits;
+}
+
+/* Sectors [first, last) of the bitmap to used (set) or free. */
+static void bm_fill(u8 *bm, u64 first, u64 last, bool set)
+{
+	while (first < last && (first & 7)) {
+		bm[first >> 3] = set ? bm[first >> 3] | 1 << (first & 7) : bm[first >> 3] & ~(1 << (first & 7));
+		first++;
+	}
+	if (last - first >= 8) {
+		memset(bm + (first >> 3), set ? 0xff : 0, (last - first) >> 3);
+		first += (last - first) & ~7ULL;
+	}
+	for (; first < last; first++)
+		bm[first >> 3] = set ? bm[first >> 3] | 1 << (first & 7) : bm[first >> 3] & ~(1 << (first & 7));
+}
+
 static void bitmap_set_range(struct fs_info *fs, struct bg_space *bg, u64 start, u64 len)
 {
 	u64 first, last;
@@ -181,8 +226,7 @@ static void bitmap_set_range(struct fs_info *fs, struct bg_space *bg, u64 start,
 		len = bg->start + bg->length - start;
 	first = (start - bg->start) / fs->sectorsize;
 	last = (start + len - bg->start + fs->sectorsize - 1) / fs->sectorsize;
-	for (u64 i = first; i < last; i++)
-		bg->bitmap[i >> 3] |= 1 << (i & 7);
+	bm_fill(bg->bitmap, first, last, true);
 }
 
 /*
@@ -284,26 +328,6 @@ static int bg_load(struct trans *t, struct bg_space *bg)
 	return 0;
 }
 
-static bool bit_used(const struct bg_space *bg, u64 i)
-{
-	return bg->bitmap[i >> 3] & (1 << (i & 7));
-}
-
-/* First free bit at or after i (nbits when none): whole used bytes are skipped. */
-static u64 next_free_bit(const struct bg_space *bg, u64 i, u64 nbits)
-{
-	while (i < nbits) {
-		if ((i & 7) == 0 && bg->bitmap[i >> 3] == 0xff) {
-			i += 8;
-			continue;
-		}
-		if (!bit_used(bg, i))
-			return i;
-		i++;
-	}
-	return nbits;
-}
-
 /*
  * First fit of len bytes aligned to align within one block group, from
  * sector `from` up to `stop`.  Returns the start sector or nbits.
@@ -316,16 +340,15 @@ static u64 bg_find(const struct bg_space *bg, u64 first, u64 from, u64 stop, u64
 	while (i + sectors <= nbits && i < stop) {
 		u64 j;
 
-		i = next_free_bit(bg, i, nbits);
+		i = bm_next(bg->bitmap, i, nbits, false);
 		if (step > 1 && (i - first) % step)
 			i += step - (i - first) % step;
 		if (i + sectors > nbits || i >= stop)
 			break;
-		for (j = 0; j < sectors && !bit_used(bg, i + j); j++)
-			;
-		if (j == sectors)
+		j = bm_next(bg->bitmap, i, i + sectors, true);
+		if (j == i + sectors)
 			return i;
-		i += j + 1;	/* past the used sector that ended this run */
+		i = j + 1;	/* past the used sector that ended this run */
 	}
 	return nbits;
 }
@@ -348,6 +371,7 @@ static int space_find(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
 	struct fs_info *fs = t->fs;
 	u64 sectors = len / fs->sectorsize, step = align / fs->sectorsize;
 	int hint_idx, ret;
+	size_t lo;
 	u64 hint;
 
 	type = space_group_type(fs, type);
@@ -356,15 +380,29 @@ static int space_find(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
 	ret = space_map_init(t);
 	if (ret)
 		return ret;
+	/*
+	 * The groups are sorted and disjoint: the first one ending past the hint
+	 * by bisection, not a walk over the thousands of a large filesystem.
+	 */
+	lo = 0;
+	for (size_t hi = t->space->nr; lo < hi; ) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (hint >= t->space->bgs[mid].start + t->space->bgs[mid].length)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* Pass 0: from the hint onwards; pass 1: before it (up to its group). */
 	for (int pass = 0; pass < 2; pass++) {
-		for (size_t g = 0; g < t->space->nr; g++) {
+		size_t g0 = pass == 0 ? lo : 0;
+		size_t g1 = pass == 0 ? t->space->nr : lo < t->space->nr ? lo + 1 : lo;
+
+		for (size_t g = g0; g < g1; g++) {
 			struct bg_space *bg = &t->space->bgs[g];
 			u64 nbits, first, from, stop, i;
 
 			if ((bg->flags & BTRFS_BLOCK_GROUP_TYPE_MASK) != type || bg->removed)
-				continue;
-			/* Pass 0: from the hint onwards; pass 1: everything before it. */
-			if (pass == 0 && hint >= bg->start + bg->length)
 				continue;
 			if (!bg->loaded && (ret = bg_load(t, bg)))
 				return ret;
@@ -421,9 +459,10 @@ static void bitmap_clear_range(struct fs_info *fs, struct bg_space *bg, u64 star
 {
 	u64 first = (start - bg->start) / fs->sectorsize;
 	u64 last = (start + len - bg->start + fs->sectorsize - 1) / fs->sectorsize;
+	u64 nbits = bg->length / fs->sectorsize;
 
-	for (u64 i = first; i < last && i < bg->length / fs->sectorsize; i++)
-		bg->bitmap[i >> 3] &= ~(1 << (i & 7));
+	if (first < nbits)
+		bm_fill(bg->bitmap, first, last < nbits ? last : nbits, false);
 }
 
 int space_unmark(struct trans *t, u64 start, u64 len)
@@ -497,9 +536,11 @@ int space_free_bytes(struct trans *t, u64 type, u64 *free_bytes)
 		if (!bg->loaded && (ret = bg_load(t, bg)))
 			return ret;
 		nbits = bg->length / fs->sectorsize;
-		for (u64 i = 0; i < nbits; i++)
-			if (!bit_used(bg, i))
-				*free_bytes += fs->sectorsize;
+		for (u64 i = bm_next(bg->bitmap, 0, nbits, false), j; i < nbits;
+		     i = bm_next(bg->bitmap, j, nbits, false)) {
+			j = bm_next(bg->bitmap, i, nbits, true);
+			*free_bytes += (j - i) * fs->sectorsize;
+		}
 	}
 	return 0;
 }
@@ -513,15 +554,17 @@ int space_largest_free(struct trans *t, u64 type, u64 *largest)
 	*largest = 0;
 	for (size_t g = 0; !ret && g < t->space->nr; g++) {
 		struct bg_space *bg = &t->space->bgs[g];
-		u64 nbits = bg->length / fs->sectorsize, run = 0;
+		u64 nbits = bg->length / fs->sectorsize;
 
 		if ((bg->flags & BTRFS_BLOCK_GROUP_TYPE_MASK) != type || bg->removed)
 			continue;
 		if (!bg->loaded && (ret = bg_load(t, bg)))
 			break;
-		for (u64 i = 0; i < nbits; i++) {
-			run = bit_used(bg, i) ? 0 : run + fs->sectorsize;
-			*largest = run > *largest ? run : *largest;
+		for (u64 i = bm_next(bg->bitmap, 0, nbits, false), j; i < nbits;
+		     i = bm_next(bg->bitmap, j, nbits, false)) {
+			j = bm_next(bg->bitmap, i, nbits, true);
+			if ((j - i) * fs->sectorsize > *largest)
+				*largest = (j - i) * fs->sectorsize;
 		}
 	}
 	return ret;
@@ -533,17 +576,10 @@ static int bg_for_each_free_run(struct fs_info *fs, const struct bg_space *bg, u
 {
 	int ret = 0;
 
-	for (u64 i = from; !ret && i < end; ) {
-		u64 j = i;
-
-		if (bit_used(bg, i)) {
-			i++;
-			continue;
-		}
-		while (j < end && !bit_used(bg, j))
-			j++;
+	for (u64 i = bm_next(bg->bitmap, from, end, false), j; !ret && i < end;
+	     i = bm_next(bg->bitmap, j, end, false)) {
+		j = bm_next(bg->bitmap, i, end, true);
 		ret = fn(bg->start + i * fs->sectorsize, (j - i) * fs->sectorsize, arg);
-		i = j;
 	}
 	return ret;
 }

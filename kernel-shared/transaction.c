@@ -348,14 +348,14 @@ static int claim_devices(struct fs_info *fs, char *errbuf)
 
 int open_image_rw(const char *path, struct fs_info **out, char *errbuf)
 {
-	return open_image_rw_devices(path, NULL, 0, out, errbuf);
+	return open_image_rw_devices(path, NULL, 0, false, out, errbuf);
 }
 
 int open_image_rw_devices(const char *path, const char *const *devices, int nr_devices,
-			  struct fs_info **out, char *errbuf)
+			  bool verify_follows, struct fs_info **out, char *errbuf)
 {
 	struct open_args args = { .super_mirror = -1, .writable = true, .devices = devices,
-				  .nr_devices = nr_devices };
+				  .nr_devices = nr_devices, .verify_follows = verify_follows };
 	struct fs_info *fs;
 	int ret;
 

@@ -67,9 +67,11 @@ int open_image_rw(const char *path, struct fs_info **out, char *errbuf);
  * The same with the filesystem's other devices (--device): each is opened
  * O_RDWR, locked and checked like the image.  A device not given, a RAID5/6
  * chunk (kernel-shared/volumes.h) are refused with -EOPNOTSUPP.
+ * verify_follows: see struct open_args (the caller runs check's rules over
+ * every block before its first write).
  */
 int open_image_rw_devices(const char *path, const char *const *devices, int nr_devices,
-			  struct fs_info **out, char *errbuf);
+			  bool verify_follows, struct fs_info **out, char *errbuf);
 
 /*
  * Whether the kernel is using the image open at fd (path for messages): a

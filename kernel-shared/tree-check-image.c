@@ -129,16 +129,9 @@ static int add_live_root(struct fs_info *fs, const struct key_iter *it, struct r
 	return 0;
 }
 
-int tree_check_image(struct fs_info *fs)
+int tree_check_super(struct fs_info *fs)
 {
-	struct u64map seen;
-	struct btrfs_key min = { 0, BTRFS_ROOT_ITEM_KEY, 0 };
-	struct btrfs_key max = { (u64)-1, (u8)-1, (u64)-1 };
-	struct root_ref *roots = NULL;
-	size_t nr = 0, cap = 0;
-	struct key_iter it;
 	const char *why = tree_check_super_flags(le64_to_cpu(fs->super.flags), true);
-	int ret;
 
 	/* A seed device is not corrupt, only read-only: refused, not unreadable. */
 	if (why)
@@ -150,6 +143,21 @@ int tree_check_image(struct fs_info *fs)
 		return fs_err(fs, -EUCLEAN,
 			      "chunk %llu: the superblock's system chunk array and the chunk tree map it differently",
 			      fs->sys_chunk_mismatch);
+	return 0;
+}
+
+int tree_check_image(struct fs_info *fs)
+{
+	struct u64map seen;
+	struct btrfs_key min = { 0, BTRFS_ROOT_ITEM_KEY, 0 };
+	struct btrfs_key max = { (u64)-1, (u8)-1, (u64)-1 };
+	struct root_ref *roots = NULL;
+	size_t nr = 0, cap = 0;
+	struct key_iter it;
+	int ret = tree_check_super(fs);
+
+	if (ret)
+		return ret;
 	u64map_init(&seen, 1);
 	ret = check_tree_blocks(fs, &fs->chunk_root, &seen);
 

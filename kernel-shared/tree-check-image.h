@@ -18,4 +18,13 @@
  */
 int tree_check_image(struct fs_info *fs);
 
+/*
+ * The superblock-level part of tree_check_image() alone (its flags, the
+ * system chunk array against the chunk tree): for a command that runs
+ * check's rules (check/check-run.h, check_verify_image()) over every block
+ * before its first write, which include the tree-checker's rules of every
+ * block this walk would see.  Same returns.
+ */
+int tree_check_super(struct fs_info *fs);
+
 #endif
