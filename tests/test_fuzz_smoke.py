@@ -70,3 +70,20 @@ def test_engine_flags_crash_hang_and_bad_exit(tmp_path):
             ("crash", "restore")} <= kinds, kinds
     assert result.runs["dump-tree"] == {"crash": 1}
     assert result.runs["resolve-logical"] == {"hang": 3}
+
+
+@pytest.mark.skipif(shutil.which("btrfs") is None, reason="needs btrfs-progs (btrfs check)")
+def test_differential_mode_runs_only_the_checks(bin, tmp_path):
+    """run_fuzz --differential: our check on every mutant, btrfs check on the
+    ones it calls clean, no other command, plain seeds only."""
+    seed = engine.SMOKE_SEEDS[0]
+    assert "-plain" in seed
+    result = run_fuzz.run(str(bin), (seed,), "diff-1", mutants=30, workdir=str(tmp_path),
+                          findings_dir=str(tmp_path / "findings"), stored=True,
+                          differential=True)
+    assert result.mutants == 30
+    assert set(result.runs) == {"check", "check --check-data-csum"}, sorted(result.runs)
+    clean = result.runs["check"].get(0, 0)
+    assert clean and sum(result.progs.values()) == clean, (result.runs, result.progs)
+    fails, _known = run_fuzz.judge(result, engine.load_allowlist(run_fuzz.ALLOWLIST))
+    assert not fails, fails

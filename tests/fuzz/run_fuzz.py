@@ -43,13 +43,14 @@ def _worker(args):
 
 
 def run(bin_path, seeds, rng_seed, mutants=None, seconds=None, jobs=1, workdir=None,
-        findings_dir=None, progs=True, stored=False):
+        findings_dir=None, progs=True, stored=False, differential=False):
     """Build the seeds, run the mutants; returns an engine.Result."""
     own = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="extcrypt-fuzz-")
     try:
         seed_imgs = engine.build_seeds(seeds, os.path.join(workdir, "seeds"), bin_path, stored)
-        eng = engine.Engine(bin_path, workdir, findings_dir=findings_dir, progs=progs)
+        eng = engine.Engine(bin_path, workdir, findings_dir=findings_dir, progs=progs,
+                            differential=differential)
         deadline = time.monotonic() + seconds if seconds else None
         tasks = [(eng, seed_imgs, rng_seed, mutants, deadline, w, jobs) for w in range(jobs)]
         result = engine.Result()
@@ -144,6 +145,9 @@ def main(argv=None):
     ap.add_argument("--findings-dir", default="/tmp/fuzz-findings")
     ap.add_argument("--allowlist", default=ALLOWLIST)
     ap.add_argument("--no-progs", action="store_true", help="skip btrfs check (no rule a)")
+    ap.add_argument("--differential", action="store_true",
+                    help="rule a only, on the plain seeds: our check and btrfs check, no "
+                         "other command (many more mutants per second)")
     ap.add_argument("--json", help="write the result (runs, findings) to this file")
     ap.add_argument("--make-seeds", metavar="DIR",
                     help="only make the --seeds images and store them xz-compressed in DIR")
@@ -155,6 +159,10 @@ def main(argv=None):
         mutants = smoke_mutants(a.bin)
     else:
         seeds = engine.ALL_SEEDS if a.seeds == "all" else tuple(a.seeds.split(","))
+        if a.differential:
+            seeds = tuple(s for s in seeds if "-plain" in s)
+            if not seeds or a.no_progs:
+                ap.error("--differential needs plain seeds and btrfs check")
         rng_seed = a.rng_seed or "r%d" % int(time.time())
         mutants, seconds = a.mutants, a.seconds
         if mutants is None and seconds is None:
@@ -162,7 +170,8 @@ def main(argv=None):
     jobs = max(1, min(a.jobs, 2))
     t0 = time.monotonic()
     result = run(os.path.abspath(a.bin), seeds, rng_seed, mutants, seconds, jobs,
-                 a.workdir, a.findings_dir, not a.no_progs, stored=a.smoke)
+                 a.workdir, a.findings_dir, not a.no_progs, stored=a.smoke,
+                 differential=a.differential)
     fails, known = judge(result, engine.load_allowlist(a.allowlist))
     print("fuzz: rng seed %s, seeds %s, %.0f s" % (rng_seed, ",".join(seeds),
                                                    time.monotonic() - t0))
