@@ -466,3 +466,33 @@ def test_metadump_flag_accepted(base, run, tmp_path, bit):
     res = subprocess.run(["btrfs", "check", "--check-data-csum", str(img)],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert res.returncode == 0, res.stdout[-2000:]
+
+
+def test_inode_generation_one_ahead_is_not_corruption(base, run, tmp_path):
+    """The known-lax class fs/INODE_ITEM/generation (tests/fuzz/known-lax.txt):
+    the kernel's tree-checker accepts an inode generation of the superblock's
+    generation + 1 (a log tree may be one ahead) and refuses anything above.
+    Our check does the same; btrfs check lowmem refuses + 1 as well, original
+    mode accepts it; with root the kernel is the judge."""
+    with bo.Image(base["plain"]) as im:
+        gen = im.super("generation")
+    imgs = {}
+    for ahead in (1, 2):
+        img = imgs[ahead] = tmp_path / ("gen-plus-%d.img" % ahead)
+        fixtures.sparse_copy(str(base["plain"]), img)
+        with Editor(img) as ed:
+            ed.patch(bo.FS_TREE, (ed.lookup("small"), bo.INODE_ITEM, 0), 0,
+                     struct.pack("<Q", gen + ahead))
+    res = run("--format", "json", "check", str(imgs[1]))
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    res = run("--format", "json", "check", str(imgs[2]))
+    codes = {p["code"] for p in json.loads(res.stdout)["problems"] if p["severity"] == "error"}
+    assert res.returncode == 1 and "TREE_CHECKER" in codes, res.stdout[-2000:]
+
+    def progs(mode, img):
+        return subprocess.run(["btrfs", "check", "--readonly", "--mode", mode, str(img)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    assert progs("original", imgs[1]) == 0 and progs("lowmem", imgs[1]) != 0
+    if root_skip_reason() is None:
+        assert not kernel_refuses(imgs[1], bo.FS_TREE, tmp_path)
+        assert kernel_refuses(imgs[2], bo.FS_TREE, tmp_path)
