@@ -47,6 +47,8 @@ const struct check_problem_def check_problems[PR_MAX] = {
 		"%s slot %d%s: %s (the kernel's tree-checker refuses this block)" },
 	[PR_TREE_BLOCK_OWNER] = { "TREE_BLOCK_OWNER", E, "tree", "%s" },
 	[PR_TREE_BLOCK_HEADER] = { "TREE_BLOCK_HEADER", E, "tree", "%s" },
+	[PR_TREE_KEY_RANGE] = { "TREE_KEY_RANGE", E, "tree",
+		"tree %s block %llu: its last key (%llu %u %llu) is not below (%llu %u %llu), the key of the next pointer in its parent" },
 	[PR_TREE_BLOCK_BAD_COPY] = { "TREE_BLOCK_BAD_COPY", W, "tree",
 		"mirror %d of the tree block (device %llu physical %llu) is bad, mirror %d is good: %s" },
 	/* chunks and devices */
@@ -135,7 +137,7 @@ const struct check_problem_def check_problems[PR_MAX] = {
 		"csum item at %llu overlaps the previous item ending at %llu" },
 	[PR_CSUM_ITEM_BAD] = { "CSUM_ITEM_BAD", E, "csum",
 		"malformed csum item (%llu %u %llu): %s" },
-	[PR_CSUM_NODATASUM] = { "CSUM_NODATASUM", W, "csum",
+	[PR_CSUM_NODATASUM] = { "CSUM_NODATASUM", E, "csum",
 		"the inode is NODATASUM but %llu bytes of its extent at %llu have csums" },
 	[PR_CSUM_PREALLOC] = { "CSUM_PREALLOC", E, "csum",
 		"%llu bytes of the data extent at %llu have csums, but every file extent item of it is prealloc (never written)" },

@@ -124,8 +124,21 @@ static void collect_root_items(struct check_ctx *c, const struct tree_block *lea
 				     "?", "root item too small");
 			continue;
 		}
+		/*
+		 * The top-level subvolume is made by mkfs and never snapshotted
+		 * into being: its key offset (a snapshot's creation transid) is 0.
+		 * The kernel finds it by objectid alone; btrfs check lowmem
+		 * rejects any other offset.
+		 */
+		if (k.objectid == BTRFS_FS_TREE_OBJECTID && k.offset)
+			check_report(c, PR_TREE_ROOT_BAD, LOC_BLOCK(k.objectid, leaf->bytenr), "5",
+				     "the top-level subvolume's ROOT_ITEM key offset is not 0");
 		memset(&ri, 0, sizeof(ri));
 		memcpy(&ri, tb_item_ptr(leaf, i), size < sizeof(ri) ? size : sizeof(ri));
+		/* Never deleted: the kernel cannot mount it with refs 0 (btrfs check: "refs 1 not found"). */
+		if (k.objectid == BTRFS_FS_TREE_OBJECTID && !le32_to_cpu(ri.refs))
+			check_report(c, PR_TREE_ROOT_BAD, LOC_BLOCK(k.objectid, leaf->bytenr), "5",
+				     "the top-level subvolume's root item has refs 0, as if deleted");
 		r = vec_push_or_die(&c->roots);
 		r->objectid = k.objectid;
 		r->offset = k.offset;
@@ -230,12 +243,14 @@ static bool child_dropped(const struct walk *w, const struct tree_block *node, u
 }
 
 static void walk_block(struct walk *w, u64 bytenr, const struct block_check *chk,
-		       u64 parent, u64 parent_owner, bool record);
+		       u64 parent, u64 parent_owner, bool record, const struct btrfs_key *hi);
 
-static void walk_children(struct walk *w, const struct tree_block *b, bool record)
+/* Children of node b; hi: the bound of b's own keys (NULL: none). */
+static void walk_children(struct walk *w, const struct tree_block *b, bool record,
+			  const struct btrfs_key *hi)
 {
 	for (u32 i = 0; i < tb_nritems(b); i++) {
-		struct btrfs_key first;
+		struct btrfs_key first, next;
 		struct block_check chk = {
 			.level = tb_level(b) - 1,
 			.generation = tb_node_gen(b, i),
@@ -254,12 +269,39 @@ static void walk_children(struct walk *w, const struct tree_block *b, bool recor
 				     LOC_BLOCK(w->root->objectid, tb_node_blockptr(b, i)), why);
 		}
 		tb_node_key(b, i, &first);
-		walk_block(w, tb_node_blockptr(b, i), &chk, b->bytenr, tb_owner(b), record);
+		if (i + 1 < tb_nritems(b))
+			tb_node_key(b, i + 1, &next);
+		walk_block(w, tb_node_blockptr(b, i), &chk, b->bytenr, tb_owner(b), record,
+			   i + 1 < tb_nritems(b) ? &next : hi);
 	}
 }
 
+/*
+ * Every key of a block lies below the key of its parent's next pointer (hi),
+ * or a search would never reach it; the tree-checker sees one block at a
+ * time and misses this (btrfs check: "bad key ordering" between blocks).
+ * The block's own keys are in order (tree-checker rule): its last is enough.
+ */
+static void check_key_range(struct check_ctx *c, u64 tree, const struct tree_block *b,
+			    const struct btrfs_key *hi)
+{
+	struct btrfs_key last;
+	char name[32];
+
+	if (!hi || !tb_nritems(b))
+		return;
+	if (tb_level(b))
+		tb_node_key(b, tb_nritems(b) - 1, &last);
+	else
+		tb_item_key(b, tb_nritems(b) - 1, &last);
+	if (btrfs_comp_keys(&last, hi) >= 0)
+		check_report(c, PR_TREE_KEY_RANGE, LOC_BLOCK(tree, b->bytenr),
+			     check_root_name(tree, name, sizeof(name)), b->bytenr, last.objectid,
+			     last.type, last.offset, hi->objectid, hi->type, hi->offset);
+}
+
 static void walk_block(struct walk *w, u64 bytenr, const struct block_check *chk,
-		       u64 parent, u64 parent_owner, bool record)
+		       u64 parent, u64 parent_owner, bool record, const struct btrfs_key *hi)
 {
 	struct check_ctx *c = w->c;
 	struct block_ent *e;
@@ -307,6 +349,7 @@ static void walk_block(struct walk *w, u64 bytenr, const struct block_check *chk
 		if (verify_tree_block_copies(c->fs, b, chk) == -ENOMEM)
 			die_oom();
 		check_block_rules(c, w->root->objectid, b);
+		check_key_range(c, w->root->objectid, b, hi);
 		record_block(c, w->root->objectid, b);
 	}
 	if (tb_level(b) == 0) {
@@ -315,7 +358,7 @@ static void walk_block(struct walk *w, u64 bytenr, const struct block_check *chk
 		if (w->fs)
 			fs_tree_leaf(c, w->fs, b, first);
 	} else {
-		walk_children(w, b, first);
+		walk_children(w, b, first, hi);
 	}
 	tree_block_put(c->fs, b);
 	w->depth--;
@@ -336,7 +379,7 @@ static void walk_tree(struct check_ctx *c, const struct root_desc *root, enum wa
 		w.fs = fs_tree_begin(c, root);
 	w.dropping = root->drop_progress.objectid != 0 || root->drop_progress.type != 0 ||
 		     root->drop_progress.offset != 0;
-	walk_block(&w, root->bytenr, &chk, 0, 0, true);
+	walk_block(&w, root->bytenr, &chk, 0, 0, true, NULL);
 	if (w.fs)
 		fs_tree_end(c, w.fs);
 	verbose("tree %s: %llu blocks, %llu items", check_root_name(root->objectid, name, sizeof(name)),

@@ -44,6 +44,7 @@ enum check_problem {
 	PR_TREE_BLOCK_OWNER,
 	PR_TREE_BLOCK_HEADER,
 	PR_TREE_BLOCK_BAD_COPY,
+	PR_TREE_KEY_RANGE,
 	/* chunks and devices */
 	PR_SYS_CHUNK_BAD,
 	PR_DEV_EXTENT_MISSING,

@@ -217,6 +217,31 @@ def corrupt_root_item_offset(ed):
     ed.set_key(bo.ROOT_TREE, (bo.EXTENT_TREE, bo.ROOT_ITEM, 0), (bo.EXTENT_TREE, bo.ROOT_ITEM, 7))
 
 
+def corrupt_fs_root_item_offset(ed):
+    """The top-level subvolume's ROOT_ITEM with a key offset, as if it were a
+    snapshot (the fuzzer's root/ROOT_ITEM/key.offset finding, issue 17):
+    btrfs check lowmem rejects it, original mode and the kernel find the
+    root by objectid alone."""
+    ed.set_key(bo.ROOT_TREE, (bo.FS_TREE, bo.ROOT_ITEM, 0), (bo.FS_TREE, bo.ROOT_ITEM, 3))
+
+
+def corrupt_fs_root_refs(ed):
+    """The top-level subvolume's root item with refs 0, as if deleted (the
+    fuzzer's root/ROOT_ITEM/refs finding): the kernel cannot mount it,
+    btrfs check: "fs tree 5 refs 1 not found"."""
+    ed.patch_fmt(bo.ROOT_TREE, (bo.FS_TREE, bo.ROOT_ITEM, 0), 216, "<I", 0)
+
+
+def corrupt_key_past_next_leaf(ed):
+    """The last item of the fs tree's first leaf given the first key of the
+    next leaf: each leaf is in order (the tree-checker passes), but a search
+    for that key goes to the next leaf (the fuzzer's fs/header/nritems
+    finding: a stale item past a leaf's end, a duplicate key across leaves)."""
+    first, second = ed.leaves(bo.FS_TREE)[:2]
+    last = list(first.items())[-1].key
+    ed.set_key(bo.FS_TREE, tuple(last), tuple(second.first_key()))
+
+
 def corrupt_super_total_bytes(ed):
     """total_bytes below the device's size (btrfs check: "super total bytes
     ... smaller than real device(s) size")."""
@@ -256,6 +281,13 @@ def corrupt_written_to_prealloc(ed):
     ed.patch_fmt(bo.FS_TREE, key, 20, "<B", 2)
 
 
+def corrupt_nodatasum_with_csums(ed):
+    """A file with csummed data made NODATASUM (inode flag bit 0): the fuzzer's
+    fs/INODE_ITEM/flags finding (issue 17); both btrfs check modes reject it."""
+    ino = ed.lookup("data/random-odd.bin")
+    ed.patch_fmt(bo.FS_TREE, (ino, bo.INODE_ITEM, 0), 64, "<Q", ed.inode(ino)["flags"] | 1)
+
+
 def corrupt_delete_inode_item(ed):
     ino = ed.lookup("tiny")
     ed.delete(bo.FS_TREE, (ino, bo.INODE_ITEM, 0))
@@ -291,12 +323,16 @@ STRUCTURAL = [
     ("fst-info-bitmaps", corrupt_fst_info_bitmaps, "FREE_SPACE_ITEM_BAD", ()),
     ("header-reloc-flag", corrupt_header_reloc_flag, "EXTENT_ITEM_BAD", ()),
     ("root-item-offset", corrupt_root_item_offset, "TREE_CHECKER", ()),
+    ("fs-root-item-offset", corrupt_fs_root_item_offset, "TREE_ROOT_BAD", ()),
+    ("fs-root-refs", corrupt_fs_root_refs, "TREE_ROOT_BAD", ()),
+    ("key-past-next-leaf", corrupt_key_past_next_leaf, "TREE_KEY_RANGE", ()),
     ("super-total-bytes", corrupt_super_total_bytes, "SUPER_TOTAL_BYTES", ()),
     ("csum-value", corrupt_csum_value, "DATA_CSUM_MISMATCH", ("--check-data-csum",)),
     ("data-byte", corrupt_data_byte, "DATA_CSUM_MISMATCH", ("--check-data-csum",)),
     ("csum-item-deleted", corrupt_delete_csum_item, "CSUM_MISSING", ()),
     ("file-extent-num-bytes", corrupt_file_extent_num_bytes, "FILE_EXTENT_BAD", ()),
     ("written-to-prealloc", corrupt_written_to_prealloc, "CSUM_PREALLOC", ()),
+    ("nodatasum-with-csums", corrupt_nodatasum_with_csums, "CSUM_NODATASUM", ()),
     ("inode-item-deleted", corrupt_delete_inode_item, "INODE_ITEM_MISSING", ()),
     ("tree-block-csum", corrupt_tree_block_byte, "TREE_BLOCK_BAD", ()),
     ("super-bytes-used", corrupt_super_bytes_used, "SUPER_BYTES_USED", ()),
