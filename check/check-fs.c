@@ -279,6 +279,10 @@ static void finish_inode(struct check_ctx *c, struct fs_tree_state *st)
 				check_report(c, PR_FILE_EXTENT_GAP, LOC_INODE(root, cur->ino),
 					     gap_start, gap_end);
 		}
+	} else if (cur->nlink > 0 && cur->found_size != cur->nbytes) {
+		/* A device, fifo or socket holds no data (btrfs check lowmem). */
+		check_report(c, PR_INODE_NBYTES, LOC_INODE(root, cur->ino), cur->nbytes,
+			     cur->found_size);
 	}
 
 	/* C2 */

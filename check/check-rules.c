@@ -145,6 +145,7 @@ struct dev_rec {
 /* A dev extent as a chunk stripe expects it, or as the device tree holds it. */
 struct dext_rec {
 	u64 devid, physical, length, chunk;
+	u64 chunk_oid;			/* the chunk item's key objectid; the dev extent's chunk_objectid */
 	u8 dev_uuid[BTRFS_UUID_SIZE];	/* chunk stripes only */
 	bool matched;
 };
@@ -203,6 +204,7 @@ static void chunk_tree_item(struct check_ctx *c, struct dev_state *s, const stru
 			memcpy(w->dev_uuid, (&ch->stripe)[i].dev_uuid, BTRFS_UUID_SIZE);
 			w->length = len;
 			w->chunk = k->offset;
+			w->chunk_oid = k->objectid;
 		}
 	}
 }
@@ -235,6 +237,7 @@ static int collect_devices(struct check_ctx *c, struct dev_state *s)
 		h->physical = it.key.offset;
 		h->length = le64_to_cpu(de->length);
 		h->chunk = le64_to_cpu(de->chunk_offset);
+		h->chunk_oid = le64_to_cpu(de->chunk_objectid);
 	}
 	key_iter_release(&it);
 	if (ret == -ENOMEM)
@@ -304,10 +307,17 @@ static void match_stripes(struct check_ctx *c, struct dev_state *s)
 			continue;
 		}
 		h->matched = true;
-		if (h->length == w->length && h->chunk == w->chunk)
+		/*
+		 * Every chunk item is keyed (FIRST_CHUNK_TREE, CHUNK_ITEM, logical)
+		 * and its dev extents name that objectid (btrfs check lowmem: "did
+		 * not find the related dev extent" otherwise).
+		 */
+		if (h->length == w->length && h->chunk == w->chunk &&
+		    w->chunk_oid == BTRFS_FIRST_CHUNK_TREE_OBJECTID &&
+		    h->chunk_oid == BTRFS_FIRST_CHUNK_TREE_OBJECTID)
 			continue;
-		snprintf(what, sizeof(what), "chunk %llu, %llu bytes; the chunk stripe says chunk %llu, %llu bytes",
-			 h->chunk, h->length, w->chunk, w->length);
+		snprintf(what, sizeof(what), "chunk %llu (objectid %llu), %llu bytes; the chunk stripe says chunk %llu (objectid %llu), %llu bytes",
+			 h->chunk, h->chunk_oid, h->length, w->chunk, w->chunk_oid, w->length);
 		check_report(c, PR_DEV_EXTENT_MISMATCH, LOC_NONE, h->devid, h->physical, what);
 	}
 }

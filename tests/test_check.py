@@ -242,6 +242,21 @@ def corrupt_key_past_next_leaf(ed):
     ed.set_key(bo.FS_TREE, tuple(last), tuple(second.first_key()))
 
 
+def corrupt_fifo_nbytes(ed):
+    """A fifo with nbytes (the fuzzer's fs/INODE_ITEM/nbytes finding):
+    nothing holds its data; btrfs check lowmem: "nbytes ... not equal to
+    extent_size 0"."""
+    ed.patch_fmt(bo.FS_TREE, (ed.lookup("fifo"), bo.INODE_ITEM, 0), 24, "<Q", 1 << 57)
+
+
+def corrupt_chunk_objectid(ed):
+    """The last chunk item keyed with objectid 257, not FIRST_CHUNK_TREE
+    (the fuzzer's chunk/CHUNK_ITEM/key.objectid finding): its dev extents
+    name 256 (btrfs check lowmem: "did not find the related dev extent")."""
+    last = ed.items(bo.CHUNK_TREE, ktype=bo.CHUNK_ITEM)[-1][1].key
+    ed.set_key(bo.CHUNK_TREE, tuple(last), (257, bo.CHUNK_ITEM, last.offset))
+
+
 def corrupt_super_total_bytes(ed):
     """total_bytes below the device's size (btrfs check: "super total bytes
     ... smaller than real device(s) size")."""
@@ -326,6 +341,8 @@ STRUCTURAL = [
     ("fs-root-item-offset", corrupt_fs_root_item_offset, "TREE_ROOT_BAD", ()),
     ("fs-root-refs", corrupt_fs_root_refs, "TREE_ROOT_BAD", ()),
     ("key-past-next-leaf", corrupt_key_past_next_leaf, "TREE_KEY_RANGE", ()),
+    ("fifo-nbytes", corrupt_fifo_nbytes, "INODE_NBYTES", ()),
+    ("chunk-objectid", corrupt_chunk_objectid, "DEV_EXTENT_MISMATCH", ()),
     ("super-total-bytes", corrupt_super_total_bytes, "SUPER_TOTAL_BYTES", ()),
     ("csum-value", corrupt_csum_value, "DATA_CSUM_MISMATCH", ("--check-data-csum",)),
     ("data-byte", corrupt_data_byte, "DATA_CSUM_MISMATCH", ("--check-data-csum",)),

@@ -468,20 +468,22 @@ def test_metadump_flag_accepted(base, run, tmp_path, bit):
     assert res.returncode == 0, res.stdout[-2000:]
 
 
-def test_inode_generation_one_ahead_is_not_corruption(base, run, tmp_path):
-    """The known-lax class fs/INODE_ITEM/generation (tests/fuzz/known-lax.txt):
-    the kernel's tree-checker accepts an inode generation of the superblock's
-    generation + 1 (a log tree may be one ahead) and refuses anything above.
-    Our check does the same; btrfs check lowmem refuses + 1 as well, original
-    mode accepts it; with root the kernel is the judge."""
+@pytest.mark.parametrize("field,off", [("generation", 0), ("transid", 8)])
+def test_inode_generation_one_ahead_is_not_corruption(base, run, tmp_path, field, off):
+    """The known-lax classes fs/INODE_ITEM/generation and fs/INODE_ITEM/transid
+    (tests/fuzz/known-lax.txt): the kernel's tree-checker accepts an inode
+    generation or transid of the superblock's generation + 1 (a log tree may
+    be one ahead) and refuses anything above.  Our check does the same;
+    btrfs check lowmem refuses + 1 as well, original mode accepts it; with
+    root the kernel is the judge."""
     with bo.Image(base["plain"]) as im:
         gen = im.super("generation")
     imgs = {}
     for ahead in (1, 2):
-        img = imgs[ahead] = tmp_path / ("gen-plus-%d.img" % ahead)
+        img = imgs[ahead] = tmp_path / ("%s-plus-%d.img" % (field, ahead))
         fixtures.sparse_copy(str(base["plain"]), img)
         with Editor(img) as ed:
-            ed.patch(bo.FS_TREE, (ed.lookup("small"), bo.INODE_ITEM, 0), 0,
+            ed.patch(bo.FS_TREE, (ed.lookup("small"), bo.INODE_ITEM, 0), off,
                      struct.pack("<Q", gen + ahead))
     res = run("--format", "json", "check", str(imgs[1]))
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
