@@ -9,6 +9,7 @@
 #include <endian.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -35,33 +36,91 @@ static EVP_CIPHER *cts_cipher(int mode)
 	return NULL;
 }
 
-int fname_cts_crypt(int mode, const uint8_t *key, int enc, const void *in,
-		    void *out, size_t len)
+static const uint8_t zero_iv[16];
+
+/* A context keyed for mode (CS3), or NULL (-EINVAL mode, -EIO, -ENOMEM in *err). */
+static EVP_CIPHER_CTX *cts_ctx_new(int mode, const uint8_t *key, int enc, int *err)
 {
-	static const uint8_t zero_iv[16];
 	EVP_CIPHER *cipher = cts_cipher(mode);
 	OSSL_PARAM params[2];
 	EVP_CIPHER_CTX *ctx;
-	int outl = 0, ret = -EIO;
 
-	if (mode != FSCRYPT_MODE_AES_256_CTS && mode != FSCRYPT_MODE_AES_128_CTS)
-		return -EINVAL;
-	if (len < 16 || len > (1U << 20) || !key)
-		return -EINVAL;
+	*err = -EINVAL;
+	if ((mode != FSCRYPT_MODE_AES_256_CTS && mode != FSCRYPT_MODE_AES_128_CTS) || !key)
+		return NULL;
+	*err = -EIO;
 	if (!cipher)
-		return -EIO;
+		return NULL;
+	*err = -ENOMEM;
 	ctx = EVP_CIPHER_CTX_new();
 	if (!ctx)
-		return -ENOMEM;
+		return NULL;
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_CIPHER_PARAM_CTS_MODE,
 						     (char *)"CS3", 0);
 	params[1] = OSSL_PARAM_construct_end();
-	if (EVP_CipherInit_ex2(ctx, cipher, key, zero_iv, enc, params) == 1 &&
-	    EVP_CipherUpdate(ctx, out, &outl, in, (int)len) == 1 &&
-	    (size_t)outl == len)
-		ret = 0;
+	if (EVP_CipherInit_ex2(ctx, cipher, key, zero_iv, enc, params) != 1) {
+		EVP_CIPHER_CTX_free(ctx);
+		*err = -EIO;
+		return NULL;
+	}
+	return ctx;
+}
+
+/* One message through a keyed context from a zero IV (the key schedule stays). */
+static int cts_run(EVP_CIPHER_CTX *ctx, int enc, const void *in, void *out, size_t len)
+{
+	int outl = 0;
+
+	if (len < 16 || len > (1U << 20))
+		return -EINVAL;
+	if (EVP_CipherInit_ex2(ctx, NULL, NULL, zero_iv, enc, NULL) == 1 &&
+	    EVP_CipherUpdate(ctx, out, &outl, in, (int)len) == 1 && (size_t)outl == len)
+		return 0;
+	return -EIO;
+}
+
+int fname_cts_crypt(int mode, const uint8_t *key, int enc, const void *in,
+		    void *out, size_t len)
+{
+	EVP_CIPHER_CTX *ctx;
+	int ret;
+
+	if (len < 16 || len > (1U << 20))
+		return -EINVAL;
+	ctx = cts_ctx_new(mode, key, enc, &ret);
+	if (!ctx)
+		return ret;
+	ret = cts_run(ctx, enc, in, out, len);
 	EVP_CIPHER_CTX_free(ctx);	/* cleanses the key schedule */
 	return ret;
+}
+
+struct fname_cipher {
+	EVP_CIPHER_CTX *ctx;
+};
+
+struct fname_cipher *fname_cipher_new(int mode, const uint8_t *key, int *err)
+{
+	struct fname_cipher *fc = calloc(1, sizeof(*fc));
+
+	*err = -ENOMEM;
+	if (!fc)
+		return NULL;
+	fc->ctx = cts_ctx_new(mode, key, 0, err);
+	if (!fc->ctx) {
+		free(fc);
+		return NULL;
+	}
+	*err = 0;
+	return fc;
+}
+
+void fname_cipher_free(struct fname_cipher *fc)
+{
+	if (!fc)
+		return;
+	EVP_CIPHER_CTX_free(fc->ctx);	/* cleanses the key schedule */
+	free(fc);
 }
 
 size_t fname_encrypted_len(size_t len, uint8_t flags, size_t max_len)
@@ -111,22 +170,37 @@ static int unpad(const uint8_t *p, size_t len)
 	return (int)n;
 }
 
-int fname_decrypt(int mode, const uint8_t *key, const void *ct, size_t ct_len,
-		  uint8_t *out)
+/* The checks of fname_decrypt() on a decrypted name of ct_len bytes. */
+static int name_valid(uint8_t *out, size_t ct_len)
 {
-	int ret, n;
+	int n = unpad(out, ct_len);
 
-	if (ct_len < FNAME_MIN_CT_LEN || ct_len > FNAME_MAX_LEN)
-		return -EINVAL;
-	ret = fname_cts_crypt(mode, key, 0, ct, out, ct_len);
-	if (ret)
-		return ret;
-	n = unpad(out, ct_len);
 	if (n > 0 && memchr(out, '/', (size_t)n))
 		n = -EBADMSG;
 	if (n < 0)
 		explicit_bzero(out, ct_len);
 	return n;
+}
+
+int fname_decrypt(int mode, const uint8_t *key, const void *ct, size_t ct_len,
+		  uint8_t *out)
+{
+	int ret;
+
+	if (ct_len < FNAME_MIN_CT_LEN || ct_len > FNAME_MAX_LEN)
+		return -EINVAL;
+	ret = fname_cts_crypt(mode, key, 0, ct, out, ct_len);
+	return ret ? ret : name_valid(out, ct_len);
+}
+
+int fname_decrypt_with(struct fname_cipher *fc, const void *ct, size_t ct_len, uint8_t *out)
+{
+	int ret;
+
+	if (ct_len < FNAME_MIN_CT_LEN || ct_len > FNAME_MAX_LEN)
+		return -EINVAL;
+	ret = cts_run(fc->ctx, 0, ct, out, ct_len);
+	return ret ? ret : name_valid(out, ct_len);
 }
 
 int fscrypt_symlink_encrypt(int mode, const uint8_t *key, uint8_t flags,

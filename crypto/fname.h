@@ -48,6 +48,18 @@ int fname_decrypt(int mode, const uint8_t *key, const void *ct, size_t ct_len,
 		  uint8_t *out);
 
 /*
+ * The same for many names under one key: the key schedule made once
+ * (fname_decrypt() makes it for every name, most of its cost).
+ * fname_cipher_new() returns NULL with *err -EINVAL (mode, no key), -EIO or
+ * -ENOMEM; fname_cipher_free() cleanses it (NULL is fine).
+ * fname_decrypt_with() returns what fname_decrypt() does.
+ */
+struct fname_cipher;
+struct fname_cipher *fname_cipher_new(int mode, const uint8_t *key, int *err);
+void fname_cipher_free(struct fname_cipher *fc);
+int fname_decrypt_with(struct fname_cipher *fc, const void *ct, size_t ct_len, uint8_t *out);
+
+/*
  * struct fscrypt_symlink_data { __le16 len; u8 ct[len]; } (Documentation/format.rst 9).
  * The target is padded like a name but capped at max_data - 2 bytes of
  * ciphertext instead of 255 (max_data is the inline data limit).

@@ -91,6 +91,7 @@ void fscrypt_master_key_wipe(struct fscrypt_master_key *mk)
 {
 	if (mk)
 		explicit_bzero(mk, sizeof(*mk));
+	hkdf_forget();
 }
 
 int fscrypt_master_key_init(struct fscrypt_master_key *mk, const uint8_t *raw, size_t len)

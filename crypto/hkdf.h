@@ -33,4 +33,11 @@ int hkdf_sha512_expand_fscrypt(const uint8_t prk[HKDF_SHA512_PRK_SIZE],
 			       uint8_t ctx, const uint8_t *data, size_t data_len,
 			       uint8_t *out, size_t out_len);
 
+/*
+ * Expands keep one library context per thread for the last PRK used (its
+ * key inside): this frees the calling thread's (other threads' go when they
+ * end).  fscrypt_master_key_wipe() calls it.
+ */
+void hkdf_forget(void);
+
 #endif

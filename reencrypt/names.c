@@ -303,11 +303,16 @@ static int convert_names(struct reenc *c, u64 dir, struct dir_entry *ents, size_
 			 u64 *dsize)
 {
 	u8 okey[FSCRYPT_MAX_MODE_KEY_SIZE], nkey[FSCRYPT_MAX_MODE_KEY_SIZE];
+	struct fname_cipher *ofc = NULL;
 	int ret = 0;
 
 	*dsize = 0;
 	if (old)
 		ret = fscrypt_derive_file_key(c->src_mk, old->nonce, old->filenames_mode, okey, NULL);
+	/* One key schedule for the directory's names (fname_decrypt() makes one per name). */
+	if (!ret && old && nr && !(ofc = fname_cipher_new(old->filenames_mode, okey, &ret)))
+		ret = ret == -ENOMEM ? fs_err(c->fs, ret, "out of memory") :
+				       fs_err(c->fs, ret, "dir %llu: cannot decrypt its names", dir);
 	if (!ret && new)
 		ret = fscrypt_derive_file_key(c->dst_mk, new->nonce, new->filenames_mode, nkey, NULL);
 	for (size_t i = 0; !ret && i < nr; i++) {
@@ -315,7 +320,7 @@ static int convert_names(struct reenc *c, u64 dir, struct dir_entry *ents, size_
 		int n = le16_to_cpu(e->di.name_len);
 
 		if (old)
-			n = fname_decrypt(old->filenames_mode, okey, e->name, n, c->plain);
+			n = fname_decrypt_with(ofc, e->name, n, c->plain);
 		else
 			memcpy(c->plain, e->name, n);
 		if (n >= 0 && new)
@@ -335,6 +340,7 @@ static int convert_names(struct reenc *c, u64 dir, struct dir_entry *ents, size_
 		*dsize += 2 * (u64)n;
 		ret = check_subvol_entry(c, e);
 	}
+	fname_cipher_free(ofc);
 	explicit_bzero(okey, sizeof(okey));
 	explicit_bzero(nkey, sizeof(nkey));
 	explicit_bzero(c->plain, PLAIN_SCRATCH);

@@ -211,6 +211,41 @@ UNIT_TEST(hkdf_limits)
 	CHECK_EQ_INT(hkdf_sha512_expand_fscrypt(prk, 1, NULL, 0, out, 16), 0);
 }
 
+/*
+ * Expands reuse one library context per PRK and thread (crypto/hkdf.c):
+ * results must not depend on what the context did before.  A derivation
+ * after hkdf_forget() makes a fresh context, the path the spec's vectors
+ * pin down (test-vectors.c).
+ */
+UNIT_TEST(hkdf_context_reuse)
+{
+	uint8_t prk[6][64], fresh[6][3][64], out[64];
+	static const uint8_t data[3][16] = { { 1 }, { 2, 3 }, { 0xff } };
+
+	for (int k = 0; k < 6; k++)
+		memset(prk[k], 0x11 * (k + 1), sizeof(prk[k]));
+	for (int k = 0; k < 6; k++)
+		for (int d = 0; d < 3; d++) {
+			hkdf_forget();
+			CHECK_EQ_INT(hkdf_sha512_expand_fscrypt(prk[k], 2, data[d], 16, fresh[k][d], 64),
+				     0);
+		}
+	hkdf_forget();
+	/* Interleaved keys (more than the cache's slots) and contexts. */
+	for (int round = 0; round < 3; round++)
+		for (int d = 0; d < 3; d++)
+			for (int k = 0; k < 6; k += 1 + (round == 1)) {
+				CHECK_EQ_INT(hkdf_sha512_expand_fscrypt(prk[k], 2, data[d], 16, out, 64),
+					     0);
+				CHECK(!memcmp(out, fresh[k][d], 64));
+				CHECK_EQ_INT(hkdf_sha512_expand_fscrypt(prk[k], 2, data[d], 16, out, 32),
+					     0);
+				CHECK(!memcmp(out, fresh[k][d], 32));
+			}
+	hkdf_forget();
+	hkdf_forget();
+}
+
 /* ---------------------------------------------------------------------- */
 /* XTS */
 
@@ -357,6 +392,38 @@ UNIT_TEST(fname_roundtrip_and_validation)
 	len = fname_decrypt(FSCRYPT_MODE_AES_256_CTS, key, ct, 16, pt);
 	CHECK(len != 5 || memcmp(pt, "hello", 5) != 0);
 	CHECK(len == -EBADMSG || len == 16);
+}
+
+/* One keyed cipher for many names gives what fname_decrypt() gives for each. */
+UNIT_TEST(fname_cipher_reuse)
+{
+	static const char *names[] = { "a", "exactly-sixteen!", "seventeen bytes..", "x/y" };
+	uint8_t key[64], ct[FNAME_MAX_LEN], p1[FNAME_MAX_LEN], p2[FNAME_MAX_LEN];
+	struct fname_cipher *fc;
+	int err, n;
+
+	memset(key, 0x5a, sizeof(key));
+	CHECK(fname_cipher_new(99, key, &err) == NULL);
+	CHECK_EQ_INT(err, -EINVAL);
+	fc = fname_cipher_new(FSCRYPT_MODE_AES_256_CTS, key, &err);
+	CHECK(fc != NULL);
+	CHECK_EQ_INT(err, 0);
+	for (int round = 0; round < 2; round++)
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			n = fname_encrypt(FSCRYPT_MODE_AES_256_CTS, key, 0x2, names[i],
+					  strlen(names[i]), ct);
+			CHECK(n >= 16);
+			CHECK_EQ_INT(fname_decrypt_with(fc, ct, (size_t)n, p2),
+				     fname_decrypt(FSCRYPT_MODE_AES_256_CTS, key, ct, (size_t)n, p1));
+			if (!strchr(names[i], '/'))
+				CHECK(!memcmp(p1, p2, strlen(names[i])) &&
+				      !memcmp(p2, names[i], strlen(names[i])));
+			else
+				CHECK_EQ_INT(fname_decrypt_with(fc, ct, (size_t)n, p2), -EBADMSG);
+		}
+	CHECK_EQ_INT(fname_decrypt_with(fc, ct, 15, p2), -EINVAL);
+	fname_cipher_free(fc);
+	fname_cipher_free(NULL);
 }
 
 UNIT_TEST(fname_aes128_mode6)
