@@ -147,7 +147,7 @@ static void check_inode_with_key(struct check_ctx *c, const struct key_rec *ctxr
 		if (r->kind == KR_NAME) {
 			/* One key schedule for the directory (a failure: name by name, as before). */
 			if (!fc && !fc_err)
-				fc = fname_cipher_new(ctx->filenames_mode, key, &fc_err);
+				fc = fname_cipher_new(ctx->filenames_mode, key, 0, &fc_err);
 			ret = fc ? fname_decrypt_with(fc, data, r->data_len, out) :
 				   fname_decrypt(ctx->filenames_mode, key, data, r->data_len, out);
 			c->cnt.names_decrypted++;

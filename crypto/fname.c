@@ -97,16 +97,18 @@ int fname_cts_crypt(int mode, const uint8_t *key, int enc, const void *in,
 
 struct fname_cipher {
 	EVP_CIPHER_CTX *ctx;
+	int enc;		/* 1: encrypts names, 0: decrypts them */
 };
 
-struct fname_cipher *fname_cipher_new(int mode, const uint8_t *key, int *err)
+struct fname_cipher *fname_cipher_new(int mode, const uint8_t *key, int enc, int *err)
 {
 	struct fname_cipher *fc = calloc(1, sizeof(*fc));
 
 	*err = -ENOMEM;
 	if (!fc)
 		return NULL;
-	fc->ctx = cts_ctx_new(mode, key, 0, err);
+	fc->enc = !!enc;
+	fc->ctx = cts_ctx_new(mode, key, fc->enc, err);
 	if (!fc->ctx) {
 		free(fc);
 		return NULL;
@@ -134,8 +136,8 @@ size_t fname_encrypted_len(size_t len, uint8_t flags, size_t max_len)
 	return l < max_len ? l : max_len;
 }
 
-/* Pad into a local buffer and encrypt; returns the ciphertext length. */
-static int pad_and_encrypt(int mode, const uint8_t *key, uint8_t flags,
+/* Pad into a local buffer and encrypt (through fc when given); the ciphertext length. */
+static int pad_and_encrypt(int mode, const uint8_t *key, struct fname_cipher *fc, uint8_t flags,
 			   const void *name, size_t len, size_t max_len, uint8_t *out)
 {
 	uint8_t buf[FNAME_MAX_SYMLINK_LEN + 32];
@@ -146,7 +148,7 @@ static int pad_and_encrypt(int mode, const uint8_t *key, uint8_t flags,
 		return -EINVAL;
 	memset(buf, 0, l);
 	memcpy(buf, name, len);
-	ret = fname_cts_crypt(mode, key, 1, buf, out, l);
+	ret = fc ? cts_run(fc->ctx, 1, buf, out, l) : fname_cts_crypt(mode, key, 1, buf, out, l);
 	explicit_bzero(buf, l);
 	return ret ? ret : (int)l;
 }
@@ -154,7 +156,15 @@ static int pad_and_encrypt(int mode, const uint8_t *key, uint8_t flags,
 int fname_encrypt(int mode, const uint8_t *key, uint8_t flags,
 		  const void *name, size_t len, uint8_t *out)
 {
-	return pad_and_encrypt(mode, key, flags, name, len, FNAME_MAX_LEN, out);
+	return pad_and_encrypt(mode, key, NULL, flags, name, len, FNAME_MAX_LEN, out);
+}
+
+int fname_encrypt_with(struct fname_cipher *fc, uint8_t flags, const void *name, size_t len,
+		       uint8_t *out)
+{
+	if (!fc->enc)
+		return -EINVAL;
+	return pad_and_encrypt(0, NULL, fc, flags, name, len, FNAME_MAX_LEN, out);
 }
 
 /* Length of the plaintext before its zero padding, or -EBADMSG. */
@@ -197,7 +207,7 @@ int fname_decrypt_with(struct fname_cipher *fc, const void *ct, size_t ct_len, u
 {
 	int ret;
 
-	if (ct_len < FNAME_MIN_CT_LEN || ct_len > FNAME_MAX_LEN)
+	if (ct_len < FNAME_MIN_CT_LEN || ct_len > FNAME_MAX_LEN || fc->enc)
 		return -EINVAL;
 	ret = cts_run(fc->ctx, 0, ct, out, ct_len);
 	return ret ? ret : name_valid(out, ct_len);
@@ -216,7 +226,7 @@ int fscrypt_symlink_encrypt(int mode, const uint8_t *key, uint8_t flags,
 		return -EINVAL;
 	if (out_size < 2 + fname_encrypted_len(target_len, flags, max_data - 2))
 		return -ENOSPC;
-	ret = pad_and_encrypt(mode, key, flags, target, target_len, max_data - 2, out + 2);
+	ret = pad_and_encrypt(mode, key, NULL, flags, target, target_len, max_data - 2, out + 2);
 	if (ret < 0)
 		return ret;
 	le = htole16((uint16_t)ret);

@@ -49,14 +49,18 @@ int fname_decrypt(int mode, const uint8_t *key, const void *ct, size_t ct_len,
 
 /*
  * The same for many names under one key: the key schedule made once
- * (fname_decrypt() makes it for every name, most of its cost).
- * fname_cipher_new() returns NULL with *err -EINVAL (mode, no key), -EIO or
- * -ENOMEM; fname_cipher_free() cleanses it (NULL is fine).
- * fname_decrypt_with() returns what fname_decrypt() does.
+ * (fname_encrypt() and fname_decrypt() make it for every name, most of
+ * their cost).  fname_cipher_new() makes one that encrypts (enc 1) or
+ * decrypts (enc 0), or returns NULL with *err -EINVAL (mode, no key), -EIO
+ * or -ENOMEM; fname_cipher_free() cleanses it (NULL is fine).
+ * fname_encrypt_with() and fname_decrypt_with() return what fname_encrypt()
+ * and fname_decrypt() do, and -EINVAL for a cipher of the other direction.
  */
 struct fname_cipher;
-struct fname_cipher *fname_cipher_new(int mode, const uint8_t *key, int *err);
+struct fname_cipher *fname_cipher_new(int mode, const uint8_t *key, int enc, int *err);
 void fname_cipher_free(struct fname_cipher *fc);
+int fname_encrypt_with(struct fname_cipher *fc, uint8_t flags, const void *name, size_t len,
+		       uint8_t *out);
 int fname_decrypt_with(struct fname_cipher *fc, const void *ct, size_t ct_len, uint8_t *out);
 
 /*

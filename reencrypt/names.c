@@ -303,18 +303,21 @@ static int convert_names(struct reenc *c, u64 dir, struct dir_entry *ents, size_
 			 u64 *dsize)
 {
 	u8 okey[FSCRYPT_MAX_MODE_KEY_SIZE], nkey[FSCRYPT_MAX_MODE_KEY_SIZE];
-	struct fname_cipher *ofc = NULL;
+	struct fname_cipher *ofc = NULL, *nfc = NULL;
 	int ret = 0;
 
 	*dsize = 0;
 	if (old)
 		ret = fscrypt_derive_file_key(c->src_mk, old->nonce, old->filenames_mode, okey, NULL);
 	/* One key schedule for the directory's names (fname_decrypt() makes one per name). */
-	if (!ret && old && nr && !(ofc = fname_cipher_new(old->filenames_mode, okey, &ret)))
+	if (!ret && old && nr && !(ofc = fname_cipher_new(old->filenames_mode, okey, 0, &ret)))
 		ret = ret == -ENOMEM ? fs_err(c->fs, ret, "out of memory") :
 				       fs_err(c->fs, ret, "dir %llu: cannot decrypt its names", dir);
 	if (!ret && new)
 		ret = fscrypt_derive_file_key(c->dst_mk, new->nonce, new->filenames_mode, nkey, NULL);
+	if (!ret && new && nr && !(nfc = fname_cipher_new(new->filenames_mode, nkey, 1, &ret)))
+		ret = ret == -ENOMEM ? fs_err(c->fs, ret, "out of memory") :
+				       fs_err(c->fs, ret, "dir %llu: cannot encrypt its names", dir);
 	for (size_t i = 0; !ret && i < nr; i++) {
 		struct dir_entry *e = &ents[i];
 		int n = le16_to_cpu(e->di.name_len);
@@ -324,8 +327,7 @@ static int convert_names(struct reenc *c, u64 dir, struct dir_entry *ents, size_
 		else
 			memcpy(c->plain, e->name, n);
 		if (n >= 0 && new)
-			n = fname_encrypt(new->filenames_mode, nkey, new->flags, c->plain, n,
-					  e->new_name);
+			n = fname_encrypt_with(nfc, new->flags, c->plain, n, e->new_name);
 		else if (n >= 0)
 			memcpy(e->new_name, c->plain, n);
 		if (n < 0) {
@@ -341,6 +343,7 @@ static int convert_names(struct reenc *c, u64 dir, struct dir_entry *ents, size_
 		ret = check_subvol_entry(c, e);
 	}
 	fname_cipher_free(ofc);
+	fname_cipher_free(nfc);
 	explicit_bzero(okey, sizeof(okey));
 	explicit_bzero(nkey, sizeof(nkey));
 	explicit_bzero(c->plain, PLAIN_SCRATCH);

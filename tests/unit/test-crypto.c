@@ -399,20 +399,25 @@ UNIT_TEST(fname_cipher_reuse)
 {
 	static const char *names[] = { "a", "exactly-sixteen!", "seventeen bytes..", "x/y" };
 	uint8_t key[64], ct[FNAME_MAX_LEN], p1[FNAME_MAX_LEN], p2[FNAME_MAX_LEN];
-	struct fname_cipher *fc;
+	uint8_t ct2[FNAME_MAX_LEN];
+	struct fname_cipher *fc, *efc;
 	int err, n;
 
 	memset(key, 0x5a, sizeof(key));
-	CHECK(fname_cipher_new(99, key, &err) == NULL);
+	CHECK(fname_cipher_new(99, key, 0, &err) == NULL);
 	CHECK_EQ_INT(err, -EINVAL);
-	fc = fname_cipher_new(FSCRYPT_MODE_AES_256_CTS, key, &err);
+	fc = fname_cipher_new(FSCRYPT_MODE_AES_256_CTS, key, 0, &err);
 	CHECK(fc != NULL);
 	CHECK_EQ_INT(err, 0);
+	efc = fname_cipher_new(FSCRYPT_MODE_AES_256_CTS, key, 1, &err);
+	CHECK(efc != NULL);
 	for (int round = 0; round < 2; round++)
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 			n = fname_encrypt(FSCRYPT_MODE_AES_256_CTS, key, 0x2, names[i],
 					  strlen(names[i]), ct);
 			CHECK(n >= 16);
+			CHECK_EQ_INT(fname_encrypt_with(efc, 0x2, names[i], strlen(names[i]), ct2), n);
+			CHECK(!memcmp(ct, ct2, (size_t)n));
 			CHECK_EQ_INT(fname_decrypt_with(fc, ct, (size_t)n, p2),
 				     fname_decrypt(FSCRYPT_MODE_AES_256_CTS, key, ct, (size_t)n, p1));
 			if (!strchr(names[i], '/'))
@@ -422,6 +427,9 @@ UNIT_TEST(fname_cipher_reuse)
 				CHECK_EQ_INT(fname_decrypt_with(fc, ct, (size_t)n, p2), -EBADMSG);
 		}
 	CHECK_EQ_INT(fname_decrypt_with(fc, ct, 15, p2), -EINVAL);
+	CHECK_EQ_INT(fname_decrypt_with(efc, ct, 16, p2), -EINVAL);
+	CHECK_EQ_INT(fname_encrypt_with(fc, 0x2, "a", 1, ct2), -EINVAL);
+	fname_cipher_free(efc);
 	fname_cipher_free(fc);
 	fname_cipher_free(NULL);
 }
