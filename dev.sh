@@ -64,7 +64,9 @@ check_space() {
 # those variables set, pytest in $scratch/NAME, all it prints into
 # DIR/test-suite.log.
 run_suite() {
-	env "${@:3}" make -C "$1" -s test PYTEST_ARGS="--basetemp=$scratch/$2" \
+	# --durations: the slowest tests at the end of each log, for keeping the
+	# suite within CI's time.
+	env "${@:3}" make -C "$1" -s test PYTEST_ARGS="--basetemp=$scratch/$2 --durations=25" \
 		>"$1/test-suite.log" 2>&1
 }
 
