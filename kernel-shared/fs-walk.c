@@ -108,6 +108,10 @@ int path_lookup_from(struct fs_info *fs, const struct name_codec *nc,
 		if (!*path)
 			break;
 		end = strchrnul(path, '/');
+		if (end - path == 1 && *path == '.') {
+			path = end;	/* "." names the directory itself (no such item on disk) */
+			continue;
+		}
 		if (end - path > BTRFS_NAME_LEN)
 			return 1;
 		if (nc)

@@ -78,18 +78,42 @@ static int open_outdir(struct restore *r, const char *outdir, struct stat *top)
 	return 0;
 }
 
+/*
+ * The last name of a --path ("b" of "/a/b/" and of "/a/b/."), into name;
+ * false when the path names the start directory itself ("/", "", "/.").
+ */
+static bool last_name(const char *path, char name[BTRFS_NAME_LEN + 1])
+{
+	bool found = false;
+
+	while (*path) {
+		const char *end;
+
+		while (*path == '/')
+			path++;
+		end = strchrnul(path, '/');
+		if (end > path && !(end - path == 1 && *path == '.') && end - path <= BTRFS_NAME_LEN) {
+			memcpy(name, path, end - path);
+			name[end - path] = 0;
+			found = true;
+		}
+		path = end;
+	}
+	return found;
+}
+
 /* Restore the start point's entry (p->sel) or directory; 0 or a negative errno. */
 static int restore_top(struct worker *w, const struct restore_params *p,
 		       const struct root_ref *root, u64 start_ino, const struct stat *top)
 {
 	struct fs_info *fs = w->r->fs;
 	struct btrfs_inode_item ii;
+	char name[BTRFS_NAME_LEN + 1];
 	int ret;
 
-	if (p->sel) {
+	if (p->sel && last_name(p->sel, name)) {
 		char child[PATH_MAX];
-		const char *base = strrchr(p->sel, '/');
-		struct target t = { w->r->outfd, base && base[1] ? base + 1 : p->sel, child, -1 };
+		struct target t = { w->r->outfd, name, child, -1 };
 
 		snprintf(child, sizeof(child), "%s/%s", p->outdir, t.name);
 		return rs_restore_entry(w, NULL, root, start_ino, &t, 0);
