@@ -224,6 +224,9 @@ static int reflink_parse(struct cmd_context *ctx, int argc, char **argv)
 			return usage_error(ctx->cmd, "with --batch, the clone options go in the batch lines");
 		if ((ret = check_argc_exact(ctx->cmd, argc - optind, 1)))
 			return ret;
+		if (!strcmp(o->batch, "-") &&
+		    ((ctx->key.path && !strcmp(ctx->key.path, "-")) || ctx->key.fd == 0))
+			return usage_error(ctx->cmd, "--batch - and the key cannot both come from standard input");
 	} else if ((why = clone_positionals(o, argc, argv, 1))) {
 		return usage_error(ctx->cmd, "%s", why);
 	}

@@ -176,6 +176,21 @@ def test_options_after_the_paths(base, run, tmp_path):
     btrfs_check_clean(img)
 
 
+@pytest.mark.parametrize("key", [["--key-file", "-"], ["--key-fd", "0"]])
+def test_batch_and_key_both_from_stdin_refused(base, run, tmp_path, key):
+    """One standard input cannot carry both the batch and the key: a usage
+    error (exit 2) before the image is opened, which stays unchanged."""
+    top, img0 = base
+    img = tmp_path / "ours.img"
+    fixtures.sparse_copy(str(img0), img)
+    before = hashlib.sha256(img.read_bytes()).hexdigest()
+    res = run("reflink", "--batch", "-", *key, str(img), input=batch_text(clone_ops(2)))
+    assert res.returncode == 2, res.stderr
+    err = [l for l in res.stderr.splitlines() if l.startswith("ERROR:")]
+    assert err == ["ERROR: --batch - and the key cannot both come from standard input"], res.stderr
+    assert hashlib.sha256(img.read_bytes()).hexdigest() == before
+
+
 @pytest.mark.slow  # several seconds: out of `make check`
 def test_batch_cut_at_every_write(base, run, tmp_path):
     """Cut the batch at every write: consistent, then the re-run completes it."""
