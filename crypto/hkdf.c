@@ -65,6 +65,18 @@ void hkdf_forget(void)
 	pthread_setspecific(expand_key, NULL);
 }
 
+/*
+ * The parameters every HKDF step sets: SHA-512, the mode and the key, at
+ * p[0..2]; returns the next free slot.  *mode must outlive the use of p.
+ */
+static OSSL_PARAM *base_params(OSSL_PARAM *p, const int *mode, const uint8_t *key, size_t key_len)
+{
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA512", 0);
+	*p++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, (int *)mode);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, key_len);
+	return p;
+}
+
 /* This thread's expand context for prk, made on first use; NULL on failure. */
 static EVP_KDF_CTX *expand_ctx(const uint8_t prk[HKDF_SHA512_PRK_SIZE])
 {
@@ -88,11 +100,7 @@ static EVP_KDF_CTX *expand_ctx(const uint8_t prk[HKDF_SHA512_PRK_SIZE])
 	EVP_KDF_CTX_free(ec->slot[s].kctx);
 	explicit_bzero(ec->slot[s].prk, HKDF_SHA512_PRK_SIZE);
 	ec->slot[s].kctx = EVP_KDF_CTX_new(hkdf_alg);
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA512", 0);
-	params[1] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
-	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)prk,
-						      HKDF_SHA512_PRK_SIZE);
-	params[3] = OSSL_PARAM_construct_end();
+	*base_params(params, &mode, prk, HKDF_SHA512_PRK_SIZE) = OSSL_PARAM_construct_end();
 	if (!ec->slot[s].kctx || EVP_KDF_CTX_set_params(ec->slot[s].kctx, params) != 1) {
 		EVP_KDF_CTX_free(ec->slot[s].kctx);
 		ec->slot[s].kctx = NULL;
@@ -119,9 +127,7 @@ static int hkdf_run(int mode, const uint8_t *key, size_t key_len,
 	if (!kctx)
 		return -EIO;
 
-	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA512", 0);
-	*p++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, key_len);
+	p = base_params(p, &mode, key, key_len);
 	if (salt)
 		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
 							 (void *)salt, salt_len);

@@ -198,18 +198,24 @@ static u64 bm_next(const u8 *bm, u64 i, u64 nbits, bool used)
 }
 
 /* Sectors [first, last) of the bitmap to used (set) or free. */
+/* Set or clear one bit. */
+static inline void bm_put(u8 *bm, u64 bit, bool set)
+{
+	u8 mask = 1 << (bit & 7);
+
+	bm[bit >> 3] = set ? bm[bit >> 3] | mask : bm[bit >> 3] & ~mask;
+}
+
 static void bm_fill(u8 *bm, u64 first, u64 last, bool set)
 {
-	while (first < last && (first & 7)) {
-		bm[first >> 3] = set ? bm[first >> 3] | 1 << (first & 7) : bm[first >> 3] & ~(1 << (first & 7));
-		first++;
-	}
+	for (; first < last && (first & 7); first++)
+		bm_put(bm, first, set);
 	if (last - first >= 8) {
 		memset(bm + (first >> 3), set ? 0xff : 0, (last - first) >> 3);
 		first += (last - first) & ~7ULL;
 	}
 	for (; first < last; first++)
-		bm[first >> 3] = set ? bm[first >> 3] | 1 << (first & 7) : bm[first >> 3] & ~(1 << (first & 7));
+		bm_put(bm, first, set);
 }
 
 static void bitmap_set_range(struct fs_info *fs, struct bg_space *bg, u64 start, u64 len)

@@ -293,6 +293,24 @@ static int is_orphan(struct reenc *c, struct trans_root *root, u64 ino, bool *or
 }
 
 /*
+ * The file key of directory dir under context x and master key mk, in key,
+ * and when it has entries (nr) its names cipher (enc: for encrypting); 0,
+ * or an error with the message set.
+ */
+static int names_cipher(struct reenc *c, u64 dir, const struct fscrypt_master_key *mk,
+			const struct fscrypt_context_v2 *x, int enc, size_t nr, u8 *key,
+			struct fname_cipher **fc)
+{
+	int ret = fscrypt_derive_file_key(mk, x->nonce, x->filenames_mode, key, NULL);
+
+	if (!ret && nr && !(*fc = fname_cipher_new(x->filenames_mode, key, enc, &ret)))
+		ret = ret == -ENOMEM ? fs_err(c->fs, ret, "out of memory") :
+				       fs_err(c->fs, ret, "dir %llu: cannot %s its names",
+					      (unsigned long long)dir, enc ? "encrypt" : "decrypt");
+	return ret;
+}
+
+/*
  * The new names of the entries (e->new_name): decrypted under old (if the
  * directory is encrypted now), then encrypted under new (if it ends
  * encrypted).  Between the two a name lies in c->plain.  *dsize: the new
@@ -307,17 +325,11 @@ static int convert_names(struct reenc *c, u64 dir, struct dir_entry *ents, size_
 	int ret = 0;
 
 	*dsize = 0;
-	if (old)
-		ret = fscrypt_derive_file_key(c->src_mk, old->nonce, old->filenames_mode, okey, NULL);
 	/* One key schedule for the directory's names (fname_decrypt() makes one per name). */
-	if (!ret && old && nr && !(ofc = fname_cipher_new(old->filenames_mode, okey, 0, &ret)))
-		ret = ret == -ENOMEM ? fs_err(c->fs, ret, "out of memory") :
-				       fs_err(c->fs, ret, "dir %llu: cannot decrypt its names", dir);
+	if (old)
+		ret = names_cipher(c, dir, c->src_mk, old, 0, nr, okey, &ofc);
 	if (!ret && new)
-		ret = fscrypt_derive_file_key(c->dst_mk, new->nonce, new->filenames_mode, nkey, NULL);
-	if (!ret && new && nr && !(nfc = fname_cipher_new(new->filenames_mode, nkey, 1, &ret)))
-		ret = ret == -ENOMEM ? fs_err(c->fs, ret, "out of memory") :
-				       fs_err(c->fs, ret, "dir %llu: cannot encrypt its names", dir);
+		ret = names_cipher(c, dir, c->dst_mk, new, 1, nr, nkey, &nfc);
 	for (size_t i = 0; !ret && i < nr; i++) {
 		struct dir_entry *e = &ents[i];
 		int n = le16_to_cpu(e->di.name_len);
