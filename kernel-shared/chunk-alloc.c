@@ -18,6 +18,7 @@
 #include "kernel-shared/volumes.h"
 #include "kernel-shared/disk-io.h"
 #include "kernel-shared/ctree-mod.h"
+#include "kernel-shared/wipe-queue.h"
 
 #define SZ_1M (1ULL << 20)
 #define SZ_16M (16ULL << 20)
@@ -426,6 +427,9 @@ static int place_chunk(struct trans *t, u64 type, const struct chunk_profile *pr
 	struct holes h = { 0 };
 	int ret;
 
+	/* Device space freed by a commit is taken again only once it is wiped. */
+	if (fs->wipeq && (ret = wipe_queue_drain(fs->wipeq)))
+		return ret;
 	chunk_size_limits(fs_total(t), type, &max_stripe, &max_chunk);
 	h.want = (max_stripe > need_stripe ? max_stripe : need_stripe) * prof->dev_stripes;
 	ret = dev_find_hole(t, &h);

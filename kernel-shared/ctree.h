@@ -128,6 +128,8 @@ struct root_ref {
 	u8 level;
 };
 
+struct wipe_queue;
+
 struct fs_info {
 	int fd;				/* devs[0].fd */
 	const char *path;		/* devs[0].path */
@@ -168,6 +170,8 @@ struct fs_info {
 	/* Device ranges of chunks the last commit removed, until the next trans_begin(). */
 	struct dev_range { u64 offset, len; } *freed_dev;
 	size_t nr_freed_dev;
+	/* Ranges still to be wiped (wipe-queue.h): chunk_alloc() drains it first. */
+	struct wipe_queue *wipeq;
 
 	struct fs_errors errors;	/* fs_errmsg() texts, per thread */
 

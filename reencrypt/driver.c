@@ -19,6 +19,7 @@
 #include "kernel-shared/chunk-alloc.h"
 #include "kernel-shared/disk-io.h"
 #include "kernel-shared/ctree-mod.h"
+#include "kernel-shared/wipe-queue.h"
 #include "common/containers.h"
 #include "common/key-input.h"
 #include "common/messages.h"
@@ -159,10 +160,11 @@ static int commit_tx(struct reenc *c, bool force)
 		show_batch(c);
 	/*
 	 * Chunks the commit removed (emptied block groups) held plaintext:
-	 * wipe their device space now, before a later transaction may reuse it.
+	 * their device space is wiped while the next batch runs, and before a
+	 * later chunk may take it (chunk_alloc() drains the queue first).
 	 */
-	for (size_t i = 0; !ret && c->ops->dst_encrypted && c->o->wipe && i < c->fs->nr_freed_dev; i++) {
-		ret = wipe_physical(c->fs, c->fs->freed_dev[i].offset, c->fs->freed_dev[i].len);
+	for (size_t i = 0; !ret && c->wipeq && i < c->fs->nr_freed_dev; i++) {
+		ret = wipe_queue_add(c->wipeq, c->fs->freed_dev[i].offset, c->fs->freed_dev[i].len);
 		if (!ret)
 			c->st->wiped_bytes += c->fs->freed_dev[i].len;
 	}
@@ -491,8 +493,10 @@ static int wipe_freed(struct reenc *c)
 {
 	struct fs_info *fs = c->fs;
 	struct trans *t;
-	int ret = trans_begin(fs, &t);
+	int ret = wipe_queue_drain(c->wipeq);
 
+	if (!ret)
+		ret = trans_begin(fs, &t);
 	if (ret)
 		return ret;
 	/*
@@ -583,6 +587,21 @@ static void reenc_release(struct reenc *c)
 	secret_free(c->plain, PLAIN_SCRATCH);
 }
 
+/* After the last inode: the last commit, then the incompat bit or the wipe. */
+static int finish_run(struct reenc *c, const u64 *all, size_t nr_all)
+{
+	int ret = reenc_commit(c);
+
+	if (!ret && !c->ops->dst_encrypted && !c->o->dry_run)
+		ret = clear_incompat_if_unused(c, all, nr_all);
+	if (!ret && c->ops->dst_encrypted && c->o->wipe && !c->o->dry_run) {
+		ret = wipe_freed(c);
+		if (!ret)
+			ret = reset_backup_roots(c->fs);
+	}
+	return ret;
+}
+
 int reencrypt_image(struct fs_info *fs, const struct reencrypt_opts *o, struct reencrypt_stats *st)
 {
 	struct reenc c = { .fs = fs, .o = o, .st = st, .shown.secs = mono_secs() };
@@ -591,7 +610,7 @@ int reencrypt_image(struct fs_info *fs, const struct reencrypt_opts *o, struct r
 	u64 *all = NULL, *trees = NULL;
 	size_t nr_all;
 	u64 reserved;
-	int ret;
+	int ret, wret;
 
 	memset(st, 0, sizeof(*st));
 	u64map_init(&c.map, sizeof(struct extent_map_entry));
@@ -637,6 +656,8 @@ int reencrypt_image(struct fs_info *fs, const struct reencrypt_opts *o, struct r
 	}
 	st->inodes = st->extents = 0;
 	ret = start_pipeline(&c);
+	if (!ret && c.ops->dst_encrypted && o->wipe)
+		ret = wipe_queue_start(fs, &c.wipeq);
 	/* The metadata chunks the preflight's replay set aside first, made first. */
 	if (!ret)
 		ret = reenc_begin(&c);
@@ -657,15 +678,12 @@ int reencrypt_image(struct fs_info *fs, const struct reencrypt_opts *o, struct r
 		ret = reencrypt_subvol(&c, jobs[i].tree, jobs[i].sel, jobs[i].nsel);
 	}
 	if (!ret)
-		ret = reenc_commit(&c);
-	if (!ret && !c.ops->dst_encrypted && !o->dry_run)
-		ret = clear_incompat_if_unused(&c, all, nr_all);
-	if (!ret && c.ops->dst_encrypted && o->wipe && !o->dry_run) {
-		ret = wipe_freed(&c);
-		if (!ret)
-			ret = reset_backup_roots(fs);
-	}
+		ret = finish_run(&c, all, nr_all);
 out:
+	/* The wipes still queued finish first: a failed one fails the run. */
+	wret = wipe_queue_stop(c.wipeq);
+	if (!ret)
+		ret = wret;
 	if (c.t)
 		trans_abort(c.t);
 	if (ret && st->incompat_changed && c.ops->dst_encrypted && !st->commits) {

@@ -110,6 +110,7 @@ struct reenc {
 	size_t nr_freed, cap_freed;
 	u64 cur_tree;		/* the tree being converted */
 	bool image_file;	/* wipe punches all free space: no list of freed ranges */
+	struct wipe_queue *wipeq;	/* removed chunks' device space, wiped in the background */
 	bool nbytes_changed;	/* the file being converted had inline data */
 	struct { u64 inodes, extents, bytes; double secs; } shown;	/* at the last -v batch line */
 	struct reenc_allocs resv;	/* the data extents of the file being converted */
