@@ -109,6 +109,11 @@ int cmd_allow_grow(struct fs_info *fs)
 {
 	struct stat st;
 
+	if (fs->nr_devs > 1) {
+		error("--grow: the filesystem has %u devices; only a filesystem of one image file can grow",
+		      fs->nr_devs);
+		return EXIT_PROBLEMS;
+	}
 	if (fstat(fs->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		error("--grow: %s is not an image file; a block device cannot grow", fs->path);
 		return EXIT_PROBLEMS;

@@ -183,9 +183,11 @@ int usage_error(const struct cmd_struct *cmd, const char *msg, ...)
 #define MULTI_DEVICE_WRITE_LINES						\
 	"On a filesystem of several devices, give every device: the image and each",	\
 	"other one with --device.  Every copy (DUP, RAID1, RAID1C3/4, RAID10) is",	\
-	"written on its device, and each device's superblocks at the commit.  A",	\
-	"missing device, a RAID5/6 chunk (the write hole) and a job that needs a",	\
-	"new chunk there are refused before the first write (exit 1)."
+	"written on its device, and each device's superblocks at the commit.  New",	\
+	"chunks take the devices with the most room, as the kernel's allocator",	\
+	"does, emptied ones are removed, and the devices never grow.  A missing",	\
+	"device and a RAID5/6 chunk (the write hole) are refused before the first",	\
+	"write (exit 1)."
 int cmd_help_or_usage(const struct cmd_struct *cmd, int c);
 
 /*

@@ -49,9 +49,16 @@ struct dev_range_list {
 	size_t nr, cap;
 };
 
+/* The kernel's btrfs_raid_array, for the profiles written here (not RAID5/6). */
 static const struct chunk_profile profiles[] = {
-	{ 0, 1, 1, 1 },				/* SINGLE */
-	{ BTRFS_BLOCK_GROUP_DUP, 2, 2, 1 },	/* DUP: both stripes on the one device */
+	/* flag                      dev_stripes ncopies sub  min max inc */
+	{ 0,                           1, 1, 1,   1, 1, 1 },	/* SINGLE */
+	{ BTRFS_BLOCK_GROUP_DUP,       2, 2, 1,   1, 1, 1 },	/* both stripes on one device */
+	{ BTRFS_BLOCK_GROUP_RAID0,     1, 1, 1,   1, 0, 1 },
+	{ BTRFS_BLOCK_GROUP_RAID1,     1, 2, 1,   2, 2, 2 },
+	{ BTRFS_BLOCK_GROUP_RAID1C3,   1, 3, 1,   3, 3, 3 },
+	{ BTRFS_BLOCK_GROUP_RAID1C4,   1, 4, 1,   4, 4, 4 },
+	{ BTRFS_BLOCK_GROUP_RAID10,    1, 2, 2,   2, 0, 2 },
 };
 
 const struct chunk_profile *chunk_profile_of(u64 flags)
@@ -115,6 +122,12 @@ static u64 devid_of(const struct fs_info *fs)
 	return le64_to_cpu(fs->super.dev_item.devid);
 }
 
+/* Whether chunks of prof go through the allocator of several devices. */
+static bool multi_path(const struct fs_info *fs, const struct chunk_profile *prof)
+{
+	return fs->nr_devs > 1 || prof->devs_min > 1 || prof->devs_max != 1;
+}
+
 static u64 dev_total(const struct trans *t)
 {
 	if (t->chunks && t->chunks->new_total)
@@ -131,14 +144,14 @@ static u64 fs_total(const struct trans *t)
 
 /* ---- device space ------------------------------------------------------ */
 
-static int add_range(struct fs_info *fs, struct dev_range_list *l, u64 off, u64 len)
+static int add_range(struct fs_info *fs, struct dev_range_list *l, u64 off, u64 len, u32 dev)
 {
 	struct dev_range *n = array_grow(l->v, &l->cap, l->nr, sizeof(*n));
 
 	if (!n)
 		return fs_err(fs, -ENOMEM, "out of memory");
 	l->v = n;
-	l->v[l->nr++] = (struct dev_range){ off, len };
+	l->v[l->nr++] = (struct dev_range){ off, len, dev };
 	return 0;
 }
 
@@ -154,7 +167,7 @@ static int cmp_range(const void *a, const void *b)
  * has it, plus every chunk the transaction added or removed (the committed
  * generation still uses a removed one), sorted.
  */
-static int dev_used_ranges(struct trans *t, struct dev_range_list *l)
+static int dev_used_ranges(struct trans *t, u64 devid, struct dev_range_list *l)
 {
 	struct fs_info *fs = t->fs;
 	struct trans_root *dr = trans_get_root(t, BTRFS_DEV_TREE_OBJECTID);
@@ -163,7 +176,7 @@ static int dev_used_ranges(struct trans *t, struct dev_range_list *l)
 
 	if (!dr)
 		return trans_root_err(t);
-	for (ret = key_iter_type(&it, fs, &dr->ref, devid_of(fs), BTRFS_DEV_EXTENT_KEY, 0);
+	for (ret = key_iter_type(&it, fs, &dr->ref, devid, BTRFS_DEV_EXTENT_KEY, 0);
 	     ret == 0; ret = key_iter_next(&it)) {
 		const struct btrfs_dev_extent *de = (const void *)it.ptr;
 
@@ -172,7 +185,7 @@ static int dev_used_ranges(struct trans *t, struct dev_range_list *l)
 				     it.key.offset);
 			break;
 		}
-		ret = add_range(fs, l, it.key.offset, le64_to_cpu(de->length));
+		ret = add_range(fs, l, it.key.offset, le64_to_cpu(de->length), 0);
 		if (ret)
 			break;
 	}
@@ -182,8 +195,10 @@ static int dev_used_ranges(struct trans *t, struct dev_range_list *l)
 	for (size_t i = 0; t->chunks && i < t->chunks->nr; i++) {
 		const struct chunk_change *c = &t->chunks->v[i];
 
-		for (u16 s = 0; s < c->m.num_stripes && s < 2; s++) {
-			ret = add_range(fs, l, c->m.physical[s], c->stripe_size);
+		for (u16 s = 0; s < c->m.num_stripes; s++) {
+			if (c->m.devid[s] != devid)
+				continue;
+			ret = add_range(fs, l, c->m.physical[s], c->stripe_size, 0);
 			if (ret)
 				return ret;
 		}
@@ -197,7 +212,8 @@ struct holes {
 	u64 total, largest, largest_at;
 	u64 fit_at, fit_len;	/* the first hole of at least want bytes (fit_len 0: none) */
 	u64 end;		/* the end of the last used range */
-	int (*fn)(u64 start, u64 len, void *arg);	/* told of every hole, if set */
+	int (*fn)(u32 dev, u64 start, u64 len, void *arg);	/* told of every hole, if set */
+	u32 dev;
 	void *arg;
 	int err;
 };
@@ -205,7 +221,7 @@ struct holes {
 static void hole(struct holes *h, u64 start, u64 len)
 {
 	if (h->fn && !h->err)
-		h->err = h->fn(start, len, h->arg);
+		h->err = h->fn(h->dev, start, len, h->arg);
 	h->total += len;
 	if (len > h->largest) {
 		h->largest = len;
@@ -217,13 +233,50 @@ static void hole(struct holes *h, u64 start, u64 len)
 	}
 }
 
-/* Walk the free space of the device beyond the reserved first MiB. */
-static int dev_find_hole(struct trans *t, struct holes *h)
+/*
+ * The size chunk allocation may use of device dev (index in fs->devs): its
+ * device item's total_bytes as of this transaction, within the file or
+ * device itself.
+ */
+static int dev_limit(struct trans *t, u32 dev, u64 *limit)
+{
+	struct fs_info *fs = t->fs;
+	struct trans_root *cr;
+	struct key_iter it;
+	u64 devid = fs->devs[dev].devid, total = 0;
+	int ret;
+
+	if (dev == 0) {
+		total = dev_total(t);
+		*limit = total < fs->image_size ? total : fs->image_size;
+		return 0;
+	}
+	cr = trans_get_root(t, BTRFS_CHUNK_TREE_OBJECTID);
+	if (!cr)
+		return trans_root_err(t);
+	ret = key_iter_type(&it, fs, &cr->ref, BTRFS_DEV_ITEMS_OBJECTID, BTRFS_DEV_ITEM_KEY, devid);
+	if (ret == 0 && (it.key.offset != devid || it.size < sizeof(struct btrfs_dev_item)))
+		ret = 1;
+	if (ret == 0)
+		total = le64_to_cpu(((const struct btrfs_dev_item *)it.ptr)->total_bytes);
+	key_iter_release(&it);
+	if (ret > 0)
+		return fs_err(fs, -EUCLEAN, "the chunk tree has no device item for devid %llu",
+			      (unsigned long long)devid);
+	*limit = total < fs->devs[dev].size ? total : fs->devs[dev].size;
+	return ret;
+}
+
+/* Walk the free space of device dev (index in fs->devs) beyond the reserved first MiB. */
+static int dev_find_hole(struct trans *t, u32 dev, struct holes *h)
 {
 	struct dev_range_list l = { 0 };
-	u64 limit = dev_total(t) < t->fs->image_size ? dev_total(t) : t->fs->image_size;
+	u64 limit = 0;
 	u64 pos = DEV_RESERVED;
-	int ret = dev_used_ranges(t, &l);
+	int ret = dev_limit(t, dev, &limit);
+
+	if (!ret)
+		ret = dev_used_ranges(t, t->fs->devs[dev].devid, &l);
 
 	h->end = DEV_RESERVED;
 	for (size_t i = 0; !ret && i < l.nr; i++) {
@@ -242,25 +295,36 @@ static int dev_find_hole(struct trans *t, struct holes *h)
 	return ret ? ret : h->err;
 }
 
-int chunk_for_each_unallocated(struct trans *t, int (*fn)(u64 start, u64 len, void *arg),
+int chunk_for_each_unallocated(struct trans *t, int (*fn)(u32 dev, u64 start, u64 len, void *arg),
 			       void *arg)
 {
-	struct holes h = { .want = (u64)-1, .fn = fn, .arg = arg };
+	for (u32 d = 0; d < t->fs->nr_devs; d++) {
+		struct holes h = { .want = (u64)-1, .fn = fn, .dev = d, .arg = arg };
+		int ret = t->fs->devs[d].fd < 0 ? 0 : dev_find_hole(t, d, &h);
 
-	return dev_find_hole(t, &h);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 int chunk_dev_unallocated(struct trans *t, u64 *total, u64 *largest)
 {
-	struct holes h = { .want = (u64)-1 };
-	int ret = dev_find_hole(t, &h);
+	u64 sum = 0, most = 0;
 
-	if (ret)
-		return ret;
+	for (u32 d = 0; d < t->fs->nr_devs; d++) {
+		struct holes h = { .want = (u64)-1 };
+		int ret = t->fs->devs[d].fd < 0 ? 0 : dev_find_hole(t, d, &h);
+
+		if (ret)
+			return ret;
+		sum += h.total;
+		most = h.largest > most ? h.largest : most;
+	}
 	if (total)
-		*total = h.total;
+		*total = sum;
 	if (largest)
-		*largest = h.largest;
+		*largest = most;
 	return 0;
 }
 
@@ -289,12 +353,15 @@ static int type_profile(struct fs_info *fs, u64 type, const struct chunk_profile
 
 /* ---- items ---------------------------------------------------------------- */
 
-/* Add to the device item's bytes_used, and set its total_bytes (0: unchanged). */
-static int dev_item_update(struct trans *t, s64 used_delta, u64 new_total)
+/*
+ * Add to device devid's item's bytes_used, and set its total_bytes (0:
+ * unchanged); the superblock's own device is also counted for its copy.
+ */
+static int dev_item_update(struct trans *t, u64 devid, s64 used_delta, u64 new_total)
 {
 	struct fs_info *fs = t->fs;
 	struct trans_root *cr = trans_get_root(t, BTRFS_CHUNK_TREE_OBJECTID);
-	struct btrfs_key key = { BTRFS_DEV_ITEMS_OBJECTID, BTRFS_DEV_ITEM_KEY, devid_of(fs) };
+	struct btrfs_key key = { BTRFS_DEV_ITEMS_OBJECTID, BTRFS_DEV_ITEM_KEY, devid };
 	struct btrfs_dev_item *di;
 	struct btrfs_path p;
 	int ret;
@@ -305,14 +372,15 @@ static int dev_item_update(struct trans *t, s64 used_delta, u64 new_total)
 	if (ret || path_size(&p) < sizeof(*di)) {
 		path_release(fs, &p);
 		return ret < 0 ? ret : fs_err(fs, -EUCLEAN, "device item %llu missing or too small",
-					      devid_of(fs));
+					      (unsigned long long)devid);
 	}
 	di = (void *)path_ptr_mut(&p);
 	di->bytes_used = cpu_to_le64(le64_to_cpu(di->bytes_used) + used_delta);
 	if (new_total)
 		di->total_bytes = cpu_to_le64(new_total);
 	path_release(fs, &p);
-	t->chunks->dev_used_delta += used_delta;
+	if (devid == devid_of(fs))
+		t->chunks->dev_used_delta += used_delta;
 	return 0;
 }
 
@@ -320,6 +388,18 @@ static u32 chunk_item_bytes(u16 num_stripes)
 {
 	return offsetof(struct btrfs_chunk, stripe) + num_stripes * sizeof(struct btrfs_stripe);
 }
+
+/* The uuid of device devid (every device of a writable filesystem is given). */
+static const u8 *dev_uuid(const struct fs_info *fs, u64 devid)
+{
+	for (u32 d = 0; d < fs->nr_devs; d++)
+		if (fs->devs[d].devid == devid)
+			return fs->devs[d].uuid;
+	return fs->super.dev_item.uuid;
+}
+
+/* A chunk item of up to CHUNK_MAX_STRIPES stripes. */
+#define CHUNK_ITEM_MAX (sizeof(struct btrfs_chunk) + (CHUNK_MAX_STRIPES - 1) * sizeof(struct btrfs_stripe))
 
 static void build_chunk_item(struct fs_info *fs, const struct chunk_map *m,
 			     const struct chunk_profile *prof, struct btrfs_chunk *c)
@@ -333,12 +413,12 @@ static void build_chunk_item(struct fs_info *fs, const struct chunk_map *m,
 	c->sector_size = cpu_to_le32(fs->sectorsize);
 	c->num_stripes = cpu_to_le16(m->num_stripes);
 	c->sub_stripes = cpu_to_le16(prof->sub_stripes);
-	for (u16 s = 0; s < m->num_stripes && s < 2; s++) {
+	for (u16 s = 0; s < m->num_stripes && s < CHUNK_MAX_STRIPES; s++) {
 		struct btrfs_stripe *st = &c->stripe + s;
 
-		st->devid = fs->super.dev_item.devid;
+		st->devid = cpu_to_le64(m->devid[s]);
 		st->offset = cpu_to_le64(m->physical[s]);
-		memcpy(st->dev_uuid, fs->super.dev_item.uuid, BTRFS_UUID_SIZE);
+		memcpy(st->dev_uuid, dev_uuid(fs, m->devid[s]), BTRFS_UUID_SIZE);
 	}
 }
 
@@ -346,7 +426,7 @@ static int insert_chunk_items(struct trans *t, const struct chunk_map *m, u64 st
 			      const struct chunk_profile *prof)
 {
 	struct fs_info *fs = t->fs;
-	u8 buf[sizeof(struct btrfs_chunk) + sizeof(struct btrfs_stripe)] = { 0 };
+	u8 buf[CHUNK_ITEM_MAX] = { 0 };
 	struct btrfs_key key = { BTRFS_FIRST_CHUNK_TREE_OBJECTID, BTRFS_CHUNK_ITEM_KEY, m->logical };
 	struct trans_root *cr = trans_get_root(t, BTRFS_CHUNK_TREE_OBJECTID);
 	struct trans_root *dr = cr ? trans_get_root(t, BTRFS_DEV_TREE_OBJECTID) : NULL;
@@ -358,9 +438,9 @@ static int insert_chunk_items(struct trans *t, const struct chunk_map *m, u64 st
 		return trans_root_err(t);
 	build_chunk_item(fs, m, prof, (struct btrfs_chunk *)buf);
 	ret = insert_item(t, cr, &key, buf, chunk_item_bytes(m->num_stripes));
-	for (u16 s = 0; !ret && s < m->num_stripes && s < 2; s++) {
+	for (u16 s = 0; !ret && s < m->num_stripes; s++) {
 		struct btrfs_dev_extent de = { 0 };
-		struct btrfs_key dk = { devid_of(fs), BTRFS_DEV_EXTENT_KEY, m->physical[s] };
+		struct btrfs_key dk = { m->devid[s], BTRFS_DEV_EXTENT_KEY, m->physical[s] };
 
 		de.chunk_tree = cpu_to_le64(BTRFS_CHUNK_TREE_OBJECTID);
 		de.chunk_objectid = cpu_to_le64(BTRFS_FIRST_CHUNK_TREE_OBJECTID);
@@ -368,9 +448,9 @@ static int insert_chunk_items(struct trans *t, const struct chunk_map *m, u64 st
 		de.length = cpu_to_le64(stripe);
 		memcpy(de.chunk_tree_uuid, fs->chunk_tree_uuid, BTRFS_UUID_SIZE);
 		ret = insert_item(t, dr, &dk, &de, sizeof(de));
+		if (!ret)
+			ret = dev_item_update(t, m->devid[s], (s64)stripe, 0);
 	}
-	if (!ret)
-		ret = dev_item_update(t, (s64)(stripe * m->num_stripes), 0);
 	if (!ret) {
 		struct btrfs_key bk = { m->logical, BTRFS_BLOCK_GROUP_ITEM_KEY, m->length };
 
@@ -427,12 +507,9 @@ static int place_chunk(struct trans *t, u64 type, const struct chunk_profile *pr
 	struct holes h = { 0 };
 	int ret;
 
-	/* Device space freed by a commit is taken again only once it is wiped. */
-	if (fs->wipeq && (ret = wipe_queue_drain(fs->wipeq)))
-		return ret;
 	chunk_size_limits(fs_total(t), type, &max_stripe, &max_chunk);
 	h.want = (max_stripe > need_stripe ? max_stripe : need_stripe) * prof->dev_stripes;
-	ret = dev_find_hole(t, &h);
+	ret = dev_find_hole(t, 0, &h);
 	if (ret)
 		return ret;
 	if (!h.fit_len && h.largest / prof->dev_stripes < need_stripe) {
@@ -449,7 +526,7 @@ static int place_chunk(struct trans *t, u64 type, const struct chunk_profile *pr
 			return ret;
 		memset(&h, 0, sizeof(h));
 		h.want = want * prof->dev_stripes;
-		ret = dev_find_hole(t, &h);
+		ret = dev_find_hole(t, 0, &h);
 		if (ret)
 			return ret;
 	}
@@ -469,41 +546,195 @@ static int place_chunk(struct trans *t, u64 type, const struct chunk_profile *pr
 	return 0;
 }
 
+/* One device as the allocator of several devices sees it. */
+struct dev_pick {
+	u32 dev;	/* index in fs->devs */
+	u64 at;		/* the hole taken: the first of the wanted size, else the largest */
+	u64 avail;	/* what the hole offers, at most the wanted size */
+	u64 free;	/* all unallocated bytes of the device */
+};
+
+/* Most room first, then most free space, then device order (the kernel's sort). */
+static int cmp_pick(const void *a, const void *b)
+{
+	const struct dev_pick *x = a, *y = b;
+
+	if (x->avail != y->avail)
+		return x->avail > y->avail ? -1 : 1;
+	if (x->free != y->free)
+		return x->free > y->free ? -1 : 1;
+	return x->dev < y->dev ? -1 : x->dev > y->dev;
+}
+
+/* The system chunk array holds a chunk item of at most this many stripes (the kernel's limit). */
+#define MAX_DEVS_SYS_CHUNK \
+	((BTRFS_SYSTEM_CHUNK_ARRAY_SIZE / 2 - sizeof(struct btrfs_disk_key) - sizeof(struct btrfs_chunk)) / \
+	 sizeof(struct btrfs_stripe) + 1)
+
+/*
+ * How many devices a chunk of prof takes out of nr with room: the profile's
+ * maximum, a multiple of its increment, within the stripes a chunk item
+ * holds; 0 when fewer than its minimum.
+ */
+static u32 pick_count(const struct chunk_profile *prof, u64 type, u32 nr)
+{
+	u32 max = prof->devs_max ? prof->devs_max : nr;
+	u32 cap = CHUNK_MAX_STRIPES / prof->dev_stripes;
+
+	if (type & BTRFS_BLOCK_GROUP_SYSTEM && cap > MAX_DEVS_SYS_CHUNK)
+		cap = MAX_DEVS_SYS_CHUNK;
+	if (max > nr)
+		max = nr;
+	if (max > cap)
+		max = cap;
+	max -= max % prof->devs_increment;
+	return max < prof->devs_min ? 0 : max;
+}
+
+/*
+ * Devices for a chunk of prof, as the kernel gathers them: on each device
+ * with room the first hole of the wanted size (the largest stripe times the
+ * stripes per device), or else its largest hole; sorted most room first.
+ * *nr: the devices with at least one stripe element of room each.
+ */
+static int gather_devices(struct trans *t, const struct chunk_profile *prof, u64 want,
+			  struct dev_pick *picks, u32 *nr)
+{
+	struct fs_info *fs = t->fs;
+
+	*nr = 0;
+	for (u32 d = 0; d < fs->nr_devs; d++) {
+		struct holes h = { .want = want };
+		int ret = fs->devs[d].fd < 0 ? 0 : dev_find_hole(t, d, &h);
+		u64 avail = h.fit_len ? want : h.largest;
+
+		if (ret)
+			return ret;
+		if (fs->devs[d].fd < 0 || avail < CHUNK_STRIPE_LEN * prof->dev_stripes)
+			continue;
+		picks[(*nr)++] = (struct dev_pick){ d, h.fit_len ? h.fit_at : h.largest_at, avail,
+						    h.total };
+	}
+	qsort(picks, *nr, sizeof(*picks), cmp_pick);
+	return 0;
+}
+
+/*
+ * The stripe size of a chunk over the first n picks, by the kernel's rule
+ * (the smallest room among them, the chunk within the size limits, 64 KiB
+ * elements), raised to hold need bytes when the picks have that room;
+ * 0 when they do not.
+ */
+static u64 multi_stripe(const struct trans *t, u64 type, const struct chunk_profile *prof,
+			const struct dev_pick *picks, u32 n, u64 need)
+{
+	u64 max_stripe, max_chunk, stripe, need_stripe;
+	u32 data_stripes = n * prof->dev_stripes / prof->ncopies;
+
+	chunk_size_limits(fs_total(t), type, &max_stripe, &max_chunk);
+	if (data_stripes < 1)
+		data_stripes = 1;
+	stripe = picks[n - 1].avail / prof->dev_stripes;
+	if (stripe * data_stripes > max_chunk && round_up_to(max_chunk / data_stripes, SZ_16M) < stripe)
+		stripe = round_up_to(max_chunk / data_stripes, SZ_16M);
+	if (stripe > SZ_1G)
+		stripe = SZ_1G;
+	stripe = stripe / CHUNK_STRIPE_LEN * CHUNK_STRIPE_LEN;
+	need_stripe = round_up_to((need + data_stripes - 1) / data_stripes, CHUNK_STRIPE_LEN);
+	if (stripe < need_stripe)
+		stripe = picks[n - 1].avail / prof->dev_stripes >= need_stripe ? need_stripe : 0;
+	return stripe;
+}
+
+/*
+ * Place a chunk of prof on several devices (or a profile that needs them):
+ * the kernel's choice of devices and stripe size; fills m's stripes and
+ * length.  Never grows a device.
+ */
+static int place_multi(struct trans *t, u64 type, const struct chunk_profile *prof, u64 need,
+		       struct chunk_map *m, u64 *stripe)
+{
+	struct fs_info *fs = t->fs;
+	struct dev_pick picks[CHUNK_MAX_STRIPES * 4];
+	u64 max_stripe, max_chunk, unalloc = 0;
+	u32 nr, n;
+	int ret;
+
+	if (fs->nr_devs > sizeof(picks) / sizeof(picks[0]))
+		return fs_err(fs, -EOPNOTSUPP, "chunk allocation over %u devices is not supported",
+			      fs->nr_devs);
+	chunk_size_limits(fs_total(t), type, &max_stripe, &max_chunk);
+	ret = gather_devices(t, prof, max_stripe * prof->dev_stripes, picks, &nr);
+	if (ret)
+		return ret;
+	n = pick_count(prof, type, nr);
+	*stripe = n ? multi_stripe(t, type, prof, picks, n, need) : 0;
+	if (!*stripe) {
+		chunk_dev_unallocated(t, &unalloc, NULL);
+		return fs_err(fs, -ENOSPC,
+			      "no room for a %s chunk for %llu bytes: %u of %u devices have room (the profile needs %u), %llu bytes are unallocated",
+			      profile_name(prof->flag), (unsigned long long)need, nr, fs->nr_devs,
+			      prof->devs_min, (unsigned long long)unalloc);
+	}
+	m->num_stripes = n * prof->dev_stripes;
+	m->length = *stripe * (m->num_stripes / prof->ncopies);
+	for (u32 i = 0; i < n; i++) {
+		for (u16 j = 0; j < prof->dev_stripes; j++) {
+			m->devid[i * prof->dev_stripes + j] = fs->devs[picks[i].dev].devid;
+			m->physical[i * prof->dev_stripes + j] = picks[i].at + j * *stripe;
+		}
+	}
+	return 0;
+}
+
+/* The single-device placement: SINGLE or DUP on devs[0], which may grow. */
+static int place_single(struct trans *t, u64 type, const struct chunk_profile *prof, u64 need,
+			struct chunk_map *m, u64 *stripe)
+{
+	u64 at = 0;
+	int ret = place_chunk(t, type, prof, need, &at, stripe);
+
+	if (ret)
+		return ret;
+	m->num_stripes = prof->dev_stripes;
+	m->length = *stripe * (prof->dev_stripes / prof->ncopies ? prof->dev_stripes / prof->ncopies : 1);
+	for (u16 s = 0; s < m->num_stripes; s++) {
+		m->physical[s] = at + s * *stripe;
+		m->devid[s] = devid_of(t->fs);	/* the stripe layer maps copies by devid */
+	}
+	return 0;
+}
+
 int chunk_alloc(struct trans *t, u64 type, u64 need)
 {
 	struct fs_info *fs = t->fs;
 	struct chunk_state *cs = state(t);
 	const struct chunk_profile *prof;
 	struct chunk_map m = { 0 };
-	u64 at = 0, stripe = 0;
+	u64 stripe = 0;
 	int ret;
 
 	if (!cs)
 		return -ENOMEM;
 	type = space_group_type(fs, type);
-	if (fs->nr_devs > 1)
-		return fs_err(fs, -EOPNOTSUPP, MULTI_DEVICE_NO_CHUNK, (unsigned long long)need,
-			      fs->nr_devs);
 	ret = type_profile(fs, type, &prof);
 	if (ret)
 		return ret;
-	ret = place_chunk(t, type, prof, need, &at, &stripe);
+	/* Device space freed by a commit is taken again only once it is wiped. */
+	if (fs->wipeq && (ret = wipe_queue_drain(fs->wipeq)))
+		return ret;
+	ret = multi_path(fs, prof) ? place_multi(t, type, prof, need, &m, &stripe)
+				   : place_single(t, type, prof, need, &m, &stripe);
 	if (ret)
 		return ret;
 	if ((type & BTRFS_BLOCK_GROUP_SYSTEM) &&
 	    le32_to_cpu(fs->super.sys_chunk_array_size) + sizeof(struct btrfs_disk_key) +
-	    chunk_item_bytes(prof->dev_stripes) > BTRFS_SYSTEM_CHUNK_ARRAY_SIZE)
+	    chunk_item_bytes(m.num_stripes) > BTRFS_SYSTEM_CHUNK_ARRAY_SIZE)
 		return fs_err(fs, -ENOSPC, "the superblock's system chunk array is full");
 	m.logical = next_logical(fs);
-	m.length = stripe * (prof->dev_stripes / prof->ncopies ? prof->dev_stripes / prof->ncopies : 1);
 	m.type = type | prof->flag;
-	m.num_stripes = prof->dev_stripes;
 	m.sub_stripes = prof->sub_stripes;	/* as the item says (chunk_flush()) */
 	m.stripe_len = CHUNK_STRIPE_LEN;	/* the stripe layer divides by it */
-	for (u16 s = 0; s < m.num_stripes && s < 2; s++) {
-		m.physical[s] = at + s * stripe;
-		m.devid[s] = devid_of(fs);	/* the stripe layer maps copies by devid */
-	}
 	ret = chunk_map_insert(fs, &m);
 	if (ret)
 		return ret;
@@ -553,7 +784,7 @@ int chunk_flush(struct trans *t)
 	}
 	if (cs && cs->total_pending) {
 		cs->total_pending = false;
-		return dev_item_update(t, 0, cs->new_total);
+		return dev_item_update(t, devid_of(t->fs), 0, cs->new_total);
 	}
 	return 0;
 }
@@ -594,17 +825,17 @@ int chunk_remove(struct trans *t, u64 logical, u64 length)
 	prof = chunk_profile_of(m.type);
 	if (!prof)
 		return fs_err(fs, -EOPNOTSUPP, "chunk %llu: profile not supported", logical);
-	stripe = m.length / (prof->dev_stripes / prof->ncopies ? prof->dev_stripes / prof->ncopies : 1);
+	stripe = m.length / (m.num_stripes / prof->ncopies ? m.num_stripes / prof->ncopies : 1);
 	ret = record_change(t, &m, stripe, true);
 	if (!ret)
 		ret = delete_key(t, cr, &key);
-	for (u16 s = 0; !ret && s < m.num_stripes && s < 2; s++) {
-		struct btrfs_key dk = { devid_of(fs), BTRFS_DEV_EXTENT_KEY, m.physical[s] };
+	for (u16 s = 0; !ret && s < m.num_stripes; s++) {
+		struct btrfs_key dk = { m.devid[s], BTRFS_DEV_EXTENT_KEY, m.physical[s] };
 
 		ret = delete_key(t, dr, &dk);
+		if (!ret)
+			ret = dev_item_update(t, m.devid[s], -(s64)stripe, 0);
 	}
-	if (!ret)
-		ret = dev_item_update(t, -(s64)(stripe * m.num_stripes), 0);
 	if (!ret) {
 		struct btrfs_key bk = { logical, BTRFS_BLOCK_GROUP_ITEM_KEY, length };
 
@@ -633,7 +864,10 @@ int chunk_grow_device(struct trans *t, u64 more)
 	if (!S_ISREG(st.st_mode))
 		return fs_err(fs, -EOPNOTSUPP, "cannot grow %s: only an image file can grow, not a block device",
 			      fs->path);
-	ret = dev_find_hole(t, &h);
+	if (fs->nr_devs > 1)
+		return fs_err(fs, -EOPNOTSUPP, "a filesystem of %u devices cannot grow (--grow is for one image file)",
+			      fs->nr_devs);
+	ret = dev_find_hole(t, 0, &h);
 	if (ret)
 		return ret;
 	new_total = round_up_to(h.end + more, SZ_1M);
@@ -667,7 +901,7 @@ static int sys_array_append(struct fs_info *fs, const struct chunk_change *c)
 	dk.offset = cpu_to_le64(c->m.logical);
 	memcpy(sb->sys_chunk_array + size, &dk, sizeof(dk));
 	{
-		u8 buf[sizeof(struct btrfs_chunk) + sizeof(struct btrfs_stripe)] = { 0 };
+		u8 buf[CHUNK_ITEM_MAX] = { 0 };
 
 		build_chunk_item(fs, &c->m, prof, (struct btrfs_chunk *)buf);
 		memcpy(sb->sys_chunk_array + size + sizeof(dk), buf, item);
@@ -726,9 +960,12 @@ void chunk_commit_done(struct trans *t)
 			continue;
 		chunk_map_remove(fs, c->m.logical);
 		/* Best effort: the list only serves the wipe of what the chunk held. */
-		for (u16 s = 0; s < c->m.num_stripes && s < 2; s++)
-			if (add_range(fs, &l, c->m.physical[s], c->stripe_size))
+		for (u16 s = 0; s < c->m.num_stripes; s++) {
+			int dev = fs_dev_index(fs, c->m.devid[s]);
+
+			if (dev >= 0 && add_range(fs, &l, c->m.physical[s], c->stripe_size, (u32)dev))
 				break;
+		}
 	}
 	fs->freed_dev = l.v;
 	fs->nr_freed_dev = l.nr;
@@ -747,6 +984,26 @@ void chunk_abort(struct trans *t)
 	fs->chunk_root.generation = le64_to_cpu(fs->super.chunk_root_generation);
 }
 
+/* Device bytes of the next chunk of prof over several devices (0: none fits). */
+static int multi_device_bytes(struct trans *t, u64 type, const struct chunk_profile *prof,
+			      u64 *bytes)
+{
+	struct dev_pick picks[CHUNK_MAX_STRIPES * 4];
+	u64 max_stripe, max_chunk, stripe;
+	u32 nr, n;
+	int ret;
+
+	*bytes = 0;
+	if (t->fs->nr_devs > sizeof(picks) / sizeof(picks[0]))
+		return 0;
+	chunk_size_limits(fs_total(t), type, &max_stripe, &max_chunk);
+	ret = gather_devices(t, prof, max_stripe * prof->dev_stripes, picks, &nr);
+	n = ret ? 0 : pick_count(prof, type, nr);
+	stripe = n ? multi_stripe(t, type, prof, picks, n, 0) : 0;
+	*bytes = stripe * n * prof->dev_stripes;
+	return ret;
+}
+
 int chunk_device_bytes(struct trans *t, u64 type, u64 *bytes)
 {
 	const struct chunk_profile *prof;
@@ -754,13 +1011,72 @@ int chunk_device_bytes(struct trans *t, u64 type, u64 *bytes)
 
 	type = space_group_type(t->fs, type);
 	*bytes = 0;
-	if (t->fs->nr_devs > 1)
-		return 0;	/* no chunk is allocated (chunk_alloc()) */
 	ret = type_profile(t->fs, type, &prof);
 	if (ret)
 		return ret;
+	if (multi_path(t->fs, prof))
+		return multi_device_bytes(t, type, prof, bytes);
 	*bytes = stripe_for(t, type, prof, (u64)-1) * prof->dev_stripes;
 	return 0;
+}
+
+static int cmp_u64_desc(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x > y ? -1 : x < y;
+}
+
+/*
+ * chunk_available() on several devices: reserve taken from the devices
+ * with the most room, then chunks of prof cut in turn from the devices
+ * with the most room left, each as large as the size rule allows.
+ */
+static int multi_available(struct trans *t, u64 type, const struct chunk_profile *prof,
+			   u64 reserve, u64 *bytes)
+{
+	struct fs_info *fs = t->fs;
+	u64 free_b[CHUNK_MAX_STRIPES * 4], max_stripe, max_chunk;
+	u32 nr = 0;
+
+	*bytes = 0;
+	if (fs->nr_devs > sizeof(free_b) / sizeof(free_b[0]))
+		return 0;
+	for (u32 d = 0; d < fs->nr_devs; d++) {
+		struct holes h = { .want = (u64)-1 };
+		int ret = fs->devs[d].fd < 0 ? 0 : dev_find_hole(t, d, &h);
+
+		if (ret)
+			return ret;
+		free_b[nr++] = h.total;
+	}
+	chunk_size_limits(fs_total(t), type, &max_stripe, &max_chunk);
+	for (;;) {
+		u32 with_room = 0, n;
+		u64 stripe;
+
+		qsort(free_b, nr, sizeof(*free_b), cmp_u64_desc);
+		if (reserve) {
+			u64 take = reserve < free_b[0] ? reserve : free_b[0];
+
+			free_b[0] -= take;
+			reserve -= take;
+			if (take)
+				continue;
+			reserve = 0;
+		}
+		while (with_room < nr && free_b[with_room] >= CHUNK_STRIPE_LEN * prof->dev_stripes)
+			with_room++;
+		n = pick_count(prof, type, with_room);
+		if (!n)
+			return 0;
+		stripe = free_b[n - 1] / prof->dev_stripes;
+		stripe = stripe > max_stripe ? max_stripe : stripe;
+		stripe = stripe / CHUNK_STRIPE_LEN * CHUNK_STRIPE_LEN;
+		for (u32 i = 0; i < n; i++)
+			free_b[i] -= stripe * prof->dev_stripes;
+		*bytes += stripe * (n * prof->dev_stripes / prof->ncopies);
+	}
 }
 
 int chunk_available(struct trans *t, u64 type, u64 reserve, u64 *bytes)
@@ -773,12 +1089,12 @@ int chunk_available(struct trans *t, u64 type, u64 reserve, u64 *bytes)
 		return ret;
 	*bytes = 0;
 	type = space_group_type(t->fs, type);
-	if (t->fs->nr_devs > 1)
-		return 0;	/* no chunk is allocated (chunk_alloc()) */
 	if (type_profile(t->fs, type, &prof)) {
 		fs_clear_err(t->fs);	/* no chunks of this kind can be made: none available */
 		return 0;
 	}
+	if (multi_path(t->fs, prof))
+		return multi_available(t, type, prof, reserve, bytes);
 	if (unalloc > reserve)
 		*bytes = (unalloc - reserve) / prof->ncopies;
 	return 0;

@@ -14,20 +14,28 @@
  * negative errno with fs_errmsg(fs) set.
  *
  * Profiles and device placement are kept behind struct chunk_profile and
- * dev_find_hole() (chunk-alloc.c) so that more devices and RAID profiles
- * can be added there; today one device and SINGLE or DUP.
+ * dev_find_hole() (chunk-alloc.c): SINGLE and DUP on one device (which may
+ * grow), and on several devices SINGLE, DUP, RAID0, RAID1, RAID1C3/4 and
+ * RAID10 with the kernel's device choice (most room first).  RAID5/6 are
+ * never written (open_image_rw_devices() refuses them).
  */
 #ifndef EXTCRYPT_CHUNK_ALLOC_H
 #define EXTCRYPT_CHUNK_ALLOC_H
 
 #include "kernel-shared/transaction.h"
 
-/* One profile on one device: its flag, stripes on the device, copies. */
+/*
+ * A profile as the kernel's allocator sees it (its btrfs_raid_array): the
+ * flag, stripes placed on each device, copies of each byte, sub_stripes,
+ * and how many devices a chunk takes: at least devs_min, at most devs_max
+ * (0: all that have room), a multiple of devs_increment.
+ */
 struct chunk_profile {
-	u64 flag;		/* BTRFS_BLOCK_GROUP_DUP, or 0 for SINGLE */
-	u16 dev_stripes;	/* stripes placed on each device */
-	u16 ncopies;		/* copies of each byte */
+	u64 flag;		/* BTRFS_BLOCK_GROUP_DUP, ..., or 0 for SINGLE */
+	u16 dev_stripes;
+	u16 ncopies;
 	u16 sub_stripes;
+	u16 devs_min, devs_max, devs_increment;
 };
 
 /* The profile of a flags value, or NULL for the ones not supported here. */
@@ -41,45 +49,43 @@ const struct chunk_profile *chunk_profile_of(u64 flags);
 void chunk_size_limits(u64 fs_bytes, u64 type, u64 *max_stripe, u64 *max_chunk);
 
 /*
- * The refusal of chunk_alloc() on a filesystem of several devices (printf
- * format: the bytes needed, the devices): chunks are not allocated there
- * yet, so chunk_available() and chunk_device_bytes() say 0 and preflight
- * checks refuse a job that would need one, before its first write.
- */
-#define MULTI_DEVICE_NO_CHUNK \
-	"a new chunk is needed (for %llu bytes), and allocating chunks on a filesystem of %u devices is not supported yet"
-
-/*
  * Allocate a chunk of `type` (DATA, METADATA or SYSTEM) with the profile
  * the filesystem uses for it, able to hold `need` contiguous bytes, and add
  * its block group to the transaction's space map.  Changes no tree (its
  * items wait for chunk_flush()), so it may run from inside any tree
- * change.  -ENOSPC when the device has no room (and the image may not
- * grow).
+ * change.  -ENOSPC when the devices have no room (and the image may not
+ * grow, or there are several devices).
  */
 int chunk_alloc(struct trans *t, u64 type, u64 need);
 
 /*
- * Remove the chunk of an empty block group: chunk item, device extents,
- * device bytes_used, block group item, free-space tree entries.  The chunk
- * map keeps it until the commit.
+ * Remove the chunk of an empty block group: chunk item, device extents
+ * (on every device it has stripes on), device bytes_used, block group
+ * item, free-space tree entries.  The chunk map keeps it until the commit.
  */
 int chunk_remove(struct trans *t, u64 logical, u64 length);
 
 /*
- * Unallocated space of the device as of this transaction: *total bytes and
- * the *largest contiguous hole (either may be NULL).
+ * Unallocated space of the devices as of this transaction: *total bytes
+ * (all devices) and the *largest contiguous hole of one device (either may
+ * be NULL).
  */
 int chunk_dev_unallocated(struct trans *t, u64 *total, u64 *largest);
 
-/* Call fn for every unallocated device range; stops at its first non-zero return. */
-int chunk_for_each_unallocated(struct trans *t, int (*fn)(u64 start, u64 len, void *arg),
+/*
+ * Call fn for every unallocated range of every device given (dev: its
+ * index in fs->devs); stops at its first non-zero return.
+ */
+int chunk_for_each_unallocated(struct trans *t, int (*fn)(u32 dev, u64 start, u64 len, void *arg),
 			       void *arg);
 
 /*
  * Bytes of `type` that chunk allocation could still add, for preflight
  * checks: the unallocated space less `reserve` bytes kept back (for other
- * types), divided by the copies of the type's profile.
+ * types), divided by the copies of the type's profile.  On several devices
+ * an estimate: chunks taken in turn from the devices with the most room,
+ * as the allocator does, holes not counted (the preflight's replay of the
+ * real allocator is what decides).
  */
 int chunk_available(struct trans *t, u64 type, u64 reserve, u64 *bytes);
 
@@ -89,7 +95,7 @@ int chunk_device_bytes(struct trans *t, u64 type, u64 *bytes);
 /*
  * Grow the image file and the device so that `more` bytes beyond the
  * device's last allocated byte are unallocated.  -EOPNOTSUPP for a block
- * device.  The file grows at once (a longer file is consistent); the device
+ * device or a filesystem of several devices.  The file grows at once (a longer file is consistent); the device
  * size changes with the commit.
  */
 int chunk_grow_device(struct trans *t, u64 more);

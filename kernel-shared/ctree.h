@@ -167,8 +167,11 @@ struct fs_info {
 	/* Chunk allocation (chunk-alloc.h): may the image file grow, by how much it has. */
 	bool may_grow;
 	u64 grown_bytes;
-	/* Device ranges of chunks the last commit removed, until the next trans_begin(). */
-	struct dev_range { u64 offset, len; } *freed_dev;
+	/*
+	 * Device ranges of chunks the last commit removed, until the next
+	 * trans_begin(); dev: the index in devs[].
+	 */
+	struct dev_range { u64 offset, len; u32 dev; } *freed_dev;
 	size_t nr_freed_dev;
 	/* Ranges still to be wiped (wipe-queue.h): chunk_alloc() drains it first. */
 	struct wipe_queue *wipeq;

@@ -976,6 +976,50 @@ out:
 	return ret;
 }
 
+int chunk_tree_dev_item(struct fs_info *fs, u64 devid, struct btrfs_dev_item *out)
+{
+	struct root_ref r;
+	struct key_iter it;
+	int ret = find_root(fs, BTRFS_CHUNK_TREE_OBJECTID, &r);
+
+	if (ret)
+		return ret;
+	ret = key_iter_type(&it, fs, &r, BTRFS_DEV_ITEMS_OBJECTID, BTRFS_DEV_ITEM_KEY, devid);
+	if (ret == 0 && (it.key.offset != devid || it.size < sizeof(*out)))
+		ret = 1;
+	if (ret == 0)
+		memcpy(out, it.ptr, sizeof(*out));
+	key_iter_release(&it);
+	if (ret > 0)
+		ret = fs_err(fs, -EUCLEAN, "the chunk tree has no device item for devid %llu",
+			     (unsigned long long)devid);
+	return ret;
+}
+
+/*
+ * When the image's own superblock is a commit behind another device's (a
+ * cut between the devices' superblock writes), so is its copy of its
+ * device item: take the item from the chunk tree the newest superblock
+ * names, which is what the next commit writes there (as the kernel does).
+ * A missing item is left for check to report.
+ */
+static int refresh_own_dev_item(struct fs_info *fs)
+{
+	struct btrfs_dev_item item;
+	int ret;
+
+	if (fs->nr_devs < 2 || fs->devs[0].generation >= fs->generation)
+		return 0;
+	ret = chunk_tree_dev_item(fs, fs->devs[0].devid, &item);
+	if (ret == -EUCLEAN) {
+		fs_clear_err(fs);
+		return 0;
+	}
+	if (!ret)
+		fs->super.dev_item = item;
+	return ret;
+}
+
 /* devs[0] (the image), then every --device. */
 static int open_devices(struct fs_info *fs, const struct open_args *args, int mirror)
 {
@@ -1063,6 +1107,8 @@ int open_image(const char *path, const struct open_args *args,
 		ret = check_missing_devices(fs);
 	if (!ret)
 		ret = check_device_count(fs);
+	if (!ret)
+		ret = refresh_own_dev_item(fs);
 	/* A command that writes builds on nothing the kernel's tree-checker refuses. */
 	if (!ret && args && args->writable)
 		ret = args->verify_follows ? tree_check_super(fs) : tree_check_image(fs);

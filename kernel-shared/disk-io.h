@@ -72,6 +72,13 @@ int open_image(const char *path, const struct open_args *args,
 void close_image(struct fs_info *fs);
 
 /*
+ * Device devid's DEV_ITEM in the chunk tree the superblock names (what the
+ * kernel writes into that device's superblock copy): 0, or -EUCLEAN when
+ * there is none, or the error of reading the tree.
+ */
+int chunk_tree_dev_item(struct fs_info *fs, u64 devid, struct btrfs_dev_item *out);
+
+/*
  * Read and verify a superblock copy at the given mirror index into sb.
  * Returns 0 if valid, -ENOENT if the copy lies beyond the end of the image,
  * -EUCLEAN (with errbuf set) if it is present but invalid, or -EIO.

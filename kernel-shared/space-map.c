@@ -770,8 +770,7 @@ static bool has_sibling(const struct space_map *sm, size_t i)
 int space_remove_empty(struct trans *t, bool *removed)
 {
 	*removed = false;
-	/* Several devices: chunks are neither allocated nor removed (chunk-alloc.h). */
-	for (size_t i = 0; t->space && t->fs->nr_devs == 1 && i < t->space->nr; i++) {
+	for (size_t i = 0; t->space && i < t->space->nr; i++) {
 		struct bg_space *bg = &t->space->bgs[i];
 		u64 type = bg->flags & BTRFS_BLOCK_GROUP_TYPE_MASK, used = 0, start, length;
 		int ret;

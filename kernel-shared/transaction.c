@@ -207,7 +207,7 @@ static int wipe_run(struct fs_info *fs, int dev, u64 phys, u64 n)
 	return 0;
 }
 
-int wipe_physical(struct fs_info *fs, u64 phys, u64 n)
+int wipe_physical(struct fs_info *fs, u32 dev, u64 phys, u64 n)
 {
 	/* Around the superblock copies: a removed chunk may have covered one. */
 	for (int m = 0; m < BTRFS_SUPER_MIRROR_MAX && n; m++) {
@@ -216,12 +216,12 @@ int wipe_physical(struct fs_info *fs, u64 phys, u64 n)
 
 		if (sb + BTRFS_SUPER_INFO_SIZE <= phys || sb >= end)
 			continue;
-		if (sb > phys && (ret = wipe_run(fs, 0, phys, sb - phys)))
+		if (sb > phys && (ret = wipe_run(fs, dev, phys, sb - phys)))
 			return ret;
 		phys = sb + BTRFS_SUPER_INFO_SIZE < end ? sb + BTRFS_SUPER_INFO_SIZE : end;
 		n = end - phys;
 	}
-	return n ? wipe_run(fs, 0, phys, n) : 0;
+	return n ? wipe_run(fs, dev, phys, n) : 0;
 }
 
 static int wipe_copy(struct fs_info *fs, const struct copy_loc *loc, u64 off, u64 n, void *arg)
@@ -674,28 +674,11 @@ int fs_sync_devices(struct fs_info *fs)
  */
 static int dev_item_for(struct fs_info *fs, int dev, struct btrfs_dev_item *out)
 {
-	struct root_ref r;
-	struct key_iter it;
-	u64 devid = fs->devs[dev].devid;
-	int ret;
-
 	if (dev == 0) {
 		*out = fs->super.dev_item;
 		return 0;
 	}
-	ret = find_root(fs, BTRFS_CHUNK_TREE_OBJECTID, &r);
-	if (ret)
-		return ret;
-	ret = key_iter_type(&it, fs, &r, BTRFS_DEV_ITEMS_OBJECTID, BTRFS_DEV_ITEM_KEY, devid);
-	if (ret == 0 && (it.key.offset != devid || it.size < sizeof(*out)))
-		ret = 1;
-	if (ret == 0)
-		memcpy(out, it.ptr, sizeof(*out));
-	key_iter_release(&it);
-	if (ret > 0)
-		ret = fs_err(fs, -EUCLEAN, "the chunk tree has no device item for devid %llu",
-			     (unsigned long long)devid);
-	return ret;
+	return chunk_tree_dev_item(fs, fs->devs[dev].devid, out);
 }
 
 /*

@@ -144,10 +144,10 @@ int fs_sync_devices(struct fs_info *fs);
 int wipe_logical(struct fs_info *fs, u64 logical, u64 len);
 
 /*
- * wipe_logical() of a range of the image's own device (devs[0]): a removed
- * chunk's old stripes (chunks are removed on one-device filesystems only).
+ * wipe_logical() of a range of device dev (index in fs->devs), around its
+ * superblock copies: a removed chunk's old stripes, unallocated space.
  */
-int wipe_physical(struct fs_info *fs, u64 phys, u64 len);
+int wipe_physical(struct fs_info *fs, u32 dev, u64 phys, u64 len);
 
 /*
  * Write len bytes at a logical address to every copy, each on its device

@@ -33,9 +33,9 @@ struct wipe_queue {
 };
 
 /* One range, by the calling thread; on error the first text is kept. Called unlocked. */
-static void wipe_one(struct wipe_queue *q, u64 phys, u64 len)
+static void wipe_one(struct wipe_queue *q, u32 dev, u64 phys, u64 len)
 {
-	int ret = wipe_physical(q->fs, phys, len);
+	int ret = wipe_physical(q->fs, dev, phys, len);
 
 	pthread_mutex_lock(&q->lock);
 	if (ret && !q->err) {
@@ -67,7 +67,7 @@ static void *worker(void *arg)
 		}
 		q->busy = true;
 		pthread_mutex_unlock(&q->lock);
-		wipe_one(q, r.offset, r.len);
+		wipe_one(q, r.dev, r.offset, r.len);
 		pthread_mutex_lock(&q->lock);
 		q->busy = false;
 		pthread_cond_broadcast(&q->idle);
@@ -100,13 +100,13 @@ static int queue_error(struct wipe_queue *q)
 	return q->err ? fs_err(q->fs, q->err, "%s", q->msg) : 0;
 }
 
-int wipe_queue_add(struct wipe_queue *q, u64 phys, u64 len)
+int wipe_queue_add(struct wipe_queue *q, u32 dev, u64 phys, u64 len)
 {
 	struct dev_range *v;
 	int ret;
 
 	if (!q->threaded) {
-		wipe_one(q, phys, len);
+		wipe_one(q, dev, phys, len);
 		return queue_error(q);
 	}
 	pthread_mutex_lock(&q->lock);
@@ -118,7 +118,7 @@ int wipe_queue_add(struct wipe_queue *q, u64 phys, u64 len)
 		ret = fs_err(q->fs, -ENOMEM, "out of memory");
 	if (!ret) {
 		q->v = v;
-		q->v[q->nr++] = (struct dev_range){ phys, len };
+		q->v[q->nr++] = (struct dev_range){ phys, len, dev };
 		pthread_cond_signal(&q->work);
 	}
 	pthread_mutex_unlock(&q->lock);

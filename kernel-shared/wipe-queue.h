@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Wiping device ranges in the background (Documentation/design.rst
- * section 3): a queue of ranges of the image's own device (devs[0]) that
- * one worker thread makes read as zeros with wipe_physical(), while the
- * caller goes on with the next batch.
+ * section 3): a queue of ranges of the filesystem's devices that one
+ * worker thread makes read as zeros with wipe_physical(), while the caller
+ * goes on with the next batch.
  *
  * The ranges are free device space in the committed generation (the old
  * stripes of chunks a commit removed).  Free device space may be taken
@@ -27,10 +27,11 @@ struct wipe_queue;
  */
 int wipe_queue_start(struct fs_info *fs, struct wipe_queue **out);
 /*
- * Queue a range (physical offset and length on devs[0]).  0, -ENOMEM, or
- * the error of an earlier wipe (fs_errmsg(fs) set).
+ * Queue a range: physical offset and length on device dev (index in
+ * fs->devs).  0, -ENOMEM, or the error of an earlier wipe (fs_errmsg(fs)
+ * set).
  */
-int wipe_queue_add(struct wipe_queue *q, u64 phys, u64 len);
+int wipe_queue_add(struct wipe_queue *q, u32 dev, u64 phys, u64 len);
 /*
  * Wait until every queued range is wiped (q may be NULL: 0).  0, or the
  * first wipe error with fs_errmsg(fs) set for the calling thread.

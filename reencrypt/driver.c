@@ -91,11 +91,16 @@ static void on_free(u64 start, u64 len, void *arg)
 	c->freed[c->nr_freed++] = (struct range){ start, len };
 }
 
+/* Whether every device is an image file (holes can be punched in all). */
 static bool image_is_file(struct fs_info *fs)
 {
-	struct stat st;
+	for (u32 d = 0; d < fs->nr_devs; d++) {
+		struct stat st;
 
-	return fstat(fs->fd, &st) == 0 && S_ISREG(st.st_mode);
+		if (fs->devs[d].fd < 0 || fstat(fs->devs[d].fd, &st) || !S_ISREG(st.st_mode))
+			return false;
+	}
+	return true;
 }
 
 int reenc_begin(struct reenc *c)
@@ -164,7 +169,8 @@ static int commit_tx(struct reenc *c, bool force)
 	 * later chunk may take it (chunk_alloc() drains the queue first).
 	 */
 	for (size_t i = 0; !ret && c->wipeq && i < c->fs->nr_freed_dev; i++) {
-		ret = wipe_queue_add(c->wipeq, c->fs->freed_dev[i].offset, c->fs->freed_dev[i].len);
+		ret = wipe_queue_add(c->wipeq, c->fs->freed_dev[i].dev, c->fs->freed_dev[i].offset,
+				     c->fs->freed_dev[i].len);
 		if (!ret)
 			c->st->wiped_bytes += c->fs->freed_dev[i].len;
 	}
@@ -475,11 +481,11 @@ static int wipe_range(u64 start, u64 len, void *arg)
 	return ret;
 }
 
-static int wipe_dev_range(u64 start, u64 len, void *arg)
+static int wipe_dev_range(u32 dev, u64 start, u64 len, void *arg)
 {
 	struct reenc *c = arg;
 
-	return wipe_physical(c->fs, start, len);
+	return wipe_physical(c->fs, dev, start, len);
 }
 
 /*

@@ -109,7 +109,7 @@ struct reenc {
 	struct range *freed;
 	size_t nr_freed, cap_freed;
 	u64 cur_tree;		/* the tree being converted */
-	bool image_file;	/* wipe punches all free space: no list of freed ranges */
+	bool image_file;	/* every device an image file: the wipe punches all free space */
 	struct wipe_queue *wipeq;	/* removed chunks' device space, wiped in the background */
 	bool nbytes_changed;	/* the file being converted had inline data */
 	struct { u64 inodes, extents, bytes; double secs; } shown;	/* at the last -v batch line */

@@ -816,14 +816,12 @@ int reenc_preflight(struct reenc *c, const struct tree_job *jobs, size_t nr_jobs
 		sp.meta_after = avail > c->st->space_needed ? avail - c->st->space_needed : 0;
 	c->st->space_available = avail;
 	c->st->grow_bytes = r.failed ? r.grow : 0;
-	/* Several devices: no chunk allocation yet (chunk-alloc.h), so no --grow either. */
-	if (fs->nr_devs > 1 && (r.failed || sp.meta_after < c->meta_need))
-		return fs_err(fs, -EOPNOTSUPP,
-			      "the existing block groups have %llu bytes free for data and %llu for metadata, the job needs %llu and %llu: " MULTI_DEVICE_NO_CHUNK,
-			      (unsigned long long)sp.free_data, (unsigned long long)sp.meta_after,
-			      (unsigned long long)c->st->space_needed, (unsigned long long)c->meta_need,
-			      (unsigned long long)(r.failed ? r.grow : c->meta_need - sp.meta_after),
-			      fs->nr_devs);
+	/* Several devices never grow (chunk_grow_device()). */
+	if (fs->nr_devs > 1 && r.failed)
+		return fs_err(fs, -ENOSPC,
+			      "not enough free data space: need %llu bytes, %llu are free in the existing data block groups and %llu can be allocated from %llu unallocated bytes of the %u devices; the copies of inode %llu of tree %llu (extents of up to %llu bytes) find no free piece that large after the copies before them (%llu bytes free, the largest piece %llu)",
+			      c->st->space_needed, sp.free_data, sp.chunk_data, sp.unalloc, fs->nr_devs,
+			      r.fail_ino, r.fail_tree, r.fail_largest, r.fail_free, r.fail_piece);
 	/* With --grow, chunk allocation grows the image when it runs out of room. */
 	if (r.failed && !fs->may_grow)
 		return fs_err(fs, -ENOSPC,

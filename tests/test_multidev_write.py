@@ -32,7 +32,7 @@ import pytest
 import fixtures
 import progs614
 from fixtures import MiB
-from multidev import loops, mounted, sh
+from multidev import fill_data_chunks, loops, mounted, sh
 from test_encrypt import FAULT_RE, KEY_A, write_key
 from test_restore import compare, manifest
 
@@ -331,7 +331,15 @@ def sweep_fs(tmp_path_factory, is_root):
         sh("mkfs.btrfs", "-q", "-f", "-n", "4096", "-m", "raid1", "-d", "raid1", *devs)
         with mounted(devs, work / "mnt", ro=False) as mnt:
             populate(mnt, seed=3, big=1300000, files=260)
+            # Data chunks nearly full: the sweep cuts chunk allocation on two devices too.
+            assert fill_data_chunks(mnt, random.Random(4), MiB, 2 * MiB) < 200
     return files
+
+
+def chunk_count(run, files):
+    res = run("inspect", "dump-tree", "-t", "chunk", *map(str, files))
+    assert res.returncode == 0, res.stderr
+    return res.stdout.count("CHUNK_ITEM")
 
 
 def test_crash_sweep_raid1(sweep_fs, run, tmp_path):
@@ -361,7 +369,8 @@ def test_crash_sweep_raid1(sweep_fs, run, tmp_path):
                 bad = progs_checks(devs)
             failures += [(cut, b) for b in bad]
         if not done:
-            res = run("encrypt", "--key-file", key, *device_args(files))
+            # Re-run through either device (a stale one's superblock: its old device item).
+            res = run("encrypt", "--key-file", key, *device_args(files if cut % 2 else files[::-1]))
             if res.returncode:
                 failures.append((cut, "re-run: " + res.stderr[-300:]))
             elif generation(files[0]) != generation(files[1]):
@@ -372,4 +381,6 @@ def test_crash_sweep_raid1(sweep_fs, run, tmp_path):
                     failures.append((cut, "check after re-run: " + res.stdout[-500:]))
     assert done, "encrypt never completed"
     assert cut > 200, "only %d cut points" % cut
+    # The completed run made a data chunk (what the cuts above went through).
+    assert chunk_count(run, files) > chunk_count(run, sweep_fs)
     assert not failures, "\n".join("cut %d: %s" % f for f in failures[:20])

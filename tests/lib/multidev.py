@@ -2,6 +2,8 @@
 (tests/test_multidev.py reads them, tests/test_multidev_write.py writes them)."""
 
 import contextlib
+import os
+import re
 import subprocess
 
 
@@ -45,3 +47,27 @@ def mounted(devs, mnt, ro):
     finally:
         if sh("umount", mnt, check=False).returncode:
             sh("umount", "-l", mnt, check=False)
+
+
+def data_usage(mnt):
+    """(size, used) of the data block groups, from btrfs filesystem usage."""
+    out = sh("btrfs", "filesystem", "usage", "-b", mnt).stdout
+    m = re.search(r"^Data,[^:]*: Size:(\d+), Used:(\d+)", out, re.M)
+    assert m, out
+    return int(m.group(1)), int(m.group(2))
+
+
+def fill_data_chunks(mnt, rng, piece, margin, limit=200):
+    """Write files of `piece` bytes under mnt/fill until the data block
+    groups have less room left than the data in them (less margin): the
+    kernel allocates ahead, so how much that takes is measured, not
+    guessed.  A rewrite of all the data (encrypt's copies) then needs new
+    chunks.  Returns the number of files, at most limit (then it failed)."""
+    (mnt / "fill").mkdir()
+    for i in range(limit):
+        (mnt / "fill" / ("f%03d.bin" % i)).write_bytes(rng.randbytes(piece))
+        os.sync()
+        size, used = data_usage(mnt)
+        if size - used + margin < used:
+            return i + 1
+    return limit

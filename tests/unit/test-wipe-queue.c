@@ -22,11 +22,11 @@
 #define NR_RANGES 3
 
 /* The first unallocated device range of at least 4 ranges' room. */
-static int first_hole(u64 start, u64 len, void *arg)
+static int first_hole(u32 dev, u64 start, u64 len, void *arg)
 {
 	u64 *at = arg;
 
-	if (len < (NR_RANGES + 1) * 2 * RANGE)
+	if (dev || len < (NR_RANGES + 1) * 2 * RANGE)
 		return 0;
 	*at = start;
 	return 1;
@@ -84,7 +84,7 @@ UNIT_TEST(wipe_queue_background_and_chunk_alloc_drain)
 	/* Held: nothing is wiped until the releasing thread lets the worker go. */
 	wipe_queue_hold(q, true);
 	for (int i = 0; i < NR_RANGES; i++)
-		CHECK_EQ_INT(wipe_queue_add(q, at + 2 * i * RANGE, RANGE), 0);
+		CHECK_EQ_INT(wipe_queue_add(q, 0, at + 2 * i * RANGE, RANGE), 0);
 	CHECK_EQ_INT(pthread_create(&th, NULL, release_later, q), 0);
 	/* A new chunk may land on the queued ranges: it is made only after their wipe. */
 	start = now_sec();
@@ -129,12 +129,12 @@ UNIT_TEST(wipe_queue_error_reaches_the_drain)
 	CHECK_EQ_INT(wipe_queue_start(fs, &q), 0);
 	/* Neither a hole nor zeros can go through a read-only descriptor. */
 	fs->devs[0].fd = ro;
-	CHECK_EQ_INT(wipe_queue_add(q, 100ULL << 20, RANGE), 0);
+	CHECK_EQ_INT(wipe_queue_add(q, 0, 100ULL << 20, RANGE), 0);
 	CHECK_EQ_INT(wipe_queue_drain(q), -EBADF);
 	CHECK(strstr(fs_errmsg(fs), "wiping") != NULL);
 	fs_clear_err(fs);
 	/* Later ranges are refused with the first error, and the stop reports it too. */
-	CHECK_EQ_INT(wipe_queue_add(q, 101ULL << 20, RANGE), -EBADF);
+	CHECK_EQ_INT(wipe_queue_add(q, 0, 101ULL << 20, RANGE), -EBADF);
 	CHECK(strstr(fs_errmsg(fs), "wiping") != NULL);
 	CHECK_EQ_INT(wipe_queue_stop(q), -EBADF);
 	CHECK(fs->wipeq == NULL);
