@@ -144,8 +144,16 @@ def kernel_next_data_chunk(run, files, where):
     return sorted(s["devid"] for s in made[0]["stripes"])
 
 
+# Under ASan+UBSan the layouts whose allocation differs most (three unequal
+# devices, four devices, striping over unequal ones); the normal build runs all.
+SANITIZED_CASES = ("raid1-uneven3", "raid10", "raid0-uneven")
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_new_chunks_round_trip(make_fs, run, tmp_path, name):
+    if run.sanitized and name not in SANITIZED_CASES:
+        pytest.skip("the sanitized build runs %s; the normal build runs every layout"
+                    % ", ".join(SANITIZED_CASES))
     files0, want = make_fs(name)
     files = copies(files0, tmp_path / "ours")
     key = write_key(tmp_path / "k", KEY_A)

@@ -321,36 +321,73 @@ def test_stale_device_oracle(make_fs, run, tmp_path):
 
 # ---- crash sweep ------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def sweep_fs(tmp_path_factory, is_root):
-    if not is_root:
-        pytest.skip("needs root and loop devices")
-    work = tmp_path_factory.mktemp("mdw-sweep")
-    files = [_truncated(work / ("dev%d.img" % i), 200) for i in range(2)]
+def _sweep_image(work, mib, fill):
+    files = [_truncated(work / ("dev%d.img" % i), mib) for i in range(2)]
     with loops(files) as devs:
         sh("mkfs.btrfs", "-q", "-f", "-n", "4096", "-m", "raid1", "-d", "raid1", *devs)
         with mounted(devs, work / "mnt", ro=False) as mnt:
             populate(mnt, seed=3, big=1300000, files=260)
-            # Data chunks nearly full: the sweep cuts chunk allocation on two devices too.
-            assert fill_data_chunks(mnt, random.Random(4), MiB, 2 * MiB) < 200
+            # Data chunks nearly full: encrypt's copies need a new chunk on both devices.
+            if fill:
+                assert fill_data_chunks(mnt, random.Random(4), MiB, 2 * MiB) < 200
     return files
 
 
-def chunk_count(run, files):
+@pytest.fixture(scope="module")
+def sweep_fs(tmp_path_factory, is_root):
+    if not is_root:
+        pytest.skip("needs root and loop devices")
+    return _sweep_image(tmp_path_factory.mktemp("mdw-sweep"), 200, fill=False)
+
+
+@pytest.fixture(scope="module")
+def sweep_fs_chunks(tmp_path_factory, is_root):
+    if not is_root:
+        pytest.skip("needs root and loop devices")
+    return _sweep_image(tmp_path_factory.mktemp("mdw-sweep-chunks"), 128, fill=True)
+
+
+def chunk_keys(run, files):
+    """The logical addresses of the chunks (our dump-tree's CHUNK_ITEM keys)."""
     res = run("inspect", "dump-tree", "-t", "chunk", *map(str, files))
     assert res.returncode == 0, res.stderr
-    return res.stdout.count("CHUNK_ITEM")
+    return set(re.findall(r"CHUNK_ITEM (\d+)\)", res.stdout))
 
 
-def test_crash_sweep_raid1(sweep_fs, run, tmp_path):
+def _check_cut(run, key, files, cut):
+    """Failures of one cut image: our check through either device, and
+    btrfs check while the encryption bit is not set yet."""
+    failures = []
+    for order in (files, files[::-1]):
+        res = run("check", "--check-data-csum", "--key-file", key, *device_args(order))
+        if res.returncode:
+            failures.append((cut, "check: " + res.stdout[-500:] + res.stderr[-300:]))
+    if not any(incompat(f) & (1 << 15) for f in files):
+        with loops(files) as devs:
+            failures += [(cut, b) for b in progs_checks(devs)]
+    return failures
+
+
+def _rerun(run, key, files, cut):
+    """Re-run through either device (a stale one's superblock: its old device item)."""
+    res = run("encrypt", "--key-file", key, *device_args(files if cut % 2 else files[::-1]))
+    if res.returncode:
+        return [(cut, "re-run: " + res.stderr[-300:])]
+    if generation(files[0]) != generation(files[1]):
+        return [(cut, "re-run: generations differ")]
+    res = run("check", "--check-data-csum", "--key-file", key, *device_args(files))
+    return [(cut, "check after re-run: " + res.stdout[-500:])] if res.returncode else []
+
+
+def _sweep(src, run, tmp_path, step):
+    """Cut encrypt at every step-th write of the two devices src; returns
+    (the last cut, failures, the completed run's files)."""
     key = write_key(tmp_path / "k", KEY_A)
     files = [tmp_path / "a.img", tmp_path / "b.img"]
     failures, cut, done = [], 0, False
-    # Under ASan every 4th cut (as the other crash sweeps): the normal build cuts at every write.
-    step = 4 if run.sanitized else 1
-    while not done and cut < 2000:
+    while not done and cut < 4000:
         cut += step
-        for s, f in zip(sweep_fs, files):
+        for s, f in zip(src, files):
             fixtures.sparse_copy(str(s), str(f))
         res = run("encrypt", "--key-file", key, *device_args(files),
                   env={"EXTCRYPT_FAIL_AT": str(cut)})
@@ -359,28 +396,26 @@ def test_crash_sweep_raid1(sweep_fs, run, tmp_path):
         elif res.returncode != 1 or not FAULT_RE.search(res.stderr):
             failures.append((cut, "cut run: %d %s" % (res.returncode, res.stderr[-300:])))
             continue
-        # Either device first: the same filesystem, clean.
-        for order in (files, files[::-1]):
-            res = run("check", "--check-data-csum", "--key-file", key, *device_args(order))
-            if res.returncode:
-                failures.append((cut, "check: " + res.stdout[-500:] + res.stderr[-300:]))
-        if not any(incompat(f) & (1 << 15) for f in files):
-            with loops(files) as devs:
-                bad = progs_checks(devs)
-            failures += [(cut, b) for b in bad]
+        failures += _check_cut(run, key, files, cut)
         if not done:
-            # Re-run through either device (a stale one's superblock: its old device item).
-            res = run("encrypt", "--key-file", key, *device_args(files if cut % 2 else files[::-1]))
-            if res.returncode:
-                failures.append((cut, "re-run: " + res.stderr[-300:]))
-            elif generation(files[0]) != generation(files[1]):
-                failures.append((cut, "re-run: generations differ"))
-            else:
-                res = run("check", "--check-data-csum", "--key-file", key, *device_args(files))
-                if res.returncode:
-                    failures.append((cut, "check after re-run: " + res.stdout[-500:]))
+            failures += _rerun(run, key, files, cut)
     assert done, "encrypt never completed"
+    return cut, failures, files
+
+
+def test_crash_sweep_raid1(sweep_fs, run, tmp_path):
+    # Under ASan every 4th cut (as the other crash sweeps): the normal build cuts at every write.
+    cut, failures, _ = _sweep(sweep_fs, run, tmp_path, 4 if run.sanitized else 1)
     assert cut > 200, "only %d cut points" % cut
-    # The completed run made a data chunk (what the cuts above went through).
-    assert chunk_count(run, files) > chunk_count(run, sweep_fs)
+    assert not failures, "\n".join("cut %d: %s" % f for f in failures[:20])
+
+
+def test_crash_sweep_raid1_new_chunk(sweep_fs_chunks, run, tmp_path):
+    """The same on data chunks nearly full: the run allocates a chunk on
+    both devices (and removes emptied ones).  Every 8th write (16th under
+    ASan): a full sweep of this image copies 90 MB per cut, 480 times."""
+    cut, failures, files = _sweep(sweep_fs_chunks, run, tmp_path, 16 if run.sanitized else 8)
+    assert cut > 400 // (16 if run.sanitized else 8), "only %d writes" % cut
+    # The completed run made a chunk: what the cuts above went through.
+    assert chunk_keys(run, files) - chunk_keys(run, sweep_fs_chunks)
     assert not failures, "\n".join("cut %d: %s" % f for f in failures[:20])
