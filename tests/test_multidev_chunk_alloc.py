@@ -179,9 +179,11 @@ def test_new_chunks_round_trip(make_fs, run, tmp_path, name):
             assert all(len(set(g)) == len(g) for g in groups), c
     # The old plaintext is gone from every device: removed chunks and free space wiped.
     assert not marker_on(files), marker_on(files)
-    # The kernel, on a copy of the same image, takes the same devices.
-    assert sorted(s["devid"] for s in made[0]["stripes"]) == \
-        kernel_next_data_chunk(run, files0, tmp_path / "kernel")
+    # The kernel, on a copy of the same image, takes the same devices (where
+    # there is a choice: devices of different sizes; equal ones are all taken).
+    if len(set(CASES[name][1])) > 1:
+        assert sorted(s["devid"] for s in made[0]["stripes"]) == \
+            kernel_next_data_chunk(run, files0, tmp_path / "kernel")
     res = run("check", "--check-data-csum", "--key-file", key, *args)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr
     res = run("decrypt", "--key-file", key, *args)

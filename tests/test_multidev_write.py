@@ -412,10 +412,11 @@ def test_crash_sweep_raid1(sweep_fs, run, tmp_path):
 
 def test_crash_sweep_raid1_new_chunk(sweep_fs_chunks, run, tmp_path):
     """The same on data chunks nearly full: the run allocates a chunk on
-    both devices (and removes emptied ones).  Every 8th write (16th under
+    both devices (and removes emptied ones).  Every 12th write (24th under
     ASan): a full sweep of this image copies 90 MB per cut, 480 times."""
-    cut, failures, files = _sweep(sweep_fs_chunks, run, tmp_path, 16 if run.sanitized else 8)
-    assert cut > 400 // (16 if run.sanitized else 8), "only %d writes" % cut
+    step = 24 if run.sanitized else 12
+    cut, failures, files = _sweep(sweep_fs_chunks, run, tmp_path, step)
+    assert cut > 400 // step, "only %d writes" % cut
     # The completed run made a chunk: what the cuts above went through.
     assert chunk_keys(run, files) - chunk_keys(run, sweep_fs_chunks)
     assert not failures, "\n".join("cut %d: %s" % f for f in failures[:20])
