@@ -197,7 +197,6 @@ static u64 bm_next(const u8 *bm, u64 i, u64 nbits, bool used)
 	return nbits;
 }
 
-/* Sectors [first, last) of the bitmap to used (set) or free. */
 /* Set or clear one bit. */
 static inline void bm_put(u8 *bm, u64 bit, bool set)
 {
@@ -206,6 +205,7 @@ static inline void bm_put(u8 *bm, u64 bit, bool set)
 	bm[bit >> 3] = set ? bm[bit >> 3] | mask : bm[bit >> 3] & ~mask;
 }
 
+/* Sectors [first, last) of the bitmap to used (set) or free. */
 static void bm_fill(u8 *bm, u64 first, u64 last, bool set)
 {
 	for (; first < last && (first & 7); first++)
