@@ -128,6 +128,12 @@ static bool multi_path(const struct fs_info *fs, const struct chunk_profile *pro
 	return fs->nr_devs > 1 || prof->devs_min > 1 || prof->devs_max != 1;
 }
 
+/* Stripes holding distinct data in a chunk of num_stripes stripes of prof (at least 1). */
+static u32 data_stripes(const struct chunk_profile *prof, u32 num_stripes)
+{
+	return num_stripes / prof->ncopies ? num_stripes / prof->ncopies : 1;
+}
+
 static u64 dev_total(const struct trans *t)
 {
 	if (t->chunks && t->chunks->new_total)
@@ -242,8 +248,8 @@ static int dev_limit(struct trans *t, u32 dev, u64 *limit)
 {
 	struct fs_info *fs = t->fs;
 	struct trans_root *cr;
-	struct key_iter it;
-	u64 devid = fs->devs[dev].devid, total = 0;
+	struct btrfs_dev_item di;
+	u64 total;
 	int ret;
 
 	if (dev == 0) {
@@ -254,26 +260,28 @@ static int dev_limit(struct trans *t, u32 dev, u64 *limit)
 	cr = trans_get_root(t, BTRFS_CHUNK_TREE_OBJECTID);
 	if (!cr)
 		return trans_root_err(t);
-	ret = key_iter_type(&it, fs, &cr->ref, BTRFS_DEV_ITEMS_OBJECTID, BTRFS_DEV_ITEM_KEY, devid);
-	if (ret == 0 && (it.key.offset != devid || it.size < sizeof(struct btrfs_dev_item)))
-		ret = 1;
-	if (ret == 0)
-		total = le64_to_cpu(((const struct btrfs_dev_item *)it.ptr)->total_bytes);
-	key_iter_release(&it);
-	if (ret > 0)
-		return fs_err(fs, -EUCLEAN, "the chunk tree has no device item for devid %llu",
-			      (unsigned long long)devid);
+	ret = dev_item_in(fs, &cr->ref, fs->devs[dev].devid, &di);
+	if (ret)
+		return ret;
+	total = le64_to_cpu(di.total_bytes);
 	*limit = total < fs->devs[dev].size ? total : fs->devs[dev].size;
-	return ret;
+	return 0;
 }
 
-/* Walk the free space of device dev (index in fs->devs) beyond the reserved first MiB. */
+/*
+ * Walk the free space of device dev (index in fs->devs) beyond the reserved
+ * first MiB; a missing device has none.
+ */
 static int dev_find_hole(struct trans *t, u32 dev, struct holes *h)
 {
 	struct dev_range_list l = { 0 };
 	u64 limit = 0;
 	u64 pos = DEV_RESERVED;
-	int ret = dev_limit(t, dev, &limit);
+	int ret;
+
+	if (t->fs->devs[dev].fd < 0)
+		return 0;
+	ret = dev_limit(t, dev, &limit);
 
 	if (!ret)
 		ret = dev_used_ranges(t, t->fs->devs[dev].devid, &l);
@@ -300,7 +308,7 @@ int chunk_for_each_unallocated(struct trans *t, int (*fn)(u32 dev, u64 start, u6
 {
 	for (u32 d = 0; d < t->fs->nr_devs; d++) {
 		struct holes h = { .want = (u64)-1, .fn = fn, .dev = d, .arg = arg };
-		int ret = t->fs->devs[d].fd < 0 ? 0 : dev_find_hole(t, d, &h);
+		int ret = dev_find_hole(t, d, &h);
 
 		if (ret)
 			return ret;
@@ -314,7 +322,7 @@ int chunk_dev_unallocated(struct trans *t, u64 *total, u64 *largest)
 
 	for (u32 d = 0; d < t->fs->nr_devs; d++) {
 		struct holes h = { .want = (u64)-1 };
-		int ret = t->fs->devs[d].fd < 0 ? 0 : dev_find_hole(t, d, &h);
+		int ret = dev_find_hole(t, d, &h);
 
 		if (ret)
 			return ret;
@@ -484,16 +492,14 @@ static u64 stripe_for(const struct trans *t, u64 type, const struct chunk_profil
 		      u64 hole_len)
 {
 	u64 max_stripe, max_chunk, stripe;
-	u16 data_stripes = prof->dev_stripes / prof->ncopies;
+	u32 ds = data_stripes(prof, prof->dev_stripes);
 
 	chunk_size_limits(fs_total(t), type, &max_stripe, &max_chunk);
-	if (data_stripes < 1)
-		data_stripes = 1;
 	stripe = hole_len / prof->dev_stripes;
 	if (stripe > max_stripe)
 		stripe = max_stripe;
-	if (stripe * data_stripes > max_chunk && round_up_to(max_chunk / data_stripes, SZ_16M) < stripe)
-		stripe = round_up_to(max_chunk / data_stripes, SZ_16M);
+	if (stripe * ds > max_chunk && round_up_to(max_chunk / ds, SZ_16M) < stripe)
+		stripe = round_up_to(max_chunk / ds, SZ_16M);
 	return stripe / CHUNK_STRIPE_LEN * CHUNK_STRIPE_LEN;
 }
 
@@ -605,12 +611,12 @@ static int gather_devices(struct trans *t, const struct chunk_profile *prof, u64
 	*nr = 0;
 	for (u32 d = 0; d < fs->nr_devs; d++) {
 		struct holes h = { .want = want };
-		int ret = fs->devs[d].fd < 0 ? 0 : dev_find_hole(t, d, &h);
+		int ret = dev_find_hole(t, d, &h);
 		u64 avail = h.fit_len ? want : h.largest;
 
 		if (ret)
 			return ret;
-		if (fs->devs[d].fd < 0 || avail < CHUNK_STRIPE_LEN * prof->dev_stripes)
+		if (avail < CHUNK_STRIPE_LEN * prof->dev_stripes)
 			continue;
 		picks[(*nr)++] = (struct dev_pick){ d, h.fit_len ? h.fit_at : h.largest_at, avail,
 						    h.total };
@@ -629,21 +635,47 @@ static u64 multi_stripe(const struct trans *t, u64 type, const struct chunk_prof
 			const struct dev_pick *picks, u32 n, u64 need)
 {
 	u64 max_stripe, max_chunk, stripe, need_stripe;
-	u32 data_stripes = n * prof->dev_stripes / prof->ncopies;
+	u32 ds = data_stripes(prof, n * prof->dev_stripes);
 
 	chunk_size_limits(fs_total(t), type, &max_stripe, &max_chunk);
-	if (data_stripes < 1)
-		data_stripes = 1;
 	stripe = picks[n - 1].avail / prof->dev_stripes;
-	if (stripe * data_stripes > max_chunk && round_up_to(max_chunk / data_stripes, SZ_16M) < stripe)
-		stripe = round_up_to(max_chunk / data_stripes, SZ_16M);
+	if (stripe * ds > max_chunk && round_up_to(max_chunk / ds, SZ_16M) < stripe)
+		stripe = round_up_to(max_chunk / ds, SZ_16M);
 	if (stripe > SZ_1G)
 		stripe = SZ_1G;
 	stripe = stripe / CHUNK_STRIPE_LEN * CHUNK_STRIPE_LEN;
-	need_stripe = round_up_to((need + data_stripes - 1) / data_stripes, CHUNK_STRIPE_LEN);
+	need_stripe = round_up_to((need + ds - 1) / ds, CHUNK_STRIPE_LEN);
 	if (stripe < need_stripe)
 		stripe = picks[n - 1].avail / prof->dev_stripes >= need_stripe ? need_stripe : 0;
 	return stripe;
+}
+
+/* At most this many devices take part in chunk allocation. */
+#define MAX_PICKS (CHUNK_MAX_STRIPES * 4)
+
+/*
+ * The kernel's choice for a chunk of prof holding need bytes: picks[0..*n)
+ * the devices it takes (of *nr with room), *stripe its stripe size (0:
+ * no chunk fits).
+ */
+static int choose_devices(struct trans *t, u64 type, const struct chunk_profile *prof, u64 need,
+			  struct dev_pick picks[MAX_PICKS], u32 *nr, u32 *n, u64 *stripe)
+{
+	u64 max_stripe, max_chunk;
+	int ret;
+
+	*nr = *n = 0;
+	*stripe = 0;
+	if (t->fs->nr_devs > MAX_PICKS)
+		return fs_err(t->fs, -EOPNOTSUPP, "chunk allocation over %u devices is not supported",
+			      t->fs->nr_devs);
+	chunk_size_limits(fs_total(t), type, &max_stripe, &max_chunk);
+	ret = gather_devices(t, prof, max_stripe * prof->dev_stripes, picks, nr);
+	if (ret)
+		return ret;
+	*n = pick_count(prof, type, *nr);
+	*stripe = *n ? multi_stripe(t, type, prof, picks, *n, need) : 0;
+	return 0;
 }
 
 /*
@@ -655,20 +687,13 @@ static int place_multi(struct trans *t, u64 type, const struct chunk_profile *pr
 		       struct chunk_map *m, u64 *stripe)
 {
 	struct fs_info *fs = t->fs;
-	struct dev_pick picks[CHUNK_MAX_STRIPES * 4];
-	u64 max_stripe, max_chunk, unalloc = 0;
+	struct dev_pick picks[MAX_PICKS];
+	u64 unalloc = 0;
 	u32 nr, n;
-	int ret;
+	int ret = choose_devices(t, type, prof, need, picks, &nr, &n, stripe);
 
-	if (fs->nr_devs > sizeof(picks) / sizeof(picks[0]))
-		return fs_err(fs, -EOPNOTSUPP, "chunk allocation over %u devices is not supported",
-			      fs->nr_devs);
-	chunk_size_limits(fs_total(t), type, &max_stripe, &max_chunk);
-	ret = gather_devices(t, prof, max_stripe * prof->dev_stripes, picks, &nr);
 	if (ret)
 		return ret;
-	n = pick_count(prof, type, nr);
-	*stripe = n ? multi_stripe(t, type, prof, picks, n, need) : 0;
 	if (!*stripe) {
 		chunk_dev_unallocated(t, &unalloc, NULL);
 		return fs_err(fs, -ENOSPC,
@@ -677,7 +702,7 @@ static int place_multi(struct trans *t, u64 type, const struct chunk_profile *pr
 			      prof->devs_min, (unsigned long long)unalloc);
 	}
 	m->num_stripes = n * prof->dev_stripes;
-	m->length = *stripe * (m->num_stripes / prof->ncopies);
+	m->length = *stripe * data_stripes(prof, m->num_stripes);
 	for (u32 i = 0; i < n; i++) {
 		for (u16 j = 0; j < prof->dev_stripes; j++) {
 			m->devid[i * prof->dev_stripes + j] = fs->devs[picks[i].dev].devid;
@@ -697,7 +722,7 @@ static int place_single(struct trans *t, u64 type, const struct chunk_profile *p
 	if (ret)
 		return ret;
 	m->num_stripes = prof->dev_stripes;
-	m->length = *stripe * (prof->dev_stripes / prof->ncopies ? prof->dev_stripes / prof->ncopies : 1);
+	m->length = *stripe * data_stripes(prof, m->num_stripes);
 	for (u16 s = 0; s < m->num_stripes; s++) {
 		m->physical[s] = at + s * *stripe;
 		m->devid[s] = devid_of(t->fs);	/* the stripe layer maps copies by devid */
@@ -825,7 +850,7 @@ int chunk_remove(struct trans *t, u64 logical, u64 length)
 	prof = chunk_profile_of(m.type);
 	if (!prof)
 		return fs_err(fs, -EOPNOTSUPP, "chunk %llu: profile not supported", logical);
-	stripe = m.length / (m.num_stripes / prof->ncopies ? m.num_stripes / prof->ncopies : 1);
+	stripe = m.length / data_stripes(prof, m.num_stripes);
 	ret = record_change(t, &m, stripe, true);
 	if (!ret)
 		ret = delete_key(t, cr, &key);
@@ -988,19 +1013,16 @@ void chunk_abort(struct trans *t)
 static int multi_device_bytes(struct trans *t, u64 type, const struct chunk_profile *prof,
 			      u64 *bytes)
 {
-	struct dev_pick picks[CHUNK_MAX_STRIPES * 4];
-	u64 max_stripe, max_chunk, stripe;
+	struct dev_pick picks[MAX_PICKS];
+	u64 stripe;
 	u32 nr, n;
 	int ret;
 
 	*bytes = 0;
-	if (t->fs->nr_devs > sizeof(picks) / sizeof(picks[0]))
+	if (t->fs->nr_devs > MAX_PICKS)
 		return 0;
-	chunk_size_limits(fs_total(t), type, &max_stripe, &max_chunk);
-	ret = gather_devices(t, prof, max_stripe * prof->dev_stripes, picks, &nr);
-	n = ret ? 0 : pick_count(prof, type, nr);
-	stripe = n ? multi_stripe(t, type, prof, picks, n, 0) : 0;
-	*bytes = stripe * n * prof->dev_stripes;
+	ret = choose_devices(t, type, prof, 0, picks, &nr, &n, &stripe);
+	*bytes = ret ? 0 : stripe * n * prof->dev_stripes;
 	return ret;
 }
 
@@ -1036,7 +1058,7 @@ static int multi_available(struct trans *t, u64 type, const struct chunk_profile
 			   u64 reserve, u64 *bytes)
 {
 	struct fs_info *fs = t->fs;
-	u64 free_b[CHUNK_MAX_STRIPES * 4], max_stripe, max_chunk;
+	u64 free_b[MAX_PICKS], max_stripe, max_chunk;
 	u32 nr = 0;
 
 	*bytes = 0;
@@ -1044,7 +1066,7 @@ static int multi_available(struct trans *t, u64 type, const struct chunk_profile
 		return 0;
 	for (u32 d = 0; d < fs->nr_devs; d++) {
 		struct holes h = { .want = (u64)-1 };
-		int ret = fs->devs[d].fd < 0 ? 0 : dev_find_hole(t, d, &h);
+		int ret = dev_find_hole(t, d, &h);
 
 		if (ret)
 			return ret;

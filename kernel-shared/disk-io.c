@@ -979,12 +979,18 @@ out:
 int chunk_tree_dev_item(struct fs_info *fs, u64 devid, struct btrfs_dev_item *out)
 {
 	struct root_ref r;
-	struct key_iter it;
 	int ret = find_root(fs, BTRFS_CHUNK_TREE_OBJECTID, &r);
 
-	if (ret)
-		return ret;
-	ret = key_iter_type(&it, fs, &r, BTRFS_DEV_ITEMS_OBJECTID, BTRFS_DEV_ITEM_KEY, devid);
+	return ret ? ret : dev_item_in(fs, &r, devid, out);
+}
+
+int dev_item_in(struct fs_info *fs, const struct root_ref *chunk_root, u64 devid,
+		struct btrfs_dev_item *out)
+{
+	struct key_iter it;
+	int ret = key_iter_type(&it, fs, chunk_root, BTRFS_DEV_ITEMS_OBJECTID, BTRFS_DEV_ITEM_KEY,
+				devid);
+
 	if (ret == 0 && (it.key.offset != devid || it.size < sizeof(*out)))
 		ret = 1;
 	if (ret == 0)

@@ -77,6 +77,9 @@ void close_image(struct fs_info *fs);
  * there is none, or the error of reading the tree.
  */
 int chunk_tree_dev_item(struct fs_info *fs, u64 devid, struct btrfs_dev_item *out);
+/* The same in the chunk tree at chunk_root (a transaction's, for example). */
+int dev_item_in(struct fs_info *fs, const struct root_ref *chunk_root, u64 devid,
+		struct btrfs_dev_item *out);
 
 /*
  * Read and verify a superblock copy at the given mirror index into sb.
