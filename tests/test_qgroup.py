@@ -175,9 +175,7 @@ def _kernel_judges(img, work):
     mark = RL.dmesg_mark()
     with RL.mounted(img, work / "mnt-ro") as (mnt, dev, _m):
         pass
-    msgs = [ln for ln in RL.dmesg_lines()
-            if re.search(r"qgroup|quota", ln, re.I) and RL._TS_RE.match(ln)
-            and float(RL._TS_RE.match(ln).group(1)) > mark]
+    msgs = [ln for ln in RL.dmesg_since(mark, dev) if re.search(r"qgroup|quota", ln, re.I)]
     assert msgs == [], msgs
     want = info_counts(img)
     copy = work / "rescan.img"

@@ -109,16 +109,28 @@ def dmesg_mark():
     return 0.0
 
 
-def dmesg_btrfs_problems(since, device):
-    """New `BTRFS critical|error|warning (device <dev>)` lines after `since`."""
+_DEV_RE = re.compile(r"\(device ([^)\s]+)\)")
+
+
+def dmesg_since(since, device):
+    """Kernel log lines after `since` that may concern `device`: those about
+    it, and those that name no device.  Lines about other devices are left
+    out: the two test suites of `make test` mount loop devices side by side."""
     dev = os.path.basename(device)
     out = []
-    pat = re.compile(r"BTRFS (critical|error|warning) \(device %s\b" % re.escape(dev))
     for line in dmesg_lines():
         m = _TS_RE.match(line)
-        if m and float(m.group(1)) > since and pat.search(line):
+        tag = _DEV_RE.search(line)
+        if m and float(m.group(1)) > since and (not tag or tag.group(1) == dev):
             out.append(line)
     return out
+
+
+def dmesg_btrfs_problems(since, device):
+    """New `BTRFS critical|error|warning (device <dev>)` lines after `since`."""
+    pat = re.compile(r"BTRFS (critical|error|warning) \(device %s\b"
+                     % re.escape(os.path.basename(device)))
+    return [line for line in dmesg_since(since, device) if pat.search(line)]
 
 
 @contextlib.contextmanager
