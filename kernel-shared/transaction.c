@@ -237,18 +237,56 @@ int wipe_logical(struct fs_info *fs, u64 logical, u64 len)
 /* ---- opening for write ------------------------------------------------ */
 
 /*
+ * Is block device maj:min a device of a mounted btrfs?  The kernel lists
+ * every device of a mounted filesystem, not only the one mountinfo names,
+ * as /sys/fs/btrfs/<fsid>/devices/<kernel name>, from mount to unmount.
+ */
+static bool dev_in_mounted_btrfs(unsigned int maj, unsigned int min)
+{
+	char p[PATH_MAX + 512], link[PATH_MAX];	/* p: a d_name and link's tail */
+	const char *name;
+	struct dirent *de;
+	bool found = false;
+	ssize_t n;
+	DIR *d;
+
+	snprintf(p, sizeof(p), "/sys/dev/block/%u:%u", maj, min);
+	n = readlink(p, link, sizeof(link) - 1);
+	if (n <= 0)
+		return false;
+	link[n] = 0;
+	name = strrchr(link, '/');
+	name = name ? name + 1 : link;
+	d = opendir("/sys/fs/btrfs");
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d))) {
+		struct stat st;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "/sys/fs/btrfs/%s/devices/%s", de->d_name, name);
+		found = !lstat(p, &st);
+	}
+	closedir(d);
+	return found;
+}
+
+/*
  * Is the device mounted according to /proc/self/mountinfo?  btrfs reports
  * an anonymous device number there, so the mount source (after " - fstype ")
- * is compared too.
+ * is compared too; and the mount source is only one of the devices of a
+ * filesystem of several, so btrfs's own list is asked as well.
  */
 static bool dev_is_mounted(unsigned int maj, unsigned int min, const char *devpath)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
+	FILE *f;
 	char line[4096];
-	bool found = false;
+	bool found = dev_in_mounted_btrfs(maj, min);
 
+	f = found ? NULL : fopen("/proc/self/mountinfo", "re");
 	if (!f)
-		return false;
+		return found;
 	while (!found && fgets(line, sizeof(line), f)) {
 		unsigned int a, b;
 		char *sep = strstr(line, " - "), fstype[64], source[PATH_MAX];
