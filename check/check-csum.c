@@ -12,10 +12,12 @@
 #include "common/fault.h"
 #include "check/check.h"
 #include "check/check-scrub.h"
+#include "crypto/csum.h"
 #include "kernel-shared/disk-io.h"
 #include "kernel-shared/fs-walk.h"
 #include "kernel-shared/volumes.h"
 #include "data/names.h"
+#include "data/read.h"
 #include "common/messages.h"
 #include "common/progress.h"
 
@@ -326,16 +328,31 @@ struct check_scrub {
  * soon as the csum tree is read, so the data is read and verified while the
  * other trees are walked and checked.  check_scrub_finish() collects.
  */
+/* The first copy of [logical, logical + len) on devices that were given (-1: none). */
+static int first_present(struct fs_info *fs, u64 logical, u64 len)
+{
+	for (int k = 0; k < num_copies(fs, logical); k++) {
+		struct copy_loc loc;
+
+		if (!map_copy(fs, logical, len, k, &loc) && loc.fd >= 0)
+			return k;
+	}
+	return -1;
+}
+
 /*
  * The scrub ranges of [cur, cur + n) (one chunk), every copy on a device
  * that was given, cut where the stripe layer cuts them (RAID0/10/5/6
- * stripe elements).
+ * stripe elements).  RAID5/6: the data elements only, or where one is on
+ * a missing device the first copy rebuilt without it; the other rebuilt
+ * copies are tried for the bad sectors (retry_rebuilt()).
  */
 static void scrub_add_copies(struct check_ctx *c, struct check_scrub *s, u64 cur, u64 n,
 			     const u8 *csums)
 {
 	u64 ss = c->fs->sectorsize;
 	int copies = num_copies(c->fs, cur);
+	bool rebuilt = copies_rebuilt(c->fs, cur);
 
 	for (int st = 0; st < copies; st++) {
 		for (u64 off = 0, run; off < n; off += run) {
@@ -347,6 +364,8 @@ static void scrub_add_copies(struct check_ctx *c, struct check_scrub *s, u64 cur
 					     "data is not mapped by the stripe layer");
 				break;
 			}
+			if (rebuilt && st != first_present(c->fs, cur + off, run))
+				continue;
 			if (loc.fd < 0)
 				continue;	/* a missing device */
 			if (loc.physical + run > c->fs->devs[loc.dev].size) {
@@ -361,6 +380,7 @@ static void scrub_add_copies(struct check_ctx *c, struct check_scrub *s, u64 cur
 			r->len = run;
 			r->csums = csums + off / ss * c->fs->csum_size;
 			r->mirror = st + 1;
+			r->rebuild = loc.rebuild;
 		}
 	}
 }
@@ -394,6 +414,8 @@ void check_scrub_start(struct check_ctx *c)
 		.arg = &s->bl,
 		.progress = progress_cb,
 		.progress_arg = &s->prog,
+		.rebuild = data_read_rebuild,
+		.rebuild_arg = c->fs,
 	};
 	progress_init(&s->prog, "check", "bytes");
 	vec_init(&s->ranges, sizeof(struct scrub_range));
@@ -438,6 +460,44 @@ void check_scrub_start(struct check_ctx *c)
 		check_report(c, PR_DATA_READ_ERROR, LOC_NONE, err);
 }
 
+/*
+ * RAID5/6: a bad sector's later copies, rebuilt from parity, in turn until
+ * one is good; each bad one joins the list, so that report_bad() tells a
+ * sector with a good copy from one without.
+ */
+static void retry_rebuilt(struct check_ctx *c, struct bad_list *bl)
+{
+	struct fs_info *fs = c->fs;
+	size_t nr = bl->v.nr;
+	u8 *buf = NULL;
+
+	for (size_t i = 0; i < nr; i++) {
+		struct bad_sector b = VEC_AT(&bl->v, struct bad_sector, i);
+
+		if (!copies_rebuilt(fs, b.logical))
+			continue;
+		if (!buf && !(buf = fault_malloc(fs->sectorsize)))
+			die_oom();
+		for (int k = b.mirror; k < num_copies(fs, b.logical); k++) {
+			struct copy_loc loc;
+			u8 sum[32];
+
+			if (map_copy(fs, b.logical, fs->sectorsize, k, &loc) || loc.fd < 0)
+				continue;
+			if (copy_pread(fs, &loc, buf, fs->sectorsize, b.logical)) {
+				check_report(c, PR_DATA_READ_ERROR, LOC_BLOCK(NOLOC, b.logical),
+					     fs_errmsg(fs));
+				continue;
+			}
+			csum_compute(fs->csum_type, buf, fs->sectorsize, sum);
+			if (!memcmp(sum, b.expected, fs->csum_size))
+				break;
+			on_bad(bl, b.logical, k + 1, sum, b.expected);
+		}
+	}
+	free(buf);
+}
+
 /* Wait for the scrub, then report each bad sector with its file and path. */
 void check_scrub_finish(struct check_ctx *c)
 {
@@ -458,6 +518,13 @@ void check_scrub_finish(struct check_ctx *c)
 	s->job = NULL;
 	c->cnt.data_bytes_checked = bytes;
 	c->cnt.csums_checked = bytes / c->fs->sectorsize;
+	retry_rebuilt(c, &s->bl);
+	for (size_t i = 0; i < s->bl.v.nr; i++) {	/* for check_parity() */
+		const struct bad_sector *b = &VEC_AT(&s->bl.v, struct bad_sector, i);
+
+		if (b->mirror == 1 && copies_rebuilt(c->fs, b->logical))
+			*(u64 *)vec_push_or_die(&c->raid56_bad) = b->logical;
+	}
 	check_qsort(s->bl.v.data, s->bl.v.nr, sizeof(struct bad_sector), cmp_bad);
 	for (size_t i = 0, j; i < s->bl.v.nr; i = j) {
 		const struct bad_sector *b = &VEC_AT(&s->bl.v, struct bad_sector, i);

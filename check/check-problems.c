@@ -145,6 +145,8 @@ const struct check_problem_def check_problems[PR_MAX] = {
 		"data csum mismatch at logical %llu mirror %u%s%s: have %s expected %s" },
 	[PR_DATA_BAD_COPY] = { "DATA_BAD_COPY", W, "C13",
 		"data csum mismatch at logical %llu mirror %u (device %llu physical %llu)%s%s: have %s expected %s; another copy is good" },
+	[PR_PARITY_MISMATCH] = { "PARITY_MISMATCH", W, "C13",
+		"%s of the RAID5/6 row at logical %llu (device %llu physical %llu) does not match the row's data in %u of its %u sectors; readers use the data" },
 	[PR_DATA_READ_ERROR] = { "DATA_READ_ERROR", E, "data",
 		"cannot read data: %s" },
 	/* inodes and names */

@@ -24,6 +24,7 @@ void check_ctx_init(struct check_ctx *c)
 	vec_init(&c->fst_infos, sizeof(struct fst_info));
 	vec_init(&c->fst_ranges, sizeof(struct fst_range));
 	vec_init(&c->nonces, sizeof(struct nonce_rec));
+	vec_init(&c->raid56_bad, sizeof(u64));
 	vec_init(&c->key_recs, sizeof(struct key_rec));
 }
 
@@ -48,6 +49,7 @@ void check_ctx_free(struct check_ctx *c)
 	vec_free(&c->fst_infos);
 	vec_free(&c->fst_ranges);
 	vec_free(&c->nonces);
+	vec_free(&c->raid56_bad);
 	free(c->csum_data);
 	vec_free(&c->key_recs);
 	free(c->key_arena);

@@ -59,6 +59,8 @@ int scrub_start(const struct scrub_params *p, const struct scrub_range *r, size_
 		.process = extent_io_csum_process,
 		.progress = p->progress,
 		.progress_arg = p->progress_arg,
+		.rebuild = p->rebuild,
+		.rebuild_arg = p->rebuild_arg,
 	};
 	struct scrub_job *s = fault_calloc(1, sizeof(*s));
 	int ret;
@@ -85,6 +87,7 @@ int scrub_start(const struct scrub_params *p, const struct scrub_range *r, size_
 		s->jobs[i].flags = EXTENT_IO_READ;
 		s->jobs[i].src.physical = r[i].physical;
 		s->jobs[i].src.dev = r[i].dev;
+		s->jobs[i].src.rebuild = r[i].rebuild;
 		s->jobs[i].src.logical = r[i].logical;
 		s->jobs[i].src.priv = &s->csums[i];
 	}

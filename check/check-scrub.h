@@ -22,6 +22,7 @@ struct scrub_range {
 	uint64_t len;		/* bytes, a multiple of the unit */
 	const uint8_t *csums;	/* len / unit packed digests */
 	int mirror;		/* 1-based, as btrfs numbers mirrors */
+	int rebuild;		/* extent_io_loc.rebuild: a RAID5/6 copy rebuilt from parity */
 };
 
 /* Called once per bad sector, serialised; found/expected are csum_size bytes. */
@@ -40,6 +41,9 @@ struct scrub_params {
 	/* Optional: bytes verified so far, called while scrub_finish() waits. */
 	void (*progress)(uint64_t done, uint64_t total, void *arg);
 	void *progress_arg;
+	/* For ranges with rebuild: extent_io_params.rebuild and its arg. */
+	int (*rebuild)(void *arg, uint64_t logical, int k, uint8_t *buf, uint32_t len);
+	void *rebuild_arg;
 };
 
 /*

@@ -94,6 +94,7 @@ enum check_problem {
 	PR_CSUM_PREALLOC,
 	PR_DATA_CSUM_MISMATCH,
 	PR_DATA_BAD_COPY,
+	PR_PARITY_MISMATCH,
 	PR_DATA_READ_ERROR,
 	/* inodes and names */
 	PR_INODE_ITEM_MISSING,
@@ -384,6 +385,7 @@ struct check_ctx {
 	struct vec fst_infos;		/* struct fst_info */
 	struct vec fst_ranges;		/* struct fst_range */
 	struct vec nonces;		/* struct nonce_rec (check-fs.c) */
+	struct vec raid56_bad;		/* u64: RAID5/6 sectors whose data element is bad */
 
 	/* with a key */
 	struct vec key_recs;		/* struct key_rec */
@@ -437,6 +439,9 @@ void check_devices(struct check_ctx *c);
 int check_trees(struct check_ctx *c);
 /* Report the bad tree block copies readers replaced with a good copy (volumes.h). */
 void check_bad_copies(struct check_ctx *c);
+
+/* check-parity.c: with --check-data-csum, the parity of RAID5/6 chunks (PARITY_MISMATCH). */
+void check_parity(struct check_ctx *c);
 bool block_set_contains(const struct check_ctx *c, u64 bytenr);
 void block_set_free(struct check_ctx *c);
 

@@ -294,6 +294,7 @@ static int check_passes(struct check_ctx *c)
 	if (!ret)
 		ret = path_ret;
 	check_bad_copies(c);
+	check_parity(c);
 	if (g_format == FORMAT_JSON)
 		print_json(c, ret);
 	else

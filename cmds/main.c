@@ -310,11 +310,6 @@ static void print_group_help(const struct cmd_group *grp, const char *prefix, bo
 }
 
 /*
- * Provide what cmd->flags ask for: the key (before the image is touched, so
- * that a bad key is a key error whatever the image), then the image.
- * Returns 0 or the exit code, after one ERROR line.
- */
-/*
  * A mounted filesystem changes under a reader: as btrfs check and btrfs
  * restore do, refuse it unless --force, which only warns.
  */
@@ -430,6 +425,11 @@ static int load_keys(struct cmd_context *ctx)
 	return ret;
 }
 
+/*
+ * Provide what cmd->flags ask for: the key (before the image is touched, so
+ * that a bad key is a key error whatever the image), then the image.
+ * Returns 0 or the exit code, after one ERROR line.
+ */
 static int cmd_setup(struct cmd_context *ctx)
 {
 	const struct cmd_struct *cmd = ctx->cmd;

@@ -292,7 +292,19 @@ static int do_chunk(struct worker *w, struct piece *pcs, unsigned int n)
 			i++;
 			continue;
 		}
+		if (pcs[i].job->src.rebuild) {
+			const struct extent_io_job *job = pcs[i].job;
+
+			ret = p->rebuild(p->rebuild_arg, job->src.logical + pcs[i].off,
+					 job->src.rebuild, w->buf + pcs[i].pos, pcs[i].len);
+			if (ret)
+				return ret;
+			w->st.bytes_read += pcs[i].len;
+			i++;
+			continue;
+		}
 		while (j + 1 < n && (pcs[j + 1].job->flags & EXTENT_IO_READ) &&
+		       !pcs[j + 1].job->src.rebuild &&
 		       pcs[j].job->src.dev == pcs[j + 1].job->src.dev &&
 		       pcs[j].job->src.physical + pcs[j].off + pcs[j].len ==
 		       pcs[j + 1].job->src.physical + pcs[j + 1].off)
@@ -466,8 +478,9 @@ static int validate_job(const struct extent_io *io, const struct extent_io_job *
 		return -EINVAL;
 	if (!rd && !j->mem && !p->produce)
 		return -EINVAL;
-	if (rd && (p->fds ? j->src.dev >= p->nfds || p->fds[j->src.dev] < 0 : j->src.dev != 0))
-		return -EINVAL;	/* no such device, or a missing one */
+	if (rd && (j->src.rebuild ? !p->rebuild || j->src.rebuild < 0 :
+		   p->fds ? j->src.dev >= p->nfds || p->fds[j->src.dev] < 0 : j->src.dev != 0))
+		return -EINVAL;	/* no rebuild hook; no such device, or a missing one */
 	if (wr && (j->nr_more > EXTENT_IO_MAX_COPIES - 1 || !write_dev_ok(p, j->dst.dev)))
 		return -EINVAL;
 	for (uint32_t k = 0; wr && k < j->nr_more; k++)

@@ -98,6 +98,12 @@ struct extent_io_loc {
 	 * params.dst_fd when that is set).
 	 */
 	uint32_t dev;
+	/*
+	 * Reads only: 0 reads the stored bytes at physical; k > 0 has
+	 * params.rebuild produce them (a RAID5/6 copy rebuilt from parity:
+	 * kernel-shared/volumes.h), and physical and dev are not used.
+	 */
+	int rebuild;
 };
 
 /* Copies of each written byte a job may have: RAID1C4 (kernel-shared/volumes.h). */
@@ -168,6 +174,13 @@ struct extent_io_params {
 	/* Called about every 250 ms and once at the end of a run; NULL: none. */
 	void (*progress)(uint64_t done, uint64_t total, void *arg);
 	void *progress_arg;
+	/*
+	 * The stored bytes of a side with rebuild k: len bytes at logical
+	 * into buf; 0 or a negative errno (stops the run).  NULL: such jobs
+	 * are refused.
+	 */
+	int (*rebuild)(void *arg, uint64_t logical, int k, uint8_t *buf, uint32_t len);
+	void *rebuild_arg;
 	/* Write function (fault-injection hook); NULL: pwrite(2). */
 	ssize_t (*pwrite_fn)(int fd, const void *buf, size_t count, off_t offset);
 	/*

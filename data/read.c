@@ -72,6 +72,7 @@ int data_read_map(struct fs_info *fs, const struct root_ref *csum_root, u64 disk
 		rd->physical[i] = loc.physical;
 		rd->dev[i] = (u32)loc.dev;
 		rd->missing[i] = loc.fd < 0;
+		rd->rebuild[i] = loc.rebuild;
 		rd->split |= run < len;
 	}
 	if (!(flags & (DATA_READ_CSUMS | DATA_READ_SOME_CSUMS)))
@@ -126,6 +127,7 @@ void data_read_job(struct data_read *rd, int copy, struct extent_io_job *job)
 	job->src = (struct extent_io_loc){ rd->physical[copy], rd->logical, rd->dun, rd->nonce,
 					   sums ? &rd->csums : NULL };
 	job->src.dev = rd->dev[copy];
+	job->src.rebuild = rd->rebuild[copy];
 	job->src.key_id = rd->key_id;
 }
 
@@ -143,10 +145,18 @@ static int read_consume(struct extent_io *io, const struct extent_io_job *job, u
 	return s->fn(s->arg, s->base + off, buf, len);
 }
 
+/* The stripe layer's copy_rebuild(). */
+int data_read_rebuild(void *arg, uint64_t logical, int k, uint8_t *buf, uint32_t len)
+{
+	return copy_rebuild(arg, logical, k, buf, len);
+}
+
 void data_read_setup(struct extent_io_params *params, const struct fs_info *fs)
 {
 	params->process = extent_io_csum_process;
 	params->consume = read_consume;
+	params->rebuild = data_read_rebuild;
+	params->rebuild_arg = (void *)fs;
 	if (fs && fs->nr_devs > 1) {
 		params->fds = fs->dev_fds;
 		params->nfds = fs->nr_devs;
@@ -154,87 +164,162 @@ void data_read_setup(struct extent_io_params *params, const struct fs_info *fs)
 }
 
 /*
- * A split range for attempt `copy`: one job per stripe element, each from
- * copy `copy` of its piece or, where that is on a missing device, the
- * next copy that is not.  0, -ENODEV (no copy of a piece), or -ENOMEM.
+ * A split range (RAID0, RAID10, RAID5/6): one job per stripe element, each
+ * read from its own copy.  A piece with a bad unit is read again from its
+ * next copy, alone: on RAID5/6 a copy rebuilt from parity is only good
+ * while the rest of its row is, so the other pieces stay on their own
+ * elements.
  */
-static int split_jobs(struct data_read *rd, int copy, uint8_t *mem, const struct sink_ctx *s,
-		      struct extent_io_job **jobs_out, struct sink_ctx **ctx_out, size_t *n_out)
+struct split {
+	struct data_read *rd;
+	struct extent_io_job *jobs;
+	struct sink_ctx *ctx;
+	int *copy;		/* the copy each piece is read from */
+	bool *redo;		/* a unit of the piece was bad in the last attempt */
+	size_t n;
+};
+
+static void split_free(struct split *sp)
 {
-	struct extent_io_job *jobs = NULL;
-	struct sink_ctx *ctx = NULL;
-	size_t n = 0, cap = 0;
-	u64 unit = rd->fs->sectorsize;
+	free(sp->jobs);
+	free(sp->ctx);
+	free(sp->copy);
+	free(sp->redo);
+}
 
-	for (u64 off = 0, run = 0; off < rd->len; off += run) {
-		struct copy_loc loc = { .fd = -1 };
-		int c;
+/* Piece i from its first copy from `from` on on a device given; 0 or -ENODEV. */
+static int piece_copy(struct split *sp, size_t i, int from)
+{
+	struct data_read *rd = sp->rd;
+	struct extent_io_job *j = &sp->jobs[i];
 
-		for (c = 0; c < rd->copies; c++)
-			if (!map_copy_run(rd->fs, rd->logical + off, rd->len - off,
-					  (copy + c) % rd->copies, &loc, &run) && loc.fd >= 0)
-				break;
-		if (c == rd->copies || run % unit) {
-			free(jobs);
-			free(ctx);
-			return -ENODEV;
-		}
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			struct extent_io_job *nj = realloc(jobs, ncap * sizeof(*nj));
-			struct sink_ctx *nc = nj ? realloc(ctx, ncap * sizeof(*nc)) : NULL;
+	for (int c = from; c < rd->copies; c++) {
+		struct copy_loc loc;
+		u64 run;
 
-			if (nj)
-				jobs = nj;
-			if (!nc) {
-				free(jobs);
-				free(ctx);
-				return -ENOMEM;
-			}
-			ctx = nc;
-			cap = ncap;
-		}
-		memset(&jobs[n], 0, sizeof(jobs[n]));
-		data_read_job(rd, 0, &jobs[n]);
-		jobs[n].len = run;
-		jobs[n].src.physical = loc.physical;
-		jobs[n].src.dev = (u32)loc.dev;
-		jobs[n].src.logical = rd->logical + off;
-		jobs[n].src.dun = rd->dun + off / unit;
-		jobs[n].mem = mem ? mem + off : NULL;
-		ctx[n] = (struct sink_ctx){ s->fn, s->arg, off };
-		n++;
+		if (map_copy_run(rd->fs, j->src.logical, j->len, c, &loc, &run) || run != j->len ||
+		    loc.fd < 0)
+			continue;
+		j->src.physical = loc.physical;
+		j->src.dev = (u32)loc.dev;
+		j->src.rebuild = loc.rebuild;
+		sp->copy[i] = c;
+		return 0;
 	}
-	*jobs_out = jobs;
-	*ctx_out = ctx;
-	*n_out = n;
+	return -ENODEV;
+}
+
+/* The split mismatch handler: mark the piece for another copy, go on. */
+static int note_piece_mismatch(struct extent_io *io, uint64_t logical, const uint8_t *found,
+			       const uint8_t *expected, void *arg)
+{
+	struct split *sp = arg;
+	size_t lo = 0, hi = sp->n;
+
+	while (hi - lo > 1) {	/* the last piece starting at or before logical */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (sp->jobs[mid].src.logical <= logical)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	sp->redo[lo] = true;
+	if (!sp->rd->bad_logical || logical < sp->rd->bad_logical)
+		sp->rd->bad_logical = logical;
 	return 0;
 }
 
-/* One attempt: copy `copy` of rd (a split range: see split_jobs()). */
+/* The pieces of rd, each from its first copy on a device given; 0, -ENODEV or -ENOMEM. */
+static int split_build(struct data_read *rd, uint8_t *mem, const struct sink_ctx *s,
+		       struct split *sp)
+{
+	u64 unit = rd->fs->sectorsize, off, run;
+	size_t n = 0;
+
+	memset(sp, 0, sizeof(*sp));
+	sp->rd = rd;
+	for (off = 0; off < rd->len; off += run, n++) {
+		struct copy_loc loc;
+
+		if (map_copy_run(rd->fs, rd->logical + off, rd->len - off, 0, &loc, &run) ||
+		    run % unit)
+			return -ENODEV;
+	}
+	sp->jobs = fault_calloc(n, sizeof(*sp->jobs));
+	sp->ctx = fault_calloc(n, sizeof(*sp->ctx));
+	sp->copy = fault_calloc(n, sizeof(*sp->copy));
+	sp->redo = fault_calloc(n, sizeof(*sp->redo));
+	if (!sp->jobs || !sp->ctx || !sp->copy || !sp->redo)
+		return -ENOMEM;
+	for (off = 0; sp->n < n; off += run, sp->n++) {
+		struct extent_io_job *j = &sp->jobs[sp->n];
+		struct copy_loc loc;
+
+		map_copy_run(rd->fs, rd->logical + off, rd->len - off, 0, &loc, &run);
+		data_read_job(rd, 0, j);
+		j->len = run;
+		j->src.logical = rd->logical + off;
+		j->src.dun = rd->dun + off / unit;
+		j->mem = mem ? mem + off : NULL;
+		j->priv = &sp->ctx[sp->n];
+		sp->ctx[sp->n] = (struct sink_ctx){ s->fn, s->arg, off };
+		if (piece_copy(sp, sp->n, 0))
+			return -ENODEV;
+	}
+	rd->csums.mismatch = note_piece_mismatch;
+	rd->csums.arg = sp;
+	return 0;
+}
+
+/*
+ * Read a split range: every piece, then the pieces that had a bad unit
+ * from their next copies until none has; 0, -EBADMSG (a piece without a
+ * good copy) or another negative errno.
+ */
+static int run_split(struct extent_io *io, struct data_read *rd, uint8_t *mem,
+		     struct sink_ctx *s)
+{
+	struct extent_io_job *batch = NULL;
+	struct split sp;
+	int ret = split_build(rd, mem, s, &sp);
+	size_t nb = sp.n;
+
+	if (!ret && !(batch = fault_malloc(sp.n * sizeof(*batch))))
+		ret = -ENOMEM;
+	if (!ret)
+		memcpy(batch, sp.jobs, sp.n * sizeof(*batch));
+	while (!ret && nb) {
+		ret = extent_io_run(io, batch, nb);
+		if (ret > 0)
+			ret = 0;
+		nb = 0;
+		for (size_t i = 0; !ret && i < sp.n; i++) {
+			if (!sp.redo[i])
+				continue;
+			sp.redo[i] = false;
+			if (sp.copy[i] + 1 > rd->bad_copy)
+				rd->bad_copy = sp.copy[i] + 1;
+			if (piece_copy(&sp, i, sp.copy[i] + 1))
+				ret = -EBADMSG;	/* no good copy left for this piece */
+			batch[nb++] = sp.jobs[i];
+		}
+	}
+	free(batch);
+	split_free(&sp);
+	return ret;
+}
+
+/* One attempt of an unsplit range: copy `copy`. */
 static int run_copy(struct extent_io *io, struct data_read *rd, int copy, uint8_t *mem,
 		    struct sink_ctx *s)
 {
-	struct extent_io_job job = { 0 }, *jobs;
-	struct sink_ctx *ctx;
-	size_t n;
-	int ret;
+	struct extent_io_job job = { 0 };
 
-	if (!rd->split) {
-		data_read_job(rd, copy, &job);
-		job.mem = mem;
-		job.priv = s;
-		return extent_io_run(io, &job, 1);
-	}
-	ret = split_jobs(rd, copy, mem, s, &jobs, &ctx, &n);
-	if (ret)
-		return ret;
-	for (size_t i = 0; i < n; i++)
-		jobs[i].priv = &ctx[i];
-	ret = extent_io_run(io, jobs, n);
-	free(jobs);
-	free(ctx);
-	return ret;
+	data_read_job(rd, copy, &job);
+	job.mem = mem;
+	job.priv = s;
+	return extent_io_run(io, &job, 1);
 }
 
 int data_read_run(struct extent_io *io, struct data_read *rd, uint8_t *mem,
@@ -245,8 +330,10 @@ int data_read_run(struct extent_io *io, struct data_read *rd, uint8_t *mem,
 
 	rd->bad_logical = 0;
 	rd->bad_copy = 0;
-	for (int copy = 0; copy < rd->copies; copy++) {
-		if (!rd->split && rd->missing[copy])
+	if (rd->split)
+		ret = run_split(io, rd, mem, &s);
+	for (int copy = 0; !rd->split && copy < rd->copies; copy++) {
+		if (rd->missing[copy])
 			continue;	/* on a missing device */
 		rd->bad_logical = 0;
 		ret = run_copy(io, rd, copy, mem, &s);

@@ -46,6 +46,7 @@ struct data_read {
 	u64 physical[DATA_READ_MAX_COPIES];
 	u32 dev[DATA_READ_MAX_COPIES];
 	bool missing[DATA_READ_MAX_COPIES];
+	int rebuild[DATA_READ_MAX_COPIES];	/* copy_loc.rebuild: a RAID5/6 copy rebuilt from parity */
 	int copies;			/* physical[] in use: 1 to DATA_READ_MAX_COPIES */
 	bool split;
 	u64 dun;			/* DUN of the first data unit */
@@ -101,8 +102,13 @@ void data_read_job(struct data_read *rd, int copy, struct extent_io_job *job);
  */
 typedef int (*data_read_sink_fn)(void *arg, uint64_t off, const uint8_t *buf, uint64_t len);
 
-/* Set the pipeline's process and consume callbacks and fs's devices (fs may be NULL). */
+/*
+ * Set the pipeline's process, consume and rebuild callbacks and fs's
+ * devices (fs may be NULL).
+ */
 void data_read_setup(struct extent_io_params *params, const struct fs_info *fs);
+/* The pipeline's rebuild hook (extent_io_params.rebuild): arg is the fs_info. */
+int data_read_rebuild(void *arg, uint64_t logical, int k, uint8_t *buf, uint32_t len);
 
 /*
  * Read rd through io into mem (rd->len bytes) or, with mem NULL, to sink.

@@ -173,6 +173,9 @@ struct fs_info {
 	 */
 	struct dev_range { u64 offset, len; u32 dev; } *freed_dev;
 	size_t nr_freed_dev;
+	/* Block groups emptied by commits that kept them (trans.keep_emptied). */
+	u64 *emptied_bgs;
+	size_t nr_emptied_bgs, cap_emptied_bgs;
 	/* Ranges still to be wiped (wipe-queue.h): chunk_alloc() drains it first. */
 	struct wipe_queue *wipeq;
 

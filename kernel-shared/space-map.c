@@ -767,13 +767,62 @@ static bool has_sibling(const struct space_map *sm, size_t i)
 	return false;
 }
 
+/* Keep the block groups this transaction emptied in fs->emptied_bgs, once each. */
+static int keep_emptied(struct trans *t)
+{
+	struct fs_info *fs = t->fs;
+
+	for (size_t i = 0; t->space && i < t->space->nr; i++) {
+		const struct bg_space *bg = &t->space->bgs[i];
+		size_t j = 0;
+		u64 *n;
+
+		if (!bg->emptied || bg->removed)
+			continue;
+		while (j < fs->nr_emptied_bgs && fs->emptied_bgs[j] != bg->start)
+			j++;
+		if (j < fs->nr_emptied_bgs)
+			continue;
+		n = array_grow(fs->emptied_bgs, &fs->cap_emptied_bgs, fs->nr_emptied_bgs, sizeof(*n));
+		if (!n)
+			return fs_err(fs, -ENOMEM, "out of memory");
+		fs->emptied_bgs = n;
+		fs->emptied_bgs[fs->nr_emptied_bgs++] = bg->start;
+	}
+	return 0;
+}
+
+/* The block groups earlier commits kept are candidates of this one. */
+static int take_kept(struct trans *t)
+{
+	struct fs_info *fs = t->fs;
+
+	for (size_t i = 0; i < fs->nr_emptied_bgs; i++) {
+		struct bg_space *bg;
+		int ret = bg_lookup(t, fs->emptied_bgs[i], &bg);
+
+		if (ret)
+			return ret;
+		if (bg && bg->start == fs->emptied_bgs[i])
+			bg->emptied = true;
+	}
+	fs->nr_emptied_bgs = 0;
+	return 0;
+}
+
 int space_remove_empty(struct trans *t, bool *removed)
 {
+	int ret;
+
 	*removed = false;
+	if (t->keep_emptied)
+		return keep_emptied(t);
+	ret = take_kept(t);
+	if (ret)
+		return ret;
 	for (size_t i = 0; t->space && i < t->space->nr; i++) {
 		struct bg_space *bg = &t->space->bgs[i];
 		u64 type = bg->flags & BTRFS_BLOCK_GROUP_TYPE_MASK, used = 0, start, length;
-		int ret;
 
 		if (!bg->emptied || bg->removed || bg->is_new ||
 		    (type != BTRFS_BLOCK_GROUP_DATA && type != BTRFS_BLOCK_GROUP_METADATA) ||

@@ -61,9 +61,11 @@ int space_group_flushed(struct trans *t, u64 start);
 /*
  * At commit, once the reference changes are applied: remove the chunk of
  * every data or metadata block group that something freed in this
- * transaction and that is now empty (never the last one of its type, never
- * a system or new one), as the kernel's cleaner does.  *removed says
- * whether any was.
+ * transaction, or in an earlier one listed in fs->emptied_bgs, and that is
+ * now empty (never the last one of its type, never a system or new one),
+ * as the kernel's cleaner does; the list is then cleared.  *removed says
+ * whether any was.  A transaction with keep_emptied set removes none: it
+ * adds the block groups it emptied to the list.
  */
 int space_remove_empty(struct trans *t, bool *removed);
 

@@ -51,6 +51,13 @@ struct trans {
 	void (*on_free)(u64 start, u64 len, void *arg);
 	void *on_free_arg;
 	bool aborted;
+	/*
+	 * One commit of a longer job (the conversion engine's batches): the
+	 * block groups it empties are kept and listed in fs->emptied_bgs; the
+	 * job's last commit, made without this flag, removes them
+	 * (space_remove_empty()).
+	 */
+	bool keep_emptied;
 	int root_err;			/* why the last trans_get_root() failed */
 };
 

@@ -5,10 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <isa-l/erasure_code.h>
+#include <isa-l/gf_vect_mul.h>
+#include <isa-l/raid.h>
 #include "kernel-shared/tree-checker.h"
 #include "kernel-shared/volumes.h"
 #include "kernel-shared/disk-io.h"
 #include "common/containers.h"
+#include "common/fault.h"
 #include "common/utils.h"
 
 const char *profile_name(u64 flags)
@@ -335,12 +339,36 @@ int fs_add_missing_dev(struct fs_info *fs, u64 devid)
 	return fs_add_dev(fs, &(struct fs_device){ .devid = devid, .fd = -1 });
 }
 
+static bool raid56(const struct chunk_map *m)
+{
+	return m->type & (BTRFS_BLOCK_GROUP_RAID5 | BTRFS_BLOCK_GROUP_RAID6);
+}
+
+u64 chunk_data_stripes(const struct chunk_map *m)
+{
+	return data_stripes(m->type, m->num_stripes, m->sub_stripes);
+}
+
+static bool stripe_present(const struct fs_info *fs, const struct chunk_map *m, u64 stripe)
+{
+	int d = fs_dev_index(fs, m->devid[stripe % m->num_stripes]);
+
+	return d >= 0 && fs->devs[d].fd >= 0;
+}
+
 /* Whether every byte of chunk m has a copy on the devices given. */
 static bool chunk_readable(const struct fs_info *fs, const struct chunk_map *m)
 {
 	u64 profile = m->type & BTRFS_BLOCK_GROUP_PROFILE_MASK;
 	int group = 1;	/* stripes that mirror each other, side by side */
 
+	if (raid56(m)) {	/* RAID5 rebuilds one missing element per row, RAID6 two */
+		u64 missing = 0;
+
+		for (u64 s = 0; s < m->num_stripes; s++)
+			missing += !stripe_present(fs, m, s);
+		return missing <= m->num_stripes - chunk_data_stripes(m);	/* parity elements */
+	}
 	if (profile & (BTRFS_BLOCK_GROUP_RAID1 | BTRFS_BLOCK_GROUP_RAID1C3 |
 		       BTRFS_BLOCK_GROUP_RAID1C4))
 		group = m->num_stripes;
@@ -372,6 +400,11 @@ int check_missing_devices(struct fs_info *fs)
 
 			if (d >= 0 && fs->devs[d].fd >= 0)
 				continue;
+			if (raid56(m))
+				return fs_err(fs, -ENODEV,
+					      "device devid %llu is missing, and more of %s chunk %llu than its parity rebuilds (raid5: one device, raid6: two; give every device with --device PATH)",
+					      (unsigned long long)m->devid[s], profile_name(m->type),
+					      (unsigned long long)m->logical);
 			return fs_err(fs, -ENODEV,
 				      "device devid %llu is missing: %s chunk %llu has no copy without it (give every device with --device PATH)",
 				      (unsigned long long)m->devid[s], profile_name(m->type),
@@ -408,7 +441,11 @@ int chunk_num_copies(const struct chunk_map *m)
 		return m->num_stripes < MAX_COPIES ? m->num_stripes : MAX_COPIES;
 	case BTRFS_BLOCK_GROUP_RAID10:
 		return m->sub_stripes < MAX_COPIES ? m->sub_stripes : MAX_COPIES;
-	default:	/* SINGLE, RAID0; RAID5/6: data stripes only (no parity rebuild) */
+	case BTRFS_BLOCK_GROUP_RAID5:
+		return 2;	/* the data element; rebuilt from P */
+	case BTRFS_BLOCK_GROUP_RAID6:
+		return 3;	/* the data element; rebuilt from P; from Q */
+	default:	/* SINGLE, RAID0 */
 		return 1;
 	}
 }
@@ -437,7 +474,7 @@ static void chunk_locate(const struct chunk_map *m, u64 off, int copy, int *stri
 	}
 	case BTRFS_BLOCK_GROUP_RAID5:
 	case BTRFS_BLOCK_GROUP_RAID6: {
-		u64 ndata = data_stripes(m->type, m->num_stripes, m->sub_stripes);
+		u64 ndata = chunk_data_stripes(m);
 
 		/* Parity rotates: row r's data stripe i lies on stripe (r + i) % n. */
 		row = nr / ndata;
@@ -459,7 +496,7 @@ static void chunk_locate(const struct chunk_map *m, u64 off, int copy, int *stri
 
 u64 chunk_stripe_size(const struct chunk_map *m)
 {
-	u64 n = data_stripes(m->type, m->num_stripes, m->sub_stripes);
+	u64 n = chunk_data_stripes(m);
 
 	return n ? m->length / n : 0;
 }
@@ -467,7 +504,7 @@ u64 chunk_stripe_size(const struct chunk_map *m)
 bool chunk_rmap(const struct chunk_map *m, int stripe, u64 physical, u64 *logical, u64 *len)
 {
 	u64 profile = m->type & BTRFS_BLOCK_GROUP_PROFILE_MASK, sl = m->stripe_len, off, row, nr;
-	u64 ndata = data_stripes(m->type, m->num_stripes, m->sub_stripes);
+	u64 ndata = chunk_data_stripes(m);
 
 	if (physical < m->physical[stripe] ||
 	    physical >= m->physical[stripe] + chunk_stripe_size(m))
@@ -523,6 +560,13 @@ int num_copies(const struct fs_info *fs, u64 logical)
 	return m ? chunk_num_copies(m) : 0;
 }
 
+bool copies_rebuilt(const struct fs_info *fs, u64 logical)
+{
+	const struct chunk_map *m = find_chunk(fs, logical);
+
+	return m && raid56(m);
+}
+
 int num_copies_present(const struct fs_info *fs, u64 logical)
 {
 	int n = num_copies(fs, logical), present = 0;
@@ -535,20 +579,61 @@ int num_copies_present(const struct fs_info *fs, u64 logical)
 	return present;
 }
 
+/*
+ * RAID5/6 copy k (>= 1) of byte off of chunk m: the stripe and device
+ * offset of its parity element (P for 1, Q for 2), and whether every
+ * element the rebuild reads (that parity, the row's other data) is on a
+ * device that was given.
+ */
+static bool parity_locate(const struct fs_info *fs, const struct chunk_map *m, u64 off, int k,
+			  int *stripe, u64 *physical)
+{
+	u64 sl = m->stripe_len, nr = off / sl;
+	u64 ndata = chunk_data_stripes(m), row = nr / ndata;
+	int missing = 0;
+
+	*stripe = (int)((row + ndata + (u64)k - 1) % m->num_stripes);
+	*physical = m->physical[*stripe] + row * sl + off % sl;
+	for (u64 i = 0; i < ndata; i++)
+		missing += i != nr % ndata && !stripe_present(fs, m, row + i);
+	/* From Q, one other data element may be missing too: P stands in for it. */
+	if (k == 2 && missing == 1 && !stripe_present(fs, m, row + ndata))
+		return false;
+	return missing <= k - 1 && stripe_present(fs, m, (u64)*stripe);
+}
+
+/* Where byte `physical` of stripe `stripe` (modulo the stripe count) of chunk m is read. */
+static void stripe_loc(const struct fs_info *fs, const struct chunk_map *m, u64 stripe,
+		       u64 physical, struct copy_loc *loc)
+{
+	loc->devid = m->devid[stripe % m->num_stripes];
+	loc->physical = physical;
+	loc->dev = fs_dev_index(fs, loc->devid);
+	loc->fd = loc->dev >= 0 ? fs->devs[loc->dev].fd : -1;
+	loc->rebuild = 0;
+}
+
 int map_copy_run(const struct fs_info *fs, u64 logical, u64 len, int copy,
 		 struct copy_loc *out, u64 *run)
 {
 	const struct chunk_map *m = find_chunk(fs, logical);
+	bool present = true, rebuilt;
+	u64 physical;
 	int stripe;
 
 	if (!m || !len || logical + len < logical || copy < 0 || copy >= chunk_num_copies(m))
 		return -ENOENT;
-	chunk_locate(m, logical - m->logical, copy, &stripe, &out->physical, run);
+	rebuilt = raid56(m) && copy;
+	chunk_locate(m, logical - m->logical, copy, &stripe, &physical, run);
 	if (*run > len)
 		*run = len;
-	out->devid = m->devid[stripe];
-	out->dev = fs_dev_index(fs, out->devid);
-	out->fd = out->dev >= 0 ? fs->devs[out->dev].fd : -1;
+	if (rebuilt)
+		present = parity_locate(fs, m, logical - m->logical, copy, &stripe, &physical);
+	stripe_loc(fs, m, (u64)stripe, physical, out);
+	if (rebuilt)
+		out->rebuild = copy;
+	if (!present)
+		out->fd = -1;
 	return 0;
 }
 
@@ -565,6 +650,8 @@ int copy_pread(struct fs_info *fs, const struct copy_loc *loc, void *buf, u64 le
 {
 	ssize_t ret;
 
+	if (loc->rebuild && loc->fd >= 0)
+		return copy_rebuild(fs, logical, loc->rebuild, buf, len);
 	if (loc->fd < 0)
 		return fs_err(fs, -ENODEV, "logical %llu: device devid %llu is missing",
 			      (unsigned long long)logical, (unsigned long long)loc->devid);
@@ -577,6 +664,196 @@ int copy_pread(struct fs_info *fs, const struct copy_loc *loc, void *buf, u64 le
 		return fs_err(fs, -EIO, "read error at logical %llu: %s", (unsigned long long)logical,
 			      ret < 0 ? strerror(errno) : "short read");
 	return 0;
+}
+
+/* Element `stripe` (taken modulo the stripe count) of chunk m, from byte at of its stripe. */
+static int element_pread(struct fs_info *fs, const struct chunk_map *m, u64 stripe, u64 at,
+			 void *buf, u64 len, u64 logical)
+{
+	struct copy_loc loc;
+
+	stripe_loc(fs, m, stripe, m->physical[stripe % m->num_stripes] + at, &loc);
+	return copy_pread(fs, &loc, buf, len, logical);
+}
+
+/* g^e in GF(2^8), g = 2. */
+static u8 gf_pow2(u64 e)
+{
+	u8 r = 1;
+
+	while (e--)
+		r = gf_mul(r, 2);
+	return r;
+}
+
+/*
+ * D_x from Q (read into v[nd + 2]) and the row's other data v[i], with v[x]
+ * zeroed and, when y < nd (data element y missing too), v[y] zeroed and P
+ * read into v[nd + 3].  pq_gen gives P' and Q' of the data there (into
+ * v[nd], v[nd + 1]).  Q + Q' = g^x D_x + g^y D_y and P + P' = D_x + D_y, so
+ * D_x = g^-x (Q + Q') without y, else (g^x + g^y)^-1 (Q + Q' + g^y (P + P')).
+ * Returns the slot holding D_x.
+ */
+static u8 *rebuild_from_q(u8 **v, u64 nd, u64 x, u64 y, u64 len)
+{
+	u8 tbl[32], c = gf_pow2(x);
+	void *q[3] = { v[nd + 2], v[nd + 1], v[x] };
+
+	if (nd > 1)
+		pq_gen((int)nd + 2, (int)len, (void **)v);
+	else
+		memset(v[nd + 1], 0, len);	/* one data element: Q = D_0 */
+	xor_gen(3, (int)len, q);	/* v[x] = Q + Q' */
+	if (y < nd) {
+		void *p[3] = { v[nd + 3], v[nd], v[y] };
+		void *sum[3] = { v[x], v[nd + 4], v[nd + 1] };
+
+		xor_gen(3, (int)len, p);	/* v[y] = P + P' */
+		gf_vect_mul_init(gf_pow2(y), tbl);
+		gf_vect_mul((int)len, tbl, v[y], v[nd + 4]);
+		xor_gen(3, (int)len, sum);	/* v[nd + 1] = (g^x + g^y) D_x */
+		c ^= gf_pow2(y);
+		x = nd + 1;
+	}
+	gf_vect_mul_init(gf_inv(c), tbl);
+	gf_vect_mul((int)len, tbl, v[x], v[nd + 4]);
+	return v[nd + 4];
+}
+
+int copy_rebuild(struct fs_info *fs, u64 logical, int k, void *buf, u64 len)
+{
+	const struct chunk_map *m = find_chunk(fs, logical);
+	u64 off, sl, nd, nr, row, at, y;
+	u8 *mem, *v[CHUNK_MAX_STRIPES + 5] = { NULL };
+	int ret = 0;
+
+	if (!m || !raid56(m) || k < 1 || (u64)k > m->num_stripes - chunk_data_stripes(m) ||
+	    !len || len % fs->sectorsize || logical % fs->sectorsize)
+		return fs_err(fs, -EINVAL, "logical %llu: there is no copy %d to rebuild",
+			      (unsigned long long)logical, k + 1);
+	off = logical - m->logical;
+	sl = m->stripe_len;
+	if (off % sl + len > sl || len > m->length - off)
+		return fs_err(fs, -EINVAL, "logical %llu+%llu crosses a stripe element",
+			      (unsigned long long)logical, (unsigned long long)len);
+	nd = chunk_data_stripes(m);
+	nr = off / sl;
+	row = nr / nd;
+	at = row * sl + off % sl;
+	y = nd;
+	if (fault_posix_memalign((void **)&mem, 64, (nd + 5) * len))
+		return fs_err(fs, -ENOMEM, "out of memory");
+	for (u64 i = 0; i < nd + 5; i++)
+		v[i] = mem + i * len;
+	memset(v[nr % nd], 0, len);
+	for (u64 i = 0; !ret && i < nd; i++) {
+		if (i == nr % nd)
+			continue;
+		if (k == 2 && y == nd && !stripe_present(fs, m, row + i)) {
+			y = i;		/* missing too: rebuilt with P as well */
+			memset(v[i], 0, len);
+			continue;
+		}
+		ret = element_pread(fs, m, row + i, at, v[i], len, logical);
+	}
+	/* P into v[nd] (xor_gen's sources are v[0..nd]); Q into v[nd + 2]. */
+	if (!ret)
+		ret = element_pread(fs, m, row + nd + (u64)k - 1, at, v[k == 1 ? nd : nd + 2], len,
+				    logical);
+	if (!ret && y < nd)
+		ret = element_pread(fs, m, row + nd, at, v[nd + 3], len, logical);
+	if (!ret && k == 1) {
+		xor_gen((int)nd + 2, (int)len, (void **)v);	/* into v[nd + 1] */
+		memcpy(buf, v[nd + 1], len);
+	} else if (!ret) {
+		memcpy(buf, rebuild_from_q(v, nd, nr % nd, y, len), len);
+	}
+	free(mem);
+	return ret;
+}
+
+u64 raid56_rows(const struct chunk_map *m)
+{
+	return raid56(m) && m->stripe_len ? chunk_stripe_size(m) / m->stripe_len : 0;
+}
+
+/* Bit s set where sector s of a and b (sectors of ss bytes, n of them) differ. */
+static u64 sectors_differ(const u8 *a, const u8 *b, u64 ss, u64 n)
+{
+	u64 bits = 0;
+
+	for (u64 s = 0; s < n; s++)
+		if (memcmp(a + s * ss, b + s * ss, ss))
+			bits |= 1ULL << s;
+	return bits;
+}
+
+/*
+ * Sectors of row `row`'s elements that a superblock copy overlaps on some
+ * device: written per device, outside the parity (and never allocated).
+ */
+static u64 row_super_sectors(const struct chunk_map *m, u64 row, u64 ss)
+{
+	u64 sl = m->stripe_len, bits = 0;
+
+	for (u64 i = 0; i < m->num_stripes; i++) {
+		u64 start = m->physical[i] + row * sl;
+
+		for (int j = 0; j < BTRFS_SUPER_MIRROR_MAX; j++) {
+			u64 sb = btrfs_sb_offset(j), end = sb + BTRFS_SUPER_INFO_SIZE;
+
+			for (u64 s = 0; s < sl / ss; s++)
+				if (start + s * ss < end && sb < start + (s + 1) * ss)
+					bits |= 1ULL << s;
+		}
+	}
+	return bits;
+}
+
+int raid56_verify_row(struct fs_info *fs, const struct chunk_map *m, u64 row, u64 *p_bad,
+		      u64 *q_bad)
+{
+	u64 sl = m->stripe_len, ss = fs->sectorsize, nparity = m->num_stripes;
+	u64 nd = chunk_data_stripes(m), logical;
+	u8 *mem, *v[CHUNK_MAX_STRIPES + 2], *stored[2];
+	int ret = 0;
+
+	*p_bad = *q_bad = 0;
+	nparity -= nd;
+	logical = m->logical + row * nd * sl;
+	if (!raid56(m) || sl % ss || sl / ss > 64 || row >= raid56_rows(m))
+		return fs_err(fs, -EOPNOTSUPP, "chunk %llu: parity of row %llu is not verified",
+			      (unsigned long long)m->logical, (unsigned long long)row);
+	for (u64 s = 0; s < m->num_stripes; s++)
+		if (!stripe_present(fs, m, s))
+			return fs_err(fs, -ENODEV, "chunk %llu: a device is missing",
+				      (unsigned long long)m->logical);
+	if (fault_posix_memalign((void **)&mem, 64, (nd + 2 * nparity) * sl))
+		return fs_err(fs, -ENOMEM, "out of memory");
+	/* v[0..nd): the data, v[nd..): the parity computed; stored[]: the parity read. */
+	for (u64 i = 0; i < nd + nparity; i++)
+		v[i] = mem + i * sl;
+	for (u64 k = 0; k < nparity; k++)
+		stored[k] = mem + (nd + nparity + k) * sl;
+	for (u64 i = 0; !ret && i < nd + nparity; i++)
+		ret = element_pread(fs, m, row + i, row * sl, i < nd ? v[i] : stored[i - nd], sl,
+				    logical);
+	if (!ret && nd == 1) {	/* one data element: P (and Q) = D_0 */
+		for (u64 k = 0; k < nparity; k++)
+			memcpy(v[1 + k], v[0], sl);
+	} else if (!ret && nparity == 1) {
+		xor_gen((int)nd + 1, (int)sl, (void **)v);
+	} else if (!ret) {
+		pq_gen((int)nd + 2, (int)sl, (void **)v);
+	}
+	if (!ret) {
+		u64 super = row_super_sectors(m, row, ss);
+
+		*p_bad = sectors_differ(v[nd], stored[0], ss, sl / ss) & ~super;
+		*q_bad = nparity > 1 ? sectors_differ(v[nd + 1], stored[1], ss, sl / ss) & ~super : 0;
+	}
+	free(mem);
+	return ret;
 }
 
 void note_bad_copy(struct fs_info *fs, u64 logical, int copy, int good_copy, const char *reason)

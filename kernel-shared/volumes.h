@@ -50,8 +50,8 @@ int fs_add_missing_dev(struct fs_info *fs, u64 devid);
 /*
  * With devices missing: 0 when every chunk keeps a copy of each byte on the
  * devices given, else -ENODEV naming the first missing devid that leaves
- * a chunk without one.  RAID5/6 parity is not used to rebuild data, so a
- * RAID5/6 chunk needs all its devices.
+ * a chunk without one.  A RAID5 chunk's rows are rebuilt from parity
+ * with one device missing, a RAID6 chunk's with two.
  */
 int check_missing_devices(struct fs_info *fs);
 /*
@@ -67,10 +67,17 @@ int check_device_count(struct fs_info *fs);
  * devices); writers write every copy.  A copy is, per
  * profile: SINGLE 1, DUP 2 (both on the one device), RAID1/RAID1C3/RAID1C4
  * one per stripe, RAID10 one per sub-stripe; RAID0 1, striped over the
- * devices in stripe_len elements; RAID5/RAID6 1: the data stripes, read
- * directly (parity is neither read nor used to rebuild a missing device).
+ * devices in stripe_len elements; RAID5 2 and RAID6 3, as the kernel counts
+ * them: copy 0 is the data element read directly, copy 1 the element
+ * rebuilt from the row's other data elements and P, copy 2 (RAID6) rebuilt
+ * from them and Q.  A rebuilt copy is named by its parity element (devid,
+ * physical: the bytes that differ when it is bad) and is on a missing
+ * device when a device it reads is missing.  The copy rebuilt from Q also
+ * rebuilds with a second data element of the row missing (from P and Q
+ * together), so RAID6 is read with two devices missing, RAID5 with one.
  * Writers (kernel-shared/transaction.h) write every copy, split at stripe
- * elements with map_copy_run().
+ * elements with map_copy_run(); RAID5/6 chunks are never written
+ * (validate_stripes()).
  */
 #define MAX_COPIES	4	/* RAID1C4 */
 
@@ -79,11 +86,21 @@ struct copy_loc {
 	u64 physical;	/* byte offset on that device */
 	int dev;	/* index in fs->devs */
 	int fd;		/* fs->devs[dev].fd; -1: the device is missing */
+	int rebuild;	/* 0: read at physical; k > 0: RAID5/6 copy k, rebuilt (copy_rebuild()) */
 };
 
 /* How many copies the chunk holding logical keeps (0: not mapped). */
 int num_copies(const struct fs_info *fs, u64 logical);
+/*
+ * Whether copies after the first are rebuilt from parity (RAID5/6): they
+ * agree with the first when the whole row is sound, so a verifier reads
+ * them only when the first is bad or missing (a bad element elsewhere in
+ * the row would make them look bad).
+ */
+bool copies_rebuilt(const struct fs_info *fs, u64 logical);
 int chunk_num_copies(const struct chunk_map *m);
+/* Stripes holding distinct data in a row (RAID5: stripes - 1, RAID6: - 2, RAID10: / 2...). */
+u64 chunk_data_stripes(const struct chunk_map *m);
 /* Bytes of a chunk's stripe on its device (length / data stripes). */
 u64 chunk_stripe_size(const struct chunk_map *m);
 /*
@@ -112,6 +129,26 @@ int map_copy_run(const struct fs_info *fs, u64 logical, u64 len, int copy,
  * fs_errmsg() set.
  */
 int copy_pread(struct fs_info *fs, const struct copy_loc *loc, void *buf, u64 len, u64 logical);
+/*
+ * RAID5/6 copy k (1: from P, 2: from Q) of [logical, logical + len), a
+ * range of whole sectors in one stripe element: the row's other data
+ * elements and the parity are read and the element computed (ISA-L's
+ * xor_gen, pq_gen and GF(2^8) arithmetic, the kernel's polynomial).  0,
+ * -ENODEV, -EIO or -EINVAL, with fs_errmsg() set.  Thread-safe.
+ */
+int copy_rebuild(struct fs_info *fs, u64 logical, int k, void *buf, u64 len);
+/*
+ * RAID5/6 chunk m: its rows (stripe elements per device), and row `row`'s
+ * parity recomputed from its data elements and compared with the stored P
+ * (and Q) sector by sector: bit s of *p_bad (*q_bad) is set when sector s
+ * differs (sectors a superblock copy overlaps on some device are left
+ * out: superblocks are written per device).  0, -ENODEV (a device of the
+ * chunk is missing: nothing compared), -EIO, -EOPNOTSUPP (more than 64
+ * sectors per element) or -ENOMEM, with fs_errmsg() set.
+ */
+u64 raid56_rows(const struct chunk_map *m);
+int raid56_verify_row(struct fs_info *fs, const struct chunk_map *m, u64 row, u64 *p_bad,
+		      u64 *q_bad);
 
 /*
  * Bad copies met by readers whose data came from another, good copy: a tree

@@ -3,7 +3,8 @@
  * Wiping device ranges in the background (Documentation/design.rst
  * section 3): a queue of ranges of the filesystem's devices that one
  * worker thread makes read as zeros with wipe_physical(), while the caller
- * goes on with the next batch.
+ * goes on (the conversion engine: with its wipe of the free space left in
+ * block groups).
  *
  * The ranges are free device space in the committed generation (the old
  * stripes of chunks a commit removed).  Free device space may be taken

@@ -80,6 +80,12 @@ int reenc_random_bytes(struct fs_info *fs, u8 *buf, size_t len)
 	return 0;
 }
 
+/* Whether the run wipes what held plaintext (encrypt and rekey, unless --no-wipe or --dry-run). */
+static bool wipes(const struct reenc *c)
+{
+	return c->ops->dst_encrypted && c->o->wipe && !c->o->dry_run;
+}
+
 static void on_free(u64 start, u64 len, void *arg)
 {
 	struct reenc *c = arg;
@@ -112,6 +118,12 @@ int reenc_begin(struct reenc *c)
 	ret = trans_begin(c->fs, &c->t);
 	if (ret)
 		return ret;
+	/*
+	 * Block groups a batch empties stay until the last commit (finish_run()):
+	 * the next batches reuse their space, as the preflight's replay assumes,
+	 * instead of new chunks being made beside removed ones.
+	 */
+	c->t->keep_emptied = true;
 	if (!c->image_file) {
 		c->t->on_free = on_free;
 		c->t->on_free_arg = c;
@@ -164,13 +176,16 @@ static int commit_tx(struct reenc *c, bool force)
 	if (!ret)
 		show_batch(c);
 	/*
-	 * Chunks the commit removed (emptied block groups) held plaintext:
-	 * their device space is wiped while the next batch runs, and before a
-	 * later chunk may take it (chunk_alloc() drains the queue first).
+	 * Chunks the commit removed (emptied block groups, at the last commit)
+	 * held plaintext.  On a device the queue wipes them while wipe_freed()
+	 * wipes the rest, and before a later chunk may take their space
+	 * (chunk_alloc() drains the queue first).  In an image file
+	 * wipe_freed() punches all unallocated space, theirs too.
 	 */
-	for (size_t i = 0; !ret && c->wipeq && i < c->fs->nr_freed_dev; i++) {
-		ret = wipe_queue_add(c->wipeq, c->fs->freed_dev[i].dev, c->fs->freed_dev[i].offset,
-				     c->fs->freed_dev[i].len);
+	for (size_t i = 0; !ret && wipes(c) && i < c->fs->nr_freed_dev; i++) {
+		if (c->wipeq)
+			ret = wipe_queue_add(c->wipeq, c->fs->freed_dev[i].dev,
+					     c->fs->freed_dev[i].offset, c->fs->freed_dev[i].len);
 		if (!ret)
 			c->st->wiped_bytes += c->fs->freed_dev[i].len;
 	}
@@ -499,10 +514,8 @@ static int wipe_freed(struct reenc *c)
 {
 	struct fs_info *fs = c->fs;
 	struct trans *t;
-	int ret = wipe_queue_drain(c->wipeq);
+	int ret = trans_begin(fs, &t), qret;
 
-	if (!ret)
-		ret = trans_begin(fs, &t);
 	if (ret)
 		return ret;
 	/*
@@ -526,6 +539,9 @@ static int wipe_freed(struct reenc *c)
 		ret = space_free_subranges(t, c->freed[i].start, c->freed[i].len, wipe_range, c);
 	}
 	trans_abort(t);
+	/* The removed chunks' stripes, wiped by the queue meanwhile (disjoint from the above). */
+	qret = wipe_queue_drain(c->wipeq);
+	ret = ret ? ret : qret;
 	if (!ret)
 		ret = fs_sync_devices(fs);
 	return ret;
@@ -593,14 +609,28 @@ static void reenc_release(struct reenc *c)
 	secret_free(c->plain, PLAIN_SCRATCH);
 }
 
+/*
+ * The last commit removes the block groups the batches emptied (a commit of
+ * its own when the last batch was committed already).
+ */
+static int last_commit(struct reenc *c)
+{
+	bool kept = c->fs->nr_emptied_bgs > 0;
+	int ret = kept ? reenc_begin(c) : 0;
+
+	if (c->t)
+		c->t->keep_emptied = false;
+	return ret ? ret : commit_tx(c, kept);
+}
+
 /* After the last inode: the last commit, then the incompat bit or the wipe. */
 static int finish_run(struct reenc *c, const u64 *all, size_t nr_all)
 {
-	int ret = reenc_commit(c);
+	int ret = last_commit(c);
 
 	if (!ret && !c->ops->dst_encrypted && !c->o->dry_run)
 		ret = clear_incompat_if_unused(c, all, nr_all);
-	if (!ret && c->ops->dst_encrypted && c->o->wipe && !c->o->dry_run) {
+	if (!ret && wipes(c)) {
 		ret = wipe_freed(c);
 		if (!ret)
 			ret = reset_backup_roots(c->fs);
@@ -662,7 +692,8 @@ int reencrypt_image(struct fs_info *fs, const struct reencrypt_opts *o, struct r
 	}
 	st->inodes = st->extents = 0;
 	ret = start_pipeline(&c);
-	if (!ret && c.ops->dst_encrypted && o->wipe)
+	/* An image file needs no queue: its final wipe punches all unallocated space. */
+	if (!ret && wipes(&c) && !c.image_file)
 		ret = wipe_queue_start(fs, &c.wipeq);
 	/* The metadata chunks the preflight's replay set aside first, made first. */
 	if (!ret)

@@ -148,19 +148,19 @@ def copies(files, where):
 
 
 def progs_checks(devs):
-    """btrfs check --check-data-csum of 6.2 and (if present) 6.14 on the loop devices."""
+    """btrfs check --check-data-csum of 6.2 and (if present) 6.14 on the loop
+    devices, in both modes (original and lowmem)."""
     bad = []
-    res = sh("btrfs", "check", "--check-data-csum", devs[0], check=False)
-    if res.returncode:
-        bad.append("btrfs check 6.2: " + res.stderr[-1500:] + res.stdout[-1500:])
     try:
-        p614 = progs614.path()
+        progs = [("6.2", "btrfs"), ("6.14", progs614.path())]
     except pytest.skip.Exception:
-        p614 = None
-    if p614:
-        res = sh(p614, "check", "--check-data-csum", devs[0], check=False)
-        if res.returncode:
-            bad.append("btrfs check 6.14: " + res.stderr[-1500:] + res.stdout[-1500:])
+        progs = [("6.2", "btrfs")]
+    for version, binary in progs:
+        for mode in ("original", "lowmem"):
+            res = sh(binary, "check", "--mode", mode, "--check-data-csum", devs[0], check=False)
+            if res.returncode:
+                bad.append("btrfs check %s --mode %s: %s%s" % (
+                    version, mode, res.stderr[-1500:], res.stdout[-1500:]))
     return bad
 
 

@@ -17,6 +17,7 @@ cuts data extents at 1 MiB; symlink targets are stored with a trailing NUL.
 
 import argparse
 import contextlib
+import hashlib
 import os
 import random
 import shutil
@@ -270,24 +271,50 @@ def sparse_copy(src, dst):
     image with 5 MiB of data into 128 MiB of writes; this copies only data.
     """
     with open(src, "rb") as fi, open(dst, "wb") as fo:
-        size = os.fstat(fi.fileno()).st_size
-        fd = fi.fileno()
-        pos = 0
+        for off, length in data_segments(src):
+            end = off + length
+            while off < end:
+                n = os.copy_file_range(fi.fileno(), fo.fileno(), end - off, off, off)
+                if n == 0:
+                    break
+                off += n
+        fo.truncate(os.fstat(fi.fileno()).st_size)
+    return dst
+
+
+def data_segments(path):
+    """[(offset, length)] of the data (non-hole) ranges of a file."""
+    out = []
+    with open(path, "rb") as f:
+        fd, pos = f.fileno(), 0
+        size = os.fstat(fd).st_size
         while pos < size:
             try:
                 data = os.lseek(fd, pos, os.SEEK_DATA)
             except OSError:         # ENXIO: only a hole remains
                 break
-            hole = os.lseek(fd, data, os.SEEK_HOLE)
-            off = data
-            while off < hole:
-                n = os.copy_file_range(fd, fo.fileno(), hole - off, off, off)
-                if n == 0:
+            pos = os.lseek(fd, data, os.SEEK_HOLE)
+            out.append((data, pos - data))
+    return out
+
+
+def sparse_digest(path):
+    """SHA-256 of a file's size, data ranges and their bytes: equal before and
+    after a command only if it wrote nothing (a write into a hole makes a
+    data range even of zeros).  Reads the data only: a 16 GiB corpus image
+    that holds 4 MiB hashes in milliseconds, not seconds."""
+    h = hashlib.sha256(b"%d" % os.path.getsize(path))
+    with open(path, "rb") as f:
+        for off, length in data_segments(path):
+            h.update(b"@%d+%d" % (off, length))
+            f.seek(off)
+            while length:
+                blk = f.read(min(length, 8 << 20))
+                if not blk:
                     break
-                off += n
-            pos = hole
-        fo.truncate(size)
-    return dst
+                h.update(blk)
+                length -= len(blk)
+    return h.hexdigest()
 
 
 def btrfs_check(image, *args, timeout=300):

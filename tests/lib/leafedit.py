@@ -140,9 +140,11 @@ class Editor:
         low = min(it.offset for it in leaf.items())
         return low - n * bo.ITEM_SIZE
 
-    def insert(self, tid, key, data):
-        """Insert an item; returns False when its leaf has no room."""
-        leaf = self._leaf_for(tid, key)
+    def insert(self, tid, key, data, leaf=None):
+        """Insert an item (into leaf: a neighbour of the one _leaf_for()
+        picks, with the caller keeping the key order); returns False when
+        the leaf has no room."""
+        leaf = leaf or self._leaf_for(tid, key)
         items = leaf.items()
         if self.free_space(leaf) < len(data) + bo.ITEM_SIZE:
             return False
@@ -194,6 +196,37 @@ class Editor:
         self.write(leaf)
         if slot == 0 and len(items) > 1:
             self._fix_parent_keys(leaf)
+
+    def make_room(self, tid, key, need):
+        """Move items out of key's leaf until it has need bytes free: those
+        after key towards the next leaves, else those before it towards the
+        previous ones.  False if it cannot (leaves are not split here)."""
+        return any(self._push(tid, key, need, d) for d in (1, -1))
+
+    def _push(self, tid, key, need, direction):
+        """_make_room one way: the leaf's last items (direction 1) or first
+        items (-1), never key's own, to the neighbour, room made there
+        first by pushing on the same way."""
+        while True:
+            leaves = self.leaves(tid)
+            leaf = self._leaf_for(tid, key)
+            if self.free_space(leaf) >= need:
+                return True
+            j = [b.logical for b in leaves].index(leaf.logical) + direction
+            it = leaf.items()[-1 if direction > 0 else 0]
+            if not 0 <= j < len(leaves) or tuple(it.key) == tuple(key) or \
+                    (tuple(it.key) > tuple(key)) != (direction > 0):
+                return False
+            nb, room = leaves[j], it.size + bo.ITEM_SIZE
+            if self.free_space(nb) < room:
+                edge = nb.first_key() if direction > 0 else nb.items()[-1].key
+                if not self._push(tid, tuple(edge), room, direction):
+                    return False
+                continue
+            mkey, mdata = tuple(it.key), leaf.item_data(it)
+            self.delete(tid, mkey)
+            nb = [b for b in self.leaves(tid) if b.logical == nb.logical][0]
+            assert self.insert(tid, mkey, mdata, leaf=nb)
 
     def replace(self, tid, key, data):
         old = self.data(tid, key)

@@ -15,6 +15,14 @@ def sh(*cmd, check=True, env=None):
     return res
 
 
+def devid_of(dev):
+    """The devid in the superblock of dev (dev_item.devid, at 64 KiB + 201),
+    read as btrfs-progs reads it."""
+    with open(dev, "rb") as f:
+        f.seek(65536 + 201)
+        return int.from_bytes(f.read(8), "little")
+
+
 @contextlib.contextmanager
 def loops(files):
     devs = []
