@@ -323,11 +323,6 @@ struct check_scrub {
 	bool prog_ended;
 };
 
-/*
- * Hand every csummed range to the pipeline's workers and return: called as
- * soon as the csum tree is read, so the data is read and verified while the
- * other trees are walked and checked.  check_scrub_finish() collects.
- */
 /* The first copy of [logical, logical + len) on devices that were given (-1: none). */
 static int first_present(struct fs_info *fs, u64 logical, u64 len)
 {
@@ -385,6 +380,11 @@ static void scrub_add_copies(struct check_ctx *c, struct check_scrub *s, u64 cur
 	}
 }
 
+/*
+ * Hand every csummed range to the pipeline's workers and return: called as
+ * soon as the csum tree is read, so the data is read and verified while the
+ * other trees are walked and checked.  check_scrub_finish() collects.
+ */
 void check_scrub_start(struct check_ctx *c)
 {
 	const struct csum_range *v = c->csums.data;
