@@ -3,7 +3,8 @@
  * Quota groups: the counts of every qgroup info item against the extents
  * its subvolumes reach (kernel-shared/qgroup.h), judged like btrfs check
  * judges them: referenced and exclusive bytes, only while the status item
- * says the counts are exact (ON, not inconsistent, no rescan running).
+ * says the counts are exact (ON, not inconsistent, no rescan running), or
+ * under simple quotas the bytes of the extents each subvolume owns.
  */
 #include <errno.h>
 #include "check/check.h"
@@ -42,9 +43,6 @@ void check_qgroups(struct check_ctx *c)
 	case QGROUP_NONE:
 	case QGROUP_OFF:
 		goto out;
-	case QGROUP_SIMPLE:
-		why = "simple quotas (their rules are not verified)";
-		break;
 	case QGROUP_INCONSISTENT:
 		why = "the quota status marks them inconsistent (a rescan rebuilds them)";
 		break;
@@ -52,6 +50,7 @@ void check_qgroups(struct check_ctx *c)
 		why = "a quota rescan is in progress";
 		break;
 	case QGROUP_EXACT:
+	case QGROUP_SIMPLE:
 		if (!c->extent_tree_ok)
 			why = "the extent tree is damaged";
 		break;

@@ -15,6 +15,7 @@
 #include "kernel-shared/hash.h"
 #include "kernel-shared/disk-io.h"
 #include "kernel-shared/ctree-mod.h"
+#include "kernel-shared/qgroup.h"
 #include "common/containers.h"
 #include "common/utils.h"
 
@@ -125,6 +126,30 @@ static int read_extent_info(struct trans *t, u64 bytenr, u64 *refs, u64 *flags)
 	}
 	path_release(fs, &p);
 	return ret;
+}
+
+int extent_owner(struct trans *t, u64 bytenr, u64 num_bytes, u64 *owner)
+{
+	struct trans_root *er = trans_get_root(t, BTRFS_EXTENT_TREE_OBJECTID);
+	struct btrfs_key key = { bytenr, BTRFS_EXTENT_ITEM_KEY, num_bytes };
+	u8 buf[sizeof(struct btrfs_extent_item) + sizeof(struct btrfs_extent_inline_ref)];
+	u32 size = 0;
+	int ret;
+
+	*owner = 0;
+	if (!er)
+		return trans_root_err(t);
+	ret = lookup_item(t->fs, &er->ref, &key, buf, sizeof(buf), &size);
+	if (ret < 0)
+		return ret;
+	if (!ret && size >= sizeof(buf) && buf[sizeof(struct btrfs_extent_item)] ==
+					    BTRFS_EXTENT_OWNER_REF_KEY) {
+		const struct btrfs_extent_inline_ref *iref =
+			(const void *)(buf + sizeof(struct btrfs_extent_item));
+
+		*owner = le64_to_cpu(iref->offset);
+	}
+	return 0;
 }
 
 /* refs and flags of an extent as they will be after the queued changes. */
@@ -451,6 +476,8 @@ static int insert_extent_item(struct apply_ctx *ac, const struct ref_change *rc)
 	bool meta = is_metadata_ref(rc->kind);
 	struct btrfs_key key = { rc->bytenr, BTRFS_EXTENT_ITEM_KEY, rc->num_bytes };
 	u32 size = sizeof(struct btrfs_extent_item) + inline_ref_size(rc->kind);
+	/* Simple quotas: a new data extent names its owner, the inode's tree, first. */
+	bool owner = rc->kind == REF_DATA && fs->qgroup_mode == QGROUP_SIMPLE;
 	struct btrfs_extent_item *ei;
 	struct btrfs_path p;
 	u8 *ptr;
@@ -462,6 +489,7 @@ static int insert_extent_item(struct apply_ctx *ac, const struct ref_change *rc)
 	} else if (meta) {
 		size += sizeof(struct btrfs_tree_block_info);
 	}
+	size += owner ? inline_ref_size(REF_OWNER) : 0;
 	ret = insert_empty_item(t, ac->er, &p, &key, size);
 	if (ret)
 		return ret == -EEXIST ? fs_err(fs, -EUCLEAN, "extent %llu already exists",
@@ -497,6 +525,12 @@ static int insert_extent_item(struct apply_ctx *ac, const struct ref_change *rc)
 			path_release(fs, &p);
 			return ret;
 		}
+	}
+	if (owner) {
+		struct ref_change orc = { .kind = REF_OWNER, .root = rc->owner ? rc->owner : rc->root };
+
+		write_inline_ref(ptr, &orc, 0);
+		ptr += inline_ref_size(REF_OWNER);
 	}
 	write_inline_ref(ptr, rc, rc->delta);
 	path_release(fs, &p);
@@ -869,6 +903,7 @@ static int apply_batch(struct apply_ctx *ac, struct ref_change *v, size_t nr)
 			if (v[j].new_extent) {
 				agg.level = v[j].level;
 				agg.generation = v[j].generation;
+				agg.owner = v[j].owner;
 			}
 			j++;
 		}

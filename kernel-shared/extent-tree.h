@@ -28,7 +28,15 @@ struct ref_change {
 	bool new_extent;	/* create the extent item (fresh allocation) */
 	u64 generation;
 	u64 set_flags;		/* extent item flags to set (FULL_BACKREF) */
+	u64 owner;		/* new data extent, simple quotas: its owner (0: root) */
 };
+
+/*
+ * The owner a data extent's EXTENT_OWNER_REF names (simple quotas), as the
+ * transaction's extent tree has it: 0 with *owner (0 when it has none), or
+ * <0.
+ */
+int extent_owner(struct trans *t, u64 bytenr, u64 num_bytes, u64 *owner);
 
 /* Queue a reference change.  Returns 0 or -ENOMEM. */
 int queue_ref(struct trans *t, const struct ref_change *rc);

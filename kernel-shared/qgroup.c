@@ -533,45 +533,147 @@ static void account_set(struct qgroup_state *qs, struct qg_acct *a, const u64 *r
 	}
 }
 
+static void acct_free(struct qg_acct *a)
+{
+	free(a->rel_start);
+	free(a->walk_mark);
+	free(a->set_mark);
+	free(a->cnt);
+	free(a->stack);
+	free(a->touched);
+}
+
+/* The walk state over qs's relations, and every computed count at zero. */
+static int acct_init(struct qgroup_state *qs, struct qg_acct *a)
+{
+	size_t ng = qs->nr_groups;
+
+	a->rel_start = fault_calloc(ng + 1, sizeof(size_t));
+	a->walk_mark = fault_calloc(ng + 1, sizeof(u64));
+	a->set_mark = fault_calloc(ng + 1, sizeof(u64));
+	a->cnt = fault_calloc(ng + 1, sizeof(u32));
+	a->stack = fault_calloc(qs->nr_rels + 1, sizeof(size_t));
+	a->touched = fault_calloc(ng + 1, sizeof(size_t));
+	if (!a->rel_start || !a->walk_mark || !a->set_mark || !a->cnt || !a->stack ||
+	    !a->touched) {
+		acct_free(a);
+		return -ENOMEM;
+	}
+	for (size_t k = 0; k < qs->nr_rels; k++)
+		a->rel_start[qs->rels[k][0] + 1]++;
+	for (size_t g = 0; g < ng; g++)
+		a->rel_start[g + 1] += a->rel_start[g];
+	for (size_t g = 0; g < ng; g++)
+		qs->groups[g].rfer = qs->groups[g].excl = 0;
+	return 0;
+}
+
 static int account_all(struct qg_ctx *q)
 {
 	struct qgroup_state *qs = q->qs;
-	size_t ng = qs->nr_groups;
 	struct qg_acct a = { 0 };
 	u64 *bytes = fault_calloc(q->rs.nr, sizeof(u64));
-	int ret = -ENOMEM;
+	int ret = bytes ? acct_init(qs, &a) : -ENOMEM;
 
-	a.rel_start = fault_calloc(ng + 1, sizeof(size_t));
-	a.walk_mark = fault_calloc(ng + 1, sizeof(u64));
-	a.set_mark = fault_calloc(ng + 1, sizeof(u64));
-	a.cnt = fault_calloc(ng + 1, sizeof(u32));
-	a.stack = fault_calloc(qs->nr_rels + 1, sizeof(size_t));
-	a.touched = fault_calloc(ng + 1, sizeof(size_t));
-	if (!bytes || !a.rel_start || !a.walk_mark || !a.set_mark || !a.cnt || !a.stack ||
-	    !a.touched)
-		goto out;
-	for (size_t k = 0; k < qs->nr_rels; k++)
-		a.rel_start[qs->rels[k][0] + 1]++;
-	for (size_t g = 0; g < ng; g++)
-		a.rel_start[g + 1] += a.rel_start[g];
+	if (ret) {
+		free(bytes);
+		return ret;
+	}
 	for (size_t i = 0; i < q->exts.nr; i++)
 		bytes[EXT(q, i).set] += EXT(q, i).num_bytes;
-	for (size_t g = 0; g < ng; g++)
-		qs->groups[g].rfer = qs->groups[g].excl = 0;
 	for (size_t s = 1; s < q->rs.nr; s++)
 		if (bytes[s])
 			account_set(qs, &a, q->rs.ids + q->rs.ents[s].off, q->rs.ents[s].len,
 				    bytes[s]);
-	ret = 0;
-out:
 	free(bytes);
-	free(a.rel_start);
-	free(a.walk_mark);
-	free(a.set_mark);
-	free(a.cnt);
-	free(a.stack);
-	free(a.touched);
-	return ret;
+	acct_free(&a);
+	return 0;
+}
+
+/* ---- simple quotas ---------------------------------------------------- */
+
+/*
+ * The owner an extent item counts for under simple quotas, 0 for none, and
+ * its bytes: a data extent's first inline ref when it is an owner ref, a
+ * tree block's header owner (skinny METADATA_ITEMs: btrfs check counts no
+ * other tree block).
+ */
+static int squota_owner(struct fs_info *fs, const struct btrfs_key *k, const u8 *p, u32 size,
+			u64 *owner, u64 *bytes)
+{
+	const struct btrfs_extent_item *ei = (const void *)p;
+	u32 pos = backref_inline_start(k, p, size);
+
+	*owner = 0;
+	if (k->type == BTRFS_METADATA_ITEM_KEY) {
+		struct tree_block *b;
+		int ret = read_tree_block_raw(fs, k->objectid, &b);
+
+		if (ret)
+			return ret;
+		*owner = tb_owner(b);
+		*bytes = fs->nodesize;
+		tree_block_put(fs, b);
+		return 0;
+	}
+	if ((le64_to_cpu(ei->flags) & BTRFS_EXTENT_FLAG_DATA) &&
+	    pos + backref_inline_size(BTRFS_EXTENT_OWNER_REF_KEY) <= size &&
+	    p[pos] == BTRFS_EXTENT_OWNER_REF_KEY) {
+		__le64 root;
+
+		memcpy(&root, p + pos + 1, sizeof(root));
+		*owner = le64_to_cpu(root);
+		*bytes = k->offset;
+	}
+	return 0;
+}
+
+/*
+ * Simple quotas (Documentation/format.rst 2.10): every extent made at or
+ * after the status item's enable_gen counts, as referenced and exclusive
+ * alike, for the qgroup of its owner and once for every qgroup above it.
+ * One pass over the extent tree; memory is one counter per qgroup.
+ */
+static int squota_compute(struct fs_info *fs, const struct root_ref *tree_root,
+			  struct qgroup_state *qs)
+{
+	struct btrfs_key min = { 0, 0, 0 }, max = { (u64)-1, (u8)-1, (u64)-1 };
+	u64 *owned = fault_calloc(qs->nr_groups + 1, sizeof(u64));
+	struct btrfs_root_item ri;
+	struct qg_acct a = { 0 };
+	struct root_ref ext;
+	struct key_iter it;
+	int ret = owned ? acct_init(qs, &a) : -ENOMEM;
+
+	if (!ret)
+		ret = read_root_item_in(fs, tree_root, BTRFS_EXTENT_TREE_OBJECTID, &ri, NULL);
+	if (ret)
+		goto out;
+	ext = (struct root_ref){ BTRFS_EXTENT_TREE_OBJECTID, le64_to_cpu(ri.bytenr),
+				 le64_to_cpu(ri.generation), ri.level };
+	for (ret = key_iter_first(&it, fs, &ext, &min, &max); ret == 0; ret = key_iter_next(&it)) {
+		const struct btrfs_extent_item *ei = (const void *)it.ptr;
+		u64 owner, bytes = 0;
+		ssize_t g;
+
+		if ((it.key.type != BTRFS_EXTENT_ITEM_KEY && it.key.type != BTRFS_METADATA_ITEM_KEY) ||
+		    it.size < sizeof(*ei) || le64_to_cpu(ei->generation) < qs->enable_gen)
+			continue;
+		ret = squota_owner(fs, &it.key, it.ptr, it.size, &owner, &bytes);
+		if (ret)
+			break;
+		g = owner && is_fstree(owner) ? find_group(qs, owner) : -1;
+		if (g >= 0)
+			owned[g] += bytes;
+	}
+	key_iter_release(&it);
+	for (size_t g = 0; ret >= 0 && g < qs->nr_groups; g++)
+		if (owned[g])
+			account_set(qs, &a, &qs->groups[g].id, 1, owned[g]);
+out:
+	free(owned);
+	acct_free(&a);
+	return ret < 0 ? ret : 0;
 }
 
 int qgroup_compute(struct fs_info *fs, const struct root_ref *tree_root, struct qgroup_state *qs)
@@ -579,6 +681,10 @@ int qgroup_compute(struct fs_info *fs, const struct root_ref *tree_root, struct 
 	struct qg_ctx q = { .fs = fs, .qs = qs };
 	int ret;
 
+	if (qs->mode == QGROUP_SIMPLE) {
+		ret = squota_compute(fs, tree_root, qs);
+		return ret == -ENOMEM ? fs_err(fs, ret, "out of memory") : ret;
+	}
 	vec_init(&q.exts, sizeof(struct qg_ext));
 	vec_init(&q.edges, sizeof(struct qg_edge));
 	ret = rs_init(&q.rs);
@@ -616,6 +722,8 @@ static int load_item(struct qgroup_state *qs, struct vec *rels, const struct key
 
 		qs->status_flags = le64_to_cpu(st->flags);
 		qs->status_generation = le64_to_cpu(st->generation);
+		if (it->size >= sizeof(*st))
+			qs->enable_gen = le64_to_cpu(st->enable_gen);
 		qs->mode = QGROUP_OFF;
 	} else if (it->key.type == BTRFS_QGROUP_INFO_KEY &&
 		   it->size >= sizeof(struct btrfs_qgroup_info_item) &&
@@ -732,7 +840,8 @@ void qgroup_state_free(struct qgroup_state *qs)
 /* ---- commit ------------------------------------------------------------- */
 
 /* Write g's computed counts into its QGROUP_INFO item (nothing if it vanished). */
-static int update_info(struct trans *t, struct trans_root *qr, const struct qgroup_count *g)
+static int update_info(struct trans *t, struct trans_root *qr, const struct qgroup_count *g,
+		       bool cmpr)
 {
 	struct btrfs_key key = { 0, BTRFS_QGROUP_INFO_KEY, g->id };
 	struct btrfs_qgroup_info_item *ii;
@@ -742,8 +851,12 @@ static int update_info(struct trans *t, struct trans_root *qr, const struct qgro
 	if (ret == 0 && path_size(&p) >= sizeof(*ii)) {
 		ii = (void *)path_ptr_mut(&p);
 		ii->generation = cpu_to_le64(t->transid);
-		ii->rfer = ii->rfer_cmpr = cpu_to_le64(g->rfer);
-		ii->excl = ii->excl_cmpr = cpu_to_le64(g->excl);
+		ii->rfer = cpu_to_le64(g->rfer);
+		ii->excl = cpu_to_le64(g->excl);
+		if (cmpr) {
+			ii->rfer_cmpr = ii->rfer;
+			ii->excl_cmpr = ii->excl;
+		}
 	}
 	path_release(t->fs, &p);
 	return ret < 0 ? ret : 0;
@@ -777,7 +890,7 @@ int qgroup_trans_update(struct trans *t, bool *changed)
 	fs->qgroup_mode = qs.mode;
 	if (ret || qs.mode == QGROUP_NONE || qs.mode == QGROUP_OFF)
 		goto out;
-	if (qs.mode == QGROUP_EXACT) {
+	if (qs.mode == QGROUP_EXACT || qs.mode == QGROUP_SIMPLE) {
 		ret = qgroup_compute(fs, &rt->ref, &qs);
 		if (ret)
 			goto out;
@@ -787,12 +900,15 @@ int qgroup_trans_update(struct trans *t, bool *changed)
 		ret = trans_root_err(t);
 		goto out;
 	}
-	for (size_t i = 0; qs.mode == QGROUP_EXACT && i < qs.nr_groups && !ret; i++) {
-		if (!qgroup_differs(&qs.groups[i]) &&
-		    qs.groups[i].disk_rfer_cmpr == qs.groups[i].rfer &&
-		    qs.groups[i].disk_excl_cmpr == qs.groups[i].excl)
+	for (size_t i = 0; i < qs.nr_groups && !ret; i++) {
+		const struct qgroup_count *g = &qs.groups[i];
+
+		/* Simple quotas leave the compressed counts alone, as the kernel does. */
+		if ((qs.mode != QGROUP_EXACT && qs.mode != QGROUP_SIMPLE) ||
+		    (!qgroup_differs(g) && (qs.mode == QGROUP_SIMPLE ||
+					    (g->disk_rfer_cmpr == g->rfer && g->disk_excl_cmpr == g->excl))))
 			continue;
-		ret = update_info(t, qr, &qs.groups[i]);
+		ret = update_info(t, qr, g, qs.mode == QGROUP_EXACT);
 		*changed = true;
 	}
 	if (!ret && qs.status_generation != t->transid) {
@@ -813,8 +929,6 @@ const char *qgroup_mode_note(int mode)
 	case QGROUP_RESCAN:
 		return "a qgroup rescan was in progress: qgroup counts are left to it; "
 		       "run `btrfs quota rescan -w` after mounting";
-	case QGROUP_SIMPLE:
-		return "simple quotas: their counts are not updated";
 	default:
 		return NULL;
 	}

@@ -51,12 +51,13 @@ enum qgroup_mode {
 	QGROUP_EXACT,		/* ON: the counts must be exact */
 	QGROUP_INCONSISTENT,	/* marked inconsistent: a rescan is needed */
 	QGROUP_RESCAN,		/* a rescan is in progress */
-	QGROUP_SIMPLE,		/* simple quotas: other rules, not computed here */
+	QGROUP_SIMPLE,		/* simple quotas: counted by owner (qgroup_compute()) */
 };
 
 struct qgroup_state {
 	enum qgroup_mode mode;
 	u64 status_flags, status_generation;
+	u64 enable_gen;			/* simple quotas: extents older count nowhere */
 	struct qgroup_count *groups;	/* sorted by id */
 	size_t nr_groups, cap_groups;
 	u64 (*rels)[2];			/* (member index, parent index), by member */
@@ -76,7 +77,9 @@ int qgroup_load(struct fs_info *fs, const struct root_ref *tree_root, struct qgr
  * fs trees under tree_root.  With qs->trusted (an image the write engine
  * checked), leaves whose parents reach exactly the roots of their own
  * backrefs are not read: their file extents' backrefs already name those
- * roots.  Returns 0 or a negative errno with fs_errmsg(fs) set.
+ * roots.  Under simple quotas (mode QGROUP_SIMPLE) the owner rules instead:
+ * an extent made at or after enable_gen counts for its owner's qgroup and
+ * those above it.  Returns 0 or a negative errno with fs_errmsg(fs) set.
  */
 int qgroup_compute(struct fs_info *fs, const struct root_ref *tree_root, struct qgroup_state *qs);
 
@@ -90,7 +93,8 @@ void qgroup_state_free(struct qgroup_state *qs);
 
 /*
  * At commit, once the extent tree is final: with quotas ON and consistent,
- * recompute the counts and rewrite every QGROUP_INFO item that differs; with
+ * or simple quotas, recompute the counts and rewrite every QGROUP_INFO item
+ * that differs (simple quotas: not the compressed counts); with
  * quotas ON, set the status item's generation to the transaction's (the
  * kernel marks the counts inconsistent on a mismatch).  *changed tells
  * whether the quota tree was modified.  The outcome (a mode) is kept in

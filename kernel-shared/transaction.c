@@ -418,12 +418,18 @@ int open_image_rw_devices(const char *path, const char *const *devices, int nr_d
 		return -EBUSY;
 	}
 	if (fs->incompat & BTRFS_FEATURE_INCOMPAT_SIMPLE_QUOTA) {
-		/* Simple quotas count new extents by owner refs, which nothing here writes. */
-		snprintf(errbuf, 512,
-			 "%s uses simple quotas (incompat SIMPLE_QUOTA): their owner refs for new "
-			 "extents are not written; not changing it", path);
-		close_image(fs);
-		return -EOPNOTSUPP;
+		/* Simple quotas: new data extents get owner refs from the first transaction on. */
+		struct qgroup_state qs = { 0 };
+
+		ret = qgroup_load(fs, &fs->tree_root, &qs);
+		fs->qgroup_mode = qs.mode;
+		qgroup_state_free(&qs);
+		if (ret) {
+			snprintf(errbuf, 512, "%s: cannot read the quota tree: %s", path,
+				 fs_errmsg(fs));
+			close_image(fs);
+			return ret;
+		}
 	}
 	fs->writable = true;
 	*out = fs;

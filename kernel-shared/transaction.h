@@ -64,8 +64,8 @@ struct trans {
 /*
  * Open an image for writing: O_RDWR, an exclusive flock, refuse an image the
  * running kernel has mounted (directly or through a loop device) and one with
- * an unreplayed log, and one with simple quotas (-EOPNOTSUPP: the owner
- * refs they need on new extents are not written).  Returns 0 or a negative
+ * an unreplayed log; with simple quotas, read their mode (fs->qgroup_mode)
+ * so that new data extents get owner refs.  Returns 0 or a negative
  * errno with errbuf (512 bytes) describing the reason; -EBUSY for locked or
  * mounted images.
  */

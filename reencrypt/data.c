@@ -22,6 +22,7 @@
 #include "kernel-shared/volumes.h"
 #include "kernel-shared/disk-io.h"
 #include "kernel-shared/ctree-mod.h"
+#include "kernel-shared/qgroup.h"
 #include "crypto/csum.h"
 #include "crypto/fname.h"
 #include "common/containers.h"
@@ -673,6 +674,11 @@ static int repoint_item(struct reenc *c, struct trans_root *root, const struct f
 	rc.bytenr = le64_to_cpu(fe->disk_bytenr);
 	rc.delta = -1;
 	ret = queue_ref(c->t, &rc);
+	if (ret)
+		return ret;
+	/* Simple quotas: the copy stays charged to the old extent's owner. */
+	if (new_extent && c->fs->qgroup_mode == QGROUP_SIMPLE)
+		ret = extent_owner(c->t, rc.bytenr, rc.num_bytes, &rc.owner);
 	if (ret)
 		return ret;
 	rc.bytenr = new_bytenr;
