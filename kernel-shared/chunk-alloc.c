@@ -868,6 +868,7 @@ int chunk_remove(struct trans *t, u64 logical, u64 length)
 	}
 	if (!ret && (fs->compat_ro & BTRFS_FEATURE_COMPAT_RO_FREE_SPACE_TREE))
 		ret = fst_remove_group(t, logical, length);
+	fs->drain_nochunk = 0;	/* device room changes: new chunks may fit again */
 	return ret;
 }
 
@@ -903,6 +904,7 @@ int chunk_grow_device(struct trans *t, u64 more)
 			      strerror(errno));
 	if (fs->image_size < new_total)
 		fs->image_size = fs->devs[0].size = new_total;
+	fs->drain_nochunk = 0;	/* device room changed: new chunks may fit again */
 	cs->new_total = new_total;
 	cs->total_pending = true;
 	fs->grown_bytes += new_total - old;
@@ -972,11 +974,30 @@ int chunk_commit_super(struct trans *t)
 	return 0;
 }
 
+int chunk_commit_prepare(struct trans *t)
+{
+	struct fs_info *fs = t->fs;
+	const struct chunk_state *cs = t->chunks;
+	size_t need = fs->nr_freed_dev;
+	struct dev_range *n;
+
+	for (size_t i = 0; cs && i < cs->nr; i++)
+		need += cs->v[i].removed ? cs->v[i].m.num_stripes : 0;
+	if (need <= fs->cap_freed_dev)
+		return 0;
+	n = array_reserve(fs->freed_dev, &fs->cap_freed_dev, need, sizeof(*n));
+	if (!n)
+		return fs_err(fs, -ENOMEM, "out of memory");
+	fs->freed_dev = n;
+	return 0;
+}
+
 void chunk_commit_done(struct trans *t)
 {
 	struct fs_info *fs = t->fs;
 	struct chunk_state *cs = t->chunks;
-	struct dev_range_list l = { fs->freed_dev, fs->nr_freed_dev, fs->nr_freed_dev };
+	/* chunk_commit_prepare() made the room: add_range() allocates nothing here. */
+	struct dev_range_list l = { fs->freed_dev, fs->nr_freed_dev, fs->cap_freed_dev };
 
 	for (size_t i = 0; cs && i < cs->nr; i++) {
 		const struct chunk_change *c = &cs->v[i];
@@ -984,7 +1005,6 @@ void chunk_commit_done(struct trans *t)
 		if (!c->removed)
 			continue;
 		chunk_map_remove(fs, c->m.logical);
-		/* Best effort: the list only serves the wipe of what the chunk held. */
 		for (u16 s = 0; s < c->m.num_stripes; s++) {
 			int dev = fs_dev_index(fs, c->m.devid[s]);
 
@@ -994,6 +1014,7 @@ void chunk_commit_done(struct trans *t)
 	}
 	fs->freed_dev = l.v;
 	fs->nr_freed_dev = l.nr;
+	fs->cap_freed_dev = l.cap;
 }
 
 void chunk_abort(struct trans *t)

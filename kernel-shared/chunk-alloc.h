@@ -110,6 +110,12 @@ bool chunk_pending(const struct trans *t);
 
 /* Commit: put the chunk changes into the superblock copy being written. */
 int chunk_commit_super(struct trans *t);
+/*
+ * Before anything of the commit is written: room in fs->freed_dev for the
+ * device ranges of the chunks it removes, so that chunk_commit_done(), after
+ * the superblocks, cannot fail (the ranges are what the wipe must clear).
+ */
+int chunk_commit_prepare(struct trans *t);
 /* After the superblocks are written: forget removed chunks, note their device space. */
 void chunk_commit_done(struct trans *t);
 /* Abort: forget the chunks the transaction added. */

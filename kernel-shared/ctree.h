@@ -172,10 +172,19 @@ struct fs_info {
 	 * trans_begin(); dev: the index in devs[].
 	 */
 	struct dev_range { u64 offset, len; u32 dev; } *freed_dev;
-	size_t nr_freed_dev;
+	size_t nr_freed_dev, cap_freed_dev;
 	/* Block groups emptied by commits that kept them (trans.keep_emptied). */
 	u64 *emptied_bgs;
 	size_t nr_emptied_bgs, cap_emptied_bgs;
+	/*
+	 * Data block groups a job drains (space_drain_begin()), by start, with
+	 * the bytes of the data they held that no commit has freed yet; and the
+	 * smallest request a new chunk without growing could not serve since
+	 * the device space last changed (0: none).
+	 */
+	struct drain_bg { u64 start, left; } *drain_bgs;
+	size_t nr_drain_bgs;
+	u64 drain_nochunk;
 	/* Ranges still to be wiped (wipe-queue.h): chunk_alloc() drains it first. */
 	struct wipe_queue *wipeq;
 

@@ -1141,6 +1141,7 @@ void close_image(struct fs_info *fs)
 	free(fs->chunks);
 	free(fs->freed_dev);
 	free(fs->emptied_bgs);
+	free(fs->drain_bgs);
 	if (fs->fd >= 0)
 		close(fs->fd);
 	for (u32 i = 1; i < fs->nr_devs; i++)

@@ -27,6 +27,11 @@ struct bg_space {
 	bool is_new;		/* allocated by this transaction (chunk-alloc.c) */
 	bool emptied;		/* something in it was freed: removed at commit if empty */
 	bool removed;		/* its chunk is removed: no allocations */
+	bool draining;		/* in fs->drain_bgs with data left: new data elsewhere */
+	u64 item_used;		/* used as the block group item had it when loaded */
+	u64 drain_left;		/* its fs->drain_bgs count, less what the replay gave back */
+	u64 drain_freed;	/* freed in this transaction while draining */
+	size_t drain_idx;	/* its place in fs->drain_bgs */
 	/* New, items not yet in the trees: free-space tree changes wait here. */
 	bool items_pending;
 	struct fst_op { u64 start, len; bool alloc; } *ops;
@@ -39,7 +44,7 @@ struct pinned_range {
 
 struct space_map {
 	struct bg_space *bgs;
-	size_t nr;
+	size_t nr, nr_draining;
 	struct pinned_range *pinned;	/* freed in this transaction: never reused by it */
 	size_t nr_pinned, cap_pinned;
 };
@@ -81,7 +86,7 @@ static int space_map_init(struct trans *t)
 	struct btrfs_key key = { 0, BTRFS_BLOCK_GROUP_ITEM_KEY, 0 };
 	struct btrfs_key max = { (u64)-1, (u8)-1, (u64)-1 };
 	struct key_iter it;
-	size_t cap = 0;
+	size_t cap = 0, nd = 0;
 	int ret;
 
 	if (t->space)
@@ -119,6 +124,17 @@ static int space_map_init(struct trans *t)
 		bg->start = k.objectid;
 		bg->length = k.offset;
 		bg->flags = le64_to_cpu(bi->flags);
+		bg->item_used = le64_to_cpu(bi->used);
+		/* Both are in ascending order: one walk through the draining list. */
+		while (nd < fs->nr_drain_bgs && fs->drain_bgs[nd].start < bg->start)
+			nd++;
+		if (nd < fs->nr_drain_bgs && fs->drain_bgs[nd].start == bg->start &&
+		    fs->drain_bgs[nd].left) {
+			bg->draining = true;
+			bg->drain_left = fs->drain_bgs[nd].left;
+			bg->drain_idx = nd;
+			sm->nr_draining++;
+		}
 	}
 	key_iter_release(&it);
 	return ret < 0 ? ret : 0;
@@ -370,9 +386,10 @@ u64 space_group_type(const struct fs_info *fs, u64 type)
 /*
  * First fit of len bytes aligned to align within block groups of type
  * `type`, starting where the last allocation of that type ended (a hint
- * kept in fs_info across transactions) and wrapping once.
+ * kept in fs_info across transactions) and wrapping once; past the
+ * draining groups when avoid is set.
  */
-static int space_find(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
+static int space_find(struct trans *t, u64 type, u64 len, u64 align, u64 *out, bool avoid)
 {
 	struct fs_info *fs = t->fs;
 	u64 sectors = len / fs->sectorsize, step = align / fs->sectorsize;
@@ -408,7 +425,8 @@ static int space_find(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
 			struct bg_space *bg = &t->space->bgs[g];
 			u64 nbits, first, from, stop, i;
 
-			if ((bg->flags & BTRFS_BLOCK_GROUP_TYPE_MASK) != type || bg->removed)
+			if ((bg->flags & BTRFS_BLOCK_GROUP_TYPE_MASK) != type || bg->removed ||
+			    (avoid && bg->draining))
 				continue;
 			if (!bg->loaded && (ret = bg_load(t, bg)))
 				return ret;
@@ -431,24 +449,53 @@ static int space_find(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
 	return 1;
 }
 
+/*
+ * Room for len bytes (Documentation/design.rst 3, "Draining block groups"):
+ * a block group of the type that is not being drained; else a new chunk
+ * made from unallocated space without growing the image; else a draining
+ * group; else a new chunk, growing the image when that is allowed.  1 when
+ * none has room, or chunk_alloc()'s error (-ENOSPC: no device room).
+ */
+static int find_room(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
+{
+	struct fs_info *fs = t->fs;
+	bool grow = fs->may_grow;
+	int ret = space_find(t, type, len, align, out, true);
+
+	if (ret <= 0 || !t->space->nr_draining || type != BTRFS_BLOCK_GROUP_DATA)
+		goto last;
+	if (!fs->drain_nochunk || len < fs->drain_nochunk) {
+		fs->may_grow = false;
+		ret = chunk_alloc(t, type, len);
+		fs->may_grow = grow;
+		if (!ret && (ret = space_find(t, type, len, align, out, true)) <= 0)
+			return ret;
+		if (ret == -ENOSPC) {
+			/* Not an error yet: the draining groups come next. */
+			fs_clear_err(fs);
+			fs->drain_nochunk = len;
+		} else if (ret < 0) {
+			return ret;
+		}
+	}
+	ret = space_find(t, type, len, align, out, false);
+last:
+	if (ret <= 0)
+		return ret;
+	/* No block group of the type has room: a new chunk (chunk-alloc.h). */
+	ret = chunk_alloc(t, type, len);
+	return ret ? ret : space_find(t, type, len, align, out, false);
+}
+
 int space_alloc(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
 {
 	struct fs_info *fs = t->fs;
 	u64 free_bytes = 0, unalloc = 0, largest = 0;
-	int ret = space_find(t, type, len, align, out);
+	int ret = find_room(t, type, len, align, out);
 
-	if (ret <= 0)
+	if (ret <= 0 && ret != -ENOSPC)
 		return ret;
 	type = space_group_type(fs, type);
-	/* No block group of the type has room: a new chunk (chunk-alloc.h). */
-	ret = chunk_alloc(t, type, len);
-	if (!ret) {
-		ret = space_find(t, type, len, align, out);
-		if (ret <= 0)
-			return ret;
-	} else if (ret != -ENOSPC) {
-		return ret;
-	}
 	space_free_bytes(t, type, &free_bytes);
 	space_largest_free(t, type, &largest);
 	chunk_dev_unallocated(t, &unalloc, NULL);
@@ -498,12 +545,7 @@ int space_alloc_all(struct trans *t, u64 type, const u64 *lens, size_t n, u64 *a
 
 	*fits = true;
 	for (size_t i = 0; !ret && i < n; i++) {
-		ret = space_find(t, type, lens[i], fs->sectorsize, &at[i]);
-		if (ret == 1) {
-			ret = chunk_alloc(t, type, lens[i]);
-			if (!ret)
-				ret = space_find(t, type, lens[i], fs->sectorsize, &at[i]);
-		}
+		ret = find_room(t, type, lens[i], fs->sectorsize, &at[i]);
 		if (ret == 1 || ret == -ENOSPC) {
 			*fits = false;
 			ret = 0;
@@ -651,6 +693,7 @@ int account_range(struct trans *t, u64 start, u64 len, bool alloc)
 	t->bytes_used_delta += alloc ? (s64)len : -(s64)len;
 	if (!alloc) {
 		bg->emptied = true;
+		bg->drain_freed += bg->draining ? len : 0;
 		if (t->on_free)
 			t->on_free(start, len, t->on_free_arg);
 		ret = pin_range(t, start, len);
@@ -737,6 +780,84 @@ bool space_map_dirty(const struct trans *t)
 	return false;
 }
 
+int space_drain_begin(struct trans *t)
+{
+	struct fs_info *fs = t->fs;
+	struct space_map *sm;
+	int ret = space_map_init(t);
+
+	if (ret)
+		return ret;
+	space_drain_end(fs);
+	/* Mixed block groups hold the metadata too: they never drain. */
+	if (fs->incompat & BTRFS_FEATURE_INCOMPAT_MIXED_GROUPS)
+		return 0;
+	sm = t->space;
+	fs->drain_bgs = fault_calloc(sm->nr ? sm->nr : 1, sizeof(*fs->drain_bgs));
+	if (!fs->drain_bgs)
+		return fs_err(fs, -ENOMEM, "out of memory");
+	sm->nr_draining = 0;
+	for (size_t i = 0; i < sm->nr; i++) {
+		struct bg_space *bg = &sm->bgs[i];
+		s64 used = (s64)bg->item_used + bg->used_delta;
+
+		bg->draining = (bg->flags & BTRFS_BLOCK_GROUP_TYPE_MASK) == BTRFS_BLOCK_GROUP_DATA &&
+			       used > 0 && !bg->removed && !bg->is_new;
+		if (!bg->draining)
+			continue;
+		bg->drain_left = (u64)used;
+		bg->drain_freed = 0;
+		bg->drain_idx = fs->nr_drain_bgs;
+		fs->drain_bgs[fs->nr_drain_bgs++] = (struct drain_bg){ bg->start, (u64)used };
+		sm->nr_draining++;
+	}
+	return 0;
+}
+
+/* A draining group gave back len bytes of its data: drained when none is left. */
+static void drain_less(struct space_map *sm, struct bg_space *bg, u64 len)
+{
+	bg->drain_left -= len < bg->drain_left ? len : bg->drain_left;
+	if (!bg->drain_left) {
+		bg->draining = false;
+		sm->nr_draining--;
+	}
+}
+
+int space_drain_release(struct trans *t, u64 start, u64 len)
+{
+	struct bg_space *bg;
+	int ret = bg_lookup(t, start, &bg);
+
+	if (!ret && bg && bg->draining)
+		drain_less(t->space, bg, len);
+	return ret;
+}
+
+/* At commit: what the transaction freed in draining groups leaves the list's counts. */
+static void drain_commit(struct trans *t)
+{
+	struct fs_info *fs = t->fs;
+
+	for (size_t i = 0; t->space && i < t->space->nr; i++) {
+		struct bg_space *bg = &t->space->bgs[i];
+
+		if (!bg->draining || !bg->drain_freed)
+			continue;
+		drain_less(t->space, bg, bg->drain_freed);
+		bg->drain_freed = 0;
+		fs->drain_bgs[bg->drain_idx].left = bg->drain_left;
+	}
+}
+
+void space_drain_end(struct fs_info *fs)
+{
+	free(fs->drain_bgs);
+	fs->drain_bgs = NULL;
+	fs->nr_drain_bgs = 0;
+	fs->drain_nochunk = 0;
+}
+
 /* The used counter of a block group as the trees of the transaction have it. */
 static int bg_used(struct trans *t, const struct bg_space *bg, u64 *used)
 {
@@ -815,6 +936,7 @@ int space_remove_empty(struct trans *t, bool *removed)
 	int ret;
 
 	*removed = false;
+	drain_commit(t);
 	if (t->keep_emptied)
 		return keep_emptied(t);
 	ret = take_kept(t);

@@ -69,6 +69,24 @@ int space_group_flushed(struct trans *t, u64 start);
  */
 int space_remove_empty(struct trans *t, bool *removed);
 
+/*
+ * A job that rewrites all the data (Documentation/design.rst 3, "Draining
+ * block groups"): the data block groups that hold data now drain.  Until
+ * space_drain_end(), allocations put new data in other groups, and in new
+ * chunks made from unallocated space, before they use a group that still
+ * holds some of that data, so that those empty and are removed.  Never
+ * with mixed block groups.
+ */
+int space_drain_begin(struct trans *t);
+void space_drain_end(struct fs_info *fs);
+
+/*
+ * The preflight's replay gave back len bytes at start as a commit would
+ * (reencrypt/plan.c): a group whose data is all given back no longer
+ * drains.  The run's commits do the same with what they freed.
+ */
+int space_drain_release(struct trans *t, u64 start, u64 len);
+
 /* The block group holding bytenr: 0 with start/length/flags, or -ENOENT. */
 int block_group_of(struct trans *t, u64 bytenr, u64 *start, u64 *length, u64 *flags);
 

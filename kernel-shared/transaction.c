@@ -811,7 +811,7 @@ int trans_begin(struct fs_info *fs, struct trans **out)
 	/* Device space of chunks removed by the last commit may be reused from now on. */
 	free(fs->freed_dev);
 	fs->freed_dev = NULL;
-	fs->nr_freed_dev = 0;
+	fs->nr_freed_dev = fs->cap_freed_dev = 0;
 	*out = t;
 	return 0;
 }
@@ -916,7 +916,9 @@ int trans_commit(struct trans *t)
 	}
 	fs->tree_root = rt->ref;
 	fs->tree_root.generation = t->transid;
-	ret = write_dirty_blocks(t);
+	ret = chunk_commit_prepare(t);
+	if (!ret)
+		ret = write_dirty_blocks(t);
 	if (!ret)
 		ret = fs_sync_devices(fs);	/* every device, before any superblock */
 	if (ret)

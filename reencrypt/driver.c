@@ -662,10 +662,13 @@ int reencrypt_image(struct fs_info *fs, const struct reencrypt_opts *o, struct r
 	if (!c.plain)
 		return fs_err(fs, -ENOMEM, "out of memory");
 	c.batch = o->batch_bytes ? o->batch_bytes : DEFAULT_BATCH;
+	c.batch_auto = !o->batch_bytes;
 #ifdef EXTCRYPT_FAULT_INJECTION
 	/* Test builds: small batches, so that a small image has many commits to cut between. */
-	if (getenv("EXTCRYPT_BATCH_BYTES"))
+	if (getenv("EXTCRYPT_BATCH_BYTES")) {
 		c.batch = strtoull(getenv("EXTCRYPT_BATCH_BYTES"), NULL, 0) ?: 1;
+		c.batch_auto = false;
+	}
 #endif
 	ret = reenc_list_subvols(fs, &all, &nr_all);
 	if (!ret)
@@ -728,6 +731,7 @@ out:
 		fs->super.incompat_flags = cpu_to_le64(fs->incompat);
 	}
 	reenc_release(&c);
+	space_drain_end(fs);
 	for (size_t i = 0; i < nr_jobs; i++)
 		free(jobs[i].sel);
 	free(jobs);

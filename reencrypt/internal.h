@@ -97,6 +97,7 @@ struct reenc {
 	struct trans *t;
 	struct extent_io *io;
 	u64 batch, since_commit;
+	bool batch_auto;	/* no size given: the preflight sizes it (plan.c) */
 	bool all_subvols;
 	struct u64map map;	/* old disk_bytenr -> struct extent_map_entry */
 	struct pending_copy *pend;	/* queued */

@@ -591,6 +591,8 @@ static int replay_commit(struct reenc *c, struct replay *r)
 	for (size_t i = 0; i < r->nr_held; i++) {
 		int ret = space_unmark(c->t, r->held[i].start, r->held[i].len);
 
+		if (!ret)
+			ret = space_drain_release(c->t, r->held[i].start, r->held[i].len);
 		if (ret)
 			return ret;
 		r->net -= r->held[i].len;
@@ -754,7 +756,10 @@ static int preflight_replay(struct reenc *c, const struct tree_job *jobs, size_t
 		return ret;
 	memcpy(hint, fs->alloc_hint, sizeof(hint));
 	fs->may_grow = false;
-	ret = preflight_space(c, c->t, sp);
+	/* A job over every subvolume drains the data block groups (space-map.h). */
+	ret = c->all_subvols ? space_drain_begin(c->t) : 0;
+	if (!ret)
+		ret = preflight_space(c, c->t, sp);
 	if (!ret)
 		ret = reenc_reserve_meta(c, &sp->meta_after);
 	/*
@@ -771,6 +776,7 @@ static int preflight_replay(struct reenc *c, const struct tree_job *jobs, size_t
 	trans_abort(c->t);
 	c->t = NULL;
 	fs->may_grow = may_grow;
+	fs->drain_nochunk = 0;	/* the replay's chunks are gone with it */
 	memcpy(fs->alloc_hint, hint, sizeof(hint));
 	free(r->held);
 	return ret;
@@ -805,6 +811,18 @@ int reenc_preflight(struct reenc *c, const struct tree_job *jobs, size_t nr_jobs
 	for (size_t i = 0; !ret && i < nr_jobs; i++)
 		ret = preflight_tree(c, jobs[i].tree, &n);
 	c->meta_need = metadata_need(c);
+	/*
+	 * No batch size given: a quarter of the job's data, at least 16 MiB and
+	 * at most the default.  A small job on a full image then commits a few
+	 * times, and the groups one commit drains take the next batches' copies
+	 * (space_drain_begin()): in one batch, copies that found no new chunk
+	 * went to groups still draining, and kept them.
+	 */
+	if (c->batch_auto) {
+		u64 quarter = n.total / 4;
+
+		c->batch = quarter < (16ULL << 20) ? 16ULL << 20 : quarter < c->batch ? quarter : c->batch;
+	}
 	if (!ret)
 		ret = preflight_replay(c, jobs, nr_jobs, &sp, &r);
 	if (ret)
