@@ -209,7 +209,9 @@ static int dev_used_ranges(struct trans *t, u64 devid, struct dev_range_list *l)
 				return ret;
 		}
 	}
-	qsort(l->v, l->nr, sizeof(*l->v), cmp_range);
+	/* A device can hold no chunk at all (a job removed its last one): no array. */
+	if (l->nr > 1)
+		qsort(l->v, l->nr, sizeof(*l->v), cmp_range);
 	return 0;
 }
 
