@@ -185,6 +185,7 @@ struct fs_info {
 	struct drain_bg { u64 start, left; } *drain_bgs;
 	size_t nr_drain_bgs;
 	u64 drain_nochunk;
+	u64 drain_meta;		/* metadata the job may add: room kept beside new data chunks */
 	/* Ranges still to be wiped (wipe-queue.h): chunk_alloc() drains it first. */
 	struct wipe_queue *wipeq;
 

@@ -450,9 +450,36 @@ static int space_find(struct trans *t, u64 type, u64 len, u64 align, u64 *out, b
 }
 
 /*
+ * Whether a draining job may make a data chunk now.  A job that adds
+ * metadata for good (fs->drain_meta above the 64 blocks every job counts
+ * for a commit's copy-on-write) keeps room beside the chunk for twice that,
+ * up to a metadata chunk: data that does not drain leaves the unallocated
+ * space to the metadata, which may need more than the preflight's bound
+ * while a batch holds old and new tree blocks (a kernel image of 20,000
+ * small files, half full, ran out of metadata space half-way when draining
+ * took all of it).  The chunk is as large as the size rule allows, or the
+ * largest hole.
+ */
+static bool drain_chunk_room(struct trans *t)
+{
+	u64 unalloc = 0, largest = 0, data = 0, meta = 0, keep = 0;
+
+	if (chunk_dev_unallocated(t, &unalloc, &largest) ||
+	    chunk_device_bytes(t, BTRFS_BLOCK_GROUP_DATA, &data) ||
+	    chunk_device_bytes(t, BTRFS_BLOCK_GROUP_METADATA, &meta)) {
+		fs_clear_err(t->fs);
+		return false;
+	}
+	if (t->fs->drain_meta > 64ULL * t->fs->nodesize)
+		keep = 2 * t->fs->drain_meta < meta ? 2 * t->fs->drain_meta : meta;
+	return unalloc >= keep + (data < largest ? data : largest);
+}
+
+/*
  * Room for len bytes (Documentation/design.rst 3, "Draining block groups"):
  * a block group of the type that is not being drained; else a new chunk
- * made from unallocated space without growing the image; else a draining
+ * made from unallocated space without growing the image, while a metadata
+ * and a system chunk would still fit beside it; else a draining
  * group; else a new chunk, growing the image when that is allowed.  1 when
  * none has room, or chunk_alloc()'s error (-ENOSPC: no device room).
  */
@@ -466,7 +493,7 @@ static int find_room(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
 		goto last;
 	if (!fs->drain_nochunk || len < fs->drain_nochunk) {
 		fs->may_grow = false;
-		ret = chunk_alloc(t, type, len);
+		ret = drain_chunk_room(t) ? chunk_alloc(t, type, len) : -ENOSPC;
 		fs->may_grow = grow;
 		if (!ret && (ret = space_find(t, type, len, align, out, true)) <= 0)
 			return ret;
@@ -856,6 +883,7 @@ void space_drain_end(struct fs_info *fs)
 	fs->drain_bgs = NULL;
 	fs->nr_drain_bgs = 0;
 	fs->drain_nochunk = 0;
+	fs->drain_meta = 0;
 }
 
 /* The used counter of a block group as the trees of the transaction have it. */

@@ -758,6 +758,7 @@ static int preflight_replay(struct reenc *c, const struct tree_job *jobs, size_t
 	fs->may_grow = false;
 	/* A job over every subvolume drains the data block groups (space-map.h). */
 	ret = c->all_subvols ? space_drain_begin(c->t) : 0;
+	fs->drain_meta = c->meta_need;
 	if (!ret)
 		ret = preflight_space(c, c->t, sp);
 	if (!ret)

@@ -177,7 +177,8 @@ def kernel_accepts(img, tree, mnt, new_bytes):
 
 
 def encrypt_check_decrypt(run, key, img, *encrypt_opts):
-    """encrypt, check --check-data-csum with the key, decrypt; btrfs check."""
+    """encrypt, check --check-data-csum with the key, decrypt; btrfs check
+    --check-data-csum in both modes."""
     res = run("encrypt", *encrypt_opts, "--key-file", key, img, timeout=300)
     assert res.returncode == 0, res.stderr
     res = run("check", "--check-data-csum", "--key-file", key, img, timeout=300)
@@ -185,6 +186,8 @@ def encrypt_check_decrypt(run, key, img, *encrypt_opts):
     res = run("decrypt", "--key-file", key, img, timeout=300)
     assert res.returncode == 0, res.stderr
     progs_check(img)
+    r = fixtures.btrfs_check(img, "--check-data-csum", "--mode", "lowmem")
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
 
 
 def round_trip(run, tmp_path, csum, nodesize):
@@ -227,8 +230,6 @@ def fitted_round_trip(run, tmp_path, csum, nodesize, layout, pristine=None):
     if pristine:
         fixtures.sparse_copy(img, pristine)
     encrypt_check_decrypt(run, key, img, "--grow")
-    r = fixtures.btrfs_check(img, "--check-data-csum", "--mode", "lowmem")
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert_consistent(img)
     return img, tree, before, chunk_sum(img)
 
@@ -368,17 +369,22 @@ def test_grow_refuses_block_device(run, tmp_path):
     assert "block device" in res.stderr, res.stderr
 
 
+ALL = FAST + SLOW
+
+
 @pytest.mark.slow
 @pytest.mark.kernel
-def test_kernel_uses_decrypted_image(run, tmp_path):
-    img, tree, _b, _a, _c = round_trip(run, tmp_path, "crc32c", 16384)
+@pytest.mark.parametrize("csum,nodesize", ALL, ids=lambda v: str(v))
+def test_kernel_uses_decrypted_image(run, tmp_path, csum, nodesize):
+    img, tree, _b, _a, _c = round_trip(run, tmp_path, csum, nodesize)
     kernel_accepts(img, tree, tmp_path / "mnt", 100 * MiB)
 
 
 @pytest.mark.slow
 @pytest.mark.kernel
 @pytest.mark.parametrize("layout", ["default", "shrink"])
-def test_kernel_uses_fitted_image(run, tmp_path, layout):
+@pytest.mark.parametrize("csum,nodesize", ALL, ids=lambda v: str(v))
+def test_kernel_uses_fitted_image(run, tmp_path, csum, nodesize, layout):
     """The fitted images after encrypt --grow and decrypt: the kernel mounts
     them read-write, scrubs them clean and takes new writes: at least as
     much free space (statfs) as the image mkfs made, and 100 MiB of writes
@@ -387,7 +393,7 @@ def test_kernel_uses_fitted_image(run, tmp_path, layout):
     and the kernel's DUP metadata and system chunks hold 80 MiB of the
     197 MiB device; the kernel stops the pristine image at 20 MiB.)"""
     pristine = tmp_path / "pristine.img"
-    img, tree, _b, _a = fitted_round_trip(run, tmp_path, "crc32c", 16384, layout, pristine)
+    img, tree, _b, _a = fitted_round_trip(run, tmp_path, csum, nodesize, layout, pristine)
     avail = []
     for image in (pristine, img):
         with fixtures.loop_mount(image, tmp_path / "m0", ro=False) as m:
