@@ -458,17 +458,23 @@ static int space_find(struct trans *t, u64 type, u64 len, u64 align, u64 *out, b
  * while a batch holds old and new tree blocks (a kernel image of 20,000
  * small files, half full, ran out of metadata space half-way when draining
  * took all of it).  The chunk is as large as the size rule allows, or the
- * largest hole.
+ * largest hole.  1: yes, 0: no (also when the sizes cannot be known: the
+ * draining groups come next), or -ENOMEM: the job stops.
  */
-static bool drain_chunk_room(struct trans *t)
+static int drain_chunk_room(struct trans *t)
 {
 	u64 unalloc = 0, largest = 0, data = 0, meta = 0, keep = 0;
+	int ret = chunk_dev_unallocated(t, &unalloc, &largest);
 
-	if (chunk_dev_unallocated(t, &unalloc, &largest) ||
-	    chunk_device_bytes(t, BTRFS_BLOCK_GROUP_DATA, &data) ||
-	    chunk_device_bytes(t, BTRFS_BLOCK_GROUP_METADATA, &meta)) {
+	if (!ret)
+		ret = chunk_device_bytes(t, BTRFS_BLOCK_GROUP_DATA, &data);
+	if (!ret)
+		ret = chunk_device_bytes(t, BTRFS_BLOCK_GROUP_METADATA, &meta);
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret) {
 		fs_clear_err(t->fs);
-		return false;
+		return 0;
 	}
 	if (t->fs->drain_meta > 64ULL * t->fs->nodesize)
 		keep = 2 * t->fs->drain_meta < meta ? 2 * t->fs->drain_meta : meta;
@@ -492,8 +498,11 @@ static int find_room(struct trans *t, u64 type, u64 len, u64 align, u64 *out)
 	if (ret <= 0 || !t->space->nr_draining || type != BTRFS_BLOCK_GROUP_DATA)
 		goto last;
 	if (!fs->drain_nochunk || len < fs->drain_nochunk) {
+		ret = drain_chunk_room(t);
+		if (ret < 0)
+			return ret;
 		fs->may_grow = false;
-		ret = drain_chunk_room(t) ? chunk_alloc(t, type, len) : -ENOSPC;
+		ret = ret ? chunk_alloc(t, type, len) : -ENOSPC;
 		fs->may_grow = grow;
 		if (!ret && (ret = space_find(t, type, len, align, out, true)) <= 0)
 			return ret;
