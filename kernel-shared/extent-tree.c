@@ -142,12 +142,13 @@ int extent_owner(struct trans *t, u64 bytenr, u64 num_bytes, u64 *owner)
 	ret = lookup_item(t->fs, &er->ref, &key, buf, sizeof(buf), &size);
 	if (ret < 0)
 		return ret;
-	if (!ret && size >= sizeof(buf) && buf[sizeof(struct btrfs_extent_item)] ==
-					    BTRFS_EXTENT_OWNER_REF_KEY) {
-		const struct btrfs_extent_inline_ref *iref =
-			(const void *)(buf + sizeof(struct btrfs_extent_item));
+	if (!ret && size >= sizeof(buf)) {
+		struct backref br;
 
-		*owner = le64_to_cpu(iref->offset);
+		if (backref_decode_inline(buf + sizeof(struct btrfs_extent_item),
+					  sizeof(buf) - sizeof(struct btrfs_extent_item), &br) > 0 &&
+		    br.kind == REF_OWNER)
+			*owner = br.root;
 	}
 	return 0;
 }

@@ -616,14 +616,13 @@ static int squota_owner(struct fs_info *fs, const struct btrfs_key *k, const u8 
 		tree_block_put(fs, b);
 		return 0;
 	}
-	if ((le64_to_cpu(ei->flags) & BTRFS_EXTENT_FLAG_DATA) &&
-	    pos + backref_inline_size(BTRFS_EXTENT_OWNER_REF_KEY) <= size &&
-	    p[pos] == BTRFS_EXTENT_OWNER_REF_KEY) {
-		__le64 root;
+	if ((le64_to_cpu(ei->flags) & BTRFS_EXTENT_FLAG_DATA) && pos < size) {
+		struct backref br;
 
-		memcpy(&root, p + pos + 1, sizeof(root));
-		*owner = le64_to_cpu(root);
-		*bytes = k->offset;
+		if (backref_decode_inline(p + pos, size - pos, &br) > 0 && br.kind == REF_OWNER) {
+			*owner = br.root;
+			*bytes = k->offset;
+		}
 	}
 	return 0;
 }

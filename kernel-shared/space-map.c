@@ -484,8 +484,8 @@ static int drain_chunk_room(struct trans *t)
 /*
  * Room for len bytes (Documentation/design.rst 3, "Draining block groups"):
  * a block group of the type that is not being drained; else a new chunk
- * made from unallocated space without growing the image, while a metadata
- * and a system chunk would still fit beside it; else a draining
+ * made from unallocated space without growing the image, when
+ * drain_chunk_room() allows it; else a draining
  * group; else a new chunk, growing the image when that is allowed.  1 when
  * none has room, or chunk_alloc()'s error (-ENOSPC: no device room).
  */
