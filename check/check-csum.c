@@ -97,56 +97,42 @@ static void check_overlaps(struct check_ctx *c)
 	}
 }
 
-static void check_coverage(struct check_ctx *c)
+/* A file extent's csums: all of what it references, or none under NODATASUM. */
+void check_csum_coverage(struct check_ctx *c, const struct file_extent_rec *f)
 {
-	for (size_t i = 0; i < c->file_exts.nr; i++) {
-		const struct file_extent_rec *f = &VEC_AT(&c->file_exts, struct file_extent_rec, i);
-		u64 start, len, have;
+	u64 start, len, have;
 
-		if (f->type != BTRFS_FILE_EXTENT_REG || f->root == BTRFS_DATA_RELOC_TREE_OBJECTID)
-			continue;
-		if (f->compression) {
-			start = f->disk_bytenr;
-			len = f->disk_num_bytes;
-		} else {
-			start = f->disk_bytenr + f->extent_offset;
-			len = f->num_bytes;
-		}
-		have = covered_bytes(c, start, start + len);
-		if (!f->nodatasum && have < len)
-			check_report(c, PR_CSUM_MISSING, LOC(f->root, f->ino, f->file_offset, f->disk_bytenr),
-				     len - have, len, f->disk_bytenr);
-		else if (f->nodatasum && have)
-			check_report(c, PR_CSUM_NODATASUM, LOC(f->root, f->ino, f->file_offset, f->disk_bytenr),
-				     have, f->disk_bytenr);
+	if (f->type != BTRFS_FILE_EXTENT_REG || f->root == BTRFS_DATA_RELOC_TREE_OBJECTID)
+		return;
+	if (f->compression) {
+		start = f->disk_bytenr;
+		len = f->disk_num_bytes;
+	} else {
+		start = f->disk_bytenr + f->extent_offset;
+		len = f->num_bytes;
 	}
+	have = covered_bytes(c, start, start + len);
+	if (!f->nodatasum && have < len)
+		check_report(c, PR_CSUM_MISSING, LOC(f->root, f->ino, f->file_offset, f->disk_bytenr),
+			     len - have, len, f->disk_bytenr);
+	else if (f->nodatasum && have)
+		check_report(c, PR_CSUM_NODATASUM, LOC(f->root, f->ino, f->file_offset, f->disk_bytenr),
+			     have, f->disk_bytenr);
 }
 
 /*
- * A data extent only prealloc items refer to was never written: it has no
- * csums (file_exts sorted by disk_bytenr).  The data relocation tree's
- * prealloc extents receive relocated data with its csums: left alone.
+ * A data extent only prealloc items refer to (first: the first of them) was
+ * never written: it has no csums.  The data relocation tree's prealloc
+ * extents receive relocated data with its csums: the caller leaves them out.
  */
-static void check_prealloc_csums(struct check_ctx *c)
+void check_csum_prealloc(struct check_ctx *c, const struct file_extent_rec *first)
 {
-	const struct file_extent_rec *v = c->file_exts.data;
-	size_t n = c->file_exts.nr;
+	u64 have = covered_bytes(c, first->disk_bytenr, first->disk_bytenr + first->disk_num_bytes);
 
-	for (size_t i = 0, j; i < n; i = j) {
-		bool written = false;
-		u64 have;
-
-		for (j = i; j < n && v[j].disk_bytenr == v[i].disk_bytenr; j++)
-			written |= v[j].type != BTRFS_FILE_EXTENT_PREALLOC ||
-				   v[j].root == BTRFS_DATA_RELOC_TREE_OBJECTID;
-		if (written || !v[i].disk_bytenr)
-			continue;
-		have = covered_bytes(c, v[i].disk_bytenr, v[i].disk_bytenr + v[i].disk_num_bytes);
-		if (have)
-			check_report(c, PR_CSUM_PREALLOC,
-				     LOC(v[i].root, v[i].ino, v[i].file_offset, v[i].disk_bytenr),
-				     have, v[i].disk_bytenr);
-	}
+	if (have)
+		check_report(c, PR_CSUM_PREALLOC,
+			     LOC(first->root, first->ino, first->file_offset, first->disk_bytenr),
+			     have, first->disk_bytenr);
 }
 
 /* Csums must lie inside data extent items. */
@@ -186,9 +172,7 @@ void check_csums(struct check_ctx *c)
 {
 	if (!c->csum_tree_ok)
 		return;
-	check_overlaps(c);
-	check_coverage(c);
-	check_prealloc_csums(c);
+	check_overlaps(c);	/* file extents: check_csum_coverage(), check_csum_prealloc() */
 	/* An unreplayed log may hold the only references to csummed data. */
 	if (c->extent_tree_ok && !le64_to_cpu(c->fs->super.log_root))
 		check_orphans(c);
@@ -231,56 +215,108 @@ static int cmp_bad(const void *x, const void *y)
 	return r ? r : a->mirror - b->mirror;
 }
 
-/* The first file extent whose disk extent holds logical (file_exts sorted). */
-static const struct file_extent_rec *owner_of(const struct check_ctx *c, u64 logical, u64 *file_off)
+/* The file extent a bad sector is reported with (found false: none). */
+struct bad_owner {
+	struct file_extent_rec f;
+	u64 file_off;		/* the sector's offset in the file, or NOLOC */
+	bool found;
+};
+
+/* File extents kept while their disk extent may still hold a later bad sector. */
+#define OWNER_WINDOW 4096
+
+/* Keep the window's extents whose disk extent reaches past logical. */
+static size_t window_prune(struct file_extent_rec *w, size_t nw, u64 logical)
 {
-	const struct file_extent_rec *v = c->file_exts.data;
-	const struct file_extent_rec *any = NULL;
-	size_t lo = 0, hi = c->file_exts.nr;
+	size_t kept = 0;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
+	for (size_t k = 0; k < nw; k++)
+		if (w[k].disk_bytenr + w[k].disk_num_bytes > logical)
+			w[kept++] = w[k];
+	return kept;
+}
 
-		if (v[mid].disk_bytenr <= logical)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	/* Walk back over extents starting at or before logical. */
-	for (size_t i = lo; i-- > 0;) {
-		const struct file_extent_rec *f = &v[i];
+/*
+ * Of the window's extents (all hold logical, in disk order), the last that
+ * references the sector or compresses its extent, else the last of all.
+ */
+static void window_pick(const struct file_extent_rec *w, size_t nw, u64 logical,
+			struct bad_owner *o)
+{
+	for (size_t k = nw; k-- > 0;) {
+		const struct file_extent_rec *f = &w[k];
 
-		if (f->disk_bytenr + f->disk_num_bytes <= logical) {
-			if (logical - f->disk_bytenr > (256ULL << 20))
-				break;
+		if (f->compression) {
+			o->file_off = f->file_offset;
+		} else if (logical >= f->disk_bytenr + f->extent_offset &&
+			   logical < f->disk_bytenr + f->extent_offset + f->num_bytes) {
+			o->file_off = f->file_offset + (logical - f->disk_bytenr - f->extent_offset);
+		} else {
+			if (!o->found) {
+				o->f = *f;
+				o->found = true;
+				o->file_off = NOLOC;
+			}
 			continue;
 		}
-		if (f->compression) {
-			*file_off = f->file_offset;
-			return f;
-		}
-		if (logical >= f->disk_bytenr + f->extent_offset &&
-		    logical < f->disk_bytenr + f->extent_offset + f->num_bytes) {
-			*file_off = f->file_offset + (logical - f->disk_bytenr - f->extent_offset);
-			return f;
-		}
-		if (!any) {
-			any = f;
-			*file_off = NOLOC;
-		}
+		o->f = *f;
+		o->found = true;
+		return;
 	}
-	return any;
+}
+
+/*
+ * The owner of each bad sector (bad: sorted by logical), in one pass over the
+ * file extents in disk order beside them: the extents that start at or
+ * before the sector and whose disk extent still holds it stay in a window
+ * (the last OWNER_WINDOW of them: an extent referenced more often than that
+ * is reported with one of its last references).
+ */
+static struct bad_owner *find_owners(struct check_ctx *c, const struct bad_sector *bad, size_t n)
+{
+	struct bad_owner *out = fault_calloc(n ? n : 1, sizeof(*out));
+	struct file_extent_rec *w = fault_malloc(OWNER_WINDOW * sizeof(*w));
+	const struct file_extent_rec *r = NULL;
+	size_t nw = 0;
+	u32 len;
+
+	if (!out || !w)
+		die_oom();
+	if (n && c->file_exts.reading) {	/* else the walk stopped before the file extents */
+		spill_rewind_or_die(&c->file_exts);
+		r = spill_next_or_die(&c->file_exts, &len);
+	}
+	for (size_t i = 0; i < n; i++) {
+		u64 logical = bad[i].logical;
+
+		while (r && r->disk_bytenr <= logical) {
+			if (nw == OWNER_WINDOW) {
+				nw = window_prune(w, nw, logical);
+				if (nw == OWNER_WINDOW) {	/* the older half goes */
+					memmove(w, w + nw / 2, (nw - nw / 2) * sizeof(*w));
+					nw -= nw / 2;
+				}
+			}
+			w[nw++] = *r;
+			r = spill_next_or_die(&c->file_exts, &len);
+		}
+		nw = window_prune(w, nw, logical);
+		window_pick(w, nw, logical, &out[i]);
+	}
+	free(w);
+	return out;
 }
 
 /*
  * One bad copy of a sector: an error when no copy of it is good, else a
  * warning (DATA_BAD_COPY): readers use the good copy, as the kernel does.
  */
-static void report_bad(struct check_ctx *c, const struct bad_sector *b, bool other_good)
+static void report_bad(struct check_ctx *c, const struct bad_sector *b, bool other_good,
+		       const struct bad_owner *o)
 {
 	char found[65], expected[65], path[4096] = "", shown[4 * sizeof(path)];
-	u64 off = NOLOC;
-	const struct file_extent_rec *f = owner_of(c, b->logical, &off);
+	u64 off = o->file_off;
+	const struct file_extent_rec *f = o->found ? &o->f : NULL;
 	struct check_loc loc = LOC(NOLOC, NOLOC, NOLOC, b->logical);
 
 	for (u32 i = 0; i < c->fs->csum_size; i++) {
@@ -504,6 +540,7 @@ void check_scrub_finish(struct check_ctx *c)
 	struct check_scrub *s = c->scrub;
 	uint64_t bytes = 0;
 	char err[256];
+	struct bad_owner *owners;
 	int ret;
 
 	if (!s)
@@ -526,6 +563,7 @@ void check_scrub_finish(struct check_ctx *c)
 			*(u64 *)vec_push_or_die(&c->raid56_bad) = b->logical;
 	}
 	check_qsort(s->bl.v.data, s->bl.v.nr, sizeof(struct bad_sector), cmp_bad);
+	owners = find_owners(c, s->bl.v.data, s->bl.v.nr);
 	for (size_t i = 0, j; i < s->bl.v.nr; i = j) {
 		const struct bad_sector *b = &VEC_AT(&s->bl.v, struct bad_sector, i);
 
@@ -535,8 +573,9 @@ void check_scrub_finish(struct check_ctx *c)
 			;
 		for (size_t k = i; k < j; k++)
 			report_bad(c, &VEC_AT(&s->bl.v, struct bad_sector, k),
-				   (int)(j - i) < num_copies_present(c->fs, b->logical));
+				   (int)(j - i) < num_copies_present(c->fs, b->logical), &owners[k]);
 	}
+	free(owners);
 	check_scrub_free(c);
 }
 

@@ -71,11 +71,11 @@ struct ino_sum {
 
 enum { SRC_REF = 0, SRC_ITEM = 1, SRC_INDEX = 2 };
 
+/* A record of fs_tree_state.ents; its name_len bytes of name follow it in the store. */
 struct dent {
 	u64 dir;
 	u64 child;
 	u64 index;		/* DIR_INDEX key offset / inode ref index */
-	u32 name_off;
 	u32 name_hash;		/* compared before the bytes: sorting touches few names */
 	u16 name_len;
 	u8 src;
@@ -88,46 +88,52 @@ struct fs_tree_state {
 	const struct root_desc *root;
 	struct inode_cur cur;
 	struct vec inodes;	/* struct ino_sum */
-	struct vec ents;	/* struct dent */
+	struct spill ents;	/* struct dent and its name, by (dir, name, source, child) */
 	struct vec orphans;	/* u64 */
-	u8 *names;		/* each distinct name once (intern_name()) */
-	size_t names_len, names_cap;
-	struct u64map name_tab;	/* name hash -> struct name_slot */
 	u8 (*policies)[POLICY_BYTES];	/* each distinct policy of the tree once (few) */
 	size_t nr_policies, cap_policies;
 	bool no_holes;
 	bool root_ref_seen;	/* the root directory's INODE_REF to itself */
 };
 
-struct name_slot {
-	u32 off;		/* in names */
-	u16 len;
-} __attribute__((packed));	/* 6 bytes: a map slot of 16 with its key */
-
-/* ---- helpers ---------------------------------------------------------------- */
-
 /*
- * The offset of this name in st->names, stored once: a DIR_ITEM, its
- * DIR_INDEX and the INODE_REF carry the same name, and matching them then
- * compares offsets instead of bytes scattered over megabytes of names
- * (bytes are compared here, while the new name is still in the cache).
+ * The order of the entries for matching them: by directory and name (hash
+ * and length first, so few names are compared byte by byte), then source
+ * and child.  The three sources of one name in one directory (INODE_REF,
+ * DIR_ITEM, DIR_INDEX) come out of the store together.  An order for
+ * matching, not for people.
  */
-static u32 intern_name(struct fs_tree_state *st, const u8 *name, u16 len, u32 hash)
+static int cmp_dent(const void *x, const void *y)
 {
-	struct name_slot *ns;
-	size_t cursor = 0;
-	u32 off;
+	const struct dent *a = x, *b = y;
+	int r;
 
-	while ((ns = u64map_next(&st->name_tab, hash, &cursor)))
-		if (ns->len == len && !memcmp(st->names + ns->off, name, len))
-			return ns->off;
-	off = bytes_append(&st->names, &st->names_len, &st->names_cap, name, len);
-	ns = u64map_insert(&st->name_tab, hash);
-	if (!ns) {
-		die_oom();
-	}
-	*ns = (struct name_slot){ off, len };
-	return off;
+	if ((r = cmp_u64(a->dir, b->dir)))
+		return r;
+	if (a->name_hash != b->name_hash)
+		return a->name_hash < b->name_hash ? -1 : 1;
+	if (a->name_len != b->name_len)
+		return a->name_len < b->name_len ? -1 : 1;
+	if ((r = memcmp(a + 1, b + 1, a->name_len)))
+		return r;
+	if (a->src != b->src)
+		return a->src < b->src ? -1 : 1;
+	return cmp_u64(a->child, b->child);
+}
+
+/* An entry (its fields but the name's) and its name, into the tree's store. */
+static void push_dent(struct fs_tree_state *st, const struct dent *d, const u8 *name, u16 len)
+{
+	struct {
+		struct dent d;
+		u8 name[MAX_NAME];
+	} rec;
+
+	rec.d = *d;
+	rec.d.name_len = len;
+	rec.d.name_hash = btrfs_name_hash(name, len);
+	memcpy(rec.name, name, len);
+	spill_add_or_die(&st->ents, &rec, sizeof(rec.d) + len);
 }
 
 static bool valid_mode_pair(u8 contents, u8 filenames)
@@ -175,14 +181,11 @@ static void note_encrypted(struct check_ctx *c, const struct fs_tree_state *st, 
 static void push_nonce(struct check_ctx *c, const u8 *nonce, u64 root, u64 ino, u64 offset,
 		       u64 bytenr, bool inode)
 {
-	struct nonce_rec *n = vec_push_or_die(&c->nonces);
+	struct nonce_rec n = { .root = root, .ino = ino, .offset = offset, .bytenr = bytenr,
+			       .inode = inode };
 
-	memcpy(n->nonce, nonce, 16);
-	n->root = root;
-	n->ino = ino;
-	n->offset = offset;
-	n->bytenr = bytenr;
-	n->inode = inode;
+	memcpy(n.nonce, nonce, 16);
+	spill_add_or_die(&c->nonces, &n, sizeof(n));
 }
 
 /* ---- per inode ----------------------------------------------------------------- */
@@ -376,7 +379,6 @@ static void inode_refs(struct check_ctx *c, struct fs_tree_state *st,
 	while (pos < size) {
 		u64 parent, index;
 		u16 len;
-		struct dent *d;
 
 		if (pos + hdr > size)
 			goto bad;
@@ -395,14 +397,9 @@ static void inode_refs(struct check_ctx *c, struct fs_tree_state *st,
 		}
 		if (pos + hdr + len > size || len == 0 || len > MAX_NAME)
 			goto bad;
-		d = vec_push_or_die(&st->ents);
-		d->dir = parent;
-		d->child = k->objectid;
-		d->index = index;
-		d->src = SRC_REF;
-		d->name_len = len;
-		d->name_hash = btrfs_name_hash(p + pos + hdr, len);
-		d->name_off = intern_name(st, p + pos + hdr, len, d->name_hash);
+		push_dent(st, &(struct dent){ .dir = parent, .child = k->objectid, .index = index,
+					      .src = SRC_REF },
+			  p + pos + hdr, len);
 		pos += hdr + len;
 	}
 	return;
@@ -470,7 +467,6 @@ static void dir_entries(struct check_ctx *c, struct fs_tree_state *st,
 		u16 nlen, dlen;
 		const u8 *name;
 		struct btrfs_key loc;
-		struct dent *d;
 		u8 type;
 
 		if (pos + sizeof(*di) > size)
@@ -506,17 +502,11 @@ static void dir_entries(struct check_ctx *c, struct fs_tree_state *st,
 		if (enc_dir && c->key)
 			check_key_collect(c, KR_NAME, root, k->objectid, k->offset, k->type, 0,
 					  name, nlen);
-		d = vec_push_or_die(&st->ents);
-		d->dir = k->objectid;
-		d->child = loc.objectid;
-		d->index = k->offset;
-		d->src = k->type == BTRFS_DIR_ITEM_KEY ? SRC_ITEM : SRC_INDEX;
-		d->loc_type = loc.type;
-		d->ftype = type;
-		d->dir_encrypted = enc_dir;
-		d->name_len = nlen;
-		d->name_hash = btrfs_name_hash(name, nlen);
-		d->name_off = intern_name(st, name, nlen, d->name_hash);
+		push_dent(st, &(struct dent){ .dir = k->objectid, .child = loc.objectid,
+					      .index = k->offset,
+					      .src = k->type == BTRFS_DIR_ITEM_KEY ? SRC_ITEM : SRC_INDEX,
+					      .loc_type = loc.type, .ftype = type, .dir_encrypted = enc_dir },
+			  name, nlen);
 		if (k->type == BTRFS_DIR_INDEX_KEY)
 			break;	/* one entry per index */
 	}
@@ -697,6 +687,34 @@ static void extent_encryption(struct check_ctx *c, struct fs_tree_state *st,
 			     type == BTRFS_FILE_EXTENT_PREALLOC ? "prealloc" : "regular");
 }
 
+/* A file extent with a disk extent, for the checks after the walk (file_exts). */
+static void record_file_extent(struct check_ctx *c, struct fs_tree_state *st,
+			       const struct btrfs_key *k, const struct btrfs_file_extent_item *fi,
+			       u64 num, bool nodatasum, const struct ctx42 *x)
+{
+	u64 root = st->root->objectid;
+	struct file_extent_rec r = {
+		.disk_bytenr = le64_to_cpu(fi->disk_bytenr),
+		.disk_num_bytes = le64_to_cpu(fi->disk_num_bytes),
+		.root = root,
+		.ino = st->cur.ino,
+		.file_offset = k->offset,
+		.extent_offset = le64_to_cpu(fi->offset),
+		.num_bytes = num,
+		.type = fi->type,
+		.compression = fi->compression,
+		.encryption = fi->encryption,
+		.nodatasum = nodatasum || root == BTRFS_DATA_RELOC_TREE_OBJECTID,
+	};
+
+	if (x && x->size >= FSCRYPT_EXTENT_CONTEXT_SIZE) {
+		r.has_ctx = true;
+		memcpy(r.ctx, x->data, FSCRYPT_EXTENT_CONTEXT_SIZE);
+		push_nonce(c, x->data + 18, root, st->cur.ino, k->offset, r.disk_bytenr, false);
+	}
+	spill_add_or_die(&c->file_exts, &r, sizeof(r));
+}
+
 static void file_extent(struct check_ctx *c, struct fs_tree_state *st,
 			const struct tree_block *leaf, u32 slot, const struct btrfs_key *k,
 			bool first_visit)
@@ -778,27 +796,8 @@ static void file_extent(struct check_ctx *c, struct fs_tree_state *st,
 	cur->extent_end = k->offset + num;
 	extent_encryption(c, st, k, fi, size, &x);
 
-	if (first_visit && disk_bytenr && size >= sizeof(*fi)) {
-		struct file_extent_rec *r = vec_push_or_die(&c->file_exts);
-
-		r->disk_bytenr = disk_bytenr;
-		r->disk_num_bytes = le64_to_cpu(fi->disk_num_bytes);
-		r->root = st->root->objectid;
-		r->ino = cur->ino;
-		r->file_offset = k->offset;
-		r->extent_offset = le64_to_cpu(fi->offset);
-		r->num_bytes = num;
-		r->type = fi->type;
-		r->compression = fi->compression;
-		r->encryption = fi->encryption;
-		r->nodatasum = nodatasum || st->root->objectid == BTRFS_DATA_RELOC_TREE_OBJECTID;
-		if (x && x->size >= FSCRYPT_EXTENT_CONTEXT_SIZE) {
-			r->has_ctx = true;
-			memcpy(r->ctx, x->data, FSCRYPT_EXTENT_CONTEXT_SIZE);
-			push_nonce(c, x->data + 18, st->root->objectid, cur->ino, k->offset,
-				   disk_bytenr, false);
-		}
-	}
+	if (first_visit && disk_bytenr && size >= sizeof(*fi))
+		record_file_extent(c, st, k, fi, num, nodatasum, x);
 }
 
 /* ---- tree level ------------------------------------------------------------------ */
@@ -812,9 +811,8 @@ struct fs_tree_state *fs_tree_begin(struct check_ctx *c, const struct root_desc 
 	}
 	st->root = root;
 	vec_init(&st->inodes, sizeof(struct ino_sum));
-	vec_init(&st->ents, sizeof(struct dent));
+	spill_init(&st->ents, check_spill_budget(), cmp_dent);
 	vec_init(&st->orphans, sizeof(u64));
-	u64map_init(&st->name_tab, sizeof(struct name_slot));
 	st->no_holes = c->fs->incompat & BTRFS_FEATURE_INCOMPAT_NO_HOLES;
 	return st;
 }
@@ -867,91 +865,27 @@ void fs_tree_leaf(struct check_ctx *c, struct fs_tree_state *st, const struct tr
 }
 
 /*
- * Sort orders for matching entries.  Names order by hash, length, then where
- * their one copy is (equal names share it, intern_name()): an order for
- * matching, not for people.
+ * The entries of one name in one directory, as they come out of the store:
+ * sorted by source, then child.  A directory holds a name once, so more than
+ * a few means a corrupt tree; past GROUP_MAX the rest are reported once and
+ * not matched, which keeps a crafted tree from costing memory or time.
  */
-static int name_cmp(const struct dent *a, const struct dent *b)
-{
-	if (a->name_hash != b->name_hash)
-		return a->name_hash < b->name_hash ? -1 : 1;
-	if (a->name_len != b->name_len)
-		return a->name_len < b->name_len ? -1 : 1;
-	return a->name_off < b->name_off ? -1 : a->name_off > b->name_off;
-}
+#define GROUP_MAX 64
 
-/* By (src, dir, name); refs additionally by child. */
-static int cmp_dent_name(const void *x, const void *y)
-{
-	const struct dent *a = x, *b = y;
-	int r;
-
-	if (a->src != b->src)
-		return a->src < b->src ? -1 : 1;
-	if ((r = cmp_u64(a->dir, b->dir)))
-		return r;
-	if ((r = name_cmp(a, b)))
-		return r;
-	return cmp_u64(a->child, b->child);
-}
-
-/* Order of (src, dir, name hash, name length): the sort order without the bytes. */
-static int cmp_dent_key(const struct dent *a, u8 src, u64 dir, u32 hash, u16 len)
-{
-	if (a->src != src)
-		return a->src < src ? -1 : 1;
-	if (a->dir != dir)
-		return a->dir < dir ? -1 : 1;
-	if (a->name_hash != hash)
-		return a->name_hash < hash ? -1 : 1;
-	if (a->name_len != len)
-		return a->name_len < len ? -1 : 1;
-	return 0;
-}
-
-/*
- * Where the entries of a (src, dir, name hash, name length) start, for one
- * source of entries: match_entries() asks in the sort order of the entries
- * it walks, so the answer only moves forward and a step from the last one
- * replaces a binary search over all entries (which was most of check's time
- * spent matching names).  set is false until the first question.
- */
-struct dent_cursor {
-	size_t pos;
-	bool set;
+struct dent_group {
+	struct dent v[GROUP_MAX];
+	size_t n;
+	u64 more;		/* entries past GROUP_MAX */
+	u8 name[MAX_NAME];
 };
 
-/*
- * The entry of source src in dir with name_of's name (and child, when
- * match_child).  Questions on one cursor come in ascending (dir, name hash,
- * name length).  Names are never read to find the place: only the few
- * entries with the same hash and length are compared, by their interned
- * offset.
- */
-static const struct dent *find_dent(const struct dent *v, size_t n, struct dent_cursor *cur,
-				    u8 src, u64 dir, const struct dent *name_of, bool match_child)
+/* The first entry of source src in the group (of child, when match_child). */
+static const struct dent *group_find(const struct dent_group *g, u8 src, u64 child,
+				     bool match_child)
 {
-	size_t lo = cur->pos, hi = n;
-
-	if (!cur->set) {
-		lo = 0;
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-
-			if (cmp_dent_key(&v[mid], src, dir, name_of->name_hash, name_of->name_len) < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		cur->set = true;
-	}
-	while (lo < n && cmp_dent_key(&v[lo], src, dir, name_of->name_hash, name_of->name_len) < 0)
-		lo++;
-	cur->pos = lo;
-	for (; lo < n && !cmp_dent_key(&v[lo], src, dir, name_of->name_hash, name_of->name_len);
-	     lo++)
-		if (name_cmp(&v[lo], name_of) == 0 && (!match_child || v[lo].child == name_of->child))
-			return &v[lo];
+	for (size_t i = 0; i < g->n; i++)
+		if (g->v[i].src == src && (!match_child || g->v[i].child == child))
+			return &g->v[i];
 	return NULL;
 }
 
@@ -1010,7 +944,7 @@ static u8 mode_to_ftype(u32 mode)
  * is the directory's (fscrypt_has_permitted_context(): EPERM otherwise).
  */
 static void check_entry_policy(struct check_ctx *c, struct fs_tree_state *st, const struct dent *d,
-			       const struct ino_sum *child)
+			       const u8 *name, const struct ino_sum *child)
 {
 	struct ino_sum *dir = find_ino(st, d->dir);
 	char nb[4 * MAX_NAME + 8];
@@ -1028,116 +962,168 @@ static void check_entry_policy(struct check_ctx *c, struct fs_tree_state *st, co
 	}
 	/* The name is escaped only for the report: every entry passes here. */
 	check_report(c, PR_POLICY_MISMATCH, LOC(st->root->objectid, d->dir, d->index, NOLOC),
-		     check_shown_name(c, st->root->objectid, d->dir, st->names + d->name_off, d->name_len,
-				nb, sizeof(nb)),
+		     check_shown_name(c, st->root->objectid, d->dir, name, d->name_len, nb, sizeof(nb)),
 		     d->dir, d->child);
 }
 
 /* The root directory's ".." ref to itself: btrfs check wants index 0 and that name. */
-static void root_dir_ref(struct check_ctx *c, struct fs_tree_state *st, const struct dent *d)
+static void root_dir_ref(struct check_ctx *c, struct fs_tree_state *st, const struct dent *d,
+			 const u8 *name)
 {
 	st->root_ref_seen = true;
-	if (d->index || d->name_len != 2 || memcmp(st->names + d->name_off, "..", 2))
+	if (d->index || d->name_len != 2 || memcmp(name, "..", 2))
 		check_report(c, PR_ROOT_DIR_BAD, LOC_INODE(st->root->objectid, d->child),
 			     "its inode ref to itself is not \"..\" with index 0");
 }
 
+/* Formatted only for a report: most entries never need it. */
+#define NAME_OF(d) check_shown_name(c, root, (d)->dir, g->name, (d)->name_len, nb, sizeof(nb))
+
+/* An INODE_REF: the directory has a DIR_ITEM and a DIR_INDEX (of its index) for it. */
+static void match_ref(struct check_ctx *c, struct fs_tree_state *st, const struct dent_group *g,
+		      const struct dent *d)
+{
+	u64 root = st->root->objectid, rootdir = st->root->root_dirid;
+	const struct dent *idx, *item;
+	char nb[4 * MAX_NAME + 8];
+
+	if (d->child == rootdir && d->dir == rootdir) {
+		root_dir_ref(c, st, d, g->name);
+		return;
+	}
+	item = group_find(g, SRC_ITEM, d->child, true);
+	idx = group_find(g, SRC_INDEX, d->child, true);
+	if (!idx || idx->index != d->index)
+		check_report(c, PR_DIR_INDEX_MISSING, LOC_INODE(root, d->child), NAME_OF(d), d->dir,
+			     d->child);
+	if (!item)
+		check_report(c, PR_DIR_ITEM_MISSING, LOC_INODE(root, d->child), NAME_OF(d), d->dir,
+			     d->child);
+}
+
+/* A DIR_INDEX: its inode has a ref with the name, a DIR_ITEM agrees, the inode fits. */
+static void match_index(struct check_ctx *c, struct fs_tree_state *st, const struct dent_group *g,
+			const struct dent *d)
+{
+	u64 root = st->root->objectid;
+	const struct dent *ref = group_find(g, SRC_REF, d->child, true);
+	const struct dent *item = group_find(g, SRC_ITEM, d->child, true);
+	struct ino_sum *s = find_ino(st, d->child);
+	char nb[4 * MAX_NAME + 8], msg[160];
+
+	if (!item)
+		item = group_find(g, SRC_ITEM, 0, false);
+	if (!ref) {
+		check_report(c, PR_INODE_REF_MISSING, LOC(root, d->dir, d->index, NOLOC), NAME_OF(d),
+			     d->dir, d->index, d->child);
+		if (!item)
+			check_report(c, PR_DIR_ITEM_MISSING, LOC_INODE(root, d->child), NAME_OF(d),
+				     d->dir, d->child);
+	}
+	if (item && (item->child != d->child || item->ftype != d->ftype)) {
+		snprintf(msg, sizeof(msg),
+			 "DIR_ITEM points to inode %llu type %u, DIR_INDEX to inode %llu type %u",
+			 item->child, item->ftype, d->child, d->ftype);
+		check_report(c, PR_DIR_ENTRY_MISMATCH, LOC(root, d->dir, d->index, NOLOC), NAME_OF(d),
+			     d->dir, msg);
+	}
+	if (!s) {
+		check_report(c, PR_INODE_ITEM_MISSING, LOC_INODE(root, d->child), "a directory entry");
+		return;
+	}
+	if (mode_to_ftype(s->mode) != (d->ftype & ~BTRFS_FT_ENCRYPTED)) {
+		snprintf(msg, sizeof(msg), "file type %u but inode %llu has mode 0%o",
+			 d->ftype & ~BTRFS_FT_ENCRYPTED, d->child, s->mode);
+		check_report(c, PR_DIR_ENTRY_MISMATCH, LOC(root, d->dir, d->index, NOLOC), NAME_OF(d),
+			     d->dir, msg);
+	}
+	if (d->dir_encrypted && !s->encrypted &&
+	    (S_ISREG(s->mode) || S_ISDIR(s->mode) || S_ISLNK(s->mode)))
+		check_report(c, PR_PLAIN_INODE_IN_ENCRYPTED_DIR, LOC(root, d->dir, d->index, NOLOC),
+			     NAME_OF(d), d->dir, d->child, s->mode);
+	check_entry_policy(c, st, d, g->name, s);
+}
+
+/* A DIR_ITEM: counted as a link of its inode; a DIR_INDEX or a ref names the same. */
+static void match_item(struct check_ctx *c, struct fs_tree_state *st, const struct dent_group *g,
+		       const struct dent *d)
+{
+	u64 root = st->root->objectid;
+	struct ino_sum *s = find_ino(st, d->child);
+	char nb[4 * MAX_NAME + 8];
+
+	if (s)
+		s->links++;
+	if (!group_find(g, SRC_INDEX, d->child, true) && !group_find(g, SRC_REF, d->child, true))
+		check_report(c, PR_DIR_INDEX_MISSING, LOC_INODE(root, d->child), NAME_OF(d), d->dir,
+			     d->child);
+}
+#undef NAME_OF
+
+/* Every entry of one name in one directory, refs first, then DIR_ITEMs, then DIR_INDEXes. */
+static void match_group(struct check_ctx *c, struct fs_tree_state *st, const struct dent_group *g)
+{
+	if (g->more) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "%llu entries of one name", (unsigned long long)g->more + g->n);
+		check_report(c, PR_DIR_ITEM_BAD, LOC_INODE(st->root->objectid, g->v[0].dir), what,
+			     "a name held more than once; the entries past the first 64 are not matched");
+	}
+	for (u8 src = SRC_REF; src <= SRC_INDEX; src++)
+		for (size_t i = 0; i < g->n; i++) {
+			const struct dent *d = &g->v[i];
+
+			if (d->src != src)
+				continue;
+			if (src == SRC_REF) {
+				match_ref(c, st, g, d);
+				continue;
+			}
+			if (d->loc_type != BTRFS_INODE_ITEM_KEY)
+				continue;	/* subvolume entries have ROOT_REFs, not inode refs */
+			{
+				struct ino_sum *dir = find_ino(st, d->dir);
+
+				if (dir && dir->nlink == 0)
+					continue;	/* a deleted directory awaiting its orphan cleanup */
+			}
+			if (src == SRC_INDEX)
+				match_index(c, st, g, d);
+			else
+				match_item(c, st, g, d);
+		}
+}
+
+/* The entries of the tree, a (directory, name) group at a time out of the store. */
 static void match_entries(struct check_ctx *c, struct fs_tree_state *st)
 {
-	struct dent *v = st->ents.data;
-	size_t n = st->ents.nr;
-	u64 root = st->root->objectid, rootdir = st->root->root_dirid;
-	char nb[4 * MAX_NAME + 8], msg[160];
-	struct dent_cursor at[3];	/* per source looked in; reset when d's source changes */
+	struct dent_group *g = fault_malloc(sizeof(*g));
+	const struct dent *d;
+	u32 len;
 
-	/* Formatted only for a report: most entries never need it. */
-#define NAME_OF(d) check_shown_name(c, root, (d)->dir, st->names + (d)->name_off, (d)->name_len, \
-				  nb, sizeof(nb))
-	check_qsort(v, n, sizeof(*v), cmp_dent_name);
-	for (size_t i = 0; i < n; i++) {
-		const struct dent *d = &v[i];
-
-		if (!i || d->src != v[i - 1].src)
-			memset(at, 0, sizeof(at));
-		if (d->src == SRC_REF) {
-			const struct dent *idx, *item;
-
-			if (d->child == rootdir && d->dir == rootdir) {
-				root_dir_ref(c, st, d);
-				continue;
-			}
-			item = find_dent(v, n, &at[SRC_ITEM], SRC_ITEM, d->dir, d, true);
-			idx = find_dent(v, n, &at[SRC_INDEX], SRC_INDEX, d->dir, d, true);
-			if (!idx || idx->index != d->index)
-				check_report(c, PR_DIR_INDEX_MISSING, LOC_INODE(root, d->child), NAME_OF(d),
-					     d->dir, d->child);
-			if (!item)
-				check_report(c, PR_DIR_ITEM_MISSING, LOC_INODE(root, d->child), NAME_OF(d),
-					     d->dir, d->child);
-			continue;
+	if (!g)
+		die_oom();
+	g->n = 0;
+	g->more = 0;
+	spill_finish_or_die(&st->ents);
+	while ((d = spill_next_or_die(&st->ents, &len))) {
+		if (g->n && (d->dir != g->v[0].dir || d->name_len != g->v[0].name_len ||
+			     d->name_hash != g->v[0].name_hash || memcmp(d + 1, g->name, d->name_len))) {
+			match_group(c, st, g);
+			g->n = 0;
+			g->more = 0;
 		}
-		if (d->loc_type != BTRFS_INODE_ITEM_KEY)
-			continue;	/* subvolume entries have ROOT_REFs, not inode refs */
-		{
-			struct ino_sum *dir = find_ino(st, d->dir);
-
-			if (dir && dir->nlink == 0)
-				continue;	/* a deleted directory awaiting its orphan cleanup */
-		}
-		if (d->src == SRC_INDEX) {
-			const struct dent *ref = find_dent(v, n, &at[SRC_REF], SRC_REF, d->dir, d, true);
-			const struct dent *item = find_dent(v, n, &at[SRC_ITEM], SRC_ITEM, d->dir, d, true);
-			struct ino_sum *s = find_ino(st, d->child);
-
-			if (!item)
-				item = find_dent(v, n, &at[SRC_ITEM], SRC_ITEM, d->dir, d, false);
-
-			if (!ref) {
-				check_report(c, PR_INODE_REF_MISSING, LOC(root, d->dir, d->index, NOLOC),
-					     NAME_OF(d), d->dir, d->index, d->child);
-				if (!item)
-					check_report(c, PR_DIR_ITEM_MISSING, LOC_INODE(root, d->child),
-						     NAME_OF(d), d->dir, d->child);
-			}
-			if (item && (item->child != d->child || item->ftype != d->ftype)) {
-				snprintf(msg, sizeof(msg),
-					 "DIR_ITEM points to inode %llu type %u, DIR_INDEX to inode %llu type %u",
-					 item->child, item->ftype, d->child, d->ftype);
-				check_report(c, PR_DIR_ENTRY_MISMATCH, LOC(root, d->dir, d->index, NOLOC),
-					     NAME_OF(d), d->dir, msg);
-			}
-			if (!s) {
-				check_report(c, PR_INODE_ITEM_MISSING, LOC_INODE(root, d->child),
-					     "a directory entry");
-				continue;
-			}
-			if (mode_to_ftype(s->mode) != (d->ftype & ~BTRFS_FT_ENCRYPTED)) {
-				snprintf(msg, sizeof(msg), "file type %u but inode %llu has mode 0%o",
-					 d->ftype & ~BTRFS_FT_ENCRYPTED, d->child, s->mode);
-				check_report(c, PR_DIR_ENTRY_MISMATCH, LOC(root, d->dir, d->index, NOLOC),
-					     NAME_OF(d), d->dir, msg);
-			}
-			if (d->dir_encrypted && !s->encrypted &&
-			    (S_ISREG(s->mode) || S_ISDIR(s->mode) || S_ISLNK(s->mode)))
-				check_report(c, PR_PLAIN_INODE_IN_ENCRYPTED_DIR,
-					     LOC(root, d->dir, d->index, NOLOC), NAME_OF(d), d->dir, d->child,
-					     s->mode);
-			check_entry_policy(c, st, d, s);
-			continue;
-		}
-		/* DIR_ITEM */
-		{
-			struct ino_sum *s = find_ino(st, d->child);
-
-			if (s)
-				s->links++;
-			if (!find_dent(v, n, &at[SRC_INDEX], SRC_INDEX, d->dir, d, true) &&
-			    !find_dent(v, n, &at[SRC_REF], SRC_REF, d->dir, d, true))
-				check_report(c, PR_DIR_INDEX_MISSING, LOC_INODE(root, d->child), NAME_OF(d),
-					     d->dir, d->child);
-		}
+		if (!g->n)
+			memcpy(g->name, d + 1, d->name_len);
+		if (g->n < GROUP_MAX)
+			g->v[g->n++] = *d;
+		else
+			g->more++;
 	}
-#undef NAME_OF
+	if (g->n)
+		match_group(c, st, g);
+	free(g);
 }
 
 static void check_links(struct check_ctx *c, struct fs_tree_state *st)
@@ -1181,11 +1167,9 @@ void fs_tree_end(struct check_ctx *c, struct fs_tree_state *st)
 	match_entries(c, st);
 	check_links(c, st);
 	vec_free(&st->inodes);
-	vec_free(&st->ents);
+	spill_free(&st->ents);
 	vec_free(&st->orphans);
 	free(st->cur.c42);
-	free(st->names);
-	u64map_free(&st->name_tab);
 	free(st->policies);
 	free(st);
 }

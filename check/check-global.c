@@ -12,7 +12,7 @@
 #include "common/containers.h"
 #include "common/messages.h"
 
-static int cmp_file_ext(const void *x, const void *y)
+int cmp_file_ext(const void *x, const void *y)
 {
 	const struct file_extent_rec *a = x, *b = y;
 	int r;
@@ -37,64 +37,107 @@ static void describe_nonce_user(const struct nonce_rec *n, char *buf, size_t len
 		snprintf(buf, len, "the disk extent at %llu", n->bytenr);
 }
 
+int cmp_nonce_rec(const void *x, const void *y)
+{
+	return memcmp(((const struct nonce_rec *)x)->nonce, ((const struct nonce_rec *)y)->nonce, 16);
+}
+
 /*
- * A nonce may repeat only for the same disk extent or the same inode.  Each
- * nonce's first user goes into a map keyed by its first 8 bytes (random
- * nonces hash themselves); a later user of the same nonce that is not the same extent
- * or inode is reported, once per nonce.
+ * A nonce may repeat only for the same disk extent or the same inode.  The
+ * users of a nonce come out of the store together (sorted by nonce, in walk
+ * order among themselves); a later user that is not the same extent or
+ * inode as the first is reported, once per nonce.
  */
 static void check_nonces(struct check_ctx *c)
 {
-	struct nonce_rec *v = c->nonces.data;
-	size_t n = c->nonces.nr;
-	/* 5 bytes: a map slot of 16 with its key (the table is the size of 4 n slots). */
-	struct nonce_slot {
-		u32 first;	/* index of the nonce's first user */
-		u8 reported;
-	} __attribute__((packed)) *ns;
-	struct u64map tab;
+	struct nonce_rec first;
+	const struct nonce_rec *r;
+	bool any = false, reported = false;
+	u32 len;
 
-	u64map_init(&tab, sizeof(struct nonce_slot));
-	if (n > UINT32_MAX || u64map_reserve(&tab, n)) {
-		die_oom();
-	}
-	for (size_t k = 0; k < n; k++) {
-		size_t cursor = 0;
-		u64 h;
+	spill_finish_or_die(&c->nonces);
+	while ((r = spill_next_or_die(&c->nonces, &len))) {
+		bool same;
 
-		memcpy(&h, v[k].nonce, sizeof(h));
-		while ((ns = u64map_next(&tab, h, &cursor)))
-			if (!memcmp(v[ns->first].nonce, v[k].nonce, 16))
-				break;
-		if (!ns) {
-			ns = u64map_insert(&tab, h);	/* reserved: cannot fail */
-			ns->first = (u32)k;
-		} else if (!ns->reported) {
-			const struct nonce_rec *f = &v[ns->first];
-			bool same = v[k].inode == f->inode &&
-				    (v[k].inode ? v[k].ino == f->ino : v[k].bytenr == f->bytenr);
+		if (!any || memcmp(r->nonce, first.nonce, 16)) {
+			first = *r;
+			any = true;
+			reported = false;
+			continue;
+		}
+		same = r->inode == first.inode && (r->inode ? r->ino == first.ino : r->bytenr == first.bytenr);
+		if (same || reported)
+			continue;
+		{
+			char hex[33], a[96], b[96];
 
-			if (!same) {
-				char hex[33], a[96], b[96];
-
-				for (int q = 0; q < 16; q++)
-					snprintf(hex + 2 * q, 3, "%02x", f->nonce[q]);
-				describe_nonce_user(f, a, sizeof(a));
-				describe_nonce_user(&v[k], b, sizeof(b));
-				check_report(c, PR_NONCE_REUSE, LOC(v[k].root, v[k].ino, v[k].offset,
-								   v[k].bytenr), hex, a, b);
-				ns->reported = true;
-			}
+			for (int q = 0; q < 16; q++)
+				snprintf(hex + 2 * q, 3, "%02x", first.nonce[q]);
+			describe_nonce_user(&first, a, sizeof(a));
+			describe_nonce_user(r, b, sizeof(b));
+			check_report(c, PR_NONCE_REUSE, LOC(r->root, r->ino, r->offset, r->bytenr), hex, a, b);
+			reported = true;
 		}
 	}
-	u64map_free(&tab);
+}
+
+/* C8: a later reference to one disk extent that disagrees with the first; true once reported. */
+static bool shared_mismatch(struct check_ctx *c, const struct file_extent_rec *first,
+			    const struct file_extent_rec *r)
+{
+	const char *why = NULL;
+
+	if (r->encryption != first->encryption)
+		why = "one is encrypted, the other not";
+	else if (r->has_ctx && first->has_ctx && memcmp(r->ctx, first->ctx, 34))
+		why = "different encryption contexts";
+	if (why)
+		check_report(c, PR_SHARED_EXTENT_MISMATCH,
+			     LOC(r->root, r->ino, r->file_offset, r->disk_bytenr), r->disk_bytenr, why,
+			     first->root, first->ino, first->file_offset);
+	return why != NULL;
+}
+
+/*
+ * One pass over the file extents in disk order (the references to one disk
+ * extent together): C8, the csums each needs (with a readable csum tree)
+ * and the list of encrypted compressed extents that check_with_key() decodes.
+ */
+static void file_extents_pass(struct check_ctx *c)
+{
+	struct file_extent_rec first = { 0 };
+	const struct file_extent_rec *r;
+	bool written = false, mismatch = false;
+	u32 len;
+
+	spill_finish_or_die(&c->file_exts);
+	while ((r = spill_next_or_die(&c->file_exts, &len))) {
+		bool w = r->type != BTRFS_FILE_EXTENT_PREALLOC ||
+			 r->root == BTRFS_DATA_RELOC_TREE_OBJECTID;
+
+		if (!first.disk_bytenr || r->disk_bytenr != first.disk_bytenr) {
+			if (first.disk_bytenr && !written && c->csum_tree_ok)
+				check_csum_prealloc(c, &first);
+			first = *r;
+			written = w;
+			mismatch = false;
+		} else {
+			written |= w;
+			if (!mismatch)
+				mismatch = shared_mismatch(c, &first, r);
+		}
+		if (c->csum_tree_ok)
+			check_csum_coverage(c, r);
+		if (r->type == BTRFS_FILE_EXTENT_REG && r->compression && r->encryption == 1 &&
+		    r->has_ctx)
+			*(struct file_extent_rec *)vec_push_or_die(&c->compressed_exts) = *r;
+	}
+	if (first.disk_bytenr && !written && c->csum_tree_ok)
+		check_csum_prealloc(c, &first);
 }
 
 void fs_check_global(struct check_ctx *c)
 {
-	struct file_extent_rec *v = c->file_exts.data;
-	size_t n = c->file_exts.nr;
-
 	/* C1 */
 	if (c->saw_encrypted_items && !(c->fs->incompat & BTRFS_FEATURE_INCOMPAT_ENCRYPT)) {
 		char what[96], rn[32];
@@ -104,28 +147,6 @@ void fs_check_global(struct check_ctx *c)
 			 c->first_encrypted_ino);
 		check_report(c, PR_ENCRYPT_INCOMPAT_MISSING, LOC_NONE, what);
 	}
-	/* C8: all references to one disk extent agree. */
-	check_qsort(v, n, sizeof(*v), cmp_file_ext);
-	for (size_t i = 0; i < n;) {
-		size_t j = i + 1;
-
-		while (j < n && v[j].disk_bytenr == v[i].disk_bytenr)
-			j++;
-		for (size_t k = i + 1; k < j; k++) {
-			const char *why = NULL;
-
-			if (v[k].encryption != v[i].encryption)
-				why = "one is encrypted, the other not";
-			else if (v[k].has_ctx && v[i].has_ctx && memcmp(v[k].ctx, v[i].ctx, 34))
-				why = "different encryption contexts";
-			if (why) {
-				check_report(c, PR_SHARED_EXTENT_MISMATCH,
-					     LOC(v[k].root, v[k].ino, v[k].file_offset, v[k].disk_bytenr),
-					     v[k].disk_bytenr, why, v[i].root, v[i].ino, v[i].file_offset);
-				break;
-			}
-		}
-		i = j;
-	}
+	file_extents_pass(c);
 	check_nonces(c);
 }

@@ -35,6 +35,19 @@ struct check_key {
 	struct fscrypt_master_key *mks[MAX_KEYS];	/* the dispatcher's, in secret memory */
 	size_t n;
 	u64 used[MAX_KEYS];	/* inode contexts under each */
+	u64 ours, others;	/* inode contexts under a given key, under another */
+	char other_id[33];	/* the first other key's identifier */
+};
+
+/* One inode's names and symlink data, checked as its records come out of the store. */
+struct key_inode {
+	bool active;		/* a context under a given key is being followed */
+	bool derived, failed;	/* the key derivation: done, or it failed (reported) */
+	u64 root, ino;
+	struct fscrypt_context_v2 ctx;
+	u8 key[FSCRYPT_MAX_MODE_KEY_SIZE];
+	struct fname_cipher *fc;
+	int fc_err;
 };
 
 int check_key_attach(struct check_ctx *c, struct fscrypt_master_key *const *mks, size_t n)
@@ -69,26 +82,48 @@ void check_key_free(struct check_ctx *c)
 	c->key = NULL;
 }
 
+static void hex_id(const u8 *id, char *out)
+{
+	for (int q = 0; q < 16; q++)
+		snprintf(out + 2 * q, 3, "%02x", id[q]);
+}
+
+/* An inode context: counted under its key here, while the walk hands it over. */
+static void count_context(struct check_key *k, const struct fscrypt_context_v2 *ctx)
+{
+	const struct fscrypt_master_key *mk =
+		fscrypt_key_find((const struct fscrypt_master_key *const *)k->mks, k->n,
+				 ctx->master_key_identifier);
+
+	for (size_t i = 0; mk && i < k->n; i++)
+		k->used[i] += k->mks[i] == mk;
+	if (mk)
+		k->ours++;
+	else if (!k->others++)
+		hex_id(ctx->master_key_identifier, k->other_id);
+}
+
 void check_key_collect(struct check_ctx *c, u8 kind, u64 root, u64 ino, u64 key_offset,
 		       u8 key_type, u32 mode, const u8 *data, u32 len)
 {
-	struct key_rec *r = vec_push_or_die(&c->key_recs);
+	struct {
+		struct key_rec r;
+		u8 data[SPILL_MAX_REC - sizeof(struct key_rec)];
+	} rec;
 
-	r->kind = kind;
-	r->root = root;
-	r->ino = ino;
-	r->key_offset = key_offset;
-	r->key_type = key_type;
-	r->mode = mode;
-	if (kind == KR_CTX) {
-		memcpy(r->ctx, data, len < sizeof(r->ctx) ? len : sizeof(r->ctx));
-		return;
-	}
-	r->data_off = bytes_append(&c->key_arena, &c->key_arena_len, &c->key_arena_cap, data, len);
-	r->data_len = len;
+	/* A name is 255 bytes at most; symlink data this long fails its decryption anyway. */
+	if (len > sizeof(rec.data))
+		len = sizeof(rec.data);
+	rec.r = (struct key_rec){ .root = root, .ino = ino, .key_offset = key_offset,
+				  .mode = mode, .data_len = len, .kind = kind,
+				  .key_type = key_type };
+	memcpy(rec.data, data, len);
+	if (kind == KR_CTX)
+		count_context(c->key, (const void *)data);
+	spill_add_or_die(&c->key_recs, &rec, sizeof(rec.r) + len);
 }
 
-static int cmp_rec(const void *x, const void *y)
+int cmp_key_rec(const void *x, const void *y)
 {
 	const struct key_rec *a = x, *b = y;
 	int r;
@@ -114,61 +149,67 @@ static const char *decrypt_error(int ret)
 	}
 }
 
-/* Names and symlink data of one inode whose context uses a given key. */
-static void check_inode_with_key(struct check_ctx *c, const struct key_rec *ctxr,
-				 const struct key_rec *recs, size_t n)
+/* The end of an inode's records: wipe its key; a context alone only needs a known mode. */
+static void key_inode_end(struct check_ctx *c, struct key_inode *ki)
 {
-	const struct fscrypt_context_v2 *ctx = (const void *)ctxr->ctx;
-	u8 key[FSCRYPT_MAX_MODE_KEY_SIZE], out[FNAME_MAX_LEN + 1];
-	u8 target[4096];
-	struct fname_cipher *fc = NULL;
+	if (ki->active && !ki->derived && !fscrypt_mode_key_size(ki->ctx.filenames_mode))
+		check_report(c, PR_NAME_DECRYPT_BAD, LOC_INODE(ki->root, ki->ino), "any", 0U,
+			     ki->ino, "cannot derive the directory key");
+	fname_cipher_free(ki->fc);
+	explicit_bzero(ki, sizeof(*ki));
+}
+
+/*
+ * The directory key, derived at the inode's first name or symlink data: a
+ * file's key derivation (an HKDF expand, ~20,000 instructions) only for
+ * inodes with something to decrypt.
+ */
+static bool key_inode_key(struct check_ctx *c, struct key_inode *ki)
+{
 	unsigned int ksize;
-	int ret, fc_err = 0;
 
-	/*
-	 * A file's key derivation (an HKDF expand, ~20,000 instructions) only
-	 * for inodes with names or a target to decrypt; the others (regular
-	 * files, empty directories) fail it only on a mode it does not know.
-	 */
-	if (!n)
-		ret = fscrypt_mode_key_size(ctx->filenames_mode) ? 0 : -EINVAL;
-	else
-		ret = fscrypt_derive_file_key(key_of(c, ctx->master_key_identifier), ctx->nonce,
-					      ctx->filenames_mode, key, &ksize);
-	if (ret) {
-		check_report(c, PR_NAME_DECRYPT_BAD, LOC_INODE(ctxr->root, ctxr->ino), "any", 0U,
-			     ctxr->ino, "cannot derive the directory key");
+	if (!ki->derived) {
+		ki->derived = true;
+		ki->failed = fscrypt_derive_file_key(key_of(c, ki->ctx.master_key_identifier),
+						     ki->ctx.nonce, ki->ctx.filenames_mode, ki->key,
+						     &ksize) != 0;
+		if (ki->failed)
+			check_report(c, PR_NAME_DECRYPT_BAD, LOC_INODE(ki->root, ki->ino), "any", 0U,
+				     ki->ino, "cannot derive the directory key");
+	}
+	return !ki->failed;
+}
+
+/* One name or symlink data of the inode being followed. */
+static void key_inode_rec(struct check_ctx *c, struct key_inode *ki, const struct key_rec *r,
+			  const u8 *data)
+{
+	u8 out[FNAME_MAX_LEN + 1], target[4096];
+	int ret;
+
+	if (!key_inode_key(c, ki))
 		return;
+	if (r->kind == KR_NAME) {
+		/* One key schedule for the directory (a failure: name by name, as before). */
+		if (!ki->fc && !ki->fc_err)
+			ki->fc = fname_cipher_new(ki->ctx.filenames_mode, ki->key, 0, &ki->fc_err);
+		ret = ki->fc ? fname_decrypt_with(ki->fc, data, r->data_len, out) :
+			       fname_decrypt(ki->ctx.filenames_mode, ki->key, data, r->data_len, out);
+		c->cnt.names_decrypted++;
+		if (ret < 0)
+			check_report(c, PR_NAME_DECRYPT_BAD, LOC(r->root, r->ino, r->key_offset, NOLOC),
+				     r->key_type == BTRFS_DIR_ITEM_KEY ? "DIR_ITEM" : "DIR_INDEX",
+				     r->data_len, r->ino, decrypt_error(ret));
+		explicit_bzero(out, sizeof(out));
+	} else if (r->kind == KR_SYMLINK && !fs_is_metadump(c->fs)) {
+		/* A metadata dump's inline data was zeroed: no target to judge. */
+		ret = fscrypt_symlink_decrypt(ki->ctx.filenames_mode, ki->key, data, r->data_len,
+					      target, sizeof(target));
+		if (ret < 0)
+			check_report(c, PR_SYMLINK_DECRYPT_BAD, LOC_INODE(r->root, r->ino),
+				     decrypt_error(ret));
+		explicit_bzero(target, sizeof(target));
 	}
-	for (size_t i = 0; i < n; i++) {
-		const struct key_rec *r = &recs[i];
-		const u8 *data = c->key_arena + r->data_off;
-
-		if (r->kind == KR_NAME) {
-			/* One key schedule for the directory (a failure: name by name, as before). */
-			if (!fc && !fc_err)
-				fc = fname_cipher_new(ctx->filenames_mode, key, 0, &fc_err);
-			ret = fc ? fname_decrypt_with(fc, data, r->data_len, out) :
-				   fname_decrypt(ctx->filenames_mode, key, data, r->data_len, out);
-			c->cnt.names_decrypted++;
-			if (ret < 0)
-				check_report(c, PR_NAME_DECRYPT_BAD,
-					     LOC(r->root, r->ino, r->key_offset, NOLOC),
-					     r->key_type == BTRFS_DIR_ITEM_KEY ? "DIR_ITEM" : "DIR_INDEX",
-					     r->data_len, r->ino, decrypt_error(ret));
-		} else if (r->kind == KR_SYMLINK && !fs_is_metadump(c->fs)) {
-			/* A metadata dump's inline data was zeroed: no target to judge. */
-			ret = fscrypt_symlink_decrypt(ctx->filenames_mode, key, data, r->data_len,
-						      target, sizeof(target));
-			if (ret < 0)
-				check_report(c, PR_SYMLINK_DECRYPT_BAD, LOC_INODE(r->root, r->ino),
-					     decrypt_error(ret));
-		}
-	}
-	fname_cipher_free(fc);
-	explicit_bzero(key, sizeof(key));
-	explicit_bzero(out, sizeof(out));
-	explicit_bzero(target, sizeof(target));
 }
 
 static int cmp_fe_bytenr(const void *x, const void *y)
@@ -184,13 +225,13 @@ static struct file_extent_rec **select_compressed(struct check_ctx *c,
 						  const struct fscrypt_master_key *mk,
 						  size_t max_ram, size_t *n)
 {
-	struct file_extent_rec *v = c->file_exts.data, **sel;
+	struct file_extent_rec *v = c->compressed_exts.data, **sel;
 
 	*n = 0;
-	sel = fault_malloc((c->file_exts.nr + 1) * sizeof(*sel));
+	sel = fault_malloc((c->compressed_exts.nr + 1) * sizeof(*sel));
 	if (!sel)
 		return NULL;
-	for (size_t i = 0; i < c->file_exts.nr; i++) {
+	for (size_t i = 0; i < c->compressed_exts.nr; i++) {
 		const struct fscrypt_extent_context *ec = (const void *)v[i].ctx;
 
 		if (v[i].type == BTRFS_FILE_EXTENT_REG && v[i].compression && v[i].encryption == 1 &&
@@ -275,40 +316,6 @@ out:
 	free(sel);
 }
 
-static void hex_id(const u8 *id, char *out)
-{
-	for (int q = 0; q < 16; q++)
-		snprintf(out + 2 * q, 3, "%02x", id[q]);
-}
-
-/*
- * Count the inode contexts under each given key (c->key->used) and under
- * others (*others, one of them in other_id).  Returns how many contexts are
- * under given keys.
- */
-static size_t count_contexts(struct check_ctx *c, size_t *others, char *other_id)
-{
-	const struct key_rec *v = c->key_recs.data;
-	size_t ours = 0;
-
-	*others = 0;
-	for (size_t i = 0; i < c->key_recs.nr; i++) {
-		const struct fscrypt_context_v2 *ctx = (const void *)v[i].ctx;
-		const struct fscrypt_master_key *mk;
-
-		if (v[i].kind != KR_CTX)
-			continue;
-		mk = key_of(c, ctx->master_key_identifier);
-		for (size_t k = 0; mk && k < c->key->n; k++)
-			c->key->used[k] += c->key->mks[k] == mk;
-		if (mk)
-			ours++;
-		else if (!(*others)++)
-			hex_id(ctx->master_key_identifier, other_id);
-	}
-	return ours;
-}
-
 /* Contexts under two given keys: a rekey cut short (a note, not an error). */
 static void report_rekey_state(struct check_ctx *c)
 {
@@ -338,38 +345,45 @@ static void report_rekey_state(struct check_ctx *c)
 
 int check_with_key(struct check_ctx *c)
 {
-	struct key_rec *v = c->key_recs.data;
-	size_t n = c->key_recs.nr, ours, others;
-	char other_id[33] = "";
+	struct check_key *k = c->key;
+	struct key_inode ki = { 0 };
+	const struct key_rec *r;
+	u32 len;
 
-	check_qsort(v, n, sizeof(*v), cmp_rec);
-	ours = count_contexts(c, &others, other_id);
 	/* A write command says itself that its key is wrong, in its own words. */
-	if (!ours && others && c->verify)
+	if (!k->ours && k->others && c->verify)
 		return 0;
-	if (!ours && others) {
+	if (!k->ours && k->others) {
 		char id[33];
 
-		hex_id(c->key->mks[0]->identifier, id);
-		error("wrong key: %s %s matches none of the %zu encryption contexts (for example %s)",
-		      c->key->n > 1 ? "no key given, for example" : "its identifier", id, others,
-		      other_id);
+		hex_id(k->mks[0]->identifier, id);
+		error("wrong key: %s %s matches none of the %llu encryption contexts (for example %s)",
+		      k->n > 1 ? "no key given, for example" : "its identifier", id,
+		      (unsigned long long)k->others, k->other_id);
 		return exit_code(-EKEYREJECTED, ERR_AT_RUN);
 	}
-	if (others)
-		check_report(c, PR_KEY_NOT_USED, LOC_NONE, (unsigned long long)others, other_id);
+	if (k->others)
+		check_report(c, PR_KEY_NOT_USED, LOC_NONE, (unsigned long long)k->others, k->other_id);
 	report_rekey_state(c);
-	for (size_t i = 0; i < n;) {
-		size_t j = i;
+	/* By inode, its context first: the records of an inode under a given key are checked. */
+	spill_finish_or_die(&c->key_recs);
+	while ((r = spill_next_or_die(&c->key_recs, &len))) {
+		const u8 *data = (const u8 *)(r + 1);
 
-		while (j < n && v[j].root == v[i].root && v[j].ino == v[i].ino)
-			j++;
-		if (v[i].kind == KR_CTX &&
-		    key_of(c, ((const struct fscrypt_context_v2 *)v[i].ctx)->master_key_identifier))
-			check_inode_with_key(c, &v[i], v + i + 1, j - i - 1);
-		i = j;
+		if (r->kind == KR_CTX) {
+			key_inode_end(c, &ki);
+			if (!key_of(c, ((const struct fscrypt_context_v2 *)data)->master_key_identifier))
+				continue;
+			ki.active = true;
+			ki.root = r->root;
+			ki.ino = r->ino;
+			memcpy(&ki.ctx, data, sizeof(ki.ctx));
+		} else if (ki.active && r->root == ki.root && r->ino == ki.ino) {
+			key_inode_rec(c, &ki, r, data);
+		}
 	}
-	for (size_t k = 0; k < c->key->n; k++)
-		check_compressed_with_key(c, c->key->mks[k]);
+	key_inode_end(c, &ki);
+	for (size_t i = 0; i < k->n; i++)
+		check_compressed_with_key(c, k->mks[i]);
 	return 0;
 }

@@ -18,6 +18,7 @@
  *   ERROR: [CODE] root R inode I offset O bytenr B: message
  * with the fields that do not apply left out.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,6 +380,67 @@ void *vec_push_or_die(struct vec *v)
 		die_oom();
 	}
 	return p;
+}
+
+/*
+ * Bytes of records each store of check holds in memory before it sorts them
+ * to a file: 16 MiB.  Test builds take EXTCRYPT_SPILL_BYTES instead, so that
+ * small images go through the runs on disk too (tests/test_spill.py).
+ */
+size_t check_spill_budget(void)
+{
+#ifdef EXTCRYPT_FAULT_INJECTION
+	const char *env = getenv("EXTCRYPT_SPILL_BYTES");
+
+	if (env)
+		return strtoull(env, NULL, 0);
+#endif
+	return 16u << 20;
+}
+
+static void __attribute__((noreturn)) die_spill(int err)
+{
+	const char *dir = getenv("TMPDIR");
+
+	if (err == -ENOMEM)
+		die_oom();
+	error("cannot sort the records of the check in a temporary file in %s: %s",
+	      dir && *dir ? dir : "/tmp", strerror(-err));
+	exit(exit_code(-ENOMEM, ERR_AT_RUN));
+}
+
+void spill_add_or_die(struct spill *s, const void *rec, u32 len)
+{
+	int ret = spill_add(s, rec, len);
+
+	if (ret)
+		die_spill(ret);
+}
+
+void spill_finish_or_die(struct spill *s)
+{
+	int ret = spill_finish(s);
+
+	if (ret)
+		die_spill(ret);
+}
+
+void spill_rewind_or_die(struct spill *s)
+{
+	int ret = spill_rewind(s);
+
+	if (ret)
+		die_spill(ret);
+}
+
+const void *spill_next_or_die(struct spill *s, u32 *len)
+{
+	int err;
+	const void *r = spill_next(s, len, &err);
+
+	if (err)
+		die_spill(err);
+	return r;
 }
 
 size_t bytes_append(u8 **buf, size_t *len, size_t *cap, const void *data, size_t n)

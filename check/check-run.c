@@ -18,14 +18,15 @@ void check_ctx_init(struct check_ctx *c)
 	vec_init(&c->tree_refs, sizeof(struct found_tree_ref));
 	vec_init(&c->found_blocks, sizeof(struct found_block));
 	vec_init(&c->data_refs, sizeof(struct found_data_ref));
-	vec_init(&c->file_exts, sizeof(struct file_extent_rec));
+	spill_init(&c->file_exts, check_spill_budget(), cmp_file_ext);
+	vec_init(&c->compressed_exts, sizeof(struct file_extent_rec));
 	vec_init(&c->bgs, sizeof(struct bg_rec));
 	vec_init(&c->csums, sizeof(struct csum_range));
 	vec_init(&c->fst_infos, sizeof(struct fst_info));
 	vec_init(&c->fst_ranges, sizeof(struct fst_range));
-	vec_init(&c->nonces, sizeof(struct nonce_rec));
+	spill_init(&c->nonces, check_spill_budget(), cmp_nonce_rec);
 	vec_init(&c->raid56_bad, sizeof(u64));
-	vec_init(&c->key_recs, sizeof(struct key_rec));
+	spill_init(&c->key_recs, check_spill_budget(), cmp_key_rec);
 }
 
 void check_ctx_free(struct check_ctx *c)
@@ -43,16 +44,16 @@ void check_ctx_free(struct check_ctx *c)
 	vec_free(&c->tree_refs);
 	vec_free(&c->found_blocks);
 	vec_free(&c->data_refs);
-	vec_free(&c->file_exts);
+	spill_free(&c->file_exts);
+	vec_free(&c->compressed_exts);
 	vec_free(&c->bgs);
 	vec_free(&c->csums);
 	vec_free(&c->fst_infos);
 	vec_free(&c->fst_ranges);
-	vec_free(&c->nonces);
+	spill_free(&c->nonces);
 	vec_free(&c->raid56_bad);
 	free(c->csum_data);
-	vec_free(&c->key_recs);
-	free(c->key_arena);
+	spill_free(&c->key_recs);
 	block_set_free(c);
 }
 

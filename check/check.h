@@ -28,6 +28,7 @@
 #include "kernel-shared/ctree.h"
 #include "kernel-shared/backref.h"
 #include "common/containers.h"
+#include "common/spill.h"
 
 /* ---- problem table (check-problems.c) --------------------------------- */
 
@@ -321,6 +322,20 @@ struct nonce_rec {
 /* vec_push() of common/containers.h that stops the check when out of memory. */
 void *vec_push_or_die(struct vec *v);
 /*
+ * The record stores of check (common/spill.h): their memory budget each,
+ * and the calls that stop the check with one ERROR line when memory or the
+ * temporary file fails.
+ */
+size_t check_spill_budget(void);
+void spill_add_or_die(struct spill *s, const void *rec, u32 len);
+void spill_finish_or_die(struct spill *s);
+const void *spill_next_or_die(struct spill *s, u32 *len);
+/* The orders of the stores: nonce_rec by nonce, key_rec by (root, ino, kind, key offset). */
+int cmp_nonce_rec(const void *x, const void *y);
+int cmp_key_rec(const void *x, const void *y);
+int cmp_file_ext(const void *x, const void *y);
+void spill_rewind_or_die(struct spill *s);
+/*
  * Append n bytes to the byte buffer *buf (*len used, *cap allocated,
  * doubling from 64 KiB); returns their offset.  Aborts on ENOMEM.
  */
@@ -332,14 +347,17 @@ struct fscrypt_master_key;
 /* Collected only with a key: what C12 decrypts. */
 enum key_rec_kind { KR_CTX = 0, KR_NAME = 1, KR_SYMLINK = 2 };
 
+/*
+ * A record of check_ctx.key_recs; data_len bytes follow it in the store:
+ * the inode context (KR_CTX), the stored name (KR_NAME) or the symlink data.
+ */
 struct key_rec {
 	u64 root, ino;		/* KR_NAME: ino is the directory */
 	u64 key_offset;		/* KR_NAME: DIR_INDEX/DIR_ITEM key offset */
-	u32 data_off, data_len;	/* into check_ctx.key_arena (name / symlink data) */
 	u32 mode;		/* KR_CTX */
+	u32 data_len;
 	u8 kind;
 	u8 key_type;		/* KR_NAME: DIR_ITEM or DIR_INDEX */
-	u8 ctx[40];		/* KR_CTX */
 };
 
 struct check_ctx {
@@ -376,7 +394,8 @@ struct check_ctx {
 	struct vec tree_refs;		/* struct found_tree_ref */
 	struct vec found_blocks;	/* struct found_block */
 	struct vec data_refs;		/* struct found_data_ref */
-	struct vec file_exts;		/* struct file_extent_rec */
+	struct spill file_exts;		/* struct file_extent_rec, by disk_bytenr (cmp_file_ext) */
+	struct vec compressed_exts;	/* struct file_extent_rec: encrypted compressed, by disk_bytenr */
 	struct vec bgs;			/* struct bg_rec */
 	struct vec csums;		/* struct csum_range */
 	u8 *csum_data;			/* packed csums when scrubbing */
@@ -384,13 +403,11 @@ struct check_ctx {
 	size_t csum_data_len, csum_data_cap;
 	struct vec fst_infos;		/* struct fst_info */
 	struct vec fst_ranges;		/* struct fst_range */
-	struct vec nonces;		/* struct nonce_rec (check-fs.c) */
+	struct spill nonces;		/* struct nonce_rec (check-fs.c), by nonce */
 	struct vec raid56_bad;		/* u64: RAID5/6 sectors whose data element is bad */
 
 	/* with a key */
-	struct vec key_recs;		/* struct key_rec */
-	u8 *key_arena;
-	size_t key_arena_len, key_arena_cap;
+	struct spill key_recs;		/* struct key_rec and its data, by inode */
 
 	/* visited tree blocks */
 	struct block_set *blocks;
@@ -467,6 +484,9 @@ void check_qgroups(struct check_ctx *c);
 /* check-csum.c */
 void csum_tree_leaf(struct check_ctx *c, const struct tree_block *leaf);
 void check_csums(struct check_ctx *c);
+/* The csums of one file extent, and of a disk extent only prealloc items name (check-global.c's pass). */
+void check_csum_coverage(struct check_ctx *c, const struct file_extent_rec *f);
+void check_csum_prealloc(struct check_ctx *c, const struct file_extent_rec *first);
 /*
  * --check-data-csum: check_scrub_start() starts verifying every csummed
  * range in the background once the csum tree is read (from check_trees());
