@@ -449,6 +449,9 @@ static struct ext_backref *resolve_found(struct check_ctx *c, size_t *nr)
 			r->offset = d->offset;
 		}
 	}
+	/* Resolved: the walk's records are no longer needed, and the peak is here. */
+	vec_free(&c->tree_refs);
+	vec_free(&c->data_refs);
 	check_qsort(v, k, sizeof(*v), cmp_backref);
 	*nr = k;
 	return v;

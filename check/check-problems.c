@@ -384,7 +384,7 @@ void *vec_push_or_die(struct vec *v)
 
 /*
  * Bytes of records each store of check holds in memory before it sorts them
- * to a file: 16 MiB.  Test builds take EXTCRYPT_SPILL_BYTES instead, so that
+ * to a file: 8 MiB (four stores at most are filling at once).  Test builds take EXTCRYPT_SPILL_BYTES instead, so that
  * small images go through the runs on disk too (tests/test_spill.py).
  */
 size_t check_spill_budget(void)
@@ -395,7 +395,7 @@ size_t check_spill_budget(void)
 	if (env)
 		return strtoull(env, NULL, 0);
 #endif
-	return 16u << 20;
+	return 8u << 20;
 }
 
 static void __attribute__((noreturn)) die_spill(int err)
