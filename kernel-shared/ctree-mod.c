@@ -890,3 +890,109 @@ int del_items(struct trans *t, struct trans_root *root, struct btrfs_path *p, u3
 	}
 	return try_merge(t, root, p, 0);
 }
+
+/* ---- packing a transaction's leaves ------------------------------------------- */
+
+/* The child at slot of node (this transaction's block, so in the cache). */
+static int read_new_child(struct trans *t, const struct tree_block *node, u32 slot,
+			  struct tree_block **out)
+{
+	struct block_check check = {
+		.level = tb_level(node) - 1,
+		.generation = tb_node_gen(node, slot),
+	};
+
+	return read_tree_block(t->fs, tb_node_blockptr(node, slot), &check, out);
+}
+
+/* Pack the leaves under one level-1 node of this transaction. */
+static int pack_under(struct trans *t, struct trans_root *root, struct tree_block *node, bool is_root)
+{
+	struct fs_info *fs = t->fs;
+	u32 i = 0;
+	int ret = 0;
+
+	while (!ret && i + 1 < tb_nritems(node)) {
+		struct tree_block *l, *r;
+		u32 k = 0, room, rn;
+
+		if (tb_node_gen(node, i) != t->transid || tb_node_gen(node, i + 1) != t->transid) {
+			i++;
+			continue;
+		}
+		ret = read_new_child(t, node, i, &l);
+		if (ret)
+			break;
+		ret = read_new_child(t, node, i + 1, &r);
+		if (ret) {
+			tree_block_put(fs, l);
+			break;
+		}
+		room = leaf_free_space(fs, l);
+		rn = tb_nritems(r);
+		while (k < rn && tb_item_size(r, k) + sizeof(struct btrfs_item) <= room)
+			room -= tb_item_size(r, k++) + sizeof(struct btrfs_item);
+		/* A root keeps two children: one would be a root to collapse. */
+		if (k == rn && is_root && tb_nritems(node) <= 2)
+			k = rn - 1;
+		if (!l->dirty || !r->dirty || !k) {
+			i++;
+		} else if (k == rn) {
+			leaf_append(fs, l, r);
+			memmove(ptr_mut(node, i + 1), ptr_mut(node, i + 2),
+				(tb_nritems(node) - i - 2) * sizeof(struct btrfs_key_ptr));
+			set_nritems(node, tb_nritems(node) - 1);
+			ret = free_tree_block(t, root, r);
+		} else {
+			struct btrfs_key first;
+
+			leaf_move_head(fs, l, r, k);
+			tb_item_key(r, 0, &first);
+			btrfs_cpu_key_to_disk(&ptr_mut(node, i + 1)->key, &first);
+			i++;
+		}
+		tree_block_put(fs, l);
+		tree_block_put(fs, r);
+	}
+	return ret;
+}
+
+/* Down the nodes this transaction wrote, to the level-1 ones (depth is bounded by the levels). */
+static int pack_node(struct trans *t, struct trans_root *root, struct tree_block *node,
+		     bool is_root)
+{
+	int ret = 0;
+
+	if (!node->dirty)
+		return 0;
+	if (tb_level(node) == 1)
+		return pack_under(t, root, node, is_root);
+	for (u32 i = 0; !ret && i < tb_nritems(node); i++) {
+		struct tree_block *child;
+
+		if (tb_node_gen(node, i) != t->transid)
+			continue;
+		ret = read_new_child(t, node, i, &child);
+		if (ret)
+			break;
+		ret = pack_node(t, root, child, false);
+		tree_block_put(t->fs, child);
+	}
+	return ret;
+}
+
+int tree_pack_new_leaves(struct trans *t, struct trans_root *root)
+{
+	struct block_check check = { .level = root->ref.level, .generation = root->ref.generation };
+	struct tree_block *top;
+	int ret;
+
+	if (root->ref.generation != t->transid || root->ref.level < 1)
+		return 0;
+	ret = read_tree_block(t->fs, root->ref.bytenr, &check, &top);
+	if (ret)
+		return ret;
+	ret = pack_node(t, root, top, true);
+	tree_block_put(t->fs, top);
+	return ret;
+}

@@ -49,6 +49,15 @@ int set_item_key(struct trans *t, struct btrfs_path *p, const struct btrfs_key *
 /* Writable pointer to the item at p's slot (the leaf is dirty after search_slot_mod). */
 u8 *path_ptr_mut(struct btrfs_path *p);
 
+/*
+ * Before a commit: the leaves this transaction wrote, under a node it wrote,
+ * are packed left, each filled from the next as far as whole items fit;
+ * emptied ones are freed.  Splits in the middle leave a tree edited front
+ * to back half full; this gives it back the density it had.  Blocks of
+ * earlier transactions are neither read nor copied.
+ */
+int tree_pack_new_leaves(struct trans *t, struct trans_root *root);
+
 /* Free bytes in a leaf (for items and their headers). */
 u32 leaf_free_space(const struct fs_info *fs, const struct tree_block *b);
 /* Max bytes of item data in one leaf (nodesize - header - one item header). */

@@ -885,6 +885,17 @@ int trans_commit(struct trans *t)
 		if (ret < 0)
 			goto fail;
 	}
+	/* Subvolume trees: the leaves this transaction wrote, packed (ctree-mod.h). */
+	for (size_t i = 0; i < t->nr_roots; i++) {
+		u64 id = t->roots[i].ref.objectid;
+
+		if (id != BTRFS_FS_TREE_OBJECTID &&
+		    (id < BTRFS_FIRST_FREE_OBJECTID || id > BTRFS_LAST_FREE_OBJECTID))
+			continue;
+		ret = tree_pack_new_leaves(t, &t->roots[i]);
+		if (ret)
+			goto fail;
+	}
 	do {
 		if (++rounds > 64) {
 			ret = fs_err(fs, -EUCLEAN, "commit did not converge");

@@ -103,7 +103,7 @@ def test_xattr_stress(run, tmp_path, nodesize):
 
     step("adding 3000 xattrs", "--add", 3000, "--commit-every", 300)
     expect.update({n: 40 for n in range(3000)})
-    big = 400 if nodesize == 4096 else 600
+    big = 400 if nodesize == 4096 else 900
     step("adding %d 2000-byte xattrs" % big, "--add", big, "--first", 3000,
          "--value-size", 2000, "--commit-every", 100)
     expect.update({n: 2000 for n in range(3000, 3000 + big)})
