@@ -89,11 +89,10 @@ static void hex_id(const u8 *id, char *out)
 }
 
 /* An inode context: counted under its key here, while the walk hands it over. */
-static void count_context(struct check_key *k, const struct fscrypt_context_v2 *ctx)
+static void count_context(struct check_ctx *c, const struct fscrypt_context_v2 *ctx)
 {
-	const struct fscrypt_master_key *mk =
-		fscrypt_key_find((const struct fscrypt_master_key *const *)k->mks, k->n,
-				 ctx->master_key_identifier);
+	struct check_key *k = c->key;
+	const struct fscrypt_master_key *mk = key_of(c, ctx->master_key_identifier);
 
 	for (size_t i = 0; mk && i < k->n; i++)
 		k->used[i] += k->mks[i] == mk;
@@ -119,7 +118,7 @@ void check_key_collect(struct check_ctx *c, u8 kind, u64 root, u64 ino, u64 key_
 				  .key_type = key_type };
 	memcpy(rec.data, data, len);
 	if (kind == KR_CTX)
-		count_context(c->key, (const void *)data);
+		count_context(c, (const void *)data);
 	spill_add_or_die(&c->key_recs, &rec, sizeof(rec.r) + len);
 }
 
@@ -212,13 +211,6 @@ static void key_inode_rec(struct check_ctx *c, struct key_inode *ki, const struc
 	}
 }
 
-static int cmp_fe_bytenr(const void *x, const void *y)
-{
-	const struct file_extent_rec *a = *(struct file_extent_rec *const *)x;
-	const struct file_extent_rec *b = *(struct file_extent_rec *const *)y;
-
-	return cmp_u64(a->disk_bytenr, b->disk_bytenr);
-}
 
 /* The compressed encrypted extents under mk, sorted by disk address; NULL on no memory. */
 static struct file_extent_rec **select_compressed(struct check_ctx *c,
@@ -234,14 +226,12 @@ static struct file_extent_rec **select_compressed(struct check_ctx *c,
 	for (size_t i = 0; i < c->compressed_exts.nr; i++) {
 		const struct fscrypt_extent_context *ec = (const void *)v[i].ctx;
 
-		if (v[i].type == BTRFS_FILE_EXTENT_REG && v[i].compression && v[i].encryption == 1 &&
-		    v[i].disk_bytenr && v[i].has_ctx &&
-		    !memcmp(ec->master_key_identifier, mk->identifier, 16) &&
+		/* file_extents_pass() kept only compressed encrypted extents with a context */
+		if (!memcmp(ec->master_key_identifier, mk->identifier, 16) &&
 		    v[i].disk_num_bytes <= max_ram && v[i].disk_num_bytes % c->fs->sectorsize == 0)
 			sel[(*n)++] = &v[i];
 	}
-	qsort(sel, *n, sizeof(*sel), cmp_fe_bytenr);
-	return sel;
+	return sel;	/* in disk order, as the list is */
 }
 
 /*

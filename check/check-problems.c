@@ -384,8 +384,9 @@ void *vec_push_or_die(struct vec *v)
 
 /*
  * Bytes of records each store of check holds in memory before it sorts them
- * to a file: 8 MiB (four stores at most are filling at once).  Test builds take EXTCRYPT_SPILL_BYTES instead, so that
- * small images go through the runs on disk too (tests/test_spill.py).
+ * to a file: 8 MiB (four stores at most are filling at once).  Test builds
+ * take EXTCRYPT_SPILL_BYTES instead, so that small images go through the
+ * runs on disk too (tests/test_spill.py).
  */
 size_t check_spill_budget(void)
 {
@@ -400,12 +401,10 @@ size_t check_spill_budget(void)
 
 static void __attribute__((noreturn)) die_spill(int err)
 {
-	const char *dir = getenv("TMPDIR");
-
 	if (err == -ENOMEM)
 		die_oom();
 	error("cannot sort the records of the check in a temporary file in %s: %s",
-	      dir && *dir ? dir : "/tmp", strerror(-err));
+	      spill_tmpdir(), strerror(-err));
 	exit(exit_code(-ENOMEM, ERR_AT_RUN));
 }
 

@@ -55,14 +55,19 @@ static int cmp_idx(const void *x, const void *y, void *arg)
 	return a < b ? -1 : a > b;
 }
 
-static int open_tmp(void)
+const char *spill_tmpdir(void)
 {
 	const char *dir = getenv("TMPDIR");
+
+	return dir && *dir ? dir : "/tmp";
+}
+
+static int open_tmp(void)
+{
+	const char *dir = spill_tmpdir();
 	char path[PATH_MAX];
 	int fd;
 
-	if (!dir || !*dir)
-		dir = "/tmp";
 	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd >= 0)
 		return fd;
@@ -181,7 +186,6 @@ int spill_add(struct spill *s, const void *rec, uint32_t len)
 	memset(s->arena + s->len + HDR + len, 0, sz - HDR - len);
 	s->idx[s->nr++] = s->len;
 	s->len += sz;
-	s->count++;
 	return 0;
 }
 
@@ -226,6 +230,17 @@ static int cursor_step(struct spill *s, struct spill_cursor *c)
 	return 0;
 }
 
+/* Put run k's cursor (its buffer allocated) at the run's first record. */
+static int cursor_start(struct spill *s, size_t k)
+{
+	struct spill_cursor *c = &s->cur[k];
+
+	c->have = c->pos = 0;
+	c->next = k ? s->run_end[k - 1] : 0;
+	c->end = s->run_end[k];
+	return cursor_step(s, c);
+}
+
 static int start_merge(struct spill *s)
 {
 	int ret;
@@ -234,14 +249,10 @@ static int start_merge(struct spill *s)
 	if (!s->cur)
 		return -ENOMEM;
 	for (size_t k = 0; k < s->nruns; k++) {
-		struct spill_cursor *c = &s->cur[k];
-
-		c->buf = fault_malloc(CURSOR_BUF);
-		if (!c->buf)
+		s->cur[k].buf = fault_malloc(CURSOR_BUF);
+		if (!s->cur[k].buf)
 			return -ENOMEM;
-		c->next = k ? s->run_end[k - 1] : 0;
-		c->end = s->run_end[k];
-		ret = cursor_step(s, c);
+		ret = cursor_start(s, k);
 		if (ret)
 			return ret;
 	}
@@ -323,11 +334,7 @@ int spill_rewind(struct spill *s)
 	s->pos = 0;
 	s->pending = NULL;
 	for (size_t k = 0; k < s->nruns; k++) {
-		struct spill_cursor *c = &s->cur[k];
-
-		c->have = c->pos = 0;
-		c->next = k ? s->run_end[k - 1] : 0;
-		ret = cursor_step(s, c);
+		ret = cursor_start(s, k);
 		if (ret)
 			return ret;
 	}

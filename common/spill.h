@@ -46,9 +46,10 @@ struct spill {
 	size_t pos;			/* next record held in memory (no runs) */
 	struct spill_cursor *cur;	/* one per run */
 	struct spill_cursor *pending;	/* the last record's run: steps at the next read */
-	uint64_t count;		/* records added */
 };
 
+/* Where runs go: TMPDIR, else /tmp (for the callers' messages too). */
+const char *spill_tmpdir(void);
 /* budget: bytes of records (and their index) held before a run is written. */
 void spill_init(struct spill *s, size_t budget, int (*cmp)(const void *a, const void *b));
 /* Copy in a record of len (1..SPILL_MAX_REC) bytes: 0 or a negative errno. */

@@ -200,6 +200,13 @@ struct fs_info {
 	} bad;
 };
 
+/* A subvolume tree: the top level or a subvolume id (not the relocation trees). */
+static inline bool is_subvol_tree(u64 id)
+{
+	return id == BTRFS_FS_TREE_OBJECTID ||
+	       (id >= BTRFS_FIRST_FREE_OBJECTID && id <= BTRFS_LAST_FREE_OBJECTID);
+}
+
 /* Header accessors. */
 static inline const struct btrfs_header *tb_header(const struct tree_block *b)
 {

@@ -282,11 +282,8 @@ static int mod_child_refs(struct trans *t, const struct tree_block *b, bool full
 static bool block_may_be_shared(const struct trans_root *root, const struct tree_block *b,
 				bool is_root)
 {
-	u64 id = root->ref.objectid;
-	bool subvol = id == BTRFS_FS_TREE_OBJECTID ||
-		      (id >= BTRFS_FIRST_FREE_OBJECTID && id <= BTRFS_LAST_FREE_OBJECTID);
-
-	return subvol && !is_root && tb_generation(b) <= root->last_snapshot;
+	return is_subvol_tree(root->ref.objectid) && !is_root &&
+	       tb_generation(b) <= root->last_snapshot;
 }
 
 static int drop_tree_block_ref(struct trans *t, struct trans_root *root,

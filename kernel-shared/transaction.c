@@ -887,10 +887,7 @@ int trans_commit(struct trans *t)
 	}
 	/* Subvolume trees: the leaves this transaction wrote, packed (ctree-mod.h). */
 	for (size_t i = 0; i < t->nr_roots; i++) {
-		u64 id = t->roots[i].ref.objectid;
-
-		if (id != BTRFS_FS_TREE_OBJECTID &&
-		    (id < BTRFS_FIRST_FREE_OBJECTID || id > BTRFS_LAST_FREE_OBJECTID))
+		if (!is_subvol_tree(t->roots[i].ref.objectid))
 			continue;
 		ret = tree_pack_new_leaves(t, &t->roots[i]);
 		if (ret)
